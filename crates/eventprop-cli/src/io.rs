@@ -1,0 +1,1 @@
+//! File helpers shared by the subcommands (being written).

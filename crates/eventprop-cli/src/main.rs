@@ -1,0 +1,51 @@
+//! `eventprop`: train spiking networks with EventProp gradients, apply the EventProp
+//! neuron function to arrays on disk, check exact gradients, and benchmark the kernels.
+//!
+//! Every subcommand lives in its own module; errors are printed as one line and the
+//! process exits with status 1 (2 for command-line usage errors, from clap).
+
+mod cmd_bench;
+mod cmd_exact;
+mod cmd_neuron;
+mod cmd_train;
+mod io;
+
+use clap::{Parser, Subcommand};
+
+/// EventProp spiking-network training and tools.
+#[derive(Debug, Parser)]
+#[command(name = "eventprop", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a network (the main job: `eventprop train yinyang`).
+    Train(cmd_train::TrainArgs),
+    /// Evaluate a checkpoint on a freshly generated data set.
+    Eval(cmd_train::EvalArgs),
+    /// Apply the EventProp neuron function (forward, optional backward) to .npy arrays.
+    Neuron(cmd_neuron::NeuronArgs),
+    /// Exact event-based forward and gradients of a network on one input sample.
+    Exact(cmd_exact::ExactArgs),
+    /// Benchmark one training pass of a first hidden layer at named sizes.
+    Bench(cmd_bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => cmd_train::run_train(args),
+        Command::Eval(args) => cmd_train::run_eval(args),
+        Command::Neuron(args) => cmd_neuron::run(args),
+        Command::Exact(args) => cmd_exact::run(args),
+        Command::Bench(args) => cmd_bench::run(args),
+    };
+    if let Err(err) = result {
+        // One line: the context chain joined by ": ".
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,142 @@
+//! Adjoint kernel of the seed LIF function (EventProp, Euler-discretised), mirroring
+//! [`forward`](super::forward).
+//!
+//! With `lambda_v[T-1] = lambda_i[T-1] = 0`, for `t = T-1` down to `1`:
+//!
+//! ```text
+//! i*   = i[t-1]   (Discretization::Seed)   or   i[t]   (Discretization::Corrected)
+//! dv_m = leak - threshold + i*        # tau_mem dV/dt just before the spike
+//! dv_p = leak - reset     + i*        # tau_mem dV/dt just after the reset
+//! lambda_i[t-1] = lambda_i[t] + k_syn * (lambda_v[t] - lambda_i[t])
+//! w             = lambda_v[t] * decay_mem
+//! out           = z[t] * grad_spikes[t] / dv_m     # 0 where not finite (counted)
+//! jump          = z[t] * dv_p / dv_m               # 0 where not finite (counted)
+//! lambda_v[t-1] = (1 - z[t]) * w + jump * w + out
+//! ```
+//!
+//! and the returned gradient is `(lambda_i * tau_syn, lambda_v - lambda_i)`.
+
+use super::{Discretization, GuardStats};
+use crate::params::Coefficients;
+use crate::Real;
+
+/// Read-only inputs of the adjoint for one batch group.
+pub(crate) struct AdjointInputs<'a, F> {
+    /// Spikes `z`, full `(T, B, N)`.
+    pub z: &'a [F],
+    /// Current `i`, full `(T, B, N)`.
+    pub i: &'a [F],
+    /// Gradient w.r.t. the spikes, full `(T, B, N)`.
+    pub grad_spikes: &'a [F],
+    /// `B * N`.
+    pub row_len: usize,
+    /// Start of the group within a time row.
+    pub offset: usize,
+}
+
+/// Runs the adjoint recursion for one batch group, writing one row per time step of
+/// `grad_i = lambda_i * tau_syn` and `grad_v = lambda_v - lambda_i`.
+///
+/// `lambda_v`/`lambda_i` are caller-owned scratch rows of the group's width.
+///
+/// # Panics
+/// If the row lists or scratch rows do not match in length.
+#[track_caller]
+pub(crate) fn lif_backward_rows<F: Real>(
+    c: &Coefficients<F>,
+    discretization: Discretization,
+    inp: &AdjointInputs<'_, F>,
+    grad_i: &mut [&mut [F]],
+    grad_v: &mut [&mut [F]],
+    lambda_v: &mut [F],
+    lambda_i: &mut [F],
+) -> GuardStats {
+    let n = c.len();
+    let steps = grad_i.len();
+    assert_eq!(grad_v.len(), steps, "row lists differ in length");
+    let mut stats = GuardStats::default();
+    if steps == 0 || n == 0 {
+        return stats;
+    }
+    let width = grad_i[0].len();
+    assert!(lambda_v.len() == width && lambda_i.len() == width, "scratch rows have the wrong width");
+    lambda_v.fill(F::zero());
+    lambda_i.fill(F::zero());
+    grad_i[steps - 1].fill(F::zero());
+    grad_v[steps - 1].fill(F::zero());
+    let row = |t: usize| t * inp.row_len + inp.offset..t * inp.row_len + inp.offset + width;
+    for t in (1..steps).rev() {
+        let z = &inp.z[row(t)];
+        let g = &inp.grad_spikes[row(t)];
+        let i_jump = match discretization {
+            Discretization::Seed => &inp.i[row(t - 1)],
+            Discretization::Corrected => &inp.i[row(t)],
+        };
+        let (gi, gv) = (&mut *grad_i[t - 1], &mut *grad_v[t - 1]);
+        for b in 0..width / n {
+            let r = b * n..(b + 1) * n;
+            stats += step_row(
+                c,
+                &z[r.clone()],
+                &g[r.clone()],
+                &i_jump[r.clone()],
+                &mut lambda_v[r.clone()],
+                &mut lambda_i[r.clone()],
+                &mut gi[r.clone()],
+                &mut gv[r],
+            );
+        }
+    }
+    stats
+}
+
+/// One reverse step for one batch row; updates `lambda_v`, `lambda_i` in place.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn step_row<F: Real>(
+    c: &Coefficients<F>,
+    z: &[F],
+    grad_spikes: &[F],
+    i_jump: &[F],
+    lambda_v: &mut [F],
+    lambda_i: &mut [F],
+    grad_i: &mut [F],
+    grad_v: &mut [F],
+) -> GuardStats {
+    let n = c.len();
+    let (leak, reset, threshold) = (&c.leak[..n], &c.reset[..n], &c.threshold[..n]);
+    let (k_syn, decay_mem, tau_syn) = (&c.k_syn[..n], &c.decay_mem[..n], &c.tau_syn[..n]);
+    let (z, grad_spikes, i_jump) = (&z[..n], &grad_spikes[..n], &i_jump[..n]);
+    let (lambda_v, lambda_i) = (&mut lambda_v[..n], &mut lambda_i[..n]);
+    let (grad_i, grad_v) = (&mut grad_i[..n], &mut grad_v[..n]);
+    let mut stats = GuardStats::default();
+    for k in 0..n {
+        let dv_m = leak[k] - threshold[k] + i_jump[k];
+        let dv_p = leak[k] - reset[k] + i_jump[k];
+        let li = lambda_i[k] + k_syn[k] * (lambda_v[k] - lambda_i[k]);
+        let w = lambda_v[k] * decay_mem[k];
+        let mut out = z[k] * grad_spikes[k] / dv_m;
+        let mut jump = z[k] * dv_p / dv_m;
+        let out_ok = out.is_finite();
+        let jump_ok = jump.is_finite();
+        if !(out_ok && jump_ok) {
+            if !out_ok {
+                out = F::zero();
+                stats.nonfinite_out += 1;
+            }
+            if !jump_ok {
+                jump = F::zero();
+                stats.nonfinite_jump += 1;
+            }
+            if z[k] != F::zero() {
+                stats.guarded_spikes += 1;
+            }
+        }
+        let lv = (F::one() - z[k]) * w + jump * w + out;
+        lambda_i[k] = li;
+        lambda_v[k] = lv;
+        grad_i[k] = li * tau_syn[k];
+        grad_v[k] = lv - li;
+    }
+    stats
+}

@@ -1,0 +1,46 @@
+//! Splitting time-major `(T, B, N)` buffers into disjoint per-batch-group rows, so that
+//! the time loops can run in parallel over the batch without `unsafe`.
+
+/// For a row-major `(T, B, width_per_b)` buffer, returns one list per batch group; list
+/// `g` holds, for every time step `t`, the mutable slice of batch rows
+/// `g*group .. min((g+1)*group, B)` at step `t`.
+///
+/// `row_len` is `B * width_per_b` and `chunk_len` is `group * width_per_b`.
+pub(crate) fn split_time_rows<F>(buf: &mut [F], row_len: usize, chunk_len: usize) -> Vec<Vec<&mut [F]>> {
+    if row_len == 0 || chunk_len == 0 {
+        return Vec::new();
+    }
+    let steps = buf.len() / row_len;
+    let groups = row_len.div_ceil(chunk_len);
+    let mut out: Vec<Vec<&mut [F]>> = (0..groups).map(|_| Vec::with_capacity(steps)).collect();
+    for row in buf.chunks_mut(row_len) {
+        for (list, chunk) in out.iter_mut().zip(row.chunks_mut(chunk_len)) {
+            list.push(chunk);
+        }
+    }
+    out
+}
+
+/// Batch rows per parallel group: enough groups to keep every thread busy, but never
+/// fewer than one batch row per group.
+pub(crate) fn group_size(batch: usize) -> usize {
+    let target_groups = rayon::current_num_threads() * 4;
+    batch.div_ceil(target_groups).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_cover_each_row_once() {
+        // T = 2, B = 3, width 2 → rows of 6; groups of 2 batch rows → chunks of 4 and 2.
+        let mut buf: Vec<u32> = (0..12).collect();
+        let groups = split_time_rows(&mut buf, 6, 4);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0][0], &[0, 1, 2, 3]);
+        assert_eq!(groups[0][1], &[6, 7, 8, 9]);
+        assert_eq!(groups[1][0], &[4, 5]);
+        assert_eq!(groups[1][1], &[10, 11]);
+    }
+}

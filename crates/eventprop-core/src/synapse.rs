@@ -1,0 +1,341 @@
+//! The companion synapse (SPEC §3): `y = x W^T`, and its backward
+//! `grad_x = g[1] W`, `grad_W = Σ_{t,b} g[0][t,b] ⊗ x[t,b]`.
+//!
+//! Spike inputs are sparse, so both the forward and the weight gradient have an
+//! event-driven path (accumulate one weight column per non-zero input) next to the dense
+//! matrix product; [`SparseRows`] holds the non-zeros once so that forward and backward
+//! share them. The dense path is used when the density exceeds [`DENSE_ABOVE`].
+//!
+//! # Shapes
+//! `x` `(T, B, N_in)`, `weight` `(N_out, N_in)`, `y` `(T, B, N_out)`, gradient from the
+//! neuron `(2, T, B, N_out)`.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis};
+use rayon::prelude::*;
+
+use crate::error::{check_finite, check_shape, fmt_shape, Error, Result};
+use crate::Real;
+
+/// Input density above which the dense matrix product is used instead of the
+/// event-driven accumulation (measured crossover, see DESIGN.md).
+pub const DENSE_ABOVE: f64 = 0.12;
+
+/// Row chunk of the dense products handed to one task.
+const DENSE_ROWS: usize = 256;
+
+/// The non-zero entries of a `(R, N_in)` input, row by row (CSR).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseRows<F> {
+    n_cols: usize,
+    row_ptr: Vec<usize>,
+    cols: Vec<u32>,
+    vals: Vec<F>,
+}
+
+impl<F: Real> SparseRows<F> {
+    /// Collects the non-zeros of a row-major `(rows, n_cols)` buffer.
+    ///
+    /// # Panics
+    /// If `data.len()` is not a multiple of `n_cols`, or `n_cols` exceeds `u32::MAX`.
+    #[track_caller]
+    pub fn from_dense(data: &[F], n_cols: usize) -> Self {
+        assert!(n_cols <= u32::MAX as usize, "too many columns");
+        if n_cols == 0 {
+            return Self { n_cols, row_ptr: vec![0], cols: Vec::new(), vals: Vec::new() };
+        }
+        assert_eq!(data.len() % n_cols, 0, "buffer is not a whole number of rows");
+        let rows = data.len() / n_cols;
+        let block = rows.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
+        let parts: Vec<(Vec<usize>, Vec<u32>, Vec<F>)> = data
+            .par_chunks(block * n_cols)
+            .map(|part| {
+                let mut lens = Vec::with_capacity(part.len() / n_cols);
+                let mut cols = Vec::new();
+                let mut vals = Vec::new();
+                for row in part.chunks(n_cols) {
+                    let before = cols.len();
+                    for (j, &v) in row.iter().enumerate() {
+                        if v != F::zero() {
+                            cols.push(j as u32);
+                            vals.push(v);
+                        }
+                    }
+                    lens.push(cols.len() - before);
+                }
+                (lens, cols, vals)
+            })
+            .collect();
+        let nnz: usize = parts.iter().map(|p| p.1.len()).sum();
+        let mut row_ptr = Vec::with_capacity(rows + 1);
+        row_ptr.push(0);
+        let mut cols = Vec::with_capacity(nnz);
+        let mut vals = Vec::with_capacity(nnz);
+        for (lens, c, v) in parts {
+            for len in lens {
+                row_ptr.push(row_ptr.last().copied().unwrap_or(0) + len);
+            }
+            cols.extend_from_slice(&c);
+            vals.extend_from_slice(&v);
+        }
+        Self { n_cols, row_ptr, cols, vals }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.row_ptr.len() - 1
+    }
+
+    /// Number of non-zero entries.
+    pub fn nnz(&self) -> usize {
+        self.vals.len()
+    }
+
+    /// Fraction of non-zero entries (0 for an empty input).
+    pub fn density(&self) -> f64 {
+        let total = self.rows() * self.n_cols;
+        if total == 0 {
+            0.0
+        } else {
+            self.nnz() as f64 / total as f64
+        }
+    }
+
+    fn row(&self, r: usize) -> (&[u32], &[F]) {
+        let range = self.row_ptr[r]..self.row_ptr[r + 1];
+        (&self.cols[range.clone()], &self.vals[range])
+    }
+}
+
+/// Gradients of the synapse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynapseGrad<F> {
+    /// `(T, B, N_in)`: `g[1] W`, when requested.
+    pub input: Option<Array3<F>>,
+    /// `(N_out, N_in)`: `Σ_{t,b} g[0][t,b] ⊗ x[t,b]`.
+    pub weight: Array2<F>,
+}
+
+fn check_weight<F: Real>(x_cols: usize, weight: &ArrayView2<'_, F>) -> Result<()> {
+    if weight.ncols() != x_cols {
+        return Err(Error::Shape {
+            arg: "weight",
+            expected: format!("(N_out, N_in) with N_in = {x_cols}"),
+            actual: fmt_shape(weight.shape()),
+        });
+    }
+    let w = weight.as_standard_layout();
+    check_finite("weight", w.as_slice().expect("standard layout"), weight.shape())
+}
+
+/// Synapse forward `y[t, b] = W x[t, b]`, `(T, B, N_out)`; picks the event-driven path for
+/// sparse inputs.
+///
+/// # Errors
+/// [`Error::Shape`] if `weight` is not `(N_out, N_in)`; [`Error::NonFinite`] for NaN/inf.
+pub fn synapse_forward<F: Real>(x: ArrayView3<'_, F>, weight: ArrayView2<'_, F>) -> Result<Array3<F>> {
+    let (t_len, b_len, n_in) = x.dim();
+    check_weight(n_in, &weight)?;
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    check_finite("input", xs, x.shape())?;
+    let sparse = SparseRows::from_dense(xs, n_in);
+    let y = if sparse.density() > DENSE_ABOVE {
+        dense_forward(xs, n_in, &weight)
+    } else {
+        sparse_forward(&sparse, &weight)
+    };
+    Ok(y.into_shape_with_order((t_len, b_len, weight.nrows())).expect("sizes match"))
+}
+
+/// The seed's stacked synapse output `(2, T, B, N_out) = [y, 0]`.
+///
+/// # Errors
+/// As [`synapse_forward`].
+pub fn synapse_forward_stacked<F: Real>(x: ArrayView3<'_, F>, weight: ArrayView2<'_, F>) -> Result<Array4<F>> {
+    let y = synapse_forward(x, weight)?;
+    let (t, b, n) = y.dim();
+    let mut out = Array4::zeros((2, t, b, n));
+    out.index_axis_mut(Axis(0), 0).assign(&y);
+    Ok(out)
+}
+
+/// Synapse backward from the neuron's stacked gradient `grad` `(2, T, B, N_out)`.
+///
+/// Returns the weight gradient and, if `need_input`, the input gradient `grad[1] W`
+/// (a first layer does not need it).
+///
+/// # Errors
+/// [`Error::Shape`] for mismatched shapes; [`Error::NonFinite`] for NaN/inf.
+pub fn synapse_backward<F: Real>(
+    x: ArrayView3<'_, F>,
+    weight: ArrayView2<'_, F>,
+    grad: ArrayView4<'_, F>,
+    need_input: bool,
+) -> Result<SynapseGrad<F>> {
+    let (t_len, b_len, n_in) = x.dim();
+    check_weight(n_in, &weight)?;
+    check_shape("grad", grad.shape(), &[2, t_len, b_len, weight.nrows()])?;
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    check_finite("input", xs, x.shape())?;
+    let sparse = SparseRows::from_dense(xs, n_in);
+    let g0 = grad.index_axis(Axis(0), 0);
+    let g1 = grad.index_axis(Axis(0), 1);
+    let weight_grad = weight_grad(&sparse, xs, g0)?;
+    let input = if need_input { Some(input_grad(weight, g1)?) } else { None };
+    Ok(SynapseGrad { input, weight: weight_grad })
+}
+
+/// Weight gradient `Σ_{t,b} g0[t,b] ⊗ x[t,b]` `(N_out, N_in)` from the input's non-zeros
+/// (`x_dense` is the same input as a row-major buffer, used when it is dense).
+///
+/// The result does not depend on the number of threads.
+///
+/// # Errors
+/// [`Error::Shape`] when `g0` does not have one row per input row; [`Error::NonFinite`].
+pub fn weight_grad<F: Real>(sparse: &SparseRows<F>, x_dense: &[F], g0: ArrayView3<'_, F>) -> Result<Array2<F>> {
+    let (t_len, b_len, n_out) = g0.dim();
+    if t_len * b_len != sparse.rows() || x_dense.len() != sparse.rows() * sparse.n_cols {
+        return Err(Error::Shape {
+            arg: "grad",
+            expected: format!("{} rows (T * B) matching the input", sparse.rows()),
+            actual: fmt_shape(g0.shape()),
+        });
+    }
+    let g0 = g0.as_standard_layout();
+    let gs = g0.as_slice().expect("standard layout");
+    check_finite("grad", gs, g0.shape())?;
+    let n_in = sparse.n_cols;
+    let rows = sparse.rows();
+    if sparse.density() > DENSE_ABOVE {
+        // grad_W = G0^T X, split over output neurons.
+        let g = ArrayView2::from_shape((rows, n_out), gs).expect("sizes match");
+        let x = ArrayView2::from_shape((rows, n_in), x_dense).expect("sizes match");
+        let mut gw = Array2::zeros((n_out, n_in));
+        gw.axis_chunks_iter_mut(Axis(0), 32)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(c, mut block)| {
+                let o0 = c * 32;
+                let o1 = o0 + block.nrows();
+                general_mat_mul(F::one(), &g.slice(s![.., o0..o1]).t(), &x, F::zero(), &mut block);
+            });
+        return Ok(gw);
+    }
+    // Event-driven: grad_W^T[j, o] += x[r, j] * g0[r, o]; split over output neurons so
+    // that each task owns a column block and the summation order is fixed.
+    let blocks = rayon::current_num_threads().clamp(1, n_out.max(1));
+    let width = n_out.div_ceil(blocks).max(1);
+    let parts: Vec<(usize, Vec<F>)> = (0..n_out.div_ceil(width))
+        .into_par_iter()
+        .map(|blk| {
+            let o0 = blk * width;
+            let o1 = (o0 + width).min(n_out);
+            let w = o1 - o0;
+            let mut acc = vec![F::zero(); n_in * w];
+            for r in 0..rows {
+                let (cols, vals) = sparse.row(r);
+                if cols.is_empty() {
+                    continue;
+                }
+                let grow = &gs[r * n_out + o0..r * n_out + o1];
+                for (&j, &xv) in cols.iter().zip(vals) {
+                    let a = &mut acc[j as usize * w..(j as usize + 1) * w];
+                    for (a, &gv) in a.iter_mut().zip(grow) {
+                        *a += xv * gv;
+                    }
+                }
+            }
+            (o0, acc)
+        })
+        .collect();
+    let mut gw = Array2::zeros((n_out, n_in));
+    for (o0, acc) in parts {
+        let w = acc.len() / n_in.max(1);
+        for j in 0..n_in {
+            for k in 0..w {
+                gw[[o0 + k, j]] = acc[j * w + k];
+            }
+        }
+    }
+    Ok(gw)
+}
+
+/// Input gradient `g1 W` `(T, B, N_in)` (dense: the adjoint is dense in time).
+///
+/// # Errors
+/// [`Error::Shape`] when `g1` is not `(T, B, N_out)`; [`Error::NonFinite`].
+pub fn input_grad<F: Real>(weight: ArrayView2<'_, F>, g1: ArrayView3<'_, F>) -> Result<Array3<F>> {
+    let (t_len, b_len, n_out) = g1.dim();
+    if n_out != weight.nrows() {
+        return Err(Error::Shape {
+            arg: "grad",
+            expected: format!("(2, T, B, N_out) with N_out = {}", weight.nrows()),
+            actual: fmt_shape(g1.shape()),
+        });
+    }
+    let g1 = g1.as_standard_layout();
+    let gs = g1.as_slice().expect("standard layout");
+    check_finite("grad", gs, g1.shape())?;
+    let n_in = weight.ncols();
+    let g = ArrayView2::from_shape((t_len * b_len, n_out), gs).expect("sizes match");
+    let mut out = Array2::zeros((t_len * b_len, n_in));
+    out.axis_chunks_iter_mut(Axis(0), DENSE_ROWS)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut block)| {
+            let r0 = c * DENSE_ROWS;
+            let r1 = r0 + block.nrows();
+            general_mat_mul(F::one(), &g.slice(s![r0..r1, ..]), &weight, F::zero(), &mut block);
+        });
+    Ok(out.into_shape_with_order((t_len, b_len, n_in)).expect("sizes match"))
+}
+
+/// Event-driven forward over precomputed non-zeros: `(R, N_out)`.
+///
+/// # Panics
+/// If `weight` does not have `N_in` columns.
+#[track_caller]
+pub fn sparse_forward<F: Real>(sparse: &SparseRows<F>, weight: &ArrayView2<'_, F>) -> Array2<F> {
+    assert_eq!(weight.ncols(), sparse.n_cols, "weight has the wrong number of columns");
+    let n_out = weight.nrows();
+    let wt = weight.t().as_standard_layout().into_owned(); // (N_in, N_out)
+    let wts = wt.as_slice().expect("owned");
+    let mut y = Array2::zeros((sparse.rows(), n_out));
+    if n_out == 0 {
+        return y;
+    }
+    y.as_slice_mut()
+        .expect("owned")
+        .par_chunks_mut(n_out * 64)
+        .enumerate()
+        .for_each(|(c, block)| {
+            for (k, yrow) in block.chunks_mut(n_out).enumerate() {
+                let (cols, vals) = sparse.row(c * 64 + k);
+                for (&j, &xv) in cols.iter().zip(vals) {
+                    let wrow = &wts[j as usize * n_out..(j as usize + 1) * n_out];
+                    for (y, &w) in yrow.iter_mut().zip(wrow) {
+                        *y += xv * w;
+                    }
+                }
+            }
+        });
+    y
+}
+
+/// Dense forward `X W^T` for a row-major `(R, N_in)` buffer: `(R, N_out)`.
+fn dense_forward<F: Real>(xs: &[F], n_in: usize, weight: &ArrayView2<'_, F>) -> Array2<F> {
+    let rows = if n_in == 0 { 0 } else { xs.len() / n_in };
+    let x = ArrayView2::from_shape((rows, n_in), xs).expect("sizes match");
+    let mut y = Array2::zeros((rows, weight.nrows()));
+    y.axis_chunks_iter_mut(Axis(0), DENSE_ROWS)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut block)| {
+            let r0 = c * DENSE_ROWS;
+            let r1 = r0 + block.nrows();
+            general_mat_mul(F::one(), &x.slice(s![r0..r1, ..]), &weight.t(), F::zero(), &mut block);
+        });
+    y
+}

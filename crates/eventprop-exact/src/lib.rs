@@ -1,0 +1,2 @@
+//! placeholder crate, being written.
+#![deny(missing_docs)]
