@@ -1,0 +1,2 @@
+//! Python bindings (being written).
+#![deny(missing_docs)]
