@@ -11,7 +11,7 @@
 //! neuron `(2, T, B, N_out)`.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis};
+use ndarray::{s, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis, CowArray, Ix3};
 use rayon::prelude::*;
 
 use crate::error::{check_finite, check_shape, fmt_shape, Error, Result};
@@ -128,24 +128,90 @@ fn check_weight<F: Real>(x_cols: usize, weight: &ArrayView2<'_, F>) -> Result<()
     check_finite("weight", w.as_slice().expect("standard layout"), weight.shape())
 }
 
+/// A validated synapse input `x` `(T, B, N_in)` with its non-zeros collected once, so that
+/// the forward and the weight gradient share them.
+#[derive(Debug, Clone)]
+pub struct SynapseInput<'a, F> {
+    x: CowArray<'a, F, Ix3>,
+    sparse: SparseRows<F>,
+}
+
+impl<'a, F: Real> SynapseInput<'a, F> {
+    /// Validates `x` (finite values) and collects its non-zeros.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] naming `input`.
+    pub fn new(x: ArrayView3<'a, F>) -> Result<Self> {
+        let x: CowArray<'a, F, Ix3> = if x.is_standard_layout() {
+            x.into()
+        } else {
+            x.as_standard_layout().into_owned().into()
+        };
+        let xs = x.as_slice().expect("standard layout");
+        let sparse = SparseRows::from_dense(xs, x.dim().2);
+        // NaN and ±inf are non-zero, so they are all among the collected values: checking
+        // those is enough, and the full scan only runs to locate an offending element.
+        if sparse.vals.iter().any(|v| !v.is_finite()) {
+            check_finite("input", xs, x.shape())?;
+        }
+        Ok(Self { x, sparse })
+    }
+
+    /// The input `(T, B, N_in)`.
+    pub fn view(&self) -> ArrayView3<'_, F> {
+        self.x.view()
+    }
+
+    /// The collected non-zeros.
+    pub fn sparse(&self) -> &SparseRows<F> {
+        &self.sparse
+    }
+
+    fn dense(&self) -> &[F] {
+        self.x.as_slice().expect("standard layout")
+    }
+
+    /// Forward `y[t, b] = W x[t, b]` `(T, B, N_out)`, event-driven below [`DENSE_ABOVE`].
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `weight` is not `(N_out, N_in)`; [`Error::NonFinite`].
+    pub fn forward(&self, weight: ArrayView2<'_, F>) -> Result<Array3<F>> {
+        let (t_len, b_len, n_in) = self.x.dim();
+        check_weight(n_in, &weight)?;
+        let y = if self.sparse.density() > DENSE_ABOVE {
+            dense_forward(self.dense(), n_in, &weight)
+        } else {
+            sparse_forward(&self.sparse, &weight)
+        };
+        Ok(y.into_shape_with_order((t_len, b_len, weight.nrows())).expect("sizes match"))
+    }
+
+    /// Weight gradient `Σ_{t,b} g0[t,b] ⊗ x[t,b]` `(N_out, N_in)`; independent of the
+    /// number of threads.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `g0` is not `(T, B, N_out)`; [`Error::NonFinite`].
+    pub fn weight_grad(&self, g0: ArrayView3<'_, F>) -> Result<Array2<F>> {
+        let (t_len, b_len, _) = self.x.dim();
+        if g0.dim().0 != t_len || g0.dim().1 != b_len {
+            return Err(Error::Shape {
+                arg: "grad",
+                expected: format!("(T, B, N_out) with (T, B) = ({t_len}, {b_len})"),
+                actual: fmt_shape(g0.shape()),
+            });
+        }
+        weight_grad(&self.sparse, self.dense(), g0)
+    }
+}
+
 /// Synapse forward `y[t, b] = W x[t, b]`, `(T, B, N_out)`; picks the event-driven path for
 /// sparse inputs.
 ///
 /// # Errors
 /// [`Error::Shape`] if `weight` is not `(N_out, N_in)`; [`Error::NonFinite`] for NaN/inf.
 pub fn synapse_forward<F: Real>(x: ArrayView3<'_, F>, weight: ArrayView2<'_, F>) -> Result<Array3<F>> {
-    let (t_len, b_len, n_in) = x.dim();
-    check_weight(n_in, &weight)?;
-    let x = x.as_standard_layout();
-    let xs = x.as_slice().expect("standard layout");
-    check_finite("input", xs, x.shape())?;
-    let sparse = SparseRows::from_dense(xs, n_in);
-    let y = if sparse.density() > DENSE_ABOVE {
-        dense_forward(xs, n_in, &weight)
-    } else {
-        sparse_forward(&sparse, &weight)
-    };
-    Ok(y.into_shape_with_order((t_len, b_len, weight.nrows())).expect("sizes match"))
+    check_weight(x.dim().2, &weight)?;
+    SynapseInput::new(x)?.forward(weight)
 }
 
 /// The seed's stacked synapse output `(2, T, B, N_out) = [y, 0]`.
@@ -176,14 +242,13 @@ pub fn synapse_backward<F: Real>(
     let (t_len, b_len, n_in) = x.dim();
     check_weight(n_in, &weight)?;
     check_shape("grad", grad.shape(), &[2, t_len, b_len, weight.nrows()])?;
-    let x = x.as_standard_layout();
-    let xs = x.as_slice().expect("standard layout");
-    check_finite("input", xs, x.shape())?;
-    let sparse = SparseRows::from_dense(xs, n_in);
-    let g0 = grad.index_axis(Axis(0), 0);
-    let g1 = grad.index_axis(Axis(0), 1);
-    let weight_grad = weight_grad(&sparse, xs, g0)?;
-    let input = if need_input { Some(input_grad(weight, g1)?) } else { None };
+    let input = SynapseInput::new(x)?;
+    let weight_grad = input.weight_grad(grad.index_axis(Axis(0), 0))?;
+    let input = if need_input {
+        Some(input_grad(weight, grad.index_axis(Axis(0), 1))?)
+    } else {
+        None
+    };
     Ok(SynapseGrad { input, weight: weight_grad })
 }
 
@@ -196,6 +261,9 @@ pub fn synapse_backward<F: Real>(
 /// [`Error::Shape`] when `g0` does not have one row per input row; [`Error::NonFinite`].
 pub fn weight_grad<F: Real>(sparse: &SparseRows<F>, x_dense: &[F], g0: ArrayView3<'_, F>) -> Result<Array2<F>> {
     let (t_len, b_len, n_out) = g0.dim();
+    if n_out == 0 {
+        return Ok(Array2::zeros((0, sparse.n_cols)));
+    }
     if t_len * b_len != sparse.rows() || x_dense.len() != sparse.rows() * sparse.n_cols {
         return Err(Error::Shape {
             arg: "grad",
