@@ -51,10 +51,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.threads == Some(0) {
         anyhow::bail!("threads: expected at least 1, got 0");
     }
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let sizes: Vec<Size> = match &args.size {
-        Some(name) => vec![Size::by_name(name).ok_or_else(|| anyhow::anyhow!("size: unknown `{name}`"))?],
+        Some(name) => {
+            vec![Size::by_name(name).ok_or_else(|| anyhow::anyhow!("size: unknown `{name}`"))?]
+        }
         None => SIZES.to_vec(),
     };
     for size in sizes {
@@ -90,7 +96,10 @@ fn bench_size(size: Size, reps: usize, threads: usize) -> Result<BenchResult> {
         let r = workload.pass()?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
         // Correctness inside the timed loop: the pass is deterministic.
-        anyhow::ensure!(r.grad_weight == warm.grad_weight, "bench: weight gradient changed between passes");
+        anyhow::ensure!(
+            r.grad_weight == warm.grad_weight,
+            "bench: weight gradient changed between passes"
+        );
     }
     times.sort_by(f64::total_cmp);
     let median_ms = if reps % 2 == 1 {

@@ -24,22 +24,47 @@ pub struct NeuronArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Leak potential: a number or a `(N,)` .npy.
-    #[arg(long, default_value = "0", value_name = "V|P.npy")]
+    #[arg(
+        long,
+        default_value = "0",
+        value_name = "V|P.npy",
+        allow_hyphen_values = true
+    )]
     leak: String,
     /// Reset potential: a number or a `(N,)` .npy.
-    #[arg(long, default_value = "0", value_name = "V|P.npy")]
+    #[arg(
+        long,
+        default_value = "0",
+        value_name = "V|P.npy",
+        allow_hyphen_values = true
+    )]
     reset: String,
     /// Threshold: a number or a `(N,)` .npy.
-    #[arg(long, default_value = "1", value_name = "V|P.npy")]
+    #[arg(
+        long,
+        default_value = "1",
+        value_name = "V|P.npy",
+        allow_hyphen_values = true
+    )]
     threshold: String,
     /// Synaptic time constant in seconds: a number or a `(N,)` .npy.
-    #[arg(long, default_value = "5e-6", value_name = "V|P.npy")]
+    #[arg(
+        long,
+        default_value = "5e-6",
+        value_name = "V|P.npy",
+        allow_hyphen_values = true
+    )]
     tau_syn: String,
     /// Membrane time constant in seconds: a number or a `(N,)` .npy.
-    #[arg(long, default_value = "1e-5", value_name = "V|P.npy")]
+    #[arg(
+        long,
+        default_value = "1e-5",
+        value_name = "V|P.npy",
+        allow_hyphen_values = true
+    )]
     tau_mem: String,
     /// Step width in seconds.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, allow_hyphen_values = true)]
     dt: f64,
     /// Recorded hardware spikes `(T, B, N)` (returned unchanged; needs --hw-membrane).
     #[arg(long, value_name = "S.npy", requires = "hw_membrane")]
@@ -89,9 +114,15 @@ fn parse_param<F: Real>(arg: &'static str, value: &str) -> Result<Param<F>> {
     }
     let a = read_float_npy(arg, path)?.into_f64();
     match a.ndim() {
-        0 => Ok(Param::Scalar(F::of(a.iter().copied().next().unwrap_or(0.0)))),
+        0 => Ok(Param::Scalar(F::of(
+            a.iter().copied().next().unwrap_or(0.0),
+        ))),
         1 => Ok(Param::PerNeuron(a.iter().map(|&v| F::of(v)).collect())),
-        _ => anyhow::bail!("{arg}: expected shape (N,) in {}, got {:?}", path.display(), a.shape()),
+        _ => anyhow::bail!(
+            "{arg}: expected shape (N,) in {}, got {:?}",
+            path.display(),
+            a.shape()
+        ),
     }
 }
 
@@ -99,12 +130,18 @@ fn parse_param<F: Real>(arg: &'static str, value: &str) -> Result<Param<F>> {
 fn read_3d<F: Real>(arg: &'static str, path: &Path) -> Result<Array3<F>> {
     let a = read_float_npy(arg, path)?.into_f64();
     let shape = a.shape().to_vec();
-    a.mapv(F::of)
-        .into_dimensionality::<Ix3>()
-        .map_err(|_| anyhow::anyhow!("{arg}: expected shape (T, B, N), got {shape:?} in {}", path.display()))
+    a.mapv(F::of).into_dimensionality::<Ix3>().map_err(|_| {
+        anyhow::anyhow!(
+            "{arg}: expected shape (T, B, N), got {shape:?} in {}",
+            path.display()
+        )
+    })
 }
 
-fn run_typed<F: Real + ndarray_npy::WritableElement>(args: &NeuronArgs, x: ArrayD<F>) -> Result<()> {
+fn run_typed<F: Real + ndarray_npy::WritableElement>(
+    args: &NeuronArgs,
+    x: ArrayD<F>,
+) -> Result<()> {
     let params = LifParams {
         leak: parse_param("leak", &args.leak)?,
         reset: parse_param("reset", &args.reset)?,
@@ -113,24 +150,43 @@ fn run_typed<F: Real + ndarray_npy::WritableElement>(args: &NeuronArgs, x: Array
         tau_mem: parse_param("tau_mem", &args.tau_mem)?,
     };
     let discretization: Discretization = args.discretization.parse().map_err(anyhow::Error::msg)?;
-    let neuron = EventPropNeuron { params, dt: F::of(args.dt), discretization };
+    let neuron = EventPropNeuron {
+        params,
+        dt: F::of(args.dt),
+        discretization,
+    };
     let hw = match (&args.hw_spikes, &args.hw_membrane) {
         (Some(s), Some(m)) => {
-            let current = args.hw_current.as_deref().map(|c| read_3d::<F>("hw_current", c)).transpose()?;
-            Some((read_3d::<F>("hw_spikes", s)?, read_3d::<F>("hw_membrane", m)?, current))
+            let current = args
+                .hw_current
+                .as_deref()
+                .map(|c| read_3d::<F>("hw_current", c))
+                .transpose()?;
+            Some((
+                read_3d::<F>("hw_spikes", s)?,
+                read_3d::<F>("hw_membrane", m)?,
+                current,
+            ))
         }
         _ => None,
     };
-    let grad_spikes = args.grad_spikes.as_deref().map(|g| read_3d::<F>("grad_spikes", g)).transpose()?;
+    let grad_spikes = args
+        .grad_spikes
+        .as_deref()
+        .map(|g| read_3d::<F>("grad_spikes", g))
+        .transpose()?;
     let hw_view = hw.as_ref().map(|(s, m, c)| HwData {
         spikes: s.view(),
         membrane: m.view(),
         current: c.as_ref().map(|c| c.view()),
     });
     let ctx = neuron.forward_dyn(x.view(), hw_view)?;
-    let grad = grad_spikes.map(|g| ctx.backward(g.view(), None, None)).transpose()?;
+    let grad = grad_spikes
+        .map(|g| ctx.backward(g.view(), None, None))
+        .transpose()?;
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("out: cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("out: cannot create {}", args.out.display()))?;
     let out = ctx.output();
     write_npy(&args.out.join("spikes.npy"), &out.spikes)?;
     write_npy(&args.out.join("membrane.npy"), &out.membrane)?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ndarray::{ArrayBase, ArrayD, Data, Dimension};
-use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt, WritableElement};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WritableElement, WriteNpyExt};
 
 /// A `.npy` array of either float dtype.
 #[derive(Debug, Clone)]
@@ -35,16 +35,19 @@ impl FloatArray {
 /// message names `arg` and the path.
 pub fn read_float_npy(arg: &str, path: &Path) -> Result<FloatArray> {
     let open = || -> Result<BufReader<File>> {
-        Ok(BufReader::new(
-            File::open(path).with_context(|| format!("{arg}: cannot open {}", path.display()))?,
-        ))
+        Ok(BufReader::new(File::open(path).with_context(|| {
+            format!("{arg}: cannot open {}", path.display())
+        })?))
     };
     match ArrayD::<f64>::read_npy(open()?) {
         Ok(a) => Ok(FloatArray::F64(a)),
         Err(ReadNpyError::WrongDescriptor(_)) => match ArrayD::<f32>::read_npy(open()?) {
             Ok(a) => Ok(FloatArray::F32(a)),
             Err(ReadNpyError::WrongDescriptor(d)) => {
-                anyhow::bail!("{arg}: expected a float32 or float64 .npy, got dtype {d} in {}", path.display())
+                anyhow::bail!(
+                    "{arg}: expected a float32 or float64 .npy, got dtype {d} in {}",
+                    path.display()
+                )
             }
             Err(e) => Err(npy_error(arg, path, e)),
         },
@@ -58,7 +61,10 @@ fn npy_error(arg: &str, path: &Path, e: ReadNpyError) -> anyhow::Error {
 
 /// A temporary path next to `path`, unique to this process.
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
 }
 
@@ -67,15 +73,20 @@ fn temp_path(path: &Path) -> PathBuf {
 ///
 /// # Errors
 /// I/O errors, with the path in the message.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
     let tmp = temp_path(path);
     let result = (|| -> Result<()> {
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut w = BufWriter::new(file);
         write(&mut w)?;
         w.flush()?;
         w.get_ref().sync_all()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename to {}", path.display()))?;
         Ok(())
     })();
     if result.is_err() {

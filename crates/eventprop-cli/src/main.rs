@@ -12,6 +12,11 @@ mod io;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc keeps freed pages for reuse; with the system allocator every pass over large
+/// `(T, B, N)` buffers page-faults fresh memory from the kernel (see DESIGN.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// EventProp spiking-network training and tools.
 #[derive(Debug, Parser)]
 #[command(name = "eventprop", version, about, long_about = None)]

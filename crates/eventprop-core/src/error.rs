@@ -106,6 +106,9 @@ mod tests {
         let e = check_shape("input", &[3, 4], &[3, 5]).unwrap_err();
         assert_eq!(e.to_string(), "input: expected shape (3, 5), got (3, 4)");
         let e = check_finite("weight", &[1.0f64, f64::NAN], &[2]).unwrap_err();
-        assert_eq!(e.to_string(), "weight: expected finite values, got NaN at index [1]");
+        assert_eq!(
+            e.to_string(),
+            "weight: expected finite values, got NaN at index [1]"
+        );
     }
 }

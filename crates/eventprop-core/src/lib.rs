@@ -73,9 +73,12 @@ pub mod synapse;
 pub mod workload;
 
 pub use error::{Error, Result};
-pub use lif::{Discretization, EventPropNeuron, GuardStats, HwData, NeuronContext, NeuronGrad, NeuronOutput};
+pub use lif::{
+    Discretization, EventPropNeuron, GuardStats, HwData, NeuronContext, NeuronGrad, NeuronOutput,
+};
 pub use params::{Coefficients, LifParams, Param};
 pub use real::Real;
 pub use synapse::{
-    synapse_backward, synapse_forward, synapse_forward_stacked, SparseRows, SynapseGrad, SynapseInput,
+    synapse_backward, synapse_forward, synapse_forward_stacked, SparseRows, SynapseGrad,
+    SynapseInput,
 };

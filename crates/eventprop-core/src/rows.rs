@@ -6,7 +6,11 @@
 /// `g*group .. min((g+1)*group, B)` at step `t`.
 ///
 /// `row_len` is `B * width_per_b` and `chunk_len` is `group * width_per_b`.
-pub(crate) fn split_time_rows<F>(buf: &mut [F], row_len: usize, chunk_len: usize) -> Vec<Vec<&mut [F]>> {
+pub(crate) fn split_time_rows<F>(
+    buf: &mut [F],
+    row_len: usize,
+    chunk_len: usize,
+) -> Vec<Vec<&mut [F]>> {
     if row_len == 0 || chunk_len == 0 {
         return Vec::new();
     }

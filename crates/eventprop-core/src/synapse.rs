@@ -42,11 +42,22 @@ impl<F: Real> SparseRows<F> {
     pub fn from_dense(data: &[F], n_cols: usize) -> Self {
         assert!(n_cols <= u32::MAX as usize, "too many columns");
         if n_cols == 0 {
-            return Self { n_cols, row_ptr: vec![0], cols: Vec::new(), vals: Vec::new() };
+            return Self {
+                n_cols,
+                row_ptr: vec![0],
+                cols: Vec::new(),
+                vals: Vec::new(),
+            };
         }
-        assert_eq!(data.len() % n_cols, 0, "buffer is not a whole number of rows");
+        assert_eq!(
+            data.len() % n_cols,
+            0,
+            "buffer is not a whole number of rows"
+        );
         let rows = data.len() / n_cols;
-        let block = rows.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
+        let block = rows
+            .div_ceil(rayon::current_num_threads().max(1) * 4)
+            .max(1);
         let parts: Vec<(Vec<usize>, Vec<u32>, Vec<F>)> = data
             .par_chunks(block * n_cols)
             .map(|part| {
@@ -78,7 +89,12 @@ impl<F: Real> SparseRows<F> {
             cols.extend_from_slice(&c);
             vals.extend_from_slice(&v);
         }
-        Self { n_cols, row_ptr, cols, vals }
+        Self {
+            n_cols,
+            row_ptr,
+            cols,
+            vals,
+        }
     }
 
     /// Number of rows.
@@ -125,7 +141,11 @@ fn check_weight<F: Real>(x_cols: usize, weight: &ArrayView2<'_, F>) -> Result<()
         });
     }
     let w = weight.as_standard_layout();
-    check_finite("weight", w.as_slice().expect("standard layout"), weight.shape())
+    check_finite(
+        "weight",
+        w.as_slice().expect("standard layout"),
+        weight.shape(),
+    )
 }
 
 /// A validated synapse input `x` `(T, B, N_in)` with its non-zeros collected once, so that
@@ -183,7 +203,8 @@ impl<'a, F: Real> SynapseInput<'a, F> {
         } else {
             sparse_forward(&self.sparse, &weight)
         };
-        Ok(y.into_shape_with_order((t_len, b_len, weight.nrows())).expect("sizes match"))
+        Ok(y.into_shape_with_order((t_len, b_len, weight.nrows()))
+            .expect("sizes match"))
     }
 
     /// Weight gradient `Σ_{t,b} g0[t,b] ⊗ x[t,b]` `(N_out, N_in)`; independent of the
@@ -209,7 +230,10 @@ impl<'a, F: Real> SynapseInput<'a, F> {
 ///
 /// # Errors
 /// [`Error::Shape`] if `weight` is not `(N_out, N_in)`; [`Error::NonFinite`] for NaN/inf.
-pub fn synapse_forward<F: Real>(x: ArrayView3<'_, F>, weight: ArrayView2<'_, F>) -> Result<Array3<F>> {
+pub fn synapse_forward<F: Real>(
+    x: ArrayView3<'_, F>,
+    weight: ArrayView2<'_, F>,
+) -> Result<Array3<F>> {
     check_weight(x.dim().2, &weight)?;
     SynapseInput::new(x)?.forward(weight)
 }
@@ -218,7 +242,10 @@ pub fn synapse_forward<F: Real>(x: ArrayView3<'_, F>, weight: ArrayView2<'_, F>)
 ///
 /// # Errors
 /// As [`synapse_forward`].
-pub fn synapse_forward_stacked<F: Real>(x: ArrayView3<'_, F>, weight: ArrayView2<'_, F>) -> Result<Array4<F>> {
+pub fn synapse_forward_stacked<F: Real>(
+    x: ArrayView3<'_, F>,
+    weight: ArrayView2<'_, F>,
+) -> Result<Array4<F>> {
     let y = synapse_forward(x, weight)?;
     let (t, b, n) = y.dim();
     let mut out = Array4::zeros((2, t, b, n));
@@ -249,7 +276,10 @@ pub fn synapse_backward<F: Real>(
     } else {
         None
     };
-    Ok(SynapseGrad { input, weight: weight_grad })
+    Ok(SynapseGrad {
+        input,
+        weight: weight_grad,
+    })
 }
 
 /// Weight gradient `Σ_{t,b} g0[t,b] ⊗ x[t,b]` `(N_out, N_in)` from the input's non-zeros
@@ -259,7 +289,11 @@ pub fn synapse_backward<F: Real>(
 ///
 /// # Errors
 /// [`Error::Shape`] when `g0` does not have one row per input row; [`Error::NonFinite`].
-pub fn weight_grad<F: Real>(sparse: &SparseRows<F>, x_dense: &[F], g0: ArrayView3<'_, F>) -> Result<Array2<F>> {
+pub fn weight_grad<F: Real>(
+    sparse: &SparseRows<F>,
+    x_dense: &[F],
+    g0: ArrayView3<'_, F>,
+) -> Result<Array2<F>> {
     let (t_len, b_len, n_out) = g0.dim();
     if n_out == 0 {
         return Ok(Array2::zeros((0, sparse.n_cols)));
@@ -287,7 +321,13 @@ pub fn weight_grad<F: Real>(sparse: &SparseRows<F>, x_dense: &[F], g0: ArrayView
             .for_each(|(c, mut block)| {
                 let o0 = c * 32;
                 let o1 = o0 + block.nrows();
-                general_mat_mul(F::one(), &g.slice(s![.., o0..o1]).t(), &x, F::zero(), &mut block);
+                general_mat_mul(
+                    F::one(),
+                    &g.slice(s![.., o0..o1]).t(),
+                    &x,
+                    F::zero(),
+                    &mut block,
+                );
             });
         return Ok(gw);
     }
@@ -355,9 +395,17 @@ pub fn input_grad<F: Real>(weight: ArrayView2<'_, F>, g1: ArrayView3<'_, F>) -> 
         .for_each(|(c, mut block)| {
             let r0 = c * DENSE_ROWS;
             let r1 = r0 + block.nrows();
-            general_mat_mul(F::one(), &g.slice(s![r0..r1, ..]), &weight, F::zero(), &mut block);
+            general_mat_mul(
+                F::one(),
+                &g.slice(s![r0..r1, ..]),
+                &weight,
+                F::zero(),
+                &mut block,
+            );
         });
-    Ok(out.into_shape_with_order((t_len, b_len, n_in)).expect("sizes match"))
+    Ok(out
+        .into_shape_with_order((t_len, b_len, n_in))
+        .expect("sizes match"))
 }
 
 /// Event-driven forward over precomputed non-zeros: `(R, N_out)`.
@@ -366,7 +414,11 @@ pub fn input_grad<F: Real>(weight: ArrayView2<'_, F>, g1: ArrayView3<'_, F>) -> 
 /// If `weight` does not have `N_in` columns.
 #[track_caller]
 pub fn sparse_forward<F: Real>(sparse: &SparseRows<F>, weight: &ArrayView2<'_, F>) -> Array2<F> {
-    assert_eq!(weight.ncols(), sparse.n_cols, "weight has the wrong number of columns");
+    assert_eq!(
+        weight.ncols(),
+        sparse.n_cols,
+        "weight has the wrong number of columns"
+    );
     let n_out = weight.nrows();
     let wt = weight.t().as_standard_layout().into_owned(); // (N_in, N_out)
     let wts = wt.as_slice().expect("owned");
@@ -403,7 +455,13 @@ fn dense_forward<F: Real>(xs: &[F], n_in: usize, weight: &ArrayView2<'_, F>) -> 
         .for_each(|(c, mut block)| {
             let r0 = c * DENSE_ROWS;
             let r1 = r0 + block.nrows();
-            general_mat_mul(F::one(), &x.slice(s![r0..r1, ..]), &weight.t(), F::zero(), &mut block);
+            general_mat_mul(
+                F::one(),
+                &x.slice(s![r0..r1, ..]),
+                &weight.t(),
+                F::zero(),
+                &mut block,
+            );
         });
     y
 }

@@ -34,9 +34,27 @@ pub struct Size {
 
 /// The three named sizes: Yin-Yang, medium and SHD-like.
 pub const SIZES: [Size; 3] = [
-    Size { name: "yinyang", steps: 38, batch: 50, inputs: 5, neurons: 120 },
-    Size { name: "medium", steps: 200, batch: 128, inputs: 700, neurons: 256 },
-    Size { name: "shd", steps: 1000, batch: 256, inputs: 700, neurons: 256 },
+    Size {
+        name: "yinyang",
+        steps: 38,
+        batch: 50,
+        inputs: 5,
+        neurons: 120,
+    },
+    Size {
+        name: "medium",
+        steps: 200,
+        batch: 128,
+        inputs: 700,
+        neurons: 256,
+    },
+    Size {
+        name: "shd",
+        steps: 1000,
+        batch: 256,
+        inputs: 700,
+        neurons: 256,
+    },
 ];
 
 impl Size {
@@ -94,13 +112,20 @@ impl<F: Real> Workload<F> {
         let w_dist = Normal::new(0.3 / scale, 1.0 / scale.sqrt()).expect("valid normal");
         let weight = Array2::from_shape_simple_fn((n, n_in), || F::of(w_dist.sample(&mut rng)));
         let g_dist = Normal::new(0.0, 1.0).expect("valid normal");
-        let grad_spikes = Array3::from_shape_simple_fn((t, b, n), || F::of(g_dist.sample(&mut rng)));
+        let grad_spikes =
+            Array3::from_shape_simple_fn((t, b, n), || F::of(g_dist.sample(&mut rng)));
         let neuron = EventPropNeuron {
             params: LifParams::scalar(F::zero(), F::zero(), F::one(), F::of(5e-6), F::of(1e-5)),
             dt: F::of(1e-6),
             ..Default::default()
         };
-        Self { size, spikes_in, weight, grad_spikes, neuron }
+        Self {
+            size,
+            spikes_in,
+            weight,
+            grad_spikes,
+            neuron,
+        }
     }
 
     /// Runs one training pass of a first hidden layer.
@@ -114,7 +139,15 @@ impl<F: Real> Workload<F> {
         let grad = ctx.backward(self.grad_spikes.view(), None, None)?;
         let grad_weight = input.weight_grad(grad.grad_input.index_axis(Axis(0), 0))?;
         let spikes = &ctx.output().spikes;
-        let spike_rate = spikes.iter().map(|v| v.to_f64().unwrap_or(0.0)).sum::<f64>() / spikes.len().max(1) as f64;
-        Ok(PassResult { grad_weight, spike_rate, stats: grad.stats })
+        let spike_rate = spikes
+            .iter()
+            .map(|v| v.to_f64().unwrap_or(0.0))
+            .sum::<f64>()
+            / spikes.len().max(1) as f64;
+        Ok(PassResult {
+            grad_weight,
+            spike_rate,
+            stats: grad.stats,
+        })
     }
 }

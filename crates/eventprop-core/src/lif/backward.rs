@@ -59,7 +59,10 @@ pub(crate) fn lif_backward_rows<F: Real>(
         return stats;
     }
     let width = grad_i[0].len();
-    assert!(lambda_v.len() == width && lambda_i.len() == width, "scratch rows have the wrong width");
+    assert!(
+        lambda_v.len() == width && lambda_i.len() == width,
+        "scratch rows have the wrong width"
+    );
     lambda_v.fill(F::zero());
     lambda_i.fill(F::zero());
     grad_i[steps - 1].fill(F::zero());

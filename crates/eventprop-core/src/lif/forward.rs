@@ -34,7 +34,10 @@ pub(crate) fn lif_forward_rows<F: Real>(
 ) {
     let n = c.len();
     let steps = z.len();
-    assert!(v.len() == steps && i.len() == steps, "row lists differ in length");
+    assert!(
+        v.len() == steps && i.len() == steps,
+        "row lists differ in length"
+    );
     if steps == 0 || n == 0 {
         return;
     }
@@ -96,7 +99,13 @@ fn step_row<F: Real>(
 /// Recomputes the synaptic current `i[0] = 0, i[t+1] = i[t] * decay_syn + x[t]` for one
 /// batch group (the hardware-data path, when no current was recorded).
 #[track_caller]
-pub(crate) fn current_rows<F: Real>(c: &Coefficients<F>, x: &[F], row_len: usize, offset: usize, i: &mut [&mut [F]]) {
+pub(crate) fn current_rows<F: Real>(
+    c: &Coefficients<F>,
+    x: &[F],
+    row_len: usize,
+    offset: usize,
+    i: &mut [&mut [F]],
+) {
     let n = c.len();
     let steps = i.len();
     if steps == 0 || n == 0 {

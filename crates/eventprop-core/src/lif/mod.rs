@@ -39,7 +39,9 @@ impl std::str::FromStr for Discretization {
         match s {
             "seed" => Ok(Self::Seed),
             "corrected" => Ok(Self::Corrected),
-            other => Err(format!("discretization: expected `seed` or `corrected`, got `{other}`")),
+            other => Err(format!(
+                "discretization: expected `seed` or `corrected`, got `{other}`"
+            )),
         }
     }
 }
@@ -163,7 +165,11 @@ impl<F: Real> EventPropNeuron<F> {
     ///
     /// # Errors
     /// As [`EventPropNeuron::forward`], and [`Error::Shape`] for any other rank.
-    pub fn forward_dyn(&self, input: ArrayViewD<'_, F>, hw: Option<HwData<'_, F>>) -> Result<NeuronContext<F>> {
+    pub fn forward_dyn(
+        &self,
+        input: ArrayViewD<'_, F>,
+        hw: Option<HwData<'_, F>>,
+    ) -> Result<NeuronContext<F>> {
         let x = check_input_rank(input)?;
         self.forward(x, hw)
     }
@@ -172,7 +178,11 @@ impl<F: Real> EventPropNeuron<F> {
     ///
     /// # Errors
     /// As [`EventPropNeuron::forward`].
-    pub fn forward_stacked(&self, input: ArrayView4<'_, F>, hw: Option<HwData<'_, F>>) -> Result<NeuronContext<F>> {
+    pub fn forward_stacked(
+        &self,
+        input: ArrayView4<'_, F>,
+        hw: Option<HwData<'_, F>>,
+    ) -> Result<NeuronContext<F>> {
         self.forward_dyn(input.into_dyn(), hw)
     }
 
@@ -194,7 +204,11 @@ impl<F: Real> EventPropNeuron<F> {
     /// let err = neuron.forward(Array3::zeros((4, 1, 2)).view(), None).unwrap_err();
     /// assert!(matches!(err, Error::NonPositive { arg: "dt", .. }));
     /// ```
-    pub fn forward(&self, x: ArrayView3<'_, F>, hw: Option<HwData<'_, F>>) -> Result<NeuronContext<F>> {
+    pub fn forward(
+        &self,
+        x: ArrayView3<'_, F>,
+        hw: Option<HwData<'_, F>>,
+    ) -> Result<NeuronContext<F>> {
         let (t_len, b_len, n) = x.dim();
         let coefficients = self.params.resolve(n, self.dt)?;
         let x = x.as_standard_layout();
@@ -210,13 +224,19 @@ impl<F: Real> EventPropNeuron<F> {
                 let zs = split_time_rows(spikes.as_slice_mut().expect("owned"), row_len, chunk);
                 let vs = split_time_rows(membrane.as_slice_mut().expect("owned"), row_len, chunk);
                 let is = split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
-                zs.into_par_iter()
-                    .zip(vs)
-                    .zip(is)
-                    .enumerate()
-                    .for_each(|(g, ((mut z, mut v), mut i))| {
-                        forward::lif_forward_rows(&coefficients, xs, row_len, g * chunk, &mut z, &mut v, &mut i);
-                    });
+                zs.into_par_iter().zip(vs).zip(is).enumerate().for_each(
+                    |(g, ((mut z, mut v), mut i))| {
+                        forward::lif_forward_rows(
+                            &coefficients,
+                            xs,
+                            row_len,
+                            g * chunk,
+                            &mut z,
+                            &mut v,
+                            &mut i,
+                        );
+                    },
+                );
                 NeuronOutput {
                     spikes,
                     membrane,
@@ -240,7 +260,8 @@ impl<F: Real> EventPropNeuron<F> {
                     }
                     None => {
                         let mut current = Array3::zeros((t_len, b_len, n));
-                        let is = split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
+                        let is =
+                            split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
                         is.into_par_iter().enumerate().for_each(|(g, mut i)| {
                             forward::current_rows(&coefficients, xs, row_len, g * chunk, &mut i);
                         });
