@@ -39,7 +39,16 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
 }
 
+/// mimalloc's `mi_option_purge_delay` (index 15 of `mi_option_t` in mimalloc 2.x, which
+/// `libmimalloc-sys` does not name).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() {
+    // Never return freed pages to the OS: training and benchmarks allocate the same large
+    // buffers every pass, and re-faulting them cost ~35 % of a pass (DESIGN.md).
+    // SAFETY: sets a process-wide allocator option before any large allocation; the call
+    // has no memory-safety preconditions.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => cmd_train::run_train(args),
