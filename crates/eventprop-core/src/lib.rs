@@ -51,7 +51,7 @@
 //! // T = 20 steps, B = 1, 2 inputs → 3 neurons; one input spike at t = 2.
 //! let mut x = Array3::<f64>::zeros((20, 1, 2));
 //! x[[2, 0, 0]] = 1.0;
-//! let w = Array2::from_elem((3, 2), 3.0);
+//! let w = Array2::from_elem((3, 2), 5.0);
 //! let y = synapse_forward(x.view(), w.view())?;
 //! let neuron = EventPropNeuron { params: LifParams::scalar(0.0, 0.0, 1.0, 5e-6, 1e-5), ..Default::default() };
 //! let ctx = neuron.forward(y.view(), None)?;

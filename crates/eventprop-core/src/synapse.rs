@@ -34,7 +34,8 @@ pub struct SparseRows<F> {
 }
 
 impl<F: Real> SparseRows<F> {
-    /// Collects the non-zeros of a row-major `(rows, n_cols)` buffer.
+    /// Collects the non-zeros of a row-major `(rows, n_cols)` buffer (no rows when
+    /// `n_cols == 0`).
     ///
     /// # Panics
     /// If `data.len()` is not a multiple of `n_cols`, or `n_cols` exceeds `u32::MAX`.
@@ -94,6 +95,16 @@ impl<F: Real> SparseRows<F> {
             row_ptr,
             cols,
             vals,
+        }
+    }
+
+    /// `rows` rows of zero columns (a buffer cannot tell its row count then).
+    fn empty(rows: usize) -> Self {
+        Self {
+            n_cols: 0,
+            row_ptr: vec![0; rows + 1],
+            cols: Vec::new(),
+            vals: Vec::new(),
         }
     }
 
@@ -168,7 +179,12 @@ impl<'a, F: Real> SynapseInput<'a, F> {
             x.as_standard_layout().into_owned().into()
         };
         let xs = x.as_slice().expect("standard layout");
-        let sparse = SparseRows::from_dense(xs, x.dim().2);
+        let (t_len, b_len, n_in) = x.dim();
+        let sparse = if n_in == 0 {
+            SparseRows::empty(t_len * b_len)
+        } else {
+            SparseRows::from_dense(xs, n_in)
+        };
         // NaN and ±inf are non-zero, so they are all among the collected values: checking
         // those is enough, and the full scan only runs to locate an offending element.
         if sparse.vals.iter().any(|v| !v.is_finite()) {
@@ -446,7 +462,7 @@ pub fn sparse_forward<F: Real>(sparse: &SparseRows<F>, weight: &ArrayView2<'_, F
 
 /// Dense forward `X W^T` for a row-major `(R, N_in)` buffer: `(R, N_out)`.
 fn dense_forward<F: Real>(xs: &[F], n_in: usize, weight: &ArrayView2<'_, F>) -> Array2<F> {
-    let rows = if n_in == 0 { 0 } else { xs.len() / n_in };
+    let rows = xs.len().checked_div(n_in).unwrap_or(0);
     let x = ArrayView2::from_shape((rows, n_in), xs).expect("sizes match");
     let mut y = Array2::zeros((rows, weight.nrows()));
     y.axis_chunks_iter_mut(Axis(0), DENSE_ROWS)
