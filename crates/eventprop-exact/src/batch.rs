@@ -1,0 +1,113 @@
+//! Loss and gradients over a batch of samples, parallel over the batch (rayon).
+//!
+//! Every sample is simulated and differentiated on its own; per-sample results are
+//! collected in sample order and summed sequentially, so the result is bit-identical for
+//! any number of threads.
+
+use ndarray::Array2;
+use rayon::prelude::*;
+
+use crate::backward::AdjointStats;
+use crate::error::{Error, Result};
+use crate::loss::FirstSpikeCe;
+use crate::network::{Network, Spike};
+use crate::params::SolverConfig;
+
+/// Sums over a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchResult {
+    /// Sum of the per-sample losses.
+    pub loss_sum: f64,
+    /// Number of correctly classified samples (earliest output spike = label).
+    pub correct: usize,
+    /// Number of samples.
+    pub samples: usize,
+    /// Sum of the per-sample weight gradients (`None` unless requested).
+    pub grads: Option<Vec<Array2<f64>>>,
+    /// Spike count per layer (input first), summed over the batch.
+    pub spikes: Vec<usize>,
+    /// Samples in which at least one output neuron was silent.
+    pub silent_outputs: usize,
+    /// Adjoint guards, summed.
+    pub stats: AdjointStats,
+}
+
+/// First-spike cross-entropy loss, accuracy and (if `with_grad`) the summed weight
+/// gradients of a batch.
+///
+/// # Errors
+/// [`Error::Shape`] when `inputs` and `labels` differ in length; any error of
+/// [`Network::forward`], [`crate::Trace::backward`] or [`FirstSpikeCe::evaluate`] (the
+/// first failing sample's).
+pub fn first_spike_batch(
+    net: &Network,
+    inputs: &[Vec<Spike>],
+    labels: &[usize],
+    loss: &FirstSpikeCe,
+    t_max: f64,
+    cfg: &SolverConfig,
+    with_grad: bool,
+) -> Result<BatchResult> {
+    if inputs.len() != labels.len() {
+        return Err(Error::Shape {
+            arg: "labels".into(),
+            expected: format!("({},) (one per input sample)", inputs.len()),
+            actual: format!("({},)", labels.len()),
+        });
+    }
+    let n_out = *net.sizes().last().expect("at least one layer");
+    let per_sample: Vec<_> = inputs
+        .par_iter()
+        .zip(labels.par_iter())
+        .map(|(input, &label)| -> Result<_> {
+            let trace = net.forward(input, t_max, cfg)?;
+            let out = loss.evaluate(trace.output(), n_out, label, t_max)?;
+            let mut seen = vec![false; n_out];
+            for s in trace.output() {
+                seen[s.neuron as usize] = true;
+            }
+            let silent = seen.iter().any(|&x| !x);
+            let grads = if with_grad {
+                Some(trace.backward(net, &out.dl_dt, cfg)?)
+            } else {
+                None
+            };
+            Ok((
+                out.value,
+                out.prediction == Some(label),
+                trace.spike_counts(),
+                silent,
+                grads,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut result = BatchResult {
+        loss_sum: 0.0,
+        correct: 0,
+        samples: inputs.len(),
+        grads: with_grad.then(|| {
+            net.weights()
+                .iter()
+                .map(|w| Array2::zeros(w.dim()))
+                .collect()
+        }),
+        spikes: vec![0; net.n_layers() + 1],
+        silent_outputs: 0,
+        stats: AdjointStats::default(),
+    };
+    for (value, correct, counts, silent, grads) in per_sample {
+        result.loss_sum += value;
+        result.correct += usize::from(correct);
+        result.silent_outputs += usize::from(silent);
+        for (acc, c) in result.spikes.iter_mut().zip(counts) {
+            *acc += c;
+        }
+        if let (Some(acc), Some(g)) = (result.grads.as_mut(), grads) {
+            for (a, gw) in acc.iter_mut().zip(&g.weights) {
+                *a += gw;
+            }
+            result.stats += g.stats;
+        }
+    }
+    Ok(result)
+}
