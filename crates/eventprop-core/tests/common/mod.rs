@@ -243,10 +243,7 @@ pub fn max_rel_err<'a, D: ndarray::Dimension>(
 pub fn bits_equal<D: ndarray::Dimension, F: Real>(
     a: &ndarray::Array<F, D>,
     b: &ndarray::Array<F, D>,
-) -> bool
-where
-    F: num_traits::ToPrimitive,
-{
+) -> bool {
     a.shape() == b.shape()
         && a.iter()
             .zip(b.iter())
