@@ -1,0 +1,263 @@
+//! End-to-end tests of `eventprop exact`: small `.npz` files in a temp dir, the binary run
+//! as a subprocess.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use eventprop_exact::{loss, Network, NeuronParams, SolverConfig, Spike};
+use ndarray::{array, Array1, Array2, Ix1, OwnedRepr};
+use ndarray_npy::{NpzReader, NpzWriter, ReadNpyExt};
+
+fn write_npz(path: &Path, arrays: &[(&str, NpzArray)]) {
+    let mut npz = NpzWriter::new(File::create(path).unwrap());
+    for (name, a) in arrays {
+        match a {
+            NpzArray::F2(a) => npz.add_array(*name, a).unwrap(),
+            NpzArray::F1(a) => npz.add_array(*name, a).unwrap(),
+            NpzArray::I1(a) => npz.add_array(*name, a).unwrap(),
+        }
+    }
+    npz.finish().unwrap();
+}
+
+enum NpzArray {
+    F2(Array2<f64>),
+    F1(Array1<f64>),
+    I1(Array1<i64>),
+}
+
+fn weights() -> Vec<Array2<f64>> {
+    // 3 inputs → 4 hidden → 2 outputs; sized so that both layers fire a few spikes with
+    // the default tau_syn 5 ms / tau_mem 20 ms (checked by the spike-count assertion).
+    vec![
+        array![
+            [9.0, 4.0, 2.0],
+            [3.0, 8.0, 5.0],
+            [6.0, 1.0, 7.0],
+            [2.0, 6.0, 6.0]
+        ],
+        array![[4.0, 3.0, 5.0, 2.0], [2.0, 5.0, 3.0, 4.0]],
+    ]
+}
+
+fn input() -> (Vec<f64>, Vec<i64>) {
+    (vec![3e-3, 1e-3, 2e-3, 6e-3, 8e-3], vec![1, 0, 2, 0, 1])
+}
+
+fn setup(dir: &Path, w: &[Array2<f64>]) -> (PathBuf, PathBuf) {
+    let wp = dir.join("w.npz");
+    let names: Vec<String> = (0..w.len()).map(|k| format!("w{k}")).collect();
+    let arrays: Vec<(&str, NpzArray)> = names
+        .iter()
+        .zip(w)
+        .map(|(n, a)| (n.as_str(), NpzArray::F2(a.clone())))
+        .collect();
+    write_npz(&wp, &arrays);
+    let (t, n) = input();
+    let sp = dir.join("s.npz");
+    write_npz(
+        &sp,
+        &[
+            ("times", NpzArray::F1(Array1::from(t))),
+            ("neurons", NpzArray::I1(Array1::from(n))),
+        ],
+    );
+    (wp, sp)
+}
+
+fn run(w: &Path, s: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .arg("exact")
+        .arg("--weights")
+        .arg(w)
+        .arg("--input")
+        .arg(s)
+        .args(["--t-max", "0.04"])
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn loss_value(out: &Path) -> f64 {
+    let v: serde_json::Value =
+        serde_json::from_reader(File::open(out.join("loss.json")).unwrap()).unwrap();
+    v["value"].as_f64().unwrap()
+}
+
+#[test]
+fn writes_loss_spikes_and_gradients_matching_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wp, sp) = setup(dir.path(), &weights());
+    let out = dir.path().join("out");
+    let o = run(&wp, &sp, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_reader(File::open(out.join("loss.json")).unwrap()).unwrap();
+    let counts: Vec<u64> = report["spike_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(counts[0], 5, "five input spikes");
+    assert!(
+        counts[1] > 0 && counts[2] > 0,
+        "both layers fire: {counts:?}"
+    );
+    // The loss is the sum of the output spike times in spikes_2.npz.
+    let mut npz = NpzReader::new(File::open(out.join("spikes_2.npz")).unwrap()).unwrap();
+    let times: Array1<f64> = npz.by_name::<OwnedRepr<f64>, Ix1>("times").unwrap();
+    let neurons: Array1<i64> = npz.by_name::<OwnedRepr<i64>, Ix1>("neurons").unwrap();
+    assert_eq!(times.len() as u64, counts[2]);
+    assert_eq!(neurons.len(), times.len());
+    assert!(
+        times.windows(2).into_iter().all(|w| w[0] <= w[1]),
+        "sorted by time"
+    );
+    assert_eq!(report["value"].as_f64().unwrap(), times.sum());
+    // Gradients are those of the library on the same network and input (bit-identical).
+    let net = Network::new(weights(), vec![NeuronParams::default(); 2]).unwrap();
+    let (t, n) = input();
+    let spikes: Vec<Spike> = t
+        .iter()
+        .zip(&n)
+        .map(|(&time, &k)| Spike {
+            time,
+            neuron: k as u32,
+        })
+        .collect();
+    let cfg = SolverConfig::default();
+    let trace = net.forward(&spikes, 0.04, &cfg).unwrap();
+    let g = trace
+        .backward(&net, &loss::spike_time_sum(trace.output()).dl_dt, &cfg)
+        .unwrap();
+    for k in 0..2 {
+        let gw = Array2::<f64>::read_npy(File::open(out.join(format!("grad_w{k}.npy"))).unwrap())
+            .unwrap();
+        assert_eq!(gw, g.weights[k]);
+    }
+    let gt =
+        Array1::<f64>::read_npy(File::open(out.join("grad_input_times.npy")).unwrap()).unwrap();
+    assert_eq!(gt.to_vec(), g.input_times);
+    // Central difference through the CLI itself for one hidden weight.
+    let h = 1e-6;
+    let mut values = Vec::new();
+    for sign in [1.0, -1.0] {
+        let mut w = weights();
+        w[0][[1, 1]] += sign * h;
+        let sub = dir.path().join(format!("fd{sign}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (wp, sp) = setup(&sub, &w);
+        assert!(run(&wp, &sp, &sub.join("out"), &[]).status.success());
+        values.push(loss_value(&sub.join("out")));
+    }
+    let fd = (values[0] - values[1]) / (2.0 * h);
+    let gw0 = Array2::<f64>::read_npy(File::open(out.join("grad_w0.npy")).unwrap()).unwrap();
+    // dL/dW by the adjoint vs (L(w+h) - L(w-h)) / 2h; h = 1e-6 leaves O(h^2) + rounding.
+    assert!(
+        (gw0[[1, 1]] - fd).abs() <= 1e-5 * gw0[[1, 1]].abs() + 1e-8,
+        "{} vs {fd}",
+        gw0[[1, 1]]
+    );
+}
+
+fn assert_one_line_error(o: &std::process::Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: ") && err.contains(needle), "{err}");
+}
+
+#[test]
+fn mismatched_weight_shapes_fail_in_one_line_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = weights();
+    w[1] = Array2::zeros((2, 3));
+    let (wp, sp) = setup(dir.path(), &w);
+    let out = dir.path().join("out");
+    let o = run(&wp, &sp, &out, &[]);
+    assert_one_line_error(&o, "w1: expected shape (N_2, N_1) with N_1 = 4, got (2, 3)");
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_inputs_fail_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wp, sp) = setup(dir.path(), &weights());
+    let out = dir.path().join("out");
+    // Missing file.
+    let o = run(&dir.path().join("nope.npz"), &sp, &out, &[]);
+    assert_one_line_error(&o, "--weights: cannot open");
+    // Not an npz.
+    std::fs::write(dir.path().join("junk.npz"), b"junk").unwrap();
+    let o = run(&wp, &dir.path().join("junk.npz"), &out, &[]);
+    assert_one_line_error(&o, "--input: cannot read");
+    // Input neuron out of range (3 inputs).
+    let bad = dir.path().join("bad.npz");
+    write_npz(
+        &bad,
+        &[
+            ("times", NpzArray::F1(array![1e-3])),
+            ("neurons", NpzArray::I1(array![3])),
+        ],
+    );
+    assert_one_line_error(
+        &run(&wp, &bad, &out, &[]),
+        "expected a neuron index < 3, got 3",
+    );
+    // Negative neuron index.
+    write_npz(
+        &bad,
+        &[
+            ("times", NpzArray::F1(array![1e-3])),
+            ("neurons", NpzArray::I1(array![-1])),
+        ],
+    );
+    assert_one_line_error(
+        &run(&wp, &bad, &out, &[]),
+        "neurons[0]: expected an index >= 0, got -1",
+    );
+    // Lengths differ.
+    write_npz(
+        &bad,
+        &[
+            ("times", NpzArray::F1(array![1e-3, 2e-3])),
+            ("neurons", NpzArray::I1(array![0])),
+        ],
+    );
+    assert_one_line_error(&run(&wp, &bad, &out, &[]), "equal length, got 2 and 1");
+    // Weights as float32 are rejected (float64 required).
+    let w32 = dir.path().join("w32.npz");
+    let mut npz = NpzWriter::new(File::create(&w32).unwrap());
+    npz.add_array("w0", &Array2::<f32>::zeros((2, 3))).unwrap();
+    npz.finish().unwrap();
+    assert_one_line_error(&run(&w32, &sp, &out, &[]), "w0 in");
+    // Wrong array name.
+    let wn = dir.path().join("wn.npz");
+    write_npz(
+        &wn,
+        &[
+            ("w0", NpzArray::F2(Array2::zeros((2, 3)))),
+            ("w2", NpzArray::F2(Array2::zeros((1, 2)))),
+        ],
+    );
+    assert_one_line_error(&run(&wn, &sp, &out, &[]), "got `w2`");
+    // Invalid parameters and window.
+    assert_one_line_error(
+        &run(&wp, &sp, &out, &["--tau-mem", "-1"]),
+        "tau_mem: expected a value > 0, got -1",
+    );
+    assert_one_line_error(
+        &run(&wp, &sp, &out, &["--reset", "2"]),
+        "reset: expected a value < threshold = 1, got 2",
+    );
+    // Spike cap exceeded is an error naming the cap.
+    assert_one_line_error(
+        &run(&wp, &sp, &out, &["--max-spikes-per-neuron", "1"]),
+        "more than 1 spikes",
+    );
+    assert!(!out.exists());
+}
