@@ -7,6 +7,11 @@
 //! `grad_spikes = -dL/dt_k = -1` at its first spike step, and the synapse's weight
 //! gradient is then `+dL/dw = dt*/dw`, which SPEC §4 gives in closed form (implicit
 //! function theorem, see `common::spike_time_derivative`).
+//!
+//! Two more set-ups use the same check: `L = t_2`, the second spike of one neuron (the
+//! adjoint crosses the first spike's reset, exercising the jump factor `dv_p/dv_m`), and a
+//! two-layer chain (input → hidden → output, `L = t_out`), where the hidden neuron's
+//! `grad_spikes` is the output synapse's input gradient.
 
 mod common;
 

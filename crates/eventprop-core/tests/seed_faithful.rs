@@ -64,6 +64,7 @@ fn f64_forward_bitwise_and_backward_to_1e_12() {
             );
             let scale = reference.iter().fold(0.0f64, |m, g| m.max(g.abs()));
             let err = common::max_rel_err(&grad.grad_input.view(), &reference.view(), 1e-3 * scale);
+            println!("seed {seed} {disc}: f64 backward max rel err vs reference {err:e}");
             assert!(err <= 1e-12, "seed {seed} {disc}: backward rel err {err:e}");
             // The two discretisations really differ on this problem.
             let other = common::ref_backward(
@@ -107,7 +108,54 @@ fn f32_agrees_with_f32_reference_to_1e_5() {
         let (g, r) = (grad.grad_input.mapv(f64::from), reference.mapv(f64::from));
         let scale = r.iter().fold(0.0f64, |m, g| m.max(g.abs()));
         let err = common::max_rel_err(&g.view(), &r.view(), 1e-3 * scale);
+        println!("{disc}: f32 backward max rel err vs f32 reference {err:e}");
         assert!(err <= 1e-5, "{disc}: f32 backward rel err {err:e}");
+    }
+}
+
+/// The f32 library against the f64 reference (same f64 data rounded to f32). Both give the
+/// same spikes; membrane and current agree to 1e-5 (measured <= 5.2e-7: f32 rounding
+/// accumulated over 50 steps). The gradient's rounding is amplified by `1/dv_m` at spikes
+/// with a small `dv_m` (most with Seed, whose `i[t-1]` can sit just above
+/// `threshold - leak`): relative to its largest entry it agrees to 1e-3 (measured 3.0e-6 to
+/// 2.6e-4 over 3 seeds x 2 discretisations; 7.8e-5 element-wise with a floor of 1e-3 of
+/// the largest entry for seed 10).
+#[test]
+fn f32_agrees_with_f64_reference() {
+    for seed in 10..13 {
+        let (x, params, grad_spikes) = problem(seed);
+        let (z, v, i) = common::ref_forward(x.view(), &params, DT);
+        let (x32, p32, g32) = (
+            x.mapv(|v| v as f32),
+            common::params_as::<f32>(&params),
+            grad_spikes.mapv(|v| v as f32),
+        );
+        for disc in [Discretization::Seed, Discretization::Corrected] {
+            let (out, grad) = run(&x32, &p32, &g32, disc);
+            assert_eq!(
+                out.spikes.mapv(f64::from),
+                z,
+                "seed {seed}: f32 spikes differ from f64"
+            );
+            let reference = common::ref_backward(
+                z.view(),
+                i.view(),
+                grad_spikes.view(),
+                &params,
+                DT,
+                disc == Discretization::Corrected,
+            );
+            let scale = reference.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+            let ev = common::max_rel_err(&out.membrane.mapv(f64::from).view(), &v.view(), 1.0);
+            let ei = common::max_rel_err(&out.current.mapv(f64::from).view(), &i.view(), 1.0);
+            let eg = common::max_rel_err(
+                &grad.grad_input.mapv(f64::from).view(),
+                &reference.view(),
+                scale,
+            );
+            println!("seed {seed} {disc}: f32 vs f64 rel err membrane {ev:e}, current {ei:e}, grad {eg:e}");
+            assert!(ev <= 1e-5 && ei <= 1e-5 && eg <= 1e-3, "seed {seed} {disc}");
+        }
     }
 }
 
