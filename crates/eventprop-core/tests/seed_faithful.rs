@@ -263,3 +263,39 @@ proptest! {
         prop_assert!(grad.grad_input.iter().all(|g| g.is_finite()));
     }
 }
+
+/// `grad_membrane` and `grad_current` are accepted for parity with the seed and ignored
+/// (SPEC §2): random values change nothing.
+#[test]
+fn membrane_and_current_gradients_are_ignored() {
+    let (x, params, grad_spikes) = problem(8);
+    let mut rng = common::rng(80);
+    let gm = common::uniform3(&mut rng, DIMS, -1.0, 1.0);
+    let gc = common::uniform3(&mut rng, DIMS, -1.0, 1.0);
+    let neuron = EventPropNeuron {
+        params,
+        dt: DT,
+        discretization: Discretization::Seed,
+    };
+    let ctx = neuron.forward(x.view(), None).unwrap();
+    let plain = ctx.backward(grad_spikes.view(), None, None).unwrap();
+    let with = ctx
+        .backward(grad_spikes.view(), Some(gm.view()), Some(gc.view()))
+        .unwrap();
+    assert!(common::bits_equal(&plain.grad_input, &with.grad_input));
+}
+
+/// `Discretization` round-trips through its string form; anything else is an error that
+/// names the setting and the accepted values.
+#[test]
+fn discretization_parses() {
+    for d in [Discretization::Seed, Discretization::Corrected] {
+        assert_eq!(d.to_string().parse::<Discretization>().unwrap(), d);
+    }
+    assert_eq!(Discretization::default(), Discretization::Seed);
+    let e = "exact".parse::<Discretization>().unwrap_err();
+    assert_eq!(
+        e,
+        "discretization: expected `seed` or `corrected`, got `exact`"
+    );
+}

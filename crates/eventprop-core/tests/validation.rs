@@ -420,12 +420,10 @@ fn check_empty_synapse(t: usize, b: usize, n_in: usize, n_out: usize) {
     assert_eq!(gr.input.unwrap().dim(), (t, b, n_in));
 }
 
-/// BUG in src (reported to the lead): with `N_in = 0` (`x` `(5, 2, 0)`, `W` `(4, 0)`),
-/// `SparseRows::from_dense` returns 0 rows instead of `T * B = 10`, so
-/// `synapse_forward` panics at the `into_shape_with_order(..).expect("sizes match")` in
-/// `SynapseInput::forward` (and the weight gradient would report a spurious `grad` shape
-/// error). Expected: `y = 0` of shape `(5, 2, 4)`, weight gradient `(4, 0)`, input gradient
-/// `(5, 2, 0)`.
+/// Regression: with `N_in = 0` (`x` `(5, 2, 0)`, `W` `(4, 0)`) the non-zero collection used
+/// to report 0 rows instead of `T * B = 10`, so `synapse_forward` panicked on a reshape
+/// (fixed in src). Expected: `y = 0` of shape `(5, 2, 4)`, weight gradient `(4, 0)`, input
+/// gradient `(5, 2, 0)`.
 #[test]
 fn empty_input_layer_does_not_panic() {
     check_empty_synapse(5, 2, 0, 4);
