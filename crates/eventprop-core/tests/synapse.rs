@@ -4,7 +4,7 @@
 mod common;
 
 use eventprop_core::synapse::{self, SparseRows, DENSE_ABOVE};
-use eventprop_core::{synapse_backward, synapse_forward, synapse_forward_stacked};
+use eventprop_core::{synapse_backward, synapse_forward, synapse_forward_stacked, SynapseInput};
 use ndarray::{Array2, Array3, Array4, Axis};
 
 /// `(x, W, g)` with spike density `p`: `x` `(T, B, N_in)`, `W` `(N_out, N_in)`,
@@ -174,5 +174,31 @@ fn synapse_is_deterministic_across_runs_and_thread_counts() {
                 "p = {p}, {threads} threads: input grad"
             );
         }
+    }
+}
+
+/// The cached `SynapseInput` (non-zeros collected once, shared by forward and weight
+/// gradient) gives bit-identically what `synapse_forward`/`synapse_backward` give, on both
+/// paths; its weight gradient rejects a gradient of the wrong `(T, B)`.
+#[test]
+fn cached_synapse_input_matches_free_functions() {
+    for (seed, p) in [(8, 0.05), (9, 0.5)] {
+        let (x, w, g) = problem(seed, p);
+        let cached = SynapseInput::new(x.view()).unwrap();
+        assert_eq!(cached.view(), x.view());
+        assert!(common::bits_equal(
+            &cached.forward(w.view()).unwrap(),
+            &synapse_forward(x.view(), w.view()).unwrap()
+        ));
+        let g0 = g.index_axis(Axis(0), 0);
+        let free = synapse_backward(x.view(), w.view(), g.view(), false)
+            .unwrap()
+            .weight;
+        assert!(common::bits_equal(&cached.weight_grad(g0).unwrap(), &free));
+        let bad = Array3::<f64>::zeros((3, 5, 33));
+        assert!(matches!(
+            cached.weight_grad(bad.view()),
+            Err(eventprop_core::Error::Shape { arg: "grad", .. })
+        ));
     }
 }
