@@ -13,8 +13,11 @@
 use eventprop_core::{
     synapse_backward, synapse_forward, Discretization, EventPropNeuron, LifParams,
 };
-use eventprop_exact::{Network, Spike};
-use ndarray::{Array2, Array3, Axis};
+use eventprop_exact::{Network, NeuronParams, Spike};
+use ndarray::{array, Array2, Array3, Axis};
+
+/// Window of the comparison network.
+pub const T_MAX: f64 = 40e-6;
 
 /// Output of the stepped network: per layer `k >= 1`, spike lists `(time, neuron)`, and
 /// the weight gradients of the loss `Σ` output spike times.
@@ -116,4 +119,49 @@ pub fn rel_error(a: &[Array2<f64>], b: &[Array2<f64>]) -> f64 {
         .sum();
     let den: f64 = b.iter().map(|y| y.mapv(|v| v * v).sum()).sum();
     (num / den).sqrt()
+}
+
+/// A small 2-layer network (3-4-2) on the core's default time constants (tau_syn 5 µs,
+/// tau_mem 10 µs); weights picked by hand so that every neuron fires 1-3 times, none of
+/// them grazing (`w1_scale` keeps the output layer at a few spikes per neuron when the
+/// synapse is slower).
+pub fn network(tau_syn: f64, tau_mem: f64, w1_scale: f64) -> (Network, Vec<Spike>) {
+    let p = NeuronParams {
+        tau_syn,
+        tau_mem,
+        ..Default::default()
+    };
+    let w0 = array![
+        [2.0, 1.5, 0.5],
+        [0.8, 2.2, 1.0],
+        [1.6, 0.3, 1.9],
+        [1.2, 1.2, 1.2]
+    ];
+    let w1 = array![[1.5, 1.0, 1.2, 0.8], [0.6, 1.4, 1.0, 1.6]];
+    let input = vec![
+        Spike {
+            time: 2.1e-6,
+            neuron: 0,
+        },
+        Spike {
+            time: 4.7e-6,
+            neuron: 1,
+        },
+        Spike {
+            time: 7.3e-6,
+            neuron: 2,
+        },
+        Spike {
+            time: 12.9e-6,
+            neuron: 0,
+        },
+        Spike {
+            time: 15.2e-6,
+            neuron: 1,
+        },
+    ];
+    (
+        Network::new(vec![w0, w1 * w1_scale], vec![p; 2]).unwrap(),
+        input,
+    )
 }
