@@ -21,7 +21,10 @@ fn kernels(c: &mut Criterion) {
         });
         let ctx = w.neuron.forward(current.view(), None).expect("valid");
         group.bench_with_input(BenchmarkId::new("backward", size.name), &ctx, |b, ctx| {
-            b.iter(|| ctx.backward(w.grad_spikes.view(), None, None).expect("valid"))
+            b.iter(|| {
+                ctx.backward(w.grad_spikes.view(), None, None)
+                    .expect("valid")
+            })
         });
         let reference = w.pass().expect("valid").grad_weight;
         group.bench_with_input(BenchmarkId::new("training_pass", size.name), &w, |b, w| {
