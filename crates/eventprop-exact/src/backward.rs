@@ -83,6 +83,36 @@ impl Trace {
         dl_dt_output: &[f64],
         cfg: &SolverConfig,
     ) -> Result<Gradients> {
+        let mut direct: Vec<Vec<f64>> = self.layers[1..]
+            .iter()
+            .map(|l| vec![0.0; l.spikes.len()])
+            .collect();
+        if let Some(last) = direct.last_mut() {
+            if dl_dt_output.len() != last.len() {
+                return Err(Error::Shape {
+                    arg: "dl_dt_output".into(),
+                    expected: format!("({},) (one per output spike)", last.len()),
+                    actual: format!("({},)", dl_dt_output.len()),
+                });
+            }
+            last.copy_from_slice(dl_dt_output);
+        }
+        self.backward_direct(net, &direct, cfg)
+    }
+
+    /// Runs the adjoint for a loss that depends directly on the spike times of any layer:
+    /// `direct[k - 1][i] = ∂l/∂t_i` for spike `i` of layer `k = 1 … L` (order of
+    /// [`Trace::spikes`]).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `direct` does not have one entry per spike of every layer or
+    /// `net` has a different number of layers; [`Error::NonFinite`] for NaN/inf.
+    pub fn backward_direct(
+        &self,
+        net: &Network,
+        direct: &[Vec<f64>],
+        cfg: &SolverConfig,
+    ) -> Result<Gradients> {
         cfg.validate()?;
         if net.n_layers() + 1 != self.layers.len() {
             return Err(Error::Shape {
@@ -91,24 +121,32 @@ impl Trace {
                 actual: net.n_layers().to_string(),
             });
         }
-        if dl_dt_output.len() != self.output().len() {
+        let expected: Vec<usize> = self.layers[1..].iter().map(|l| l.spikes.len()).collect();
+        let actual: Vec<usize> = direct.iter().map(Vec::len).collect();
+        if expected != actual {
             return Err(Error::Shape {
-                arg: "dl_dt_output".into(),
-                expected: format!("({},) (one per output spike)", self.output().len()),
-                actual: format!("({},)", dl_dt_output.len()),
+                arg: "direct".into(),
+                expected: format!("spikes per layer {expected:?}"),
+                actual: format!("{actual:?}"),
             });
         }
-        check_finite("dl_dt_output", dl_dt_output)?;
+        for d in direct {
+            check_finite("direct", d)?;
+        }
         let n_layers = net.n_layers();
         let mut weights = vec![Array2::zeros((0, 0)); n_layers];
         let mut spike_times = vec![Vec::new(); n_layers];
         let mut stats = AdjointStats::default();
-        let mut dl_dt = dl_dt_output.to_vec();
+        let mut dl_dt = direct[n_layers - 1].clone();
         for l in (1..=n_layers).rev() {
             let p = net.params(l - 1);
             let kin = p.kinetics();
             let floor = cfg.grazing_floor * kin.theta;
-            let mut dl_dt_prev = vec![0.0; self.layers[l - 1].spikes.len()];
+            let mut dl_dt_prev = if l >= 2 {
+                direct[l - 2].clone()
+            } else {
+                vec![0.0; self.layers[0].spikes.len()]
+            };
             let gw = layer_adjoint(
                 &kin,
                 p.tau_syn,

@@ -33,7 +33,9 @@ pub struct BatchResult {
 }
 
 /// First-spike cross-entropy loss, accuracy and (if `with_grad`) the summed weight
-/// gradients of a batch.
+/// gradients of a batch. With `with_grad` the loss includes the silent-label term of
+/// [`FirstSpikeCe::sample`]; without, it is the plain cross-entropy of
+/// [`FirstSpikeCe::evaluate`].
 ///
 /// # Errors
 /// [`Error::Shape`] when `inputs` and `labels` differ in length; any error of
@@ -61,17 +63,17 @@ pub fn first_spike_batch(
         .zip(labels.par_iter())
         .map(|(input, &label)| -> Result<_> {
             let trace = net.forward(input, t_max, cfg)?;
-            let out = loss.evaluate(trace.output(), n_out, label, t_max)?;
+            let (out, grads) = if with_grad {
+                let (out, g) = loss.sample(net, &trace, label, cfg)?;
+                (out, Some(g))
+            } else {
+                (loss.evaluate(trace.output(), n_out, label, t_max)?, None)
+            };
             let mut seen = vec![false; n_out];
             for s in trace.output() {
                 seen[s.neuron as usize] = true;
             }
             let silent = seen.iter().any(|&x| !x);
-            let grads = if with_grad {
-                Some(trace.backward(net, &out.dl_dt, cfg)?)
-            } else {
-                None
-            };
             Ok((
                 out.value,
                 out.prediction == Some(label),

@@ -245,3 +245,53 @@ fn neuron_forward(
     }
     advance(&mut t, &mut u, &mut i, t_max)
 }
+
+/// Maximum of the membrane `u = V - leak` of a neuron that does not spike in `[0, t_max]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MembraneMax {
+    /// `max_t u(t)` (relative to the leak).
+    pub u_max: f64,
+    /// Where it is reached (the earliest such time).
+    pub time: f64,
+}
+
+/// The membrane maximum over `[0, t_max]` of a neuron without resets, fed by the sorted
+/// `inputs` through `w_row`: on each inter-event interval the candidates are the interval's
+/// end and the analytic extremum [`Kinetics::extremum`].
+pub fn membrane_max(kin: &Kinetics, w_row: &[f64], inputs: &[Spike], t_max: f64) -> MembraneMax {
+    let (mut t, mut u, mut i) = (0.0_f64, 0.0_f64, 0.0_f64);
+    let mut best = MembraneMax {
+        u_max: 0.0,
+        time: 0.0,
+    };
+    let mut visit = |t: &mut f64, u: &mut f64, i: &mut f64, target: f64| {
+        let delta = target - *t;
+        if delta <= 0.0 {
+            return;
+        }
+        if let Some(s) = kin.extremum(*u, *i).filter(|&s| s < delta) {
+            let um = kin.u_at(*u, *i, s);
+            if um > best.u_max {
+                best = MembraneMax {
+                    u_max: um,
+                    time: *t + s,
+                };
+            }
+        }
+        *u = kin.u_at(*u, *i, delta);
+        *i = kin.i_at(*i, delta);
+        *t = target;
+        if *u > best.u_max {
+            best = MembraneMax {
+                u_max: *u,
+                time: target,
+            };
+        }
+    };
+    for s in inputs.iter().take_while(|s| s.time <= t_max) {
+        visit(&mut t, &mut u, &mut i, s.time);
+        i += w_row[s.neuron as usize];
+    }
+    visit(&mut t, &mut u, &mut i, t_max);
+    best
+}

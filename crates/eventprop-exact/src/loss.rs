@@ -2,8 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backward::Gradients;
+use crate::dynamics::{phi, Kinetics};
 use crate::error::{Error, Result};
-use crate::network::Spike;
+use crate::forward::{membrane_max, Trace};
+use crate::network::{Network, Spike};
+use crate::params::SolverConfig;
 
 /// Value, derivatives and prediction of a loss on one sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,8 +81,17 @@ pub fn first_spike_prediction(first: &[Option<f64>]) -> Option<usize> {
 /// ```
 ///
 /// where `t_first[m]` is the first spike of output neuron `m`. Missing-spike policy: a
-/// silent neuron counts with `t_first = t_max` (a constant: it gets no gradient, the only
-/// choice that keeps the gradient exact); only first spikes get a non-zero `∂L/∂t`.
+/// silent neuron counts with `t_first = t_max` (a constant: it gets no gradient through the
+/// cross-entropy); only first spikes get a non-zero `∂L/∂t`.
+///
+/// Silent label neuron ([`FirstSpikeCe::sample`] only): the cross-entropy cannot make a
+/// silent neuron fire (its gradient w.r.t. that neuron's weights is exactly 0), and training
+/// then drifts towards silent outputs. When the label neuron is silent, the term
+/// `gamma (theta - max_t u_label(t))` (`theta = threshold - leak`, `u = V - leak`) is added;
+/// for a neuron without resets `max_t u = Σ_i W[label, j_i] K(t* - t_i)` with the PSP kernel
+/// `K(s) = phi(a, b, s) / tau_mem`, and its gradient (envelope theorem: `du/dt = 0` at an
+/// interior maximum `t*`) is exact: `∂/∂W[label, j] = -gamma Σ_{i: j_i = j, t_i <= t*}
+/// K(t* - t_i)`, `∂/∂t_i = gamma W[label, j_i] K'(t* - t_i)`. `gamma = 0` disables it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FirstSpikeCe {
     /// Softmax temperature `tau0` in seconds (> 0).
@@ -87,15 +100,20 @@ pub struct FirstSpikeCe {
     pub tau1: f64,
     /// Regulariser weight `alpha` (>= 0).
     pub alpha: f64,
+    /// Weight `gamma` (>= 0) of the silent-label membrane term; `0` disables it.
+    #[serde(default)]
+    pub silent_label_gamma: f64,
 }
 
 impl Default for FirstSpikeCe {
-    /// `tau0 = 0.5 ms`, `tau1 = 6.4 ms`, `alpha = 3e-3` (the paper's Yin-Yang values).
+    /// `tau0 = 0.5 ms`, `tau1 = 6.4 ms`, `alpha = 3e-3` (the paper's Yin-Yang values) and
+    /// `silent_label_gamma = 1` (this crate's policy, see the type docs).
     fn default() -> Self {
         Self {
             tau0: 0.5e-3,
             tau1: 6.4e-3,
             alpha: 3e-3,
+            silent_label_gamma: 1.0,
         }
     }
 }
@@ -160,5 +178,113 @@ impl FirstSpikeCe {
             dl_dt,
             prediction: first_spike_prediction(&times),
         })
+    }
+}
+
+impl FirstSpikeCe {
+    /// Loss (cross-entropy plus, when the label neuron is silent, the membrane term) and
+    /// its exact weight gradients for one simulated sample.
+    ///
+    /// # Errors
+    /// As [`FirstSpikeCe::evaluate`] and [`Trace::backward_direct`].
+    pub fn sample(
+        &self,
+        net: &Network,
+        trace: &Trace,
+        label: usize,
+        cfg: &SolverConfig,
+    ) -> Result<(LossOutput, Gradients)> {
+        let n_layers = net.n_layers();
+        let n_out = *net.sizes().last().expect("at least one layer");
+        let mut out = self.evaluate(trace.output(), n_out, label, trace.t_max())?;
+        let mut direct: Vec<Vec<f64>> = (1..=n_layers)
+            .map(|k| vec![0.0; trace.spikes(k).len()])
+            .collect();
+        direct[n_layers - 1].clone_from(&out.dl_dt);
+        let silent = !trace.output().iter().any(|s| s.neuron as usize == label);
+        let mut term = None;
+        if silent && self.silent_label_gamma > 0.0 {
+            let w = net.weight(n_layers - 1);
+            let w_row = w.row(label);
+            let t = membrane_term(
+                &net.params(n_layers - 1).kinetics(),
+                w_row.as_slice().expect("standard layout"),
+                trace.spikes(n_layers - 1),
+                trace.t_max(),
+                self.silent_label_gamma,
+            );
+            out.value += t.value;
+            if n_layers >= 2 {
+                for (d, g) in direct[n_layers - 2].iter_mut().zip(&t.dl_dt) {
+                    *d += g;
+                }
+            }
+            term = Some(t);
+        }
+        let mut grads = trace.backward_direct(net, &direct, cfg)?;
+        if let Some(t) = term {
+            let mut g = grads.weights[n_layers - 1].row_mut(label);
+            for (g, r) in g.iter_mut().zip(&t.dl_dw) {
+                *g += r;
+            }
+            if n_layers == 1 {
+                for (i, g) in t.dl_dt.iter().enumerate() {
+                    grads.input_times[trace.input_order[i]] += g;
+                }
+            }
+        }
+        Ok((out, grads))
+    }
+}
+
+/// The silent-label membrane term `gamma (theta - max_t u(t))` of one neuron and its exact
+/// derivatives w.r.t. the neuron's incoming weights and its input spike times.
+struct MembraneTerm {
+    value: f64,
+    dl_dw: Vec<f64>,
+    dl_dt: Vec<f64>,
+}
+
+/// `u(t*) = Σ_{t_i < t*} W_{j_i} K(t* - t_i)`, `K(s) = a phi(a, b, s)`,
+/// `K'(s) = a (e^{-b s} - a phi(a, b, s))`. At an interior maximum `du/dt(t*) = 0`, so moving
+/// `t*` costs nothing and `∂u/∂t_i = -W K'(t* - t_i)`. When the maximum sits on an input
+/// spike `e` (a kink made by a negative weight), `t* = t_e` moves with it and
+/// `∂u(t*)/∂t_e = u'(t_e⁻) = a (I(t_e⁻) - u(t*))`.
+fn membrane_term(
+    kin: &Kinetics,
+    w_row: &[f64],
+    inputs: &[Spike],
+    t_max: f64,
+    gamma: f64,
+) -> MembraneTerm {
+    let m = membrane_max(kin, w_row, inputs, t_max);
+    let mut dl_dw = vec![0.0; w_row.len()];
+    let mut dl_dt = vec![0.0; inputs.len()];
+    let mut current_before = 0.0;
+    let mut kink = Vec::new();
+    for (i, s) in inputs
+        .iter()
+        .enumerate()
+        .take_while(|(_, s)| s.time <= m.time)
+    {
+        let w = w_row[s.neuron as usize];
+        if s.time == m.time && m.time < t_max {
+            kink.push(i);
+            continue;
+        }
+        let lag = m.time - s.time;
+        let ph = phi(kin.a, kin.b, lag);
+        dl_dw[s.neuron as usize] -= gamma * kin.a * ph;
+        dl_dt[i] = gamma * w * kin.a * ((-kin.b * lag).exp() - kin.a * ph);
+        current_before += w * (-kin.b * lag).exp();
+    }
+    if let Some(&e) = kink.first() {
+        // L = gamma (theta - u(t_e)): dL/dt_e = -gamma u'(t_e⁻).
+        dl_dt[e] = -gamma * kin.a * (current_before - m.u_max);
+    }
+    MembraneTerm {
+        value: gamma * (kin.theta - m.u_max),
+        dl_dw,
+        dl_dt,
     }
 }

@@ -5,7 +5,9 @@
 //! loss discontinuous; such entries are excluded and counted, and the test requires that
 //! most entries were checked.
 
-use eventprop_exact::{loss, FirstSpikeCe, Network, NeuronParams, SolverConfig, Spike, Trace};
+use eventprop_exact::{
+    loss, FirstSpikeCe, Gradients, Network, NeuronParams, SolverConfig, Spike, Trace,
+};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,18 +68,30 @@ fn signature(t: &Trace) -> Vec<Vec<u32>> {
 enum Which {
     Sum,
     Ce(usize),
+    /// First-spike CE with the label neuron silenced (its incoming weights scaled down), so
+    /// that the membrane term of the missing-spike policy is active.
+    SilentLabel(usize),
 }
 
-fn loss_of(t: &Trace, n_out: usize, which: Which) -> eventprop_exact::LossOutput {
+const CE: FirstSpikeCe = FirstSpikeCe {
+    tau0: 2e-3,
+    tau1: 10e-3,
+    alpha: 1e-2,
+    silent_label_gamma: 0.7,
+};
+
+/// Loss value and its exact gradients.
+fn loss_and_grad(net: &Network, t: &Trace, which: Which) -> (f64, Gradients) {
+    let cfg = SolverConfig::default();
     match which {
-        Which::Sum => loss::spike_time_sum(t.output()),
-        Which::Ce(label) => FirstSpikeCe {
-            tau0: 2e-3,
-            tau1: 10e-3,
-            alpha: 1e-2,
+        Which::Sum => {
+            let l = loss::spike_time_sum(t.output());
+            (l.value, t.backward(net, &l.dl_dt, &cfg).unwrap())
         }
-        .evaluate(t.output(), n_out, label, T_MAX)
-        .expect("valid label"),
+        Which::Ce(label) | Which::SilentLabel(label) => {
+            let (l, g) = CE.sample(net, t, label, &cfg).unwrap();
+            (l.value, g)
+        }
     }
 }
 
@@ -120,26 +134,37 @@ fn run_case(seed: u64, sizes: &[usize], p: NeuronParams, which: Which) -> Tally 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cfg = SolverConfig::default();
     let input = random_input(&mut rng, sizes[0]);
-    let net = random_net(&mut rng, sizes, p, &input);
+    let mut net = random_net(&mut rng, sizes, p, &input);
     let n_out = *sizes.last().unwrap();
     let which = match which {
         Which::Ce(_) => Which::Ce(rng.random_range(0..n_out)),
+        Which::SilentLabel(_) => {
+            let label = rng.random_range(0..n_out);
+            let mut w = net.weights_mut().last().unwrap();
+            w.row_mut(label).mapv_inplace(|v| 0.1 * v);
+            Which::SilentLabel(label)
+        }
         w => w,
     };
     let trace = net.forward(&input, T_MAX, &cfg).unwrap();
     let base = signature(&trace);
-    let l = loss_of(&trace, n_out, which);
-    let grads = trace.backward(&net, &l.dl_dt, &cfg).unwrap();
+    let (value, grads) = loss_and_grad(&net, &trace, which);
+    if let Which::SilentLabel(label) = which {
+        assert!(
+            trace.output().iter().all(|s| s.neuron as usize != label),
+            "label neuron must be silent"
+        );
+    }
     let mut tally = Tally {
         checked: 0,
         excluded: 0,
         worst: 0.0,
         spikes: trace.spike_counts()[1..].iter().sum(),
     };
-    let noise = |h: f64| 100.0 * f64::EPSILON * l.value.abs().max(1e-3) / h;
+    let noise = |h: f64| 100.0 * f64::EPSILON * value.abs().max(1e-3) / h;
     let eval = |n: &Network, inp: &[Spike]| -> Option<f64> {
         let t = n.forward(inp, T_MAX, &cfg).unwrap();
-        (signature(&t) == base).then(|| loss_of(&t, n_out, which).value)
+        (signature(&t) == base).then(|| loss_and_grad(n, &t, which).0)
     };
     for k in 0..net.n_layers() {
         let (rows, cols) = net.weight(k).dim();
@@ -254,6 +279,22 @@ fn three_layer_equal_taus() {
 fn first_spike_cross_entropy() {
     run_many(&[4, 6, 3], params(5e-3, 20e-3), Which::Ce(0), 600..620);
     run_many(&[3, 5, 4, 3], params(5e-3, 5e-3), Which::Ce(0), 700..710);
+}
+
+#[test]
+fn silent_label_membrane_term() {
+    run_many(
+        &[4, 6, 3],
+        params(5e-3, 20e-3),
+        Which::SilentLabel(0),
+        900..915,
+    );
+    run_many(
+        &[3, 5, 4, 3],
+        params(5e-3, 5e-3),
+        Which::SilentLabel(0),
+        950..960,
+    );
 }
 
 #[test]
