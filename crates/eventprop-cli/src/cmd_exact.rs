@@ -24,7 +24,8 @@ use crate::io::{write_atomic, write_json, write_npy};
 pub enum LossKind {
     /// Sum of the times of all output-layer spikes.
     SpikeTimeSum,
-    /// First-spike-time cross-entropy with the paper's regulariser (needs `--label`).
+    /// First-spike-time cross-entropy with the paper's regulariser and the silent-label
+    /// membrane term, library defaults (needs `--label`).
     FirstSpikeCe,
 }
 
@@ -38,7 +39,7 @@ pub struct ExactArgs {
     #[arg(long)]
     pub input: PathBuf,
     /// End of the simulated window in seconds (input spikes after it are ignored).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub t_max: f64,
     /// Leak potential (all layers).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
@@ -99,20 +100,20 @@ pub fn run(args: ExactArgs) -> Result<()> {
     let net = Network::new(weights, vec![params; n_layers]).context("network")?;
     let input = read_input(&args.input)?;
     let trace = net.forward(&input, args.t_max, &cfg).context("forward")?;
-    let (name, out) = match args.loss {
-        LossKind::SpikeTimeSum => ("spike-time-sum", loss::spike_time_sum(trace.output())),
+    let (name, out, grads) = match args.loss {
+        LossKind::SpikeTimeSum => {
+            let out = loss::spike_time_sum(trace.output());
+            let grads = trace.backward(&net, &out.dl_dt, &cfg).context("backward")?;
+            ("spike-time-sum", out, grads)
+        }
         LossKind::FirstSpikeCe => {
             let Some(label) = args.label else {
                 bail!("--label: required with --loss first-spike-ce")
             };
-            let n_out = *net.sizes().last().expect("one layer");
-            (
-                "first-spike-ce",
-                FirstSpikeCe::default().evaluate(trace.output(), n_out, label, args.t_max)?,
-            )
+            let (out, grads) = FirstSpikeCe::default().sample(&net, &trace, label, &cfg)?;
+            ("first-spike-ce", out, grads)
         }
     };
-    let grads = trace.backward(&net, &out.dl_dt, &cfg).context("backward")?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("--out: cannot create {}", args.out.display()))?;
     for k in 1..trace.n_layers() {

@@ -172,6 +172,25 @@ fn assert_one_line_error(o: &std::process::Output, needle: &str) {
 }
 
 #[test]
+fn first_spike_ce_loss_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wp, sp) = setup(dir.path(), &weights());
+    let out = dir.path().join("out");
+    let o = run(
+        &wp,
+        &sp,
+        &out,
+        &["--loss", "first-spike-ce", "--label", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_reader(File::open(out.join("loss.json")).unwrap()).unwrap();
+    assert_eq!(v["loss"], "first-spike-ce");
+    // Cross-entropy of a 2-class softmax is positive (and finite).
+    assert!(v["value"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn mismatched_weight_shapes_fail_in_one_line_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = weights();
@@ -253,6 +272,29 @@ fn bad_inputs_fail_in_one_line() {
     assert_one_line_error(
         &run(&wp, &sp, &out, &["--reset", "2"]),
         "reset: expected a value < threshold = 1, got 2",
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .args(["exact", "--t-max", "-1", "--out"])
+        .arg(&out)
+        .arg("--weights")
+        .arg(&wp)
+        .arg("--input")
+        .arg(&sp)
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, "t_max: expected a finite value > 0, got -1");
+    assert_one_line_error(
+        &run(&wp, &sp, &out, &["--loss", "first-spike-ce"]),
+        "--label: required",
+    );
+    assert_one_line_error(
+        &run(
+            &wp,
+            &sp,
+            &out,
+            &["--loss", "first-spike-ce", "--label", "2"],
+        ),
+        "label: expected a class index < 2, got 2",
     );
     // Spike cap exceeded is an error naming the cap.
     assert_one_line_error(
