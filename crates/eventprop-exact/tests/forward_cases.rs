@@ -1,0 +1,292 @@
+//! Closed-form and edge cases of the event-based forward, properties of the adjoint, and
+//! determinism of the batched API.
+
+use eventprop_exact::dynamics::phi;
+use eventprop_exact::{
+    first_spike_batch, loss, Error, FirstSpikeCe, Network, NeuronParams, SolverConfig, Spike,
+};
+use ndarray::{array, Array2};
+use rand::{Rng, SeedableRng};
+
+fn one_neuron(w: f64, p: NeuronParams) -> Network {
+    Network::new(vec![array![[w]]], vec![p]).unwrap()
+}
+
+/// The weight whose PSP peak exactly reaches the threshold: the peak of `a w phi(a, b, s)`
+/// is at `s* = ln(b/a)/(b-a)` (`1/a` for `a = b`), so `w_crit = theta / (a phi(a, b, s*))`.
+fn w_crit(p: &NeuronParams) -> f64 {
+    let (a, b) = (1.0 / p.tau_mem, 1.0 / p.tau_syn);
+    let s = if a == b {
+        1.0 / a
+    } else {
+        (b / a).ln() / (b - a)
+    };
+    (p.threshold - p.leak) / (a * phi(a, b, s))
+}
+
+#[test]
+fn threshold_edge_no_spike_below_exactly_one_above() {
+    for (tau_syn, tau_mem) in [(5e-3, 20e-3), (5e-3, 5e-3), (20e-3, 5e-3)] {
+        let p = NeuronParams {
+            tau_syn,
+            tau_mem,
+            ..Default::default()
+        };
+        let w = w_crit(&p);
+        let input = [Spike {
+            time: 1e-3,
+            neuron: 0,
+        }];
+        let cfg = SolverConfig::default();
+        let below = one_neuron(0.999 * w, p).forward(&input, 0.2, &cfg).unwrap();
+        assert!(below.output().is_empty(), "0.999 w_crit must stay silent");
+        // 1.001 w_crit: exactly one spike (after the reset the remaining current is below
+        // w_crit, so it cannot fire again).
+        let above = one_neuron(1.001 * w, p).forward(&input, 0.2, &cfg).unwrap();
+        assert_eq!(
+            above.output().len(),
+            1,
+            "tau_syn {tau_syn} tau_mem {tau_mem}"
+        );
+    }
+}
+
+#[test]
+fn spike_time_solves_the_equal_tau_closed_form() {
+    // tau_mem = tau_syn = tau: u(s) = w (s/tau) e^{-s/tau} (SPEC §4 with u0 = 0, I0 = w).
+    let tau = 6e-3;
+    let p = NeuronParams {
+        tau_syn: tau,
+        tau_mem: tau,
+        ..Default::default()
+    };
+    let w = 5.0;
+    let t0 = 2e-3;
+    let trace = one_neuron(w, p)
+        .forward(
+            &[Spike {
+                time: t0,
+                neuron: 0,
+            }],
+            0.1,
+            &SolverConfig::default(),
+        )
+        .unwrap();
+    let t = trace.output()[0].time - t0;
+    let u = w * (t / tau) * (-t / tau).exp();
+    assert!((u - 1.0).abs() < 1e-13, "u(t_k) = {u}");
+    // The first crossing: before it the closed form stays below threshold.
+    for q in 1..1000 {
+        let s = t * q as f64 / 1000.0;
+        assert!(w * (s / tau) * (-s / tau).exp() < 1.0 + 1e-12);
+    }
+}
+
+#[test]
+fn inputs_after_t_max_are_ignored_and_spikes_stop_at_t_max() {
+    let p = NeuronParams::default();
+    let net = one_neuron(20.0, p);
+    let cfg = SolverConfig::default();
+    let full = net
+        .forward(
+            &[Spike {
+                time: 1e-3,
+                neuron: 0,
+            }],
+            0.1,
+            &cfg,
+        )
+        .unwrap();
+    let t_cut = full.output()[1].time + 1e-6;
+    let late = [
+        Spike {
+            time: 1e-3,
+            neuron: 0,
+        },
+        Spike {
+            time: 0.5,
+            neuron: 0,
+        },
+    ];
+    let cut = net.forward(&late, t_cut, &cfg).unwrap();
+    assert_eq!(cut.output().len(), 2, "only the spikes before t_max");
+    // Same spikes; the root solve's bracket ends at t_max, so times agree to rounding.
+    for (x, y) in cut.output().iter().zip(full.output()) {
+        assert_eq!(x.neuron, y.neuron);
+        assert!((x.time - y.time).abs() <= 4.0 * f64::EPSILON * y.time);
+    }
+}
+
+#[test]
+fn spike_cap_is_a_typed_error() {
+    let net = one_neuron(500.0, NeuronParams::default());
+    let cfg = SolverConfig {
+        max_spikes_per_neuron: 3,
+        ..Default::default()
+    };
+    let err = net
+        .forward(
+            &[Spike {
+                time: 0.0,
+                neuron: 0,
+            }],
+            0.1,
+            &cfg,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooManySpikes {
+                layer: 1,
+                neuron: 0,
+                cap: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let net = one_neuron(1.0, NeuronParams::default());
+    let cfg = SolverConfig::default();
+    let e = net
+        .forward(
+            &[Spike {
+                time: -1.0,
+                neuron: 0,
+            }],
+            0.1,
+            &cfg,
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "input spike 0: expected a finite time >= 0, got -1"
+    );
+    let e = net
+        .forward(
+            &[Spike {
+                time: 0.0,
+                neuron: 1,
+            }],
+            0.1,
+            &cfg,
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "input spike 0: expected a neuron index < 1, got 1"
+    );
+    let e = net.forward(&[], f64::NAN, &cfg).unwrap_err();
+    assert_eq!(e.to_string(), "t_max: expected a finite value > 0, got NaN");
+}
+
+#[test]
+fn silent_neuron_has_zero_weight_gradient() {
+    // Neuron 1 receives only tiny weights and never fires; its row of dL/dW is exactly 0
+    // (no spike, no jump: its adjoint stays 0), and so is its column in the next layer.
+    let p = NeuronParams::default();
+    let net = Network::new(
+        vec![array![[8.0, 7.0], [0.01, 0.01]], array![[9.0, 5.0]]],
+        vec![p, p],
+    )
+    .unwrap();
+    let input = [
+        Spike {
+            time: 1e-3,
+            neuron: 0,
+        },
+        Spike {
+            time: 2e-3,
+            neuron: 1,
+        },
+    ];
+    let cfg = SolverConfig::default();
+    let trace = net.forward(&input, 0.05, &cfg).unwrap();
+    assert!(trace.spikes(1).iter().all(|s| s.neuron == 0));
+    assert!(!trace.output().is_empty());
+    let g = trace
+        .backward(&net, &loss::spike_time_sum(trace.output()).dl_dt, &cfg)
+        .unwrap();
+    assert_eq!(g.weights[0].row(1).to_vec(), vec![0.0, 0.0]);
+    assert_eq!(g.weights[1][[0, 1]], 0.0);
+    assert!(g.weights[0][[0, 0]] != 0.0);
+}
+
+#[test]
+fn input_order_does_not_matter() {
+    let p = NeuronParams::default();
+    let net = Network::new(vec![array![[8.0, 7.0], [3.0, 9.0]]], vec![p]).unwrap();
+    let a = [
+        Spike {
+            time: 1e-3,
+            neuron: 0,
+        },
+        Spike {
+            time: 2e-3,
+            neuron: 1,
+        },
+    ];
+    let b = [a[1], a[0]];
+    let cfg = SolverConfig::default();
+    let ta = net.forward(&a, 0.05, &cfg).unwrap();
+    let tb = net.forward(&b, 0.05, &cfg).unwrap();
+    assert_eq!(ta.output(), tb.output());
+    let ga = ta
+        .backward(&net, &loss::spike_time_sum(ta.output()).dl_dt, &cfg)
+        .unwrap();
+    let gb = tb
+        .backward(&net, &loss::spike_time_sum(tb.output()).dl_dt, &cfg)
+        .unwrap();
+    assert_eq!(ga.weights, gb.weights);
+    // Input-time gradients follow the caller's order.
+    assert_eq!(ga.input_times, vec![gb.input_times[1], gb.input_times[0]]);
+}
+
+#[test]
+fn batch_is_bit_identical_across_thread_counts() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let p = NeuronParams::default();
+    let w0 = Array2::from_shape_fn((30, 5), |_| rng.random_range(0.0..3.0));
+    let w1 = Array2::from_shape_fn((3, 30), |_| rng.random_range(0.0..1.5));
+    let net = Network::new(vec![w0, w1], vec![p, p]).unwrap();
+    let inputs: Vec<Vec<Spike>> = (0..40)
+        .map(|_| {
+            (0..5)
+                .map(|j| Spike {
+                    time: rng.random_range(0.0..0.03),
+                    neuron: j,
+                })
+                .collect()
+        })
+        .collect();
+    let labels: Vec<usize> = (0..40).map(|i| i % 3).collect();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                first_spike_batch(
+                    &net,
+                    &inputs,
+                    &labels,
+                    &FirstSpikeCe::default(),
+                    0.06,
+                    &SolverConfig::default(),
+                    true,
+                )
+                .unwrap()
+            })
+    };
+    let (one, two) = (run(1), run(3));
+    assert_eq!(one, two);
+    assert!(one
+        .grads
+        .unwrap()
+        .iter()
+        .any(|g| g.iter().any(|&v| v != 0.0)));
+}
