@@ -1,2 +1,46 @@
-//! Python bindings (being written).
+//! # eventprop-py
+//!
+//! Python bindings of [`eventprop_core`], built with PyO3 and maturin into the extension
+//! module `eventprop._eventprop` (an abi3 wheel for CPython ≥ 3.9). The pure-Python package
+//! `eventprop` (in `python/eventprop`) re-exports the numpy entry points defined here and
+//! adds `eventprop.torch` (`torch.autograd.Function`s and `nn.Module`s) on top.
+//!
+//! Entry points (float32 and float64 numpy arrays, any strides, no copy of C-contiguous
+//! inputs; kernels run with the GIL released; outputs are numpy arrays that take ownership
+//! of the Rust buffers):
+//!
+//! - `neuron_forward(input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None,
+//!   dt=1e-6, discretization="seed") -> NeuronContext` (SPEC §1), with `.spikes`,
+//!   `.membrane`, `.current` `(T, B, N)`;
+//! - `neuron_backward(ctx, grad_spikes, grad_membrane=None, grad_current=None) ->
+//!   (grad_input (2, T, B, N), GuardStats)` (SPEC §2);
+//! - `synapse_forward(input, weight, stacked=False)` and
+//!   `synapse_backward(input, weight, grad, need_input=True) -> (grad_input, grad_weight)`
+//!   (SPEC §3).
+//!
+//! Errors of the core (shapes, non-finite values, non-positive time constants) become
+//! `ValueError` with the core's message; wrong dtypes or types become `TypeError`.
+//!
+//! The `extension-module` feature (set by maturin only) stops linking libpython, so that a
+//! plain `cargo build`/`cargo test` of the workspace links.
 #![deny(missing_docs)]
+
+mod convert;
+pub mod neuron;
+pub mod synapse;
+
+use pyo3::prelude::*;
+
+/// The extension module `eventprop._eventprop`.
+#[pymodule]
+#[pyo3(name = "_eventprop")]
+fn eventprop_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(neuron::neuron_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(neuron::neuron_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(synapse::synapse_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(synapse::synapse_backward, m)?)?;
+    m.add_class::<neuron::NeuronContext>()?;
+    m.add_class::<neuron::GuardStats>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

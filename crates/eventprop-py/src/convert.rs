@@ -1,0 +1,156 @@
+//! Conversions between Python objects and the core's types: dtype dispatch, read-only
+//! array views (no copy), parameters, and the mapping of core errors to Python exceptions.
+
+use eventprop_core::{Error, Param, Real};
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// The element types the kernels accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dtype {
+    /// `numpy.float32`.
+    F32,
+    /// `numpy.float64`.
+    F64,
+}
+
+impl Dtype {
+    fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+        }
+    }
+}
+
+/// Maps a core error to `ValueError` carrying the core's message (which names the argument
+/// and the expected against the actual value).
+pub(crate) fn value_error(e: Error) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// A readable description of what `obj` is, for `TypeError` messages.
+fn describe(obj: &Bound<'_, PyAny>) -> String {
+    if let Ok(a) = obj.cast::<numpy::PyUntypedArray>() {
+        match a.dtype().str() {
+            Ok(s) => format!("a numpy array of dtype {s}"),
+            Err(_) => "a numpy array".to_owned(),
+        }
+    } else {
+        match obj.get_type().name() {
+            Ok(n) => format!("an object of type {n}"),
+            Err(_) => "an object of unknown type".to_owned(),
+        }
+    }
+}
+
+/// The dtype of the array `obj`, which must be a float32 or float64 numpy array.
+///
+/// # Errors
+/// `TypeError` naming `arg` for anything else.
+pub(crate) fn dtype_of(arg: &str, obj: &Bound<'_, PyAny>) -> PyResult<Dtype> {
+    if obj.cast::<PyArrayDyn<f32>>().is_ok() {
+        Ok(Dtype::F32)
+    } else if obj.cast::<PyArrayDyn<f64>>().is_ok() {
+        Ok(Dtype::F64)
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{arg}: expected a numpy array of dtype float32 or float64, got {}",
+            describe(obj)
+        )))
+    }
+}
+
+/// A read-only view of `obj` as an array of `F`, without copying (any strides).
+///
+/// # Errors
+/// `TypeError` naming `arg` when `obj` is not an array of `F` (e.g. a dtype that differs
+/// from the first array argument's); `ValueError` when it is mutably borrowed elsewhere.
+pub(crate) fn readonly<'py, F: Real + Element>(
+    arg: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<PyReadonlyArrayDyn<'py, F>> {
+    let array = obj.cast::<PyArrayDyn<F>>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{arg}: expected a numpy array of dtype {}, got {}",
+            if F::NAME == "f32" {
+                "float32"
+            } else {
+                "float64"
+            },
+            describe(obj)
+        ))
+    })?;
+    array
+        .try_readonly()
+        .map_err(|e| PyValueError::new_err(format!("{arg}: cannot be read: {e}")))
+}
+
+/// Requires `obj` to have the dtype of the first array argument.
+///
+/// # Errors
+/// `TypeError` naming both arguments and dtypes.
+pub(crate) fn same_dtype(
+    arg: &str,
+    obj: &Bound<'_, PyAny>,
+    first: &str,
+    dtype: Dtype,
+) -> PyResult<()> {
+    let d = dtype_of(arg, obj)?;
+    if d == dtype {
+        Ok(())
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{arg}: expected dtype {} (the dtype of {first}), got {}",
+            dtype.name(),
+            d.name()
+        )))
+    }
+}
+
+/// A neuron parameter: a Python number, a 0-d or length-1 array (broadcast over all
+/// neurons), or a 1-d array of one value per neuron (any float dtype).
+///
+/// # Errors
+/// `ValueError` for arrays of rank > 1, `TypeError` for anything that is not a number or a
+/// float array.
+pub(crate) fn param<F: Real>(arg: &str, obj: &Bound<'_, PyAny>) -> PyResult<Param<F>> {
+    fn from_values<F: Real, T: Copy + Into<f64>>(
+        arg: &str,
+        shape: &[usize],
+        values: impl Iterator<Item = T>,
+    ) -> PyResult<Param<F>> {
+        let values: Vec<F> = values.map(|v| F::of(v.into())).collect();
+        match shape.len() {
+            0 => Ok(Param::Scalar(values[0])),
+            1 if values.len() == 1 => Ok(Param::Scalar(values[0])),
+            1 => Ok(Param::PerNeuron(values)),
+            _ => Err(PyValueError::new_err(format!(
+                "{arg}: expected a scalar or a 1-d array of one value per neuron, got shape {}",
+                eventprop_core::error::fmt_shape(shape)
+            ))),
+        }
+    }
+    if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
+        let a = a
+            .try_readonly()
+            .map_err(|e| PyValueError::new_err(format!("{arg}: cannot be read: {e}")))?;
+        let v = a.as_array();
+        return from_values(arg, v.shape(), v.iter().copied());
+    }
+    if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+        let a = a
+            .try_readonly()
+            .map_err(|e| PyValueError::new_err(format!("{arg}: cannot be read: {e}")))?;
+        let v = a.as_array();
+        return from_values(arg, v.shape(), v.iter().copied());
+    }
+    match obj.extract::<f64>() {
+        Ok(v) => Ok(Param::Scalar(F::of(v))),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{arg}: expected a float or a float32/float64 array, got {}",
+            describe(obj)
+        ))),
+    }
+}

@@ -1,0 +1,363 @@
+//! The LIF neuron function: `neuron_forward` returns a [`NeuronContext`] whose outputs are
+//! numpy views into the Rust-owned arrays, and whose `backward` runs the EventProp adjoint.
+
+use eventprop_core::{
+    Discretization, EventPropNeuron, HwData, LifParams, NeuronContext as CoreContext, Real,
+};
+use ndarray::{ArrayView3, Ix3};
+use numpy::{Element, PyArray3, PyArray4, PyReadonlyArrayDyn};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::convert::{dtype_of, param, readonly, same_dtype, value_error, Dtype};
+
+/// Counts of the numerical guards the adjoint applied (the seed sets these terms to 0
+/// silently; here they are counted).
+#[pyclass(frozen, module = "eventprop._eventprop", name = "GuardStats")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GuardStats {
+    /// Entries where `out = z * grad_spikes / dv_m` was not finite and was set to 0.
+    #[pyo3(get)]
+    pub nonfinite_out: u64,
+    /// Entries where `jump = z * dv_p / dv_m` was not finite and was set to 0.
+    #[pyo3(get)]
+    pub nonfinite_jump: u64,
+    /// Guarded entries at a spike: there the guard dropped the spike's contribution.
+    #[pyo3(get)]
+    pub guarded_spikes: u64,
+}
+
+impl From<eventprop_core::GuardStats> for GuardStats {
+    fn from(s: eventprop_core::GuardStats) -> Self {
+        Self {
+            nonfinite_out: s.nonfinite_out,
+            nonfinite_jump: s.nonfinite_jump,
+            guarded_spikes: s.guarded_spikes,
+        }
+    }
+}
+
+#[pymethods]
+impl GuardStats {
+    /// The counts as a dict.
+    fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("nonfinite_out", self.nonfinite_out)?;
+        d.set_item("nonfinite_jump", self.nonfinite_jump)?;
+        d.set_item("guarded_spikes", self.guarded_spikes)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "GuardStats(nonfinite_out={}, nonfinite_jump={}, guarded_spikes={})",
+            self.nonfinite_out, self.nonfinite_jump, self.guarded_spikes
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<GuardStats>().is_ok_and(|o| *o.get() == *self)
+    }
+}
+
+/// A forward pass of one dtype.
+#[derive(Debug)]
+enum Inner {
+    F32(CoreContext<f32>),
+    F64(CoreContext<f64>),
+}
+
+/// Element types with a context variant.
+trait Wrap: Real + Element {
+    fn wrap(ctx: CoreContext<Self>) -> Inner;
+}
+
+impl Wrap for f32 {
+    fn wrap(ctx: CoreContext<f32>) -> Inner {
+        Inner::F32(ctx)
+    }
+}
+
+impl Wrap for f64 {
+    fn wrap(ctx: CoreContext<f64>) -> Inner {
+        Inner::F64(ctx)
+    }
+}
+
+/// The result of `neuron_forward`: outputs `spikes`, `membrane`, `current` (each
+/// `(T, B, N)`, numpy arrays that share memory with this object) and what the backward
+/// needs.
+#[pyclass(frozen, module = "eventprop._eventprop", name = "NeuronContext")]
+#[derive(Debug)]
+pub struct NeuronContext {
+    inner: Inner,
+}
+
+/// A numpy view of an array owned by `owner` (no copy).
+fn borrow3<'py, F: Element>(
+    array: &ndarray::Array3<F>,
+    owner: &Bound<'py, NeuronContext>,
+) -> Bound<'py, PyAny> {
+    // SAFETY: `array` lives inside the frozen `NeuronContext` `owner`, which is never
+    // mutated; the numpy array keeps `owner` alive as its base object.
+    unsafe { PyArray3::borrow_from_array(array, owner.clone().into_any()).into_any() }
+}
+
+fn backward_impl<'py, F: Wrap>(
+    py: Python<'py>,
+    ctx: &CoreContext<F>,
+    grad_spikes: &Bound<'py, PyAny>,
+    grad_membrane: Option<&Bound<'py, PyAny>>,
+    grad_current: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Bound<'py, PyAny>, GuardStats)> {
+    let g = readonly::<F>("grad_spikes", grad_spikes)?;
+    let g3 = as3("grad_spikes", &g)?;
+    // Shapes of the ignored gradients are still checked, as by the core.
+    let gm = grad_membrane
+        .map(|a| readonly::<F>("grad_membrane", a))
+        .transpose()?;
+    let gc = grad_current
+        .map(|a| readonly::<F>("grad_current", a))
+        .transpose()?;
+    let gm3 = gm.as_ref().map(|a| as3("grad_membrane", a)).transpose()?;
+    let gc3 = gc.as_ref().map(|a| as3("grad_current", a)).transpose()?;
+    let grad = py
+        .detach(|| ctx.backward(g3, gm3, gc3))
+        .map_err(value_error)?;
+    let stats = GuardStats::from(grad.stats);
+    Ok((
+        PyArray4::from_owned_array(py, grad.grad_input).into_any(),
+        stats,
+    ))
+}
+
+/// A 3-d view of `a`.
+fn as3<'a, F: Element>(arg: &str, a: &'a PyReadonlyArrayDyn<'_, F>) -> PyResult<ArrayView3<'a, F>> {
+    let v = a.as_array();
+    let shape = eventprop_core::error::fmt_shape(v.shape());
+    v.into_dimensionality::<Ix3>()
+        .map_err(|_| PyValueError::new_err(format!("{arg}: expected shape (T, B, N), got {shape}")))
+}
+
+#[pymethods]
+impl NeuronContext {
+    /// Spikes `z` `(T, B, N)` (shares memory with this context).
+    #[getter]
+    fn spikes<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyAny> {
+        match &slf.get().inner {
+            Inner::F32(c) => borrow3(&c.output().spikes, slf),
+            Inner::F64(c) => borrow3(&c.output().spikes, slf),
+        }
+    }
+
+    /// Membrane `v` `(T, B, N)` (shares memory with this context).
+    #[getter]
+    fn membrane<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyAny> {
+        match &slf.get().inner {
+            Inner::F32(c) => borrow3(&c.output().membrane, slf),
+            Inner::F64(c) => borrow3(&c.output().membrane, slf),
+        }
+    }
+
+    /// Synaptic current `i` `(T, B, N)` (shares memory with this context).
+    #[getter]
+    fn current<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyAny> {
+        match &slf.get().inner {
+            Inner::F32(c) => borrow3(&c.output().current, slf),
+            Inner::F64(c) => borrow3(&c.output().current, slf),
+        }
+    }
+
+    /// `"float32"` or `"float64"`.
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        match self.inner {
+            Inner::F32(_) => "float32",
+            Inner::F64(_) => "float64",
+        }
+    }
+
+    /// EventProp backward (SPEC §2): returns `(grad_input, stats)`, `grad_input` of shape
+    /// `(2, T, B, N)` = `[lambda_i * tau_syn, lambda_v - lambda_i]`. `grad_membrane` and
+    /// `grad_current` are accepted as in the seed and not used (their shapes are checked).
+    #[pyo3(signature = (grad_spikes, grad_membrane=None, grad_current=None))]
+    fn backward<'py>(
+        &self,
+        py: Python<'py>,
+        grad_spikes: &Bound<'py, PyAny>,
+        grad_membrane: Option<&Bound<'py, PyAny>>,
+        grad_current: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, GuardStats)> {
+        match &self.inner {
+            Inner::F32(c) => backward_impl(py, c, grad_spikes, grad_membrane, grad_current),
+            Inner::F64(c) => backward_impl(py, c, grad_spikes, grad_membrane, grad_current),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let (t, b, n) = match &self.inner {
+            Inner::F32(c) => c.output().spikes.dim(),
+            Inner::F64(c) => c.output().spikes.dim(),
+        };
+        format!("NeuronContext(T={t}, B={b}, N={n}, dtype={})", self.dtype())
+    }
+}
+
+/// The parsed arguments of a forward call.
+struct ForwardArgs<'a, 'py> {
+    input: &'a Bound<'py, PyAny>,
+    params: [&'a Bound<'py, PyAny>; 5],
+    hw: Option<Vec<Option<Bound<'py, PyAny>>>>,
+    dt: f64,
+    discretization: Discretization,
+}
+
+fn forward_impl<F: Wrap>(py: Python<'_>, args: &ForwardArgs<'_, '_>) -> PyResult<NeuronContext> {
+    let [leak, reset, threshold, tau_syn, tau_mem] = args.params;
+    let neuron = EventPropNeuron::<F> {
+        params: LifParams {
+            leak: param("leak", leak)?,
+            reset: param("reset", reset)?,
+            threshold: param("threshold", threshold)?,
+            tau_syn: param("tau_syn", tau_syn)?,
+            tau_mem: param("tau_mem", tau_mem)?,
+        },
+        dt: F::of(args.dt),
+        discretization: args.discretization,
+    };
+    let input = readonly::<F>("input", args.input)?;
+    const NAMES: [&str; 3] = ["hw_spikes", "hw_membrane", "hw_current"];
+    let hw: Option<Vec<Option<PyReadonlyArrayDyn<'_, F>>>> = match &args.hw {
+        None => None,
+        Some(items) => Some(
+            items
+                .iter()
+                .zip(NAMES)
+                .map(|(a, name)| a.as_ref().map(|a| readonly::<F>(name, a)).transpose())
+                .collect::<PyResult<_>>()?,
+        ),
+    };
+    let hw_views = match &hw {
+        None => None,
+        Some(h) => {
+            let mut views = Vec::with_capacity(3);
+            for (a, name) in h.iter().zip(NAMES) {
+                views.push(a.as_ref().map(|a| as3(name, a)).transpose()?);
+            }
+            let current = views.pop().flatten();
+            let membrane = views.pop().flatten();
+            let spikes = views.pop().flatten();
+            match (spikes, membrane) {
+                (Some(spikes), Some(membrane)) => Some(HwData {
+                    spikes,
+                    membrane,
+                    current,
+                }),
+                _ => {
+                    return Err(PyValueError::new_err(
+                        "hw_data: spikes and membrane must not be None",
+                    ))
+                }
+            }
+        }
+    };
+    let x = input.as_array();
+    let ctx = py
+        .detach(|| neuron.forward_dyn(x, hw_views))
+        .map_err(value_error)?;
+    Ok(NeuronContext {
+        inner: F::wrap(ctx),
+    })
+}
+
+/// Splits `hw_data` (None, or a tuple/list `(spikes, membrane[, current])`) into three
+/// optional arrays, checking their dtypes against the input's.
+fn parse_hw<'py>(
+    hw_data: Option<&Bound<'py, PyAny>>,
+    dtype: Dtype,
+) -> PyResult<Option<Vec<Option<Bound<'py, PyAny>>>>> {
+    let Some(hw) = hw_data else { return Ok(None) };
+    if hw.is_none() {
+        return Ok(None);
+    }
+    let items: Vec<Bound<'py, PyAny>> = if let Ok(t) = hw.cast::<PyTuple>() {
+        t.iter().collect()
+    } else if let Ok(l) = hw.cast::<pyo3::types::PyList>() {
+        l.iter().collect()
+    } else {
+        return Err(PyTypeError::new_err(
+            "hw_data: expected None or a tuple (spikes, membrane[, current])",
+        ));
+    };
+    if !(2..=3).contains(&items.len()) {
+        return Err(PyValueError::new_err(format!(
+            "hw_data: expected a tuple (spikes, membrane[, current]) of 2 or 3 arrays, got {} items",
+            items.len()
+        )));
+    }
+    let names = ["hw_spikes", "hw_membrane", "hw_current"];
+    let mut out = Vec::with_capacity(3);
+    for (k, name) in names.iter().enumerate() {
+        match items.get(k) {
+            Some(a) if !a.is_none() => {
+                same_dtype(name, a, "input", dtype)?;
+                out.push(Some(a.clone()));
+            }
+            _ => out.push(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Forward of the EventProp LIF neuron (SPEC §1), the seed's `EventPropNeuronFunction`.
+///
+/// `input` is `(2, T, B, N)` (`input[1]` ignored) or `(T, B, N)`, float32 or float64, any
+/// strides (read without a copy when C-contiguous). Parameters are numbers, or arrays of
+/// one value per neuron. `hw_data` is `None` or `(spikes, membrane[, current])` recorded
+/// on hardware, returned unchanged. `discretization` (`"seed"` or `"corrected"`) selects
+/// the current used by the backward's jump terms. Returns a `NeuronContext`.
+#[pyfunction]
+#[pyo3(signature = (input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None, dt=1e-6, discretization="seed"))]
+#[allow(clippy::too_many_arguments)]
+pub fn neuron_forward(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    leak: &Bound<'_, PyAny>,
+    reset: &Bound<'_, PyAny>,
+    threshold: &Bound<'_, PyAny>,
+    tau_syn: &Bound<'_, PyAny>,
+    tau_mem: &Bound<'_, PyAny>,
+    hw_data: Option<&Bound<'_, PyAny>>,
+    dt: f64,
+    discretization: &str,
+) -> PyResult<NeuronContext> {
+    let discretization: Discretization = discretization.parse().map_err(PyValueError::new_err)?;
+    let dtype = dtype_of("input", input)?;
+    let args = ForwardArgs {
+        input,
+        params: [leak, reset, threshold, tau_syn, tau_mem],
+        hw: parse_hw(hw_data, dtype)?,
+        dt,
+        discretization,
+    };
+    match dtype {
+        Dtype::F32 => forward_impl::<f32>(py, &args),
+        Dtype::F64 => forward_impl::<f64>(py, &args),
+    }
+}
+
+/// EventProp backward of a `neuron_forward` (SPEC §2): `(grad_input, stats)`, with
+/// `grad_input` `(2, T, B, N)`. Same as `ctx.backward(...)`.
+#[pyfunction]
+#[pyo3(signature = (ctx, grad_spikes, grad_membrane=None, grad_current=None))]
+pub fn neuron_backward<'py>(
+    py: Python<'py>,
+    ctx: &Bound<'py, NeuronContext>,
+    grad_spikes: &Bound<'py, PyAny>,
+    grad_membrane: Option<&Bound<'py, PyAny>>,
+    grad_current: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Bound<'py, PyAny>, GuardStats)> {
+    ctx.get()
+        .backward(py, grad_spikes, grad_membrane, grad_current)
+}

@@ -1,0 +1,364 @@
+"""PyTorch front end of the Rust kernels: ``torch.autograd.Function`` s and ``nn.Module`` s.
+
+Drop-in for the BrainScaleS-2 (hxtorch) seed::
+
+    from eventprop.torch import EventPropNeuronFunction, EventPropSynapseFunction
+    y = EventPropSynapseFunction.apply(spikes_in, weight)          # (2, T, B, N)
+    z, v, i = EventPropNeuronFunction.apply(y, leak, reset, threshold, tau_syn, tau_mem)
+
+Shapes are time-major (SPEC §1): ``input`` ``(2, T, B, N)`` (``input[1]`` is the seed's zero
+placeholder) or ``(T, B, N)``; outputs ``(T, B, N)``. CPU tensors of dtype float32 or
+float64 only; a CUDA tensor raises ``ValueError``. Inputs are handed to Rust without a copy
+(non-contiguous tensors are copied once inside), and the outputs share memory with the Rust
+buffers.
+
+Backward (SPEC §2): the neuron returns ``(2, T, B, N)`` = ``[lambda_i * tau_syn, lambda_v -
+lambda_i]`` for ``input`` and ``None`` for everything else (the parameters get no gradient,
+as in the seed). The gradients w.r.t. membrane and current are accepted and ignored: the
+EventProp adjoint uses the loss's dependence on spikes only. For a ``(T, B, N)`` input the
+first half ``lambda_i * tau_syn`` is returned, so that a plain linear layer in front gets the
+EventProp weight gradient (its input gradient is then not the EventProp one; use
+``EventPropSynapseFunction`` between EventProp layers).
+
+Guard statistics (non-finite jump terms the adjoint set to 0, as the seed does silently) of
+the last backward in this thread are returned by :func:`last_guard_stats`; a
+``RuntimeWarning`` is issued when a guard dropped the contribution of an actual spike.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from . import _eventprop as _core
+from ._eventprop import GuardStats
+
+__all__ = [
+    "EventPropLIF",
+    "EventPropNeuronFunction",
+    "EventPropSynapse",
+    "EventPropSynapseFunction",
+    "GuardStats",
+    "eventprop_neuron",
+    "eventprop_synapse",
+    "last_guard_stats",
+]
+
+_FLOAT_DTYPES = (torch.float32, torch.float64)
+_local = threading.local()
+
+ParamLike = Union[float, torch.Tensor]
+
+
+def last_guard_stats() -> Optional[GuardStats]:
+    """Guard statistics of the last neuron backward run in this thread (``None`` before
+    the first)."""
+    return getattr(_local, "stats", None)
+
+
+def _record(stats: GuardStats) -> None:
+    _local.stats = stats
+    if stats.guarded_spikes:
+        warnings.warn(
+            f"eventprop: the adjoint dropped {stats.guarded_spikes} spike contribution(s) "
+            f"whose jump term was not finite (dv_m = 0), as the seed does: {stats!r}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _cpu(arg: str, t: torch.Tensor) -> None:
+    if t.device.type != "cpu":
+        raise ValueError(
+            f"{arg}: eventprop runs on the CPU; got a tensor on {t.device} "
+            f"(move it with .cpu())"
+        )
+
+
+def _array(arg: str, t, dtype: Optional[torch.dtype] = None) -> np.ndarray:
+    """A numpy view (no copy) of a CPU float tensor; with ``dtype``, converts to it."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{arg}: expected a torch.Tensor, got {type(t).__name__}")
+    _cpu(arg, t)
+    if dtype is not None and t.dtype != dtype:
+        t = t.to(dtype)
+    if t.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{arg}: expected dtype float32 or float64, got {t.dtype}")
+    t = t.detach()
+    if t.is_conj() or t.is_neg():
+        t = t.resolve_conj().resolve_neg()
+    return t.numpy()
+
+
+def _param(arg: str, p: ParamLike):
+    """A parameter for the kernels: a float, or a float64 numpy array (scalar or per
+    neuron)."""
+    if isinstance(p, torch.Tensor):
+        if p.dtype.is_complex or p.dtype == torch.bool:
+            raise TypeError(f"{arg}: expected a real tensor, got {p.dtype}")
+        return p.detach().to("cpu", torch.float64).numpy()
+    if isinstance(p, (int, float)):
+        return float(p)
+    return np.asarray(p, dtype=np.float64)
+
+
+def _hw(hw_data, dtype: torch.dtype):
+    if hw_data is None:
+        return None
+    if not isinstance(hw_data, (tuple, list)) or len(hw_data) not in (2, 3):
+        raise ValueError(
+            "hw_data: expected None or a tuple (spikes, membrane[, current]), got "
+            + (f"{len(hw_data)} items" if isinstance(hw_data, (tuple, list)) else type(hw_data).__name__)
+        )
+    names = ("hw_spikes", "hw_membrane", "hw_current")
+    # Recorded observables may come as bool/int spikes: converted to the input's dtype.
+    return tuple(None if t is None else _array(n, t, dtype) for n, t in zip(names, hw_data))
+
+
+class EventPropNeuronFunction(torch.autograd.Function):
+    """The seed's ``EventPropNeuronFunction`` with Rust kernels.
+
+    ``apply(input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None, dt=1e-6,
+    discretization="seed")`` returns ``(spikes, membrane, current)``, each ``(T, B, N)``.
+    Parameters are tensors (or floats), scalar or one value per neuron. ``hw_data`` is
+    ``None`` or ``(spikes, membrane[, current])`` recorded on hardware: returned unchanged
+    (current recomputed from ``input`` when not given) and used by the backward.
+    """
+
+    @staticmethod
+    def forward(
+        ctx,
+        input: torch.Tensor,
+        leak: ParamLike,
+        reset: ParamLike,
+        threshold: ParamLike,
+        tau_syn: ParamLike,
+        tau_mem: ParamLike,
+        hw_data: Optional[Sequence[Optional[torch.Tensor]]] = None,
+        dt: float = 1e-6,
+        discretization: str = "seed",
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = _array("input", input)
+        params = [
+            _param(n, p)
+            for n, p in zip(
+                ("leak", "reset", "threshold", "tau_syn", "tau_mem"),
+                (leak, reset, threshold, tau_syn, tau_mem),
+            )
+        ]
+        hw = _hw(hw_data, input.dtype)
+        state = _core.neuron_forward(x, *params, hw, float(dt), discretization)
+        ctx.eventprop = state
+        ctx.input_rank = input.dim()
+        ctx.set_materialize_grads(False)
+        return (
+            torch.from_numpy(state.spikes),
+            torch.from_numpy(state.membrane),
+            torch.from_numpy(state.current),
+        )
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_membrane, grad_current):
+        n_inputs = 9
+        if not ctx.needs_input_grad[0]:
+            return (None,) * n_inputs
+        state = ctx.eventprop
+        if grad_spikes is None:  # spikes unused by the loss: lambda = 0
+            grad_spikes = torch.zeros(state.spikes.shape, dtype=_dtype(state))
+        g, stats = state.backward(_array("grad_spikes", grad_spikes))
+        _record(stats)
+        ctx.guard_stats = stats
+        grad = torch.from_numpy(g)
+        if ctx.input_rank == 3:
+            grad = grad[0]
+        return (grad,) + (None,) * (n_inputs - 1)
+
+
+def _dtype(state) -> torch.dtype:
+    return torch.float32 if state.dtype == "float32" else torch.float64
+
+
+def eventprop_neuron(
+    input: torch.Tensor,
+    leak: ParamLike = 0.0,
+    reset: ParamLike = 0.0,
+    threshold: ParamLike = 1.0,
+    tau_syn: ParamLike = 5e-6,
+    tau_mem: ParamLike = 1e-5,
+    hw_data: Optional[Sequence[Optional[torch.Tensor]]] = None,
+    dt: float = 1e-6,
+    *,
+    discretization: str = "seed",
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``EventPropNeuronFunction.apply`` with defaults (hxtorch's LIF defaults) and the
+    ``discretization`` keyword: ``"seed"`` (jump terms use ``i[t-1]``, bit-compatible with
+    the seed) or ``"corrected"`` (``i[t]``, converges to the exact EventProp gradient as
+    ``dt -> 0``)."""
+    if discretization not in ("seed", "corrected"):
+        raise ValueError(
+            f"discretization: expected 'seed' or 'corrected', got {discretization!r}"
+        )
+    return EventPropNeuronFunction.apply(
+        input, leak, reset, threshold, tau_syn, tau_mem, hw_data, dt, discretization
+    )
+
+
+class EventPropSynapseFunction(torch.autograd.Function):
+    """The seed's companion synapse (SPEC §3).
+
+    ``apply(input, weight)``: ``input`` ``(T, B, N_in)``, ``weight`` ``(N_out, N_in)``, same
+    float dtype; returns ``(2, T, B, N_out) = [input @ weight.T, 0]``. Backward from the
+    neuron's ``g`` ``(2, T, B, N_out)``: ``grad_input = g[1] @ weight`` and ``grad_weight =
+    sum_{t,b} outer(g[0][t,b], input[t,b])``. Note the input gradient routes ``g[1]``, not
+    ``g[0]``: this is EventProp's error routing, not the derivative of the forward.
+    """
+
+    @staticmethod
+    def forward(ctx, input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor):
+            _cpu("input", input)
+            _cpu("weight", weight)
+            if input.dtype != weight.dtype:
+                raise TypeError(
+                    f"input: expected the dtype of weight ({weight.dtype}), got {input.dtype}"
+                )
+        y = _core.synapse_forward(_array("input", input), _array("weight", weight), True)
+        ctx.save_for_backward(input, weight)
+        return torch.from_numpy(y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        input, weight = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if grad is None or not (need_x or need_w):
+            return None, None
+        gx, gw = _core.synapse_backward(
+            _array("input", input),
+            _array("weight", weight),
+            _array("grad", grad, input.dtype),
+            bool(need_x),
+        )
+        return (
+            torch.from_numpy(gx) if need_x else None,
+            torch.from_numpy(gw) if need_w else None,
+        )
+
+
+def eventprop_synapse(input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``EventPropSynapseFunction.apply(input, weight)``."""
+    return EventPropSynapseFunction.apply(input, weight)
+
+
+def _buffer(value, size: int, dtype) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=dtype).detach().clone()
+    if t.dim() > 1 or (t.dim() == 1 and t.numel() not in (1, size)):
+        raise ValueError(
+            f"expected a scalar or ({size},) per-neuron values, got shape {tuple(t.shape)}"
+        )
+    return t
+
+
+class EventPropLIF(torch.nn.Module):
+    """A layer of ``size`` EventProp LIF neurons holding its parameters (as buffers: they
+    get no gradient, as in the seed).
+
+    Defaults are hxtorch's: ``leak = reset = 0``, ``threshold = 1``, ``tau_syn = 5 µs``,
+    ``tau_mem = 10 µs``, ``dt = 1 µs``. Each parameter may be a scalar or ``size`` values.
+
+    ``forward(input, hw_data=None)`` takes ``(2, T, B, size)`` (e.g. from
+    :class:`EventPropSynapse`) and returns ``(spikes, membrane, current)``.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        leak: ParamLike = 0.0,
+        reset: ParamLike = 0.0,
+        threshold: ParamLike = 1.0,
+        tau_syn: ParamLike = 5e-6,
+        tau_mem: ParamLike = 1e-5,
+        dt: float = 1e-6,
+        discretization: str = "seed",
+        dtype: Optional[torch.dtype] = None,
+    ):
+        super().__init__()
+        if discretization not in ("seed", "corrected"):
+            raise ValueError(
+                f"discretization: expected 'seed' or 'corrected', got {discretization!r}"
+            )
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt: expected a value > 0, got {dt!r}")
+        dtype = dtype or torch.get_default_dtype()
+        self.size = size
+        self.dt = float(dt)
+        self.discretization = discretization
+        for name, value in (
+            ("leak", leak),
+            ("reset", reset),
+            ("threshold", threshold),
+            ("tau_syn", tau_syn),
+            ("tau_mem", tau_mem),
+        ):
+            self.register_buffer(name, _buffer(value, size, dtype))
+
+    def forward(self, input: torch.Tensor, hw_data=None):
+        return eventprop_neuron(
+            input,
+            self.leak,
+            self.reset,
+            self.threshold,
+            self.tau_syn,
+            self.tau_mem,
+            hw_data,
+            self.dt,
+            discretization=self.discretization,
+        )
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, dt={self.dt}, discretization={self.discretization!r}"
+
+
+class EventPropSynapse(torch.nn.Module):
+    """A synapse ``in_features -> out_features`` holding ``weight`` ``(out, in)``.
+
+    ``forward(input)`` maps spikes ``(T, B, in)`` to ``(2, T, B, out)`` for
+    :class:`EventPropLIF`. The weight is initialised like ``torch.nn.Linear``'s unless
+    ``init_mean``/``init_std`` are given (then ``N(init_mean, init_std)``).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        init_mean: Optional[float] = None,
+        init_std: Optional[float] = None,
+        dtype: Optional[torch.dtype] = None,
+    ):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = torch.nn.Parameter(
+            torch.empty(out_features, in_features, dtype=dtype or torch.get_default_dtype())
+        )
+        self.init_mean = init_mean
+        self.init_std = init_std
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.init_mean is None and self.init_std is None:
+            torch.nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        else:
+            torch.nn.init.normal_(
+                self.weight, mean=self.init_mean or 0.0, std=self.init_std or 1.0
+            )
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return EventPropSynapseFunction.apply(input, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
