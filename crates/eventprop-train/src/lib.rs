@@ -16,3 +16,6 @@ pub mod plot;
 pub mod yinyang;
 
 pub use error::{Error, Result};
+pub mod loss;
+pub mod network;
+pub mod readout;

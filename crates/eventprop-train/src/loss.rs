@@ -1,0 +1,330 @@
+//! Decoders and losses, each returning the batch-mean loss, the number of correct
+//! predictions and the gradient w.r.t. the network's output tensor.
+//!
+//! * [`max_over_time`]: `score[b,k] = max_t v[t,b,k]` of the readout membrane;
+//!   `L = mean_b CE(softmax(score_b), label_b) + reg * mean_{b,k} score[b,k]²` (the seed
+//!   example's readout regulariser). Gradient `∂L/∂v` is non-zero only at each argmax step.
+//! * [`first_spike`]: first-spike-time cross-entropy of the EventProp paper on output spike
+//!   times `t_k` (silent neurons count as `t_k = t_sim`, without gradient):
+//!   `L = mean_b [ -log softmax(-t/tau0)[label] + alpha (exp(t_label/tau1) - 1) ]`.
+//!   The spike-tensor gradient holds `-dL/dt_k` at each neuron's first spike step (SPEC §3).
+//! * [`rate_regularizer`]: `reg * mean_{b,n} c[b,n]²` with `c` the hidden spike counts;
+//!   gradient `∂/∂z[t,b,n] = 2 reg c[b,n] / (B N)` (autograd-style, w.r.t. the spike tensor).
+
+use eventprop_core::Real;
+use ndarray::{Array3, ArrayView3};
+use serde::{Deserialize, Serialize};
+
+/// Loss value, accuracy count and gradient w.r.t. the loss's input tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossOutput<F> {
+    /// Batch-mean loss.
+    pub loss: f64,
+    /// Number of correctly classified samples.
+    pub correct: usize,
+    /// Gradient `(T, B, K)` w.r.t. the loss's input tensor (see each loss).
+    pub grad: Array3<F>,
+}
+
+/// Which loss trains the network (and which output layer it needs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LossKind {
+    /// Max-over-time of a leaky-integrator readout + cross-entropy + `reg * mean(score²)`.
+    MaxOverTime {
+        /// Weight of the readout regulariser (seed example: `4e-4`).
+        reg: f64,
+    },
+    /// First-spike-time cross-entropy on spiking output neurons.
+    FirstSpike {
+        /// Softmax temperature (seconds).
+        tau0: f64,
+        /// Time constant of the early-spike term (seconds).
+        tau1: f64,
+        /// Weight of the early-spike term.
+        alpha: f64,
+    },
+}
+
+/// `log Σ exp(s)` and the softmax of `s`.
+fn softmax(s: &[f64]) -> (f64, Vec<f64>) {
+    let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+    let z: f64 = e.iter().sum();
+    (m + z.ln(), e.into_iter().map(|x| x / z).collect())
+}
+
+/// Index of the largest value (first one on ties).
+fn argmax(s: &[f64]) -> usize {
+    let mut best = 0;
+    for (k, &x) in s.iter().enumerate() {
+        if x > s[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// Cross-entropy + score regulariser on scores `(B, K)` (row-major): returns the loss and
+/// `dL/dscore`. `dL/ds[b,k] = (softmax[b,k] - [k = label_b]) / B + 2 reg s[b,k] / (B K)`.
+pub fn scores_loss(scores: &[f64], k: usize, labels: &[usize], reg: f64) -> (f64, Vec<f64>) {
+    let b_len = labels.len();
+    let mut loss = 0.0;
+    let mut grad = vec![0.0; scores.len()];
+    let nb = b_len as f64;
+    let nbk = (b_len * k) as f64;
+    for (b, &label) in labels.iter().enumerate() {
+        let s = &scores[b * k..(b + 1) * k];
+        let (lse, p) = softmax(s);
+        loss += (lse - s[label]) / nb;
+        for j in 0..k {
+            let onehot = if j == label { 1.0 } else { 0.0 };
+            loss += reg * s[j] * s[j] / nbk;
+            grad[b * k + j] = (p[j] - onehot) / nb + 2.0 * reg * s[j] / nbk;
+        }
+    }
+    (loss, grad)
+}
+
+/// Max-over-time decoder + cross-entropy on the readout membrane `v` `(T, B, K)`; the
+/// gradient is `∂L/∂v`.
+///
+/// # Panics
+/// If `labels.len() != B` or a label is `>= K`.
+#[track_caller]
+pub fn max_over_time<F: Real>(v: ArrayView3<'_, F>, labels: &[usize], reg: f64) -> LossOutput<F> {
+    let (t_len, b_len, k) = v.dim();
+    assert_eq!(labels.len(), b_len, "one label per sample");
+    assert!(labels.iter().all(|&l| l < k), "labels must be < K");
+    let mut scores = vec![f64::NEG_INFINITY; b_len * k];
+    let mut at = vec![0usize; b_len * k];
+    for t in 0..t_len {
+        for b in 0..b_len {
+            for j in 0..k {
+                let x = v[[t, b, j]].to_f64().expect("float");
+                if x > scores[b * k + j] {
+                    scores[b * k + j] = x;
+                    at[b * k + j] = t;
+                }
+            }
+        }
+    }
+    let correct = labels
+        .iter()
+        .enumerate()
+        .filter(|&(b, &l)| argmax(&scores[b * k..(b + 1) * k]) == l)
+        .count();
+    let (loss, gs) = scores_loss(&scores, k, labels, reg);
+    let mut grad = Array3::zeros((t_len, b_len, k));
+    if t_len > 0 {
+        for b in 0..b_len {
+            for j in 0..k {
+                grad[[at[b * k + j], b, j]] = F::of(gs[b * k + j]);
+            }
+        }
+    }
+    LossOutput {
+        loss,
+        correct,
+        grad,
+    }
+}
+
+/// First-spike-time loss of one sample on the times `t` (seconds) and `dL/dt`.
+pub fn first_spike_times_loss(
+    t: &[f64],
+    label: usize,
+    tau0: f64,
+    tau1: f64,
+    alpha: f64,
+) -> (f64, Vec<f64>) {
+    let s: Vec<f64> = t.iter().map(|&x| -x / tau0).collect();
+    let (lse, p) = softmax(&s);
+    let early = (t[label] / tau1).exp();
+    let loss = lse - s[label] + alpha * (early - 1.0);
+    let grad = (0..t.len())
+        .map(|j| {
+            // ds_j/dt_j = -1/tau0; d(early term)/dt_label = alpha/tau1 exp(t_label/tau1).
+            let onehot = if j == label { 1.0 } else { 0.0 };
+            -(p[j] - onehot) / tau0 + onehot * alpha / tau1 * early
+        })
+        .collect();
+    (loss, grad)
+}
+
+/// First-spike-time loss on output spikes `(T, B, K)` with step `dt`. The gradient holds
+/// `-dL/dt_k / B` at each neuron's first spike step (SPEC §3 convention) and 0 elsewhere;
+/// silent neurons count as spiking at `T dt` and get no gradient. The prediction is the
+/// earliest neuron (lowest index on ties).
+///
+/// # Panics
+/// If `labels.len() != B` or a label is `>= K`.
+#[track_caller]
+pub fn first_spike<F: Real>(
+    spikes: ArrayView3<'_, F>,
+    labels: &[usize],
+    dt: f64,
+    tau0: f64,
+    tau1: f64,
+    alpha: f64,
+) -> LossOutput<F> {
+    let (t_len, b_len, k) = spikes.dim();
+    assert_eq!(labels.len(), b_len, "one label per sample");
+    assert!(labels.iter().all(|&l| l < k), "labels must be < K");
+    let mut grad = Array3::zeros((t_len, b_len, k));
+    let mut loss = 0.0;
+    let mut correct = 0;
+    for (b, &label) in labels.iter().enumerate() {
+        let first: Vec<Option<usize>> = (0..k)
+            .map(|j| (0..t_len).find(|&t| spikes[[t, b, j]] != F::zero()))
+            .collect();
+        let times: Vec<f64> = first
+            .iter()
+            .map(|f| f.unwrap_or(t_len) as f64 * dt)
+            .collect();
+        let (l, g) = first_spike_times_loss(&times, label, tau0, tau1, alpha);
+        loss += l / b_len as f64;
+        let pred = (0..k).fold(0, |best, j| if times[j] < times[best] { j } else { best });
+        if pred == label && first[label].is_some() {
+            correct += 1;
+        }
+        for j in 0..k {
+            if let Some(t) = first[j] {
+                grad[[t, b, j]] = F::of(-g[j] / b_len as f64);
+            }
+        }
+    }
+    LossOutput {
+        loss,
+        correct,
+        grad,
+    }
+}
+
+/// Firing-rate regulariser `reg * mean_{b,n} c[b,n]²` on spikes `(T, B, N)`: the loss and
+/// `∂L/∂z` `(T, B, N)`.
+pub fn rate_regularizer<F: Real>(spikes: ArrayView3<'_, F>, reg: f64) -> (f64, Array3<F>) {
+    let (_, b_len, n) = spikes.dim();
+    let counts = spikes
+        .sum_axis(ndarray::Axis(0))
+        .mapv(|c| c.to_f64().expect("float"));
+    let bn = (b_len * n).max(1) as f64;
+    let loss = reg * counts.iter().map(|c| c * c).sum::<f64>() / bn;
+    let mut grad = Array3::zeros(spikes.dim());
+    for mut row in grad.outer_iter_mut() {
+        ndarray::Zip::from(&mut row)
+            .and(&counts)
+            .for_each(|g, &c| *g = F::of(2.0 * reg * c / bn));
+    }
+    (loss, grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn fd<Fn1: Fn(&[f64]) -> f64>(f: Fn1, x: &[f64], h: f64) -> Vec<f64> {
+        (0..x.len())
+            .map(|i| {
+                let mut p = x.to_vec();
+                p[i] += h;
+                let mut m = x.to_vec();
+                m[i] -= h;
+                (f(&p) - f(&m)) / (2.0 * h)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scores_loss_gradient_matches_finite_differences() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let s: Vec<f64> = (0..12).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let labels = [0, 2, 1, 2];
+        let (_, g) = scores_loss(&s, 3, &labels, 4e-4);
+        let num = fd(|x| scores_loss(x, 3, &labels, 4e-4).0, &s, 1e-5);
+        for (a, b) in g.iter().zip(num) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn max_over_time_value_and_gradient_through_the_membrane() {
+        // v perturbed at the argmax changes the loss by the gradient (max is locally
+        // linear when the maximum is unique); elsewhere not at all.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let v = Array3::from_shape_fn((6, 3, 3), |_| rng.random_range(-1.0..1.0));
+        let labels = [1, 0, 2];
+        let out = max_over_time(v.view(), &labels, 4e-4);
+        let h = 1e-6;
+        for idx in ndarray::indices(v.dim()) {
+            let (t, b, k) = idx;
+            let mut p = v.clone();
+            p[[t, b, k]] += h;
+            let mut m = v.clone();
+            m[[t, b, k]] -= h;
+            let num = (max_over_time(p.view(), &labels, 4e-4).loss
+                - max_over_time(m.view(), &labels, 4e-4).loss)
+                / (2.0 * h);
+            assert!((num - out.grad[[t, b, k]]).abs() < 1e-8, "{idx:?}");
+        }
+        // Uniform scores of 0: CE = ln 3 per sample, regulariser 0.
+        let z = max_over_time(Array3::<f64>::zeros((4, 2, 3)).view(), &[0, 1], 4e-4);
+        assert!((z.loss - 3f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn first_spike_time_gradient_matches_finite_differences() {
+        let t = [3e-6, 5e-6, 4.5e-6];
+        for label in 0..3 {
+            let (_, g) = first_spike_times_loss(&t, label, 2e-6, 20e-6, 3e-3);
+            let num = fd(
+                |x| first_spike_times_loss(x, label, 2e-6, 20e-6, 3e-3).0,
+                &t,
+                1e-11,
+            );
+            for (a, b) in g.iter().zip(&num) {
+                assert!((a - b).abs() < 1e-6 * a.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn first_spike_feeds_minus_dl_dt_at_first_spikes_only() {
+        // Sample 0: neuron 0 spikes at steps 2 and 4, neuron 1 at 3, neuron 2 silent.
+        let mut z = Array3::<f64>::zeros((6, 1, 3));
+        z[[2, 0, 0]] = 1.0;
+        z[[4, 0, 0]] = 1.0;
+        z[[3, 0, 1]] = 1.0;
+        let out = first_spike(z.view(), &[0], 1e-6, 2e-6, 20e-6, 0.0);
+        // times 2, 3, 6 µs (silent = T dt).
+        let (l, g) = first_spike_times_loss(&[2e-6, 3e-6, 6e-6], 0, 2e-6, 20e-6, 0.0);
+        assert!((out.loss - l).abs() < 1e-12);
+        assert_eq!(out.correct, 1);
+        assert_eq!(out.grad[[2, 0, 0]], -g[0]);
+        assert_eq!(out.grad[[3, 0, 1]], -g[1]);
+        assert_eq!(out.grad.iter().filter(|&&x| x != 0.0).count(), 2);
+        // The label neuron spiking first must be pushed earlier: dL/dt_label > 0.
+        assert!(g[0] > 0.0);
+    }
+
+    #[test]
+    fn rate_regularizer_matches_finite_differences_in_the_counts() {
+        let mut z = Array3::<f64>::zeros((4, 2, 2));
+        z[[0, 0, 0]] = 1.0;
+        z[[2, 0, 0]] = 1.0;
+        z[[1, 1, 1]] = 1.0;
+        let (l, g) = rate_regularizer(z.view(), 0.5);
+        // counts 2, 0, 0, 1: 0.5 * (4 + 1) / 4.
+        assert!((l - 0.625).abs() < 1e-15);
+        let h = 1e-6;
+        let mut p = z.clone();
+        p[[3, 0, 1]] += h;
+        let mut m = z.clone();
+        m[[3, 0, 1]] -= h;
+        let num =
+            (rate_regularizer(p.view(), 0.5).0 - rate_regularizer(m.view(), 0.5).0) / (2.0 * h);
+        assert!((num - g[[3, 0, 1]]).abs() < 1e-8);
+        assert!((g[[0, 0, 0]] - 0.5).abs() < 1e-15); // 2 * 0.5 * 2 / 4
+    }
+}
