@@ -55,6 +55,7 @@ pub mod forward;
 pub mod loss;
 pub mod network;
 pub mod params;
+pub mod train;
 
 pub use backward::{AdjointStats, Gradients};
 pub use batch::{first_spike_batch, BatchResult};
