@@ -19,3 +19,4 @@ pub use error::{Error, Result};
 pub mod loss;
 pub mod network;
 pub mod readout;
+pub mod train;
