@@ -361,3 +361,27 @@ pub fn neuron_backward<'py>(
     ctx.get()
         .backward(py, grad_spikes, grad_membrane, grad_current)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::GuardStats;
+
+    #[test]
+    fn guard_stats_fields_map_one_to_one() {
+        // Distinct counts, so that a swapped field shows.
+        let core = eventprop_core::GuardStats {
+            nonfinite_out: 3,
+            nonfinite_jump: 5,
+            guarded_spikes: 7,
+        };
+        let py = GuardStats::from(core);
+        assert_eq!(
+            (py.nonfinite_out, py.nonfinite_jump, py.guarded_spikes),
+            (3, 5, 7)
+        );
+        assert_eq!(
+            py.__repr__(),
+            "GuardStats(nonfinite_out=3, nonfinite_jump=5, guarded_spikes=7)"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+"""Benchmark: one training pass of a first hidden layer, eventprop (Rust) vs. the
+plain-PyTorch implementation of SPEC §1-§3 (python/tests/reference.py).
+
+Pass = synapse forward, neuron forward, neuron backward, synapse backward to the weight,
+through torch autograd in both cases. Input spikes Bernoulli(p = 0.05), weight
+W ~ N(0.3 / (N_in p), 1 / sqrt(N_in p)), grad_spikes ~ N(0, 1), leak = reset = 0,
+threshold = 1, tau_syn = 5 µs, tau_mem = 10 µs, dt = 1 µs, float32, 2 threads for torch
+and for the Rust kernels (rayon).
+
+Usage: python python/bench.py [--sizes yinyang,medium,shd] [--reps N] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+THREADS = 2
+# The Rust kernels' thread pool reads this when first used; match torch's thread count.
+os.environ.setdefault("RAYON_NUM_THREADS", str(THREADS))
+
+import torch  # noqa: E402
+
+# Benchmark the installed package, not the source tree next to this script (which lacks
+# the compiled extension unless built in place).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+from eventprop.torch import EventPropNeuronFunction, EventPropSynapseFunction  # noqa: E402
+
+sys.path.insert(0, os.path.join(_HERE, "tests"))
+from reference import RefNeuronFunction, RefSynapseFunction  # noqa: E402
+
+SIZES = {
+    # name: (T, B, N_in, N)
+    "yinyang": (38, 50, 5, 120),
+    "medium": (200, 128, 700, 256),
+    "shd": (1000, 256, 700, 256),
+}
+# Default repetitions (ours, reference): the reference takes seconds at the shd size.
+REPS = {"yinyang": (50, 20), "medium": (10, 5), "shd": (5, 3)}
+P = 0.05
+PARAMS = (0.0, 0.0, 1.0, 5e-6, 1e-5)  # leak, reset, threshold, tau_syn, tau_mem
+DT = 1e-6
+
+
+def make_data(t, b, n_in, n, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    spikes = (torch.rand(t, b, n_in, generator=gen) < P).float()
+    mean, std = 0.3 / (n_in * P), 1.0 / (n_in * P) ** 0.5
+    w = torch.randn(n, n_in, generator=gen) * std + mean
+    grad_spikes = torch.randn(t, b, n, generator=gen)
+    return spikes, w, grad_spikes
+
+
+def one_pass(neuron, synapse, spikes, w, grad_spikes, extra=()):
+    w = w.detach().requires_grad_()
+    y = synapse(spikes, w)
+    params = [torch.tensor(p) for p in PARAMS]
+    z, _, _ = neuron(y, *params, None, DT, *extra)
+    z.backward(grad_spikes)
+    return z.detach(), w.grad
+
+
+def ours(spikes, w, g):
+    return one_pass(EventPropNeuronFunction.apply, EventPropSynapseFunction.apply, spikes, w, g)
+
+
+def reference(spikes, w, g):
+    return one_pass(RefNeuronFunction.apply, RefSynapseFunction.apply, spikes, w, g)
+
+
+def timed(fn, reps, *args):
+    fn(*args)  # warm-up
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="yinyang,medium,shd")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions for both (default per size)")
+    ap.add_argument("--json", default=None, help="write the results to this file")
+    args = ap.parse_args()
+    torch.set_num_threads(THREADS)
+    results = []
+    print(f"torch {torch.__version__}, {THREADS} threads, float32")
+    print(f"{'size':8} {'T':>5} {'B':>4} {'N_in':>5} {'N':>4} {'eventprop ms':>13} "
+          f"{'torch ms':>10} {'speed-up':>9} {'spike mismatch':>15} {'grad_W rel err':>15}")
+    for name in args.sizes.split(","):
+        t, b, n_in, n = SIZES[name]
+        spikes, w, g = make_data(t, b, n_in, n)
+        reps_ours, reps_ref = REPS[name] if args.reps is None else (args.reps, args.reps)
+        # Correctness next to the timing: same spikes (up to float32 rounding of the
+        # synapse sum, which can flip a spike at the threshold) and weight gradient.
+        za, gwa = ours(spikes, w, g)
+        zb, gwb = reference(spikes, w, g)
+        mismatch = float((za != zb).float().mean())
+        rel = float((gwa - gwb).abs().max() / gwb.abs().max())
+        ms_ours, _ = timed(ours, reps_ours, spikes, w, g)
+        ms_ref, _ = timed(reference, reps_ref, spikes, w, g)
+        speedup = ms_ref / ms_ours
+        print(f"{name:8} {t:5} {b:4} {n_in:5} {n:4} {ms_ours:13.2f} {ms_ref:10.1f} "
+              f"{speedup:8.1f}x {mismatch:15.2e} {rel:15.2e}", flush=True)
+        results.append(dict(size=name, T=t, B=b, N_in=n_in, N=n, eventprop_ms=ms_ours,
+                            torch_ms=ms_ref, speedup=speedup, reps=[reps_ours, reps_ref],
+                            spike_mismatch=mismatch, grad_w_rel_err=rel))
+        del spikes, w, g, za, zb, gwa, gwb
+    if args.json:
+        with open(args.json + ".tmp", "w") as f:
+            json.dump(results, f, indent=2)
+        os.replace(args.json + ".tmp", args.json)
+
+
+if __name__ == "__main__":
+    main()
