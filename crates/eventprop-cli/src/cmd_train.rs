@@ -14,6 +14,12 @@ use eventprop_train::train::{evaluate, Progress, TrainConfig, Trainer};
 use eventprop_train::{fsio, metrics, plot, yinyang};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// A library error as one flat message (its `Display` already includes the OS cause, so
+/// the error chain must not print it twice).
+fn flat(e: eventprop_train::Error) -> anyhow::Error {
+    anyhow::anyhow!(e.to_string())
+}
+
 /// Checkpoint file name inside a run directory.
 const CHECKPOINT: &str = "checkpoint.safetensors";
 
@@ -365,9 +371,9 @@ fn timestamp() -> String {
 }
 
 fn write_outputs(dir: &Path, trainer: &Trainer) -> Result<()> {
-    trainer.save(&dir.join(CHECKPOINT))?;
-    metrics::write(dir, &trainer.history)?;
-    plot::plot_metrics(&dir.join("curves.png"), &trainer.history)?;
+    trainer.save(&dir.join(CHECKPOINT)).map_err(flat)?;
+    metrics::write(dir, &trainer.history).map_err(flat)?;
+    plot::plot_metrics(&dir.join("curves.png"), &trainer.history).map_err(flat)?;
     Ok(())
 }
 
@@ -388,6 +394,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             );
         }
         let mut t = Trainer::load(&dir.join(CHECKPOINT))
+            .map_err(flat)
             .with_context(|| format!("--resume {}", dir.display()))?;
         if let Some(e) = args.epochs {
             if e < t.epochs_done {
@@ -401,11 +408,13 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         (t, dir.clone())
     } else {
         let mut config = match &args.config {
-            Some(p) => TrainConfig::from_toml_file(p).context("--config")?,
+            Some(p) => TrainConfig::from_toml_file(p)
+                .map_err(flat)
+                .context("--config")?,
             None => TrainConfig::default(),
         };
         args.apply(&mut config)?;
-        let trainer = Trainer::new(config)?;
+        let trainer = Trainer::new(config).map_err(flat)?;
         let dir = args
             .out
             .clone()
@@ -419,7 +428,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
         let toml = toml::to_string(&trainer.config).context("config")?;
-        fsio::write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
+        fsio::write_atomic(&dir.join("config.toml"), toml.as_bytes()).map_err(flat)?;
         (trainer, dir)
     };
     // Persist the (possibly extended) state before the first epoch, so that the
@@ -445,14 +454,16 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                 .progress_chars("=> "),
         );
         bar.set_prefix(format!("{epoch}/{}", trainer.config.epochs));
-        let m = trainer.run_epoch(&mut |p: Progress| {
-            bar.set_length(p.batches as u64);
-            bar.set_position(p.batch as u64);
-            bar.set_message(format!(
-                "loss {:.4} acc {:.4} rate {:.1} spikes/sample",
-                p.loss, p.accuracy, p.hidden_spikes_per_sample
-            ));
-        })?;
+        let m = trainer
+            .run_epoch(&mut |p: Progress| {
+                bar.set_length(p.batches as u64);
+                bar.set_position(p.batch as u64);
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.4} rate {:.1} spikes/sample",
+                    p.loss, p.accuracy, p.hidden_spikes_per_sample
+                ));
+            })
+            .map_err(flat)?;
         bar.finish_and_clear();
         write_outputs(&dir, &trainer)?;
         println!(
@@ -478,7 +489,9 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
 /// Runs `eval`.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     set_threads(args.threads)?;
-    let trainer = Trainer::load(&args.checkpoint).context("--checkpoint")?;
+    let trainer = Trainer::load(&args.checkpoint)
+        .map_err(flat)
+        .context("--checkpoint")?;
     let cfg = &trainer.config;
     let seed = args.data_seed.unwrap_or(cfg.data_seed);
     let size = args.size.unwrap_or(cfg.test_size);
@@ -486,7 +499,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         bail!("--size: expected >= 1, got 0");
     }
     let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
-    let e = evaluate(&trainer.net, cfg, &data, cfg.eval_batch_size)?;
+    let e = evaluate(&trainer.net, cfg, &data, cfg.eval_batch_size).map_err(flat)?;
     println!("accuracy: {}", e.accuracy);
     println!("loss: {}", e.loss);
     println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);

@@ -16,12 +16,12 @@ pub enum Error {
         actual: String,
     },
     /// Reading or writing a file failed.
-    #[error("{path}: {cause}")]
+    #[error("{path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error (shown in the message, so not chained as a source).
-        cause: std::io::Error,
+        /// The OS error (also in the message; error-chain printers should not repeat it).
+        source: std::io::Error,
     },
     /// A file exists but its content is not what was expected (corrupt checkpoint/config).
     #[error("{path}: {reason}")]
@@ -51,10 +51,10 @@ impl Error {
             actual: actual.to_string(),
         }
     }
-    pub(crate) fn io(path: &std::path::Path, cause: std::io::Error) -> Self {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
-            cause,
+            source,
         }
     }
     pub(crate) fn format(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {

@@ -1,0 +1,232 @@
+//! End-to-end tests of `eventprop train yinyang` and `eventprop eval`: outputs, resume,
+//! determinism, and one-line errors that leave existing files untouched.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_eventprop"))
+}
+
+/// Small, fast settings (a few hundred samples, one thread for bit-identical results).
+const SMALL: &[&str] = &[
+    "--train-size",
+    "200",
+    "--val-size",
+    "100",
+    "--test-size",
+    "100",
+    "--batch-size",
+    "25",
+    "--threads",
+    "1",
+    "--quiet",
+];
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut a = vec!["train", "yinyang", "--out", out.to_str().unwrap()];
+    a.extend_from_slice(SMALL);
+    a.extend_from_slice(extra);
+    run(&a)
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Expects exit 1 with a single `error: ` line on stderr; returns it.
+fn one_line_error(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr).trim_end().to_string();
+    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    err
+}
+
+fn metrics_without_time(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("metrics.json")).unwrap();
+    let mut v: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    for m in &mut v {
+        m.as_object_mut().unwrap().remove("epoch_seconds");
+    }
+    v
+}
+
+#[test]
+fn train_writes_all_outputs_and_eval_reproduces_the_test_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let stdout = ok(&train(&out, &["--epochs", "2"]));
+    assert!(stdout.contains("epoch 2/2"), "{stdout}");
+    for f in [
+        "checkpoint.safetensors",
+        "metrics.json",
+        "metrics.csv",
+        "curves.png",
+        "config.toml",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "header + 2 epochs");
+    let m = metrics_without_time(&out);
+    let test_acc = m[1]["test_acc"].as_f64().unwrap();
+    // `eval` on the run's own test split must report the accuracy the run logged.
+    let e = ok(&run(&[
+        "eval",
+        "--checkpoint",
+        out.join("checkpoint.safetensors").to_str().unwrap(),
+        "--threads",
+        "1",
+    ]));
+    let line = e
+        .lines()
+        .find(|l| l.starts_with("accuracy: "))
+        .expect("accuracy line");
+    let acc: f64 = line["accuracy: ".len()..].parse().unwrap();
+    assert_eq!(acc, test_acc);
+    // Another data seed and size: a different set, still a fraction in [0, 1].
+    let e = ok(&run(&[
+        "eval",
+        "--checkpoint",
+        out.join("checkpoint.safetensors").to_str().unwrap(),
+        "--data-seed",
+        "7",
+        "--size",
+        "50",
+    ]));
+    assert!(e.contains("samples: 50"), "{e}");
+}
+
+#[test]
+fn resume_gives_the_same_metrics_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    ok(&train(&full, &["--epochs", "2"]));
+    let part = dir.path().join("part");
+    ok(&train(&part, &["--epochs", "1"]));
+    ok(&run(&[
+        "train",
+        "yinyang",
+        "--resume",
+        part.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+    ]));
+    assert_eq!(metrics_without_time(&part), metrics_without_time(&full));
+    // Same seed and thread count → identical metrics (determinism across processes).
+    let again = dir.path().join("again");
+    ok(&train(&again, &["--epochs", "2"]));
+    assert_eq!(metrics_without_time(&again), metrics_without_time(&full));
+}
+
+#[test]
+fn config_file_is_used_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "epochs = 1\nhidden = [30]\nlr = 0.005\n").unwrap();
+    let out = dir.path().join("run");
+    ok(&train(
+        &out,
+        &["--config", cfg.to_str().unwrap(), "--lr", "0.003"],
+    ));
+    let written = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(written.contains("hidden = [30]"), "{written}");
+    assert!(written.contains("lr = 0.003"), "{written}");
+    assert!(written.contains("epochs = 1"), "{written}");
+}
+
+#[test]
+fn errors_are_one_line_and_overwrite_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&train(&out, &["--epochs", "1"]));
+    let before = std::fs::read(out.join("checkpoint.safetensors")).unwrap();
+    let metrics_before = std::fs::read(out.join("metrics.json")).unwrap();
+
+    // Training into a directory that holds a run.
+    let e = one_line_error(&train(&out, &["--epochs", "1"]));
+    assert!(e.contains("already holds a run"), "{e}");
+    // Invalid values.
+    let e = one_line_error(&train(&dir.path().join("x"), &["--lr=-1"]));
+    assert!(e.contains("lr"), "{e}");
+    let e = one_line_error(&train(&dir.path().join("x"), &["--hidden", "0"]));
+    assert!(e.contains("hidden"), "{e}");
+    // Changing settings on resume.
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--resume",
+        out.to_str().unwrap(),
+        "--lr",
+        "0.1",
+    ]));
+    assert!(e.contains("--lr"), "{e}");
+    // Missing / corrupt config.
+    let e = one_line_error(&train(
+        &dir.path().join("x"),
+        &["--config", "/no/such/file.toml"],
+    ));
+    assert!(e.contains("file.toml"), "{e}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "lr = [\n").unwrap();
+    let e = one_line_error(&train(
+        &dir.path().join("x"),
+        &["--config", bad.to_str().unwrap()],
+    ));
+    assert!(e.contains("bad.toml"), "{e}");
+    // Missing / corrupt checkpoint for eval and resume.
+    let e = one_line_error(&run(&["eval", "--checkpoint", "/no/such/ck.safetensors"]));
+    assert!(e.contains("ck.safetensors"), "{e}");
+    let corrupt = dir.path().join("corrupt");
+    std::fs::create_dir(&corrupt).unwrap();
+    std::fs::write(
+        corrupt.join("checkpoint.safetensors"),
+        b"\x08\0\0\0\0\0\0\0garbage!",
+    )
+    .unwrap();
+    one_line_error(&run(&[
+        "eval",
+        "--checkpoint",
+        corrupt.join("checkpoint.safetensors").to_str().unwrap(),
+    ]));
+    one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--resume",
+        corrupt.to_str().unwrap(),
+    ]));
+    // A bad flag is a usage error (clap, exit 2).
+    let o = run(&["train", "yinyang", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(2));
+    // Nothing of the existing run changed.
+    assert_eq!(
+        std::fs::read(out.join("checkpoint.safetensors")).unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::read(out.join("metrics.json")).unwrap(),
+        metrics_before
+    );
+    assert!(
+        !dir.path().join("x").exists(),
+        "failed runs create no directory"
+    );
+}
