@@ -10,7 +10,6 @@ venv=$(mktemp -d "${TMPDIR:-/tmp}/eventprop-venv.XXXXXX")
 trap 'rm -rf "$venv"' EXIT
 start=$(date +%s)
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
 # torch first (the default PyPI wheel, used on the CPU), then the package itself.
 "$venv/bin/python" -m pip install --quiet torch numpy pytest
 echo "python.sh: dependencies installed after $(( $(date +%s) - start )) s"
