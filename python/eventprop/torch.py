@@ -110,6 +110,8 @@ def _param(arg: str, p: ParamLike):
 def _hw(hw_data, dtype: torch.dtype):
     if hw_data is None:
         return None
+    if isinstance(hw_data, torch.Tensor) and hw_data.dim() == 4 and hw_data.shape[0] in (2, 3):
+        hw_data = tuple(hw_data.unbind(0))  # stacked (spikes, membrane[, current])
     if not isinstance(hw_data, (tuple, list)) or len(hw_data) not in (2, 3):
         raise ValueError(
             "hw_data: expected None or a tuple (spikes, membrane[, current]), got "
@@ -126,7 +128,8 @@ class EventPropNeuronFunction(torch.autograd.Function):
     ``apply(input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None, dt=1e-6,
     discretization="seed")`` returns ``(spikes, membrane, current)``, each ``(T, B, N)``.
     Parameters are tensors (or floats), scalar or one value per neuron. ``hw_data`` is
-    ``None`` or ``(spikes, membrane[, current])`` recorded on hardware: returned unchanged
+    ``None`` or ``(spikes, membrane[, current])`` (a tuple, or a tensor stacked along dim 0)
+    recorded on hardware: returned unchanged
     (current recomputed from ``input`` when not given) and used by the backward.
     """
 

@@ -291,3 +291,13 @@ def test_non_contiguous_inputs():
     assert torch.equal(za, zb) and torch.equal(va, vb)
     wt = w.t().contiguous().t()  # non-contiguous weight
     assert torch.equal(EventPropSynapseFunction.apply(spikes_in, wt), EventPropSynapseFunction.apply(spikes_in, w))
+
+
+def test_hw_data_as_stacked_tensor():
+    gen = torch.Generator().manual_seed(20)
+    spikes_in, w = _input(torch.float64, gen)
+    x = RefSynapseFunction.apply(spikes_in, w).detach()
+    z, v, i = lif_forward(x[0], 0.0, 0.0, 1.0, 5e-6, 1e-5, DT)
+    a = eventprop_neuron(x, hw_data=torch.stack([z, v, i]))
+    b = eventprop_neuron(x, hw_data=(z, v, i))
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
