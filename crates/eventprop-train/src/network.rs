@@ -12,11 +12,11 @@
 //! # Shapes
 //! Input spikes `(T, B, N_in)`; hidden `k`: `W_k` `(N_k, N_{k-1})`; output `(T, B, K)`.
 
-use eventprop_core::synapse::input_grad;
+use eventprop_core::synapse::{self, input_grad, SparseRows, DENSE_ABOVE};
 use eventprop_core::{
-    Discretization, EventPropNeuron, GuardStats, LifParams, NeuronContext, Real, SynapseInput,
+    synapse_forward, Discretization, EventPropNeuron, GuardStats, LifParams, NeuronContext, Real,
 };
-use ndarray::{Array2, Array3, ArrayView3, Axis};
+use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -120,8 +120,11 @@ pub struct Network<F> {
 /// What the forward keeps for the backward.
 #[derive(Debug)]
 pub struct Trace<F> {
-    /// Input spikes of each synapse (`inputs[k]` feeds `weights[k]`).
-    pub inputs: Vec<Array3<F>>,
+    /// The network input `(T, B, N_in)`.
+    input: Array3<F>,
+    /// Non-zeros of each synapse input (`sparse[k]` feeds `weights[k]`), collected once for
+    /// the forward and the weight gradient.
+    sparse: Vec<SparseRows<F>>,
     /// Hidden LIF contexts (spikes in `ctx.output().spikes`).
     hidden: Vec<NeuronContext<F>>,
     /// Spiking output context (for [`OutputLayer::Spiking`]).
@@ -139,12 +142,58 @@ impl<F: Real> Trace<F> {
     pub fn n_hidden(&self) -> usize {
         self.hidden.len()
     }
+    /// Input of synapse `k`: the network input or the spikes of hidden layer `k - 1`.
+    pub fn synapse_input(&self, k: usize) -> &Array3<F> {
+        if k == 0 {
+            &self.input
+        } else {
+            self.hidden_spikes(k - 1)
+        }
+    }
     /// Total number of hidden spikes.
     pub fn total_hidden_spikes(&self) -> f64 {
         self.hidden
             .iter()
             .map(|c| c.output().spikes.sum().to_f64().expect("float"))
             .sum()
+    }
+}
+
+/// Synapse forward on collected non-zeros (dense product above [`DENSE_ABOVE`]).
+fn synapse_fwd<F: Real>(
+    x: &Array3<F>,
+    sparse: &SparseRows<F>,
+    w: ArrayView2<'_, F>,
+) -> Result<Array3<F>> {
+    let (t_len, b_len, _) = x.dim();
+    if sparse.density() > DENSE_ABOVE {
+        return Ok(synapse_forward(x.view(), w)?);
+    }
+    let y = synapse::sparse_forward(sparse, &w);
+    Ok(y.into_shape_with_order((t_len, b_len, w.nrows()))
+        .expect("sizes match"))
+}
+
+/// The stacked gradient `(g0, g1)` arriving at a synapse from the layer above.
+enum Upstream<F> {
+    /// Leaky integrator: `g0 = g1 = dL/dy`.
+    Same(Array3<F>),
+    /// LIF: `[tau_syn lambda_i, lambda_v - lambda_i]`.
+    Stacked(Array4<F>),
+}
+
+impl<F: Real> Upstream<F> {
+    fn g0(&self) -> ArrayView3<'_, F> {
+        match self {
+            Self::Same(a) => a.view(),
+            Self::Stacked(s) => s.index_axis(Axis(0), 0),
+        }
+    }
+    fn g1(&self) -> ArrayView3<'_, F> {
+        match self {
+            Self::Same(a) => a.view(),
+            Self::Stacked(s) => s.index_axis(Axis(0), 1),
+        }
     }
 }
 
@@ -287,34 +336,51 @@ impl<F: Real> Network<F> {
     /// Core shape/finiteness errors (e.g. wrong `N_in`).
     pub fn forward(&self, x: ArrayView3<'_, F>) -> Result<Trace<F>> {
         let neuron = self.hidden_neuron();
-        let mut inputs = Vec::with_capacity(self.weights.len());
-        let mut hidden = Vec::with_capacity(self.config.hidden.len());
-        let mut z = x.to_owned();
+        let input = x.as_standard_layout().into_owned();
         let n_hidden = self.config.hidden.len();
-        for w in &self.weights[..n_hidden] {
-            let y = SynapseInput::new(z.view())?.forward(w.view())?;
-            let ctx = neuron.forward(y.view(), None)?;
-            inputs.push(z);
-            z = ctx.output().spikes.clone();
-            hidden.push(ctx);
+        if input.dim().2 != self.config.n_in {
+            return Err(Error::invalid(
+                "input",
+                format!("(T, B, {}) spikes", self.config.n_in),
+                format!("{:?}", input.dim()),
+            ));
         }
-        let y = SynapseInput::new(z.view())?.forward(self.weights[n_hidden].view())?;
-        inputs.push(z);
-        let (output, out_ctx) = match &self.config.output {
-            OutputLayer::Integrator(li) => (li.forward(y.view()), None),
-            OutputLayer::Spiking(l) => {
-                let ctx = l
-                    .neuron::<F>(self.config.dt, self.config.discretization)
-                    .forward(y.view(), None)?;
-                (ctx.output().spikes.clone(), Some(ctx))
+        if let Some(bad) = input.iter().find(|v| !v.is_finite()) {
+            return Err(Error::invalid("input", "finite values", bad));
+        }
+        let mut sparse = Vec::with_capacity(self.weights.len());
+        let mut hidden: Vec<NeuronContext<F>> = Vec::with_capacity(n_hidden);
+        for (k, w) in self.weights.iter().enumerate() {
+            let z = if k == 0 {
+                &input
+            } else {
+                &hidden[k - 1].output().spikes
+            };
+            let sp = SparseRows::from_dense(z.as_slice().expect("standard layout"), z.dim().2);
+            let y = synapse_fwd(z, &sp, w.view())?;
+            sparse.push(sp);
+            if k < n_hidden {
+                hidden.push(neuron.forward(y.view(), None)?);
+            } else {
+                let (output, out_ctx) = match &self.config.output {
+                    OutputLayer::Integrator(li) => (li.forward(y.view()), None),
+                    OutputLayer::Spiking(l) => {
+                        let ctx = l
+                            .neuron::<F>(self.config.dt, self.config.discretization)
+                            .forward(y.view(), None)?;
+                        (ctx.output().spikes.clone(), Some(ctx))
+                    }
+                };
+                return Ok(Trace {
+                    input,
+                    sparse,
+                    hidden,
+                    out_ctx,
+                    output,
+                });
             }
-        };
-        Ok(Trace {
-            inputs,
-            hidden,
-            out_ctx,
-            output,
-        })
+        }
+        unreachable!("the output synapse returns")
     }
 
     /// Backward from `grad_output` `(T, B, K)` (`∂L/∂v` for the integrator; the spike
@@ -332,39 +398,32 @@ impl<F: Real> Network<F> {
         let n_hidden = self.config.hidden.len();
         let mut guards = GuardStats::default();
         let mut grads: Vec<Option<Array2<F>>> = vec![None; self.weights.len()];
-        // Output layer → (g0, g1) for the output synapse.
-        let (g0, g1) = match (&self.config.output, &trace.out_ctx) {
-            (OutputLayer::Integrator(li), _) => {
-                let gy = li.backward(grad_output);
-                (gy.clone(), gy)
-            }
+        let mut up = match (&self.config.output, &trace.out_ctx) {
+            (OutputLayer::Integrator(li), _) => Upstream::Same(li.backward(grad_output)),
             (OutputLayer::Spiking(_), Some(ctx)) => {
                 let g = ctx.backward(grad_output, None, None)?;
                 add_guards(&mut guards, g.stats);
-                let mut it = g.grad_input.outer_iter();
-                let g0 = it.next().expect("2 halves").to_owned();
-                let g1 = it.next().expect("2 halves").to_owned();
-                (g0, g1)
+                Upstream::Stacked(g.grad_input)
             }
             (OutputLayer::Spiking(_), None) => unreachable!("spiking output keeps its context"),
         };
-        let mut g0 = g0;
-        let mut g1 = g1;
         for k in (0..=n_hidden).rev() {
-            let input = &trace.inputs[k];
-            grads[k] = Some(SynapseInput::new(input.view())?.weight_grad(g0.view())?);
+            let x = trace.synapse_input(k);
+            grads[k] = Some(synapse::weight_grad(
+                &trace.sparse[k],
+                x.as_slice().expect("standard layout"),
+                up.g0(),
+            )?);
             if k == 0 {
                 break;
             }
-            let mut gz = input_grad(self.weights[k].view(), g1.view())?;
+            let mut gz = input_grad(self.weights[k].view(), up.g1())?;
             if let Some(extra) = hidden_extra {
                 gz += &extra[k - 1];
             }
             let g = trace.hidden[k - 1].backward(gz.view(), None, None)?;
             add_guards(&mut guards, g.stats);
-            let (a, b) = g.grad_input.view().split_at(Axis(0), 1);
-            g0 = a.index_axis(Axis(0), 0).to_owned();
-            g1 = b.index_axis(Axis(0), 0).to_owned();
+            up = Upstream::Stacked(g.grad_input);
         }
         Ok(Gradients {
             weights: grads.into_iter().map(|g| g.expect("all layers")).collect(),

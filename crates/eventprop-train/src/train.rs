@@ -97,6 +97,12 @@ pub struct TrainConfig {
 }
 
 impl Default for TrainConfig {
+    /// The seed example (SPEC §5) with the tuned changes that reach ≥ 95 % test accuracy in
+    /// 10 epochs (measured, see DESIGN.md): `Corrected` discretization, hidden
+    /// `tau_mem = tau_syn = 4 µs` (seed: 6 µs), Adam lr `1e-2` (seed: `2e-3`),
+    /// `StepLR(step 2, gamma 0.7)` (seed: step 10, gamma 0.9), hidden init std `0.5`
+    /// (seed: 0.25). Everything else is the seed's: 120 hidden, batch 50, readout LI with
+    /// 6 µs, max-over-time + `4e-4 mean(score²)`, hidden init mean 0.8, readout `N(0, 0.1)`.
     fn default() -> Self {
         Self {
             seed: 0,
@@ -106,25 +112,25 @@ impl Default for TrainConfig {
             train_size: 5000,
             val_size: 1000,
             test_size: 1000,
-            lr: 2e-3,
-            lr_step: 10,
-            lr_gamma: 0.9,
+            lr: 1e-2,
+            lr_step: 2,
+            lr_gamma: 0.7,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             hidden: vec![120],
-            tau_mem: 6e-6,
-            tau_syn: 6e-6,
+            tau_mem: 4e-6,
+            tau_syn: 4e-6,
             threshold: 1.0,
             leak: 0.0,
             reset: 0.0,
             readout_tau_mem: 6e-6,
             readout_tau_syn: 6e-6,
-            discretization: Discretization::Seed,
+            discretization: Discretization::Corrected,
             loss: LossKind::MaxOverTime { reg: 4e-4 },
             rate_reg: 0.0,
             hidden_init_mean: 0.8,
-            hidden_init_std: 0.25,
+            hidden_init_std: 0.5,
             readout_init_mean: 0.0,
             readout_init_std: 0.1,
             weight_clip: None,
