@@ -27,6 +27,22 @@
 //! `dL/dt_k = ∂l/∂t_k + Σ_m W[m, n] (λ_V,m - λ_I,m)(t_k)`; `dL/dW[n, j] = -tau_syn Σ λ_I,n(t_j)`
 //! over the presynaptic spikes `t_j` ([`backward`]).
 //!
+//! ## Losses and training
+//!
+//! [`loss`]: sum of output spike times (for checks) and the paper's first-spike
+//! cross-entropy with its regulariser; silent neurons count at `t_max`, and a silent label
+//! neuron adds an exact membrane-maximum term ([`FirstSpikeCe`]). [`batch`] runs samples in
+//! parallel (rayon) with thread-count-independent sums; [`train`] trains the paper's
+//! Yin-Yang setup (5-200-3) with the training crate's data, Adam, metrics, plot and
+//! checkpoints.
+//!
+//! ## Guards
+//!
+//! A neuron firing more than [`SolverConfig::max_spikes_per_neuron`] times is an
+//! [`Error::TooManySpikes`]; a grazing crossing (`D-` below
+//! [`SolverConfig::grazing_floor`]) has its `D-` raised to the floor and is counted in
+//! [`AdjointStats`].
+//!
 //! ## Example
 //!
 //! ```
