@@ -73,7 +73,7 @@ pub fn write(dir: &Path, metrics: &[EpochMetrics]) -> Result<()> {
     write_atomic(&dir.join("metrics.csv"), to_csv(metrics).as_bytes())
 }
 
-/// Reads a `metrics.json` written by [`write`].
+/// Reads a `metrics.json` written by [`write()`].
 ///
 /// # Errors
 /// [`Error::Io`] or [`Error::Format`] naming the file.
