@@ -311,3 +311,60 @@ fn toml_round_trip_of_the_config() {
     let back: TrainConfig = toml::from_str(&text).unwrap();
     assert_eq!(back, c);
 }
+
+#[test]
+fn first_spike_loss_gradient_points_downhill_with_the_corrected_discretization() {
+    // Sign check of the SPEC §3 convention (grad_spikes = -dL/dt_k at output spikes) through
+    // both layers: steps of 0.5–4 % of |W| along -g lower the first-spike loss on a batch.
+    // (With the seed discretization the output layer's jump uses i[t-1], whose
+    // `dv_m = i[t-1] - threshold` is often negative at a spike, so its direction flips:
+    // measured, see the crate report; hence no such assertion for `Seed`.)
+    let cfg = NetworkConfig {
+        lif: Lif {
+            tau_mem: 4e-6,
+            tau_syn: 4e-6,
+            ..Lif::default()
+        },
+        discretization: Discretization::Corrected,
+        ..net_config(vec![60], OutputLayer::Spiking(Lif::default()))
+    };
+    let net = Network::<f64>::init(
+        cfg,
+        Init {
+            mean: 0.8,
+            std: 0.5,
+        },
+        Init {
+            mean: 1.0,
+            std: 0.5,
+        },
+        3,
+    )
+    .unwrap();
+    let (x, labels) = batch(300);
+    let fs = |n: &Network<f64>| {
+        let tr = n.forward(x.view()).unwrap();
+        loss::first_spike(tr.output.view(), &labels, 1e-6, 1e-6, 2e-5, 0.0).loss
+    };
+    let tr = net.forward(x.view()).unwrap();
+    let out = loss::first_spike(tr.output.view(), &labels, 1e-6, 1e-6, 2e-5, 0.0);
+    let g = net.backward(&tr, out.grad.view(), None).unwrap();
+    for layer in [0, 1] {
+        let gn = g.weights[layer].iter().map(|v| v * v).sum::<f64>().sqrt();
+        let wn = net.weights[layer].iter().map(|v| v * v).sum::<f64>().sqrt();
+        for frac in [0.005, 0.01, 0.02, 0.04] {
+            let step = |s: f64| {
+                let mut n = net.clone();
+                n.weights[layer] =
+                    &net.weights[layer] + &(&g.weights[layer] * (s * frac * wn / gn));
+                fs(&n)
+            };
+            let (down, up) = (step(-1.0), step(1.0));
+            assert!(
+                down < out.loss && down < up,
+                "layer {layer}, {frac}: {down} {} {up}",
+                out.loss
+            );
+        }
+    }
+}
