@@ -274,7 +274,9 @@ impl YinYangArgs {
             ($($f:ident),*) => {$( if let Some(v) = self.$f { c.encoding.$f = v; } )*};
         }
         enc!(t_early, t_late, t_bias, t_sim, dt);
-        let defaults_first = (0.5e-6, 2e-5, 0.0);
+        // First-spike defaults (tau0, tau1, alpha): measured 86 % with `--lr 2e-3
+        // --readout-init-mean 1 --readout-init-std 0.5` (silent outputs give no gradient).
+        let defaults_first = (1e-6, 2e-5, 0.0);
         if let Some(kind) = self.loss {
             c.loss = match (kind, c.loss) {
                 (LossArg::MaxOverTime, l @ LossKind::MaxOverTime { .. }) => l,
