@@ -368,3 +368,22 @@ fn first_spike_loss_gradient_points_downhill_with_the_corrected_discretization()
         }
     }
 }
+
+#[test]
+fn seed_example_config_file_holds_the_spec_values() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/seed_example.toml");
+    let c = TrainConfig::from_toml_file(&path).unwrap();
+    c.validate().unwrap();
+    // SPEC §5 values.
+    let want = TrainConfig {
+        lr: 2e-3,
+        lr_step: 10,
+        lr_gamma: 0.9,
+        tau_mem: 6e-6,
+        tau_syn: 6e-6,
+        discretization: Discretization::Seed,
+        hidden_init_std: 0.25,
+        ..TrainConfig::default()
+    };
+    assert_eq!(c, want);
+}
