@@ -417,10 +417,20 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         };
         args.apply(&mut config)?;
         let trainer = Trainer::new(config).map_err(flat)?;
-        let dir = args
-            .out
-            .clone()
-            .unwrap_or_else(|| Path::new("runs").join(timestamp()));
+        let dir = args.out.clone().unwrap_or_else(|| {
+            // A fresh directory: `runs/<timestamp>`, suffixed when that already exists.
+            let base = Path::new("runs").join(timestamp());
+            (1..)
+                .map(|k| {
+                    if k == 1 {
+                        base.clone()
+                    } else {
+                        PathBuf::from(format!("{}-{k}", base.display()))
+                    }
+                })
+                .find(|d| !d.exists())
+                .expect("an unused name exists")
+        });
         if dir.join(CHECKPOINT).exists() || dir.join("metrics.json").exists() {
             bail!(
                 "--out {}: already holds a run (use --resume to continue it, or another --out)",
