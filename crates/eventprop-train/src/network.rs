@@ -279,18 +279,38 @@ impl<F: Real> Network<F> {
         out_init: Init,
         seed: u64,
     ) -> Result<Self> {
+        let mut inits = vec![hidden_init; config.hidden.len()];
+        inits.push(out_init);
+        Self::init_layers(config, &inits, seed)
+    }
+
+    /// A network with the weights of layer `k` drawn from `N(inits[k].mean, inits[k].std)`
+    /// (one entry per hidden layer, then the output synapse), in layer order from one
+    /// ChaCha8 stream seeded with `seed`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an invalid config, a wrong number of inits, or a
+    /// negative/non-finite std or non-finite mean.
+    pub fn init_layers(config: NetworkConfig, inits: &[Init], seed: u64) -> Result<Self> {
         config.validate()?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let shapes = config.weight_shapes();
-        let last = shapes.len() - 1;
+        if inits.len() != shapes.len() {
+            return Err(Error::invalid(
+                "inits",
+                format!("{} (one per hidden layer and the output)", shapes.len()),
+                inits.len(),
+            ));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut weights = Vec::with_capacity(shapes.len());
-        for (k, &(o, i)) in shapes.iter().enumerate() {
-            let init = if k == last { out_init } else { hidden_init };
-            let normal = Normal::new(init.mean, init.std)
-                .map_err(|_| Error::invalid("init std", "finite and >= 0", init.std))?;
+        for (&(o, i), init) in shapes.iter().zip(inits) {
             if !init.mean.is_finite() {
                 return Err(Error::invalid("init mean", "finite", init.mean));
             }
+            let normal = Normal::new(init.mean, init.std)
+                .ok()
+                .filter(|_| init.std.is_finite() && init.std >= 0.0)
+                .ok_or_else(|| Error::invalid("init std", "finite and >= 0", init.std))?;
             weights.push(Array2::from_shape_simple_fn((o, i), || {
                 F::of(normal.sample(&mut rng))
             }));

@@ -387,3 +387,51 @@ fn seed_example_config_file_holds_the_spec_values() {
     };
     assert_eq!(c, want);
 }
+
+#[test]
+fn per_layer_init_draws_each_layer_from_its_own_normal() {
+    let cfg = net_config(
+        vec![200, 200],
+        OutputLayer::Integrator(LeakyIntegrator::default()),
+    );
+    let inits = [
+        Init {
+            mean: 2.0,
+            std: 0.1,
+        },
+        Init {
+            mean: -1.0,
+            std: 0.5,
+        },
+        Init {
+            mean: 0.0,
+            std: 0.0,
+        },
+    ];
+    let net = Network::<f64>::init_layers(cfg.clone(), &inits, 9).unwrap();
+    for (w, init) in net.weights.iter().zip(&inits) {
+        let n = w.len() as f64;
+        let mean = w.sum() / n;
+        let sd = (w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        // Sample mean within 5 standard errors (std / sqrt(n)); sample sd within 10 %.
+        assert!(
+            (mean - init.mean).abs() <= 5.0 * init.std / n.sqrt() + 1e-12,
+            "{mean}"
+        );
+        assert!((sd - init.std).abs() <= 0.1 * init.std + 1e-12, "{sd}");
+    }
+    assert_eq!(
+        net,
+        Network::<f64>::init_layers(cfg.clone(), &inits, 9).unwrap()
+    );
+    assert!(Network::<f64>::init_layers(cfg.clone(), &inits[..2], 9).is_err());
+    let bad = [
+        inits[0],
+        Init {
+            mean: 0.0,
+            std: -1.0,
+        },
+        inits[2],
+    ];
+    assert!(Network::<f64>::init_layers(cfg, &bad, 9).is_err());
+}
