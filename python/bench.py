@@ -7,7 +7,10 @@ W ~ N(0.3 / (N_in p), 1 / sqrt(N_in p)), grad_spikes ~ N(0, 1), leak = reset = 0
 threshold = 1, tau_syn = 5 µs, tau_mem = 10 µs, dt = 1 µs, float32, 2 threads for torch
 and for the Rust kernels (rayon).
 
-Usage: python python/bench.py [--sizes yinyang,medium,shd] [--reps N] [--json FILE]
+Usage: python python/bench.py [--sizes yinyang,medium,shd] [--reps N] [--threads 2] [--json FILE]
+
+On a machine busier than its cores, torch's OpenMP threads spin and its per-step ops slow
+down many times over; compare with --threads 1 there.
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ import sys
 import time
 
 THREADS = 2
-# The Rust kernels' thread pool reads this when first used; match torch's thread count.
-os.environ.setdefault("RAYON_NUM_THREADS", str(THREADS))
 
 import torch  # noqa: E402
 
@@ -89,10 +90,14 @@ def main():
     ap.add_argument("--sizes", default="yinyang,medium,shd")
     ap.add_argument("--reps", type=int, default=None, help="repetitions for both (default per size)")
     ap.add_argument("--json", default=None, help="write the results to this file")
+    ap.add_argument("--threads", type=int, default=THREADS,
+                    help="threads for torch and for the Rust kernels (default 2)")
     args = ap.parse_args()
-    torch.set_num_threads(THREADS)
+    # The Rust kernels' thread pool (rayon) reads this when first used: no kernel has run yet.
+    os.environ["RAYON_NUM_THREADS"] = str(args.threads)
+    torch.set_num_threads(args.threads)
     results = []
-    print(f"torch {torch.__version__}, {THREADS} threads, float32")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), float32")
     print(f"{'size':8} {'T':>5} {'B':>4} {'N_in':>5} {'N':>4} {'eventprop ms':>13} "
           f"{'torch ms':>10} {'speed-up':>9} {'spike mismatch':>15} {'grad_W rel err':>15}")
     for name in args.sizes.split(","):

@@ -31,10 +31,28 @@ pub mod synapse;
 
 use pyo3::prelude::*;
 
+/// mimalloc keeps freed pages for reuse: with the system allocator every forward and
+/// backward over large `(T, B, N)` buffers page-faults fresh memory from the kernel. Arrays
+/// handed to numpy keep their Rust allocation and are freed through this allocator too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's `mi_option_purge_delay` (index 15 of `mi_option_t` in mimalloc 2.x, which
+/// `libmimalloc-sys` does not name).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed pages are returned to the OS only after this many milliseconds (mimalloc's default
+/// is 10): long enough to reuse them across the passes of a training loop, short enough
+/// not to hold a large pass's memory for the rest of the Python session.
+const PURGE_DELAY_MS: std::os::raw::c_long = 2000;
+
 /// The extension module `eventprop._eventprop`.
 #[pymodule]
 #[pyo3(name = "_eventprop")]
 fn eventprop_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // SAFETY: sets a process-wide option of this extension's allocator; the call has no
+    // memory-safety preconditions.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     m.add_function(wrap_pyfunction!(neuron::neuron_forward, m)?)?;
     m.add_function(wrap_pyfunction!(neuron::neuron_backward, m)?)?;
     m.add_function(wrap_pyfunction!(synapse::synapse_forward, m)?)?;
