@@ -118,24 +118,31 @@ fn step_row<F: Real>(
         let dv_p = leak[k] - reset[k] + i_jump[k];
         let li = lambda_i[k] + k_syn[k] * (lambda_v[k] - lambda_i[k]);
         let w = lambda_v[k] * decay_mem[k];
-        let mut out = z[k] * grad_spikes[k] / dv_m;
-        let mut jump = z[k] * dv_p / dv_m;
-        let out_ok = out.is_finite();
-        let jump_ok = jump.is_finite();
-        if !(out_ok && jump_ok) {
-            if !out_ok {
-                out = F::zero();
-                stats.nonfinite_out += 1;
+        let lv = if z[k] == F::zero() && dv_m != F::zero() && dv_m.is_finite() && dv_p.is_finite() {
+            // No spike and a regular denominator: `out` and `jump` are exactly ±0 and
+            // `lambda_v` is `w` (the general formula gives the same value); skipping the two
+            // divisions is most of the backward's time, as ~90 % of entries do not spike.
+            w
+        } else {
+            let mut out = z[k] * grad_spikes[k] / dv_m;
+            let mut jump = z[k] * dv_p / dv_m;
+            let out_ok = out.is_finite();
+            let jump_ok = jump.is_finite();
+            if !(out_ok && jump_ok) {
+                if !out_ok {
+                    out = F::zero();
+                    stats.nonfinite_out += 1;
+                }
+                if !jump_ok {
+                    jump = F::zero();
+                    stats.nonfinite_jump += 1;
+                }
+                if z[k] != F::zero() {
+                    stats.guarded_spikes += 1;
+                }
             }
-            if !jump_ok {
-                jump = F::zero();
-                stats.nonfinite_jump += 1;
-            }
-            if z[k] != F::zero() {
-                stats.guarded_spikes += 1;
-            }
-        }
-        let lv = (F::one() - z[k]) * w + jump * w + out;
+            (F::one() - z[k]) * w + jump * w + out
+        };
         lambda_i[k] = li;
         lambda_v[k] = lv;
         grad_i[k] = li * tau_syn[k];
