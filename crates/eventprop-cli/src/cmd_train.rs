@@ -45,9 +45,23 @@ enum LossArg {
     FirstSpike,
 }
 
+/// Simulation mode of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// Time-stepped seed function (hxtorch-compatible) with the EventProp adjoint.
+    Stepped,
+    /// Event-based simulation with exact spike times and the exact adjoint
+    /// (`eventprop-exact`; the EventProp paper's 5-200-3 first-spike setup).
+    Exact,
+}
+
 #[derive(Debug, clap::Args)]
 struct YinYangArgs {
-    /// TOML file with settings (flags override it).
+    /// Simulation mode.
+    #[arg(long, value_enum, default_value_t = Mode::Stepped)]
+    mode: Mode,
+    /// TOML file with settings (flags override it); in exact mode the keys of
+    /// `ExactTrainConfig`.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Output directory (default: a fresh `runs/<UTC timestamp>`); must not hold a run.
@@ -372,6 +386,164 @@ fn timestamp() -> String {
     )
 }
 
+/// The output directory of a new run: `out`, or a fresh `runs/<timestamp>`; refused when it
+/// already holds a run, created otherwise.
+fn fresh_out_dir(out: Option<&Path>) -> Result<PathBuf> {
+    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| {
+        // A fresh directory: `runs/<timestamp>`, suffixed when that already exists.
+        let base = Path::new("runs").join(timestamp());
+        (1..)
+            .map(|k| {
+                if k == 1 {
+                    base.clone()
+                } else {
+                    PathBuf::from(format!("{}-{k}", base.display()))
+                }
+            })
+            .find(|d| !d.exists())
+            .expect("an unused name exists")
+    });
+    if dir.join(CHECKPOINT).exists() || dir.join("metrics.json").exists() {
+        bail!(
+            "--out {}: already holds a run (use --resume to continue it, or another --out)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
+    Ok(dir)
+}
+
+/// A progress bar for one epoch (hidden with `--quiet`).
+fn epoch_bar(quiet: bool, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
+
+/// Prints one epoch's summary line.
+fn print_epoch(m: &metrics::EpochMetrics, epochs: usize) {
+    println!(
+        "epoch {}/{}: train loss {:.4} acc {:.4} | val loss {} acc {} | test loss {} acc {} | {:.3} s | {:.1} hidden spikes/sample",
+        m.epoch,
+        epochs,
+        m.train_loss,
+        m.train_acc,
+        fmt_opt(m.val_loss),
+        fmt_opt(m.val_acc),
+        fmt_opt(m.test_loss),
+        fmt_opt(m.test_acc),
+        m.epoch_seconds,
+        m.hidden_spikes_per_sample
+    );
+}
+
+/// Flags that have no meaning in exact mode (no time grid, no readout integrator).
+fn exact_unsupported(a: &YinYangArgs) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    macro_rules! chk {
+        ($($f:ident),*) => {$( if a.$f.is_some() { v.push(stringify!($f)); } )*};
+    }
+    chk!(
+        resume,
+        train_size,
+        val_size,
+        test_size,
+        readout_tau_mem,
+        readout_tau_syn,
+        discretization,
+        readout_reg,
+        rate_reg,
+        weight_clip,
+        dt,
+        eval_batch_size
+    );
+    if matches!(a.loss, Some(LossArg::MaxOverTime)) {
+        v.push("loss max-over-time");
+    }
+    if matches!(&a.hidden, Some(h) if h.len() != 1) {
+        v.push("hidden (exact mode has one hidden layer)");
+    }
+    v
+}
+
+/// `train yinyang --mode exact`: the EventProp paper's setup, event-based and exact.
+fn run_train_exact(args: &YinYangArgs) -> Result<()> {
+    use eventprop_exact::train::{train_yinyang_with, ExactProgress, ExactTrainConfig};
+    let unsupported = exact_unsupported(args);
+    if !unsupported.is_empty() {
+        bail!(
+            "--mode exact: not available in exact mode: --{}",
+            unsupported.join(", --").replace('_', "-")
+        );
+    }
+    let mut c = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("--config {}: cannot read", p.display()))?;
+            toml::from_str::<ExactTrainConfig>(&text)
+                .map_err(|e| anyhow::anyhow!("--config {}: {}", p.display(), e.message()))?
+        }
+        None => ExactTrainConfig::default(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => {$( if let Some(v) = args.$f { c.$f = v; } )*};
+    }
+    set!(seed, data_seed, epochs, batch_size, lr, lr_step, lr_gamma, beta1, beta2, eps);
+    if let Some(h) = &args.hidden {
+        c.hidden = h[0];
+    }
+    macro_rules! set_in {
+        ($part:ident: $($f:ident => $g:ident),*) => {$( if let Some(v) = args.$f { c.$part.$g = v; } )*};
+    }
+    set_in!(params: tau_mem => tau_mem, tau_syn => tau_syn, threshold => threshold, leak => leak, reset => reset);
+    set_in!(encoding: t_early => t_early, t_late => t_late, t_bias => t_bias, t_sim => t_sim);
+    set_in!(loss: tau0 => tau0, tau1 => tau1, alpha => alpha);
+    set_in!(init: hidden_init_mean => hidden_mean, hidden_init_std => hidden_std,
+        readout_init_mean => output_mean, readout_init_std => output_std);
+    c.validate().map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let dir = fresh_out_dir(args.out.as_deref())?;
+    let toml = toml::to_string(&c).context("config")?;
+    fsio::write_atomic(&dir.join("config.toml"), toml.as_bytes()).map_err(flat)?;
+    eprintln!(
+        "training Yin-Yang in exact mode: {} epochs, 5-{}-3, first-spike loss, output in {}",
+        c.epochs,
+        c.hidden,
+        dir.display()
+    );
+    let epochs = c.epochs;
+    let mut bar: Option<ProgressBar> = None;
+    let history = train_yinyang_with(
+        &c,
+        &dir,
+        &mut |p: ExactProgress| {
+            let b = bar.get_or_insert_with(|| epoch_bar(args.quiet, p.epoch, epochs));
+            b.set_length(p.batches as u64);
+            b.set_position(p.batch as u64);
+            b.set_message(format!("loss {:.4} acc {:.4}", p.loss, p.accuracy));
+            if p.batch == p.batches {
+                b.finish_and_clear();
+                bar = None;
+            }
+        },
+        &mut |m| print_epoch(m, epochs),
+    )
+    .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    if let Some(m) = history.last() {
+        println!("test accuracy: {}", fmt_opt(m.test_acc));
+    }
+    Ok(())
+}
+
 fn write_outputs(dir: &Path, trainer: &Trainer) -> Result<()> {
     trainer.save(&dir.join(CHECKPOINT)).map_err(flat)?;
     metrics::write(dir, &trainer.history).map_err(flat)?;
@@ -387,6 +559,9 @@ fn fmt_opt(v: Option<f64>) -> String {
 pub fn run_train(args: TrainArgs) -> Result<()> {
     let Task::Yinyang(args) = args.task;
     set_threads(args.threads)?;
+    if args.mode == Mode::Exact {
+        return run_train_exact(&args);
+    }
     let (mut trainer, dir) = if let Some(dir) = &args.resume {
         let given = args.given_config_flags();
         if !given.is_empty() {
@@ -417,28 +592,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         };
         args.apply(&mut config)?;
         let trainer = Trainer::new(config).map_err(flat)?;
-        let dir = args.out.clone().unwrap_or_else(|| {
-            // A fresh directory: `runs/<timestamp>`, suffixed when that already exists.
-            let base = Path::new("runs").join(timestamp());
-            (1..)
-                .map(|k| {
-                    if k == 1 {
-                        base.clone()
-                    } else {
-                        PathBuf::from(format!("{}-{k}", base.display()))
-                    }
-                })
-                .find(|d| !d.exists())
-                .expect("an unused name exists")
-        });
-        if dir.join(CHECKPOINT).exists() || dir.join("metrics.json").exists() {
-            bail!(
-                "--out {}: already holds a run (use --resume to continue it, or another --out)",
-                dir.display()
-            );
-        }
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
+        let dir = fresh_out_dir(args.out.as_deref())?;
         let toml = toml::to_string(&trainer.config).context("config")?;
         fsio::write_atomic(&dir.join("config.toml"), toml.as_bytes()).map_err(flat)?;
         (trainer, dir)
@@ -455,17 +609,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     );
     while !trainer.finished() {
         let epoch = trainer.epochs_done + 1;
-        let bar = if args.quiet {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-        };
-        bar.set_style(
-            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
-                .expect("static template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("{epoch}/{}", trainer.config.epochs));
+        let bar = epoch_bar(args.quiet, epoch, trainer.config.epochs);
         let m = trainer
             .run_epoch(&mut |p: Progress| {
                 bar.set_length(p.batches as u64);
@@ -478,19 +622,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             .map_err(flat)?;
         bar.finish_and_clear();
         write_outputs(&dir, &trainer)?;
-        println!(
-            "epoch {}/{}: train loss {:.4} acc {:.4} | val loss {} acc {} | test loss {} acc {} | {:.3} s | {:.1} hidden spikes/sample",
-            m.epoch,
-            trainer.config.epochs,
-            m.train_loss,
-            m.train_acc,
-            fmt_opt(m.val_loss),
-            fmt_opt(m.val_acc),
-            fmt_opt(m.test_loss),
-            fmt_opt(m.test_acc),
-            m.epoch_seconds,
-            m.hidden_spikes_per_sample
-        );
+        print_epoch(&m, trainer.config.epochs);
     }
     if let Some(m) = trainer.history.last() {
         println!("test accuracy: {}", fmt_opt(m.test_acc));
@@ -501,6 +633,9 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
 /// Runs `eval`.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     set_threads(args.threads)?;
+    if is_exact_checkpoint(&args.checkpoint) {
+        return run_eval_exact(&args);
+    }
     let trainer = Trainer::load(&args.checkpoint)
         .map_err(flat)
         .context("--checkpoint")?;
@@ -517,5 +652,39 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);
     println!("samples: {} (data seed {seed}, test split)", e.samples);
     println!("epochs trained: {}", trainer.epochs_done);
+    Ok(())
+}
+
+/// True for a checkpoint written by `train yinyang --mode exact` (its metadata names the
+/// exact format). Unreadable files are left to the regular loader's error message.
+fn is_exact_checkpoint(path: &Path) -> bool {
+    eventprop_train::checkpoint::load(path)
+        .ok()
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(&c.metadata).ok())
+        .is_some_and(|m| m["format"] == eventprop_exact::train::FORMAT)
+}
+
+/// `eval` of an exact-mode checkpoint, on the same kind of data set as the stepped mode.
+fn run_eval_exact(args: &EvalArgs) -> Result<()> {
+    let (cfg, net, history) = eventprop_exact::train::load_checkpoint(&args.checkpoint)
+        .map_err(|e| anyhow::anyhow!(e.to_string()))
+        .context("--checkpoint")?;
+    let seed = args.data_seed.unwrap_or(cfg.data_seed);
+    let size = args.size.unwrap_or(1000);
+    if size == 0 {
+        bail!("--size: expected >= 1, got 0");
+    }
+    let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
+    let e = eventprop_exact::train::evaluate(&net, &cfg, &data)
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    println!("accuracy: {}", e.accuracy);
+    println!("loss: {}", e.loss);
+    println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);
+    println!("silent output fraction: {}", e.silent_output_fraction);
+    println!(
+        "samples: {} (data seed {seed}, test split, exact mode)",
+        e.samples
+    );
+    println!("epochs trained: {}", history.len());
     Ok(())
 }

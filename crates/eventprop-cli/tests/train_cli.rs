@@ -230,3 +230,75 @@ fn errors_are_one_line_and_overwrite_nothing() {
         "failed runs create no directory"
     );
 }
+
+/// `--mode exact` trains the event-based network, writes the same files as the stepped
+/// mode, and `eval` recognises its checkpoint: the accuracy it prints on the run's own test
+/// split equals the test accuracy logged for the last epoch.
+#[test]
+fn exact_mode_trains_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exact");
+    let o = run(&[
+        "train",
+        "yinyang",
+        "--mode",
+        "exact",
+        "--epochs",
+        "1",
+        "--hidden",
+        "40",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = ok(&o);
+    assert!(stdout.contains("epoch 1/1"), "{stdout}");
+    for f in [
+        "config.toml",
+        "checkpoint.safetensors",
+        "metrics.json",
+        "metrics.csv",
+        "curves.png",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let m: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let logged = m[0]["test_acc"].as_f64().unwrap();
+    // One epoch of the paper setup is far above chance (1/3) on Yin-Yang.
+    assert!(
+        logged > 0.5,
+        "test accuracy after one exact epoch: {logged}"
+    );
+    let ckpt = out.join("checkpoint.safetensors");
+    let e = ok(&run(&["eval", "--checkpoint", ckpt.to_str().unwrap()]));
+    let acc: f64 = e
+        .lines()
+        .find_map(|l| l.strip_prefix("accuracy: "))
+        .expect("accuracy line")
+        .parse()
+        .unwrap();
+    assert_eq!(acc, logged);
+}
+
+/// Flags that only make sense on the time grid are refused in exact mode, in one line.
+#[test]
+fn exact_mode_rejects_stepped_only_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let o = run(&[
+        "train",
+        "yinyang",
+        "--mode",
+        "exact",
+        "--dt",
+        "1e-6",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let e = one_line_error(&o);
+    assert!(e.contains("not available in exact mode: --dt"), "{e}");
+    assert!(!out.exists());
+}

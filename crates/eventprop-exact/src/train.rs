@@ -36,7 +36,7 @@ pub const METRICS_JSON: &str = "metrics.json";
 /// `metrics.csv`.
 pub const METRICS_CSV: &str = "metrics.csv";
 /// Loss and accuracy curves.
-pub const PLOT_PNG: &str = "training.png";
+pub const PLOT_PNG: &str = "curves.png";
 /// Weights after the last finished epoch.
 pub const LAST_CHECKPOINT: &str = "checkpoint.safetensors";
 /// Weights of the epoch with the best validation accuracy.
@@ -397,6 +397,20 @@ pub fn train_yinyang(
     out_dir: &Path,
     progress: &mut dyn FnMut(ExactProgress),
 ) -> TrainResult<Vec<EpochMetrics>> {
+    train_yinyang_with(cfg, out_dir, progress, &mut |_| {})
+}
+
+/// [`train_yinyang`] with a second callback, called with each epoch's metrics once they
+/// are evaluated and written.
+///
+/// # Errors
+/// As [`train_yinyang`].
+pub fn train_yinyang_with(
+    cfg: &ExactTrainConfig,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(ExactProgress),
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> TrainResult<Vec<EpochMetrics>> {
     let mut net = cfg.init_network()?;
     std::fs::create_dir_all(out_dir).map_err(|e| eventprop_train::Error::Io {
         path: out_dir.into(),
@@ -469,6 +483,7 @@ pub fn train_yinyang(
             best_val = val.accuracy;
             save_checkpoint(&out_dir.join(BEST_CHECKPOINT), &net, cfg, &history)?;
         }
+        on_epoch(history.last().expect("pushed above"));
     }
     Ok(history)
 }
