@@ -19,6 +19,9 @@ Shapes are time-major: ``T`` steps, ``B`` batch, ``N`` neurons (see SPEC §1-§3
 Arrays are float32 or float64 (all of one call the same dtype); C-contiguous arrays are read
 without a copy and the kernels run with the GIL released. Bad shapes or values raise
 ``ValueError`` and bad dtypes ``TypeError``, with a message naming the argument.
+
+The kernels run on a rayon thread pool of one thread per core; set the environment
+variable ``RAYON_NUM_THREADS`` before the first call to choose another number.
 """
 
 from ._eventprop import (
