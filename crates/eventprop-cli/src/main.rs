@@ -49,7 +49,10 @@ fn main() {
     // SAFETY: sets a process-wide allocator option before any large allocation; the call
     // has no memory-safety preconditions.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => usage_error(err),
+    };
     let result = match cli.command {
         Command::Train(args) => cmd_train::run_train(args),
         Command::Eval(args) => cmd_train::run_eval(args),
@@ -62,4 +65,27 @@ fn main() {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
+}
+
+/// Prints a command-line usage error as one line (help and version print as usual) and
+/// exits with status 2.
+fn usage_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    // clap's message: the error, indented details, a blank line, then tips and usage.
+    let rendered = err.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    eprintln!("{} (see --help)", message.join(" "));
+    std::process::exit(2);
 }

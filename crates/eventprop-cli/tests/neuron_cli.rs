@@ -270,4 +270,18 @@ fn bad_inputs_fail_in_one_line() {
         .output()
         .unwrap();
     assert_eq!(st.status.code(), Some(2));
+    // Usage errors are one line too.
+    let err = String::from_utf8_lossy(&st.stderr).trim_end().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--hw-membrane"), "{err}");
+    let st = bin()
+        .args(["neuron", "--input", &xs, "--out", &out, "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&st.stderr).trim_end().to_string();
+    assert_eq!(
+        err,
+        "error: unexpected argument '--bogus' found (see --help)"
+    );
 }
