@@ -16,6 +16,8 @@
 //!
 //! and the returned gradient is `(lambda_i * tau_syn, lambda_v - lambda_i)`.
 
+use std::mem::MaybeUninit;
+
 use super::{Discretization, GuardStats};
 use crate::params::Coefficients;
 use crate::Real;
@@ -35,7 +37,8 @@ pub(crate) struct AdjointInputs<'a, F> {
 }
 
 /// Runs the adjoint recursion for one batch group, writing one row per time step of
-/// `grad_i = lambda_i * tau_syn` and `grad_v = lambda_v - lambda_i`.
+/// `grad_i = lambda_i * tau_syn` and `grad_v = lambda_v - lambda_i` (every element is
+/// written, so the outputs may start uninitialised).
 ///
 /// `lambda_v`/`lambda_i` are caller-owned scratch rows of the group's width.
 ///
@@ -46,8 +49,8 @@ pub(crate) fn lif_backward_rows<F: Real>(
     c: &Coefficients<F>,
     discretization: Discretization,
     inp: &AdjointInputs<'_, F>,
-    grad_i: &mut [&mut [F]],
-    grad_v: &mut [&mut [F]],
+    grad_i: &mut [&mut [MaybeUninit<F>]],
+    grad_v: &mut [&mut [MaybeUninit<F>]],
     lambda_v: &mut [F],
     lambda_i: &mut [F],
 ) -> GuardStats {
@@ -65,8 +68,12 @@ pub(crate) fn lif_backward_rows<F: Real>(
     );
     lambda_v.fill(F::zero());
     lambda_i.fill(F::zero());
-    grad_i[steps - 1].fill(F::zero());
-    grad_v[steps - 1].fill(F::zero());
+    for slot in grad_i[steps - 1]
+        .iter_mut()
+        .chain(grad_v[steps - 1].iter_mut())
+    {
+        slot.write(F::zero());
+    }
     let row = |t: usize| t * inp.row_len + inp.offset..t * inp.row_len + inp.offset + width;
     for t in (1..steps).rev() {
         let z = &inp.z[row(t)];
@@ -103,8 +110,8 @@ fn step_row<F: Real>(
     i_jump: &[F],
     lambda_v: &mut [F],
     lambda_i: &mut [F],
-    grad_i: &mut [F],
-    grad_v: &mut [F],
+    grad_i: &mut [MaybeUninit<F>],
+    grad_v: &mut [MaybeUninit<F>],
 ) -> GuardStats {
     let n = c.len();
     let (leak, reset, threshold) = (&c.leak[..n], &c.reset[..n], &c.threshold[..n]);
@@ -145,8 +152,8 @@ fn step_row<F: Real>(
         };
         lambda_i[k] = li;
         lambda_v[k] = lv;
-        grad_i[k] = li * tau_syn[k];
-        grad_v[k] = lv - li;
+        grad_i[k].write(li * tau_syn[k]);
+        grad_v[k].write(lv - li);
     }
     stats
 }

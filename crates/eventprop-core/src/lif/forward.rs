@@ -11,26 +11,32 @@
 //!     v[t+1] = reset if z[t+1] == 1 else u
 //! ```
 
+use std::mem::MaybeUninit;
+
 use crate::params::Coefficients;
 use crate::Real;
 
 /// Runs the forward recursion for one batch group.
 ///
 /// `x` is the full `(T, B, N)` input; the group's rows start at `offset` within each
-/// time row of length `row_len`. `z`, `v`, `i` hold one mutable row (`group * N` values)
-/// per time step.
+/// time row of length `row_len`. `z`, `v`, `i` hold one output row (`group * N` values)
+/// per time step; every element of every row is written (the outputs may start
+/// uninitialised). `i_state`/`v_state` are caller-owned scratch rows of the group's width
+/// that carry the state from step to step.
 ///
 /// # Panics
-/// If the row slices do not all have the same length, a multiple of `N`.
+/// If the row slices or scratch rows do not all have the same length, a multiple of `N`.
+#[allow(clippy::too_many_arguments)]
 #[track_caller]
 pub(crate) fn lif_forward_rows<F: Real>(
     c: &Coefficients<F>,
     x: &[F],
     row_len: usize,
     offset: usize,
-    z: &mut [&mut [F]],
-    v: &mut [&mut [F]],
-    i: &mut [&mut [F]],
+    z: &mut [&mut [MaybeUninit<F>]],
+    v: &mut [&mut [MaybeUninit<F>]],
+    i: &mut [&mut [MaybeUninit<F>]],
+    (i_state, v_state): (&mut [F], &mut [F]),
 ) {
     let n = c.len();
     let steps = z.len();
@@ -43,25 +49,27 @@ pub(crate) fn lif_forward_rows<F: Real>(
     }
     let width = z[0].len();
     assert_eq!(width % n, 0, "row width is not a multiple of N");
-    z[0].fill(F::zero());
-    i[0].fill(F::zero());
-    for row in v[0].chunks_mut(n) {
+    assert!(
+        i_state.len() == width && v_state.len() == width,
+        "scratch rows have the wrong width"
+    );
+    i_state.fill(F::zero());
+    for row in v_state.chunks_mut(n) {
         row.copy_from_slice(&c.leak);
     }
+    write_row(z[0], |_| F::zero());
+    write_row(i[0], |k| i_state[k]);
+    write_row(v[0], |k| v_state[k]);
     for t in 0..steps - 1 {
         let xt = &x[t * row_len + offset..t * row_len + offset + width];
-        let (i_prev, i_next) = i.split_at_mut(t + 1);
-        let (v_prev, v_next) = v.split_at_mut(t + 1);
-        let (i_prev, i_next) = (&*i_prev[t], &mut *i_next[0]);
-        let (v_prev, v_next) = (&*v_prev[t], &mut *v_next[0]);
-        let z_next = &mut *z[t + 1];
+        let (z_next, v_next, i_next) = (&mut *z[t + 1], &mut *v[t + 1], &mut *i[t + 1]);
         for b in 0..width / n {
             let r = b * n..(b + 1) * n;
             step_row(
                 c,
                 &xt[r.clone()],
-                &i_prev[r.clone()],
-                &v_prev[r.clone()],
+                &mut i_state[r.clone()],
+                &mut v_state[r.clone()],
                 &mut i_next[r.clone()],
                 &mut v_next[r.clone()],
                 &mut z_next[r],
@@ -70,41 +78,54 @@ pub(crate) fn lif_forward_rows<F: Real>(
     }
 }
 
-/// One time step for one batch row of `N` neurons.
+/// Writes `value(k)` into every element of an output row.
+#[inline]
+fn write_row<F: Real>(row: &mut [MaybeUninit<F>], value: impl Fn(usize) -> F) {
+    for (k, slot) in row.iter_mut().enumerate() {
+        slot.write(value(k));
+    }
+}
+
+/// One time step for one batch row of `N` neurons: updates the state and writes it out.
 #[inline]
 fn step_row<F: Real>(
     c: &Coefficients<F>,
     x: &[F],
-    i_prev: &[F],
-    v_prev: &[F],
-    i_next: &mut [F],
-    v_next: &mut [F],
-    z_next: &mut [F],
+    i_state: &mut [F],
+    v_state: &mut [F],
+    i_next: &mut [MaybeUninit<F>],
+    v_next: &mut [MaybeUninit<F>],
+    z_next: &mut [MaybeUninit<F>],
 ) {
     let n = c.len();
     let (leak, reset, threshold) = (&c.leak[..n], &c.reset[..n], &c.threshold[..n]);
     let (decay_syn, k_mem) = (&c.decay_syn[..n], &c.k_mem[..n]);
-    let (x, i_prev, v_prev) = (&x[..n], &i_prev[..n], &v_prev[..n]);
+    let (x, i_state, v_state) = (&x[..n], &mut i_state[..n], &mut v_state[..n]);
     let (i_next, v_next, z_next) = (&mut i_next[..n], &mut v_next[..n], &mut z_next[..n]);
     for k in 0..n {
-        let i = i_prev[k] * decay_syn[k] + x[k];
-        let u = v_prev[k] + k_mem[k] * (leak[k] - v_prev[k] + i);
+        let i = i_state[k] * decay_syn[k] + x[k];
+        let u = v_state[k] + k_mem[k] * (leak[k] - v_state[k] + i);
         let spike = u > threshold[k];
-        i_next[k] = i;
-        z_next[k] = if spike { F::one() } else { F::zero() };
-        v_next[k] = if spike { reset[k] } else { u };
+        let v = if spike { reset[k] } else { u };
+        i_state[k] = i;
+        v_state[k] = v;
+        i_next[k].write(i);
+        z_next[k].write(if spike { F::one() } else { F::zero() });
+        v_next[k].write(v);
     }
 }
 
 /// Recomputes the synaptic current `i[0] = 0, i[t+1] = i[t] * decay_syn + x[t]` for one
-/// batch group (the hardware-data path, when no current was recorded).
+/// batch group (the hardware-data path, when no current was recorded); writes every
+/// element of `i`. `i_state` is a scratch row of the group's width.
 #[track_caller]
 pub(crate) fn current_rows<F: Real>(
     c: &Coefficients<F>,
     x: &[F],
     row_len: usize,
     offset: usize,
-    i: &mut [&mut [F]],
+    i: &mut [&mut [MaybeUninit<F>]],
+    i_state: &mut [F],
 ) {
     let n = c.len();
     let steps = i.len();
@@ -112,17 +133,19 @@ pub(crate) fn current_rows<F: Real>(
         return;
     }
     let width = i[0].len();
-    i[0].fill(F::zero());
+    assert_eq!(i_state.len(), width, "scratch row has the wrong width");
+    i_state.fill(F::zero());
+    write_row(i[0], |_| F::zero());
     for t in 0..steps - 1 {
         let xt = &x[t * row_len + offset..t * row_len + offset + width];
-        let (prev, next) = i.split_at_mut(t + 1);
-        let (prev, next) = (&*prev[t], &mut *next[0]);
-        for ((nx, (&p, &xv)), &d) in next
+        for (((slot, state), &xv), &d) in i[t + 1]
             .iter_mut()
-            .zip(prev.iter().zip(xt))
+            .zip(i_state.iter_mut())
+            .zip(xt)
             .zip(c.decay_syn.iter().cycle())
         {
-            *nx = p * d + xv;
+            *state = *state * d + xv;
+            slot.write(*state);
         }
     }
 }

@@ -218,14 +218,17 @@ impl<F: Real> EventPropNeuron<F> {
         let chunk = group_size(b_len) * n;
         let output = match hw {
             None => {
-                let mut spikes = Array3::zeros((t_len, b_len, n));
-                let mut membrane = Array3::zeros((t_len, b_len, n));
-                let mut current = Array3::zeros((t_len, b_len, n));
+                let mut spikes = Array3::uninit((t_len, b_len, n));
+                let mut membrane = Array3::uninit((t_len, b_len, n));
+                let mut current = Array3::uninit((t_len, b_len, n));
                 let zs = split_time_rows(spikes.as_slice_mut().expect("owned"), row_len, chunk);
                 let vs = split_time_rows(membrane.as_slice_mut().expect("owned"), row_len, chunk);
                 let is = split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
                 zs.into_par_iter().zip(vs).zip(is).enumerate().for_each(
                     |(g, ((mut z, mut v), mut i))| {
+                        let width = z.first().map_or(0, |r| r.len());
+                        let (mut i_state, mut v_state) =
+                            (vec![F::zero(); width], vec![F::zero(); width]);
                         forward::lif_forward_rows(
                             &coefficients,
                             xs,
@@ -234,9 +237,20 @@ impl<F: Real> EventPropNeuron<F> {
                             &mut z,
                             &mut v,
                             &mut i,
+                            (&mut i_state, &mut v_state),
                         );
                     },
                 );
+                // SAFETY: the batch groups of `split_time_rows` cover every (t, b) row, and
+                // `lif_forward_rows` writes every element of each of its rows (row 0 and
+                // rows 1..T), so all elements are initialised.
+                let (spikes, membrane, current) = unsafe {
+                    (
+                        spikes.assume_init(),
+                        membrane.assume_init(),
+                        current.assume_init(),
+                    )
+                };
                 NeuronOutput {
                     spikes,
                     membrane,
@@ -259,13 +273,23 @@ impl<F: Real> EventPropNeuron<F> {
                         c
                     }
                     None => {
-                        let mut current = Array3::zeros((t_len, b_len, n));
+                        let mut current = Array3::uninit((t_len, b_len, n));
                         let is =
                             split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
                         is.into_par_iter().enumerate().for_each(|(g, mut i)| {
-                            forward::current_rows(&coefficients, xs, row_len, g * chunk, &mut i);
+                            let mut i_state = vec![F::zero(); i.first().map_or(0, |r| r.len())];
+                            forward::current_rows(
+                                &coefficients,
+                                xs,
+                                row_len,
+                                g * chunk,
+                                &mut i,
+                                &mut i_state,
+                            );
                         });
-                        current
+                        // SAFETY: as above, `current_rows` writes every element of its rows
+                        // and the groups cover all rows.
+                        unsafe { current.assume_init() }
                     }
                 };
                 NeuronOutput {
@@ -330,7 +354,7 @@ impl<F: Real> NeuronContext<F> {
         let g = grad_spikes.as_standard_layout();
         let gs = g.as_slice().expect("standard layout");
         check_finite("grad_spikes", gs, &d)?;
-        let mut grad_input = Array4::zeros((2, t_len, b_len, n));
+        let mut grad_input = Array4::uninit((2, t_len, b_len, n));
         let row_len = b_len * n;
         let chunk = group_size(b_len) * n;
         let inputs = backward::AdjointInputs {
@@ -367,6 +391,9 @@ impl<F: Real> NeuronContext<F> {
                 )
             })
             .reduce(GuardStats::default, |a, b| a + b);
+        // SAFETY: the groups cover every (t, b) row of both halves, and
+        // `lif_backward_rows` writes every element of its rows (row T-1 and rows 0..T-1).
+        let grad_input = unsafe { grad_input.assume_init() };
         Ok(NeuronGrad { grad_input, stats })
     }
 }
