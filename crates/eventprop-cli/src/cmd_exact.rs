@@ -229,9 +229,11 @@ fn write_spikes(path: &Path, spikes: &[Spike]) -> Result<()> {
     let neurons: Array1<i64> = spikes.iter().map(|s| i64::from(s.neuron)).collect();
     write_atomic(path, |w| {
         let mut npz = NpzWriter::new(w);
-        npz.add_array("times", &times)?;
-        npz.add_array("neurons", &neurons)?;
-        npz.finish()?;
+        npz.add_array("times", &times)
+            .map_err(std::io::Error::other)?;
+        npz.add_array("neurons", &neurons)
+            .map_err(std::io::Error::other)?;
+        npz.finish().map_err(std::io::Error::other)?;
         Ok(())
     })
 }

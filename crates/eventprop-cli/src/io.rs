@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use ndarray::{ArrayBase, ArrayD, Data, Dimension};
@@ -59,40 +59,17 @@ fn npy_error(arg: &str, path: &Path, e: ReadNpyError) -> anyhow::Error {
     anyhow::anyhow!("{arg}: cannot read {} as .npy ({e})", path.display())
 }
 
-/// A temporary path next to `path`, unique to this process.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
-}
-
-/// Writes a file atomically: into a temporary file in the same folder, flushed and synced,
-/// then renamed over `path`. On error the temporary file is removed and `path` is untouched.
+/// Writes a file atomically through `write` ([`eventprop_train::fsio::write_atomic_with`]):
+/// temporary file in the same folder, synced, then renamed over `path`.
 ///
 /// # Errors
 /// I/O errors, with the path in the message.
 pub fn write_atomic(
     path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = (|| -> Result<()> {
-        let file =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut w = BufWriter::new(file);
-        write(&mut w)?;
-        w.flush()?;
-        w.get_ref().sync_all()?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename to {}", path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    eventprop_train::fsio::write_atomic_with(path, write)
+        .map_err(|e| anyhow::anyhow!(e.to_string()))
 }
 
 /// Writes an array as `.npy`, atomically.
@@ -105,7 +82,7 @@ where
     S::Elem: WritableElement,
     D: Dimension,
 {
-    write_atomic(path, |w| array.write_npy(w).map_err(anyhow::Error::from))
+    write_atomic(path, |w| array.write_npy(w).map_err(std::io::Error::other))
 }
 
 /// Writes a value as pretty JSON, atomically.
@@ -115,7 +92,6 @@ where
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value)?;
-        w.write_all(b"\n")?;
-        Ok(())
+        w.write_all(b"\n")
     })
 }

@@ -1,6 +1,7 @@
 //! Atomic file writes: write a temporary file in the same directory, then rename.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -11,6 +12,18 @@ use crate::error::{Error, Result};
 /// # Errors
 /// [`Error::Io`] naming `path` when the directory is not writable.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], streaming the content through `write` (for files too large to
+/// build in memory first). On error the temporary file is removed and `path` is untouched.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` for any error of `write` or of the file system.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -22,9 +35,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .into_owned();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        write(&mut w)?;
+        w.flush()?;
+        w.get_ref().sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = result {
