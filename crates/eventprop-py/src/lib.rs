@@ -6,12 +6,12 @@
 //! adds `eventprop.torch` (`torch.autograd.Function`s and `nn.Module`s) on top.
 //!
 //! Entry points (float32 and float64 numpy arrays, any strides, no copy of C-contiguous
-//! inputs; kernels run with the GIL released; outputs are numpy arrays that take ownership
-//! of the Rust buffers):
+//! inputs; kernels run with the GIL released; returned arrays take ownership of fresh Rust
+//! buffers, except the context's outputs, which are read-only views):
 //!
 //! - `neuron_forward(input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None,
 //!   dt=1e-6, discretization="seed") -> NeuronContext` (SPEC §1), with `.spikes`,
-//!   `.membrane`, `.current` `(T, B, N)`;
+//!   `.membrane`, `.current` `(T, B, N)`: read-only views of the buffers its backward reads;
 //! - `neuron_backward(ctx, grad_spikes, grad_membrane=None, grad_current=None) ->
 //!   (grad_input (2, T, B, N), GuardStats)` (SPEC §2);
 //! - `synapse_forward(input, weight, stacked=False)` and

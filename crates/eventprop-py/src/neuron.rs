@@ -1,5 +1,6 @@
 //! The LIF neuron function: `neuron_forward` returns a [`NeuronContext`] whose outputs are
-//! numpy views into the Rust-owned arrays, and whose `backward` runs the EventProp adjoint.
+//! read-only numpy views into the Rust-owned arrays, and whose `backward` runs the EventProp
+//! adjoint (which reads those arrays).
 
 use eventprop_core::{
     Discretization, EventPropNeuron, HwData, LifParams, NeuronContext as CoreContext, Real,
@@ -86,22 +87,66 @@ impl Wrap for f64 {
 }
 
 /// The result of `neuron_forward`: outputs `spikes`, `membrane`, `current` (each
-/// `(T, B, N)`, numpy arrays that share memory with this object) and what the backward
-/// needs.
+/// `(T, B, N)`) and what the backward needs.
+///
+/// The outputs are **read-only** numpy views of this object's buffers (no copy), because
+/// `backward` reads spikes and current from those same buffers: writing to them would
+/// silently change the gradient. Their `writeable` flag cannot be set back (the base
+/// object is this context, not an array); take a `.copy()` to modify the values.
 #[pyclass(frozen, module = "eventprop._eventprop", name = "NeuronContext")]
 #[derive(Debug)]
 pub struct NeuronContext {
     inner: Inner,
 }
 
-/// A numpy view of an array owned by `owner` (no copy).
-fn borrow3<'py, F: Element>(
-    array: &ndarray::Array3<F>,
-    owner: &Bound<'py, NeuronContext>,
-) -> Bound<'py, PyAny> {
-    // SAFETY: `array` lives inside the frozen `NeuronContext` `owner`, which is never
-    // mutated; the numpy array keeps `owner` alive as its base object.
-    unsafe { PyArray3::borrow_from_array(array, owner.clone().into_any()).into_any() }
+/// One of the three outputs of a forward.
+#[derive(Debug, Clone, Copy)]
+enum Output {
+    Spikes,
+    Membrane,
+    Current,
+}
+
+/// A numpy view (no copy) of output `which` of `slf`, which owns it: read-only unless
+/// `writeable`.
+///
+/// # Errors
+/// Only if setting numpy's `flags.writeable` on the fresh view fails (it does not).
+fn view<'py>(
+    slf: &Bound<'py, NeuronContext>,
+    which: Output,
+    writeable: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    fn borrow3<'py, F: Real + Element>(
+        c: &CoreContext<F>,
+        which: Output,
+        owner: &Bound<'py, NeuronContext>,
+    ) -> Bound<'py, PyAny> {
+        let o = c.output();
+        let array = match which {
+            Output::Spikes => &o.spikes,
+            Output::Membrane => &o.membrane,
+            Output::Current => &o.current,
+        };
+        // SAFETY: `array` lives inside the frozen `NeuronContext` `owner`, which never
+        // reallocates or replaces it; the numpy array keeps `owner` alive as its base
+        // object. Rust only reads the buffer (in `backward`); Python can write to it only
+        // through a view from `_writeable_outputs`, meant for `eventprop.torch`, which
+        // saves the tensors for backward so that torch's version counter rejects the
+        // backward after an in-place edit.
+        unsafe { PyArray3::borrow_from_array(array, owner.clone().into_any()).into_any() }
+    }
+    let array = match &slf.get().inner {
+        Inner::F32(c) => borrow3(c, which, slf),
+        Inner::F64(c) => borrow3(c, which, slf),
+    };
+    if !writeable {
+        // Not through rust-numpy's borrow tracking: the fresh view is referenced nowhere
+        // else, and a borrow of another view of this context (e.g. passed as `hw_data` to
+        // a forward running in another thread) must not make this getter fail.
+        array.getattr("flags")?.setattr("writeable", false)?;
+    }
+    Ok(array)
 }
 
 fn backward_impl<'py, F: Wrap>(
@@ -142,31 +187,39 @@ fn as3<'a, F: Element>(arg: &str, a: &'a PyReadonlyArrayDyn<'_, F>) -> PyResult<
 
 #[pymethods]
 impl NeuronContext {
-    /// Spikes `z` `(T, B, N)` (shares memory with this context).
+    /// Spikes `z` `(T, B, N)`: a read-only view of this context's buffer, which the
+    /// backward reads.
     #[getter]
-    fn spikes<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyAny> {
-        match &slf.get().inner {
-            Inner::F32(c) => borrow3(&c.output().spikes, slf),
-            Inner::F64(c) => borrow3(&c.output().spikes, slf),
-        }
+    fn spikes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        view(slf, Output::Spikes, false)
     }
 
-    /// Membrane `v` `(T, B, N)` (shares memory with this context).
+    /// Membrane `v` `(T, B, N)`: a read-only view of this context's buffer.
     #[getter]
-    fn membrane<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyAny> {
-        match &slf.get().inner {
-            Inner::F32(c) => borrow3(&c.output().membrane, slf),
-            Inner::F64(c) => borrow3(&c.output().membrane, slf),
-        }
+    fn membrane<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        view(slf, Output::Membrane, false)
     }
 
-    /// Synaptic current `i` `(T, B, N)` (shares memory with this context).
+    /// Synaptic current `i` `(T, B, N)`: a read-only view of this context's buffer, which
+    /// the backward reads.
     #[getter]
-    fn current<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyAny> {
-        match &slf.get().inner {
-            Inner::F32(c) => borrow3(&c.output().current, slf),
-            Inner::F64(c) => borrow3(&c.output().current, slf),
-        }
+    fn current<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        view(slf, Output::Current, false)
+    }
+
+    /// `(spikes, membrane, current)` as **writeable** views of this context's buffers (no
+    /// copy), for `eventprop.torch` only: it wraps them as the forward's output tensors and
+    /// saves them with `ctx.save_for_backward`, so that torch's version counter makes the
+    /// backward raise after an in-place edit instead of reading the edited buffers.
+    #[pyo3(name = "_writeable_outputs")]
+    fn writeable_outputs<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        Ok((
+            view(slf, Output::Spikes, true)?,
+            view(slf, Output::Membrane, true)?,
+            view(slf, Output::Current, true)?,
+        ))
     }
 
     /// `"float32"` or `"float64"`.
