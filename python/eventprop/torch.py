@@ -8,9 +8,19 @@ Drop-in for the BrainScaleS-2 (hxtorch) seed::
 
 Shapes are time-major (SPEC §1): ``input`` ``(2, T, B, N)`` (``input[1]`` is the seed's zero
 placeholder) or ``(T, B, N)``; outputs ``(T, B, N)``. CPU tensors of dtype float32 or
-float64 only; a CUDA tensor raises ``ValueError``. Inputs are handed to Rust without a copy
-(non-contiguous tensors are copied once inside), and the outputs share memory with the Rust
-buffers.
+float64 only: a tensor on any other device (CUDA, meta, ...) raises ``RuntimeError`` naming
+the argument and the device, as torch does for mismatched devices. Inputs are handed to
+Rust without a copy (non-contiguous tensors are copied once inside), and the neuron's
+outputs share memory with the Rust buffers.
+
+In-place safety: the neuron's backward reads the spikes and the current it returned (the
+same memory, no copy), so ``EventPropNeuronFunction`` saves both with
+``ctx.save_for_backward``; an in-place edit of either (or of a view of either) after the
+forward makes the backward raise torch's usual ``RuntimeError`` ("... modified by an
+inplace operation"), as for any built-in op. The membrane is not read by the backward and
+may be edited freely. The synapse saves its ``input`` and ``weight`` the same way and
+returns a fresh tensor. Writes that bypass torch's version counter (``.data``, a numpy
+view) are not detected, as everywhere in torch.
 
 Backward (SPEC §2): the neuron returns ``(2, T, B, N)`` = ``[lambda_i * tau_syn, lambda_v -
 lambda_i]`` for ``input`` and ``None`` for everything else (the parameters get no gradient,
@@ -73,10 +83,12 @@ def _record(stats: GuardStats) -> None:
 
 
 def _cpu(arg: str, t: torch.Tensor) -> None:
+    """Raises ``RuntimeError`` naming ``arg`` and the device unless ``t`` is on the CPU
+    (any other device type: cuda, mps, xpu, meta, ...)."""
     if t.device.type != "cpu":
-        raise ValueError(
-            f"{arg}: eventprop runs on the CPU; got a tensor on {t.device} "
-            f"(move it with .cpu())"
+        raise RuntimeError(
+            f"{arg}: expected a CPU tensor, got device {t.device} "
+            f"(eventprop runs on the CPU; move it with .cpu())"
         )
 
 
@@ -99,6 +111,7 @@ def _param(arg: str, p: ParamLike):
     """A parameter for the kernels: a float, or a float64 numpy array (scalar or per
     neuron)."""
     if isinstance(p, torch.Tensor):
+        _cpu(arg, p)
         if p.dtype.is_complex or p.dtype == torch.bool:
             raise TypeError(f"{arg}: expected a real tensor, got {p.dtype}")
         return p.detach().to("cpu", torch.float64).numpy()
@@ -131,6 +144,11 @@ class EventPropNeuronFunction(torch.autograd.Function):
     ``None`` or ``(spikes, membrane[, current])`` (a tuple, or a tensor stacked along dim 0)
     recorded on hardware: returned unchanged
     (current recomputed from ``input`` when not given) and used by the backward.
+
+    The returned tensors share memory with the state the backward reads; spikes and
+    current are saved with ``ctx.save_for_backward``, so an in-place edit of either after
+    the forward makes the backward raise torch's ``RuntimeError`` instead of silently
+    changing the gradient. Editing the membrane does not change the gradient.
     """
 
     @staticmethod
@@ -156,23 +174,26 @@ class EventPropNeuronFunction(torch.autograd.Function):
         ]
         hw = _hw(hw_data, input.dtype)
         state = _core.neuron_forward(x, *params, hw, float(dt), discretization)
+        # Zero-copy tensors over the buffers that `state.backward` reads (spikes, current):
+        # saved so that torch's version counter rejects the backward after an in-place edit.
+        spikes, membrane, current = (torch.from_numpy(a) for a in state._writeable_outputs())
+        ctx.save_for_backward(spikes, current)
         ctx.eventprop = state
         ctx.input_rank = input.dim()
         ctx.set_materialize_grads(False)
-        return (
-            torch.from_numpy(state.spikes),
-            torch.from_numpy(state.membrane),
-            torch.from_numpy(state.current),
-        )
+        return spikes, membrane, current
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_membrane, grad_current):
         n_inputs = 9
+        # Unpacking raises if spikes or current (the memory `state.backward` reads) were
+        # modified in place since the forward.
+        spikes, _current = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return (None,) * n_inputs
         state = ctx.eventprop
         if grad_spikes is None:  # spikes unused by the loss: lambda = 0
-            grad_spikes = torch.zeros(state.spikes.shape, dtype=_dtype(state))
+            grad_spikes = torch.zeros_like(spikes)
         g, stats = state.backward(_array("grad_spikes", grad_spikes))
         _record(stats)
         ctx.guard_stats = stats
@@ -180,10 +201,6 @@ class EventPropNeuronFunction(torch.autograd.Function):
         if ctx.input_rank == 3:
             grad = grad[0]
         return (grad,) + (None,) * (n_inputs - 1)
-
-
-def _dtype(state) -> torch.dtype:
-    return torch.float32 if state.dtype == "float32" else torch.float64
 
 
 def eventprop_neuron(
@@ -219,6 +236,10 @@ class EventPropSynapseFunction(torch.autograd.Function):
     neuron's ``g`` ``(2, T, B, N_out)``: ``grad_input = g[1] @ weight`` and ``grad_weight =
     sum_{t,b} outer(g[0][t,b], input[t,b])``. Note the input gradient routes ``g[1]``, not
     ``g[0]``: this is EventProp's error routing, not the derivative of the forward.
+
+    The output is a fresh tensor that the backward does not read; ``input`` and ``weight``
+    are saved with ``ctx.save_for_backward``, so editing them in place after the forward
+    makes the backward raise torch's ``RuntimeError``.
     """
 
     @staticmethod
