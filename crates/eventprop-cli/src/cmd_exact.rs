@@ -12,7 +12,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use eventprop_exact::{loss, FirstSpikeCe, Network, NeuronParams, SolverConfig, Spike};
+use eventprop_exact::{loss, FirstSpikeCe, Network, Lif, SolverConfig, Spike};
 use ndarray::{Array1, Array2, Ix1, Ix2, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter};
 use serde::Serialize;
@@ -77,14 +77,14 @@ struct LossReport {
     /// Spikes per layer, input first.
     spike_counts: Vec<usize>,
     t_max: f64,
-    params: NeuronParams,
+    params: Lif,
     /// Spikes whose `D-` was raised to the grazing floor by the adjoint.
     grazing_clamped: u64,
 }
 
 /// Runs the subcommand.
 pub fn run(args: ExactArgs) -> Result<()> {
-    let params = NeuronParams {
+    let params = Lif {
         leak: args.leak,
         reset: args.reset,
         threshold: args.threshold,

@@ -1,27 +1,21 @@
 //! `eventprop train yinyang` and `eventprop eval`.
 //!
-//! Settings are layered: library defaults (the seed example, tuned; see DESIGN.md) ←
-//! `--config FILE` (TOML, keys as in `TrainConfig`) ← individual flags. A run directory
-//! holds `config.toml`, `checkpoint.safetensors` (atomically replaced after every epoch),
-//! `metrics.json`, `metrics.csv` and `curves.png`.
+//! Settings are layered: the preset of the engine (`--engine`, default `stepped`) ←
+//! `--config FILE` (TOML, the keys of `TrainConfig`) ← the flags. Every setting flag is
+//! declared once, in [`Settings`], with the config key it sets; the flags become one TOML
+//! layer and the library turns the layers into a validated config
+//! (`TrainConfig::layered`). A run directory holds `config.toml`,
+//! `checkpoint.safetensors`, `best.safetensors`, `metrics.json`, `metrics.csv` and
+//! `curves.png` (see `eventprop_train::trainer`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use eventprop_core::Discretization;
-use eventprop_train::loss::LossKind;
-use eventprop_train::train::{evaluate, Progress, TrainConfig, Trainer};
-use eventprop_train::{fsio, metrics, plot, yinyang};
+use eventprop_train::trainer::{Event, LAST_CHECKPOINT};
+use eventprop_train::{metrics, yinyang, EngineKind, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// A library error as one flat message (its `Display` already includes the OS cause, so
-/// the error chain must not print it twice).
-fn flat(e: eventprop_train::Error) -> anyhow::Error {
-    anyhow::anyhow!(e.to_string())
-}
-
-/// Checkpoint file name inside a run directory.
-const CHECKPOINT: &str = "checkpoint.safetensors";
+use serde::Serialize;
 
 /// Arguments of `eventprop train`.
 #[derive(Debug, clap::Args)]
@@ -33,50 +27,52 @@ pub struct TrainArgs {
 #[derive(Debug, clap::Subcommand)]
 enum Task {
     /// Train on the Yin-Yang data set (Kriener et al. 2021).
+    #[command(allow_negative_numbers = true)]
     Yinyang(Box<YinYangArgs>),
 }
 
-/// Loss selector of the command line.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+/// Loss selector of the command line (config key `loss.kind`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
 enum LossArg {
-    /// Max-over-time of a leaky-integrator readout + cross-entropy.
+    /// Max-over-time of a leaky-integrator readout + cross-entropy (stepped engine).
     MaxOverTime,
     /// First-spike-time cross-entropy on spiking output neurons.
     FirstSpike,
 }
 
-/// Simulation mode of the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Mode {
-    /// Time-stepped seed function (hxtorch-compatible) with the EventProp adjoint.
-    Stepped,
-    /// Event-based simulation with exact spike times and the exact adjoint
-    /// (`eventprop-exact`; the EventProp paper's 5-200-3 first-spike setup).
-    Exact,
-}
-
 #[derive(Debug, clap::Args)]
 struct YinYangArgs {
-    /// Simulation mode.
-    #[arg(long, value_enum, default_value_t = Mode::Stepped)]
-    mode: Mode,
-    /// TOML file with settings (flags override it); in exact mode the keys of
-    /// `ExactTrainConfig`.
+    /// TOML file with settings (flags override it): the keys of `TrainConfig`, with
+    /// `engine = "stepped" | "exact"` choosing the preset the file is laid over.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Output directory (default: a fresh `runs/<UTC timestamp>`); must not hold a run.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Continue the interrupted run in DIR (only `--epochs` may change).
+    /// Continue the interrupted run in DIR (only `--epochs` may change); bit-identical to an
+    /// uninterrupted run with the same thread count.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
     resume: Option<PathBuf>,
-    /// Number of rayon threads (default: all cores); results are identical for a fixed count.
+    /// Number of rayon threads (default: all cores; at most 4 × the cores); results are
+    /// identical for a fixed count.
     #[arg(long)]
     threads: Option<usize>,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    settings: Settings,
+}
 
+/// The setting flags. Each sets the config key of its `serde` name; absent flags keep the
+/// value of the layers below.
+#[derive(Debug, Default, clap::Args, Serialize)]
+struct Settings {
+    /// Engine: `stepped` (the seed's time-stepped function; default) or `exact` (event-based,
+    /// exact spike times and gradients). Chooses the preset of every other setting.
+    #[arg(long, alias = "mode")]
+    engine: Option<EngineKind>,
     /// Seed of initialisation and shuffling.
     #[arg(long)]
     seed: Option<u64>,
@@ -98,6 +94,9 @@ struct YinYangArgs {
     /// Test samples.
     #[arg(long)]
     test_size: Option<usize>,
+    /// Evaluation batch size.
+    #[arg(long)]
+    eval_batch_size: Option<usize>,
     /// Adam learning rate.
     #[arg(long)]
     lr: Option<f64>,
@@ -113,9 +112,12 @@ struct YinYangArgs {
     /// Adam beta2.
     #[arg(long)]
     beta2: Option<f64>,
-    /// Adam eps.
+    /// Adam eps (> 0).
     #[arg(long)]
     eps: Option<f64>,
+    /// Clip weights to [-C, C] after each update.
+    #[arg(long, value_name = "C")]
+    weight_clip: Option<f64>,
     /// Hidden layer sizes, comma-separated (e.g. `120` or `100,50`).
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
@@ -129,212 +131,101 @@ struct YinYangArgs {
     #[arg(long)]
     threshold: Option<f64>,
     /// Leak potential.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     leak: Option<f64>,
     /// Reset potential.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     reset: Option<f64>,
-    /// Readout membrane time constant (s).
+    /// Readout (or spiking output) membrane time constant (s).
     #[arg(long)]
     readout_tau_mem: Option<f64>,
-    /// Readout synaptic time constant (s).
+    /// Readout (or spiking output) synaptic time constant (s).
     #[arg(long)]
     readout_tau_syn: Option<f64>,
-    /// Adjoint discretization: `seed` or `corrected`.
+    /// Adjoint discretization of the stepped engine: `seed` or `corrected`.
     #[arg(long)]
     discretization: Option<Discretization>,
-    /// Loss.
+    /// Loss (resets the loss settings to that loss's defaults for the engine).
     #[arg(long, value_enum)]
+    #[serde(rename = "loss.kind")]
     loss: Option<LossArg>,
     /// Readout regulariser weight (max-over-time loss).
     #[arg(long)]
+    #[serde(rename = "loss.reg")]
     readout_reg: Option<f64>,
     /// Softmax temperature of the first-spike loss (s).
     #[arg(long)]
+    #[serde(rename = "loss.tau0")]
     tau0: Option<f64>,
     /// Early-spike time constant of the first-spike loss (s).
     #[arg(long)]
+    #[serde(rename = "loss.tau1")]
     tau1: Option<f64>,
     /// Early-spike weight of the first-spike loss.
     #[arg(long)]
+    #[serde(rename = "loss.alpha")]
     alpha: Option<f64>,
-    /// Hidden firing-rate regulariser weight.
+    /// Weight of the silent-label membrane term of the first-spike loss (exact engine).
+    #[arg(long)]
+    #[serde(rename = "loss.silent_label_gamma")]
+    silent_label_gamma: Option<f64>,
+    /// Hidden firing-rate regulariser weight (stepped engine).
     #[arg(long)]
     rate_reg: Option<f64>,
     /// Hidden weight init mean.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     hidden_init_mean: Option<f64>,
     /// Hidden weight init std.
     #[arg(long)]
     hidden_init_std: Option<f64>,
     /// Output weight init mean.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     readout_init_mean: Option<f64>,
     /// Output weight init std.
     #[arg(long)]
     readout_init_std: Option<f64>,
-    /// Clip weights to [-C, C] after each update.
-    #[arg(long, value_name = "C")]
-    weight_clip: Option<f64>,
     /// Encoding: time of feature value 0 (s).
     #[arg(long)]
+    #[serde(rename = "encoding.t_early")]
     t_early: Option<f64>,
     /// Encoding: time of feature value 1 (s).
     #[arg(long)]
+    #[serde(rename = "encoding.t_late")]
     t_late: Option<f64>,
     /// Encoding: bias spike time (s).
     #[arg(long)]
+    #[serde(rename = "encoding.t_bias")]
     t_bias: Option<f64>,
     /// Simulated duration (s).
     #[arg(long)]
+    #[serde(rename = "encoding.t_sim")]
     t_sim: Option<f64>,
-    /// Time step (s).
+    /// Time step of the stepped engine (s).
     #[arg(long)]
+    #[serde(rename = "encoding.dt")]
     dt: Option<f64>,
-    /// Evaluation batch size.
+    /// Exact engine: cap on the spikes of one neuron in one sample.
     #[arg(long)]
-    eval_batch_size: Option<usize>,
+    #[serde(rename = "exact.max_spikes_per_neuron")]
+    max_spikes_per_neuron: Option<usize>,
+    /// Exact engine: floor of the adjoint jump's denominator (units of threshold − leak).
+    #[arg(long)]
+    #[serde(rename = "exact.grazing_floor")]
+    grazing_floor: Option<f64>,
 }
 
-impl YinYangArgs {
-    /// Names of the config flags that were given, except `--epochs`.
-    fn given_config_flags(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        macro_rules! chk {
-            ($($f:ident),*) => {$( if self.$f.is_some() { v.push(stringify!($f)); } )*};
-        }
-        chk!(
-            seed,
-            data_seed,
-            batch_size,
-            train_size,
-            val_size,
-            test_size,
-            lr,
-            lr_step,
-            lr_gamma,
-            beta1,
-            beta2,
-            eps,
-            hidden,
-            tau_mem,
-            tau_syn,
-            threshold,
-            leak,
-            reset,
-            readout_tau_mem,
-            readout_tau_syn,
-            discretization,
-            loss,
-            readout_reg,
-            tau0,
-            tau1,
-            alpha,
-            rate_reg,
-            hidden_init_mean,
-            hidden_init_std,
-            readout_init_mean,
-            readout_init_std,
-            weight_clip,
-            t_early,
-            t_late,
-            t_bias,
-            t_sim,
-            dt,
-            eval_batch_size
-        );
-        v
-    }
-
-    /// Applies the flags on top of `c`.
-    fn apply(&self, c: &mut TrainConfig) -> Result<()> {
-        macro_rules! set {
-            ($($f:ident),*) => {$( if let Some(v) = self.$f.clone() { c.$f = v; } )*};
-        }
-        set!(
-            seed,
-            data_seed,
-            epochs,
-            batch_size,
-            train_size,
-            val_size,
-            test_size,
-            lr,
-            lr_step,
-            lr_gamma,
-            beta1,
-            beta2,
-            eps,
-            hidden,
-            tau_mem,
-            tau_syn,
-            threshold,
-            leak,
-            reset,
-            readout_tau_mem,
-            readout_tau_syn,
-            discretization,
-            rate_reg,
-            hidden_init_mean,
-            hidden_init_std,
-            readout_init_mean,
-            readout_init_std,
-            eval_batch_size
-        );
-        if let Some(w) = self.weight_clip {
-            c.weight_clip = Some(w);
-        }
-        macro_rules! enc {
-            ($($f:ident),*) => {$( if let Some(v) = self.$f { c.encoding.$f = v; } )*};
-        }
-        enc!(t_early, t_late, t_bias, t_sim, dt);
-        // First-spike defaults (tau0, tau1, alpha): measured 86 % with `--lr 2e-3
-        // --readout-init-mean 1 --readout-init-std 0.5` (silent outputs give no gradient).
-        let defaults_first = (1e-6, 2e-5, 0.0);
-        if let Some(kind) = self.loss {
-            c.loss = match (kind, c.loss) {
-                (LossArg::MaxOverTime, l @ LossKind::MaxOverTime { .. }) => l,
-                (LossArg::MaxOverTime, _) => LossKind::MaxOverTime { reg: 4e-4 },
-                (LossArg::FirstSpike, l @ LossKind::FirstSpike { .. }) => l,
-                (LossArg::FirstSpike, _) => LossKind::FirstSpike {
-                    tau0: defaults_first.0,
-                    tau1: defaults_first.1,
-                    alpha: defaults_first.2,
-                },
-            };
-        }
-        match &mut c.loss {
-            LossKind::MaxOverTime { reg } => {
-                if let Some(r) = self.readout_reg {
-                    *reg = r;
-                }
-                if self.tau0.is_some() || self.tau1.is_some() || self.alpha.is_some() {
-                    bail!("--tau0/--tau1/--alpha: only with --loss first-spike");
-                }
-            }
-            LossKind::FirstSpike { tau0, tau1, alpha } => {
-                if self.readout_reg.is_some() {
-                    bail!("--readout-reg: only with --loss max-over-time");
-                }
-                if let Some(v) = self.tau0 {
-                    *tau0 = v;
-                }
-                if let Some(v) = self.tau1 {
-                    *tau1 = v;
-                }
-                if let Some(v) = self.alpha {
-                    *alpha = v;
-                }
-            }
-        }
-        Ok(())
+impl Settings {
+    /// The flags as one config layer (absent flags omitted).
+    fn layer(&self) -> Result<toml::Table> {
+        toml::Table::try_from(self).context("flags")
     }
 }
 
 /// Arguments of `eventprop eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// Checkpoint written by `eventprop train` (`OUT/checkpoint.safetensors`).
+    /// Checkpoint written by `eventprop train` (`OUT/checkpoint.safetensors` or
+    /// `OUT/best.safetensors`), of either engine.
     #[arg(long, value_name = "FILE")]
     checkpoint: PathBuf,
     /// Data seed of the evaluation set (default: the run's; the set is that seed's test split).
@@ -343,15 +234,22 @@ pub struct EvalArgs {
     /// Number of samples (default: the run's test size).
     #[arg(long)]
     size: Option<usize>,
-    /// Number of rayon threads.
+    /// Number of rayon threads (at most 4 × the cores).
     #[arg(long)]
     threads: Option<usize>,
 }
 
+/// The most threads `--threads` accepts: 4 × the cores (more only adds scheduling cost;
+/// tens of thousands hang the thread-pool start).
+fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
-        if n == 0 {
-            bail!("--threads: expected >= 1, got 0");
+        let max = max_threads();
+        if n == 0 || n > max {
+            bail!("--threads: expected 1 to {max} (4 × the cores), got {n}");
         }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -403,7 +301,7 @@ fn fresh_out_dir(out: Option<&Path>) -> Result<PathBuf> {
             .find(|d| !d.exists())
             .expect("an unused name exists")
     });
-    if dir.join(CHECKPOINT).exists() || dir.join("metrics.json").exists() {
+    if dir.join(LAST_CHECKPOINT).exists() || dir.join("metrics.json").exists() {
         bail!(
             "--out {}: already holds a run (use --resume to continue it, or another --out)",
             dir.display()
@@ -430,6 +328,115 @@ fn epoch_bar(quiet: bool, epoch: usize, epochs: usize) -> ProgressBar {
     bar
 }
 
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.4}"))
+}
+
+/// Runs `train`.
+pub fn run_train(args: TrainArgs) -> Result<()> {
+    let Task::Yinyang(args) = args.task;
+    set_threads(args.threads)?;
+    let mut flags = args.settings.layer()?;
+    let (mut trainer, dir) = if let Some(dir) = &args.resume {
+        let epochs = flags.remove("epochs");
+        if !flags.is_empty() {
+            let keys: Vec<&str> = flags.keys().map(String::as_str).collect();
+            bail!(
+                "--resume: settings cannot change when resuming (only --epochs); got {}",
+                keys.join(", ")
+            );
+        }
+        let mut t = Trainer::load(&dir.join(LAST_CHECKPOINT))
+            .with_context(|| format!("--resume {}", dir.display()))?;
+        if let Some(e) = epochs {
+            let e = e.as_integer().unwrap_or(0) as usize;
+            if e < t.epochs_done {
+                bail!(
+                    "--epochs: expected >= {} (epochs already done), got {e}",
+                    t.epochs_done
+                );
+            }
+            t.config.epochs = e;
+        }
+        (t, dir.clone())
+    } else {
+        let mut layers = Vec::new();
+        if let Some(p) = &args.config {
+            let table = eventprop_train::config::read_toml_table(p).context("--config")?;
+            layers.push((format!("--config {}", p.display()), table));
+        }
+        layers.push(("flags".to_string(), flags));
+        let layers: Vec<(&str, toml::Table)> =
+            layers.iter().map(|(o, t)| (o.as_str(), t.clone())).collect();
+        let config = TrainConfig::layered(&layers)?;
+        let trainer = Trainer::new(config)?;
+        (trainer, fresh_out_dir(args.out.as_deref())?)
+    };
+    let c = &trainer.config;
+    eprintln!(
+        "training Yin-Yang on the {} engine: {} epochs, 5-{}-3, {} loss, output in {}",
+        c.engine,
+        c.epochs,
+        c.hidden
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("-"),
+        c.loss.name().replace('_', "-"),
+        dir.display()
+    );
+    let epochs = c.epochs;
+    let quiet = args.quiet;
+    let mut bar: Option<ProgressBar> = None;
+    trainer.run(&dir, &mut |e| match e {
+        Event::Batch(p) => {
+            let b = bar.get_or_insert_with(|| epoch_bar(quiet, p.epoch, epochs));
+            b.set_length(p.batches as u64);
+            b.set_position(p.batch as u64);
+            b.set_message(format!(
+                "loss {:.4} acc {:.4} rate {:.1} spikes/sample",
+                p.loss, p.accuracy, p.hidden_spikes_per_sample
+            ));
+        }
+        Event::Epoch(m) => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            print_epoch(m, epochs);
+        }
+        Event::Warning(w) => eprintln!("warning: {w}"),
+    })?;
+    if let Some(m) = trainer.history.last() {
+        println!("test accuracy: {}", fmt_opt(m.test_acc));
+    }
+    Ok(())
+}
+
+/// Runs `eval`.
+pub fn run_eval(args: EvalArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    let trainer = Trainer::load(&args.checkpoint).context("--checkpoint")?;
+    let cfg = &trainer.config;
+    let seed = args.data_seed.unwrap_or(cfg.data_seed);
+    let size = args.size.unwrap_or(cfg.test_size);
+    if size == 0 {
+        bail!("--size: expected >= 1, got 0");
+    }
+    let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
+    let e = trainer.evaluate(&yinyang::encode(&data, &cfg.encoding))?;
+    println!("accuracy: {}", e.accuracy);
+    println!("loss: {}", e.loss);
+    println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);
+    if let Some(s) = e.silent_output_fraction {
+        println!("silent output fraction: {s}");
+    }
+    println!(
+        "samples: {} (data seed {seed}, test split, {} engine)",
+        e.samples, cfg.engine
+    );
+    println!("epochs trained: {}", trainer.epochs_done);
+    Ok(())
+}
 /// Prints one epoch's summary line.
 fn print_epoch(m: &metrics::EpochMetrics, epochs: usize) {
     println!(
@@ -447,244 +454,3 @@ fn print_epoch(m: &metrics::EpochMetrics, epochs: usize) {
     );
 }
 
-/// Flags that have no meaning in exact mode (no time grid, no readout integrator).
-fn exact_unsupported(a: &YinYangArgs) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    macro_rules! chk {
-        ($($f:ident),*) => {$( if a.$f.is_some() { v.push(stringify!($f)); } )*};
-    }
-    chk!(
-        resume,
-        train_size,
-        val_size,
-        test_size,
-        readout_tau_mem,
-        readout_tau_syn,
-        discretization,
-        readout_reg,
-        rate_reg,
-        weight_clip,
-        dt,
-        eval_batch_size
-    );
-    if matches!(a.loss, Some(LossArg::MaxOverTime)) {
-        v.push("loss max-over-time");
-    }
-    if matches!(&a.hidden, Some(h) if h.len() != 1) {
-        v.push("hidden (exact mode has one hidden layer)");
-    }
-    v
-}
-
-/// `train yinyang --mode exact`: the EventProp paper's setup, event-based and exact.
-fn run_train_exact(args: &YinYangArgs) -> Result<()> {
-    use eventprop_exact::train::{train_yinyang_with, ExactProgress, ExactTrainConfig};
-    let unsupported = exact_unsupported(args);
-    if !unsupported.is_empty() {
-        bail!(
-            "--mode exact: not available in exact mode: --{}",
-            unsupported.join(", --").replace('_', "-")
-        );
-    }
-    let mut c = match &args.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("--config {}: cannot read", p.display()))?;
-            toml::from_str::<ExactTrainConfig>(&text)
-                .map_err(|e| anyhow::anyhow!("--config {}: {}", p.display(), e.message()))?
-        }
-        None => ExactTrainConfig::default(),
-    };
-    macro_rules! set {
-        ($($f:ident),*) => {$( if let Some(v) = args.$f { c.$f = v; } )*};
-    }
-    set!(seed, data_seed, epochs, batch_size, lr, lr_step, lr_gamma, beta1, beta2, eps);
-    if let Some(h) = &args.hidden {
-        c.hidden = h[0];
-    }
-    macro_rules! set_in {
-        ($part:ident: $($f:ident => $g:ident),*) => {$( if let Some(v) = args.$f { c.$part.$g = v; } )*};
-    }
-    set_in!(params: tau_mem => tau_mem, tau_syn => tau_syn, threshold => threshold, leak => leak, reset => reset);
-    set_in!(encoding: t_early => t_early, t_late => t_late, t_bias => t_bias, t_sim => t_sim);
-    set_in!(loss: tau0 => tau0, tau1 => tau1, alpha => alpha);
-    set_in!(init: hidden_init_mean => hidden_mean, hidden_init_std => hidden_std,
-        readout_init_mean => output_mean, readout_init_std => output_std);
-    c.validate().map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    let dir = fresh_out_dir(args.out.as_deref())?;
-    let toml = toml::to_string(&c).context("config")?;
-    fsio::write_atomic(&dir.join("config.toml"), toml.as_bytes()).map_err(flat)?;
-    eprintln!(
-        "training Yin-Yang in exact mode: {} epochs, 5-{}-3, first-spike loss, output in {}",
-        c.epochs,
-        c.hidden,
-        dir.display()
-    );
-    let epochs = c.epochs;
-    let mut bar: Option<ProgressBar> = None;
-    let history = train_yinyang_with(
-        &c,
-        &dir,
-        &mut |p: ExactProgress| {
-            let b = bar.get_or_insert_with(|| epoch_bar(args.quiet, p.epoch, epochs));
-            b.set_length(p.batches as u64);
-            b.set_position(p.batch as u64);
-            b.set_message(format!("loss {:.4} acc {:.4}", p.loss, p.accuracy));
-            if p.batch == p.batches {
-                b.finish_and_clear();
-                bar = None;
-            }
-        },
-        &mut |m| print_epoch(m, epochs),
-    )
-    .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    if let Some(m) = history.last() {
-        println!("test accuracy: {}", fmt_opt(m.test_acc));
-    }
-    Ok(())
-}
-
-fn write_outputs(dir: &Path, trainer: &Trainer) -> Result<()> {
-    trainer.save(&dir.join(CHECKPOINT)).map_err(flat)?;
-    metrics::write(dir, &trainer.history).map_err(flat)?;
-    plot::plot_metrics(&dir.join("curves.png"), &trainer.history).map_err(flat)?;
-    Ok(())
-}
-
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), |x| format!("{x:.4}"))
-}
-
-/// Runs `train`.
-pub fn run_train(args: TrainArgs) -> Result<()> {
-    let Task::Yinyang(args) = args.task;
-    set_threads(args.threads)?;
-    if args.mode == Mode::Exact {
-        return run_train_exact(&args);
-    }
-    let (mut trainer, dir) = if let Some(dir) = &args.resume {
-        let given = args.given_config_flags();
-        if !given.is_empty() {
-            bail!(
-                "--resume: settings cannot change when resuming (only --epochs); got --{}",
-                given.join(", --").replace('_', "-")
-            );
-        }
-        let mut t = Trainer::load(&dir.join(CHECKPOINT))
-            .map_err(flat)
-            .with_context(|| format!("--resume {}", dir.display()))?;
-        if let Some(e) = args.epochs {
-            if e < t.epochs_done {
-                bail!(
-                    "--epochs: expected >= {} (epochs already done), got {e}",
-                    t.epochs_done
-                );
-            }
-            t.config.epochs = e;
-        }
-        (t, dir.clone())
-    } else {
-        let mut config = match &args.config {
-            Some(p) => TrainConfig::from_toml_file(p)
-                .map_err(flat)
-                .context("--config")?,
-            None => TrainConfig::default(),
-        };
-        args.apply(&mut config)?;
-        let trainer = Trainer::new(config).map_err(flat)?;
-        let dir = fresh_out_dir(args.out.as_deref())?;
-        let toml = toml::to_string(&trainer.config).context("config")?;
-        fsio::write_atomic(&dir.join("config.toml"), toml.as_bytes()).map_err(flat)?;
-        (trainer, dir)
-    };
-    // Persist the (possibly extended) state before the first epoch, so that the
-    // directory is resumable from the start.
-    write_outputs(&dir, &trainer)?;
-    eprintln!(
-        "training Yin-Yang: {} epochs, hidden {:?}, {} discretization, output in {}",
-        trainer.config.epochs,
-        trainer.config.hidden,
-        trainer.config.discretization,
-        dir.display()
-    );
-    while !trainer.finished() {
-        let epoch = trainer.epochs_done + 1;
-        let bar = epoch_bar(args.quiet, epoch, trainer.config.epochs);
-        let m = trainer
-            .run_epoch(&mut |p: Progress| {
-                bar.set_length(p.batches as u64);
-                bar.set_position(p.batch as u64);
-                bar.set_message(format!(
-                    "loss {:.4} acc {:.4} rate {:.1} spikes/sample",
-                    p.loss, p.accuracy, p.hidden_spikes_per_sample
-                ));
-            })
-            .map_err(flat)?;
-        bar.finish_and_clear();
-        write_outputs(&dir, &trainer)?;
-        print_epoch(&m, trainer.config.epochs);
-    }
-    if let Some(m) = trainer.history.last() {
-        println!("test accuracy: {}", fmt_opt(m.test_acc));
-    }
-    Ok(())
-}
-
-/// Runs `eval`.
-pub fn run_eval(args: EvalArgs) -> Result<()> {
-    set_threads(args.threads)?;
-    if is_exact_checkpoint(&args.checkpoint) {
-        return run_eval_exact(&args);
-    }
-    let trainer = Trainer::load(&args.checkpoint)
-        .map_err(flat)
-        .context("--checkpoint")?;
-    let cfg = &trainer.config;
-    let seed = args.data_seed.unwrap_or(cfg.data_seed);
-    let size = args.size.unwrap_or(cfg.test_size);
-    if size == 0 {
-        bail!("--size: expected >= 1, got 0");
-    }
-    let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
-    let e = evaluate(&trainer.net, cfg, &data, cfg.eval_batch_size).map_err(flat)?;
-    println!("accuracy: {}", e.accuracy);
-    println!("loss: {}", e.loss);
-    println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);
-    println!("samples: {} (data seed {seed}, test split)", e.samples);
-    println!("epochs trained: {}", trainer.epochs_done);
-    Ok(())
-}
-
-/// True for a checkpoint written by `train yinyang --mode exact` (its metadata names the
-/// exact format). Unreadable files are left to the regular loader's error message.
-fn is_exact_checkpoint(path: &Path) -> bool {
-    eventprop_train::checkpoint::load(path)
-        .ok()
-        .and_then(|c| serde_json::from_str::<serde_json::Value>(&c.metadata).ok())
-        .is_some_and(|m| m["format"] == eventprop_exact::train::FORMAT)
-}
-
-/// `eval` of an exact-mode checkpoint, on the same kind of data set as the stepped mode.
-fn run_eval_exact(args: &EvalArgs) -> Result<()> {
-    let (cfg, net, history) = eventprop_exact::train::load_checkpoint(&args.checkpoint)
-        .map_err(|e| anyhow::anyhow!(e.to_string()))
-        .context("--checkpoint")?;
-    let seed = args.data_seed.unwrap_or(cfg.data_seed);
-    let size = args.size.unwrap_or(1000);
-    if size == 0 {
-        bail!("--size: expected >= 1, got 0");
-    }
-    let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
-    let e = eventprop_exact::train::evaluate(&net, &cfg, &data)
-        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    println!("accuracy: {}", e.accuracy);
-    println!("loss: {}", e.loss);
-    println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);
-    println!("silent output fraction: {}", e.silent_output_fraction);
-    println!(
-        "samples: {} (data seed {seed}, test split, exact mode)",
-        e.samples
-    );
-    println!("epochs trained: {}", history.len());
-    Ok(())
-}

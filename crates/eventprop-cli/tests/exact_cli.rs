@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use eventprop_exact::{loss, Network, NeuronParams, SolverConfig, Spike};
+use eventprop_exact::{loss, Network, Lif, SolverConfig, Spike};
 use ndarray::{array, Array1, Array2, Ix1, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyExt};
 
@@ -119,7 +119,7 @@ fn writes_loss_spikes_and_gradients_matching_the_library() {
     );
     assert_eq!(report["value"].as_f64().unwrap(), times.sum());
     // Gradients are those of the library on the same network and input (bit-identical).
-    let net = Network::new(weights(), vec![NeuronParams::default(); 2]).unwrap();
+    let net = Network::new(weights(), vec![Lif::default(); 2]).unwrap();
     let (t, n) = input();
     let spikes: Vec<Spike> = t
         .iter()

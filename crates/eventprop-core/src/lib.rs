@@ -66,6 +66,7 @@
 
 pub mod error;
 pub mod lif;
+pub mod model;
 pub mod params;
 mod real;
 mod rows;
@@ -76,6 +77,7 @@ pub use error::{Error, Result};
 pub use lif::{
     Discretization, EventPropNeuron, GuardStats, HwData, NeuronContext, NeuronGrad, NeuronOutput,
 };
+pub use model::Lif;
 pub use params::{Coefficients, LifParams, Param};
 pub use real::Real;
 pub use synapse::{

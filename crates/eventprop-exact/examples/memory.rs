@@ -12,7 +12,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eventprop_core::Discretization;
-use eventprop_exact::{loss, Network, NeuronParams, SolverConfig, Spike};
+use eventprop_exact::{loss, Network, Lif, SolverConfig, Spike};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
@@ -49,7 +49,7 @@ fn measure(f: impl FnOnce() -> usize) -> (usize, usize) {
 
 fn main() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let p = NeuronParams::default();
+    let p = Lif::default();
     let w0 = Array2::from_shape_fn((200, 5), |_| rng.random_range(0.0..4.0));
     let w1 = Array2::from_shape_fn((3, 200), |_| rng.random_range(0.0..0.3));
     let net = Network::new(vec![w0, w1], vec![p; 2]).expect("valid");

@@ -140,7 +140,7 @@ impl Trace {
         let mut dl_dt = direct[n_layers - 1].clone();
         for l in (1..=n_layers).rev() {
             let p = net.params(l - 1);
-            let kin = p.kinetics();
+            let kin = crate::params::kinetics(p);
             let floor = cfg.grazing_floor * kin.theta;
             let mut dl_dt_prev = if l >= 2 {
                 direct[l - 2].clone()

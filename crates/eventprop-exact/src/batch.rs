@@ -41,9 +41,9 @@ pub struct BatchResult {
 /// [`Error::Shape`] when `inputs` and `labels` differ in length; any error of
 /// [`Network::forward`], [`crate::Trace::backward`] or [`FirstSpikeCe::evaluate`] (the
 /// first failing sample's).
-pub fn first_spike_batch(
+pub fn first_spike_batch<S: AsRef<[Spike]> + Sync>(
     net: &Network,
-    inputs: &[Vec<Spike>],
+    inputs: &[S],
     labels: &[usize],
     loss: &FirstSpikeCe,
     t_max: f64,
@@ -62,7 +62,7 @@ pub fn first_spike_batch(
         .par_iter()
         .zip(labels.par_iter())
         .map(|(input, &label)| -> Result<_> {
-            let trace = net.forward(input, t_max, cfg)?;
+            let trace = net.forward(input.as_ref(), t_max, cfg)?;
             let (out, grads) = if with_grad {
                 let (out, g) = loss.sample(net, &trace, label, cfg)?;
                 (out, Some(g))

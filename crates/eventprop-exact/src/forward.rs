@@ -110,10 +110,10 @@ impl Network {
     /// exceeds [`SolverConfig::max_spikes_per_neuron`].
     ///
     /// ```
-    /// use eventprop_exact::{Network, NeuronParams, SolverConfig, Spike};
+    /// use eventprop_exact::{Network, Lif, SolverConfig, Spike};
     /// use ndarray::array;
     /// // One input spike at 1 ms into one neuron with a large weight: it fires (4 times).
-    /// let net = Network::new(vec![array![[20.0]]], vec![NeuronParams::default()])?;
+    /// let net = Network::new(vec![array![[20.0]]], vec![Lif::default()])?;
     /// let trace = net.forward(&[Spike { time: 1e-3, neuron: 0 }], 0.05, &SolverConfig::default())?;
     /// assert_eq!(trace.output().len(), 4);
     /// assert!(trace.output()[0].time > 1e-3);
@@ -129,7 +129,7 @@ impl Network {
             spikes: sorted,
         });
         for k in 0..self.n_layers() {
-            let kin = self.params(k).kinetics();
+            let kin = crate::params::kinetics(self.params(k));
             let next = layer_forward(
                 &kin,
                 self.weight(k),

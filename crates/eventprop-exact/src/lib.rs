@@ -32,9 +32,8 @@
 //! [`loss`]: sum of output spike times (for checks) and the paper's first-spike
 //! cross-entropy with its regulariser; silent neurons count at `t_max`, and a silent label
 //! neuron adds an exact membrane-maximum term ([`FirstSpikeCe`]). [`batch`] runs samples in
-//! parallel (rayon) with thread-count-independent sums; [`train`] trains the paper's
-//! Yin-Yang setup (5-200-3) with the training crate's data, Adam, metrics, plot and
-//! checkpoints.
+//! parallel (rayon) with thread-count-independent sums. This crate knows nothing of
+//! training: the trainer (`eventprop-train`) drives it as one of its engines.
 //!
 //! ## Guards
 //!
@@ -46,10 +45,10 @@
 //! ## Example
 //!
 //! ```
-//! use eventprop_exact::{loss, Network, NeuronParams, SolverConfig, Spike};
+//! use eventprop_exact::{loss, Network, Lif, SolverConfig, Spike};
 //! use ndarray::array;
 //!
-//! let p = NeuronParams::default(); // tau_syn 5 ms, tau_mem 20 ms, threshold 1
+//! let p = Lif::default(); // tau_syn 5 ms, tau_mem 20 ms, threshold 1
 //! let net = Network::new(vec![array![[12.0, 9.0], [4.0, 15.0]], array![[8.0, 7.0]]], vec![p, p])?;
 //! let input = [Spike { time: 1e-3, neuron: 0 }, Spike { time: 2e-3, neuron: 1 }];
 //! let cfg = SolverConfig::default();
@@ -71,7 +70,6 @@ pub mod forward;
 pub mod loss;
 pub mod network;
 pub mod params;
-pub mod train;
 
 pub use backward::{AdjointStats, Gradients};
 pub use batch::{first_spike_batch, BatchResult};
@@ -79,4 +77,4 @@ pub use error::{Error, Result};
 pub use forward::{LayerTrace, Trace};
 pub use loss::{FirstSpikeCe, LossOutput};
 pub use network::{sort_spikes, Network, Spike};
-pub use params::{NeuronParams, SolverConfig};
+pub use params::{Lif, SolverConfig};

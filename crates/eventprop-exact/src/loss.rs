@@ -73,6 +73,45 @@ pub fn first_spike_prediction(first: &[Option<f64>]) -> Option<usize> {
     best.map(|b| b.0)
 }
 
+/// The first-spike-time cross-entropy on the first spike times `t[m]` of the `K` output
+/// neurons (silent neurons enter with whatever time the caller substitutes), and
+/// `∂L/∂t[m]`:
+///
+/// ```text
+/// L = -log softmax(-t / tau0)[label] + alpha (exp(t[label] / tau1) - 1)
+/// ∂L/∂t[m] = (δ_{m,label} - p_m) / tau0 + δ_{m,label} alpha exp(t[label]/tau1) / tau1
+/// ```
+///
+/// The softmax is shifted by the smallest time. This is the one implementation of the
+/// loss: [`FirstSpikeCe`] (exact spike times) and the time-stepped trainer (first spike
+/// steps times `dt`) both call it. Settings are not checked here (see
+/// [`FirstSpikeCe::evaluate`]).
+///
+/// # Panics
+/// If `label >= t.len()`.
+pub fn first_spike_ce(t: &[f64], label: usize, tau0: f64, tau1: f64, alpha: f64) -> (f64, Vec<f64>) {
+    // log-sum-exp of -t/tau0, shifted by the smallest time for stability.
+    let t_min = t.iter().copied().fold(f64::INFINITY, f64::min);
+    let e: Vec<f64> = t.iter().map(|&tm| (-(tm - t_min) / tau0).exp()).collect();
+    let z: f64 = e.iter().sum();
+    let ce = (t[label] - t_min) / tau0 + z.ln();
+    let reg_exp = (t[label] / tau1).exp();
+    let value = ce + alpha * (reg_exp - 1.0);
+    let grad = e
+        .iter()
+        .enumerate()
+        .map(|(m, &em)| {
+            let delta = if m == label { 1.0 } else { 0.0 };
+            let mut g = (delta - em / z) / tau0;
+            if m == label {
+                g += alpha * reg_exp / tau1;
+            }
+            g
+        })
+        .collect();
+    (value, grad)
+}
+
 /// First-spike-time cross-entropy of the EventProp paper's Yin-Yang task:
 ///
 /// ```text
@@ -151,24 +190,10 @@ impl FirstSpikeCe {
         }
         let first = first_spikes(output, n_classes);
         let t: Vec<f64> = first.iter().map(|f| f.map_or(t_max, |p| p.0)).collect();
-        // log-sum-exp of -t/tau0, shifted by the smallest time for stability.
-        let t_min = t.iter().copied().fold(f64::INFINITY, f64::min);
-        let e: Vec<f64> = t
-            .iter()
-            .map(|&tm| (-(tm - t_min) / self.tau0).exp())
-            .collect();
-        let z: f64 = e.iter().sum();
-        let ce = (t[label] - t_min) / self.tau0 + z.ln();
-        let reg_exp = (t[label] / self.tau1).exp();
-        let value = ce + self.alpha * (reg_exp - 1.0);
+        let (value, grad) = first_spike_ce(&t, label, self.tau0, self.tau1, self.alpha);
         let mut dl_dt = vec![0.0; output.len()];
-        for (m, f) in first.iter().enumerate() {
+        for (f, g) in first.iter().zip(grad) {
             if let Some((_, k)) = *f {
-                let delta = if m == label { 1.0 } else { 0.0 };
-                let mut g = (delta - e[m] / z) / self.tau0;
-                if m == label {
-                    g += self.alpha * reg_exp / self.tau1;
-                }
                 dl_dt[k] = g;
             }
         }
@@ -207,7 +232,7 @@ impl FirstSpikeCe {
             let w = net.weight(n_layers - 1);
             let w_row = w.row(label);
             let t = membrane_term(
-                &net.params(n_layers - 1).kinetics(),
+                &crate::params::kinetics(net.params(n_layers - 1)),
                 w_row.as_slice().expect("standard layout"),
                 trace.spikes(n_layers - 1),
                 trace.t_max(),

@@ -4,7 +4,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_finite, Error, Result};
-use crate::params::NeuronParams;
+use crate::params::Lif;
 
 /// One spike: a time in seconds and the index of the neuron within its layer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub fn sort_spikes(spikes: &mut [Spike]) {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
     weights: Vec<Array2<f64>>,
-    params: Vec<NeuronParams>,
+    params: Vec<Lif>,
 }
 
 impl Network {
@@ -38,16 +38,16 @@ impl Network {
     /// [`Error::Shape`] when there are no layers, when `params` does not hold one entry
     /// per weight matrix, or when `weights[k]` does not have `N_k` columns (`N_k` the rows
     /// of `weights[k-1]`); [`Error::NonFinite`] for NaN/inf weights; [`Error::Invalid`]
-    /// for invalid parameters (see [`NeuronParams::validate`]).
+    /// for invalid parameters (see [`crate::params::validate_lif`]).
     ///
     /// ```
-    /// use eventprop_exact::{Network, NeuronParams};
+    /// use eventprop_exact::{Network, Lif};
     /// use ndarray::Array2;
     /// let w = vec![Array2::zeros((3, 2)), Array2::zeros((1, 4))];
-    /// let err = Network::new(w, vec![NeuronParams::default(); 2]).unwrap_err();
+    /// let err = Network::new(w, vec![Lif::default(); 2]).unwrap_err();
     /// assert_eq!(err.to_string(), "w1: expected shape (N_2, N_1) with N_1 = 3, got (1, 4)");
     /// ```
-    pub fn new(weights: Vec<Array2<f64>>, params: Vec<NeuronParams>) -> Result<Self> {
+    pub fn new(weights: Vec<Array2<f64>>, params: Vec<Lif>) -> Result<Self> {
         if weights.is_empty() {
             return Err(Error::Shape {
                 arg: "weights".into(),
@@ -78,7 +78,7 @@ impl Network {
             check_finite(&format!("w{k}"), w.as_slice().expect("standard layout"))?;
         }
         for p in &params {
-            p.validate()?;
+            crate::params::validate_lif(p)?;
         }
         let weights = weights
             .into_iter()
@@ -115,7 +115,7 @@ impl Network {
     }
 
     /// Neuron parameters of layer `k + 1`.
-    pub fn params(&self, k: usize) -> &NeuronParams {
+    pub fn params(&self, k: usize) -> &Lif {
         &self.params[k]
     }
 

@@ -3,18 +3,18 @@
 
 use eventprop_exact::dynamics::phi;
 use eventprop_exact::{
-    first_spike_batch, loss, Error, FirstSpikeCe, Network, NeuronParams, SolverConfig, Spike,
+    first_spike_batch, loss, Error, FirstSpikeCe, Network, Lif, SolverConfig, Spike,
 };
 use ndarray::{array, Array2};
 use rand::{Rng, SeedableRng};
 
-fn one_neuron(w: f64, p: NeuronParams) -> Network {
+fn one_neuron(w: f64, p: Lif) -> Network {
     Network::new(vec![array![[w]]], vec![p]).unwrap()
 }
 
 /// The weight whose PSP peak exactly reaches the threshold: the peak of `a w phi(a, b, s)`
 /// is at `s* = ln(b/a)/(b-a)` (`1/a` for `a = b`), so `w_crit = theta / (a phi(a, b, s*))`.
-fn w_crit(p: &NeuronParams) -> f64 {
+fn w_crit(p: &Lif) -> f64 {
     let (a, b) = (1.0 / p.tau_mem, 1.0 / p.tau_syn);
     let s = if a == b {
         1.0 / a
@@ -27,7 +27,7 @@ fn w_crit(p: &NeuronParams) -> f64 {
 #[test]
 fn threshold_edge_no_spike_below_exactly_one_above() {
     for (tau_syn, tau_mem) in [(5e-3, 20e-3), (5e-3, 5e-3), (20e-3, 5e-3)] {
-        let p = NeuronParams {
+        let p = Lif {
             tau_syn,
             tau_mem,
             ..Default::default()
@@ -55,7 +55,7 @@ fn threshold_edge_no_spike_below_exactly_one_above() {
 fn spike_time_solves_the_equal_tau_closed_form() {
     // tau_mem = tau_syn = tau: u(s) = w (s/tau) e^{-s/tau} (SPEC §4 with u0 = 0, I0 = w).
     let tau = 6e-3;
-    let p = NeuronParams {
+    let p = Lif {
         tau_syn: tau,
         tau_mem: tau,
         ..Default::default()
@@ -84,7 +84,7 @@ fn spike_time_solves_the_equal_tau_closed_form() {
 
 #[test]
 fn inputs_after_t_max_are_ignored_and_spikes_stop_at_t_max() {
-    let p = NeuronParams::default();
+    let p = Lif::default();
     let net = one_neuron(20.0, p);
     let cfg = SolverConfig::default();
     let full = net
@@ -119,7 +119,7 @@ fn inputs_after_t_max_are_ignored_and_spikes_stop_at_t_max() {
 
 #[test]
 fn spike_cap_is_a_typed_error() {
-    let net = one_neuron(500.0, NeuronParams::default());
+    let net = one_neuron(500.0, Lif::default());
     let cfg = SolverConfig {
         max_spikes_per_neuron: 3,
         ..Default::default()
@@ -150,7 +150,7 @@ fn spike_cap_is_a_typed_error() {
 
 #[test]
 fn bad_inputs_are_typed_errors() {
-    let net = one_neuron(1.0, NeuronParams::default());
+    let net = one_neuron(1.0, Lif::default());
     let cfg = SolverConfig::default();
     let e = net
         .forward(
@@ -188,7 +188,7 @@ fn bad_inputs_are_typed_errors() {
 fn silent_neuron_has_zero_weight_gradient() {
     // Neuron 1 receives only tiny weights and never fires; its row of dL/dW is exactly 0
     // (no spike, no jump: its adjoint stays 0), and so is its column in the next layer.
-    let p = NeuronParams::default();
+    let p = Lif::default();
     let net = Network::new(
         vec![array![[8.0, 7.0], [0.01, 0.01]], array![[9.0, 5.0]]],
         vec![p, p],
@@ -218,7 +218,7 @@ fn silent_neuron_has_zero_weight_gradient() {
 
 #[test]
 fn input_order_does_not_matter() {
-    let p = NeuronParams::default();
+    let p = Lif::default();
     let net = Network::new(vec![array![[8.0, 7.0], [3.0, 9.0]]], vec![p]).unwrap();
     let a = [
         Spike {
@@ -249,7 +249,7 @@ fn input_order_does_not_matter() {
 #[test]
 fn batch_is_bit_identical_across_thread_counts() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    let p = NeuronParams::default();
+    let p = Lif::default();
     let w0 = Array2::from_shape_fn((30, 5), |_| rng.random_range(0.0..3.0));
     let w1 = Array2::from_shape_fn((3, 30), |_| rng.random_range(0.0..1.5));
     let net = Network::new(vec![w0, w1], vec![p, p]).unwrap();

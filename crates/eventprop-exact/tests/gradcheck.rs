@@ -6,7 +6,7 @@
 //! most entries were checked.
 
 use eventprop_exact::{
-    loss, FirstSpikeCe, Gradients, Network, NeuronParams, SolverConfig, Spike, Trace,
+    loss, FirstSpikeCe, Gradients, Network, Lif, SolverConfig, Spike, Trace,
 };
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -17,7 +17,7 @@ const T_MAX: f64 = 0.05;
 /// A random network whose layers fire sparsely on `input`: weights ~ U(-0.3, 1) scaled,
 /// then each layer rescaled until it has between 1 and 3 spikes per neuron on average
 /// (dense firing makes the loss so curved that finite differences lose their accuracy).
-fn random_net(rng: &mut ChaCha8Rng, sizes: &[usize], p: NeuronParams, input: &[Spike]) -> Network {
+fn random_net(rng: &mut ChaCha8Rng, sizes: &[usize], p: Lif, input: &[Spike]) -> Network {
     let mut weights: Vec<Array2<f64>> = sizes
         .windows(2)
         .map(|s| {
@@ -130,7 +130,7 @@ fn check(compare: &mut Tally, adj: f64, fd: f64, noise: f64, what: &str) {
     compare.checked += 1;
 }
 
-fn run_case(seed: u64, sizes: &[usize], p: NeuronParams, which: Which) -> Tally {
+fn run_case(seed: u64, sizes: &[usize], p: Lif, which: Which) -> Tally {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cfg = SolverConfig::default();
     let input = random_input(&mut rng, sizes[0]);
@@ -216,7 +216,7 @@ fn run_case(seed: u64, sizes: &[usize], p: NeuronParams, which: Which) -> Tally 
     tally
 }
 
-fn run_many(sizes: &[usize], p: NeuronParams, which: Which, seeds: std::ops::Range<u64>) {
+fn run_many(sizes: &[usize], p: Lif, which: Which, seeds: std::ops::Range<u64>) {
     let (mut checked, mut excluded, mut worst, mut spikes) = (0, 0, 0.0_f64, 0);
     for seed in seeds {
         let t = run_case(seed, sizes, p, which);
@@ -232,8 +232,8 @@ fn run_many(sizes: &[usize], p: NeuronParams, which: Which, seeds: std::ops::Ran
     );
 }
 
-fn params(tau_syn: f64, tau_mem: f64) -> NeuronParams {
-    NeuronParams {
+fn params(tau_syn: f64, tau_mem: f64) -> Lif {
+    Lif {
         tau_syn,
         tau_mem,
         ..Default::default()
@@ -299,7 +299,7 @@ fn silent_label_membrane_term() {
 
 #[test]
 fn nonzero_leak_and_reset() {
-    let p = NeuronParams {
+    let p = Lif {
         leak: -0.3,
         reset: -0.5,
         threshold: 0.7,

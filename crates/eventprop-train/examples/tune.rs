@@ -1,10 +1,11 @@
 //! Tuning helper: `cargo run --release -p eventprop-train --example tune -- 'toml overrides'`
-//! trains Yin-Yang with the defaults overridden by the TOML snippet and prints each epoch.
-use eventprop_train::train::{TrainConfig, Trainer};
+//! trains Yin-Yang with the preset (of the snippet's `engine`, default stepped) overridden by
+//! the TOML snippet and prints each epoch.
+use eventprop_train::{TrainConfig, Trainer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let snippet = std::env::args().nth(1).unwrap_or_default();
-    let config: TrainConfig = toml::from_str(&snippet)?;
+    let config = TrainConfig::layered(&[("snippet", snippet.parse()?)])?;
     let mut t = Trainer::new(config)?;
     while !t.finished() {
         let m = t.run_epoch(&mut |_| {})?;

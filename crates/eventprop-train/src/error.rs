@@ -15,12 +15,13 @@ pub enum Error {
         /// What was given.
         actual: String,
     },
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    /// Reading or writing a file failed (the OS error is the [source](std::error::Error::source);
+    /// print the chain, e.g. `{:#}` of `anyhow`, to see it).
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error (also in the message; error-chain printers should not repeat it).
+        /// The OS error.
         source: std::io::Error,
     },
     /// A file exists but its content is not what was expected (corrupt checkpoint/config).
@@ -31,9 +32,30 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// An error of the core kernels.
+    /// A configuration layer (file or flags) names an unknown key or a wrong type.
+    #[error("{origin}: {reason}")]
+    Config {
+        /// Where the layer came from (a file name, `flags`).
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Training diverged: the loss or a gradient became NaN or infinite.
+    #[error("training diverged in epoch {epoch}, batch {batch}: {what} is not finite (the last checkpoint holds the last good state; lower the learning rate or check the initial weights)")]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based batch within the epoch.
+        batch: usize,
+        /// `the loss` or `a gradient`.
+        what: &'static str,
+    },
+    /// An error of the time-stepped kernels.
     #[error(transparent)]
     Core(#[from] eventprop_core::Error),
+    /// An error of the exact event engine.
+    #[error(transparent)]
+    Exact(#[from] eventprop_exact::Error),
 }
 
 /// `Result` with [`Error`].
@@ -55,6 +77,12 @@ impl Error {
         Self::Io {
             path: path.to_path_buf(),
             source,
+        }
+    }
+    pub(crate) fn config(origin: &str, reason: impl Into<String>) -> Self {
+        Self::Config {
+            origin: origin.to_string(),
+            reason: reason.into(),
         }
     }
     pub(crate) fn format(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {

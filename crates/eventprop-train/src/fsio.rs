@@ -48,9 +48,53 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Removes the temporary files that a killed writer of this crate left in `dir`
+/// (`.NAME.tmp.PID` from [`write_atomic_with`], `.plot.tmp.PID.png` from the plot) whose
+/// process is not this one. Best effort: errors are ignored.
+pub fn clean_stale_temps(dir: &Path) {
+    let own = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = if let Some(rest) = name.strip_prefix(".plot.tmp.") {
+            rest.strip_suffix(".png")
+        } else if name.starts_with('.') {
+            name.rsplit_once(".tmp.").map(|(_, pid)| pid)
+        } else {
+            None
+        };
+        if pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p != own)
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temporaries_of_other_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for n in [".checkpoint.safetensors.tmp.1", ".plot.tmp.2.png", "keep.txt", ".x.tmp.abc"] {
+            std::fs::write(d.join(n), b"x").unwrap();
+        }
+        let own = format!(".metrics.json.tmp.{}", std::process::id());
+        std::fs::write(d.join(&own), b"x").unwrap();
+        clean_stale_temps(d);
+        let mut left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = vec![".x.tmp.abc".to_string(), own, "keep.txt".to_string()];
+        want.sort();
+        assert_eq!(left, want);
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temporary() {

@@ -12,8 +12,26 @@
 //!   gradient `∂/∂z[t,b,n] = 2 reg c[b,n] / (B N)` (autograd-style, w.r.t. the spike tensor).
 
 use eventprop_core::Real;
+use eventprop_exact::loss::first_spike_ce;
 use ndarray::{Array3, ArrayView3};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One label per sample, each `< k`.
+fn check_labels(labels: &[usize], b_len: usize, k: usize) -> Result<()> {
+    if labels.len() != b_len {
+        return Err(Error::invalid(
+            "labels",
+            format!("{b_len} (one per sample)"),
+            labels.len(),
+        ));
+    }
+    if let Some(&l) = labels.iter().find(|&&l| l >= k) {
+        return Err(Error::invalid("labels", format!("< {k} (classes)"), l));
+    }
+    Ok(())
+}
 
 /// Loss value, accuracy count and gradient w.r.t. the loss's input tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +61,10 @@ pub enum LossKind {
         tau1: f64,
         /// Weight of the early-spike term.
         alpha: f64,
+        /// Weight of the silent-label membrane term (exact engine only; 0 = off; see
+        /// [`eventprop_exact::FirstSpikeCe`]).
+        #[serde(default)]
+        silent_label_gamma: f64,
     },
 }
 
@@ -89,13 +111,15 @@ pub fn scores_loss(scores: &[f64], k: usize, labels: &[usize], reg: f64) -> (f64
 /// Max-over-time decoder + cross-entropy on the readout membrane `v` `(T, B, K)`; the
 /// gradient is `∂L/∂v`.
 ///
-/// # Panics
-/// If `labels.len() != B` or a label is `>= K`.
-#[track_caller]
-pub fn max_over_time<F: Real>(v: ArrayView3<'_, F>, labels: &[usize], reg: f64) -> LossOutput<F> {
+/// # Errors
+/// [`Error::Invalid`] if `labels.len() != B` or a label is `>= K`.
+pub fn max_over_time<F: Real>(
+    v: ArrayView3<'_, F>,
+    labels: &[usize],
+    reg: f64,
+) -> Result<LossOutput<F>> {
     let (t_len, b_len, k) = v.dim();
-    assert_eq!(labels.len(), b_len, "one label per sample");
-    assert!(labels.iter().all(|&l| l < k), "labels must be < K");
+    check_labels(labels, b_len, k)?;
     let mut scores = vec![f64::NEG_INFINITY; b_len * k];
     let mut at = vec![0usize; b_len * k];
     for t in 0..t_len {
@@ -123,33 +147,11 @@ pub fn max_over_time<F: Real>(v: ArrayView3<'_, F>, labels: &[usize], reg: f64) 
             }
         }
     }
-    LossOutput {
+    Ok(LossOutput {
         loss,
         correct,
         grad,
-    }
-}
-
-/// First-spike-time loss of one sample on the times `t` (seconds) and `dL/dt`.
-pub fn first_spike_times_loss(
-    t: &[f64],
-    label: usize,
-    tau0: f64,
-    tau1: f64,
-    alpha: f64,
-) -> (f64, Vec<f64>) {
-    let s: Vec<f64> = t.iter().map(|&x| -x / tau0).collect();
-    let (lse, p) = softmax(&s);
-    let early = (t[label] / tau1).exp();
-    let loss = lse - s[label] + alpha * (early - 1.0);
-    let grad = (0..t.len())
-        .map(|j| {
-            // ds_j/dt_j = -1/tau0; d(early term)/dt_label = alpha/tau1 exp(t_label/tau1).
-            let onehot = if j == label { 1.0 } else { 0.0 };
-            -(p[j] - onehot) / tau0 + onehot * alpha / tau1 * early
-        })
-        .collect();
-    (loss, grad)
+    })
 }
 
 /// First-spike-time loss on output spikes `(T, B, K)` with step `dt`. The gradient holds
@@ -157,9 +159,11 @@ pub fn first_spike_times_loss(
 /// silent neurons count as spiking at `T dt` and get no gradient. The prediction is the
 /// earliest neuron (lowest index on ties).
 ///
-/// # Panics
-/// If `labels.len() != B` or a label is `>= K`.
-#[track_caller]
+/// The loss itself is [`eventprop_exact::loss::first_spike_ce`], shared with the exact
+/// engine.
+///
+/// # Errors
+/// [`Error::Invalid`] if `labels.len() != B` or a label is `>= K`.
 pub fn first_spike<F: Real>(
     spikes: ArrayView3<'_, F>,
     labels: &[usize],
@@ -167,10 +171,9 @@ pub fn first_spike<F: Real>(
     tau0: f64,
     tau1: f64,
     alpha: f64,
-) -> LossOutput<F> {
+) -> Result<LossOutput<F>> {
     let (t_len, b_len, k) = spikes.dim();
-    assert_eq!(labels.len(), b_len, "one label per sample");
-    assert!(labels.iter().all(|&l| l < k), "labels must be < K");
+    check_labels(labels, b_len, k)?;
     let mut grad = Array3::zeros((t_len, b_len, k));
     let mut loss = 0.0;
     let mut correct = 0;
@@ -182,7 +185,7 @@ pub fn first_spike<F: Real>(
             .iter()
             .map(|f| f.unwrap_or(t_len) as f64 * dt)
             .collect();
-        let (l, g) = first_spike_times_loss(&times, label, tau0, tau1, alpha);
+        let (l, g) = first_spike_ce(&times, label, tau0, tau1, alpha);
         loss += l / b_len as f64;
         let pred = (0..k).fold(0, |best, j| if times[j] < times[best] { j } else { best });
         if pred == label && first[label].is_some() {
@@ -194,11 +197,11 @@ pub fn first_spike<F: Real>(
             }
         }
     }
-    LossOutput {
+    Ok(LossOutput {
         loss,
         correct,
         grad,
-    }
+    })
 }
 
 /// Firing-rate regulariser `reg * mean_{b,n} c[b,n]²` on spikes `(T, B, N)`: the loss and
@@ -255,7 +258,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
         let v = Array3::from_shape_fn((6, 3, 3), |_| rng.random_range(-1.0..1.0));
         let labels = [1, 0, 2];
-        let out = max_over_time(v.view(), &labels, 4e-4);
+        let out = max_over_time(v.view(), &labels, 4e-4).unwrap();
         let h = 1e-6;
         for idx in ndarray::indices(v.dim()) {
             let (t, b, k) = idx;
@@ -263,13 +266,13 @@ mod tests {
             p[[t, b, k]] += h;
             let mut m = v.clone();
             m[[t, b, k]] -= h;
-            let num = (max_over_time(p.view(), &labels, 4e-4).loss
-                - max_over_time(m.view(), &labels, 4e-4).loss)
+            let num = (max_over_time(p.view(), &labels, 4e-4).unwrap().loss
+                - max_over_time(m.view(), &labels, 4e-4).unwrap().loss)
                 / (2.0 * h);
             assert!((num - out.grad[[t, b, k]]).abs() < 1e-8, "{idx:?}");
         }
         // Uniform scores of 0: CE = ln 3 per sample, regulariser 0.
-        let z = max_over_time(Array3::<f64>::zeros((4, 2, 3)).view(), &[0, 1], 4e-4);
+        let z = max_over_time(Array3::<f64>::zeros((4, 2, 3)).view(), &[0, 1], 4e-4).unwrap();
         assert!((z.loss - 3f64.ln()).abs() < 1e-12);
     }
 
@@ -277,9 +280,9 @@ mod tests {
     fn first_spike_time_gradient_matches_finite_differences() {
         let t = [3e-6, 5e-6, 4.5e-6];
         for label in 0..3 {
-            let (_, g) = first_spike_times_loss(&t, label, 2e-6, 20e-6, 3e-3);
+            let (_, g) = first_spike_ce(&t, label, 2e-6, 20e-6, 3e-3);
             let num = fd(
-                |x| first_spike_times_loss(x, label, 2e-6, 20e-6, 3e-3).0,
+                |x| first_spike_ce(x, label, 2e-6, 20e-6, 3e-3).0,
                 &t,
                 1e-11,
             );
@@ -296,9 +299,9 @@ mod tests {
         z[[2, 0, 0]] = 1.0;
         z[[4, 0, 0]] = 1.0;
         z[[3, 0, 1]] = 1.0;
-        let out = first_spike(z.view(), &[0], 1e-6, 2e-6, 20e-6, 0.0);
+        let out = first_spike(z.view(), &[0], 1e-6, 2e-6, 20e-6, 0.0).unwrap();
         // times 2, 3, 6 µs (silent = T dt).
-        let (l, g) = first_spike_times_loss(&[2e-6, 3e-6, 6e-6], 0, 2e-6, 20e-6, 0.0);
+        let (l, g) = first_spike_ce(&[2e-6, 3e-6, 6e-6], 0, 2e-6, 20e-6, 0.0);
         assert!((out.loss - l).abs() < 1e-12);
         assert_eq!(out.correct, 1);
         assert_eq!(out.grad[[2, 0, 0]], -g[0]);
@@ -306,6 +309,15 @@ mod tests {
         assert_eq!(out.grad.iter().filter(|&&x| x != 0.0).count(), 2);
         // The label neuron spiking first must be pushed earlier: dL/dt_label > 0.
         assert!(g[0] > 0.0);
+    }
+
+    #[test]
+    fn bad_labels_are_errors_not_panics() {
+        let z = Array3::<f64>::zeros((4, 2, 3));
+        let e = max_over_time(z.view(), &[0], 0.0).unwrap_err().to_string();
+        assert_eq!(e, "labels: expected 2 (one per sample), got 1");
+        let e = first_spike(z.view(), &[0, 3], 1e-6, 1e-6, 1e-5, 0.0).unwrap_err();
+        assert_eq!(e.to_string(), "labels: expected < 3 (classes), got 3");
     }
 
     #[test]

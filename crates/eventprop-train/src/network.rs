@@ -1,6 +1,7 @@
-//! A feed-forward spiking network: EventProp hidden layers (synapse + LIF), stacked, and an
-//! output layer reached through a plain synapse — a leaky-integrator readout
-//! ([`LeakyIntegrator`]) or spiking LIF neurons (for the first-spike-time loss).
+//! The time-stepped network: EventProp hidden layers (synapse + the seed's LIF function,
+//! stacked) and an output layer reached through a plain synapse — a leaky-integrator
+//! readout ([`LeakyIntegrator`]) or spiking LIF neurons (for the first-spike-time loss).
+//! The stepped engine ([`crate::engine::stepped`]) runs it; the weights are passed in.
 //!
 //! Chain (SPEC §3): layer `k`: `y_k = z_{k-1} W_k^T`, `z_k = LIF(y_k)`; output
 //! `y_out = z_L W_out^T`, then `v = LI(y_out)` or `z_out = LIF(y_out)`.
@@ -14,107 +15,32 @@
 
 use eventprop_core::synapse::{self, input_grad, SparseRows, DENSE_ABOVE};
 use eventprop_core::{
-    synapse_forward, Discretization, EventPropNeuron, GuardStats, LifParams, NeuronContext, Real,
+    synapse_forward, Discretization, EventPropNeuron, GuardStats, Lif, NeuronContext, Real,
 };
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, Axis};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::{NetworkSpec, Readout};
 use crate::readout::LeakyIntegrator;
 
-/// LIF parameters shared by the neurons of a layer (SI units).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Lif {
-    /// Membrane time constant (s).
-    pub tau_mem: f64,
-    /// Synaptic time constant (s).
-    pub tau_syn: f64,
-    /// Threshold.
-    pub threshold: f64,
-    /// Leak (rest) potential.
-    pub leak: f64,
-    /// Reset potential.
-    pub reset: f64,
-}
-
-impl Default for Lif {
-    /// SPEC §5: `tau_mem = tau_syn = 6 µs`, threshold 1, leak = reset = 0.
-    fn default() -> Self {
-        Self {
-            tau_mem: 6e-6,
-            tau_syn: 6e-6,
-            threshold: 1.0,
-            leak: 0.0,
-            reset: 0.0,
-        }
-    }
-}
-
-impl Lif {
-    fn neuron<F: Real>(&self, dt: f64, discretization: Discretization) -> EventPropNeuron<F> {
-        EventPropNeuron {
-            params: LifParams::scalar(
-                F::of(self.leak),
-                F::of(self.reset),
-                F::of(self.threshold),
-                F::of(self.tau_syn),
-                F::of(self.tau_mem),
-            ),
-            dt: F::of(dt),
-            discretization,
-        }
-    }
-}
-
-/// The output layer after the last synapse.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum OutputLayer {
-    /// Leaky-integrator readout (membrane traces are the output).
-    Integrator(LeakyIntegrator),
-    /// Spiking LIF neurons (spike trains are the output), with the hidden layers'
-    /// discretization.
-    Spiking(Lif),
-}
-
-/// Architecture and neuron settings of a [`Network`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NetworkConfig {
-    /// Number of input channels.
-    pub n_in: usize,
-    /// Sizes of the hidden layers (any number, each ≥ 1).
-    pub hidden: Vec<usize>,
-    /// Number of output neurons.
-    pub n_out: usize,
-    /// Hidden LIF parameters.
-    pub lif: Lif,
+/// A time-stepped network: its description, the time step and the adjoint
+/// discretization of its LIF layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SteppedNetwork {
+    /// Sizes and neuron parameters.
+    pub spec: NetworkSpec,
     /// Time step (s).
     pub dt: f64,
     /// Adjoint discretization of the LIF layers.
     pub discretization: Discretization,
-    /// Output layer.
-    pub output: OutputLayer,
 }
 
-/// Weight initialisation `N(mean, std)` for one layer.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Init {
-    /// Mean.
-    pub mean: f64,
-    /// Standard deviation (≥ 0).
-    pub std: f64,
-}
-
-/// A network: weights plus neuron settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Network<F> {
-    /// Settings.
-    pub config: NetworkConfig,
-    /// `W_1 … W_L, W_out`; `W_k` is `(N_k, N_{k-1})`.
-    pub weights: Vec<Array2<F>>,
+fn neuron<F: Real>(lif: &Lif, dt: f64, discretization: Discretization) -> EventPropNeuron<F> {
+    EventPropNeuron {
+        params: lif.params(),
+        dt: F::of(dt),
+        discretization,
+    }
 }
 
 /// What the forward keeps for the backward.
@@ -127,7 +53,7 @@ pub struct Trace<F> {
     sparse: Vec<SparseRows<F>>,
     /// Hidden LIF contexts (spikes in `ctx.output().spikes`).
     hidden: Vec<NeuronContext<F>>,
-    /// Spiking output context (for [`OutputLayer::Spiking`]).
+    /// Spiking output context (for [`Readout::Spiking`]).
     out_ctx: Option<NeuronContext<F>>,
     /// The output `(T, B, K)`: readout membrane or output spikes.
     pub output: Array3<F>,
@@ -212,195 +138,74 @@ fn add_guards(a: &mut GuardStats, b: GuardStats) {
     a.guarded_spikes += b.guarded_spikes;
 }
 
-impl NetworkConfig {
-    /// Checks sizes and neuron parameters.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] naming the field.
-    pub fn validate(&self) -> Result<()> {
-        if self.n_in == 0 {
-            return Err(Error::invalid("n_in", ">= 1", 0));
-        }
-        if self.n_out == 0 {
-            return Err(Error::invalid("n_out", ">= 1", 0));
-        }
-        if let Some(z) = self.hidden.iter().position(|&h| h == 0) {
-            return Err(Error::invalid(
-                "hidden",
-                "sizes >= 1",
-                format!("0 at layer {z}"),
-            ));
-        }
-        if !(self.dt.is_finite() && self.dt > 0.0) {
-            return Err(Error::invalid("dt", "finite and > 0", self.dt));
-        }
-        let check_lif = |l: &Lif| -> Result<()> {
-            for (name, v) in [("tau_mem", l.tau_mem), ("tau_syn", l.tau_syn)] {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(Error::invalid(name, "finite and > 0", v));
-                }
-            }
-            for (name, v) in [
-                ("threshold", l.threshold),
-                ("leak", l.leak),
-                ("reset", l.reset),
-            ] {
-                if !v.is_finite() {
-                    return Err(Error::invalid(name, "finite", v));
-                }
-            }
-            Ok(())
-        };
-        check_lif(&self.lif)?;
-        match &self.output {
-            OutputLayer::Integrator(li) => li.validate(),
-            OutputLayer::Spiking(l) => check_lif(l),
+impl SteppedNetwork {
+    /// The leaky integrator of a [`Readout::Integrator`] output layer.
+    fn integrator(&self, tau_syn: f64, tau_mem: f64) -> LeakyIntegrator {
+        LeakyIntegrator {
+            tau_syn,
+            tau_mem,
+            leak: self.spec.lif.leak,
+            dt: self.dt,
         }
     }
 
-    /// `(N_out, N_in)` of each weight.
-    pub fn weight_shapes(&self) -> Vec<(usize, usize)> {
-        let mut sizes = vec![self.n_in];
-        sizes.extend(&self.hidden);
-        sizes.push(self.n_out);
-        sizes.windows(2).map(|w| (w[1], w[0])).collect()
-    }
-}
-
-impl<F: Real> Network<F> {
-    /// A network with weights drawn from `N(mean, std)`: `hidden_init` for every hidden
-    /// layer, `out_init` for the output synapse; seeded with ChaCha8.
+    /// Forward over a batch of input spikes `(T, B, N_in)` with `weights` (shapes of
+    /// [`NetworkSpec::weight_shapes`]).
     ///
     /// # Errors
-    /// [`Error::Invalid`] for an invalid config or a negative/non-finite std.
-    pub fn init(
-        config: NetworkConfig,
-        hidden_init: Init,
-        out_init: Init,
-        seed: u64,
-    ) -> Result<Self> {
-        let mut inits = vec![hidden_init; config.hidden.len()];
-        inits.push(out_init);
-        Self::init_layers(config, &inits, seed)
-    }
-
-    /// A network with the weights of layer `k` drawn from `N(inits[k].mean, inits[k].std)`
-    /// (one entry per hidden layer, then the output synapse), in layer order from one
-    /// ChaCha8 stream seeded with `seed`.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] for an invalid config, a wrong number of inits, or a
-    /// negative/non-finite std or non-finite mean.
-    pub fn init_layers(config: NetworkConfig, inits: &[Init], seed: u64) -> Result<Self> {
-        config.validate()?;
-        let shapes = config.weight_shapes();
-        if inits.len() != shapes.len() {
-            return Err(Error::invalid(
-                "inits",
-                format!("{} (one per hidden layer and the output)", shapes.len()),
-                inits.len(),
-            ));
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut weights = Vec::with_capacity(shapes.len());
-        for (&(o, i), init) in shapes.iter().zip(inits) {
-            if !init.mean.is_finite() {
-                return Err(Error::invalid("init mean", "finite", init.mean));
-            }
-            let normal = Normal::new(init.mean, init.std)
-                .ok()
-                .filter(|_| init.std.is_finite() && init.std >= 0.0)
-                .ok_or_else(|| Error::invalid("init std", "finite and >= 0", init.std))?;
-            weights.push(Array2::from_shape_simple_fn((o, i), || {
-                F::of(normal.sample(&mut rng))
-            }));
-        }
-        Ok(Self { config, weights })
-    }
-
-    /// A network from given weights.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] when a weight's shape does not match the config.
-    pub fn from_weights(config: NetworkConfig, weights: Vec<Array2<F>>) -> Result<Self> {
-        config.validate()?;
-        let shapes = config.weight_shapes();
-        if weights.len() != shapes.len() {
+    /// [`Error::Invalid`] for a wrong input width, non-finite input or wrong weight count;
+    /// core shape/finiteness errors.
+    pub fn forward<F: Real>(&self, weights: &[Array2<F>], x: ArrayView3<'_, F>) -> Result<Trace<F>> {
+        let spec = &self.spec;
+        let n_hidden = spec.hidden.len();
+        if weights.len() != n_hidden + 1 {
             return Err(Error::invalid(
                 "weights",
-                format!("{} tensors", shapes.len()),
+                format!("{} matrices", n_hidden + 1),
                 weights.len(),
             ));
         }
-        for (w, s) in weights.iter().zip(&shapes) {
-            if w.dim() != *s {
-                return Err(Error::invalid(
-                    "weight",
-                    format!("shape {s:?}"),
-                    format!("{:?}", w.dim()),
-                ));
-            }
-        }
-        Ok(Self { config, weights })
-    }
-
-    fn hidden_neuron(&self) -> EventPropNeuron<F> {
-        self.config
-            .lif
-            .neuron(self.config.dt, self.config.discretization)
-    }
-
-    /// Forward over a batch of input spikes `(T, B, N_in)`.
-    ///
-    /// # Errors
-    /// Core shape/finiteness errors (e.g. wrong `N_in`).
-    pub fn forward(&self, x: ArrayView3<'_, F>) -> Result<Trace<F>> {
-        let neuron = self.hidden_neuron();
-        let input = x.as_standard_layout().into_owned();
-        let n_hidden = self.config.hidden.len();
-        if input.dim().2 != self.config.n_in {
+        if x.dim().2 != spec.n_in {
             return Err(Error::invalid(
                 "input",
-                format!("(T, B, {}) spikes", self.config.n_in),
-                format!("{:?}", input.dim()),
+                format!("(T, B, {}) spikes", spec.n_in),
+                format!("{:?}", x.dim()),
             ));
         }
-        if let Some(bad) = input.iter().find(|v| !v.is_finite()) {
+        if let Some(bad) = x.iter().find(|v| !v.is_finite()) {
             return Err(Error::invalid("input", "finite values", bad));
         }
-        let mut sparse = Vec::with_capacity(self.weights.len());
+        let input = x.as_standard_layout().into_owned();
+        let hidden_neuron = neuron::<F>(&spec.lif, self.dt, self.discretization);
+        let mut sparse = Vec::with_capacity(weights.len());
         let mut hidden: Vec<NeuronContext<F>> = Vec::with_capacity(n_hidden);
-        for (k, w) in self.weights.iter().enumerate() {
-            let z = if k == 0 {
-                &input
-            } else {
-                &hidden[k - 1].output().spikes
-            };
+        for w in &weights[..n_hidden] {
+            let z = hidden.last().map_or(&input, |c| &c.output().spikes);
             let sp = SparseRows::from_dense(z.as_slice().expect("standard layout"), z.dim().2);
             let y = synapse_fwd(z, &sp, w.view())?;
             sparse.push(sp);
-            if k < n_hidden {
-                hidden.push(neuron.forward(y.view(), None)?);
-            } else {
-                let (output, out_ctx) = match &self.config.output {
-                    OutputLayer::Integrator(li) => (li.forward(y.view()), None),
-                    OutputLayer::Spiking(l) => {
-                        let ctx = l
-                            .neuron::<F>(self.config.dt, self.config.discretization)
-                            .forward(y.view(), None)?;
-                        (ctx.output().spikes.clone(), Some(ctx))
-                    }
-                };
-                return Ok(Trace {
-                    input,
-                    sparse,
-                    hidden,
-                    out_ctx,
-                    output,
-                });
-            }
+            hidden.push(hidden_neuron.forward(y.view(), None)?);
         }
-        unreachable!("the output synapse returns")
+        let z = hidden.last().map_or(&input, |c| &c.output().spikes);
+        let sp = SparseRows::from_dense(z.as_slice().expect("standard layout"), z.dim().2);
+        let y = synapse_fwd(z, &sp, weights[n_hidden].view())?;
+        sparse.push(sp);
+        let (output, out_ctx) = match spec.readout {
+            Readout::Spiking(l) => {
+                let ctx = neuron::<F>(&l, self.dt, self.discretization).forward(y.view(), None)?;
+                (ctx.output().spikes.clone(), Some(ctx))
+            }
+            Readout::Integrator { tau_syn, tau_mem } => {
+                (self.integrator(tau_syn, tau_mem).forward(y.view()), None)
+            }
+        };
+        Ok(Trace {
+            input,
+            sparse,
+            hidden,
+            out_ctx,
+            output,
+        })
     }
 
     /// Backward from `grad_output` `(T, B, K)` (`∂L/∂v` for the integrator; the spike
@@ -408,28 +213,52 @@ impl<F: Real> Network<F> {
     /// `∂L/∂z_k` per hidden layer (e.g. a rate regulariser).
     ///
     /// # Errors
-    /// Core shape/finiteness errors.
-    pub fn backward(
+    /// [`Error::Invalid`] when `trace` does not come from this network's forward (wrong
+    /// layer count or output kind); core shape/finiteness errors.
+    pub fn backward<F: Real>(
         &self,
+        weights: &[Array2<F>],
         trace: &Trace<F>,
         grad_output: ArrayView3<'_, F>,
         hidden_extra: Option<&[Array3<F>]>,
     ) -> Result<Gradients<F>> {
-        let n_hidden = self.config.hidden.len();
+        let n_hidden = self.spec.hidden.len();
+        if weights.len() != n_hidden + 1 || trace.hidden.len() != n_hidden {
+            return Err(Error::invalid(
+                "trace",
+                format!("{n_hidden} hidden layers and {} weights", n_hidden + 1),
+                format!("{} and {}", trace.hidden.len(), weights.len()),
+            ));
+        }
+        if hidden_extra.is_some_and(|e| e.len() != n_hidden) {
+            return Err(Error::invalid(
+                "hidden_extra",
+                format!("{n_hidden} tensors"),
+                hidden_extra.map_or(0, <[_]>::len),
+            ));
+        }
         let mut guards = GuardStats::default();
-        let mut grads: Vec<Option<Array2<F>>> = vec![None; self.weights.len()];
-        let mut up = match (&self.config.output, &trace.out_ctx) {
-            (OutputLayer::Integrator(li), _) => Upstream::Same(li.backward(grad_output)),
-            (OutputLayer::Spiking(_), Some(ctx)) => {
+        let mut grads: Vec<Array2<F>> = Vec::with_capacity(weights.len());
+        let mut up = match (self.spec.readout, &trace.out_ctx) {
+            (Readout::Integrator { tau_syn, tau_mem }, None) => {
+                Upstream::Same(self.integrator(tau_syn, tau_mem).backward(grad_output))
+            }
+            (Readout::Spiking(_), Some(ctx)) => {
                 let g = ctx.backward(grad_output, None, None)?;
                 add_guards(&mut guards, g.stats);
                 Upstream::Stacked(g.grad_input)
             }
-            (OutputLayer::Spiking(_), None) => unreachable!("spiking output keeps its context"),
+            _ => {
+                return Err(Error::invalid(
+                    "trace",
+                    "the output kind of this network",
+                    "a trace of another output kind",
+                ))
+            }
         };
         for k in (0..=n_hidden).rev() {
             let x = trace.synapse_input(k);
-            grads[k] = Some(synapse::weight_grad(
+            grads.push(synapse::weight_grad(
                 &trace.sparse[k],
                 x.as_slice().expect("standard layout"),
                 up.g0(),
@@ -437,7 +266,7 @@ impl<F: Real> Network<F> {
             if k == 0 {
                 break;
             }
-            let mut gz = input_grad(self.weights[k].view(), up.g1())?;
+            let mut gz = input_grad(weights[k].view(), up.g1())?;
             if let Some(extra) = hidden_extra {
                 gz += &extra[k - 1];
             }
@@ -445,8 +274,9 @@ impl<F: Real> Network<F> {
             add_guards(&mut guards, g.stats);
             up = Upstream::Stacked(g.grad_input);
         }
+        grads.reverse();
         Ok(Gradients {
-            weights: grads.into_iter().map(|g| g.expect("all layers")).collect(),
+            weights: grads,
             guards,
         })
     }

@@ -10,7 +10,6 @@
 //! Encoding: feature `f` → one spike at `t_early + f (t_late - t_early)`, plus a bias spike
 //! at `t_bias`; on the time grid a spike at time `t` falls into step `round(t / dt)`.
 
-use ndarray::Array3;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -111,6 +110,7 @@ pub fn standard_splits(data_seed: u64) -> Splits {
 
 /// Spike-time encoding parameters (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Encoding {
     /// Time of a feature value 0.
     pub t_early: f64,
@@ -208,24 +208,27 @@ pub fn spike_times(features: &[f64; 4], enc: &Encoding) -> [f64; 5] {
     ]
 }
 
-/// Encodes the samples `indices` of `data` as a time-major spike tensor `(T, B, 5)`.
-///
-/// # Panics
-/// If an index is out of range or the encoding is not [validated](Encoding::validate).
-#[track_caller]
-pub fn encode_batch<F: eventprop_core::Real>(
-    data: &Dataset,
-    indices: &[usize],
-    enc: &Encoding,
-) -> Array3<F> {
-    let t_len = enc.steps();
-    let mut x = Array3::zeros((t_len, indices.len(), N_INPUTS));
-    for (b, &s) in indices.iter().enumerate() {
-        for (k, t) in spike_times(&data.features[s], enc).iter().enumerate() {
-            x[[enc.step_of(*t), b, k]] = F::one();
-        }
+/// The input spike events of every sample of `data` (channels 0–3: the features, 4: the
+/// bias), with the labels.
+pub fn encode(data: &Dataset, enc: &Encoding) -> crate::data::SpikeSet {
+    let samples = data
+        .features
+        .iter()
+        .map(|f| {
+            spike_times(f, enc)
+                .iter()
+                .enumerate()
+                .map(|(j, &time)| crate::data::Spike {
+                    time,
+                    neuron: j as u32,
+                })
+                .collect()
+        })
+        .collect();
+    crate::data::SpikeSet {
+        samples,
+        labels: data.labels.clone(),
     }
-    x
 }
 
 #[cfg(test)]
@@ -289,7 +292,9 @@ mod tests {
             features: vec![[0.0, 1.0, 0.5, 0.25]],
             labels: vec![0],
         };
-        let x = encode_batch::<f64>(&d, &[0], &enc);
+        let set = encode(&d, &enc);
+        let (x, dropped) = crate::data::rasterize(&[&set.samples[0]], N_INPUTS, enc.steps(), enc.dt);
+        assert_eq!(dropped, 0);
         assert_eq!(x.dim(), (38, 1, 5));
         assert_eq!(x.sum(), 5.0);
         for (k, step) in [2, 26, 14, 8, 2].into_iter().enumerate() {

@@ -13,7 +13,7 @@
 use eventprop_core::{
     synapse_backward, synapse_forward, Discretization, EventPropNeuron, LifParams,
 };
-use eventprop_exact::{Network, NeuronParams, Spike};
+use eventprop_exact::{Network, Lif, Spike};
 use ndarray::{array, Array2, Array3, Axis};
 
 /// Window of the comparison network.
@@ -126,7 +126,7 @@ pub fn rel_error(a: &[Array2<f64>], b: &[Array2<f64>]) -> f64 {
 /// them grazing (`w1_scale` keeps the output layer at a few spikes per neuron when the
 /// synapse is slower).
 pub fn network(tau_syn: f64, tau_mem: f64, w1_scale: f64) -> (Network, Vec<Spike>) {
-    let p = NeuronParams {
+    let p = Lif {
         tau_syn,
         tau_mem,
         ..Default::default()

@@ -1,0 +1,130 @@
+//! Engines: what runs a network's forward pass and its gradient for a batch.
+//!
+//! The trainer ([`crate::Trainer`]) owns the weights, the optimiser, the data and the
+//! files; an [`Engine`] only answers "loss, accuracy and gradient of these weights on
+//! these samples". Two engines exist:
+//!
+//! * [`stepped::SteppedEngine`]: the seed's time-stepped function (`eventprop-core`), with
+//!   the seed or the corrected adjoint discretization; max-over-time or first-spike loss;
+//! * [`exact::ExactEngine`]: event-based simulation with exact spike times and the exact
+//!   adjoint (`eventprop-exact`); first-spike loss.
+//!
+//! Adding an engine is one file here plus one arm in [`build`] and one name in
+//! [`EngineKind`].
+
+pub mod exact;
+pub mod stepped;
+
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::data::Spike;
+use crate::error::Result;
+use crate::model::NetworkSpec;
+
+/// The engines, by the name used in configs, flags and checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Time-stepped seed function ([`stepped::SteppedEngine`]).
+    #[default]
+    Stepped,
+    /// Event-based, exact spike times and gradients ([`exact::ExactEngine`]).
+    Exact,
+}
+
+impl EngineKind {
+    /// Every engine, in the order of the docs.
+    pub const ALL: [EngineKind; 2] = [EngineKind::Stepped, EngineKind::Exact];
+
+    /// The name in configs and checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stepped => "stepped",
+            Self::Exact => "exact",
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("expected `stepped` or `exact`, got `{s}`"))
+    }
+}
+
+/// Whether a batch is for training (gradients, training-only loss terms) or evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Loss with every training term, and the gradient.
+    Train,
+    /// The plain loss and accuracy, no gradient.
+    Eval,
+}
+
+/// What an engine reports for one batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOutcome {
+    /// Sum of the per-sample losses.
+    pub loss_sum: f64,
+    /// Correctly classified samples.
+    pub correct: usize,
+    /// Samples in the batch.
+    pub samples: usize,
+    /// Hidden spikes, summed over the batch and the hidden layers.
+    pub hidden_spikes: f64,
+    /// Samples in which at least one output neuron never fired (spiking outputs only).
+    pub silent_outputs: Option<usize>,
+    /// Batch-mean `dL/dW`, one per weight matrix ([`Pass::Train`] only).
+    pub grads: Option<Vec<Array2<f64>>>,
+}
+
+/// Runs a network's forward pass and gradient on a batch.
+///
+/// Implementations must be deterministic: the same weights, samples and thread count give
+/// bit-identical outcomes.
+pub trait Engine: Send + Sync + fmt::Debug {
+    /// Which engine this is.
+    fn kind(&self) -> EngineKind;
+
+    /// The network this engine simulates.
+    fn spec(&self) -> &NetworkSpec;
+
+    /// Loss, accuracy and (for [`Pass::Train`]) the batch-mean weight gradients of
+    /// `weights` (shapes of [`NetworkSpec::weight_shapes`]) on `inputs` with `labels`.
+    ///
+    /// # Errors
+    /// Wrong shapes or labels, non-finite values, and each engine's own failures (e.g.
+    /// the exact engine's spike cap).
+    fn run(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+        labels: &[usize],
+        pass: Pass,
+    ) -> Result<BatchOutcome>;
+}
+
+/// The engine a (validated) config asks for — the registry of engines.
+///
+/// # Errors
+/// [`crate::Error::Invalid`] when the config does not suit the engine.
+pub fn build(config: &TrainConfig) -> Result<Box<dyn Engine>> {
+    Ok(match config.engine {
+        EngineKind::Stepped => Box::new(stepped::SteppedEngine::new(config)?),
+        EngineKind::Exact => Box::new(exact::ExactEngine::new(config)?),
+    })
+}

@@ -1,0 +1,503 @@
+//! The trainer: one epoch loop, optimiser, evaluation, checkpoints and run folder for every
+//! engine ([`crate::engine`]).
+//!
+//! Determinism: initial weights come from `ChaCha8(seed)`, the shuffle of epoch `e` from
+//! `ChaCha8(shuffle_seed(seed, e))`, so the RNG state at an epoch boundary is `(seed, e)`;
+//! together with the weights, the Adam moments and step counts (all stored bit-exactly in
+//! the checkpoint) a resumed run repeats the uninterrupted one. The engines give
+//! bit-identical results for a fixed thread count.
+//!
+//! Files of a run folder ([`Trainer::run`]), each written atomically: [`CONFIG_TOML`],
+//! [`LAST_CHECKPOINT`] (after every epoch, and before the first one so that the folder is
+//! resumable from the start), [`BEST_CHECKPOINT`] (the epoch with the best validation
+//! accuracy so far), `metrics.json` and `metrics.csv` ([`crate::metrics::write`]), [`PLOT_PNG`].
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::Array2;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, Checkpoint, Tensor, TensorData};
+use crate::config::TrainConfig;
+use crate::data::SpikeSet;
+use crate::engine::{self, BatchOutcome, Engine, EngineKind, Pass};
+use crate::error::{Error, Result};
+use crate::metrics::{self, EpochMetrics};
+use crate::optim::{Adam, AdamSlot, StepLr};
+use crate::{fsio, plot, yinyang};
+
+/// The config of a run folder.
+pub const CONFIG_TOML: &str = "config.toml";
+/// The state after the last finished epoch (weights, optimiser, history).
+pub const LAST_CHECKPOINT: &str = "checkpoint.safetensors";
+/// The state of the epoch with the best validation accuracy.
+pub const BEST_CHECKPOINT: &str = "best.safetensors";
+/// Loss and accuracy curves.
+pub const PLOT_PNG: &str = "curves.png";
+
+/// `format` of the checkpoints written now.
+pub const FORMAT: &str = "eventprop-train/2";
+/// The stepped-only format of eventprop 0.1 (still read: its config is a subset of today's).
+const FORMAT_V1_STEPPED: &str = "eventprop-train/yinyang/1";
+/// The exact-only format of eventprop 0.1 (not read).
+const FORMAT_V1_EXACT: &str = "eventprop-exact-yinyang/1";
+
+/// Seed of the shuffle of epoch `epoch` (0-based).
+pub fn shuffle_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Loss, accuracy and activity on a data set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss (without training-only terms).
+    pub loss: f64,
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Mean hidden spikes per sample.
+    pub hidden_spikes_per_sample: f64,
+    /// Fraction of samples with a silent output neuron (spiking outputs only).
+    pub silent_output_fraction: Option<f64>,
+    /// Number of samples.
+    pub samples: usize,
+}
+
+/// Progress of a running epoch, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Batches done.
+    pub batch: usize,
+    /// Batches in the epoch.
+    pub batches: usize,
+    /// Running mean loss.
+    pub loss: f64,
+    /// Running accuracy.
+    pub accuracy: f64,
+    /// Running hidden spikes per sample.
+    pub hidden_spikes_per_sample: f64,
+}
+
+/// What [`Trainer::run`] reports while it runs.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A batch finished.
+    Batch(Progress),
+    /// An epoch finished and its files are written.
+    Epoch(&'a EpochMetrics),
+    /// Something failed that does not end the run (e.g. the plot could not be written).
+    Warning(String),
+}
+
+/// The encoded data of a run.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    /// Training samples.
+    pub train: SpikeSet,
+    /// Validation samples.
+    pub validation: SpikeSet,
+    /// Test samples.
+    pub test: SpikeSet,
+}
+
+/// Weights, optimiser, engine, data and history of a run.
+#[derive(Debug)]
+pub struct Trainer {
+    /// The settings.
+    pub config: TrainConfig,
+    /// The engine that runs the batches.
+    pub engine: Box<dyn Engine>,
+    /// The weights (`f64`), input side first.
+    pub weights: Vec<Array2<f64>>,
+    /// Optimiser state.
+    pub adam: Adam,
+    /// Schedule.
+    pub schedule: StepLr,
+    /// Completed epochs.
+    pub epochs_done: usize,
+    /// Metrics of the completed epochs.
+    pub history: Vec<EpochMetrics>,
+    /// The data.
+    pub data: RunData,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    format: String,
+    engine: EngineKind,
+    config: toml::Table,
+    epochs_done: usize,
+    adam_steps: Vec<u64>,
+    history: Vec<EpochMetrics>,
+}
+
+#[derive(Deserialize)]
+struct MetaV1 {
+    config: toml::Table,
+    epochs_done: usize,
+    adam_steps: Vec<u64>,
+    history: Vec<EpochMetrics>,
+}
+
+fn encode(config: &TrainConfig) -> RunData {
+    let s = config.splits();
+    RunData {
+        train: yinyang::encode(&s.train, &config.encoding),
+        validation: yinyang::encode(&s.validation, &config.encoding),
+        test: yinyang::encode(&s.test, &config.encoding),
+    }
+}
+
+/// Runs `engine` over `set` in batches of `batch_size` without gradients.
+///
+/// # Errors
+/// The engine's errors.
+pub fn evaluate(
+    engine: &dyn Engine,
+    weights: &[Array2<f64>],
+    set: &SpikeSet,
+    batch_size: usize,
+) -> Result<Evaluation> {
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let (mut loss, mut correct, mut spikes, mut silent) = (0.0, 0, 0.0, None::<usize>);
+    for chunk in idx.chunks(batch_size.max(1)) {
+        let inputs: Vec<&[_]> = chunk.iter().map(|&i| set.samples[i].as_slice()).collect();
+        let labels: Vec<usize> = chunk.iter().map(|&i| set.labels[i]).collect();
+        let o = engine.run(weights, &inputs, &labels, Pass::Eval)?;
+        loss += o.loss_sum;
+        correct += o.correct;
+        spikes += o.hidden_spikes;
+        if let Some(s) = o.silent_outputs {
+            *silent.get_or_insert(0) += s;
+        }
+    }
+    let n = set.len().max(1) as f64;
+    Ok(Evaluation {
+        loss: loss / n,
+        accuracy: correct as f64 / n,
+        hidden_spikes_per_sample: spikes / n,
+        silent_output_fraction: silent.map(|s| s as f64 / n),
+        samples: set.len(),
+    })
+}
+
+impl Trainer {
+    /// A fresh run.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] (and the engines' errors) for an invalid config.
+    pub fn new(config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        let engine = engine::build(&config)?;
+        let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
+        let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
+        let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
+        let data = encode(&config);
+        Ok(Self {
+            config,
+            engine,
+            weights,
+            adam,
+            schedule,
+            epochs_done: 0,
+            history: Vec::new(),
+            data,
+        })
+    }
+
+    /// Whether all configured epochs are done.
+    pub fn finished(&self) -> bool {
+        self.epochs_done >= self.config.epochs
+    }
+
+    /// The best validation accuracy so far (`None` before the first epoch or without a
+    /// validation set).
+    pub fn best_val_acc(&self) -> Option<f64> {
+        self.history
+            .iter()
+            .filter_map(|m| m.val_acc)
+            .fold(None, |b, v| Some(b.map_or(v, |b: f64| b.max(v))))
+    }
+
+    /// Evaluates the current weights on `set`.
+    ///
+    /// # Errors
+    /// The engine's errors.
+    pub fn evaluate(&self, set: &SpikeSet) -> Result<Evaluation> {
+        evaluate(
+            self.engine.as_ref(),
+            &self.weights,
+            set,
+            self.config.eval_batch_size,
+        )
+    }
+
+    /// Trains one epoch, then evaluates validation and test sets; appends and returns the
+    /// epoch's metrics. `progress` is called after every batch.
+    ///
+    /// # Errors
+    /// The engine's errors, and [`Error::Diverged`] when the loss or a weight becomes
+    /// non-finite (the weights of the failing batch are not applied).
+    pub fn run_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
+        let start = Instant::now();
+        let epoch = self.epochs_done;
+        let cfg = &self.config;
+        self.adam.lr = self.schedule.lr(epoch);
+        let train = &self.data.train;
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(shuffle_seed(cfg.seed, epoch)));
+        let batches = order.len().div_ceil(cfg.batch_size);
+        let (mut loss_sum, mut correct, mut spikes, mut seen) = (0.0, 0usize, 0.0, 0usize);
+        for (bi, chunk) in order.chunks(cfg.batch_size).enumerate() {
+            let inputs: Vec<&[_]> = chunk.iter().map(|&i| train.samples[i].as_slice()).collect();
+            let labels: Vec<usize> = chunk.iter().map(|&i| train.labels[i]).collect();
+            let BatchOutcome {
+                loss_sum: l,
+                correct: c,
+                samples,
+                hidden_spikes,
+                grads,
+                ..
+            } = self.engine.run(&self.weights, &inputs, &labels, Pass::Train)?;
+            let grads = grads.ok_or_else(|| {
+                Error::invalid("engine", "gradients for a training batch", "none")
+            })?;
+            if !l.is_finite() || grads.iter().any(|g| g.iter().any(|v| !v.is_finite())) {
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    batch: bi + 1,
+                    what: if l.is_finite() { "a gradient" } else { "the loss" },
+                });
+            }
+            for (k, (w, g)) in self.weights.iter_mut().zip(&grads).enumerate() {
+                self.adam.step(
+                    k,
+                    w.as_slice_mut().expect("standard layout"),
+                    g.as_slice().expect("standard layout"),
+                );
+                if let Some(c) = cfg.weight_clip {
+                    w.mapv_inplace(|x| x.clamp(-c, c));
+                }
+            }
+            loss_sum += l;
+            correct += c;
+            spikes += hidden_spikes;
+            seen += samples;
+            progress(Progress {
+                epoch: epoch + 1,
+                batch: bi + 1,
+                batches,
+                loss: loss_sum / seen as f64,
+                accuracy: correct as f64 / seen as f64,
+                hidden_spikes_per_sample: spikes / seen as f64,
+            });
+        }
+        let val = (!self.data.validation.is_empty())
+            .then(|| self.evaluate(&self.data.validation))
+            .transpose()?;
+        let test = (!self.data.test.is_empty())
+            .then(|| self.evaluate(&self.data.test))
+            .transpose()?;
+        let n = seen.max(1) as f64;
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            lr: self.adam.lr,
+            train_loss: loss_sum / n,
+            train_acc: correct as f64 / n,
+            val_loss: val.map(|e| e.loss),
+            val_acc: val.map(|e| e.accuracy),
+            test_loss: test.map(|e| e.loss),
+            test_acc: test.map(|e| e.accuracy),
+            epoch_seconds: start.elapsed().as_secs_f64(),
+            hidden_spikes_per_sample: spikes / n,
+        };
+        self.epochs_done += 1;
+        self.history.push(m.clone());
+        Ok(m)
+    }
+
+    /// Trains the remaining epochs, writing the run folder `dir` (see the module docs)
+    /// before the first and after every epoch. A plot that cannot be written is an
+    /// [`Event::Warning`], not the end of the run.
+    ///
+    /// # Errors
+    /// As [`Trainer::run_epoch`], and [`Error::Io`] for the checkpoint, config and metrics
+    /// files.
+    pub fn run(&mut self, dir: &Path, on_event: &mut dyn FnMut(Event<'_>)) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        fsio::clean_stale_temps(dir);
+        let toml = toml::to_string(&self.config).expect("the config serialises");
+        fsio::write_atomic(&dir.join(CONFIG_TOML), toml.as_bytes())?;
+        self.write_files(dir, false, on_event)?;
+        while !self.finished() {
+            let before = self.best_val_acc();
+            let m = self.run_epoch(&mut |p| on_event(Event::Batch(p)))?;
+            let improved = match (m.val_acc, before) {
+                (Some(v), Some(b)) => v > b,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            self.write_files(dir, improved, on_event)?;
+            on_event(Event::Epoch(&m));
+        }
+        Ok(())
+    }
+
+    fn write_files(
+        &self,
+        dir: &Path,
+        best: bool,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<()> {
+        let c = self.to_checkpoint();
+        checkpoint::save(&dir.join(LAST_CHECKPOINT), &c)?;
+        if best {
+            checkpoint::save(&dir.join(BEST_CHECKPOINT), &c)?;
+        }
+        metrics::write(dir, &self.history)?;
+        if let Err(e) = plot::plot_metrics(&dir.join(PLOT_PNG), &self.history) {
+            on_event(Event::Warning(format!("{e:#}; training goes on")));
+        }
+        Ok(())
+    }
+
+    /// The checkpoint of the current state.
+    pub fn to_checkpoint(&self) -> Checkpoint {
+        let mut c = Checkpoint::default();
+        for (k, w) in self.weights.iter().enumerate() {
+            c.tensors.insert(
+                format!("weight.{k}"),
+                Tensor {
+                    shape: w.shape().to_vec(),
+                    data: TensorData::F64(w.iter().copied().collect()),
+                },
+            );
+        }
+        for (k, s) in self.adam.slots.iter().enumerate() {
+            for (name, v) in [("m", &s.m), ("v", &s.v)] {
+                c.tensors.insert(
+                    format!("adam.{name}.{k}"),
+                    Tensor {
+                        shape: vec![v.len()],
+                        data: TensorData::F64(v.clone()),
+                    },
+                );
+            }
+        }
+        let meta = Meta {
+            format: FORMAT.into(),
+            engine: self.config.engine,
+            config: toml::Table::try_from(&self.config).expect("the config serialises"),
+            epochs_done: self.epochs_done,
+            adam_steps: self.adam.slots.iter().map(|s| s.steps).collect(),
+            history: self.history.clone(),
+        };
+        c.metadata = serde_json::to_string(&meta).expect("metadata serialises");
+        c
+    }
+
+    /// Saves the state to `path` atomically.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn save(&self, path: &Path) -> Result<()> {
+        checkpoint::save(path, &self.to_checkpoint())
+    }
+
+    /// Restores a run from a checkpoint written by [`Trainer::save`] or [`Trainer::run`]
+    /// (format [`FORMAT`], or the stepped format of eventprop 0.1).
+    ///
+    /// # Errors
+    /// [`Error::Io`] / [`Error::Format`] for a missing or corrupt file, another format, a
+    /// weight of the wrong shape or with a non-finite value.
+    pub fn load(path: &Path) -> Result<Self> {
+        let c = checkpoint::load(path)?;
+        let value: serde_json::Value = serde_json::from_str(&c.metadata)
+            .map_err(|e| Error::format(path, format!("checkpoint metadata: {e}")))?;
+        let format = value["format"].as_str().unwrap_or("").to_string();
+        let bad = |e: serde_json::Error| Error::format(path, format!("checkpoint metadata: {e}"));
+        let (config, epochs_done, adam_steps, history) = match format.as_str() {
+            FORMAT => {
+                let m: Meta = serde_json::from_value(value).map_err(bad)?;
+                (m.config, m.epochs_done, m.adam_steps, m.history)
+            }
+            FORMAT_V1_STEPPED => {
+                // Its config is JSON with `null` for an absent `weight_clip`; TOML has no null.
+                let mut value = value;
+                if let Some(cfg) = value["config"].as_object_mut() {
+                    cfg.retain(|_, v| !v.is_null());
+                }
+                let m: MetaV1 = serde_json::from_value(value).map_err(bad)?;
+                (m.config, m.epochs_done, m.adam_steps, m.history)
+            }
+            FORMAT_V1_EXACT => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "checkpoint format `{FORMAT_V1_EXACT}` (exact mode of eventprop 0.1) is not read by this version (format `{FORMAT}`); train it again with `--engine exact`"
+                    ),
+                ))
+            }
+            other => {
+                return Err(Error::format(
+                    path,
+                    format!("expected checkpoint format `{FORMAT}`, got `{other}`"),
+                ))
+            }
+        };
+        let origin = format!("{} (checkpoint config)", path.display());
+        let config = TrainConfig::layered(&[(&origin, config)])?;
+        config
+            .validate()
+            .map_err(|e| Error::format(path, format!("checkpoint config: {e}")))?;
+        let engine = engine::build(&config)?;
+        let shapes = engine.spec().weight_shapes();
+        let mut weights = Vec::with_capacity(shapes.len());
+        for (k, &(o, i)) in shapes.iter().enumerate() {
+            let t = c.get(path, &format!("weight.{k}"))?;
+            if t.shape != [o, i] {
+                return Err(Error::format(
+                    path,
+                    format!("weight.{k}: expected shape [{o}, {i}], got {:?}", t.shape),
+                ));
+            }
+            let data = t.data.to_f64();
+            if let Some(v) = data.iter().find(|v| !v.is_finite()) {
+                return Err(Error::format(
+                    path,
+                    format!("weight.{k}: expected finite values, got {v}"),
+                ));
+            }
+            weights.push(Array2::from_shape_vec((o, i), data).expect("shape checked"));
+        }
+        let mut adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
+        if adam_steps.len() > shapes.len() {
+            return Err(Error::format(path, "more Adam states than weights"));
+        }
+        for (k, &steps) in adam_steps.iter().enumerate() {
+            let m = c.get(path, &format!("adam.m.{k}"))?.data.to_f64();
+            let v = c.get(path, &format!("adam.v.{k}"))?.data.to_f64();
+            if m.len() != shapes[k].0 * shapes[k].1 || v.len() != m.len() {
+                return Err(Error::format(path, format!("adam state {k}: wrong length")));
+            }
+            adam.slots.push(AdamSlot { steps, m, v });
+        }
+        let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
+        let data = encode(&config);
+        Ok(Self {
+            config,
+            engine,
+            weights,
+            adam,
+            schedule,
+            epochs_done,
+            history,
+            data,
+        })
+    }
+}
