@@ -12,7 +12,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use eventprop_exact::{loss, FirstSpikeCe, Network, Lif, SolverConfig, Spike};
+use eventprop_exact::{loss, FirstSpikeCe, Lif, Network, SolverConfig, Spike};
 use ndarray::{Array1, Array2, Ix1, Ix2, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter};
 use serde::Serialize;

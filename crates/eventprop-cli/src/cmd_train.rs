@@ -366,8 +366,10 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             layers.push((format!("--config {}", p.display()), table));
         }
         layers.push(("flags".to_string(), flags));
-        let layers: Vec<(&str, toml::Table)> =
-            layers.iter().map(|(o, t)| (o.as_str(), t.clone())).collect();
+        let layers: Vec<(&str, toml::Table)> = layers
+            .iter()
+            .map(|(o, t)| (o.as_str(), t.clone()))
+            .collect();
         let config = TrainConfig::layered(&layers)?;
         let trainer = Trainer::new(config)?;
         (trainer, fresh_out_dir(args.out.as_deref())?)
@@ -453,4 +455,3 @@ fn print_epoch(m: &metrics::EpochMetrics, epochs: usize) {
         m.hidden_spikes_per_sample
     );
 }
-

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use eventprop_exact::{loss, Network, Lif, SolverConfig, Spike};
+use eventprop_exact::{loss, Lif, Network, SolverConfig, Spike};
 use ndarray::{array, Array1, Array2, Ix1, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyExt};
 

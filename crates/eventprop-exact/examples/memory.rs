@@ -12,7 +12,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eventprop_core::Discretization;
-use eventprop_exact::{loss, Network, Lif, SolverConfig, Spike};
+use eventprop_exact::{loss, Lif, Network, SolverConfig, Spike};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 

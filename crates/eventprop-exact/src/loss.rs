@@ -89,7 +89,13 @@ pub fn first_spike_prediction(first: &[Option<f64>]) -> Option<usize> {
 ///
 /// # Panics
 /// If `label >= t.len()`.
-pub fn first_spike_ce(t: &[f64], label: usize, tau0: f64, tau1: f64, alpha: f64) -> (f64, Vec<f64>) {
+pub fn first_spike_ce(
+    t: &[f64],
+    label: usize,
+    tau0: f64,
+    tau1: f64,
+    alpha: f64,
+) -> (f64, Vec<f64>) {
     // log-sum-exp of -t/tau0, shifted by the smallest time for stability.
     let t_min = t.iter().copied().fold(f64::INFINITY, f64::min);
     let e: Vec<f64> = t.iter().map(|&tm| (-(tm - t_min) / tau0).exp()).collect();

@@ -3,7 +3,7 @@
 
 use eventprop_exact::dynamics::phi;
 use eventprop_exact::{
-    first_spike_batch, loss, Error, FirstSpikeCe, Network, Lif, SolverConfig, Spike,
+    first_spike_batch, loss, Error, FirstSpikeCe, Lif, Network, SolverConfig, Spike,
 };
 use ndarray::{array, Array2};
 use rand::{Rng, SeedableRng};

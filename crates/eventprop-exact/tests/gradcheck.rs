@@ -5,9 +5,7 @@
 //! loss discontinuous; such entries are excluded and counted, and the test requires that
 //! most entries were checked.
 
-use eventprop_exact::{
-    loss, FirstSpikeCe, Gradients, Network, Lif, SolverConfig, Spike, Trace,
-};
+use eventprop_exact::{loss, FirstSpikeCe, Gradients, Lif, Network, SolverConfig, Spike, Trace};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -22,9 +22,14 @@ fn time<F: Real>() -> Result<(), Box<dyn std::error::Error>> {
     let data = yinyang::generate(50, 0);
     let set = yinyang::encode(&data, &c.encoding);
     let inputs: Vec<&[_]> = set.samples.iter().map(Vec::as_slice).collect();
-    let x = rasterize(&inputs, yinyang::N_INPUTS, c.encoding.steps(), c.encoding.dt)
-        .0
-        .mapv(F::of);
+    let x = rasterize(
+        &inputs,
+        yinyang::N_INPUTS,
+        c.encoding.steps(),
+        c.encoding.dt,
+    )
+    .0
+    .mapv(F::of);
     let (mut tf, mut tl, mut tb) = (0.0, 0.0, 0.0);
     let reps = 200;
     for _ in 0..reps {

@@ -450,7 +450,10 @@ fn merge(
                 let kind = kind.as_str().ok_or_else(|| {
                     Error::config(origin, "loss.kind: expected a string".to_string())
                 })?;
-                let current = base.get("loss").and_then(|l| l.get("kind")).and_then(|k| k.as_str());
+                let current = base
+                    .get("loss")
+                    .and_then(|l| l.get("kind"))
+                    .and_then(|k| k.as_str());
                 if current != Some(kind) {
                     let fresh = LossKind::defaults(kind, engine)
                         .map_err(|e| Error::config(origin, e.to_string()))?;

@@ -57,10 +57,22 @@ mod tests {
     #[test]
     fn rasterize_rounds_collapses_and_drops() {
         let s = [
-            Spike { time: 1.4e-6, neuron: 0 },
-            Spike { time: 1.6e-6, neuron: 0 },
-            Spike { time: 1.0e-6, neuron: 1 },
-            Spike { time: 9.0e-6, neuron: 1 },
+            Spike {
+                time: 1.4e-6,
+                neuron: 0,
+            },
+            Spike {
+                time: 1.6e-6,
+                neuron: 0,
+            },
+            Spike {
+                time: 1.0e-6,
+                neuron: 1,
+            },
+            Spike {
+                time: 9.0e-6,
+                neuron: 1,
+            },
         ];
         let (x, dropped) = rasterize(&[&s], 2, 4, 1e-6);
         // 1.4 µs → step 1, 1.6 µs → step 2, 1.0 µs → step 1, 9 µs → past the end.

@@ -65,8 +65,7 @@ pub fn clean_stale_temps(dir: &Path) {
         } else {
             None
         };
-        if pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p != own)
-        {
+        if pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p != own) {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -80,7 +79,12 @@ mod tests {
     fn stale_temporaries_of_other_processes_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        for n in [".checkpoint.safetensors.tmp.1", ".plot.tmp.2.png", "keep.txt", ".x.tmp.abc"] {
+        for n in [
+            ".checkpoint.safetensors.tmp.1",
+            ".plot.tmp.2.png",
+            "keep.txt",
+            ".x.tmp.abc",
+        ] {
             std::fs::write(d.join(n), b"x").unwrap();
         }
         let own = format!(".metrics.json.tmp.{}", std::process::id());

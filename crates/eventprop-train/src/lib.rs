@@ -53,6 +53,6 @@ pub mod trainer;
 
 pub use config::TrainConfig;
 pub use engine::{Engine, EngineKind};
-pub use eventprop_core::Lif;
 pub use error::{Error, Result};
+pub use eventprop_core::Lif;
 pub use trainer::Trainer;

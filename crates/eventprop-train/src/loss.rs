@@ -281,11 +281,7 @@ mod tests {
         let t = [3e-6, 5e-6, 4.5e-6];
         for label in 0..3 {
             let (_, g) = first_spike_ce(&t, label, 2e-6, 20e-6, 3e-3);
-            let num = fd(
-                |x| first_spike_ce(x, label, 2e-6, 20e-6, 3e-3).0,
-                &t,
-                1e-11,
-            );
+            let num = fd(|x| first_spike_ce(x, label, 2e-6, 20e-6, 3e-3).0, &t, 1e-11);
             for (a, b) in g.iter().zip(&num) {
                 assert!((a - b).abs() < 1e-6 * a.abs().max(1.0), "{a} vs {b}");
             }

@@ -155,7 +155,11 @@ impl SteppedNetwork {
     /// # Errors
     /// [`Error::Invalid`] for a wrong input width, non-finite input or wrong weight count;
     /// core shape/finiteness errors.
-    pub fn forward<F: Real>(&self, weights: &[Array2<F>], x: ArrayView3<'_, F>) -> Result<Trace<F>> {
+    pub fn forward<F: Real>(
+        &self,
+        weights: &[Array2<F>],
+        x: ArrayView3<'_, F>,
+    ) -> Result<Trace<F>> {
         let spec = &self.spec;
         let n_hidden = spec.hidden.len();
         if weights.len() != n_hidden + 1 {

@@ -45,7 +45,7 @@ impl Adam {
     /// A fresh optimizer (PyTorch defaults are `0.9, 0.999, 1e-8`).
     ///
     /// # Errors
-    /// [`Error::Invalid`] unless `lr > 0`, `0 <= beta1, beta2 < 1`, `eps >= 0` (all finite).
+    /// [`Error::Invalid`] unless `lr > 0`, `0 <= beta1, beta2 < 1`, `eps > 0` (with `eps = 0` a zero gradient divides 0 by 0) (all finite).
     ///
     /// ```
     /// use eventprop_train::optim::Adam;
@@ -61,8 +61,8 @@ impl Adam {
                 return Err(Error::invalid(name, "in [0, 1)", b));
             }
         }
-        if !(eps.is_finite() && eps >= 0.0) {
-            return Err(Error::invalid("eps", "finite and >= 0", eps));
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(Error::invalid("eps", "finite and > 0", eps));
         }
         Ok(Self {
             lr,

@@ -250,7 +250,9 @@ impl Trainer {
         self.adam.lr = self.schedule.lr(epoch);
         let train = &self.data.train;
         let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(shuffle_seed(cfg.seed, epoch)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(shuffle_seed(
+            cfg.seed, epoch,
+        )));
         let batches = order.len().div_ceil(cfg.batch_size);
         let (mut loss_sum, mut correct, mut spikes, mut seen) = (0.0, 0usize, 0.0, 0usize);
         for (bi, chunk) in order.chunks(cfg.batch_size).enumerate() {
@@ -263,7 +265,9 @@ impl Trainer {
                 hidden_spikes,
                 grads,
                 ..
-            } = self.engine.run(&self.weights, &inputs, &labels, Pass::Train)?;
+            } = self
+                .engine
+                .run(&self.weights, &inputs, &labels, Pass::Train)?;
             let grads = grads.ok_or_else(|| {
                 Error::invalid("engine", "gradients for a training batch", "none")
             })?;
@@ -271,7 +275,11 @@ impl Trainer {
                 return Err(Error::Diverged {
                     epoch: epoch + 1,
                     batch: bi + 1,
-                    what: if l.is_finite() { "a gradient" } else { "the loss" },
+                    what: if l.is_finite() {
+                        "a gradient"
+                    } else {
+                        "the loss"
+                    },
                 });
             }
             for (k, (w, g)) in self.weights.iter_mut().zip(&grads).enumerate() {

@@ -293,7 +293,8 @@ mod tests {
             labels: vec![0],
         };
         let set = encode(&d, &enc);
-        let (x, dropped) = crate::data::rasterize(&[&set.samples[0]], N_INPUTS, enc.steps(), enc.dt);
+        let (x, dropped) =
+            crate::data::rasterize(&[&set.samples[0]], N_INPUTS, enc.steps(), enc.dt);
         assert_eq!(dropped, 0);
         assert_eq!(x.dim(), (38, 1, 5));
         assert_eq!(x.sum(), 5.0);

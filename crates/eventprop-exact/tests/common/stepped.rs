@@ -13,7 +13,7 @@
 use eventprop_core::{
     synapse_backward, synapse_forward, Discretization, EventPropNeuron, LifParams,
 };
-use eventprop_exact::{Network, Lif, Spike};
+use eventprop_exact::{Lif, Network, Spike};
 use ndarray::{array, Array2, Array3, Axis};
 
 /// Window of the comparison network.

@@ -94,13 +94,18 @@ impl Engine for SteppedEngine {
             let extra = (self.rate_reg > 0.0).then(|| {
                 (0..trace.n_hidden())
                     .map(|k| {
-                        let (l, g) = loss::rate_regularizer(trace.hidden_spikes(k).view(), self.rate_reg);
+                        let (l, g) =
+                            loss::rate_regularizer(trace.hidden_spikes(k).view(), self.rate_reg);
                         batch_loss += l;
                         g
                     })
                     .collect::<Vec<_>>()
             });
-            Some(self.net.backward(weights, &trace, out.grad.view(), extra.as_deref())?.weights)
+            Some(
+                self.net
+                    .backward(weights, &trace, out.grad.view(), extra.as_deref())?
+                    .weights,
+            )
         } else {
             None
         };

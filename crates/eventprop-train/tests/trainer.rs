@@ -1,0 +1,403 @@
+//! The one trainer over both engines: learning, determinism, resume, checkpoints, run
+//! folders, and the layered configuration.
+
+use eventprop_core::Discretization;
+use eventprop_train::checkpoint::{self, Checkpoint};
+use eventprop_train::loss::LossKind;
+use eventprop_train::metrics::EpochMetrics;
+use eventprop_train::trainer::{Event, BEST_CHECKPOINT, CONFIG_TOML, LAST_CHECKPOINT, PLOT_PNG};
+use eventprop_train::{EngineKind, Error, TrainConfig, Trainer};
+
+fn small_stepped() -> TrainConfig {
+    TrainConfig {
+        train_size: 400,
+        val_size: 200,
+        test_size: 200,
+        epochs: 2,
+        batch_size: 25,
+        ..TrainConfig::preset(EngineKind::Stepped)
+    }
+}
+
+fn small_exact() -> TrainConfig {
+    TrainConfig {
+        train_size: 1600,
+        val_size: 200,
+        test_size: 200,
+        epochs: 2,
+        hidden: vec![40],
+        seed: 5,
+        ..TrainConfig::preset(EngineKind::Exact)
+    }
+}
+
+fn strip_time(h: &[EpochMetrics]) -> Vec<EpochMetrics> {
+    h.iter()
+        .cloned()
+        .map(|mut m| {
+            m.epoch_seconds = 0.0;
+            m
+        })
+        .collect()
+}
+
+#[test]
+fn short_stepped_training_lowers_the_loss_and_beats_chance() {
+    let mut t = Trainer::new(small_stepped()).unwrap();
+    let m1 = t.run_epoch(&mut |_| {}).unwrap();
+    let m2 = t.run_epoch(&mut |_| {}).unwrap();
+    // Chance is 1/3 (balanced classes); the untrained max-over-time loss is ~ln 3 = 1.10.
+    assert!(
+        m2.train_loss < m1.train_loss,
+        "{} -> {}",
+        m1.train_loss,
+        m2.train_loss
+    );
+    assert!(
+        m2.val_acc.unwrap() > 0.6,
+        "validation accuracy {:?}",
+        m2.val_acc
+    );
+    assert!(
+        m2.test_acc.unwrap() > 0.6,
+        "test accuracy {:?}",
+        m2.test_acc
+    );
+}
+
+#[test]
+fn short_exact_training_beats_chance_and_counts_batches() {
+    let mut t = Trainer::new(small_exact()).unwrap();
+    let mut calls = 0;
+    let m1 = t.run_epoch(&mut |_| calls += 1).unwrap();
+    // 1600 samples in batches of 32.
+    assert_eq!(calls, 50);
+    let m2 = t.run_epoch(&mut |_| {}).unwrap();
+    assert!(
+        m2.train_loss < m1.train_loss,
+        "{} -> {}",
+        m1.train_loss,
+        m2.train_loss
+    );
+    assert!(m2.train_acc > 0.5 && m2.val_acc.unwrap() > 0.5, "{m2:?}");
+}
+
+#[test]
+fn same_seed_gives_identical_runs_and_another_seed_does_not() {
+    for cfg in [small_stepped(), small_exact()] {
+        let cfg = TrainConfig { epochs: 1, ..cfg };
+        let run = |c: TrainConfig| {
+            let mut t = Trainer::new(c).unwrap();
+            t.run_epoch(&mut |_| {}).unwrap();
+            t
+        };
+        let a = run(cfg.clone());
+        let b = run(cfg.clone());
+        assert_eq!(a.weights, b.weights);
+        assert_eq!(strip_time(&a.history), strip_time(&b.history));
+        let c = run(TrainConfig { seed: 1, ..cfg });
+        assert_ne!(a.weights, c.weights);
+    }
+}
+
+#[test]
+fn resumed_run_equals_uninterrupted_run_on_both_engines() {
+    for cfg in [small_stepped(), small_exact()] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let mut full = Trainer::new(cfg.clone()).unwrap();
+        full.run_epoch(&mut |_| {}).unwrap();
+        full.run_epoch(&mut |_| {}).unwrap();
+
+        let mut first = Trainer::new(cfg.clone()).unwrap();
+        first.run_epoch(&mut |_| {}).unwrap();
+        first.save(&path).unwrap();
+        drop(first);
+        let mut resumed = Trainer::load(&path).unwrap();
+        assert_eq!(resumed.config, cfg);
+        assert_eq!(resumed.engine.kind(), cfg.engine);
+        assert_eq!(resumed.epochs_done, 1);
+        resumed.run_epoch(&mut |_| {}).unwrap();
+        assert!(resumed.finished());
+        assert_eq!(
+            resumed.weights, full.weights,
+            "{}: bit-identical weights",
+            cfg.engine
+        );
+        assert_eq!(resumed.adam, full.adam, "bit-identical optimizer state");
+        assert_eq!(strip_time(&resumed.history), strip_time(&full.history));
+    }
+}
+
+#[test]
+fn run_writes_the_folder_and_the_checkpoints_evaluate_to_the_recorded_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(small_exact()).unwrap();
+    let (mut batches, mut epochs, mut warnings) = (0, 0, 0);
+    t.run(dir.path(), &mut |e| match e {
+        Event::Batch(_) => batches += 1,
+        Event::Epoch(_) => epochs += 1,
+        Event::Warning(_) => warnings += 1,
+    })
+    .unwrap();
+    assert_eq!((batches, epochs, warnings), (100, 2, 0));
+    for f in [
+        CONFIG_TOML,
+        LAST_CHECKPOINT,
+        BEST_CHECKPOINT,
+        PLOT_PNG,
+        "metrics.json",
+        "metrics.csv",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    let last = Trainer::load(&dir.path().join(LAST_CHECKPOINT)).unwrap();
+    let e = last.evaluate(&last.data.test).unwrap();
+    assert_eq!(Some(e.accuracy), t.history[1].test_acc);
+    assert_eq!(Some(e.loss), t.history[1].test_loss);
+    assert!(e.silent_output_fraction.is_some());
+    // The best checkpoint is the epoch with the best validation accuracy.
+    let best = Trainer::load(&dir.path().join(BEST_CHECKPOINT)).unwrap();
+    let vals: Vec<f64> = t.history.iter().map(|m| m.val_acc.unwrap()).collect();
+    let want = if vals[1] > vals[0] { 2 } else { 1 };
+    assert_eq!(best.epochs_done, want);
+    let cfg = TrainConfig::from_toml_file(&dir.path().join(CONFIG_TOML)).unwrap();
+    assert_eq!(cfg, small_exact());
+}
+
+#[test]
+fn corrupt_checkpoints_and_configs_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("c.safetensors");
+    let err = Trainer::load(&ck).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }) && std::error::Error::source(&err).is_some());
+    std::fs::write(&ck, b"not a checkpoint").unwrap();
+    assert!(matches!(Trainer::load(&ck), Err(Error::Format { .. })));
+    // A valid safetensors file without the training metadata.
+    let c = Checkpoint {
+        metadata: "{}".into(),
+        ..Default::default()
+    };
+    checkpoint::save(&ck, &c).unwrap();
+    let err = Trainer::load(&ck).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }), "{err}");
+    // The exact format of eventprop 0.1 is named in the message.
+    let c = Checkpoint {
+        metadata: r#"{"format":"eventprop-exact-yinyang/1"}"#.into(),
+        ..Default::default()
+    };
+    checkpoint::save(&ck, &c).unwrap();
+    let err = Trainer::load(&ck).unwrap_err().to_string();
+    assert!(
+        err.contains("eventprop-exact-yinyang/1") && err.contains("eventprop-train/2"),
+        "{err}"
+    );
+    // A non-finite weight is refused on load.
+    let t = Trainer::new(TrainConfig {
+        epochs: 1,
+        ..small_stepped()
+    })
+    .unwrap();
+    let mut c = t.to_checkpoint();
+    if let Some(w) = c.tensors.get_mut("weight.1") {
+        w.data = eventprop_train::checkpoint::TensorData::F64(
+            std::iter::once(f64::INFINITY)
+                .chain(std::iter::repeat_n(0.0, 359))
+                .collect(),
+        );
+    }
+    checkpoint::save(&ck, &c).unwrap();
+    let err = Trainer::load(&ck).unwrap_err().to_string();
+    assert!(
+        err.contains("weight.1: expected finite values, got inf"),
+        "{err}"
+    );
+
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "lr = 0.01\nno_such_key = 3\n").unwrap();
+    let err = TrainConfig::from_toml_file(&cfg).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown key `no_such_key`"),
+        "{err}"
+    );
+    std::fs::write(&cfg, "lr = \"fast\"\n").unwrap();
+    assert!(matches!(
+        TrainConfig::from_toml_file(&cfg),
+        Err(Error::Config { .. })
+    ));
+    std::fs::write(&cfg, "lr = [\n").unwrap();
+    let err = TrainConfig::from_toml_file(&cfg).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid TOML") && err.contains("line"),
+        "{err}"
+    );
+    std::fs::write(&cfg, "lr = -1.0\n").unwrap();
+    let c = TrainConfig::from_toml_file(&cfg).unwrap();
+    assert!(c.validate().unwrap_err().to_string().starts_with("lr:"));
+    std::fs::write(&cfg, "hidden = [120, 0]\n").unwrap();
+    let c = TrainConfig::from_toml_file(&cfg).unwrap();
+    assert!(c.validate().unwrap_err().to_string().starts_with("hidden:"));
+    std::fs::write(&cfg, "eps = 0.0\n").unwrap();
+    let c = TrainConfig::from_toml_file(&cfg).unwrap();
+    assert!(c.validate().unwrap_err().to_string().starts_with("eps:"));
+}
+
+#[test]
+fn nested_tables_may_be_partial_and_unknown_nested_keys_are_named() {
+    let layer = |s: &str| -> toml::Table { s.parse().unwrap() };
+    // A partial nested table keeps the other keys of the preset.
+    let c = TrainConfig::layered(&[("f", layer("[encoding]\nt_sim = 40e-6\n"))]).unwrap();
+    assert_eq!(c.encoding.t_sim, 40e-6);
+    assert_eq!(c.encoding.dt, TrainConfig::default().encoding.dt);
+    // A typo inside a nested table is an error naming its path.
+    let e = TrainConfig::layered(&[("f", layer("[encoding]\nfoo = 1\n"))]).unwrap_err();
+    assert!(
+        e.to_string().starts_with("f: unknown key `encoding.foo`"),
+        "{e}"
+    );
+    let e = TrainConfig::layered(&[("f", layer("engine = \"exact\"\n[exact]\ngrazing = 1\n"))])
+        .unwrap_err();
+    assert!(e.to_string().contains("`exact.grazing`"), "{e}");
+    // The engine key chooses the preset that the layers are laid over.
+    let c = TrainConfig::layered(&[("f", layer("engine = \"exact\"\nepochs = 3\n"))]).unwrap();
+    assert_eq!(
+        c,
+        TrainConfig {
+            epochs: 3,
+            ..TrainConfig::preset(EngineKind::Exact)
+        }
+    );
+    // A later layer's engine wins; dotted keys (as the CLI's flags) address nested tables.
+    let flags =
+        layer("engine = \"stepped\"\n\"loss.kind\" = \"first_spike\"\n\"loss.alpha\" = 0.5\n");
+    let c =
+        TrainConfig::layered(&[("f", layer("engine = \"exact\"\n")), ("flags", flags)]).unwrap();
+    assert_eq!(c.engine, EngineKind::Stepped);
+    // A new loss kind starts from that kind's defaults for the engine.
+    assert_eq!(
+        c.loss,
+        LossKind::FirstSpike {
+            tau0: 1e-6,
+            tau1: 2e-5,
+            alpha: 0.5,
+            silent_label_gamma: 0.0
+        }
+    );
+    let e = TrainConfig::layered(&[("flags", layer("engine = \"chip\"\n"))]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "flags: engine: expected `stepped` or `exact`, got `chip`"
+    );
+}
+
+#[test]
+fn engines_refuse_what_they_do_not_have() {
+    let c = TrainConfig {
+        loss: LossKind::MaxOverTime { reg: 4e-4 },
+        ..small_exact()
+    };
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("loss.kind:"));
+    let c = TrainConfig {
+        rate_reg: 1e-3,
+        ..small_exact()
+    };
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("rate_reg:"));
+    let c = TrainConfig {
+        reset: 2.0,
+        ..small_exact()
+    };
+    assert!(c.validate().unwrap_err().to_string().starts_with("reset:"));
+    let c = TrainConfig {
+        loss: LossKind::FirstSpike {
+            tau0: 1e-6,
+            tau1: 2e-5,
+            alpha: 0.0,
+            silent_label_gamma: 1.0,
+        },
+        ..small_stepped()
+    };
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("loss.silent_label_gamma:"));
+    // The exact engine runs any number of hidden layers.
+    let c = TrainConfig {
+        hidden: vec![20, 10],
+        epochs: 1,
+        ..small_exact()
+    };
+    let mut t = Trainer::new(c).unwrap();
+    assert_eq!(t.weights.len(), 3);
+    assert!(t.run_epoch(&mut |_| {}).unwrap().train_loss.is_finite());
+}
+
+#[test]
+fn toml_round_trip_of_the_config() {
+    for base in [
+        TrainConfig::preset(EngineKind::Stepped),
+        TrainConfig::preset(EngineKind::Exact),
+    ] {
+        let c = TrainConfig {
+            weight_clip: Some(3.0),
+            hidden: vec![50, 40],
+            ..base
+        };
+        let text = toml::to_string(&c).unwrap();
+        let back = TrainConfig::layered(&[("text", text.parse().unwrap())]).unwrap();
+        assert_eq!(back, c);
+    }
+}
+
+#[test]
+fn seed_example_config_file_holds_the_spec_values() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/seed_example.toml");
+    let c = TrainConfig::from_toml_file(&path).unwrap();
+    c.validate().unwrap();
+    // SPEC §5 values.
+    let want = TrainConfig {
+        lr: 2e-3,
+        lr_step: 10,
+        lr_gamma: 0.9,
+        tau_mem: 6e-6,
+        tau_syn: 6e-6,
+        discretization: Discretization::Seed,
+        hidden_init_std: 0.25,
+        ..TrainConfig::default()
+    };
+    assert_eq!(c, want);
+}
+
+#[test]
+fn a_stepped_checkpoint_of_eventprop_0_1_still_loads() {
+    // The metadata layout of format `eventprop-train/yinyang/1`: the flat stepped config
+    // as JSON (with `null` for an absent weight clip), no `engine`.
+    let t = Trainer::new(TrainConfig {
+        epochs: 1,
+        ..small_stepped()
+    })
+    .unwrap();
+    let mut c = t.to_checkpoint();
+    let mut meta: serde_json::Value = serde_json::from_str(&c.metadata).unwrap();
+    meta["format"] = "eventprop-train/yinyang/1".into();
+    let cfg = meta["config"].as_object_mut().unwrap();
+    cfg.remove("engine");
+    cfg.remove("exact");
+    cfg.insert("weight_clip".into(), serde_json::Value::Null);
+    meta.as_object_mut().unwrap().remove("engine");
+    c.metadata = meta.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("old.safetensors");
+    checkpoint::save(&p, &c).unwrap();
+    let back = Trainer::load(&p).unwrap();
+    assert_eq!(back.config, t.config);
+    assert_eq!(back.weights, t.weights);
+}
