@@ -221,6 +221,46 @@ impl Settings {
     }
 }
 
+/// The flag that sets config key `key` (the field name in kebab case, except where the
+/// `serde` name differs from the flag).
+fn flag_of(key: &str) -> String {
+    let name = match key {
+        "loss.kind" => "loss",
+        "loss.reg" => "readout_reg",
+        _ => key.rsplit('.').next().unwrap_or(key),
+    };
+    format!("--{}", name.replace('_', "-"))
+}
+
+/// Config keys that one engine does not read (a flag setting one of them would be
+/// silently ignored, so it is refused).
+fn unused_by(engine: EngineKind) -> &'static [&'static str] {
+    match engine {
+        EngineKind::Stepped => &["exact"],
+        EngineKind::Exact => &["discretization", "encoding.dt", "loss.reg", "rate_reg"],
+    }
+}
+
+/// Refuses flags that the chosen engine would ignore.
+fn check_flags_apply(flags: &toml::Table, engine: EngineKind) -> Result<()> {
+    let ignored: Vec<String> = flags
+        .keys()
+        .filter(|k| {
+            unused_by(engine)
+                .iter()
+                .any(|u| *k == u || k.starts_with(&format!("{u}.")))
+        })
+        .map(|k| flag_of(k))
+        .collect();
+    if !ignored.is_empty() {
+        bail!(
+            "{}: not read by the {engine} engine (it would be ignored)",
+            ignored.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Arguments of `eventprop eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -340,10 +380,10 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     let (mut trainer, dir) = if let Some(dir) = &args.resume {
         let epochs = flags.remove("epochs");
         if !flags.is_empty() {
-            let keys: Vec<&str> = flags.keys().map(String::as_str).collect();
+            let given: Vec<String> = flags.keys().map(|k| flag_of(k)).collect();
             bail!(
                 "--resume: settings cannot change when resuming (only --epochs); got {}",
-                keys.join(", ")
+                given.join(", ")
             );
         }
         let mut t = Trainer::load(&dir.join(LAST_CHECKPOINT))
@@ -365,12 +405,13 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             let table = eventprop_train::config::read_toml_table(p).context("--config")?;
             layers.push((format!("--config {}", p.display()), table));
         }
-        layers.push(("flags".to_string(), flags));
+        layers.push(("flags".to_string(), flags.clone()));
         let layers: Vec<(&str, toml::Table)> = layers
             .iter()
             .map(|(o, t)| (o.as_str(), t.clone()))
             .collect();
         let config = TrainConfig::layered(&layers)?;
+        check_flags_apply(&flags, config.engine)?;
         let trainer = Trainer::new(config)?;
         (trainer, fresh_out_dir(args.out.as_deref())?)
     };

@@ -283,7 +283,70 @@ fn exact_mode_trains_and_evaluates() {
     assert_eq!(acc, logged);
 }
 
-/// Flags that only make sense on the time grid are refused in exact mode, in one line.
+/// `--mode exact --resume` continues an exact run bit-identically (formerly refused).
+#[test]
+fn exact_resume_gives_the_same_metrics_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = [
+        "--mode",
+        "exact",
+        "--hidden",
+        "30",
+        "--train-size",
+        "640",
+        "--val-size",
+        "100",
+        "--test-size",
+        "100",
+        "--threads",
+        "1",
+        "--quiet",
+    ];
+    let go = |out: &Path, epochs: &str| {
+        let mut a = vec![
+            "train",
+            "yinyang",
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            epochs,
+        ];
+        a.extend_from_slice(&exact);
+        ok(&run(&a));
+    };
+    let full = dir.path().join("full");
+    go(&full, "3");
+    let part = dir.path().join("part");
+    go(&part, "2");
+    ok(&run(&[
+        "train",
+        "yinyang",
+        "--resume",
+        part.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--threads",
+        "1",
+        "--quiet",
+    ]));
+    assert_eq!(metrics_without_time(&part), metrics_without_time(&full));
+    // The checkpoints (last and best-validation) evaluate identically (their files differ
+    // only in the recorded epoch times).
+    let eval = |p: &Path| {
+        ok(&run(&[
+            "eval",
+            "--checkpoint",
+            p.to_str().unwrap(),
+            "--threads",
+            "1",
+        ]))
+    };
+    for f in ["checkpoint.safetensors", "best.safetensors"] {
+        assert_eq!(eval(&part.join(f)), eval(&full.join(f)), "{f}");
+    }
+}
+
+/// Flags that the exact engine would ignore are refused, in one line.
 #[test]
 fn exact_mode_rejects_stepped_only_flags() {
     let dir = tempfile::tempdir().unwrap();
@@ -299,6 +362,35 @@ fn exact_mode_rejects_stepped_only_flags() {
         out.to_str().unwrap(),
     ]);
     let e = one_line_error(&o);
-    assert!(e.contains("not available in exact mode: --dt"), "{e}");
+    assert!(e.contains("--dt: not read by the exact engine"), "{e}");
+    assert!(!out.exists());
+    let o = run(&[
+        "train",
+        "yinyang",
+        "--max-spikes-per-neuron",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let e = one_line_error(&o);
+    assert!(
+        e.contains("--max-spikes-per-neuron: not read by the stepped engine"),
+        "{e}"
+    );
+    let o = run(&[
+        "train",
+        "yinyang",
+        "--mode",
+        "exact",
+        "--loss",
+        "max-over-time",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let e = one_line_error(&o);
+    assert!(
+        e.contains("loss.kind: expected first_spike with the exact engine"),
+        "{e}"
+    );
     assert!(!out.exists());
 }
