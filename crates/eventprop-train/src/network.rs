@@ -126,7 +126,7 @@ impl<F: Real> Upstream<F> {
 /// Gradients of one backward pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gradients<F> {
-    /// `dL/dW` per weight, same order and shapes as [`Network::weights`].
+    /// `dL/dW` per weight, same order and shapes as the weights passed in.
     pub weights: Vec<Array2<F>>,
     /// Guard counts summed over the LIF layers.
     pub guards: GuardStats,

@@ -172,7 +172,8 @@ mod tests {
         // g1 = 1, g2 = 3, b1 = 0.9, b2 = 0.999:
         // m2 = 0.9*0.1 + 0.1*3 = 0.39, v2 = 0.999*0.001 + 0.001*9 = 0.009999
         // m̂ = 0.39 / 0.19, v̂ = 0.009999 / 0.001999.
-        let mut adam = Adam::new(0.01, 0.9, 0.999, 0.0).unwrap();
+        // eps = 1e-12 (eps must be > 0) moves the step by ~1e-12, far below the tolerance.
+        let mut adam = Adam::new(0.01, 0.9, 0.999, 1e-12).unwrap();
         let mut p = [0.0f32];
         adam.step(3, &mut p, &[1.0]);
         adam.step(3, &mut p, &[3.0]);
