@@ -15,15 +15,28 @@ pub struct BenchArgs {
     /// Size to run (default: all three).
     #[arg(long, value_parser = ["yinyang", "medium", "shd"])]
     size: Option<String>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads, >= 1 (default: all cores).
+    #[arg(long, allow_hyphen_values = true, value_parser = count_arg)]
     threads: Option<usize>,
-    /// Timed repetitions after one warm-up pass (the median is reported).
-    #[arg(long, default_value_t = 7)]
+    /// Timed repetitions after one warm-up pass, >= 1 (the median is reported).
+    #[arg(
+        long,
+        default_value_t = 7,
+        allow_hyphen_values = true,
+        value_parser = count_arg
+    )]
     reps: usize,
     /// Print one JSON object per size instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// Parses a count: an integer >= 1 (negative values reach here, not clap's flag parser).
+fn count_arg(value: &str) -> std::result::Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected an integer >= 1, got `{value}`")),
+    }
 }
 
 /// One size's result.

@@ -6,18 +6,19 @@
 //! spikes. Outputs in `--out DIR` (each written atomically): `loss.json` (loss value, spike
 //! counts per layer, guard counts), `spikes_{k}.npz` (`times`, `neurons`) for each layer
 //! `k >= 1`, `grad_w{k}.npy` and `grad_input_times.npy` (`dL/dt` of each input spike, in
-//! the order of the input file).
+//! the order of the input file). Outputs of an earlier run into the same folder that this
+//! run did not write (e.g. `grad_w2.npy` of a deeper network) are removed; only files with
+//! these output names are touched.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use eventprop_exact::{loss, FirstSpikeCe, Lif, Network, SolverConfig, Spike};
-use ndarray::{Array1, Array2, Ix1, Ix2, OwnedRepr};
-use ndarray_npy::{NpzReader, NpzWriter};
+use ndarray::{Array1, Array2, Ix1, Ix2};
+use ndarray_npy::NpzWriter;
 use serde::Serialize;
 
-use crate::io::{write_atomic, write_json, write_npy};
+use crate::io::{remove_stale_outputs, write_atomic, write_json, write_npy, Npz};
 
 /// Loss on the output spike times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,35 +40,58 @@ pub struct ExactArgs {
     #[arg(long)]
     pub input: PathBuf,
     /// End of the simulated window in seconds (input spikes after it are ignored).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub t_max: f64,
     /// Leak potential (all layers).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub leak: f64,
     /// Reset potential (all layers).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub reset: f64,
     /// Threshold (all layers).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub threshold: f64,
     /// Synaptic time constant in seconds (all layers).
-    #[arg(long, default_value_t = 5e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 5e-3, allow_hyphen_values = true)]
     pub tau_syn: f64,
     /// Membrane time constant in seconds (all layers).
-    #[arg(long, default_value_t = 20e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 20e-3, allow_hyphen_values = true)]
     pub tau_mem: f64,
     /// Loss on the output spike times.
     #[arg(long, value_enum, default_value = "spike-time-sum")]
     pub loss: LossKind,
-    /// Class label for `--loss first-spike-ce`.
-    #[arg(long)]
+    /// Class label for `--loss first-spike-ce` (an output-neuron index >= 0).
+    #[arg(long, allow_hyphen_values = true, value_parser = index_arg)]
     pub label: Option<usize>,
-    /// Cap on spikes per neuron; exceeding it is an error, not a silent drop.
-    #[arg(long, default_value_t = SolverConfig::default().max_spikes_per_neuron)]
+    /// Cap on spikes per neuron (>= 1); exceeding it is an error, not a silent drop.
+    #[arg(
+        long,
+        default_value_t = SolverConfig::default().max_spikes_per_neuron,
+        allow_hyphen_values = true,
+        value_parser = count_arg
+    )]
     pub max_spikes_per_neuron: usize,
-    /// Output folder (created if missing).
+    /// Output folder (created if missing). Files in it named like this command's outputs
+    /// (`loss.json`, `grad_input_times.npy`, `spikes_<k>.npz`, `grad_w<k>.npy`) that this
+    /// run does not write, left from an earlier run, are removed; nothing else is touched.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Parses an index: an integer >= 0 (negative values reach here, not clap's flag parser).
+fn index_arg(value: &str) -> std::result::Result<usize, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected an integer >= 0, got `{value}`"))
+}
+
+/// Parses a count: an integer >= 1.
+fn count_arg(value: &str) -> std::result::Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected an integer >= 1, got `{value}`")),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -116,16 +140,22 @@ pub fn run(args: ExactArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("--out: cannot create {}", args.out.display()))?;
+    let mut written = Vec::new();
     for k in 1..trace.n_layers() {
-        write_spikes(&args.out.join(format!("spikes_{k}.npz")), trace.spikes(k))?;
+        let name = format!("spikes_{k}.npz");
+        write_spikes(&args.out.join(&name), trace.spikes(k))?;
+        written.push(name);
     }
     for (k, g) in grads.weights.iter().enumerate() {
-        write_npy(&args.out.join(format!("grad_w{k}.npy")), g)?;
+        let name = format!("grad_w{k}.npy");
+        write_npy(&args.out.join(&name), g)?;
+        written.push(name);
     }
     write_npy(
         &args.out.join("grad_input_times.npy"),
         &Array1::from(grads.input_times.clone()),
     )?;
+    written.push("grad_input_times.npy".into());
     let report = LossReport {
         loss: name,
         value: out.value,
@@ -135,6 +165,8 @@ pub fn run(args: ExactArgs) -> Result<()> {
         grazing_clamped: grads.stats.grazing_clamped,
     };
     write_json(&args.out.join("loss.json"), &report)?;
+    written.push("loss.json".into());
+    remove_stale_outputs(&args.out, is_exact_output, &written)?;
     if grads.stats.grazing_clamped > 0 {
         eprintln!(
             "note: {} grazing spike(s) had D- raised to the floor",
@@ -144,19 +176,10 @@ pub fn run(args: ExactArgs) -> Result<()> {
     Ok(())
 }
 
-fn open_npz(arg: &str, path: &Path) -> Result<NpzReader<File>> {
-    let file =
-        File::open(path).with_context(|| format!("{arg}: cannot open {}", path.display()))?;
-    NpzReader::new(file)
-        .map_err(|e| anyhow::anyhow!("{arg}: cannot read {} as .npz ({e})", path.display()))
-}
-
 /// Reads `w0, w1, …` (contiguous, at least `w0`, nothing else).
 fn read_weights(path: &Path) -> Result<Vec<Array2<f64>>> {
-    let mut npz = open_npz("--weights", path)?;
-    let names = npz
-        .names()
-        .map_err(|e| anyhow::anyhow!("--weights: cannot list {} ({e})", path.display()))?;
+    let mut npz = Npz::open("--weights", path)?;
+    let names = npz.names();
     let n = names.len();
     for name in &names {
         let ok = name
@@ -178,32 +201,14 @@ fn read_weights(path: &Path) -> Result<Vec<Array2<f64>>> {
         );
     }
     (0..n)
-        .map(|k| {
-            npz.by_name::<OwnedRepr<f64>, Ix2>(&format!("w{k}"))
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "--weights: w{k} in {}: expected a 2-D float64 array ({e})",
-                        path.display()
-                    )
-                })
-        })
+        .map(|k| npz.array::<f64, Ix2>(&format!("w{k}"), "a 2-D float64 array"))
         .collect()
 }
 
 fn read_input(path: &Path) -> Result<Vec<Spike>> {
-    let mut npz = open_npz("--input", path)?;
-    let times = npz.by_name::<OwnedRepr<f64>, Ix1>("times").map_err(|e| {
-        anyhow::anyhow!(
-            "--input: times in {}: expected a 1-D float64 array ({e})",
-            path.display()
-        )
-    })?;
-    let neurons = npz.by_name::<OwnedRepr<i64>, Ix1>("neurons").map_err(|e| {
-        anyhow::anyhow!(
-            "--input: neurons in {}: expected a 1-D int64 array ({e})",
-            path.display()
-        )
-    })?;
+    let mut npz = Npz::open("--input", path)?;
+    let times = npz.array::<f64, Ix1>("times", "a 1-D float64 array")?;
+    let neurons = npz.array::<i64, Ix1>("neurons", "a 1-D int64 array")?;
     if times.len() != neurons.len() {
         bail!(
             "--input: expected `times` and `neurons` of equal length, got {} and {}",
@@ -222,6 +227,20 @@ fn read_input(path: &Path) -> Result<Vec<Spike>> {
             Ok(Spike { time, neuron })
         })
         .collect()
+}
+
+/// Whether `name` is one of this command's output names: `loss.json`,
+/// `grad_input_times.npy`, `spikes_{k}.npz`, `grad_w{k}.npy` (`k` a decimal number).
+fn is_exact_output(name: &str) -> bool {
+    let numbered = |prefix: &str, suffix: &str| {
+        name.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(suffix))
+            .is_some_and(|k| !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()))
+    };
+    name == "loss.json"
+        || name == "grad_input_times.npy"
+        || numbered("spikes_", ".npz")
+        || numbered("grad_w", ".npy")
 }
 
 fn write_spikes(path: &Path, spikes: &[Spike]) -> Result<()> {

@@ -3,7 +3,9 @@
 //! For recorded hardware traces and for cross-checking other implementations. Outputs are
 //! written in the input's dtype, atomically: `spikes.npy`, `membrane.npy`, `current.npy`
 //! `(T, B, N)`, `grad_input.npy` `(2, T, B, N)` when `--grad-spikes` is given, and
-//! `stats.json` with the spike count and the guard counts of the backward.
+//! `stats.json` with the spike count and the guard counts of the backward. A
+//! `grad_input.npy` left in the folder by an earlier run with `--grad-spikes` is removed
+//! when this run has none (only the five output names are ever touched).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,7 @@ use eventprop_core::{Discretization, EventPropNeuron, GuardStats, HwData, LifPar
 use ndarray::{Array3, ArrayD, Ix3};
 use serde::Serialize;
 
-use crate::io::{read_float_npy, write_json, write_npy, FloatArray};
+use crate::io::{read_float_npy, remove_stale_outputs, write_json, write_npy, FloatArray};
 
 /// Arguments of `eventprop neuron`.
 #[derive(Debug, clap::Args)]
@@ -20,7 +22,9 @@ pub struct NeuronArgs {
     /// Input current `(T, B, N)` or the seed's stacked `(2, T, B, N)`, float32 or float64.
     #[arg(long, value_name = "X.npy")]
     input: PathBuf,
-    /// Output folder (created if missing).
+    /// Output folder (created if missing). Writes spikes.npy, membrane.npy, current.npy,
+    /// stats.json and, with --grad-spikes, grad_input.npy; a grad_input.npy left from an
+    /// earlier run is removed when this run writes none. Nothing else is touched.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Leak potential: a number or a `(N,)` .npy.
@@ -63,7 +67,7 @@ pub struct NeuronArgs {
         allow_hyphen_values = true
     )]
     tau_mem: String,
-    /// Step width in seconds.
+    /// Step width in seconds (> 0).
     #[arg(long, default_value_t = 1e-6, allow_hyphen_values = true)]
     dt: f64,
     /// Recorded hardware spikes `(T, B, N)` (returned unchanged; needs --hw-membrane).
@@ -205,13 +209,30 @@ fn run_typed<F: Real + ndarray_npy::WritableElement>(
         guards: grad.as_ref().map(|g| g.stats),
     };
     write_json(&args.out.join("stats.json"), &stats)?;
+    let written: Vec<String> = NEURON_OUTPUTS
+        .iter()
+        .filter(|&&name| name != "grad_input.npy" || grad.is_some())
+        .map(|&name| name.to_owned())
+        .collect();
+    remove_stale_outputs(&args.out, |name| NEURON_OUTPUTS.contains(&name), &written)?;
     if let Some(g) = &grad {
         if g.stats.guarded_spikes > 0 {
             eprintln!(
-                "warning: {} spike(s) had a non-finite jump term (dv_m = 0) and were zeroed as in the seed",
+                "warning: {} spike(s) had a non-finite adjoint term (grad_spikes/dv_m or \
+                 dv_p/dv_m, with dv_m = leak - threshold + i* zero or so small that the \
+                 division overflows) and were zeroed as in the seed",
                 g.stats.guarded_spikes
             );
         }
     }
     Ok(())
 }
+
+/// Every file this command writes into `--out`.
+const NEURON_OUTPUTS: [&str; 5] = [
+    "spikes.npy",
+    "membrane.npy",
+    "current.npy",
+    "grad_input.npy",
+    "stats.json",
+];

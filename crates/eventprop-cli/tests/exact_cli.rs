@@ -303,3 +303,212 @@ fn bad_inputs_fail_in_one_line() {
     );
     assert!(!out.exists());
 }
+
+/// A `.npy` stream whose header declares `shape` (a Python tuple body) of dtype `descr`,
+/// followed by `data`.
+fn raw_npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape}), }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A zip of raw `.npy` streams (`name.npy`), stored or deflated.
+fn write_raw_npz(path: &Path, entries: &[(&str, Vec<u8>)], method: zip::CompressionMethod) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
+    for (name, bytes) in entries {
+        z.start_file(format!("{name}.npy"), options).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+/// The `.npy` bytes of an array.
+fn npy_bytes<A: ndarray_npy::WriteNpyExt>(a: &A) -> Vec<u8> {
+    let mut v = Vec::new();
+    a.write_npy(&mut v).unwrap();
+    v
+}
+
+/// Issue 14 #1: an array in an `.npz` declaring (100000, 100000, 100000) float64 used to
+/// abort on an 8e15-byte allocation; the declared size is now checked against the entry.
+#[test]
+fn declared_sizes_in_npz_entries_are_checked_before_allocating() {
+    use zip::CompressionMethod::{Deflated, Stored};
+    let dir = tempfile::tempdir().unwrap();
+    let (wp, sp) = setup(dir.path(), &weights());
+    let out = dir.path().join("out");
+    let big = raw_npy("<f8", "100000, 100000, 100000", &[0; 64]);
+    let declared = "declares shape (100000, 100000, 100000) of dtype '<f8', \
+                    8000000000000000 bytes of data, but only 64 bytes follow the header";
+    let (t, n) = input();
+    let neurons = npy_bytes(&Array1::from(n));
+    let times = npy_bytes(&Array1::from(t));
+    for method in [Stored, Deflated] {
+        let bw = dir.path().join("bw.npz");
+        write_raw_npz(&bw, &[("w0", big.clone())], method);
+        assert_one_line_error(&run(&bw, &sp, &out, &[]), "--weights: w0 in ");
+        assert_one_line_error(&run(&bw, &sp, &out, &[]), declared);
+        let bs = dir.path().join("bs.npz");
+        write_raw_npz(
+            &bs,
+            &[("times", big.clone()), ("neurons", neurons.clone())],
+            method,
+        );
+        assert_one_line_error(&run(&wp, &bs, &out, &[]), "--input: times in ");
+        assert_one_line_error(&run(&wp, &bs, &out, &[]), "bs.npz");
+        assert_one_line_error(&run(&wp, &bs, &out, &[]), declared);
+        // An empty entry is named as such.
+        write_raw_npz(
+            &bs,
+            &[("times", times.clone()), ("neurons", Vec::new())],
+            method,
+        );
+        assert_one_line_error(&run(&wp, &bs, &out, &[]), "--input: neurons in ");
+        assert_one_line_error(&run(&wp, &bs, &out, &[]), "the file is empty (0 bytes)");
+    }
+    assert!(!out.exists());
+}
+
+/// A missing array is named with the file (was: `zip file error: specified file not found
+/// in archive`).
+#[test]
+fn missing_input_array_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wp, _) = setup(dir.path(), &weights());
+    let sp = dir.path().join("times_only.npz");
+    write_npz(&sp, &[("times", NpzArray::F1(array![1e-3]))]);
+    let o = run(&wp, &sp, &dir.path().join("out"), &[]);
+    assert_one_line_error(&o, "times_only.npz has no array `neurons`");
+    assert_one_line_error(&o, "expected a 1-D int64 array; it holds: times");
+}
+
+/// `np.savez_compressed` files (deflate) used to fail with `Compression method not
+/// supported`; they now give the same results as stored files.
+#[test]
+fn compressed_npz_inputs_match_stored_ones() {
+    use zip::CompressionMethod::Deflated;
+    let dir = tempfile::tempdir().unwrap();
+    let (wp, sp) = setup(dir.path(), &weights());
+    let w = weights();
+    let wc = dir.path().join("wc.npz");
+    write_raw_npz(
+        &wc,
+        &[("w0", npy_bytes(&w[0])), ("w1", npy_bytes(&w[1]))],
+        Deflated,
+    );
+    let (t, n) = input();
+    let sc = dir.path().join("sc.npz");
+    write_raw_npz(
+        &sc,
+        &[
+            ("times", npy_bytes(&Array1::from(t))),
+            ("neurons", npy_bytes(&Array1::from(n))),
+        ],
+        Deflated,
+    );
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = run(&wp, &sp, &a, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&wc, &sc, &b, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in [
+        "grad_w0.npy",
+        "grad_w1.npy",
+        "grad_input_times.npy",
+        "loss.json",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(name)).unwrap(),
+            std::fs::read(b.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// Issue 14 #8: a second run with fewer layers used to leave `grad_w1.npy` and
+/// `spikes_2.npz` of the first run beside the new outputs.
+#[test]
+fn stale_outputs_of_a_deeper_run_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (wp, sp) = setup(dir.path(), &weights());
+    let o = run(&wp, &sp, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("grad_w1.npy").exists() && out.join("spikes_2.npz").exists());
+    for other in ["notes.txt", "grad_w1.npy.bak", "spikes_x.npz", "grad_w.npy"] {
+        std::fs::write(out.join(other), b"keep").unwrap();
+    }
+    // One layer: 3 inputs → 2 outputs.
+    let (wp1, _) = setup(dir.path(), &[array![[9.0, 4.0, 2.0], [3.0, 8.0, 5.0]]]);
+    let o = run(&wp1, &sp, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for gone in ["grad_w1.npy", "spikes_2.npz"] {
+        assert!(!out.join(gone).exists(), "{gone} removed");
+    }
+    for kept in [
+        "grad_w0.npy",
+        "spikes_1.npz",
+        "grad_input_times.npy",
+        "loss.json",
+        "notes.txt",
+        "grad_w1.npy.bak",
+        "spikes_x.npz",
+        "grad_w.npy",
+    ] {
+        assert!(out.join(kept).exists(), "{kept} kept");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .args(["exact", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("that this run does not write"));
+}
+
+/// Negative numbers reach validation instead of clap's `unexpected argument '-1' found`.
+#[test]
+fn negative_numbers_reach_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wp, sp) = setup(dir.path(), &weights());
+    let out = dir.path().join("out");
+    // A negative leak is valid (and 1e-3 needs the exponent form).
+    let o = run(&wp, &sp, &out, &["--leak", "-1e-3", "--reset", "-0.5"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .args(["exact", "--t-max", "-1e-6", "--out"])
+        .arg(&out)
+        .arg("--weights")
+        .arg(&wp)
+        .arg("--input")
+        .arg(&sp)
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, "t_max: expected a finite value > 0, got -0.000001");
+    assert_one_line_error(
+        &run(&wp, &sp, &out, &["--tau-syn", "-5e-3"]),
+        "tau_syn: expected a value > 0, got -0.005",
+    );
+    for (flag, value, range) in [
+        ("--label", "-1", ">= 0"),
+        ("--max-spikes-per-neuron", "-2", ">= 1"),
+        ("--max-spikes-per-neuron", "0", ">= 1"),
+    ] {
+        let o = run(&wp, &sp, &out, &["--loss", "first-spike-ce", flag, value]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("invalid value '{value}' for '{flag} <"))
+                && err.contains(&format!("expected an integer {range}")),
+            "{err}"
+        );
+    }
+}

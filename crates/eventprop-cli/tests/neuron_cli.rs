@@ -285,3 +285,216 @@ fn bad_inputs_fail_in_one_line() {
         "error: unexpected argument '--bogus' found (see --help)"
     );
 }
+
+/// A `.npy` file whose header declares `shape` (a Python tuple body such as `3, 4`) of
+/// dtype `descr`, followed by `data` (whatever its length).
+fn raw_npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape}), }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Issue 14 #1: a 192-byte file declaring (100000, 100000, 100000) float64 used to abort
+/// on an 8e15-byte allocation (exit 134); every reader now compares the declared size with
+/// the file first.
+#[test]
+fn declared_size_is_checked_against_the_file_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = raw_npy("<f8", "100000, 100000, 100000", &[0; 64]);
+    assert_eq!(big.len(), 192);
+    std::fs::write(dir.path().join("big.npy"), &big).unwrap();
+    std::fs::write(dir.path().join("empty.npy"), b"").unwrap();
+    std::fs::write(dir.path().join("extra.npy"), raw_npy("<f8", "2,", &[0; 24])).unwrap();
+    std::fs::write(
+        dir.path().join("wrap.npy"),
+        raw_npy("<f8", "4294967296, 4294967296, 4294967296", &[0; 8]),
+    )
+    .unwrap();
+    write_npy(dir.path().join("x.npy"), &input(10, 1, 2)).unwrap();
+    let out = p(dir.path(), "out");
+    let xs = p(dir.path(), "x.npy");
+    let big = p(dir.path(), "big.npy");
+    let declared = "declares shape (100000, 100000, 100000) of dtype '<f8', \
+                    8000000000000000 bytes of data, but only 64 bytes follow the header";
+    let e = run_err(&["neuron", "--input", &big, "--out", &out]);
+    assert!(
+        e.starts_with("error: input: ") && e.contains("big.npy"),
+        "{e}"
+    );
+    assert!(e.contains(declared), "{e}");
+    for flag in ["--tau-mem", "--leak", "--grad-spikes"] {
+        let e = run_err(&["neuron", "--input", &xs, "--out", &out, flag, &big]);
+        let arg = flag.trim_start_matches("--").replace('-', "_");
+        assert!(e.starts_with(&format!("error: {arg}: ")), "{e}");
+        assert!(e.contains("big.npy") && e.contains(declared), "{e}");
+    }
+    let e = run_err(&[
+        "neuron",
+        "--input",
+        &xs,
+        "--out",
+        &out,
+        "--hw-spikes",
+        &big,
+        "--hw-membrane",
+        &xs,
+    ]);
+    assert!(e.contains("hw_spikes: ") && e.contains(declared), "{e}");
+    // An empty file says so (was: `failed to fill whole buffer`).
+    let e = run_err(&[
+        "neuron",
+        "--input",
+        &p(dir.path(), "empty.npy"),
+        "--out",
+        &out,
+    ]);
+    assert!(
+        e.contains("input: ") && e.contains("empty.npy: the file is empty (0 bytes)"),
+        "{e}"
+    );
+    // More data than declared, and a shape whose size does not fit in 64 bits.
+    let e = run_err(&[
+        "neuron",
+        "--input",
+        &p(dir.path(), "extra.npy"),
+        "--out",
+        &out,
+    ]);
+    assert!(
+        e.contains("corrupt .npy: the header declares shape (2) of dtype '<f8', 16 bytes"),
+        "{e}"
+    );
+    assert!(e.contains("but 24 bytes follow the header"), "{e}");
+    let e = run_err(&[
+        "neuron",
+        "--input",
+        &p(dir.path(), "wrap.npy"),
+        "--out",
+        &out,
+    ]);
+    assert!(e.contains("more data than fits in memory"), "{e}");
+    assert!(!Path::new(&out).exists());
+}
+
+/// Issue 14 #7: finite inputs of 1e308 (f64) / 1e38 (f32) used to exit 0 with infinite
+/// currents and a warning blaming `dv_m = 0`.
+#[test]
+fn overflowing_finite_inputs_are_an_error_naming_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    write_npy(
+        dir.path().join("x64.npy"),
+        &Array3::<f64>::from_elem((20, 1, 2), 1e308),
+    )
+    .unwrap();
+    write_npy(
+        dir.path().join("x32.npy"),
+        &Array3::<f32>::from_elem((20, 1, 2), 1e38),
+    )
+    .unwrap();
+    write_npy(dir.path().join("g.npy"), &Array3::<f64>::ones((20, 1, 2))).unwrap();
+    let out = p(dir.path(), "out");
+    let e = run_err(&[
+        "neuron",
+        "--input",
+        &p(dir.path(), "x64.npy"),
+        "--out",
+        &out,
+        "--grad-spikes",
+        &p(dir.path(), "g.npy"),
+    ]);
+    assert!(
+        e.starts_with(
+            "error: input: finite values overflow f64 in the synaptic current (got inf at \
+             index [2, 0, 0])"
+        ),
+        "{e}"
+    );
+    let e = run_err(&[
+        "neuron",
+        "--input",
+        &p(dir.path(), "x32.npy"),
+        "--out",
+        &out,
+    ]);
+    assert!(
+        e.contains("input: finite values overflow f32 in the synaptic current"),
+        "{e}"
+    );
+    assert!(!Path::new(&out).exists());
+}
+
+/// Issue 14 #8: a second run without --grad-spikes used to leave the first run's
+/// grad_input.npy beside the new outputs.
+#[test]
+fn stale_outputs_of_an_earlier_run_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_npy(dir.path().join("x.npy"), &input(20, 2, 3)).unwrap();
+    write_npy(dir.path().join("g.npy"), &Array3::<f64>::ones((20, 2, 3))).unwrap();
+    let out = dir.path().join("out");
+    let outs = out.to_string_lossy().into_owned();
+    let xs = p(dir.path(), "x.npy");
+    run_ok(&[
+        "neuron",
+        "--input",
+        &xs,
+        "--out",
+        &outs,
+        "--grad-spikes",
+        &p(dir.path(), "g.npy"),
+    ]);
+    assert!(out.join("grad_input.npy").exists());
+    // Files that are not this command's outputs are left alone.
+    for other in ["notes.txt", "grad_input.npy.bak", "grad_input_old.npy"] {
+        std::fs::write(out.join(other), b"keep").unwrap();
+    }
+    run_ok(&["neuron", "--input", &xs, "--out", &outs]);
+    assert!(!out.join("grad_input.npy").exists(), "stale output removed");
+    for kept in [
+        "spikes.npy",
+        "membrane.npy",
+        "current.npy",
+        "stats.json",
+        "notes.txt",
+        "grad_input.npy.bak",
+        "grad_input_old.npy",
+    ] {
+        assert!(out.join(kept).exists(), "{kept} kept");
+    }
+    let help = bin().args(["neuron", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("grad_input.npy left from an"), "{help}");
+}
+
+/// Negative numbers reach validation instead of clap's flag parser.
+#[test]
+fn negative_numbers_reach_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    write_npy(dir.path().join("x.npy"), &input(10, 1, 2)).unwrap();
+    let out = p(dir.path(), "out");
+    let xs = p(dir.path(), "x.npy");
+    let e = run_err(&["neuron", "--input", &xs, "--out", &out, "--dt", "-1e-6"]);
+    assert!(e.contains("dt: expected a value > 0, got -0.000001"), "{e}");
+    let e = run_err(&[
+        "neuron",
+        "--input",
+        &xs,
+        "--out",
+        &out,
+        "--tau-mem",
+        "-1e-5",
+    ]);
+    assert!(
+        e.contains("tau_mem: expected a value > 0, got -0.00001"),
+        "{e}"
+    );
+    run_ok(&[
+        "neuron", "--input", &xs, "--out", &out, "--leak", "-1e-3", "--reset", "-0.5",
+    ]);
+}

@@ -36,6 +36,25 @@ pub enum Error {
         /// The offending value (as f64).
         value: f64,
     },
+    /// Finite arguments drove a computed quantity past the float type's range: the state
+    /// became ±inf or NaN by overflow (e.g. inputs near `f32::MAX`, or `dt` far above a
+    /// time constant), so the results would be meaningless.
+    #[error(
+        "{arg}: finite values overflow {dtype} in the {quantity} (got {value} at index \
+         {index:?}); scale {arg} down or check dt against tau_syn/tau_mem"
+    )]
+    Overflow {
+        /// The argument whose values were propagated (`input`, `grad_spikes`).
+        arg: &'static str,
+        /// The quantity that overflowed (`synaptic current`, `membrane`, `adjoint`).
+        quantity: &'static str,
+        /// The float type (`f32`, `f64`).
+        dtype: &'static str,
+        /// Multi-dimensional index of the first non-finite element of that quantity.
+        index: Vec<usize>,
+        /// The non-finite value (as f64).
+        value: f64,
+    },
 }
 
 /// Result alias of this crate.

@@ -37,24 +37,50 @@ impl<F: Real> SparseRows<F> {
     /// Collects the non-zeros of a row-major `(rows, n_cols)` buffer (no rows when
     /// `n_cols == 0`).
     ///
-    /// # Panics
-    /// If `data.len()` is not a multiple of `n_cols`, or `n_cols` exceeds `u32::MAX`.
-    #[track_caller]
-    pub fn from_dense(data: &[F], n_cols: usize) -> Self {
-        assert!(n_cols <= u32::MAX as usize, "too many columns");
+    /// # Errors
+    /// [`Error::Shape`] naming `input` if `data.len()` is not a multiple of `n_cols`, or
+    /// `n_cols` exceeds `u32::MAX` (column indices are stored as `u32`).
+    pub fn new(data: &[F], n_cols: usize) -> Result<Self> {
+        if n_cols > u32::MAX as usize {
+            return Err(Error::Shape {
+                arg: "input",
+                expected: format!("(rows, N_in) with N_in <= {}", u32::MAX),
+                actual: format!("N_in = {n_cols}"),
+            });
+        }
         if n_cols == 0 {
-            return Self {
+            return Ok(Self {
                 n_cols,
                 row_ptr: vec![0],
                 cols: Vec::new(),
                 vals: Vec::new(),
-            };
+            });
         }
-        assert_eq!(
-            data.len() % n_cols,
-            0,
-            "buffer is not a whole number of rows"
-        );
+        if data.len() % n_cols != 0 {
+            return Err(Error::Shape {
+                arg: "input",
+                expected: format!("a whole number of rows of N_in = {n_cols} values"),
+                actual: format!("{} values", data.len()),
+            });
+        }
+        Ok(Self::collect(data, n_cols))
+    }
+
+    /// Like [`SparseRows::new`], for callers that have already checked the shape.
+    ///
+    /// # Panics
+    /// Where [`SparseRows::new`] returns an error; prefer that function for data from
+    /// users.
+    #[track_caller]
+    pub fn from_dense(data: &[F], n_cols: usize) -> Self {
+        match Self::new(data, n_cols) {
+            Ok(s) => s,
+            Err(e) => panic!("SparseRows::from_dense: {e}"),
+        }
+    }
+
+    /// The collection proper; `n_cols` is in `1..=u32::MAX` and divides `data.len()`.
+    fn collect(data: &[F], n_cols: usize) -> Self {
         let rows = data.len() / n_cols;
         let block = rows
             .div_ceil(rayon::current_num_threads().max(1) * 4)
@@ -178,7 +204,7 @@ impl<'a, F: Real> SynapseInput<'a, F> {
     /// Validates `x` (finite values) and collects its non-zeros.
     ///
     /// # Errors
-    /// [`Error::NonFinite`] naming `input`.
+    /// [`Error::NonFinite`] naming `input`; [`Error::Shape`] if `N_in` exceeds `u32::MAX`.
     pub fn new(x: ArrayView3<'a, F>) -> Result<Self> {
         let x: CowArray<'a, F, Ix3> = if x.is_standard_layout() {
             x.into()
@@ -190,7 +216,7 @@ impl<'a, F: Real> SynapseInput<'a, F> {
         let sparse = if n_in == 0 {
             SparseRows::empty(t_len * b_len)
         } else {
-            SparseRows::from_dense(xs, n_in)
+            SparseRows::new(xs, n_in)?
         };
         // NaN and ±inf are non-zero, so they are all among the collected values: checking
         // those is enough, and the full scan only runs to locate an offending element.
@@ -224,7 +250,7 @@ impl<'a, F: Real> SynapseInput<'a, F> {
         let y = if self.sparse.density() > DENSE_ABOVE {
             dense_forward(self.dense(), n_in, &weight)
         } else {
-            sparse_forward(&self.sparse, &weight)
+            sparse_forward_unchecked(&self.sparse, &weight)
         };
         Ok(y.into_shape_with_order((t_len, b_len, weight.nrows()))
             .expect("sizes match"))
@@ -433,15 +459,45 @@ pub fn input_grad<F: Real>(weight: ArrayView2<'_, F>, g1: ArrayView3<'_, F>) -> 
 
 /// Event-driven forward over precomputed non-zeros: `(R, N_out)`.
 ///
+/// Unlike [`SparseRows::forward`], `weight` is not checked for NaN/inf.
+///
 /// # Panics
-/// If `weight` does not have `N_in` columns.
+/// If `weight` does not have `N_in` columns; prefer [`SparseRows::forward`], which returns
+/// an error instead, for data from users.
 #[track_caller]
 pub fn sparse_forward<F: Real>(sparse: &SparseRows<F>, weight: &ArrayView2<'_, F>) -> Array2<F> {
-    assert_eq!(
-        weight.ncols(),
-        sparse.n_cols,
-        "weight has the wrong number of columns"
-    );
+    if weight.ncols() != sparse.n_cols {
+        panic!(
+            "sparse_forward: weight: expected (N_out, N_in) with N_in = {}, got {}",
+            sparse.n_cols,
+            fmt_shape(weight.shape())
+        );
+    }
+    sparse_forward_unchecked(sparse, weight)
+}
+
+impl<F: Real> SparseRows<F> {
+    /// Event-driven forward `y[r] = W x[r]` over the collected non-zeros: `(R, N_out)`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming `weight` if it is not `(N_out, N_in)`; [`Error::NonFinite`]
+    /// for NaN/inf in `weight`.
+    pub fn forward(&self, weight: ArrayView2<'_, F>) -> Result<Array2<F>> {
+        check_weight(self.n_cols, &weight)?;
+        Ok(sparse_forward_unchecked(self, &weight))
+    }
+
+    /// Number of columns `N_in`.
+    pub fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+}
+
+/// [`SparseRows::forward`] without the checks (`weight` has `N_in` columns).
+fn sparse_forward_unchecked<F: Real>(
+    sparse: &SparseRows<F>,
+    weight: &ArrayView2<'_, F>,
+) -> Array2<F> {
     let n_out = weight.nrows();
     let wt = weight.t().as_standard_layout().into_owned(); // (N_in, N_out)
     let wts = wt.as_slice().expect("owned");

@@ -10,7 +10,7 @@
 use ndarray::{Array2, Array3, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::{Distribution, Normal, StandardNormal};
 
 use crate::{EventPropNeuron, GuardStats, LifParams, Real, Result, SynapseInput};
 
@@ -65,7 +65,9 @@ impl Size {
 
     /// Neuron-steps of one pass (`T * B * N`).
     pub fn neuron_steps(&self) -> u64 {
-        (self.steps * self.batch * self.neurons) as u64
+        [self.steps, self.batch, self.neurons]
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
     }
 }
 
@@ -109,11 +111,17 @@ impl<F: Real> Workload<F> {
             }
         });
         let scale = n_in as f64 * SPIKE_PROB;
-        let w_dist = Normal::new(0.3 / scale, 1.0 / scale.sqrt()).expect("valid normal");
-        let weight = Array2::from_shape_simple_fn((n, n_in), || F::of(w_dist.sample(&mut rng)));
-        let g_dist = Normal::new(0.0, 1.0).expect("valid normal");
+        // Without inputs (`scale = 0`) the weight has no elements and `N(inf, inf)` is not
+        // a distribution: nothing is drawn then.
+        let weight = match Normal::new(0.3 / scale, 1.0 / scale.sqrt()) {
+            Ok(w_dist) => {
+                Array2::from_shape_simple_fn((n, n_in), || F::of(w_dist.sample(&mut rng)))
+            }
+            Err(_) => Array2::zeros((n, n_in)),
+        };
+        // `N(0, 1)`: `StandardNormal` draws the same values as `Normal::new(0.0, 1.0)`.
         let grad_spikes =
-            Array3::from_shape_simple_fn((t, b, n), || F::of(g_dist.sample(&mut rng)));
+            Array3::from_shape_simple_fn((t, b, n), || F::of(rng.sample::<f64, _>(StandardNormal)));
         let neuron = EventPropNeuron {
             params: LifParams::scalar(F::zero(), F::zero(), F::one(), F::of(5e-6), F::of(1e-5)),
             dt: F::of(1e-6),

@@ -40,7 +40,11 @@ pub(crate) struct AdjointInputs<'a, F> {
 /// `grad_i = lambda_i * tau_syn` and `grad_v = lambda_v - lambda_i` (every element is
 /// written, so the outputs may start uninitialised).
 ///
-/// `lambda_v`/`lambda_i` are caller-owned scratch rows of the group's width.
+/// `lambda_v`/`lambda_i` are caller-owned scratch rows of the group's width. Returns the
+/// guard counts and whether the adjoint stayed finite. That is checked on the final
+/// `lambda_v`, `lambda_i` only: a non-finite lambda never becomes finite again (the guards
+/// zero `out` and `jump`, which do not depend on lambda, and `0 * inf` is NaN), so this
+/// finds every overflow of the adjoint state at no cost per step.
 ///
 /// # Panics
 /// If the row lists or scratch rows do not match in length.
@@ -53,13 +57,13 @@ pub(crate) fn lif_backward_rows<F: Real>(
     grad_v: &mut [&mut [MaybeUninit<F>]],
     lambda_v: &mut [F],
     lambda_i: &mut [F],
-) -> GuardStats {
+) -> (GuardStats, bool) {
     let n = c.len();
     let steps = grad_i.len();
     assert_eq!(grad_v.len(), steps, "row lists differ in length");
     let mut stats = GuardStats::default();
     if steps == 0 || n == 0 {
-        return stats;
+        return (stats, true);
     }
     let width = grad_i[0].len();
     assert!(
@@ -97,7 +101,11 @@ pub(crate) fn lif_backward_rows<F: Real>(
             );
         }
     }
-    stats
+    let finite = lambda_v
+        .iter()
+        .chain(lambda_i.iter())
+        .all(|l| l.is_finite());
+    (stats, finite)
 }
 
 /// One reverse step for one batch row; updates `lambda_v`, `lambda_i` in place.

@@ -24,6 +24,12 @@ use crate::Real;
 /// uninitialised). `i_state`/`v_state` are caller-owned scratch rows of the group's width
 /// that carry the state from step to step.
 ///
+/// Returns whether the current and membrane stayed finite (finite inputs can still
+/// overflow); all elements are written either way. A non-finite state never becomes finite
+/// again (with finite `x`, `±inf` current stays `±inf` or turns NaN; `-inf` membrane turns
+/// NaN the next step, `+inf` is not stored but reset), so checking the final state costs
+/// nothing per step and finds every overflow.
+///
 /// # Panics
 /// If the row slices or scratch rows do not all have the same length, a multiple of `N`.
 #[allow(clippy::too_many_arguments)]
@@ -37,7 +43,7 @@ pub(crate) fn lif_forward_rows<F: Real>(
     v: &mut [&mut [MaybeUninit<F>]],
     i: &mut [&mut [MaybeUninit<F>]],
     (i_state, v_state): (&mut [F], &mut [F]),
-) {
+) -> bool {
     let n = c.len();
     let steps = z.len();
     assert!(
@@ -45,7 +51,7 @@ pub(crate) fn lif_forward_rows<F: Real>(
         "row lists differ in length"
     );
     if steps == 0 || n == 0 {
-        return;
+        return true;
     }
     let width = z[0].len();
     assert_eq!(width % n, 0, "row width is not a multiple of N");
@@ -76,6 +82,7 @@ pub(crate) fn lif_forward_rows<F: Real>(
             );
         }
     }
+    i_state.iter().chain(v_state.iter()).all(|s| s.is_finite())
 }
 
 /// Writes `value(k)` into every element of an output row.
@@ -117,7 +124,8 @@ fn step_row<F: Real>(
 
 /// Recomputes the synaptic current `i[0] = 0, i[t+1] = i[t] * decay_syn + x[t]` for one
 /// batch group (the hardware-data path, when no current was recorded); writes every
-/// element of `i`. `i_state` is a scratch row of the group's width.
+/// element of `i`. `i_state` is a scratch row of the group's width. Returns whether the
+/// current stayed finite (checked on the final state, as in [`lif_forward_rows`]).
 #[track_caller]
 pub(crate) fn current_rows<F: Real>(
     c: &Coefficients<F>,
@@ -126,11 +134,11 @@ pub(crate) fn current_rows<F: Real>(
     offset: usize,
     i: &mut [&mut [MaybeUninit<F>]],
     i_state: &mut [F],
-) {
+) -> bool {
     let n = c.len();
     let steps = i.len();
     if steps == 0 || n == 0 {
-        return;
+        return true;
     }
     let width = i[0].len();
     assert_eq!(i_state.len(), width, "scratch row has the wrong width");
@@ -148,4 +156,5 @@ pub(crate) fn current_rows<F: Real>(
             slot.write(*state);
         }
     }
+    i_state.iter().all(|s| s.is_finite())
 }

@@ -159,6 +159,32 @@ fn check_input_rank<'a, F: Real>(input: ArrayViewD<'a, F>) -> Result<ArrayView3<
     }
 }
 
+/// The [`Error::Overflow`] for the first non-finite element among `quantities` (each a
+/// row-major buffer of shape `dims`), taking the earliest flat position (the earliest time
+/// step for time-major arrays).
+fn overflow<F: Real>(
+    arg: &'static str,
+    quantities: &[(&'static str, &[F])],
+    dims: &[usize],
+) -> Error {
+    let first = quantities
+        .iter()
+        .filter_map(|&(name, data)| {
+            data.iter()
+                .position(|v| !v.is_finite())
+                .map(|p| (p, name, data[p]))
+        })
+        .min_by_key(|&(p, _, _)| p);
+    let (flat, quantity, value) = first.unwrap_or((0, "state", F::nan()));
+    Error::Overflow {
+        arg,
+        quantity,
+        dtype: F::NAME,
+        index: crate::error::unravel(flat, dims),
+        value: value.to_f64().unwrap_or(f64::NAN),
+    }
+}
+
 impl<F: Real> EventPropNeuron<F> {
     /// Forward on an input of shape `(2, T, B, N)` (seed form, `input[1]` ignored) or
     /// `(T, B, N)`.
@@ -195,7 +221,9 @@ impl<F: Real> EventPropNeuron<F> {
     /// # Errors
     /// [`Error::Shape`] when a parameter vector is not of length `N` or a hardware array is
     /// not `(T, B, N)`; [`Error::NonFinite`] for NaN/inf in `x`, hardware data or
-    /// parameters; [`Error::NonPositive`] for `tau_syn`, `tau_mem` or `dt` ≤ 0.
+    /// parameters; [`Error::NonPositive`] for `tau_syn`, `tau_mem` or `dt` ≤ 0;
+    /// [`Error::Overflow`] (naming `input`) when the computed current or membrane is not
+    /// finite although every argument is (e.g. inputs near the float type's maximum).
     ///
     /// ```
     /// use eventprop_core::{EventPropNeuron, Error};
@@ -224,8 +252,13 @@ impl<F: Real> EventPropNeuron<F> {
                 let zs = split_time_rows(spikes.as_slice_mut().expect("owned"), row_len, chunk);
                 let vs = split_time_rows(membrane.as_slice_mut().expect("owned"), row_len, chunk);
                 let is = split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
-                zs.into_par_iter().zip(vs).zip(is).enumerate().for_each(
-                    |(g, ((mut z, mut v), mut i))| {
+                // `reduce`, not `all`: every group must run to write all its rows.
+                let finite = zs
+                    .into_par_iter()
+                    .zip(vs)
+                    .zip(is)
+                    .enumerate()
+                    .map(|(g, ((mut z, mut v), mut i))| {
                         let width = z.first().map_or(0, |r| r.len());
                         let (mut i_state, mut v_state) =
                             (vec![F::zero(); width], vec![F::zero(); width]);
@@ -238,9 +271,9 @@ impl<F: Real> EventPropNeuron<F> {
                             &mut v,
                             &mut i,
                             (&mut i_state, &mut v_state),
-                        );
-                    },
-                );
+                        )
+                    })
+                    .reduce(|| true, |a, b| a && b);
                 // SAFETY: the batch groups of `split_time_rows` cover every (t, b) row, and
                 // `lif_forward_rows` writes every element of each of its rows (row 0 and
                 // rows 1..T), so all elements are initialised.
@@ -251,6 +284,16 @@ impl<F: Real> EventPropNeuron<F> {
                         current.assume_init(),
                     )
                 };
+                if !finite {
+                    return Err(overflow(
+                        "input",
+                        &[
+                            ("synaptic current", current.as_slice().expect("owned")),
+                            ("membrane", membrane.as_slice().expect("owned")),
+                        ],
+                        &[t_len, b_len, n],
+                    ));
+                }
                 NeuronOutput {
                     spikes,
                     membrane,
@@ -276,20 +319,32 @@ impl<F: Real> EventPropNeuron<F> {
                         let mut current = Array3::uninit((t_len, b_len, n));
                         let is =
                             split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
-                        is.into_par_iter().enumerate().for_each(|(g, mut i)| {
-                            let mut i_state = vec![F::zero(); i.first().map_or(0, |r| r.len())];
-                            forward::current_rows(
-                                &coefficients,
-                                xs,
-                                row_len,
-                                g * chunk,
-                                &mut i,
-                                &mut i_state,
-                            );
-                        });
+                        let finite = is
+                            .into_par_iter()
+                            .enumerate()
+                            .map(|(g, mut i)| {
+                                let mut i_state = vec![F::zero(); i.first().map_or(0, |r| r.len())];
+                                forward::current_rows(
+                                    &coefficients,
+                                    xs,
+                                    row_len,
+                                    g * chunk,
+                                    &mut i,
+                                    &mut i_state,
+                                )
+                            })
+                            .reduce(|| true, |a, b| a && b);
                         // SAFETY: as above, `current_rows` writes every element of its rows
                         // and the groups cover all rows.
-                        unsafe { current.assume_init() }
+                        let current = unsafe { current.assume_init() };
+                        if !finite {
+                            return Err(overflow(
+                                "input",
+                                &[("synaptic current", current.as_slice().expect("owned"))],
+                                &dims,
+                            ));
+                        }
+                        current
                     }
                 };
                 NeuronOutput {
@@ -334,7 +389,8 @@ impl<F: Real> NeuronContext<F> {
     ///
     /// # Errors
     /// [`Error::Shape`] when a gradient is not `(T, B, N)`; [`Error::NonFinite`] for NaN/inf
-    /// in `grad_spikes`.
+    /// in `grad_spikes`; [`Error::Overflow`] (naming `grad_spikes`) when the adjoint leaves
+    /// the float type's range.
     pub fn backward(
         &self,
         grad_spikes: ArrayView3<'_, F>,
@@ -368,7 +424,7 @@ impl<F: Real> NeuronContext<F> {
         let (gi, gv) = grad_input.as_slice_mut().expect("owned").split_at_mut(half);
         let gis = split_time_rows(gi, row_len, chunk);
         let gvs = split_time_rows(gv, row_len, chunk);
-        let stats = gis
+        let (stats, finite) = gis
             .into_par_iter()
             .zip(gvs)
             .enumerate()
@@ -390,10 +446,23 @@ impl<F: Real> NeuronContext<F> {
                     &mut lambda_i,
                 )
             })
-            .reduce(GuardStats::default, |a, b| a + b);
+            .reduce(
+                || (GuardStats::default(), true),
+                |a, b| (a.0 + b.0, a.1 && b.1),
+            );
         // SAFETY: the groups cover every (t, b) row of both halves, and
         // `lif_backward_rows` writes every element of its rows (row T-1 and rows 0..T-1).
         let grad_input = unsafe { grad_input.assume_init() };
+        if !finite {
+            return Err(overflow(
+                "grad_spikes",
+                &[(
+                    "adjoint (grad_input)",
+                    grad_input.as_slice().expect("owned"),
+                )],
+                &[2, t_len, b_len, n],
+            ));
+        }
         Ok(NeuronGrad { grad_input, stats })
     }
 }
