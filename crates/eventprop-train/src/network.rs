@@ -95,6 +95,7 @@ fn synapse_fwd<F: Real>(
     if sparse.density() > DENSE_ABOVE {
         return Ok(synapse_forward(x.view(), w)?);
     }
+    // The weight shapes are checked in `forward`, so this cannot panic.
     let y = synapse::sparse_forward(sparse, &w);
     Ok(y.into_shape_with_order((t_len, b_len, w.nrows()))
         .expect("sizes match"))
@@ -169,6 +170,15 @@ impl SteppedNetwork {
                 weights.len(),
             ));
         }
+        for (k, (w, s)) in weights.iter().zip(spec.weight_shapes()).enumerate() {
+            if w.dim() != s {
+                return Err(Error::Invalid {
+                    arg: "weight",
+                    expected: format!("weight.{k} of shape {s:?}"),
+                    actual: format!("{:?}", w.dim()),
+                });
+            }
+        }
         if x.dim().2 != spec.n_in {
             return Err(Error::invalid(
                 "input",
@@ -185,13 +195,13 @@ impl SteppedNetwork {
         let mut hidden: Vec<NeuronContext<F>> = Vec::with_capacity(n_hidden);
         for w in &weights[..n_hidden] {
             let z = hidden.last().map_or(&input, |c| &c.output().spikes);
-            let sp = SparseRows::from_dense(z.as_slice().expect("standard layout"), z.dim().2);
+            let sp = SparseRows::new(z.as_slice().expect("standard layout"), z.dim().2)?;
             let y = synapse_fwd(z, &sp, w.view())?;
             sparse.push(sp);
             hidden.push(hidden_neuron.forward(y.view(), None)?);
         }
         let z = hidden.last().map_or(&input, |c| &c.output().spikes);
-        let sp = SparseRows::from_dense(z.as_slice().expect("standard layout"), z.dim().2);
+        let sp = SparseRows::new(z.as_slice().expect("standard layout"), z.dim().2)?;
         let y = synapse_fwd(z, &sp, weights[n_hidden].view())?;
         sparse.push(sp);
         let (output, out_ctx) = match spec.readout {

@@ -210,6 +210,13 @@ fn a_trace_of_another_network_is_an_error_not_a_panic() {
     // Too few weights for the network.
     let e = li.forward(&w[..1], x.view()).unwrap_err();
     assert_eq!(e.to_string(), "weights: expected 2 matrices, got 1");
+    // A weight of the wrong shape (formerly an `assert!` on the sparse path).
+    let bad = vec![w[0].clone(), Array2::zeros((3, 11))];
+    let e = li.forward(&bad, x.view()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "weight: expected weight.1 of shape (3, 10), got (3, 11)"
+    );
 }
 
 #[test]
