@@ -287,8 +287,8 @@ pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    eventprop_train::fsio::write_atomic_with(path, write)
-        .map_err(|e| anyhow::anyhow!(e.to_string()))
+    // The error keeps its source (the OS error); `main` prints the chain in one line.
+    Ok(eventprop_train::fsio::write_atomic_with(path, write)?)
 }
 
 /// Writes an array as `.npy`, atomically.
