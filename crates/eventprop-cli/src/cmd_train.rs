@@ -212,6 +212,11 @@ struct Settings {
     #[arg(long)]
     #[serde(rename = "exact.grazing_floor")]
     grazing_floor: Option<f64>,
+    /// Refuse settings whose estimated peak memory exceeds this (GiB; default 16). The
+    /// estimate: stepped, 8 B × steps × batch × neurons × (6 training, 4 evaluation);
+    /// exact, 40 B × max spikes per neuron × neurons × threads; plus weights and data.
+    #[arg(long, value_name = "GIB")]
+    memory_limit_gib: Option<f64>,
 }
 
 impl Settings {
@@ -464,6 +469,13 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let size = args.size.unwrap_or(cfg.test_size);
     if size == 0 {
         bail!("--size: expected >= 1, got 0");
+    }
+    let gib = size as f64 * eventprop_train::config::BYTES_PER_SAMPLE / (1u64 << 30) as f64;
+    if gib > cfg.memory_limit_gib {
+        bail!(
+            "--size: {size} samples need an estimated {gib:.1} GiB, above the run's memory_limit_gib = {} GiB",
+            cfg.memory_limit_gib
+        );
     }
     let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
     let e = trainer.evaluate(&yinyang::encode(&data, &cfg.encoding))?;

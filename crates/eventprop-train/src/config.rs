@@ -93,7 +93,25 @@ pub struct TrainConfig {
     pub encoding: Encoding,
     /// Solver settings of the exact engine.
     pub exact: SolverConfig,
+    /// Refuse configs whose estimated peak memory ([`TrainConfig::memory_estimate`]) is
+    /// above this many GiB.
+    pub memory_limit_gib: f64,
 }
+
+/// Bytes per sample of an encoded Yin-Yang data set (features, labels, five input events
+/// and their vectors), measured as an upper bound.
+pub const BYTES_PER_SAMPLE: f64 = 200.0;
+
+/// An estimate of the peak memory of a run, with its largest part in words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryEstimate {
+    /// Estimated peak bytes.
+    pub bytes: f64,
+    /// What dominates, with the settings that set it.
+    pub dominant: String,
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Keys that may be absent from a complete config (optional settings).
 const OPTIONAL_KEYS: [&str; 1] = ["weight_clip"];
@@ -197,6 +215,7 @@ impl TrainConfig {
             readout_init_std: 0.1,
             encoding: Encoding::default(),
             exact: SolverConfig::default(),
+            memory_limit_gib: 16.0,
         };
         match engine {
             EngineKind::Stepped => stepped,
@@ -336,7 +355,112 @@ impl TrainConfig {
             }
         }
         self.network().validate()?;
-        crate::engine::build(self).map(|_| ())
+        crate::engine::build(self)?;
+        self.check_memory()
+    }
+
+    /// Estimated peak memory (measured model, DESIGN.md "Memory estimate"):
+    ///
+    /// * stepped: `8 B × steps × max(6 × batch_size, 4 × eval_batch_size) × (N_in + Σ N)`
+    ///   per batch (forward state and adjoint of every layer; factors measured: 5.8 and
+    ///   3.8 values per neuron and step) — the time grid is dense;
+    /// * exact: `40 B × max_spikes_per_neuron × Σ N` per sample in flight (one per thread)
+    ///   — memory grows with spikes only;
+    ///
+    /// plus the weights with their gradient and Adam moments (`4 × 8 B` per weight) and
+    /// the data sets ([`BYTES_PER_SAMPLE`] per sample).
+    pub fn memory_estimate(&self) -> MemoryEstimate {
+        let spec = self.network();
+        let neurons: f64 = (spec.n_in + spec.hidden.iter().sum::<usize>() + spec.n_out) as f64;
+        let weights: f64 = spec
+            .weight_shapes()
+            .iter()
+            .map(|&(o, i)| o as f64 * i as f64)
+            .sum::<f64>()
+            * 32.0;
+        let samples = self.train_size as f64 + self.val_size as f64 + self.test_size as f64;
+        let data = samples * BYTES_PER_SAMPLE;
+        let (batch, what) = match self.engine {
+            EngineKind::Stepped => {
+                let steps = (self.encoding.t_sim / self.encoding.dt).round().max(0.0);
+                let train = 6.0 * self.batch_size as f64;
+                let eval = 4.0 * self.eval_batch_size as f64;
+                let per = 8.0 * steps * neurons;
+                (
+                    per * train.max(eval),
+                    format!(
+                        "the time grid: {steps} steps (t_sim / dt) × {} samples ({}) × {neurons} neurons",
+                        if train >= eval { self.batch_size } else { self.eval_batch_size },
+                        if train >= eval { "batch_size" } else { "eval_batch_size" },
+                    ),
+                )
+            }
+            EngineKind::Exact => {
+                let threads = rayon::current_num_threads() as f64;
+                (
+                    40.0 * self.exact.max_spikes_per_neuron as f64 * neurons * threads,
+                    format!(
+                        "spike buffers: exact.max_spikes_per_neuron = {} × {neurons} neurons × {threads} threads",
+                        self.exact.max_spikes_per_neuron
+                    ),
+                )
+            }
+        };
+        let parts = [
+            (batch, what),
+            (
+                weights,
+                format!(
+                    "the weights: {} hidden",
+                    spec.hidden
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            ),
+            (
+                data,
+                format!("the data: {samples} samples (train_size + val_size + test_size)"),
+            ),
+        ];
+        let bytes = parts.iter().map(|p| p.0).sum();
+        let dominant = parts
+            .into_iter()
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|p| p.1)
+            .unwrap_or_default();
+        MemoryEstimate { bytes, dominant }
+    }
+
+    /// Refuses a config whose [`TrainConfig::memory_estimate`] exceeds `memory_limit_gib`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `memory`, the estimate, the limit and what dominates.
+    pub fn check_memory(&self) -> Result<()> {
+        if !(self.memory_limit_gib.is_finite() && self.memory_limit_gib > 0.0) {
+            return Err(Error::invalid(
+                "memory_limit_gib",
+                "finite and > 0",
+                self.memory_limit_gib,
+            ));
+        }
+        let e = self.memory_estimate();
+        let gib = e.bytes / GIB;
+        if gib > self.memory_limit_gib {
+            return Err(Error::Invalid {
+                arg: "memory",
+                expected: format!(
+                    "an estimated peak below memory_limit_gib = {} GiB",
+                    self.memory_limit_gib
+                ),
+                actual: format!(
+                    "{gib:.1} GiB, mostly {} (reduce those, or raise --memory-limit-gib)",
+                    e.dominant
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The network this config describes.

@@ -341,6 +341,32 @@ fn engines_refuse_what_they_do_not_have() {
 }
 
 #[test]
+fn memory_estimate_follows_the_measured_model_and_refuses_oversized_runs() {
+    // Stepped default: 38 steps × max(6 × 50, 4 × 1000) × 128 neurons × 8 B on the grid,
+    // + 32 B × 960 weights + 200 B × 7000 samples.
+    let c = TrainConfig::default();
+    let want = 8.0 * 38.0 * 4000.0 * 128.0 + 32.0 * 960.0 + 200.0 * 7000.0;
+    assert_eq!(c.memory_estimate().bytes, want);
+    c.validate().unwrap();
+    let mut big = c.clone();
+    big.encoding.t_sim = 1.0;
+    let e = big.validate().unwrap_err().to_string();
+    assert!(
+        e.starts_with(
+            "memory: expected an estimated peak below memory_limit_gib = 16 GiB, got 3814.7 GiB"
+        ),
+        "{e}"
+    );
+    big.memory_limit_gib = 5000.0;
+    big.validate().unwrap();
+    // The exact engine's estimate does not depend on the window.
+    let mut ex = TrainConfig::preset(EngineKind::Exact);
+    let before = ex.memory_estimate().bytes;
+    ex.encoding.t_sim = 600.0;
+    assert_eq!(ex.memory_estimate().bytes, before);
+}
+
+#[test]
 fn toml_round_trip_of_the_config() {
     for base in [
         TrainConfig::preset(EngineKind::Stepped),

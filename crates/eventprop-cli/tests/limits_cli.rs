@@ -1,0 +1,120 @@
+//! Resource limits of `train` and `eval`: settings whose estimated memory exceeds the limit,
+//! too many threads, and oversized evaluation sets are refused in one line before anything
+//! is allocated or written.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// Exit 1, one `error: ` line on stderr (returned).
+fn one_line_error(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).trim_end().to_string();
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+#[test]
+fn oversized_settings_are_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+    // 10^6 steps × 1000 evaluation samples × 128 neurons: ~3.8 TB on the time grid.
+    let e = one_line_error(&run(&["train", "yinyang", "--t-sim", "1.0", "--out", o]));
+    assert!(
+        e.contains("memory: expected an estimated peak below memory_limit_gib = 16 GiB"),
+        "{e}"
+    );
+    assert!(e.contains("1000000 steps"), "{e}");
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--hidden",
+        "100000000",
+        "--out",
+        o,
+    ]));
+    assert!(e.contains("100000008 neurons"), "{e}");
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--train-size",
+        "100000000000",
+        "--out",
+        o,
+    ]));
+    assert!(e.contains("the data: 100000002000 samples"), "{e}");
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--engine",
+        "exact",
+        "--max-spikes-per-neuron",
+        "100000000",
+        "--out",
+        o,
+    ]));
+    assert!(e.contains("spike buffers"), "{e}");
+    // A raised limit lets a config through (here: validated, then one tiny epoch).
+    let o2 = dir.path().join("ok");
+    let r = run(&[
+        "train",
+        "yinyang",
+        "--memory-limit-gib",
+        "0.01",
+        "--train-size",
+        "50",
+        "--val-size",
+        "10",
+        "--test-size",
+        "10",
+        "--eval-batch-size",
+        "10",
+        "--batch-size",
+        "10",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        o2.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--memory-limit-gib",
+        "0.001",
+        "--out",
+        o,
+    ]));
+    assert!(e.contains("memory_limit_gib = 0.001"), "{e}");
+    // Thread counts are capped at 4 × the cores.
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--threads",
+        "100000",
+        "--out",
+        o,
+    ]));
+    assert!(e.contains("--threads: expected 1 to"), "{e}");
+    assert!(!out.exists(), "refused runs write nothing");
+    // eval: an evaluation set beyond the memory limit.
+    let ck = o2.join("checkpoint.safetensors");
+    let e = one_line_error(&run(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--size",
+        "100000000000",
+    ]));
+    assert!(
+        e.contains("--size: 100000000000 samples need an estimated"),
+        "{e}"
+    );
+}
