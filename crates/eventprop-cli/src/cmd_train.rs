@@ -42,6 +42,7 @@ enum LossArg {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 struct YinYangArgs {
     /// TOML file with settings (flags override it): the keys of `TrainConfig`, with
     /// `engine = "stepped" | "exact"` choosing the preset the file is laid over.
@@ -98,49 +99,49 @@ struct Settings {
     #[arg(long)]
     eval_batch_size: Option<usize>,
     /// Adam learning rate.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     lr: Option<f64>,
     /// Epochs between learning-rate decays.
     #[arg(long)]
     lr_step: Option<usize>,
     /// Learning-rate decay factor.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     lr_gamma: Option<f64>,
     /// Adam beta1.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     beta1: Option<f64>,
     /// Adam beta2.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     beta2: Option<f64>,
     /// Adam eps (> 0).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     eps: Option<f64>,
     /// Clip weights to [-C, C] after each update.
-    #[arg(long, value_name = "C")]
+    #[arg(long, allow_hyphen_values = true, value_name = "C")]
     weight_clip: Option<f64>,
     /// Hidden layer sizes, comma-separated (e.g. `120` or `100,50`).
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
     /// Hidden membrane time constant (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     tau_mem: Option<f64>,
     /// Hidden synaptic time constant (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     tau_syn: Option<f64>,
     /// Threshold.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     threshold: Option<f64>,
     /// Leak potential.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     leak: Option<f64>,
     /// Reset potential.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     reset: Option<f64>,
     /// Readout (or spiking output) membrane time constant (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     readout_tau_mem: Option<f64>,
     /// Readout (or spiking output) synaptic time constant (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     readout_tau_syn: Option<f64>,
     /// Adjoint discretization of the stepped engine: `seed` or `corrected`.
     #[arg(long)]
@@ -150,58 +151,58 @@ struct Settings {
     #[serde(rename = "loss.kind")]
     loss: Option<LossArg>,
     /// Readout regulariser weight (max-over-time loss).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "loss.reg")]
     readout_reg: Option<f64>,
     /// Softmax temperature of the first-spike loss (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "loss.tau0")]
     tau0: Option<f64>,
     /// Early-spike time constant of the first-spike loss (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "loss.tau1")]
     tau1: Option<f64>,
     /// Early-spike weight of the first-spike loss.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "loss.alpha")]
     alpha: Option<f64>,
     /// Weight of the silent-label membrane term of the first-spike loss (exact engine).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "loss.silent_label_gamma")]
     silent_label_gamma: Option<f64>,
     /// Hidden firing-rate regulariser weight (stepped engine).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     rate_reg: Option<f64>,
     /// Hidden weight init mean.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     hidden_init_mean: Option<f64>,
     /// Hidden weight init std.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     hidden_init_std: Option<f64>,
     /// Output weight init mean.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     readout_init_mean: Option<f64>,
     /// Output weight init std.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     readout_init_std: Option<f64>,
     /// Encoding: time of feature value 0 (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "encoding.t_early")]
     t_early: Option<f64>,
     /// Encoding: time of feature value 1 (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "encoding.t_late")]
     t_late: Option<f64>,
     /// Encoding: bias spike time (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "encoding.t_bias")]
     t_bias: Option<f64>,
     /// Simulated duration (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "encoding.t_sim")]
     t_sim: Option<f64>,
     /// Time step of the stepped engine (s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "encoding.dt")]
     dt: Option<f64>,
     /// Exact engine: cap on the spikes of one neuron in one sample.
@@ -209,13 +210,13 @@ struct Settings {
     #[serde(rename = "exact.max_spikes_per_neuron")]
     max_spikes_per_neuron: Option<usize>,
     /// Exact engine: floor of the adjoint jump's denominator (units of threshold − leak).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "exact.grazing_floor")]
     grazing_floor: Option<f64>,
     /// Refuse settings whose estimated peak memory exceeds this (GiB; default 16). The
     /// estimate: stepped, 8 B × steps × batch × neurons × (6 training, 4 evaluation);
     /// exact, 40 B × max spikes per neuron × neurons × threads; plus weights and data.
-    #[arg(long, value_name = "GIB")]
+    #[arg(long, allow_hyphen_values = true, value_name = "GIB")]
     memory_limit_gib: Option<f64>,
 }
 

@@ -118,3 +118,49 @@ fn oversized_settings_are_refused_before_allocating() {
         "{e}"
     );
 }
+
+#[test]
+fn negative_values_reach_validation_and_overflowing_weights_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+    // Formerly clap's "unexpected argument '-1' found".
+    let e = one_line_error(&run(&["train", "yinyang", "--dt", "-1e-6", "--out", o]));
+    assert_eq!(e, "error: dt: expected > 0, got -0.000001");
+    let e = one_line_error(&run(&["train", "yinyang", "--lr", "-1e-3", "--out", o]));
+    assert_eq!(e, "error: lr: expected finite and > 0, got -0.001");
+    // Integers stay integers: a clap usage error naming the flag (exit 2).
+    let r = run(&["train", "yinyang", "--epochs", "-1", "--out", o]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("'--epochs <EPOCHS>'"));
+    assert!(!out.exists());
+    // Weights so large that the currents overflow: the message says where and why.
+    let r = run(&[
+        "train",
+        "yinyang",
+        "--hidden-init-mean",
+        "1e308",
+        "--train-size",
+        "50",
+        "--val-size",
+        "10",
+        "--test-size",
+        "10",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        o,
+    ]);
+    // stderr: the run's banner, then exactly one error line.
+    assert_eq!(r.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    let e = errors[0];
+    assert!(
+        e.starts_with("error: training failed in epoch 1, batch 1 (weights too large or diverged?"),
+        "{e}"
+    );
+    assert!(e.contains("expected finite values, got inf"), "{e}");
+}

@@ -50,6 +50,16 @@ pub enum Error {
         /// `the loss` or `a gradient`.
         what: &'static str,
     },
+    /// A training batch failed (e.g. non-finite currents from weights that are too large).
+    #[error("training failed in epoch {epoch}, batch {batch} (weights too large or diverged? check the init and the learning rate)")]
+    Batch {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based batch within the epoch.
+        batch: usize,
+        /// The engine's error.
+        source: Box<Error>,
+    },
     /// An error of the time-stepped kernels.
     #[error(transparent)]
     Core(#[from] eventprop_core::Error),

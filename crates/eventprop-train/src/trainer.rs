@@ -267,7 +267,12 @@ impl Trainer {
                 ..
             } = self
                 .engine
-                .run(&self.weights, &inputs, &labels, Pass::Train)?;
+                .run(&self.weights, &inputs, &labels, Pass::Train)
+                .map_err(|e| Error::Batch {
+                    epoch: epoch + 1,
+                    batch: bi + 1,
+                    source: Box::new(e),
+                })?;
             let grads = grads.ok_or_else(|| {
                 Error::invalid("engine", "gradients for a training batch", "none")
             })?;
