@@ -65,6 +65,16 @@ _local = threading.local()
 ParamLike = Union[float, torch.Tensor]
 
 
+
+def _real(name, value):
+    """``value`` as a float (a Python number or a one-element tensor); a ``TypeError``
+    naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    if isinstance(value, torch.Tensor) and value.numel() != 1:
+        raise TypeError(f"{name}: expected a real number, got a tensor of shape {tuple(value.shape)}")
+    return float(value)
+
 def last_guard_stats() -> Optional[GuardStats]:
     """Guard statistics of the last neuron backward run in this thread (``None`` before
     the first)."""
@@ -173,7 +183,7 @@ class EventPropNeuronFunction(torch.autograd.Function):
             )
         ]
         hw = _hw(hw_data, input.dtype)
-        state = _core.neuron_forward(x, *params, hw, float(dt), discretization)
+        state = _core.neuron_forward(x, *params, hw, _real("dt", dt), discretization)
         # Zero-copy tensors over the buffers that `state.backward` reads (spikes, current):
         # saved so that torch's version counter rejects the backward after an in-place edit.
         spikes, membrane, current = (torch.from_numpy(a) for a in state._writeable_outputs())

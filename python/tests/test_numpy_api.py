@@ -193,3 +193,16 @@ def test_kernels_release_the_gil():
     # Measured here: ~25-50 k/s while the GIL is held, ~1 M/s while the kernels run.
     assert forward > 5 * held, (forward, held)
     assert backward > 5 * held, (backward, held)
+
+
+def test_wrong_types_of_dt_and_discretization_name_the_argument():
+    x = np.zeros((2, 5, 1, 1))
+    with pytest.raises(TypeError, match=r"^dt: expected a real number \(seconds\), got str$"):
+        eventprop.neuron_forward(x, 0.0, 0.0, 1.0, 5e-6, 1e-5, dt="x")
+    with pytest.raises(TypeError, match=r"^discretization: expected"):
+        eventprop.neuron_forward(x, 0.0, 0.0, 1.0, 5e-6, 1e-5, discretization=3)
+    # The defaults (dt = 1e-6, seed discretization) are those of an explicit call.
+    a = eventprop.neuron_forward(x + 1.0, 0.0, 0.0, 1.0, 5e-6, 1e-5)
+    b = eventprop.neuron_forward(x + 1.0, 0.0, 0.0, 1.0, 5e-6, 1e-5, dt=1e-6, discretization="seed")
+    np.testing.assert_array_equal(a.membrane, b.membrane)
+

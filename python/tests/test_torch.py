@@ -291,3 +291,16 @@ def test_hw_data_as_stacked_tensor():
     a = eventprop_neuron(x, hw_data=torch.stack([z, v, i]))
     b = eventprop_neuron(x, hw_data=(z, v, i))
     assert all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def test_wrong_type_of_dt_names_the_argument():
+    gen = torch.Generator().manual_seed(15)
+    params = _params(False, torch.float64, gen)
+    spikes_in, w = _input(torch.float64, gen)
+    x = RefSynapseFunction.apply(spikes_in, w).detach()
+    with pytest.raises(TypeError, match=r"^dt: expected a real number, got str$"):
+        EventPropNeuronFunction.apply(x, *params, None, "x")
+    # A one-element tensor is a real number.
+    z, _, _ = EventPropNeuronFunction.apply(x, *params, None, torch.tensor(1e-6))
+    z0, _, _ = EventPropNeuronFunction.apply(x, *params, None, 1e-6)
+    assert torch.equal(z, z0)

@@ -34,7 +34,7 @@ pub struct NeuronArgs {
         value_name = "V|P.npy",
         allow_hyphen_values = true
     )]
-    leak: String,
+    leak: std::ffi::OsString,
     /// Reset potential: a number or a `(N,)` .npy.
     #[arg(
         long,
@@ -42,7 +42,7 @@ pub struct NeuronArgs {
         value_name = "V|P.npy",
         allow_hyphen_values = true
     )]
-    reset: String,
+    reset: std::ffi::OsString,
     /// Threshold: a number or a `(N,)` .npy.
     #[arg(
         long,
@@ -50,7 +50,7 @@ pub struct NeuronArgs {
         value_name = "V|P.npy",
         allow_hyphen_values = true
     )]
-    threshold: String,
+    threshold: std::ffi::OsString,
     /// Synaptic time constant in seconds: a number or a `(N,)` .npy.
     #[arg(
         long,
@@ -58,7 +58,7 @@ pub struct NeuronArgs {
         value_name = "V|P.npy",
         allow_hyphen_values = true
     )]
-    tau_syn: String,
+    tau_syn: std::ffi::OsString,
     /// Membrane time constant in seconds: a number or a `(N,)` .npy.
     #[arg(
         long,
@@ -66,7 +66,7 @@ pub struct NeuronArgs {
         value_name = "V|P.npy",
         allow_hyphen_values = true
     )]
-    tau_mem: String,
+    tau_mem: std::ffi::OsString,
     /// Step width in seconds (> 0).
     #[arg(long, default_value_t = 1e-6, allow_hyphen_values = true)]
     dt: f64,
@@ -108,13 +108,17 @@ pub fn run(args: NeuronArgs) -> Result<()> {
 }
 
 /// A parameter given as a number or as a `.npy` file of shape `(N,)`.
-fn parse_param<F: Real>(arg: &'static str, value: &str) -> Result<Param<F>> {
-    if let Ok(v) = value.trim().parse::<f64>() {
+/// A value that is not UTF-8 can only be a file name (file names need not be UTF-8).
+fn parse_param<F: Real>(arg: &'static str, value: &std::ffi::OsStr) -> Result<Param<F>> {
+    if let Some(v) = value.to_str().and_then(|v| v.trim().parse::<f64>().ok()) {
         return Ok(Param::Scalar(F::of(v)));
     }
     let path = Path::new(value);
     if !path.exists() {
-        anyhow::bail!("{arg}: expected a number or an existing .npy file, got `{value}`");
+        anyhow::bail!(
+            "{arg}: expected a number or an existing .npy file, got `{}`",
+            path.display()
+        );
     }
     let a = read_float_npy(arg, path)?.into_f64();
     match a.ndim() {

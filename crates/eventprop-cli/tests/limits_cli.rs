@@ -164,3 +164,30 @@ fn negative_values_reach_validation_and_overflowing_weights_are_named() {
     );
     assert!(e.contains("expected finite values, got inf"), "{e}");
 }
+
+/// A parameter flag given a non-UTF-8 value (a file name) names the flag (formerly clap's
+/// "invalid UTF-8 was detected in one or more arguments").
+#[cfg(unix)]
+#[test]
+fn non_utf8_parameter_values_name_the_flag() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = std::ffi::OsStr::from_bytes(b"\xffmissing.npy");
+    let input = dir.path().join("x.npy");
+    ndarray_npy::write_npy(&input, &ndarray::Array4::<f64>::ones((2, 5, 1, 1))).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .arg("neuron")
+        .arg("--input")
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--tau-mem")
+        .arg(bad)
+        .output()
+        .unwrap();
+    let e = one_line_error(&o);
+    assert!(
+        e.starts_with("error: tau_mem: expected a number or an existing .npy file"),
+        "{e}"
+    );
+}

@@ -371,7 +371,7 @@ fn parse_hw<'py>(
 /// on hardware, returned unchanged. `discretization` (`"seed"` or `"corrected"`) selects
 /// the current used by the backward's jump terms. Returns a `NeuronContext`.
 #[pyfunction]
-#[pyo3(signature = (input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None, dt=1e-6, discretization="seed"))]
+#[pyo3(signature = (input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None, dt=None, discretization=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn neuron_forward(
     py: Python<'_>,
@@ -382,9 +382,25 @@ pub fn neuron_forward(
     tau_syn: &Bound<'_, PyAny>,
     tau_mem: &Bound<'_, PyAny>,
     hw_data: Option<&Bound<'_, PyAny>>,
-    dt: f64,
-    discretization: &str,
+    dt: Option<&Bound<'_, PyAny>>,
+    discretization: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<NeuronContext> {
+    // Extracted by hand so that a wrong type names the argument; `None` is the default
+    // (`dt = 1e-6`, `discretization = "seed"`).
+    let dt: f64 = dt.map_or(Ok(1e-6), |dt| dt.extract()).map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "dt: expected a real number (seconds), got {}",
+            dt.map_or_else(String::new, type_name)
+        ))
+    })?;
+    let discretization: String = discretization
+        .map_or(Ok("seed".to_string()), |d| d.extract())
+        .map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "discretization: expected \"seed\" or \"corrected\", got {}",
+                discretization.map_or_else(String::new, type_name)
+            ))
+        })?;
     let discretization: Discretization = discretization.parse().map_err(PyValueError::new_err)?;
     let dtype = dtype_of("input", input)?;
     let args = ForwardArgs {
@@ -413,6 +429,13 @@ pub fn neuron_backward<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, GuardStats)> {
     ctx.get()
         .backward(py, grad_spikes, grad_membrane, grad_current)
+}
+
+/// The Python type name of `v` (for error messages).
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map_or_else(|_| "an object".to_string(), |n| n.to_string())
 }
 
 #[cfg(test)]
