@@ -68,6 +68,18 @@ pub enum Error {
     Exact(#[from] eventprop_exact::Error),
 }
 
+/// `e` and its sources joined by `: ` (one line, as the CLI prints errors).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -374,7 +374,10 @@ impl Trainer {
         }
         metrics::write(dir, &self.history)?;
         if let Err(e) = plot::plot_metrics(&dir.join(PLOT_PNG), &self.history) {
-            on_event(Event::Warning(format!("{e:#}; training goes on")));
+            on_event(Event::Warning(format!(
+                "plot not written: {}; training goes on",
+                crate::error::chain(&e)
+            )));
         }
         Ok(())
     }

@@ -427,3 +427,65 @@ fn a_stepped_checkpoint_of_eventprop_0_1_still_loads() {
     assert_eq!(back.config, t.config);
     assert_eq!(back.weights, t.weights);
 }
+
+#[test]
+fn a_run_folder_is_resumable_before_the_first_epoch_ends() {
+    // A run killed during its first epoch leaves a checkpoint of the initial state (formerly
+    // metrics without a checkpoint: neither `--out` nor `--resume` accepted the folder).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        epochs: 1,
+        ..small_stepped()
+    };
+    let mut t = Trainer::new(cfg.clone()).unwrap();
+    let mut checked = false;
+    t.run(dir.path(), &mut |e| {
+        if let Event::Batch(p) = e {
+            if p.batch == 1 {
+                let early = Trainer::load(&dir.path().join(LAST_CHECKPOINT)).unwrap();
+                assert_eq!(early.epochs_done, 0);
+                assert_eq!(early.config, cfg);
+                checked = true;
+            }
+        }
+    })
+    .unwrap();
+    assert!(checked);
+}
+
+#[test]
+fn a_plot_that_cannot_be_written_is_a_warning_and_training_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the plot should go: the rename onto it fails.
+    std::fs::create_dir(dir.path().join(PLOT_PNG)).unwrap();
+    std::fs::write(dir.path().join(PLOT_PNG).join("x"), b"x").unwrap();
+    // A stale temporary file of a killed writer (another process id) is cleaned up.
+    std::fs::write(dir.path().join(".metrics.json.tmp.999999999"), b"x").unwrap();
+    let mut t = Trainer::new(TrainConfig {
+        epochs: 2,
+        ..small_stepped()
+    })
+    .unwrap();
+    let mut warnings = Vec::new();
+    t.run(dir.path(), &mut |e| {
+        if let Event::Warning(w) = e {
+            warnings.push(w);
+        }
+    })
+    .unwrap();
+    assert_eq!(t.epochs_done, 2);
+    // One warning per write: before the first epoch and after each epoch.
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    let w = &warnings[0];
+    assert!(
+        w.starts_with("plot not written: ") && w.contains(PLOT_PNG),
+        "{w}"
+    );
+    // The OS error (the error's source) is in the message, on one line.
+    assert!(
+        w.contains("directory") && w.ends_with("; training goes on"),
+        "{w}"
+    );
+    assert!(!w.contains('\n'), "{w}");
+    assert!(!dir.path().join(".metrics.json.tmp.999999999").exists());
+}
