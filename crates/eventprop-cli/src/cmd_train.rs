@@ -80,6 +80,23 @@ struct Settings {
     /// Seed of the data splits.
     #[arg(long)]
     data_seed: Option<u64>,
+    /// Training set file instead of the generator: `.npz` with `x` (S, 4) float32/float64
+    /// of (x, y, 1-x, 1-y) and integer labels `y` (S,), or CSV (4 feature columns, then the
+    /// label). Without `--val`, the last `--val-size` samples of this file are the
+    /// validation set (not trained on). `--train-size` is not read.
+    #[arg(long, value_name = "FILE")]
+    #[serde(rename = "data.train")]
+    train: Option<PathBuf>,
+    /// Validation set file (format as `--train`; default: held out of `--train`, or the
+    /// generator's validation split without `--train`).
+    #[arg(long, value_name = "FILE")]
+    #[serde(rename = "data.validation")]
+    val: Option<PathBuf>,
+    /// Test set file (format as `--train`; default: the generator's test split of
+    /// `--test-size` samples).
+    #[arg(long, value_name = "FILE")]
+    #[serde(rename = "data.test")]
+    test: Option<PathBuf>,
     /// Number of epochs (may be raised on `--resume`).
     #[arg(long)]
     epochs: Option<usize>,
@@ -233,6 +250,7 @@ fn flag_of(key: &str) -> String {
     let name = match key {
         "loss.kind" => "loss",
         "loss.reg" => "readout_reg",
+        "data.validation" => "val",
         _ => key.rsplit('.').next().unwrap_or(key),
     };
     format!("--{}", name.replace('_', "-"))
@@ -280,6 +298,10 @@ pub struct EvalArgs {
     /// Number of samples (default: the run's test size).
     #[arg(long)]
     size: Option<usize>,
+    /// Evaluate on this Yin-Yang feature file (format as `train yinyang --train`) instead
+    /// of a generated split.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data_seed", "size"])]
+    data: Option<PathBuf>,
     /// Number of rayon threads (at most 4 × the cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -434,6 +456,13 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         c.loss.name().replace('_', "-"),
         dir.display()
     );
+    let d = &trainer.data;
+    eprintln!(
+        "data: {} train, {} validation, {} test samples",
+        d.train.len(),
+        d.validation.len(),
+        d.test.len()
+    );
     let epochs = c.epochs;
     let quiet = args.quiet;
     let mut bar: Option<ProgressBar> = None;
@@ -464,21 +493,27 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
 /// Runs `eval`.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     set_threads(args.threads)?;
-    let trainer = Trainer::load(&args.checkpoint).context("--checkpoint")?;
+    let trainer = Trainer::load_for_eval(&args.checkpoint).context("--checkpoint")?;
     let cfg = &trainer.config;
-    let seed = args.data_seed.unwrap_or(cfg.data_seed);
-    let size = args.size.unwrap_or(cfg.test_size);
-    if size == 0 {
-        bail!("--size: expected >= 1, got 0");
-    }
-    let gib = size as f64 * eventprop_train::config::BYTES_PER_SAMPLE / (1u64 << 30) as f64;
-    if gib > cfg.memory_limit_gib {
-        bail!(
-            "--size: {size} samples need an estimated {gib:.1} GiB, above the run's memory_limit_gib = {} GiB",
-            cfg.memory_limit_gib
-        );
-    }
-    let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
+    let (data, source) = if let Some(path) = &args.data {
+        let data = eventprop_train::files::read_yinyang(path).context("--data")?;
+        (data, format!("file {}", path.display()))
+    } else {
+        let seed = args.data_seed.unwrap_or(cfg.data_seed);
+        let size = args.size.unwrap_or(cfg.test_size);
+        if size == 0 {
+            bail!("--size: expected >= 1, got 0");
+        }
+        let gib = size as f64 * eventprop_train::config::BYTES_PER_SAMPLE / (1u64 << 30) as f64;
+        if gib > cfg.memory_limit_gib {
+            bail!(
+                "--size: {size} samples need an estimated {gib:.1} GiB, above the run's memory_limit_gib = {} GiB",
+                cfg.memory_limit_gib
+            );
+        }
+        let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
+        (data, format!("data seed {seed}, test split"))
+    };
     let e = trainer.evaluate(&yinyang::encode(&data, &cfg.encoding))?;
     println!("accuracy: {}", e.accuracy);
     println!("loss: {}", e.loss);
@@ -486,10 +521,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     if let Some(s) = e.silent_output_fraction {
         println!("silent output fraction: {s}");
     }
-    println!(
-        "samples: {} (data seed {seed}, test split, {} engine)",
-        e.samples, cfg.engine
-    );
+    println!("samples: {} ({source}, {} engine)", e.samples, cfg.engine);
     println!("epochs trained: {}", trainer.epochs_done);
     Ok(())
 }

@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Train a network (the main job: `eventprop train yinyang`).
     Train(cmd_train::TrainArgs),
-    /// Evaluate a checkpoint on a freshly generated data set.
+    /// Evaluate a checkpoint on a generated data set or a data file.
     Eval(cmd_train::EvalArgs),
     /// Apply the EventProp neuron function (forward, optional backward) to .npy arrays.
     Neuron(cmd_neuron::NeuronArgs),

@@ -9,7 +9,7 @@
 //! full path. Changing `loss.kind` first resets the `[loss]` table to that kind's defaults
 //! for the engine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use eventprop_core::{Discretization, Lif};
 use eventprop_exact::SolverConfig;
@@ -96,6 +96,9 @@ pub struct TrainConfig {
     /// Refuse configs whose estimated peak memory ([`TrainConfig::memory_estimate`]) is
     /// above this many GiB.
     pub memory_limit_gib: f64,
+    /// Data files of the splits (`[data]`; absent paths: the generator).
+    #[serde(default)]
+    pub data: DataFiles,
 }
 
 /// Bytes per sample of an encoded Yin-Yang data set (features, labels, five input events
@@ -113,8 +116,33 @@ pub struct MemoryEstimate {
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// Keys that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 1] = ["weight_clip"];
+/// Yin-Yang feature files ([`crate::files::read_yinyang`]: `.npz` with `x` `(S, 4)` and
+/// `y`, or CSV) for the splits, each optional (the `[data]` table). Relative paths are
+/// stored as given and resolved against the working directory of the process (so resume
+/// from the same directory).
+///
+/// * `train` absent: the generator's training split (`train_size` samples); given: the
+///   file, and `train_size` is not read.
+/// * `validation` given: the file. Absent: with a `train` file, the **last `val_size`
+///   samples of the train file** are held out as the validation set (and not trained on;
+///   `val_size = 0`: no validation set); without one, the generator's validation split.
+/// * `test` absent: the generator's test split (`test_size` samples); given: the file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataFiles {
+    /// Training set file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<PathBuf>,
+    /// Validation set file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<PathBuf>,
+    /// Test set file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+}
+
+/// Keys (full paths) that may be absent from a complete config (optional settings).
+const OPTIONAL_KEYS: [&str; 4] = ["weight_clip", "data.train", "data.validation", "data.test"];
 
 impl Default for TrainConfig {
     /// The stepped preset.
@@ -216,6 +244,7 @@ impl TrainConfig {
             encoding: Encoding::default(),
             exact: SolverConfig::default(),
             memory_limit_gib: 16.0,
+            data: DataFiles::default(),
         };
         match engine {
             EngineKind::Stepped => stepped,
@@ -509,15 +538,56 @@ impl TrainConfig {
         v
     }
 
-    /// The data splits: sizes from the config, seeds from [`yinyang::split_seeds`]
-    /// (5000/1000/1000 reproduce [`yinyang::standard_splits`]).
-    pub fn splits(&self) -> Splits {
+    /// The data splits: the files of [`DataFiles`] (`[data]`) where given, else generated
+    /// with sizes from the config and seeds from [`yinyang::split_seeds`] (5000/1000/1000
+    /// reproduce [`yinyang::standard_splits`]). With a train file and no validation file
+    /// the validation set is the last `val_size` samples of the train file.
+    ///
+    /// # Errors
+    /// The readers' errors ([`crate::files::read_yinyang`]), naming the file;
+    /// [`Error::Invalid`] for a `val_size` that leaves no training sample of a train file.
+    pub fn splits(&self) -> Result<Splits> {
         let [a, b, c] = yinyang::split_seeds(self.data_seed);
-        Splits {
-            train: yinyang::generate(self.train_size, a),
-            validation: yinyang::generate(self.val_size, b),
-            test: yinyang::generate(self.test_size, c),
-        }
+        let read = |p: &PathBuf| crate::files::read_yinyang(p);
+        let (train, validation) = match (&self.data.train, &self.data.validation) {
+            (Some(t), Some(v)) => (read(t)?, read(v)?),
+            (Some(t), None) => {
+                let mut train = read(t)?;
+                if self.val_size >= train.len() {
+                    return Err(Error::invalid(
+                        "val_size",
+                        format!(
+                            "< {} (the samples of data.train {}; without data.validation the validation set is held out of the train file)",
+                            train.len(),
+                            t.display()
+                        ),
+                        self.val_size,
+                    ));
+                }
+                let keep = train.len() - self.val_size;
+                let validation = yinyang::Dataset {
+                    features: train.features.split_off(keep),
+                    labels: train.labels.split_off(keep),
+                };
+                (train, validation)
+            }
+            (None, v) => (
+                yinyang::generate(self.train_size, a),
+                match v {
+                    Some(v) => read(v)?,
+                    None => yinyang::generate(self.val_size, b),
+                },
+            ),
+        };
+        let test = match &self.data.test {
+            Some(p) => read(p)?,
+            None => yinyang::generate(self.test_size, c),
+        };
+        Ok(Splits {
+            train,
+            validation,
+            test,
+        })
     }
 }
 
@@ -596,7 +666,7 @@ fn merge(
                 return Err(Error::config(origin, format!("{full}: expected a table")));
             }
             (Some(slot), _) => *slot = value.clone(),
-            (None, _) if path.is_empty() && OPTIONAL_KEYS.contains(&key.as_str()) => {
+            (None, _) if OPTIONAL_KEYS.contains(&full.as_str()) => {
                 base.insert(key.clone(), value.clone());
             }
             (None, _) => {

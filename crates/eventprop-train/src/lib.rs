@@ -12,7 +12,7 @@
 //! * [`trainer`]: the one training loop (shuffling, Adam + step schedule, evaluation,
 //!   checkpoints, resume, best-validation checkpoint, metrics, plot);
 //! * [`data`]: samples as input spike events; [`yinyang`]: the Yin-Yang data set and its
-//!   spike-time encoding;
+//!   spike-time encoding; [`files`]: feature and event data files (`.npz`, CSV);
 //! * [`loss`]: max-over-time cross-entropy, first-spike-time cross-entropy (on a time
 //!   grid; the loss itself is shared with the exact engine), a firing-rate regulariser;
 //! * [`optim`], [`metrics`], [`plot`], [`checkpoint`], [`fsio`]: the trainer's parts.
@@ -36,6 +36,7 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod files;
 pub mod fsio;
 pub mod metrics;
 pub mod optim;

@@ -144,13 +144,13 @@ struct MetaV1 {
     history: Vec<EpochMetrics>,
 }
 
-fn encode(config: &TrainConfig) -> RunData {
-    let s = config.splits();
-    RunData {
+fn encode(config: &TrainConfig) -> Result<RunData> {
+    let s = config.splits()?;
+    Ok(RunData {
         train: yinyang::encode(&s.train, &config.encoding),
         validation: yinyang::encode(&s.validation, &config.encoding),
         test: yinyang::encode(&s.test, &config.encoding),
-    }
+    })
 }
 
 /// Runs `engine` over `set` in batches of `batch_size` without gradients.
@@ -190,14 +190,15 @@ impl Trainer {
     /// A fresh run.
     ///
     /// # Errors
-    /// [`Error::Invalid`] (and the engines' errors) for an invalid config.
+    /// [`Error::Invalid`] (and the engines' errors) for an invalid config; the errors of
+    /// reading the data files ([`TrainConfig::splits`]).
     pub fn new(config: TrainConfig) -> Result<Self> {
         config.validate()?;
         let engine = engine::build(&config)?;
         let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
         let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
         let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
-        let data = encode(&config);
+        let data = encode(&config)?;
         Ok(Self {
             config,
             engine,
@@ -430,8 +431,23 @@ impl Trainer {
     ///
     /// # Errors
     /// [`Error::Io`] / [`Error::Format`] for a missing or corrupt file, another format, a
-    /// weight of the wrong shape or with a non-finite value.
+    /// weight of the wrong shape or with a non-finite value; the errors of reading the
+    /// run's data files ([`TrainConfig::splits`]; the paths are in the checkpoint's config).
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with(path, true)
+    }
+
+    /// Restores a checkpoint as [`Trainer::load`] does, but leaves [`Trainer::data`] empty:
+    /// for evaluating on other data, without generating or reading the run's splits (whose
+    /// files may be gone).
+    ///
+    /// # Errors
+    /// As [`Trainer::load`], without the data errors.
+    pub fn load_for_eval(path: &Path) -> Result<Self> {
+        Self::load_with(path, false)
+    }
+
+    fn load_with(path: &Path, with_data: bool) -> Result<Self> {
         let c = checkpoint::load(path)?;
         let value: serde_json::Value = serde_json::from_str(&c.metadata)
             .map_err(|e| Error::format(path, format!("checkpoint metadata: {e}")))?;
@@ -504,7 +520,15 @@ impl Trainer {
             adam.slots.push(AdamSlot { steps, m, v });
         }
         let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
-        let data = encode(&config);
+        let data = if with_data {
+            encode(&config)?
+        } else {
+            RunData {
+                train: SpikeSet::default(),
+                validation: SpikeSet::default(),
+                test: SpikeSet::default(),
+            }
+        };
         Ok(Self {
             config,
             engine,

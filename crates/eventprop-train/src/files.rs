@@ -1,0 +1,727 @@
+//! Data files: labelled feature sets (`.npz`, CSV) and labelled spike-event sets (`.npz`).
+//!
+//! * Feature `.npz` ([`read_features`]): `x`, shape `(S, F)`, float32 or float64, and `y`,
+//!   shape `(S,)`, integer labels (any integer dtype; float labels must be whole numbers).
+//!   The published Yin-Yang sets are `(S, 4)` arrays of `(x, y, 1-x, 1-y)` with labels
+//!   0..2 ([`read_yinyang`]).
+//! * Feature CSV: per line `F` feature columns then the integer label, separated by
+//!   commas; an optional header line (the first non-comment line, if any of its fields is
+//!   not a number); `#` starts a comment (to the end of the line); blank lines are skipped.
+//! * Event `.npz` ([`read_events`]): `times` (float, seconds, `>= 0`), `units` (integer
+//!   input channel per event), `labels` `(S,)`, and either `offsets` (`S + 1` integers:
+//!   sample `i` has events `offsets[i]..offsets[i+1]`) or `sample` (the sample index of
+//!   each event).
+//!
+//! The format is chosen by the extension (`.npz` or `.csv`). Every problem is an
+//! [`Error::Format`] whose one-line message names the file and the array, line or field:
+//! a missing array, ragged or mismatched lengths, NaN/infinite features or times, negative
+//! times, units or labels out of range, bad offsets, an empty file. A `.npy` entry's
+//! declared shape and dtype are checked against the entry's size (and a deflated entry's
+//! size against the file's) before anything is allocated.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use eventprop_core::error::fmt_shape;
+use ndarray::{Array2, ArrayD};
+use ndarray_npy::npy::header::{Header, ReadHeaderError};
+use ndarray_npy::{ReadNpyExt, ReadableElement};
+use zip::{CompressionMethod, ZipArchive};
+
+use crate::data::{Spike, SpikeSet};
+use crate::error::{Error, Result};
+use crate::yinyang;
+
+/// Deflate's largest expansion ratio (a 258-byte match per 2 bits, plus block overhead).
+const DEFLATE_MAX_RATIO: u64 = 1032;
+
+/// A labelled feature set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    /// `(samples, features)`, finite.
+    pub values: Array2<f64>,
+    /// The class of each sample.
+    pub labels: Vec<usize>,
+}
+
+impl Features {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Features per sample.
+    pub fn n_features(&self) -> usize {
+        self.values.ncols()
+    }
+}
+
+/// Reads a feature set (`.npz` or `.csv`, see the module docs) with labels in
+/// `0..n_classes`.
+///
+/// # Errors
+/// [`Error::Io`] for an unreadable file; [`Error::Format`] naming the file and the field
+/// for anything else (another extension, missing arrays, mismatched lengths, non-finite
+/// features, labels out of range, no samples).
+pub fn read_features(path: &Path, n_classes: usize) -> Result<Features> {
+    match extension(path).as_deref() {
+        Some("npz") => read_features_npz(path, n_classes),
+        Some("csv") => read_features_csv(path, n_classes),
+        _ => Err(Error::format(
+            path,
+            "unknown data file type: expected a `.npz` (arrays `x`, `y`) or `.csv` file",
+        )),
+    }
+}
+
+/// Reads a Yin-Yang feature file ([`read_features`]): 4 features per sample in `[0, 1]`
+/// (`x, y, 1-x, 1-y`), labels in `0..3`.
+///
+/// # Errors
+/// As [`read_features`], and [`Error::Format`] for another feature count or a feature
+/// outside `[0, 1]` (it would be encoded as a spike outside the input window).
+pub fn read_yinyang(path: &Path) -> Result<yinyang::Dataset> {
+    let f = read_features(path, yinyang::N_CLASSES)?;
+    let field = if extension(path).as_deref() == Some("npz") {
+        "`x`"
+    } else {
+        "columns"
+    };
+    if f.n_features() != 4 {
+        return Err(Error::format(
+            path,
+            format!(
+                "{field}: {} features per sample, Yin-Yang expects 4 (x, y, 1-x, 1-y)",
+                f.n_features()
+            ),
+        ));
+    }
+    let mut features = Vec::with_capacity(f.len());
+    for (i, row) in f.values.outer_iter().enumerate() {
+        let r = [row[0], row[1], row[2], row[3]];
+        if let Some(j) = r.iter().position(|v| !(0.0..=1.0).contains(v)) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "{field}: sample {i}, feature {j} is {}, Yin-Yang features lie in [0, 1]",
+                    r[j]
+                ),
+            ));
+        }
+        features.push(r);
+    }
+    Ok(yinyang::Dataset {
+        features,
+        labels: f.labels,
+    })
+}
+
+/// Reads an event set (`.npz`, see the module docs) with units in `0..n_channels` and
+/// labels in `0..n_classes`. The events of each sample keep their order in the file.
+///
+/// # Errors
+/// [`Error::Io`] for an unreadable file; [`Error::Format`] naming the file and the array
+/// for anything else (another extension, missing arrays, both or neither of `offsets` and
+/// `sample`, mismatched lengths, non-finite or negative times, units or labels out of
+/// range, offsets not starting at 0, decreasing, or not ending at the event count, no
+/// samples).
+pub fn read_events(path: &Path, n_channels: usize, n_classes: usize) -> Result<SpikeSet> {
+    if extension(path).as_deref() != Some("npz") {
+        return Err(Error::format(
+            path,
+            "unknown event file type: expected a `.npz` file (arrays `times`, `units`, `labels`, and `offsets` or `sample`)",
+        ));
+    }
+    let mut npz = Npz::open(path)?;
+    let expected = "(`times`, `units`, `labels`, and `offsets` or `sample`)";
+    let labels = npz.ints("labels", true, expected)?;
+    let labels = check_labels(path, "`labels`", &labels, n_classes)?;
+    let s = labels.len();
+    let times = npz.floats("times", 1, expected)?.1;
+    let units = npz.ints("units", false, expected)?;
+    let e = times.len();
+    if units.len() != e {
+        return Err(Error::format(
+            path,
+            format!(
+                "`units`: {} entries, expected one per event ({e}, the length of `times`)",
+                units.len()
+            ),
+        ));
+    }
+    if let Some((i, t)) = times
+        .iter()
+        .enumerate()
+        .find(|(_, t)| !t.is_finite() || **t < 0.0)
+    {
+        let what = if t.is_finite() {
+            "negative"
+        } else {
+            "not finite"
+        };
+        return Err(Error::format(
+            path,
+            format!("`times`: event {i} is {t} ({what}; expected seconds >= 0)"),
+        ));
+    }
+    if let Some((i, u)) = units
+        .iter()
+        .enumerate()
+        .find(|(_, &u)| u < 0 || u >= n_channels as i128 || u > u32::MAX as i128)
+    {
+        return Err(Error::format(
+            path,
+            format!(
+                "`units`: event {i} has unit {u}, expected 0..{n_channels} (the input channels)"
+            ),
+        ));
+    }
+    let (has_offsets, has_sample) = (npz.has("offsets"), npz.has("sample"));
+    let mut samples: Vec<Vec<Spike>> = vec![Vec::new(); s];
+    let spike = |k: usize| Spike {
+        time: times[k],
+        neuron: units[k] as u32,
+    };
+    match (has_offsets, has_sample) {
+        (true, true) => {
+            return Err(Error::format(
+                path,
+                "has both `offsets` and `sample`; expected one of them",
+            ))
+        }
+        (false, false) => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "has neither `offsets` (S + 1 event offsets) nor `sample` (a sample index per event); it holds: {}",
+                    npz.names_list()
+                ),
+            ))
+        }
+        (true, false) => {
+            let offsets = npz.ints("offsets", false, expected)?;
+            if offsets.len() != s + 1 {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "`offsets`: {} entries, expected samples + 1 = {} (`labels` has {s})",
+                        offsets.len(),
+                        s + 1
+                    ),
+                ));
+            }
+            if offsets[0] != 0 {
+                return Err(Error::format(
+                    path,
+                    format!("`offsets`: starts at {}, expected 0", offsets[0]),
+                ));
+            }
+            if let Some(i) = offsets.windows(2).position(|w| w[1] < w[0]) {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "`offsets`: not non-decreasing: entry {} is {} after {}",
+                        i + 1,
+                        offsets[i + 1],
+                        offsets[i]
+                    ),
+                ));
+            }
+            if offsets[s] != e as i128 {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "`offsets`: ends at {}, expected the event count {e} (the length of `times`)",
+                        offsets[s]
+                    ),
+                ));
+            }
+            for (i, sample) in samples.iter_mut().enumerate() {
+                *sample = (offsets[i] as usize..offsets[i + 1] as usize)
+                    .map(spike)
+                    .collect();
+            }
+        }
+        (false, true) => {
+            let index = npz.ints("sample", false, expected)?;
+            if index.len() != e {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "`sample`: {} entries, expected one per event ({e}, the length of `times`)",
+                        index.len()
+                    ),
+                ));
+            }
+            for (k, &i) in index.iter().enumerate() {
+                if i < 0 || i >= s as i128 {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "`sample`: event {k} belongs to sample {i}, expected 0..{s} (`labels` has {s})"
+                        ),
+                    ));
+                }
+                samples[i as usize].push(spike(k));
+            }
+        }
+    }
+    Ok(SpikeSet { samples, labels })
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+/// Labels as `usize`, each in `0..n_classes`; at least one.
+fn check_labels(path: &Path, field: &str, labels: &[i128], n_classes: usize) -> Result<Vec<usize>> {
+    if labels.is_empty() {
+        return Err(Error::format(path, format!("{field}: no samples")));
+    }
+    if let Some((i, l)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l < 0 || l >= n_classes as i128)
+    {
+        return Err(Error::format(
+            path,
+            format!("{field}: sample {i} has label {l}, expected 0..{n_classes}"),
+        ));
+    }
+    Ok(labels.iter().map(|&l| l as usize).collect())
+}
+
+fn read_features_npz(path: &Path, n_classes: usize) -> Result<Features> {
+    let mut npz = Npz::open(path)?;
+    let expected = "(`x`: (samples, features) floats, `y`: (samples,) integer labels)";
+    let (shape, x) = npz.floats("x", 2, expected)?;
+    let y = npz.ints("y", true, expected)?;
+    let (s, f) = (shape[0], shape[1]);
+    if y.len() != s {
+        return Err(Error::format(
+            path,
+            format!("`y`: {} labels, expected one per row of `x` ({s})", y.len()),
+        ));
+    }
+    let labels = check_labels(path, "`y`", &y, n_classes)?;
+    if f == 0 {
+        return Err(Error::format(path, "`x`: 0 features per sample"));
+    }
+    if let Some(k) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::format(
+            path,
+            format!(
+                "`x`: sample {}, feature {} is {} (expected finite features)",
+                k / f,
+                k % f,
+                x[k]
+            ),
+        ));
+    }
+    let values = Array2::from_shape_vec((s, f), x).expect("length checked against the shape");
+    Ok(Features { values, labels })
+}
+
+fn read_features_csv(path: &Path, n_classes: usize) -> Result<Features> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Err(Error::format(
+            path,
+            "empty file (0 bytes), expected CSV rows of features then a label",
+        ));
+    }
+    let mut values = Vec::new();
+    let mut labels = Vec::new();
+    let mut columns: Option<(usize, usize)> = None; // (count, line it was set on)
+    let mut header: Option<(usize, usize)> = None;
+    let mut seen_content = false;
+    for (k, line) in BufReader::new(file).lines().enumerate() {
+        let n = k + 1;
+        let line = line.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::format(path, format!("line {n}: not UTF-8 text"))
+            } else {
+                Error::io(path, e)
+            }
+        })?;
+        let content = line.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = content.split(',').map(str::trim).collect();
+        let first = !seen_content;
+        seen_content = true;
+        if first && fields.iter().any(|f| f.parse::<f64>().is_err()) {
+            header = Some((fields.len(), n));
+            continue;
+        }
+        match columns {
+            None => {
+                if fields.len() < 2 {
+                    return Err(Error::format(
+                        path,
+                        format!("line {n}: 1 column, expected feature columns then a label"),
+                    ));
+                }
+                if let Some((h, hl)) = header {
+                    if h != fields.len() {
+                        return Err(Error::format(
+                            path,
+                            format!(
+                                "line {n}: {} columns, but the header (line {hl}) names {h}",
+                                fields.len()
+                            ),
+                        ));
+                    }
+                }
+                columns = Some((fields.len(), n));
+            }
+            Some((c, cl)) if c != fields.len() => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "line {n}: {} columns, expected {c} (as on line {cl})",
+                        fields.len()
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        let (label, feats) = fields.split_last().expect("at least two fields");
+        for (j, s) in feats.iter().enumerate() {
+            let v: f64 = s.parse().map_err(|_| {
+                Error::format(
+                    path,
+                    format!("line {n}, column {}: `{s}` is not a number", j + 1),
+                )
+            })?;
+            if !v.is_finite() {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "line {n}, column {}: feature is {v} (expected finite features)",
+                        j + 1
+                    ),
+                ));
+            }
+            values.push(v);
+        }
+        let l = parse_label(label).ok_or_else(|| {
+            Error::format(
+                path,
+                format!(
+                    "line {n}, column {} (label): `{label}` is not an integer",
+                    fields.len()
+                ),
+            )
+        })?;
+        if l < 0 || l >= n_classes as i128 {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {n}, column {} (label): {l}, expected 0..{n_classes}",
+                    fields.len()
+                ),
+            ));
+        }
+        labels.push(l as usize);
+    }
+    let Some((c, _)) = columns else {
+        return Err(Error::format(
+            path,
+            "no samples (only comments, blank lines or a header)",
+        ));
+    };
+    let values = Array2::from_shape_vec((labels.len(), c - 1), values)
+        .expect("every row has c - 1 features");
+    Ok(Features { values, labels })
+}
+
+/// An integer label: `3`, or a whole float such as `3.0`.
+fn parse_label(s: &str) -> Option<i128> {
+    if let Ok(v) = s.parse::<i128>() {
+        return Some(v);
+    }
+    let v: f64 = s.parse().ok()?;
+    (v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15).then_some(v as i128)
+}
+
+/// Counts the bytes read through it (the header length of a `.npy` stream).
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// The kind (`f`, `i`, `u`, ...) and item size of a plain numpy dtype such as `'<f8'`.
+fn dtype(header: &Header) -> Option<(char, u64)> {
+    let literal = header.type_descriptor.to_string();
+    let descr = literal.strip_prefix('\'')?.strip_suffix('\'')?;
+    let rest = descr.trim_start_matches(['<', '>', '|', '=']);
+    let kind = rest.chars().next()?;
+    let digits: u64 = rest.get(1..)?.parse().ok()?;
+    Some((kind, if kind == 'U' { 4 * digits } else { digits }))
+}
+
+/// An open `.npz` archive whose arrays are read with their sizes checked first.
+struct Npz {
+    path: PathBuf,
+    file_len: u64,
+    zip: ZipArchive<BufReader<File>>,
+}
+
+impl Npz {
+    fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if file_len == 0 {
+            return Err(Error::format(
+                path,
+                "empty file (0 bytes), expected a .npz archive",
+            ));
+        }
+        let zip = ZipArchive::new(BufReader::new(file))
+            .map_err(|e| Error::format(path, format!("not a .npz (zip) archive ({e})")))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file_len,
+            zip,
+        })
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.zip
+            .index_for_name(&format!("{name}.npy"))
+            .or_else(|| self.zip.index_for_name(name))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.index(name).is_some()
+    }
+
+    fn names_list(&self) -> String {
+        let mut names: Vec<&str> = self
+            .zip
+            .file_names()
+            .map(|n| n.strip_suffix(".npy").unwrap_or(n))
+            .collect();
+        names.sort_unstable();
+        if names.is_empty() {
+            "nothing".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    fn err(&self, name: &str, reason: impl std::fmt::Display) -> Error {
+        Error::format(&self.path, format!("`{name}`: {reason}"))
+    }
+
+    /// The header of array `name`, after checking that the entry holds exactly the data
+    /// it declares; and the entry's index.
+    fn header(&mut self, name: &str, expected: &str) -> Result<(usize, Header)> {
+        let Some(index) = self.index(name) else {
+            return Err(self.err(
+                name,
+                format!(
+                    "missing array, expected {expected}; the file holds: {}",
+                    self.names_list()
+                ),
+            ));
+        };
+        let path = self.path.clone();
+        let zip_err = |e: zip::result::ZipError| {
+            Error::format(&path, format!("`{name}`: cannot read the zip entry ({e})"))
+        };
+        let (size, compressed, method) = {
+            let raw = self.zip.by_index_raw(index).map_err(zip_err)?;
+            (raw.size(), raw.compressed_size(), raw.compression())
+        };
+        let plausible = match method {
+            CompressionMethod::Stored => size == compressed,
+            CompressionMethod::Deflated => {
+                size <= compressed
+                    .saturating_mul(DEFLATE_MAX_RATIO)
+                    .saturating_add(1024)
+            }
+            other => {
+                return Err(self.err(
+                    name,
+                    format!("compression method {other} is not supported (only stored, as from np.savez, or deflate, as from np.savez_compressed)"),
+                ))
+            }
+        };
+        if compressed > self.file_len || !plausible {
+            return Err(self.err(
+                name,
+                format!(
+                    "corrupt zip entry: it declares {size} bytes ({compressed} compressed, {method}) in a file of {} bytes",
+                    self.file_len
+                ),
+            ));
+        }
+        let entry = self.zip.by_index(index).map_err(zip_err)?;
+        let mut counting = Counting {
+            inner: entry,
+            count: 0,
+        };
+        let header = Header::from_reader(&mut counting);
+        let header_len = counting.count;
+        drop(counting);
+        let header = match header {
+            Ok(h) => h,
+            Err(ReadHeaderError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(self.err(
+                    name,
+                    format!("truncated .npy: the entry ends inside the header ({size} bytes)"),
+                ))
+            }
+            Err(e) => return Err(self.err(name, format!("not a valid .npy array ({e})"))),
+        };
+        let Some((_, item)) = dtype(&header) else {
+            return Err(self.err(
+                name,
+                format!("unsupported dtype {}", header.type_descriptor),
+            ));
+        };
+        let data_len = size.saturating_sub(header_len);
+        let declared = header
+            .shape
+            .iter()
+            .try_fold(item, |acc, &d| acc.checked_mul(d as u64));
+        if declared != Some(data_len) || data_len > isize::MAX as u64 {
+            return Err(self.err(
+                name,
+                format!(
+                    "truncated or corrupt .npy: the header declares shape {} of dtype {} ({}), but {data_len} bytes of data follow the header",
+                    fmt_shape(&header.shape),
+                    header.type_descriptor,
+                    declared.map_or_else(|| "more bytes than fit in memory".to_string(), |b| format!("{b} bytes"))
+                ),
+            ));
+        }
+        Ok((index, header))
+    }
+
+    fn read<T: ReadableElement + Clone>(&mut self, index: usize, name: &str) -> Result<Vec<T>> {
+        let entry = self.zip.by_index(index).map_err(|e| {
+            Error::format(
+                &self.path,
+                format!("`{name}`: cannot read the zip entry ({e})"),
+            )
+        })?;
+        let a = ArrayD::<T>::read_npy(entry).map_err(|e| {
+            Error::format(&self.path, format!("`{name}`: cannot read the array ({e})"))
+        })?;
+        // Row-major order whatever the file's layout.
+        Ok(a.iter().cloned().collect())
+    }
+
+    /// A float32/float64 array of `ndim` dimensions: its shape and its values (row-major).
+    fn floats(
+        &mut self,
+        name: &str,
+        ndim: usize,
+        expected: &str,
+    ) -> Result<(Vec<usize>, Vec<f64>)> {
+        let (index, header) = self.header(name, expected)?;
+        if header.shape.len() != ndim {
+            return Err(self.err(
+                name,
+                format!(
+                    "expected a {ndim}-D array, got shape {} {expected}",
+                    fmt_shape(&header.shape)
+                ),
+            ));
+        }
+        let values = match dtype(&header) {
+            Some(('f', 8)) => self.read::<f64>(index, name)?,
+            Some(('f', 4)) => self
+                .read::<f32>(index, name)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            _ => {
+                return Err(self.err(
+                    name,
+                    format!(
+                        "expected float32 or float64, got dtype {}",
+                        header.type_descriptor
+                    ),
+                ))
+            }
+        };
+        Ok((header.shape, values))
+    }
+
+    /// A 1-D integer array (any integer dtype; with `whole_floats`, also float arrays of
+    /// whole numbers).
+    fn ints(&mut self, name: &str, whole_floats: bool, expected: &str) -> Result<Vec<i128>> {
+        let (index, header) = self.header(name, expected)?;
+        if header.shape.len() != 1 {
+            return Err(self.err(
+                name,
+                format!(
+                    "expected a 1-D array, got shape {}",
+                    fmt_shape(&header.shape)
+                ),
+            ));
+        }
+        fn wide<T: Into<i128>>(v: Vec<T>) -> Vec<i128> {
+            v.into_iter().map(Into::into).collect()
+        }
+        let floats = |s: &mut Self, v: Vec<f64>| -> Result<Vec<i128>> {
+            match v
+                .iter()
+                .position(|x| !(x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15))
+            {
+                Some(i) => Err(s.err(name, format!("entry {i} is {}, expected an integer", v[i]))),
+                None => Ok(v.into_iter().map(|x| x as i128).collect()),
+            }
+        };
+        match dtype(&header) {
+            Some(('i', 1)) => Ok(wide(self.read::<i8>(index, name)?)),
+            Some(('i', 2)) => Ok(wide(self.read::<i16>(index, name)?)),
+            Some(('i', 4)) => Ok(wide(self.read::<i32>(index, name)?)),
+            Some(('i', 8)) => Ok(wide(self.read::<i64>(index, name)?)),
+            Some(('u', 1)) => Ok(wide(self.read::<u8>(index, name)?)),
+            Some(('u', 2)) => Ok(wide(self.read::<u16>(index, name)?)),
+            Some(('u', 4)) => Ok(wide(self.read::<u32>(index, name)?)),
+            Some(('u', 8)) => Ok(wide(self.read::<u64>(index, name)?)),
+            Some(('f', 8)) if whole_floats => {
+                let v = self.read::<f64>(index, name)?;
+                floats(self, v)
+            }
+            Some(('f', 4)) if whole_floats => {
+                let v = self
+                    .read::<f32>(index, name)?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect();
+                floats(self, v)
+            }
+            _ => Err(self.err(
+                name,
+                format!(
+                    "expected an integer array, got dtype {}",
+                    header.type_descriptor
+                ),
+            )),
+        }
+    }
+}
