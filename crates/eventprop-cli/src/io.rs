@@ -144,13 +144,11 @@ fn check_npy_header<R: Read>(what: &str, mut reader: R, available: u64) -> Resul
         .iter()
         .try_fold(size.max(1), |acc, &d| acc.checked_mul(d.max(1) as u64))
         .is_some_and(|n| n <= isize::MAX as u64);
-    if !nonzero_fits {
-        anyhow::bail!(
+    match declared {
+        Some(_) if !nonzero_fits => anyhow::bail!(
             "{what}: corrupt .npy: the header declares shape {shape}, more elements than \
              fit in memory"
-        );
-    }
-    match declared {
+        ),
         Some(bytes) if bytes == data_len && bytes <= isize::MAX as u64 => Ok(header),
         Some(bytes) if bytes > data_len => anyhow::bail!(
             "{what}: truncated or corrupt .npy: the header declares shape {shape} of dtype \

@@ -558,7 +558,7 @@ fn json_value() -> impl Strategy<Value = Json> {
         Just(Json::Null),
         Just(Json::Bool(true)),
         "[a-z_./0-9]{0,12}".prop_map(Json::String),
-        prop::collection::vec(0..6u64, 0..4).prop_map(|v| Json::from(v)),
+        prop::collection::vec(0..6u64, 0..4).prop_map(Json::from),
         Just(serde_json::json!([u64::MAX, 2])),
         Just(serde_json::json!({})),
     ]
@@ -749,7 +749,7 @@ fn known_gap(c: &TrainConfig) -> bool {
     let e = &c.encoding;
     let last = e.t_late.max(e.t_bias) / e.dt;
     let sizes = [c.train_size, c.val_size, c.test_size];
-    !(last < 1e15) || sizes.iter().any(|&n| n > 100_000)
+    last.is_nan() || last >= 1e15 || sizes.iter().any(|&n| n > 100_000)
 }
 
 /// The config in a checkpoint's metadata, as `Trainer::load` layers it (if it does).
