@@ -55,6 +55,15 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// `e`'s message with its whitespace (the multi-line syntax errors of the `.npy` header
+/// parser) collapsed, so that the command's error stays one line.
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Size in bytes of one element of a plain numpy dtype string such as `<f8` or `|b1`.
 fn item_size(header: &Header) -> Option<u64> {
     // The descriptor prints as a Python literal: `'<f8'` for a plain dtype, a list for a
@@ -64,16 +73,46 @@ fn item_size(header: &Header) -> Option<u64> {
     let rest = descr.trim_start_matches(['<', '>', '|', '=']);
     let kind = rest.chars().next()?;
     let digits: u64 = rest.get(1..)?.parse().ok()?;
-    Some(if kind == 'U' { 4 * digits } else { digits })
+    // `<U4611686018427387904` overflowed `4 * digits` (found by fuzzing).
+    if kind == 'U' {
+        digits.checked_mul(4)
+    } else {
+        Some(digits)
+    }
 }
 
 /// Reads a `.npy` header from `reader` and checks that the data it declares is exactly
 /// `available` bytes (the stream's length minus the header); returns the header.
 ///
 /// `what` names the stream in messages (`input: x.npy`, `--weights: w0 in W.npz`).
-fn check_npy_header<R: Read>(what: &str, reader: R, available: u64) -> Result<Header> {
+fn check_npy_header<R: Read>(what: &str, mut reader: R, available: u64) -> Result<Header> {
+    // The header parser allocates the header length that the prelude declares (up to
+    // 4 GiB in format 2/3) before reading it, so a 12-byte file could make it allocate
+    // 4 GiB (found by fuzzing): check that length against the stream first.
+    let mut prelude = Vec::with_capacity(12);
+    reader
+        .by_ref()
+        .take(12)
+        .read_to_end(&mut prelude)
+        .with_context(|| format!("{what}: cannot read"))?;
+    if prelude.starts_with(b"\x93NUMPY") {
+        let declared = match prelude.get(6) {
+            Some(1) => prelude
+                .get(8..10)
+                .map(|l| 10 + u64::from(u16::from_le_bytes([l[0], l[1]]))),
+            Some(2 | 3) => prelude
+                .get(8..12)
+                .map(|l| 12 + u64::from(u32::from_le_bytes([l[0], l[1], l[2], l[3]]))),
+            _ => None,
+        };
+        if declared.is_some_and(|d| d > available) {
+            anyhow::bail!(
+                "{what}: truncated .npy: the file ends inside the header ({available} bytes)"
+            );
+        }
+    }
     let mut counting = Counting {
-        inner: reader,
+        inner: std::io::Cursor::new(prelude).chain(reader),
         count: 0,
     };
     let header = match Header::from_reader(&mut counting) {
@@ -86,7 +125,7 @@ fn check_npy_header<R: Read>(what: &str, reader: R, available: u64) -> Result<He
                 "{what}: truncated .npy: the file ends inside the header ({available} bytes)"
             );
         }
-        Err(e) => anyhow::bail!("{what}: not a valid .npy file ({e})"),
+        Err(e) => anyhow::bail!("{what}: not a valid .npy file ({})", one_line(&e)),
     };
     let header_len = counting.count;
     let data_len = available.saturating_sub(header_len);
@@ -98,7 +137,18 @@ fn check_npy_header<R: Read>(what: &str, reader: R, available: u64) -> Result<He
         .shape
         .iter()
         .try_fold(size, |acc, &d| acc.checked_mul(d as u64));
+    // ndarray also needs the product of the non-zero axes to fit `isize` (else the reader
+    // panics): `(0, 2**64 - 1)` declares 0 bytes (found by fuzzing).
+    let nonzero_fits = header
+        .shape
+        .iter()
+        .try_fold(size.max(1), |acc, &d| acc.checked_mul(d.max(1) as u64))
+        .is_some_and(|n| n <= isize::MAX as u64);
     match declared {
+        Some(_) if !nonzero_fits => anyhow::bail!(
+            "{what}: corrupt .npy: the header declares shape {shape}, more elements than \
+             fit in memory"
+        ),
         Some(bytes) if bytes == data_len && bytes <= isize::MAX as u64 => Ok(header),
         Some(bytes) if bytes > data_len => anyhow::bail!(
             "{what}: truncated or corrupt .npy: the header declares shape {shape} of dtype \
@@ -160,7 +210,11 @@ pub fn read_float_npy(arg: &str, path: &Path) -> Result<FloatArray> {
 }
 
 fn npy_error(arg: &str, path: &Path, e: ReadNpyError) -> anyhow::Error {
-    anyhow::anyhow!("{arg}: cannot read {} as .npy ({e})", path.display())
+    anyhow::anyhow!(
+        "{arg}: cannot read {} as .npy ({})",
+        path.display(),
+        one_line(&e)
+    )
 }
 
 /// An open `.npz` archive whose arrays are read with their sizes checked first.
@@ -189,8 +243,13 @@ impl Npz {
                 path.display()
             );
         }
-        let zip = ZipArchive::new(BufReader::new(file))
-            .map_err(|e| anyhow::anyhow!("{arg}: cannot read {} as .npz ({e})", path.display()))?;
+        let zip = ZipArchive::new(BufReader::new(file)).map_err(|e| {
+            anyhow::anyhow!(
+                "{arg}: cannot read {} as .npz ({})",
+                path.display(),
+                one_line(&e)
+            )
+        })?;
         Ok(Self {
             arg: arg.to_owned(),
             path: path.to_owned(),
@@ -237,10 +296,9 @@ impl Npz {
         };
         let what = format!("{arg}: {name} in {path}");
         let (size, compressed, method) = {
-            let raw = self
-                .zip
-                .by_index_raw(index)
-                .map_err(|e| anyhow::anyhow!("{what}: cannot read the zip entry ({e})"))?;
+            let raw = self.zip.by_index_raw(index).map_err(|e| {
+                anyhow::anyhow!("{what}: cannot read the zip entry ({})", one_line(&e))
+            })?;
             (raw.size(), raw.compressed_size(), raw.compression())
         };
         let plausible = match method {
@@ -263,18 +321,17 @@ impl Npz {
             );
         }
         {
-            let entry = self
-                .zip
-                .by_index(index)
-                .map_err(|e| anyhow::anyhow!("{what}: cannot read the zip entry ({e})"))?;
+            let entry = self.zip.by_index(index).map_err(|e| {
+                anyhow::anyhow!("{what}: cannot read the zip entry ({})", one_line(&e))
+            })?;
             check_npy_header(&what, entry, size)?;
         }
         let entry = self
             .zip
             .by_index(index)
-            .map_err(|e| anyhow::anyhow!("{what}: cannot read the zip entry ({e})"))?;
+            .map_err(|e| anyhow::anyhow!("{what}: cannot read the zip entry ({})", one_line(&e)))?;
         Array::<T, D>::read_npy(entry)
-            .map_err(|e| anyhow::anyhow!("{what}: expected {expected} ({e})"))
+            .map_err(|e| anyhow::anyhow!("{what}: expected {expected} ({})", one_line(&e)))
     }
 }
 
