@@ -175,14 +175,15 @@ impl Encoding {
         if self.t_bias < 0.0 {
             return Err(Error::invalid("t_bias", ">= 0", self.t_bias));
         }
-        let steps = self.steps();
-        let last = (self.t_late.max(self.t_bias) / self.dt).round() as usize;
-        if last + 1 >= steps {
+        // In f64: a huge time would saturate `as usize` and overflow `last + 1`.
+        let steps = (self.t_sim / self.dt).round();
+        let last = (self.t_late.max(self.t_bias) / self.dt).round();
+        if last + 1.0 >= steps {
             return Err(Error::invalid(
                 "t_sim",
                 format!(
                     "more than {} steps so that the last input spike (step {last}) can act",
-                    last + 1
+                    last + 1.0
                 ),
                 format!("{} ({steps} steps)", self.t_sim),
             ));
