@@ -14,13 +14,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use eventprop_core::error::fmt_shape;
+use eventprop_train::npy;
 use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension};
-use ndarray_npy::npy::header::{Header, ReadHeaderError};
+use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
-use zip::{CompressionMethod, ZipArchive};
-
-/// Deflate's largest expansion ratio (a 258-byte match per 2 bits, plus block overhead).
-const DEFLATE_MAX_RATIO: u64 = 1032;
+use zip::ZipArchive;
 
 /// A `.npy` array of either float dtype.
 #[derive(Debug, Clone)]
@@ -41,20 +39,6 @@ impl FloatArray {
     }
 }
 
-/// Counts the bytes read through it (the header length of a `.npy` stream).
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
 /// `e`'s message with its whitespace (the multi-line syntax errors of the `.npy` header
 /// parser) collapsed, so that the command's error stays one line.
 fn one_line(e: &dyn std::fmt::Display) -> String {
@@ -64,103 +48,50 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
         .join(" ")
 }
 
-/// Size in bytes of one element of a plain numpy dtype string such as `<f8` or `|b1`.
-fn item_size(header: &Header) -> Option<u64> {
-    // The descriptor prints as a Python literal: `'<f8'` for a plain dtype, a list for a
-    // structured one (not supported).
-    let literal = header.type_descriptor.to_string();
-    let descr = literal.strip_prefix('\'')?.strip_suffix('\'')?;
-    let rest = descr.trim_start_matches(['<', '>', '|', '=']);
-    let kind = rest.chars().next()?;
-    let digits: u64 = rest.get(1..)?.parse().ok()?;
-    // `<U4611686018427387904` overflowed `4 * digits` (found by fuzzing).
-    if kind == 'U' {
-        digits.checked_mul(4)
-    } else {
-        Some(digits)
-    }
-}
-
 /// Reads a `.npy` header from `reader` and checks that the data it declares is exactly
 /// `available` bytes (the stream's length minus the header); returns the header.
 ///
 /// `what` names the stream in messages (`input: x.npy`, `--weights: w0 in W.npz`).
-fn check_npy_header<R: Read>(what: &str, mut reader: R, available: u64) -> Result<Header> {
-    // The header parser allocates the header length that the prelude declares (up to
-    // 4 GiB in format 2/3) before reading it, so a 12-byte file could make it allocate
-    // 4 GiB (found by fuzzing): check that length against the stream first.
-    let mut prelude = Vec::with_capacity(12);
-    reader
-        .by_ref()
-        .take(12)
-        .read_to_end(&mut prelude)
-        .with_context(|| format!("{what}: cannot read"))?;
-    if prelude.starts_with(b"\x93NUMPY") {
-        let declared = match prelude.get(6) {
-            Some(1) => prelude
-                .get(8..10)
-                .map(|l| 10 + u64::from(u16::from_le_bytes([l[0], l[1]]))),
-            Some(2 | 3) => prelude
-                .get(8..12)
-                .map(|l| 12 + u64::from(u32::from_le_bytes([l[0], l[1], l[2], l[3]]))),
-            _ => None,
-        };
-        if declared.is_some_and(|d| d > available) {
-            anyhow::bail!(
-                "{what}: truncated .npy: the file ends inside the header ({available} bytes)"
-            );
+fn check_npy_header<R: Read>(what: &str, reader: R, available: u64) -> Result<Header> {
+    let (header, header_len) = match npy::read_header(reader, available) {
+        Ok(read) => read,
+        Err(npy::HeaderError::Io(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("{what}: cannot read")))
         }
-    }
-    let mut counting = Counting {
-        inner: std::io::Cursor::new(prelude).chain(reader),
-        count: 0,
-    };
-    let header = match Header::from_reader(&mut counting) {
-        Ok(h) => h,
-        Err(ReadHeaderError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            if available == 0 {
-                anyhow::bail!("{what}: the file is empty (0 bytes), expected a .npy array");
-            }
-            anyhow::bail!(
-                "{what}: truncated .npy: the file ends inside the header ({available} bytes)"
-            );
+        Err(npy::HeaderError::Truncated) if available == 0 => {
+            anyhow::bail!("{what}: the file is empty (0 bytes), expected a .npy array")
         }
-        Err(e) => anyhow::bail!("{what}: not a valid .npy file ({})", one_line(&e)),
+        Err(npy::HeaderError::Truncated) => anyhow::bail!(
+            "{what}: truncated .npy: the file ends inside the header ({available} bytes)"
+        ),
+        Err(npy::HeaderError::Invalid(e)) => {
+            anyhow::bail!("{what}: not a valid .npy file ({})", one_line(&e))
+        }
     };
-    let header_len = counting.count;
     let data_len = available.saturating_sub(header_len);
-    let Some(size) = item_size(&header) else {
+    let Some((_, size)) = npy::dtype(&header) else {
         anyhow::bail!("{what}: unsupported .npy dtype {}", header.type_descriptor);
     };
     let shape = fmt_shape(&header.shape);
-    let declared = header
-        .shape
-        .iter()
-        .try_fold(size, |acc, &d| acc.checked_mul(d as u64));
-    // ndarray also needs the product of the non-zero axes to fit `isize` (else the reader
-    // panics): `(0, 2**64 - 1)` declares 0 bytes (found by fuzzing).
-    let nonzero_fits = header
-        .shape
-        .iter()
-        .try_fold(size.max(1), |acc, &d| acc.checked_mul(d.max(1) as u64))
-        .is_some_and(|n| n <= isize::MAX as u64);
-    match declared {
-        Some(_) if !nonzero_fits => anyhow::bail!(
+    match npy::data_size(&header, size) {
+        npy::DataSize::TooManyElements => anyhow::bail!(
             "{what}: corrupt .npy: the header declares shape {shape}, more elements than \
              fit in memory"
         ),
-        Some(bytes) if bytes == data_len && bytes <= isize::MAX as u64 => Ok(header),
-        Some(bytes) if bytes > data_len => anyhow::bail!(
+        npy::DataSize::Bytes(bytes) if bytes == data_len && bytes <= isize::MAX as u64 => {
+            Ok(header)
+        }
+        npy::DataSize::Bytes(bytes) if bytes > data_len => anyhow::bail!(
             "{what}: truncated or corrupt .npy: the header declares shape {shape} of dtype \
              {}, {bytes} bytes of data, but only {data_len} bytes follow the header",
             header.type_descriptor
         ),
-        Some(bytes) => anyhow::bail!(
+        npy::DataSize::Bytes(bytes) => anyhow::bail!(
             "{what}: corrupt .npy: the header declares shape {shape} of dtype {}, {bytes} \
              bytes of data, but {data_len} bytes follow the header",
             header.type_descriptor
         ),
-        None => anyhow::bail!(
+        npy::DataSize::Overflow => anyhow::bail!(
             "{what}: corrupt .npy: the header declares shape {shape}, more data than \
              fits in memory, but only {data_len} bytes follow the header"
         ),
@@ -301,17 +232,11 @@ impl Npz {
             })?;
             (raw.size(), raw.compressed_size(), raw.compression())
         };
-        let plausible = match method {
-            CompressionMethod::Stored => size == compressed,
-            CompressionMethod::Deflated => {
-                size <= compressed
-                    .saturating_mul(DEFLATE_MAX_RATIO)
-                    .saturating_add(1024)
-            }
-            other => anyhow::bail!(
-                "{what}: compression method {other} is not supported (only stored, as from \
+        let Some(plausible) = npy::zip_entry_plausible(size, compressed, method) else {
+            anyhow::bail!(
+                "{what}: compression method {method} is not supported (only stored, as from \
                  np.savez, or deflate, as from np.savez_compressed)"
-            ),
+            );
         };
         if compressed > self.file_len || !plausible {
             anyhow::bail!(

@@ -20,21 +20,19 @@
 //! size against the file's) before anything is allocated.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use eventprop_core::error::fmt_shape;
 use ndarray::{Array2, ArrayD};
-use ndarray_npy::npy::header::{Header, ReadHeaderError};
+use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, ReadableElement};
-use zip::{CompressionMethod, ZipArchive};
+use zip::ZipArchive;
 
 use crate::data::{Spike, SpikeSet};
 use crate::error::{Error, Result};
+use crate::npy;
 use crate::yinyang;
-
-/// Deflate's largest expansion ratio (a 258-byte match per 2 bits, plus block overhead).
-const DEFLATE_MAX_RATIO: u64 = 1032;
 
 /// A labelled feature set.
 #[derive(Debug, Clone, PartialEq)]
@@ -454,30 +452,6 @@ fn parse_label(s: &str) -> Option<i128> {
     (v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15).then_some(v as i128)
 }
 
-/// Counts the bytes read through it (the header length of a `.npy` stream).
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// The kind (`f`, `i`, `u`, ...) and item size of a plain numpy dtype such as `'<f8'`.
-fn dtype(header: &Header) -> Option<(char, u64)> {
-    let literal = header.type_descriptor.to_string();
-    let descr = literal.strip_prefix('\'')?.strip_suffix('\'')?;
-    let rest = descr.trim_start_matches(['<', '>', '|', '=']);
-    let kind = rest.chars().next()?;
-    let digits: u64 = rest.get(1..)?.parse().ok()?;
-    Some((kind, if kind == 'U' { 4 * digits } else { digits }))
-}
-
 /// An open `.npz` archive whose arrays are read with their sizes checked first.
 struct Npz {
     path: PathBuf,
@@ -552,19 +526,11 @@ impl Npz {
             let raw = self.zip.by_index_raw(index).map_err(zip_err)?;
             (raw.size(), raw.compressed_size(), raw.compression())
         };
-        let plausible = match method {
-            CompressionMethod::Stored => size == compressed,
-            CompressionMethod::Deflated => {
-                size <= compressed
-                    .saturating_mul(DEFLATE_MAX_RATIO)
-                    .saturating_add(1024)
-            }
-            other => {
-                return Err(self.err(
-                    name,
-                    format!("compression method {other} is not supported (only stored, as from np.savez, or deflate, as from np.savez_compressed)"),
-                ))
-            }
+        let Some(plausible) = npy::zip_entry_plausible(size, compressed, method) else {
+            return Err(self.err(
+                name,
+                format!("compression method {method} is not supported (only stored, as from np.savez, or deflate, as from np.savez_compressed)"),
+            ));
         };
         if compressed > self.file_len || !plausible {
             return Err(self.err(
@@ -576,42 +542,42 @@ impl Npz {
             ));
         }
         let entry = self.zip.by_index(index).map_err(zip_err)?;
-        let mut counting = Counting {
-            inner: entry,
-            count: 0,
-        };
-        let header = Header::from_reader(&mut counting);
-        let header_len = counting.count;
-        drop(counting);
-        let header = match header {
-            Ok(h) => h,
-            Err(ReadHeaderError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+        let (header, header_len) = match npy::read_header(entry, size) {
+            Ok(read) => read,
+            Err(npy::HeaderError::Truncated) => {
                 return Err(self.err(
                     name,
                     format!("truncated .npy: the entry ends inside the header ({size} bytes)"),
                 ))
             }
-            Err(e) => return Err(self.err(name, format!("not a valid .npy array ({e})"))),
+            Err(npy::HeaderError::Io(e)) => {
+                return Err(self.err(name, format!("not a valid .npy array ({e})")))
+            }
+            Err(npy::HeaderError::Invalid(e)) => {
+                return Err(self.err(name, format!("not a valid .npy array ({e})")))
+            }
         };
-        let Some((_, item)) = dtype(&header) else {
+        let Some((_, item)) = npy::dtype(&header) else {
             return Err(self.err(
                 name,
                 format!("unsupported dtype {}", header.type_descriptor),
             ));
         };
         let data_len = size.saturating_sub(header_len);
-        let declared = header
-            .shape
-            .iter()
-            .try_fold(item, |acc, &d| acc.checked_mul(d as u64));
-        if declared != Some(data_len) || data_len > isize::MAX as u64 {
+        let declared = match npy::data_size(&header, item) {
+            npy::DataSize::Bytes(b) if b == data_len && b <= isize::MAX as u64 => None,
+            npy::DataSize::Bytes(b) => Some(format!("{b} bytes")),
+            npy::DataSize::Overflow | npy::DataSize::TooManyElements => {
+                Some("more bytes than fit in memory".to_string())
+            }
+        };
+        if let Some(declared) = declared {
             return Err(self.err(
                 name,
                 format!(
-                    "truncated or corrupt .npy: the header declares shape {} of dtype {} ({}), but {data_len} bytes of data follow the header",
+                    "truncated or corrupt .npy: the header declares shape {} of dtype {} ({declared}), but {data_len} bytes of data follow the header",
                     fmt_shape(&header.shape),
                     header.type_descriptor,
-                    declared.map_or_else(|| "more bytes than fit in memory".to_string(), |b| format!("{b} bytes"))
                 ),
             ));
         }
@@ -649,7 +615,7 @@ impl Npz {
                 ),
             ));
         }
-        let values = match dtype(&header) {
+        let values = match npy::dtype(&header) {
             Some(('f', 8)) => self.read::<f64>(index, name)?,
             Some(('f', 4)) => self
                 .read::<f32>(index, name)?
@@ -694,7 +660,7 @@ impl Npz {
                 None => Ok(v.into_iter().map(|x| x as i128).collect()),
             }
         };
-        match dtype(&header) {
+        match npy::dtype(&header) {
             Some(('i', 1)) => Ok(wide(self.read::<i8>(index, name)?)),
             Some(('i', 2)) => Ok(wide(self.read::<i16>(index, name)?)),
             Some(('i', 4)) => Ok(wide(self.read::<i32>(index, name)?)),

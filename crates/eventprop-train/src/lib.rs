@@ -39,6 +39,7 @@ pub mod error;
 pub mod files;
 pub mod fsio;
 pub mod metrics;
+pub mod npy;
 pub mod optim;
 pub mod plot;
 pub mod yinyang;
