@@ -28,6 +28,9 @@ pub struct BatchResult {
     pub spikes: Vec<usize>,
     /// Samples in which at least one output neuron was silent.
     pub silent_outputs: usize,
+    /// The predicted class of each sample (the earliest-firing output neuron; `None` when
+    /// no output neuron fired).
+    pub predictions: Vec<Option<usize>>,
     /// Adjoint guards, summed.
     pub stats: AdjointStats,
 }
@@ -76,7 +79,7 @@ pub fn first_spike_batch<S: AsRef<[Spike]> + Sync>(
             let silent = seen.iter().any(|&x| !x);
             Ok((
                 out.value,
-                out.prediction == Some(label),
+                out.prediction,
                 trace.spike_counts(),
                 silent,
                 grads,
@@ -95,11 +98,13 @@ pub fn first_spike_batch<S: AsRef<[Spike]> + Sync>(
         }),
         spikes: vec![0; net.n_layers() + 1],
         silent_outputs: 0,
+        predictions: Vec::with_capacity(inputs.len()),
         stats: AdjointStats::default(),
     };
-    for (value, correct, counts, silent, grads) in per_sample {
+    for ((value, prediction, counts, silent, grads), &label) in per_sample.into_iter().zip(labels) {
         result.loss_sum += value;
-        result.correct += usize::from(correct);
+        result.correct += usize::from(prediction == Some(label));
+        result.predictions.push(prediction);
         result.silent_outputs += usize::from(silent);
         for (acc, c) in result.spikes.iter_mut().zip(counts) {
             *acc += c;

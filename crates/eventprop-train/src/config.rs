@@ -2,7 +2,11 @@
 //! files; the CLI flags map onto the same keys), with `engine` choosing the engine and
 //! its preset.
 //!
-//! Settings are layered: the preset of the chosen engine ([`TrainConfig::preset`]) ←
+//! `task` chooses the data: `yinyang` (the generator or Yin-Yang feature files, latency
+//! encoded by `[encoding]`) or `events` (spike-event files, binned by `[events]`).
+//!
+//! Settings are layered: the preset of the chosen task and engine
+//! ([`TrainConfig::preset_for`]) ←
 //! each layer in turn ([`TrainConfig::layered`]; the CLI passes the `--config` file, then
 //! the flags). A layer names only the keys it changes; nested tables (`[encoding]`,
 //! `[loss]`, `[exact]`) may be partial. An unknown key at any level is an error naming its
@@ -26,6 +30,9 @@ use crate::yinyang::{self, Encoding, Splits};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// The data: `yinyang` (default) or `events`.
+    #[serde(default)]
+    pub task: Task,
     /// The engine: `stepped` (time-stepped seed function) or `exact` (event-based).
     pub engine: EngineKind,
     /// Seed of initialisation and shuffling.
@@ -99,6 +106,124 @@ pub struct TrainConfig {
     /// Data files of the splits (`[data]`; absent paths: the generator).
     #[serde(default)]
     pub data: DataFiles,
+    /// Time grid and sizes of event data (`[events]`, task `events` only).
+    #[serde(default)]
+    pub events: EventSettings,
+}
+
+/// What a run trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// The Yin-Yang task: generated, or feature files; latency-encoded (`[encoding]`).
+    #[default]
+    Yinyang,
+    /// Labelled spike-event files (SHD/SSC HDF5 or event `.npz`; `[events]`).
+    Events,
+}
+
+impl Task {
+    /// The name in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Yinyang => "yinyang",
+            Self::Events => "events",
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        [Self::Yinyang, Self::Events]
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("expected `yinyang` or `events`, got `{s}`"))
+    }
+}
+
+/// The time grid and sizes of an event data set (`[events]`). Absent values are taken from
+/// the data when the run starts (and then stored in the run's config, so that a resumed or
+/// evaluated run uses the same ones): `t_max` = the latest event of all splits rounded up
+/// to a whole step, `channels` = largest unit + 1, `classes` = largest label + 1. The
+/// data files are the `[data]` paths (`train` required).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Time step of the stepped engine (s; events are put on the grid at `round(t / dt)`).
+    pub dt: f64,
+    /// Simulated window (s); events after it are dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t_max: Option<f64>,
+    /// Input channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
+    /// Classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
+    /// Without a validation file: the fraction of the train file held out for validation
+    /// (samples chosen by `data_seed`; 0 = no validation set).
+    pub val_fraction: f64,
+}
+
+impl Default for EventSettings {
+    /// 1 ms steps (common practice for SHD), everything else from the data, 10 % held out.
+    fn default() -> Self {
+        Self {
+            dt: 1e-3,
+            t_max: None,
+            channels: None,
+            classes: None,
+            val_fraction: 0.1,
+        }
+    }
+}
+
+impl EventSettings {
+    /// Checks the values that are set.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the key.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.dt.is_finite() && self.dt > 0.0) {
+            return Err(Error::invalid("events.dt", "finite and > 0", self.dt));
+        }
+        if let Some(t) = self.t_max {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::invalid("events.t_max", "finite and > 0", t));
+            }
+            let steps = t / self.dt;
+            if steps > 1e7 {
+                return Err(Error::invalid(
+                    "events.t_max",
+                    format!("at most 1e7 steps of events.dt = {} s", self.dt),
+                    format!("{t} s ({steps:.3e} steps)"),
+                ));
+            }
+        }
+        for (name, v) in [
+            ("events.channels", self.channels),
+            ("events.classes", self.classes),
+        ] {
+            if v == Some(0) {
+                return Err(Error::invalid(name, ">= 1", 0));
+            }
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(Error::invalid(
+                "events.val_fraction",
+                "in [0, 1)",
+                self.val_fraction,
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Bytes per sample of an encoded Yin-Yang data set (features, labels, five input events
@@ -142,7 +267,15 @@ pub struct DataFiles {
 }
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 4] = ["weight_clip", "data.train", "data.validation", "data.test"];
+const OPTIONAL_KEYS: [&str; 7] = [
+    "weight_clip",
+    "data.train",
+    "data.validation",
+    "data.test",
+    "events.t_max",
+    "events.channels",
+    "events.classes",
+];
 
 impl Default for TrainConfig {
     /// The stepped preset.
@@ -210,6 +343,7 @@ impl TrainConfig {
     ///   the start).
     pub fn preset(engine: EngineKind) -> Self {
         let stepped = Self {
+            task: Task::Yinyang,
             engine,
             seed: 0,
             data_seed: 0,
@@ -245,6 +379,7 @@ impl TrainConfig {
             exact: SolverConfig::default(),
             memory_limit_gib: 16.0,
             data: DataFiles::default(),
+            events: EventSettings::default(),
         };
         match engine {
             EngineKind::Stepped => stepped,
@@ -276,15 +411,57 @@ impl TrainConfig {
         }
     }
 
-    /// The config of `layers` applied in order over the preset of the engine that the
-    /// last layer naming `engine` chooses (stepped when none does). `origin` names each
-    /// layer in error messages (a file name, `flags`).
+    /// The defaults of `task` on `engine`: [`TrainConfig::preset`] for Yin-Yang; for event
+    /// data a 700-256-20-style network on the SHD recipe's time scale (DESIGN.md "Event
+    /// data"): 1 ms steps, one hidden layer of 256 with `tau_mem = 20 ms`,
+    /// `tau_syn = 5 ms` (readout the same), batch 32, Adam `1e-3`; stepped: max-over-time
+    /// readout cross-entropy; exact: first-spike cross-entropy with times scaled to the
+    /// ~1 s samples (`tau0 = 20 ms`, `tau1 = 200 ms`).
+    pub fn preset_for(task: Task, engine: EngineKind) -> Self {
+        let base = Self::preset(engine);
+        match task {
+            Task::Yinyang => base,
+            Task::Events => Self {
+                task,
+                epochs: 20,
+                batch_size: 32,
+                eval_batch_size: 64,
+                lr: 1e-3,
+                lr_step: 1,
+                lr_gamma: 1.0,
+                hidden: vec![256],
+                tau_mem: 20e-3,
+                tau_syn: 5e-3,
+                readout_tau_mem: 20e-3,
+                readout_tau_syn: 5e-3,
+                hidden_init_mean: 0.0,
+                hidden_init_std: 0.15,
+                readout_init_mean: 0.0,
+                readout_init_std: 0.1,
+                loss: match engine {
+                    EngineKind::Stepped => LossKind::MaxOverTime { reg: 4e-4 },
+                    EngineKind::Exact => LossKind::FirstSpike {
+                        tau0: 20e-3,
+                        tau1: 200e-3,
+                        alpha: 3e-3,
+                        silent_label_gamma: 30.0,
+                    },
+                },
+                ..base
+            },
+        }
+    }
+
+    /// The config of `layers` applied in order over the preset of the task and engine
+    /// that the last layers naming `task` and `engine` choose (Yin-Yang and stepped when
+    /// none does). `origin` names each layer in error messages (a file name, `flags`).
     ///
     /// # Errors
     /// [`Error::Config`] for an unknown key (with its full path), a wrong type, or an
     /// unknown engine or loss kind.
     pub fn layered(layers: &[(&str, toml::Table)]) -> Result<Self> {
         let mut engine = EngineKind::Stepped;
+        let mut task = Task::Yinyang;
         for (origin, t) in layers {
             if let Some(v) = t.get("engine") {
                 engine = v
@@ -293,8 +470,16 @@ impl TrainConfig {
                     .and_then(str::parse)
                     .map_err(|e| Error::config(origin, format!("engine: {e}")))?;
             }
+            if let Some(v) = t.get("task") {
+                task = v
+                    .as_str()
+                    .ok_or_else(|| "expected a string".to_string())
+                    .and_then(str::parse)
+                    .map_err(|e| Error::config(origin, format!("task: {e}")))?;
+            }
         }
-        let mut base = toml::Table::try_from(Self::preset(engine)).expect("the preset serialises");
+        let mut base =
+            toml::Table::try_from(Self::preset_for(task, engine)).expect("the preset serialises");
         for (origin, t) in layers {
             merge(&mut base, t, "", engine, origin)?;
         }
@@ -319,7 +504,32 @@ impl TrainConfig {
     /// # Errors
     /// [`Error::Invalid`] naming the field.
     pub fn validate(&self) -> Result<()> {
-        self.encoding.validate()?;
+        match self.task {
+            Task::Yinyang => self.encoding.validate()?,
+            Task::Events => {
+                self.events.validate()?;
+                if self.data.train.is_none() {
+                    return Err(Error::invalid(
+                        "data.train",
+                        "a training file for task `events`",
+                        "none",
+                    ));
+                }
+                for (name, missing) in [
+                    ("events.t_max", self.events.t_max.is_none()),
+                    ("events.channels", self.events.channels.is_none()),
+                    ("events.classes", self.events.classes.is_none()),
+                ] {
+                    if missing {
+                        return Err(Error::invalid(
+                            name,
+                            "a value (given, or taken from the data by `Trainer::new`)",
+                            "none",
+                        ));
+                    }
+                }
+            }
+        }
         for (name, v) in [
             ("epochs", self.epochs),
             ("batch_size", self.batch_size),
@@ -407,11 +617,19 @@ impl TrainConfig {
             .map(|&(o, i)| o as f64 * i as f64)
             .sum::<f64>()
             * 32.0;
-        let samples = self.train_size as f64 + self.val_size as f64 + self.test_size as f64;
+        // Event data are already in memory when the config is checked (they set its sizes):
+        // only generated Yin-Yang sets are counted here.
+        let samples = match (self.task, &self.data.train) {
+            (Task::Events, _) => 0.0,
+            (Task::Yinyang, Some(_)) => 0.0,
+            (Task::Yinyang, None) => {
+                self.train_size as f64 + self.val_size as f64 + self.test_size as f64
+            }
+        };
         let data = samples * BYTES_PER_SAMPLE;
         let (batch, what) = match self.engine {
             EngineKind::Stepped => {
-                let steps = (self.encoding.t_sim / self.encoding.dt).round().max(0.0);
+                let steps = self.steps() as f64;
                 let train = 6.0 * self.batch_size as f64;
                 let eval = 4.0 * self.eval_batch_size as f64;
                 let per = 8.0 * steps * neurons;
@@ -492,6 +710,28 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Time step of the grid (s): `encoding.dt` (Yin-Yang) or `events.dt`.
+    pub fn dt(&self) -> f64 {
+        match self.task {
+            Task::Yinyang => self.encoding.dt,
+            Task::Events => self.events.dt,
+        }
+    }
+
+    /// The simulated window (s): `encoding.t_sim` (Yin-Yang) or `events.t_max` (0 while it
+    /// is not yet taken from the data).
+    pub fn t_sim(&self) -> f64 {
+        match self.task {
+            Task::Yinyang => self.encoding.t_sim,
+            Task::Events => self.events.t_max.unwrap_or(0.0),
+        }
+    }
+
+    /// Steps of the grid: `round(t_sim / dt)`.
+    pub fn steps(&self) -> usize {
+        (self.t_sim() / self.dt()).round().max(0.0) as usize
+    }
+
     /// The network this config describes.
     pub fn network(&self) -> NetworkSpec {
         let lif = Lif {
@@ -512,10 +752,17 @@ impl TrainConfig {
                 ..lif
             }),
         };
+        let (n_in, n_out) = match self.task {
+            Task::Yinyang => (yinyang::N_INPUTS, yinyang::N_CLASSES),
+            Task::Events => (
+                self.events.channels.unwrap_or(0),
+                self.events.classes.unwrap_or(0),
+            ),
+        };
         NetworkSpec {
-            n_in: yinyang::N_INPUTS,
+            n_in,
             hidden: self.hidden.clone(),
-            n_out: yinyang::N_CLASSES,
+            n_out,
             lif,
             readout,
         }

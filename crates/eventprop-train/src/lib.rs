@@ -36,6 +36,7 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod fsio;
 pub mod metrics;
@@ -51,6 +52,7 @@ pub mod loss;
 pub mod model;
 pub mod network;
 pub mod readout;
+pub mod shd;
 pub mod trainer;
 
 pub use config::TrainConfig;

@@ -40,6 +40,9 @@ pub struct LossOutput<F> {
     pub loss: f64,
     /// Number of correctly classified samples.
     pub correct: usize,
+    /// The predicted class of each sample (`None`: no output neuron fired, for spiking
+    /// outputs).
+    pub predictions: Vec<Option<usize>>,
     /// Gradient `(T, B, K)` w.r.t. the loss's input tensor (see each loss).
     pub grad: Array3<F>,
 }
@@ -133,10 +136,13 @@ pub fn max_over_time<F: Real>(
             }
         }
     }
+    let predictions: Vec<Option<usize>> = (0..b_len)
+        .map(|b| Some(argmax(&scores[b * k..(b + 1) * k])))
+        .collect();
     let correct = labels
         .iter()
-        .enumerate()
-        .filter(|&(b, &l)| argmax(&scores[b * k..(b + 1) * k]) == l)
+        .zip(&predictions)
+        .filter(|&(&l, &p)| p == Some(l))
         .count();
     let (loss, gs) = scores_loss(&scores, k, labels, reg);
     let mut grad = Array3::zeros((t_len, b_len, k));
@@ -150,6 +156,7 @@ pub fn max_over_time<F: Real>(
     Ok(LossOutput {
         loss,
         correct,
+        predictions,
         grad,
     })
 }
@@ -177,6 +184,7 @@ pub fn first_spike<F: Real>(
     let mut grad = Array3::zeros((t_len, b_len, k));
     let mut loss = 0.0;
     let mut correct = 0;
+    let mut predictions = Vec::with_capacity(b_len);
     for (b, &label) in labels.iter().enumerate() {
         let first: Vec<Option<usize>> = (0..k)
             .map(|j| (0..t_len).find(|&t| spikes[[t, b, j]] != F::zero()))
@@ -188,9 +196,11 @@ pub fn first_spike<F: Real>(
         let (l, g) = first_spike_ce(&times, label, tau0, tau1, alpha);
         loss += l / b_len as f64;
         let pred = (0..k).fold(0, |best, j| if times[j] < times[best] { j } else { best });
-        if pred == label && first[label].is_some() {
+        let pred = first[pred].map(|_| pred);
+        if pred == Some(label) {
             correct += 1;
         }
+        predictions.push(pred);
         for j in 0..k {
             if let Some(t) = first[j] {
                 grad[[t, b, j]] = F::of(-g[j] / b_len as f64);
@@ -200,6 +210,7 @@ pub fn first_spike<F: Real>(
     Ok(LossOutput {
         loss,
         correct,
+        predictions,
         grad,
     })
 }

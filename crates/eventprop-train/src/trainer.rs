@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, Tensor, TensorData};
-use crate::config::TrainConfig;
+use crate::config::{Task, TrainConfig};
 use crate::data::SpikeSet;
 use crate::engine::{self, BatchOutcome, Engine, EngineKind, Pass};
 use crate::error::{Error, Result};
@@ -144,13 +144,20 @@ struct MetaV1 {
     history: Vec<EpochMetrics>,
 }
 
-fn encode(config: &TrainConfig) -> Result<RunData> {
-    let s = config.splits()?;
-    Ok(RunData {
-        train: yinyang::encode(&s.train, &config.encoding),
-        validation: yinyang::encode(&s.validation, &config.encoding),
-        test: yinyang::encode(&s.test, &config.encoding),
-    })
+/// The data of a run: the Yin-Yang splits, latency-encoded, or the event files
+/// ([`crate::events::load`], which also fills the `[events]` values taken from the data).
+fn load_data(config: &mut TrainConfig) -> Result<RunData> {
+    match config.task {
+        Task::Yinyang => {
+            let s = config.splits()?;
+            Ok(RunData {
+                train: yinyang::encode(&s.train, &config.encoding),
+                validation: yinyang::encode(&s.validation, &config.encoding),
+                test: yinyang::encode(&s.test, &config.encoding),
+            })
+        }
+        Task::Events => crate::events::load(config),
+    }
 }
 
 /// Runs `engine` over `set` in batches of `batch_size` without gradients.
@@ -192,13 +199,20 @@ impl Trainer {
     /// # Errors
     /// [`Error::Invalid`] (and the engines' errors) for an invalid config; the errors of
     /// reading the data files ([`TrainConfig::splits`]).
-    pub fn new(config: TrainConfig) -> Result<Self> {
+    pub fn new(mut config: TrainConfig) -> Result<Self> {
+        // Event runs take their grid and sizes from the data, so the data come first.
+        let events = (config.task == Task::Events)
+            .then(|| crate::events::load(&mut config))
+            .transpose()?;
         config.validate()?;
         let engine = engine::build(&config)?;
         let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
         let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
         let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
-        let data = encode(&config)?;
+        let data = match events {
+            Some(d) => d,
+            None => load_data(&mut config)?,
+        };
         Ok(Self {
             config,
             engine,
@@ -520,8 +534,9 @@ impl Trainer {
             adam.slots.push(AdamSlot { steps, m, v });
         }
         let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
+        let mut config = config;
         let data = if with_data {
-            encode(&config)?
+            load_data(&mut config)?
         } else {
             RunData {
                 train: SpikeSet::default(),

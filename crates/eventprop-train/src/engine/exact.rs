@@ -57,7 +57,7 @@ impl ExactEngine {
             eventprop_exact::params::validate_lif(&p)?;
         }
         config.exact.validate()?;
-        eventprop_exact::forward::check_t_max(config.encoding.t_sim)?;
+        eventprop_exact::forward::check_t_max(config.t_sim())?;
         let loss = FirstSpikeCe {
             tau0,
             tau1,
@@ -65,11 +65,11 @@ impl ExactEngine {
             silent_label_gamma,
         };
         // The loss checks its settings when evaluated.
-        loss.evaluate(&[], spec.n_out, 0, config.encoding.t_sim)?;
+        loss.evaluate(&[], spec.n_out, 0, config.t_sim())?;
         Ok(Self {
             spec,
             loss,
-            t_max: config.encoding.t_sim,
+            t_max: config.t_sim(),
             solver: config.exact,
         })
     }
@@ -107,6 +107,7 @@ impl Engine for ExactEngine {
         Ok(BatchOutcome {
             loss_sum: r.loss_sum,
             correct: r.correct,
+            predictions: r.predictions,
             samples: r.samples,
             hidden_spikes: r.spikes[1..=n_hidden].iter().sum::<usize>() as f64,
             silent_outputs: Some(r.silent_outputs),

@@ -82,6 +82,8 @@ pub struct BatchOutcome {
     pub loss_sum: f64,
     /// Correctly classified samples.
     pub correct: usize,
+    /// The predicted class of each sample, in batch order (`None`: no output neuron fired).
+    pub predictions: Vec<Option<usize>>,
     /// Samples in the batch.
     pub samples: usize,
     /// Hidden spikes, summed over the batch and the hidden layers.

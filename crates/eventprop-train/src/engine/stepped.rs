@@ -45,10 +45,10 @@ impl SteppedEngine {
         Ok(Self {
             net: SteppedNetwork {
                 spec,
-                dt: config.encoding.dt,
+                dt: config.dt(),
                 discretization: config.discretization,
             },
-            steps: config.encoding.steps(),
+            steps: config.steps(),
             loss: config.loss,
             rate_reg: config.rate_reg,
         })
@@ -112,6 +112,7 @@ impl Engine for SteppedEngine {
         Ok(BatchOutcome {
             loss_sum: batch_loss * b as f64,
             correct: out.correct,
+            predictions: out.predictions,
             samples: b,
             hidden_spikes: trace.total_hidden_spikes(),
             silent_outputs,
