@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use eventprop_core::Discretization;
+use eventprop_train::config::Task;
 use eventprop_train::trainer::{Event, LAST_CHECKPOINT};
 use eventprop_train::{metrics, yinyang, EngineKind, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,14 +22,17 @@ use serde::Serialize;
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     #[command(subcommand)]
-    task: Task,
+    task: TaskCmd,
 }
 
 #[derive(Debug, clap::Subcommand)]
-enum Task {
-    /// Train on the Yin-Yang data set (Kriener et al. 2021).
+enum TaskCmd {
+    /// Train on the Yin-Yang data set (Kriener et al. 2021): generated, or feature files.
     #[command(allow_negative_numbers = true)]
-    Yinyang(Box<YinYangArgs>),
+    Yinyang(Box<TaskArgs<YinYangData>>),
+    /// Train on spike-event files (SHD/SSC HDF5, event `.npz`).
+    #[command(allow_negative_numbers = true)]
+    Events(Box<TaskArgs<EventData>>),
 }
 
 /// Loss selector of the command line (config key `loss.kind`).
@@ -43,7 +47,7 @@ enum LossArg {
 
 #[derive(Debug, clap::Args)]
 #[command(allow_negative_numbers = true)]
-struct YinYangArgs {
+struct TaskArgs<D: clap::Args> {
     /// TOML file with settings (flags override it): the keys of `TrainConfig`, with
     /// `engine = "stepped" | "exact"` choosing the preset the file is laid over.
     #[arg(long, value_name = "FILE")]
@@ -64,10 +68,12 @@ struct YinYangArgs {
     quiet: bool,
     #[command(flatten)]
     settings: Settings,
+    #[command(flatten)]
+    data: D,
 }
 
-/// The setting flags. Each sets the config key of its `serde` name; absent flags keep the
-/// value of the layers below.
+/// The setting flags of every task. Each sets the config key of its `serde` name; absent
+/// flags keep the value of the layers below.
 #[derive(Debug, Default, clap::Args, Serialize)]
 struct Settings {
     /// Engine: `stepped` (the seed's time-stepped function; default) or `exact` (event-based,
@@ -80,38 +86,12 @@ struct Settings {
     /// Seed of the data splits.
     #[arg(long)]
     data_seed: Option<u64>,
-    /// Training set file instead of the generator: `.npz` with `x` (S, 4) float32/float64
-    /// of (x, y, 1-x, 1-y) and integer labels `y` (S,), or CSV (4 feature columns, then the
-    /// label). Without `--val`, the last `--val-size` samples of this file are the
-    /// validation set (not trained on). `--train-size` is not read.
-    #[arg(long, value_name = "FILE")]
-    #[serde(rename = "data.train")]
-    train: Option<PathBuf>,
-    /// Validation set file (format as `--train`; default: held out of `--train`, or the
-    /// generator's validation split without `--train`).
-    #[arg(long, value_name = "FILE")]
-    #[serde(rename = "data.validation")]
-    val: Option<PathBuf>,
-    /// Test set file (format as `--train`; default: the generator's test split of
-    /// `--test-size` samples).
-    #[arg(long, value_name = "FILE")]
-    #[serde(rename = "data.test")]
-    test: Option<PathBuf>,
     /// Number of epochs (may be raised on `--resume`).
     #[arg(long)]
     epochs: Option<usize>,
     /// Mini-batch size.
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Training samples.
-    #[arg(long)]
-    train_size: Option<usize>,
-    /// Validation samples.
-    #[arg(long)]
-    val_size: Option<usize>,
-    /// Test samples.
-    #[arg(long)]
-    test_size: Option<usize>,
     /// Evaluation batch size.
     #[arg(long)]
     eval_batch_size: Option<usize>,
@@ -202,6 +182,50 @@ struct Settings {
     /// Output weight init std.
     #[arg(long, allow_hyphen_values = true)]
     readout_init_std: Option<f64>,
+    /// Exact engine: cap on the spikes of one neuron in one sample.
+    #[arg(long)]
+    #[serde(rename = "exact.max_spikes_per_neuron")]
+    max_spikes_per_neuron: Option<usize>,
+    /// Exact engine: floor of the adjoint jump's denominator (units of threshold − leak).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "exact.grazing_floor")]
+    grazing_floor: Option<f64>,
+    /// Refuse settings whose estimated peak memory exceeds this (GiB; default 16). The
+    /// estimate: stepped, 8 B × steps × batch × neurons × (6 training, 4 evaluation);
+    /// exact, 40 B × max spikes per neuron × neurons × threads; plus weights and data.
+    #[arg(long, allow_hyphen_values = true, value_name = "GIB")]
+    memory_limit_gib: Option<f64>,
+}
+
+/// The data flags of `train yinyang`.
+#[derive(Debug, Default, clap::Args, Serialize)]
+struct YinYangData {
+    /// Training set file instead of the generator: `.npz` with `x` (S, 4) float32/float64
+    /// of (x, y, 1-x, 1-y) and integer labels `y` (S,), or CSV (4 feature columns, then the
+    /// label). Without `--val`, the last `--val-size` samples of this file are the
+    /// validation set (not trained on). `--train-size` is not read.
+    #[arg(long, value_name = "FILE")]
+    #[serde(rename = "data.train")]
+    train: Option<PathBuf>,
+    /// Validation set file (format as `--train`; default: held out of `--train`, or the
+    /// generator's validation split without `--train`).
+    #[arg(long, value_name = "FILE")]
+    #[serde(rename = "data.validation")]
+    val: Option<PathBuf>,
+    /// Test set file (format as `--train`; default: the generator's test split of
+    /// `--test-size` samples).
+    #[arg(long, value_name = "FILE")]
+    #[serde(rename = "data.test")]
+    test: Option<PathBuf>,
+    /// Training samples.
+    #[arg(long)]
+    train_size: Option<usize>,
+    /// Validation samples.
+    #[arg(long)]
+    val_size: Option<usize>,
+    /// Test samples.
+    #[arg(long)]
+    test_size: Option<usize>,
     /// Encoding: time of feature value 0 (s).
     #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "encoding.t_early")]
@@ -222,26 +246,55 @@ struct Settings {
     #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "encoding.dt")]
     dt: Option<f64>,
-    /// Exact engine: cap on the spikes of one neuron in one sample.
-    #[arg(long)]
-    #[serde(rename = "exact.max_spikes_per_neuron")]
-    max_spikes_per_neuron: Option<usize>,
-    /// Exact engine: floor of the adjoint jump's denominator (units of threshold − leak).
-    #[arg(long, allow_hyphen_values = true)]
-    #[serde(rename = "exact.grazing_floor")]
-    grazing_floor: Option<f64>,
-    /// Refuse settings whose estimated peak memory exceeds this (GiB; default 16). The
-    /// estimate: stepped, 8 B × steps × batch × neurons × (6 training, 4 evaluation);
-    /// exact, 40 B × max spikes per neuron × neurons × threads; plus weights and data.
-    #[arg(long, allow_hyphen_values = true, value_name = "GIB")]
-    memory_limit_gib: Option<f64>,
 }
 
-impl Settings {
-    /// The flags as one config layer (absent flags omitted).
-    fn layer(&self) -> Result<toml::Table> {
-        toml::Table::try_from(self).context("flags")
-    }
+/// The data flags of `train events`.
+#[derive(Debug, Default, clap::Args, Serialize)]
+struct EventData {
+    /// Training set: an SHD/SSC-layout HDF5 file (`spikes/times`, `spikes/units`, `labels`;
+    /// `.h5`/`.hdf5`) or an event `.npz` (`times`, `units`, `labels`, and `offsets` or
+    /// `sample`).
+    #[arg(long, value_name = "FILE", required = true)]
+    #[serde(rename = "data.train")]
+    train: Option<PathBuf>,
+    /// Validation set file (default: `--val-fraction` of `--train`, held out).
+    #[arg(long, value_name = "FILE")]
+    #[serde(rename = "data.validation")]
+    val: Option<PathBuf>,
+    /// Test set file (default: none).
+    #[arg(long, value_name = "FILE")]
+    #[serde(rename = "data.test")]
+    test: Option<PathBuf>,
+    /// Fraction of `--train` held out for validation when there is no `--val` (chosen by
+    /// `--data-seed`; default 0.1).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "events.val_fraction")]
+    val_fraction: Option<f64>,
+    /// Time step of the stepped engine (s; default 1e-3).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "events.dt")]
+    dt: Option<f64>,
+    /// Simulated window (s; default: from the data, the latest event's step + 1).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "events.t_max")]
+    t_max: Option<f64>,
+    /// Input channels (default: largest unit in the data + 1).
+    #[arg(long)]
+    #[serde(rename = "events.channels")]
+    channels: Option<usize>,
+    /// Classes (default: largest label in the data + 1).
+    #[arg(long)]
+    #[serde(rename = "events.classes")]
+    classes: Option<usize>,
+}
+
+/// The flags as one config layer (absent flags omitted): the common settings, the task's
+/// data flags, and `task`.
+fn layer(task: Task, common: &Settings, data: &impl Serialize) -> Result<toml::Table> {
+    let mut t = toml::Table::try_from(common).context("flags")?;
+    t.extend(toml::Table::try_from(data).context("flags")?);
+    t.insert("task".into(), toml::Value::String(task.name().into()));
+    Ok(t)
 }
 
 /// The flag that sets config key `key` (the field name in kebab case, except where the
@@ -251,6 +304,7 @@ fn flag_of(key: &str) -> String {
         "loss.kind" => "loss",
         "loss.reg" => "readout_reg",
         "data.validation" => "val",
+        "encoding.dt" | "events.dt" => "dt",
         _ => key.rsplit('.').next().unwrap_or(key),
     };
     format!("--{}", name.replace('_', "-"))
@@ -261,7 +315,13 @@ fn flag_of(key: &str) -> String {
 fn unused_by(engine: EngineKind) -> &'static [&'static str] {
     match engine {
         EngineKind::Stepped => &["exact"],
-        EngineKind::Exact => &["discretization", "encoding.dt", "loss.reg", "rate_reg"],
+        EngineKind::Exact => &[
+            "discretization",
+            "encoding.dt",
+            "events.dt",
+            "loss.reg",
+            "rate_reg",
+        ],
     }
 }
 
@@ -298,8 +358,9 @@ pub struct EvalArgs {
     /// Number of samples (default: the run's test size).
     #[arg(long)]
     size: Option<usize>,
-    /// Evaluate on this Yin-Yang feature file (format as `train yinyang --train`) instead
-    /// of a generated split.
+    /// Evaluate on this data file instead of a generated split: for a Yin-Yang run a
+    /// feature file (as `train yinyang --train`), for an event run an event file (as
+    /// `train events --train`; required there).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["data_seed", "size"])]
     data: Option<PathBuf>,
     /// Number of rayon threads (at most 4 × the cores).
@@ -402,10 +463,22 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 /// Runs `train`.
 pub fn run_train(args: TrainArgs) -> Result<()> {
-    let Task::Yinyang(args) = args.task;
+    match args.task {
+        TaskCmd::Yinyang(a) => {
+            let flags = layer(Task::Yinyang, &a.settings, &a.data)?;
+            train_task(&a, flags)
+        }
+        TaskCmd::Events(a) => {
+            let flags = layer(Task::Events, &a.settings, &a.data)?;
+            train_task(&a, flags)
+        }
+    }
+}
+
+fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Result<()> {
     set_threads(args.threads)?;
-    let mut flags = args.settings.layer()?;
     let (mut trainer, dir) = if let Some(dir) = &args.resume {
+        let task = flags.remove("task");
         let epochs = flags.remove("epochs");
         if !flags.is_empty() {
             let given: Vec<String> = flags.keys().map(|k| flag_of(k)).collect();
@@ -416,6 +489,14 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         }
         let mut t = Trainer::load(&dir.join(LAST_CHECKPOINT))
             .with_context(|| format!("--resume {}", dir.display()))?;
+        let task = task.and_then(|v| v.as_str().map(str::to_string));
+        if task.as_deref() != Some(t.config.task.name()) {
+            bail!(
+                "--resume {}: the run is a `train {}` run, resume it with that command",
+                dir.display(),
+                t.config.task
+            );
+        }
         if let Some(e) = epochs {
             let e = e.as_integer().unwrap_or(0) as usize;
             if e < t.epochs_done {
@@ -444,16 +525,24 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         (trainer, fresh_out_dir(args.out.as_deref())?)
     };
     let c = &trainer.config;
+    let spec = trainer.engine.spec();
+    let sizes: Vec<String> = std::iter::once(spec.n_in)
+        .chain(spec.hidden.iter().copied())
+        .chain([spec.n_out])
+        .map(|n| n.to_string())
+        .collect();
     eprintln!(
-        "training Yin-Yang on the {} engine: {} epochs, 5-{}-3, {} loss, output in {}",
+        "training {} on the {} engine: {} epochs, {}, {} loss, {} steps of {} s, output in {}",
+        match c.task {
+            Task::Yinyang => "Yin-Yang",
+            Task::Events => "event data",
+        },
         c.engine,
         c.epochs,
-        c.hidden
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("-"),
+        sizes.join("-"),
         c.loss.name().replace('_', "-"),
+        c.steps(),
+        c.dt(),
         dir.display()
     );
     let d = &trainer.data;
@@ -495,9 +584,25 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     set_threads(args.threads)?;
     let trainer = Trainer::load_for_eval(&args.checkpoint).context("--checkpoint")?;
     let cfg = &trainer.config;
-    let (data, source) = if let Some(path) = &args.data {
+    let (set, source) = if cfg.task == Task::Events {
+        let Some(path) = &args.data else {
+            bail!("--data: an event run is evaluated on a file (the format of its --train); none given");
+        };
+        if args.data_seed.is_some() || args.size.is_some() {
+            bail!(
+                "--data-seed, --size: only for Yin-Yang runs (an event run is evaluated on --data)"
+            );
+        }
+        let set =
+            eventprop_train::events::read_event_file(path, cfg.events.channels, cfg.events.classes)
+                .context("--data")?;
+        (set, format!("file {}", path.display()))
+    } else if let Some(path) = &args.data {
         let data = eventprop_train::files::read_yinyang(path).context("--data")?;
-        (data, format!("file {}", path.display()))
+        (
+            yinyang::encode(&data, &cfg.encoding),
+            format!("file {}", path.display()),
+        )
     } else {
         let seed = args.data_seed.unwrap_or(cfg.data_seed);
         let size = args.size.unwrap_or(cfg.test_size);
@@ -512,9 +617,12 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             );
         }
         let data = yinyang::generate(size, yinyang::split_seeds(seed)[2]);
-        (data, format!("data seed {seed}, test split"))
+        (
+            yinyang::encode(&data, &cfg.encoding),
+            format!("data seed {seed}, test split"),
+        )
     };
-    let e = trainer.evaluate(&yinyang::encode(&data, &cfg.encoding))?;
+    let e = trainer.evaluate(&set)?;
     println!("accuracy: {}", e.accuracy);
     println!("loss: {}", e.loss);
     println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);

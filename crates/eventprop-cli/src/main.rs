@@ -5,6 +5,7 @@
 //! process exits with status 1 (2 for command-line usage errors, from clap).
 
 mod cmd_bench;
+mod cmd_data;
 mod cmd_exact;
 mod cmd_neuron;
 mod cmd_train;
@@ -35,6 +36,8 @@ enum Command {
     Neuron(cmd_neuron::NeuronArgs),
     /// Exact event-based forward and gradients of a network on one input sample.
     Exact(cmd_exact::ExactArgs),
+    /// Write generated data sets as files (event `.npz`).
+    Data(cmd_data::DataArgs),
     /// Benchmark one training pass of a first hidden layer at named sizes.
     Bench(cmd_bench::BenchArgs),
 }
@@ -59,6 +62,7 @@ fn main() {
         Command::Neuron(args) => cmd_neuron::run(args),
         Command::Exact(args) => cmd_exact::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+        Command::Data(args) => cmd_data::run(args),
     };
     if let Err(err) = result {
         // One line: the context chain joined by ": ".

@@ -435,7 +435,7 @@ impl TrainConfig {
                 readout_tau_mem: 20e-3,
                 readout_tau_syn: 5e-3,
                 hidden_init_mean: 0.0,
-                hidden_init_std: 0.15,
+                hidden_init_std: 0.4,
                 readout_init_mean: 0.0,
                 readout_init_std: 0.1,
                 loss: match engine {

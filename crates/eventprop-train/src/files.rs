@@ -273,6 +273,41 @@ pub fn read_events(path: &Path, n_channels: usize, n_classes: usize) -> Result<S
     Ok(SpikeSet { samples, labels })
 }
 
+/// Writes an event set as the event `.npz` that [`read_events`] reads: `times` (float64,
+/// s), `units` (uint32), `offsets` (int64, `S + 1`) and `labels` (int64); atomically.
+///
+/// # Errors
+/// [`Error::Io`] naming `path`.
+pub fn write_events(path: &Path, set: &SpikeSet) -> Result<()> {
+    let n: usize = set.samples.iter().map(Vec::len).sum();
+    let mut times = Vec::with_capacity(n);
+    let mut units = Vec::with_capacity(n);
+    let mut offsets = Vec::with_capacity(set.len() + 1);
+    offsets.push(0i64);
+    for s in &set.samples {
+        for e in s {
+            times.push(e.time);
+            units.push(e.neuron);
+        }
+        offsets.push(times.len() as i64);
+    }
+    let labels: Vec<i64> = set.labels.iter().map(|&l| l as i64).collect();
+    crate::fsio::write_atomic_with(path, |w| {
+        let io = |e: ndarray_npy::WriteNpzError| std::io::Error::other(e.to_string());
+        let mut npz = ndarray_npy::NpzWriter::new(w);
+        npz.add_array("times", &ndarray::Array1::from(times))
+            .map_err(io)?;
+        npz.add_array("units", &ndarray::Array1::from(units))
+            .map_err(io)?;
+        npz.add_array("offsets", &ndarray::Array1::from(offsets))
+            .map_err(io)?;
+        npz.add_array("labels", &ndarray::Array1::from(labels))
+            .map_err(io)?;
+        npz.finish().map_err(io)?;
+        Ok(())
+    })
+}
+
 fn extension(path: &Path) -> Option<String> {
     path.extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
