@@ -75,7 +75,7 @@ pub fn hold_out(set: SpikeSet, fraction: f64, seed: u64) -> Result<(SpikeSet, Sp
         ));
     }
     let mut order: Vec<usize> = (0..s).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_7A11));
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x005E_ED0F_7A11));
     let mut is_val = vec![false; s];
     for &i in &order[..n_val] {
         is_val[i] = true;

@@ -170,7 +170,22 @@ pub fn evaluate(
     set: &SpikeSet,
     batch_size: usize,
 ) -> Result<Evaluation> {
+    Ok(evaluate_with_predictions(engine, weights, set, batch_size)?.0)
+}
+
+/// [`evaluate`], also returning the predicted class of every sample (`None`: no output
+/// neuron fired).
+///
+/// # Errors
+/// The engine's errors.
+pub fn evaluate_with_predictions(
+    engine: &dyn Engine,
+    weights: &[Array2<f64>],
+    set: &SpikeSet,
+    batch_size: usize,
+) -> Result<(Evaluation, Vec<Option<usize>>)> {
     let idx: Vec<usize> = (0..set.len()).collect();
+    let mut predictions = Vec::with_capacity(set.len());
     let (mut loss, mut correct, mut spikes, mut silent) = (0.0, 0, 0.0, None::<usize>);
     for chunk in idx.chunks(batch_size.max(1)) {
         let inputs: Vec<&[_]> = chunk.iter().map(|&i| set.samples[i].as_slice()).collect();
@@ -178,19 +193,21 @@ pub fn evaluate(
         let o = engine.run(weights, &inputs, &labels, Pass::Eval)?;
         loss += o.loss_sum;
         correct += o.correct;
+        predictions.extend(o.predictions);
         spikes += o.hidden_spikes;
         if let Some(s) = o.silent_outputs {
             *silent.get_or_insert(0) += s;
         }
     }
     let n = set.len().max(1) as f64;
-    Ok(Evaluation {
+    let e = Evaluation {
         loss: loss / n,
         accuracy: correct as f64 / n,
         hidden_spikes_per_sample: spikes / n,
         silent_output_fraction: silent.map(|s| s as f64 / n),
         samples: set.len(),
-    })
+    };
+    Ok((e, predictions))
 }
 
 impl Trainer {

@@ -116,4 +116,13 @@ impl Engine for ExactEngine {
                 .map(|g| g.into_iter().map(|g| g.mapv(|v| v * scale)).collect()),
         })
     }
+
+    fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
+        self.spec.check_weights(weights)?;
+        let net = Network::new(weights.to_vec(), self.spec.spiking_layers())?;
+        let trace = net.forward(input, self.t_max, &self.solver)?;
+        Ok((1..=self.spec.hidden.len())
+            .map(|k| trace.spikes(k).to_vec())
+            .collect())
+    }
 }

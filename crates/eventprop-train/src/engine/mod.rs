@@ -118,6 +118,14 @@ pub trait Engine: Send + Sync + fmt::Debug {
         labels: &[usize],
         pass: Pass,
     ) -> Result<BatchOutcome>;
+
+    /// The spikes of every hidden layer (in order) for one input sample, as
+    /// `(time in seconds, neuron)` events sorted by time — for rasters. The stepped engine
+    /// reports a spike of step `t` at `t dt`.
+    ///
+    /// # Errors
+    /// As [`Engine::run`].
+    fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>>;
 }
 
 /// The engine a (validated) config asks for — the registry of engines.

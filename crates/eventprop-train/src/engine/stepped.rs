@@ -119,4 +119,26 @@ impl Engine for SteppedEngine {
             grads,
         })
     }
+
+    fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
+        let (x, _) = rasterize(&[input], self.net.spec.n_in, self.steps, self.net.dt);
+        let trace = self.net.forward(weights, x.view())?;
+        Ok((0..trace.n_hidden())
+            .map(|k| {
+                let z = trace.hidden_spikes(k);
+                let mut events = Vec::new();
+                for (t, row) in z.outer_iter().enumerate() {
+                    for (n, &v) in row.row(0).iter().enumerate() {
+                        if v != 0.0 {
+                            events.push(Spike {
+                                time: t as f64 * self.net.dt,
+                                neuron: n as u32,
+                            });
+                        }
+                    }
+                }
+                events
+            })
+            .collect())
+    }
 }
