@@ -36,6 +36,7 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod figures;
 pub mod files;
 pub mod fsio;
 pub mod metrics;
