@@ -37,6 +37,7 @@
 pub mod checkpoint;
 pub mod error;
 pub mod events;
+pub mod figures;
 pub mod files;
 pub mod fsio;
 pub mod metrics;

@@ -12,7 +12,7 @@ use crate::metrics::EpochMetrics;
 /// DejaVu Sans (Bitstream Vera license, see `assets/DejaVuSans-LICENSE.txt`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-fn ensure_font() {
+pub(crate) fn ensure_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The embedded font is valid TrueType: registration cannot fail on it.
