@@ -28,7 +28,7 @@ use crate::engine::{self, BatchOutcome, Engine, EngineKind, Pass};
 use crate::error::{Error, Result};
 use crate::metrics::{self, EpochMetrics};
 use crate::optim::{Adam, AdamSlot, StepLr};
-use crate::{fsio, plot, yinyang};
+use crate::{figures, fsio, plot, yinyang};
 
 /// The config of a run folder.
 pub const CONFIG_TOML: &str = "config.toml";
@@ -38,6 +38,14 @@ pub const LAST_CHECKPOINT: &str = "checkpoint.safetensors";
 pub const BEST_CHECKPOINT: &str = "best.safetensors";
 /// Loss and accuracy curves.
 pub const PLOT_PNG: &str = "curves.png";
+/// Yin-Yang runs: the predicted class over the input square with the test points.
+pub const CLASS_MAP_PNG: &str = "class_map.png";
+/// Event runs: input and hidden spikes of one test sample per class.
+pub const RASTER_PNG: &str = "raster.png";
+/// Event runs: the confusion matrix of the test set (the validation set without one).
+pub const CONFUSION_PNG: &str = "confusion.png";
+/// Cells per side of the class map.
+const CLASS_MAP_CELLS: usize = 100;
 
 /// `format` of the checkpoints written now.
 pub const FORMAT: &str = "eventprop-train/2";
@@ -388,9 +396,168 @@ impl Trainer {
                 (None, _) => false,
             };
             self.write_files(dir, improved, on_event)?;
+            if self.finished() {
+                if let Err(e) = self.write_figures(dir) {
+                    on_event(Event::Warning(format!(
+                        "figures not written: {}; the run itself is complete",
+                        crate::error::chain(&e)
+                    )));
+                }
+            }
             on_event(Event::Epoch(&m));
         }
         Ok(())
+    }
+
+    /// Writes the figures of the current weights into `dir` (each atomically): for
+    /// Yin-Yang [`CLASS_MAP_PNG`]; for event data [`RASTER_PNG`] and [`CONFUSION_PNG`].
+    /// [`Trainer::run`] calls it after the last epoch. A prediction of "no output spike"
+    /// (spiking outputs) is shown as a class of its own when it occurs.
+    ///
+    /// # Errors
+    /// The engine's errors, the data's (Yin-Yang test points are read again with
+    /// [`TrainConfig::splits`]) and the figures' ([`crate::figures`]).
+    pub fn write_figures(&self, dir: &Path) -> Result<()> {
+        match self.config.task {
+            Task::Yinyang => self.write_class_map(&dir.join(CLASS_MAP_PNG)),
+            Task::Events => {
+                self.write_raster(&dir.join(RASTER_PNG))?;
+                self.write_confusion(&dir.join(CONFUSION_PNG))
+            }
+        }
+    }
+
+    fn write_class_map(&self, path: &Path) -> Result<()> {
+        let n = CLASS_MAP_CELLS;
+        let centre = |i: usize| (i as f64 + 0.5) / n as f64;
+        let mut grid = yinyang::Dataset::default();
+        for r in 0..n {
+            for c in 0..n {
+                let (x, y) = (centre(c), centre(r));
+                grid.features.push([x, y, 1.0 - x, 1.0 - y]);
+                grid.labels.push(0);
+            }
+        }
+        let encoded = yinyang::encode(&grid, &self.config.encoding);
+        let (_, cells) = self.predict(&encoded)?;
+        let test = self.config.splits()?.test;
+        let (_, predicted) = self.predict(&yinyang::encode(&test, &self.config.encoding))?;
+        let k = yinyang::N_CLASSES;
+        let silent = cells.iter().chain(&predicted).any(Option::is_none);
+        let class = |p: Option<usize>| p.unwrap_or(k);
+        let grid = Array2::from_shape_vec((n, n), cells.into_iter().map(class).collect())
+            .expect("n × n cells");
+        let points: Vec<figures::Point> = test
+            .features
+            .iter()
+            .zip(&test.labels)
+            .zip(predicted)
+            .map(|((f, &label), p)| figures::Point {
+                x: f[0],
+                y: f[1],
+                label,
+                predicted: class(p),
+            })
+            .collect();
+        let mut names = vec!["yin", "yang", "dot"];
+        if silent {
+            names.push("no output spike");
+        }
+        figures::class_map_png(
+            path,
+            &grid,
+            [0.0, 1.0, 0.0, 1.0],
+            &points,
+            &names,
+            &format!(
+                "Yin-Yang, {} engine, epoch {}",
+                self.config.engine, self.epochs_done
+            ),
+        )
+    }
+
+    /// The test set of an event run, or its validation set without one.
+    fn figure_set(&self) -> (&SpikeSet, &'static str) {
+        if self.data.test.is_empty() {
+            (&self.data.validation, "validation")
+        } else {
+            (&self.data.test, "test")
+        }
+    }
+
+    fn write_raster(&self, path: &Path) -> Result<()> {
+        let (set, name) = self.figure_set();
+        let classes = self.engine.spec().n_out;
+        let spec = self.engine.spec();
+        let mut panels = Vec::new();
+        for k in 0..classes.min(figures::MAX_PANELS) {
+            let Some(i) = set.labels.iter().position(|&l| l == k) else {
+                continue;
+            };
+            let input = &set.samples[i];
+            let hidden = self.engine.hidden_spikes(&self.weights, input)?;
+            let mut layers = vec![figures::RasterLayer {
+                name: "input".into(),
+                n_neurons: spec.n_in,
+                events: input.iter().map(|e| (e.time, e.neuron)).collect(),
+            }];
+            for (j, (events, &n)) in hidden.iter().zip(&spec.hidden).enumerate() {
+                layers.push(figures::RasterLayer {
+                    name: format!("hidden {}", j + 1),
+                    n_neurons: n,
+                    events: events.iter().map(|e| (e.time, e.neuron)).collect(),
+                });
+            }
+            panels.push(figures::RasterPanel {
+                title: format!("class {k} ({name} sample {i})"),
+                layers,
+            });
+        }
+        figures::raster_png(
+            path,
+            &panels,
+            self.config.t_sim(),
+            &format!(
+                "spikes of one {name} sample per class, epoch {}",
+                self.epochs_done
+            ),
+        )
+    }
+
+    fn write_confusion(&self, path: &Path) -> Result<()> {
+        let (set, name) = self.figure_set();
+        let (_, predicted) = self.predict(set)?;
+        let k = self.engine.spec().n_out;
+        let silent = predicted.iter().any(Option::is_none);
+        let n = k + usize::from(silent);
+        let predicted: Vec<usize> = predicted.into_iter().map(|p| p.unwrap_or(k)).collect();
+        let matrix = figures::confusion_matrix(&set.labels, &predicted, n)?;
+        let mut names: Vec<String> = (0..k).map(|c| c.to_string()).collect();
+        if silent {
+            names.push("none".into());
+        }
+        figures::confusion_png(
+            path,
+            &matrix,
+            Some(&names),
+            &format!(
+                "{name} set, {} engine, epoch {}",
+                self.config.engine, self.epochs_done
+            ),
+        )
+    }
+
+    /// Evaluation and the predicted class of every sample of `set`.
+    ///
+    /// # Errors
+    /// The engine's errors.
+    pub fn predict(&self, set: &SpikeSet) -> Result<(Evaluation, Vec<Option<usize>>)> {
+        evaluate_with_predictions(
+            self.engine.as_ref(),
+            &self.weights,
+            set,
+            self.config.eval_batch_size,
+        )
     }
 
     fn write_files(

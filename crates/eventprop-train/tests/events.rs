@@ -7,7 +7,7 @@ use std::path::Path;
 use eventprop_train::config::Task;
 use eventprop_train::events::{timing_task, TimingTask};
 use eventprop_train::files::write_events;
-use eventprop_train::trainer::LAST_CHECKPOINT;
+use eventprop_train::trainer::{CONFUSION_PNG, LAST_CHECKPOINT, RASTER_PNG};
 use eventprop_train::{EngineKind, TrainConfig, Trainer};
 
 /// A small timing task: 4 classes, 12 channels with 4 spikes each per sample, 100 ms
@@ -114,7 +114,19 @@ fn a_run_folder_resumes_and_its_checkpoint_evaluates_the_same() {
     c.epochs = 1;
     let mut t = Trainer::new(c).unwrap();
     let out = dir.path().join("run");
-    t.run(&out, &mut |_| {}).unwrap();
+    let mut warnings = Vec::new();
+    t.run(&out, &mut |e| {
+        if let eventprop_train::trainer::Event::Warning(w) = e {
+            warnings.push(w);
+        }
+    })
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // The figures of an event run, after the last epoch.
+    for f in [RASTER_PNG, CONFUSION_PNG] {
+        let bytes = std::fs::read(out.join(f)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f}");
+    }
     let loaded = Trainer::load(&out.join(LAST_CHECKPOINT)).unwrap();
     assert_eq!(loaded.config, t.config);
     let a = t.evaluate(&t.data.test).unwrap();

@@ -5,7 +5,9 @@ use eventprop_core::Discretization;
 use eventprop_train::checkpoint::{self, Checkpoint};
 use eventprop_train::loss::LossKind;
 use eventprop_train::metrics::EpochMetrics;
-use eventprop_train::trainer::{Event, BEST_CHECKPOINT, CONFIG_TOML, LAST_CHECKPOINT, PLOT_PNG};
+use eventprop_train::trainer::{
+    Event, BEST_CHECKPOINT, CLASS_MAP_PNG, CONFIG_TOML, LAST_CHECKPOINT, PLOT_PNG,
+};
 use eventprop_train::{EngineKind, Error, TrainConfig, Trainer};
 
 fn small_stepped() -> TrainConfig {
@@ -146,6 +148,7 @@ fn run_writes_the_folder_and_the_checkpoints_evaluate_to_the_recorded_metrics() 
         LAST_CHECKPOINT,
         BEST_CHECKPOINT,
         PLOT_PNG,
+        CLASS_MAP_PNG,
         "metrics.json",
         "metrics.csv",
     ] {
