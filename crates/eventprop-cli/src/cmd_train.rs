@@ -254,7 +254,7 @@ struct EventData {
     /// Training set: an SHD/SSC-layout HDF5 file (`spikes/times`, `spikes/units`, `labels`;
     /// `.h5`/`.hdf5`) or an event `.npz` (`times`, `units`, `labels`, and `offsets` or
     /// `sample`).
-    #[arg(long, value_name = "FILE", required = true)]
+    #[arg(long, value_name = "FILE", required_unless_present = "resume")]
     #[serde(rename = "data.train")]
     train: Option<PathBuf>,
     /// Validation set file (default: `--val-fraction` of `--train`, held out).
