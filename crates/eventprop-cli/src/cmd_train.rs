@@ -289,7 +289,8 @@ fn check_flags_apply(flags: &toml::Table, engine: EngineKind) -> Result<()> {
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Checkpoint written by `eventprop train` (`OUT/checkpoint.safetensors` or
-    /// `OUT/best.safetensors`), of either engine.
+    /// `OUT/best.safetensors`), of either engine, or a NIR graph (`*.nir`, e.g. from
+    /// `eventprop export`).
     #[arg(long, value_name = "FILE")]
     checkpoint: PathBuf,
     /// Data seed of the evaluation set (default: the run's; the set is that seed's test split).
@@ -493,7 +494,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
 /// Runs `eval`.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     set_threads(args.threads)?;
-    let trainer = Trainer::load_for_eval(&args.checkpoint).context("--checkpoint")?;
+    let trainer = crate::cmd_export::load_model(&args.checkpoint)?;
     let cfg = &trainer.config;
     let (data, source) = if let Some(path) = &args.data {
         let data = eventprop_train::files::read_yinyang(path).context("--data")?;

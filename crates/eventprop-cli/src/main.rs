@@ -6,6 +6,7 @@
 
 mod cmd_bench;
 mod cmd_exact;
+mod cmd_export;
 mod cmd_neuron;
 mod cmd_train;
 mod io;
@@ -37,6 +38,8 @@ enum Command {
     Exact(cmd_exact::ExactArgs),
     /// Benchmark one training pass of a first hidden layer at named sizes.
     Bench(cmd_bench::BenchArgs),
+    /// Write a checkpoint's network as a NIR graph (HDF5, for `nir.read` and NIR tools).
+    Export(cmd_export::ExportArgs),
 }
 
 /// mimalloc's `mi_option_purge_delay` (index 15 of `mi_option_t` in mimalloc 2.x, which
@@ -59,6 +62,7 @@ fn main() {
         Command::Neuron(args) => cmd_neuron::run(args),
         Command::Exact(args) => cmd_exact::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+        Command::Export(args) => cmd_export::run(args),
     };
     if let Err(err) = result {
         // One line: the context chain joined by ": ".
