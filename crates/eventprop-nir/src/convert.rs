@@ -247,11 +247,12 @@ fn chain(g: &Graph) -> Result<Vec<String>> {
                 ))
             }
         };
-        if !seen.insert(nxt) || indeg.get(nxt).copied().unwrap_or(0) > 1 {
+        let incoming = indeg.get(nxt).copied().unwrap_or(0);
+        if !seen.insert(nxt) || incoming > 1 {
             return Err(Error::unsupported(
                 nxt,
                 g.nodes[nxt].kind(),
-                "more than one incoming edge (recurrent connections are not supported)",
+                format!("{incoming} incoming edges; only feed-forward chains are supported (no recurrent or merging edges)"),
             ));
         }
         names.push(nxt.to_string());
