@@ -8,6 +8,8 @@ Needs the ``nir`` package (``pip install nir``, which brings ``h5py``); the rest
   a checkpoint written by ``eventprop train`` (safetensors, format ``eventprop-train/2``)
   as the same graph ``eventprop export --checkpoint C --nir OUT`` writes: ``input →
   linear0 → lif0 → … → linearL → readout → output``.
+- ``to_per_step(graph, dt)``: the same network for simulators that read a spike as 1
+  during one time step (snnTorch, norse): ``w_in`` divided by ``dt``.
 - ``simulate(graph, x, dt)``: runs a feed-forward NIR graph (``Linear``/``Affine``,
   ``CubaLIF``, ``CubaLI``) on a time grid with the seed function (``neuron_forward``) and
   returns the output layer's spikes (``CubaLIF``) or membrane (``CubaLI``).
@@ -173,6 +175,32 @@ def export(checkpoint: PathLike, path: PathLike) -> None:
         raise
 
 
+def to_per_step(graph, dt: float):
+    """A copy of ``graph`` for simulators that read a spike as 1 during one step of ``dt``
+    (area ``dt``; snnTorch, norse): ``w_in`` of every ``CubaLIF``/``CubaLI`` is divided by
+    ``dt`` (``tau_syn`` → ``tau_syn/dt`` for this project's graphs), so that a spike through
+    weight ``W`` still raises the synaptic current by ``r·w_in_dirac·W/tau_syn``.
+    ``dt`` is in the graph's time unit (seconds for this project's graphs; the stepped
+    engine's is ``graph.metadata["dt"]``)."""
+    nir = _nir()
+    nodes = {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.CubaLIF):
+            node = nir.CubaLIF(
+                tau_syn=node.tau_syn, tau_mem=node.tau_mem, r=node.r, v_leak=node.v_leak,
+                v_threshold=node.v_threshold, v_reset=node.v_reset, w_in=node.w_in / dt,
+            )
+        elif isinstance(node, nir.CubaLI):
+            node = nir.CubaLI(
+                tau_syn=node.tau_syn, tau_mem=node.tau_mem, r=node.r, v_leak=node.v_leak,
+                w_in=node.w_in / dt,
+            )
+        nodes[name] = node
+    metadata = dict(graph.metadata)
+    metadata["spikes"] = f"per_step (area dt = {dt})"
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
+
+
 def _chain(graph):
     nir = _nir()
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
@@ -203,19 +231,28 @@ def _one(name, kind, param, a):
     return float(a[0])
 
 
-def simulate(graph, x: np.ndarray, dt: float, discretization: str = "seed") -> np.ndarray:
+def simulate(
+    graph, x: np.ndarray, dt: float, discretization: str = "seed", spikes: str = "dirac"
+) -> np.ndarray:
     """Runs a feed-forward NIR graph on a time grid with this package's kernels.
 
     ``x``: input spikes ``(T, B, N_in)``; ``dt``: the step, in the graph's time unit.
+    ``spikes``: how the graph reads the spike train ``S`` of ``tau_syn dI/dt = -I + w_in S``:
+    ``"dirac"`` (a spike has area 1: this project's export, ``w_in = tau_syn``) or
+    ``"per_step"`` (a spike is 1 during one step, area ``dt``: the reading of snnTorch and
+    norse, whose exports write ``w_in = tau_syn/dt``).
     Weight nodes are ``Linear`` or ``Affine`` (the bias is added to the input of every
     step); neuron nodes ``CubaLIF`` (the seed function: current first, then membrane,
     spike when ``v > v_threshold``, reset to ``v_reset``) or ``CubaLI`` (the same recursion
     without threshold). ``r`` and ``w_in`` scale the current: a spike through weight ``W``
-    raises the synaptic current by ``r·w_in·W/tau_syn`` (DESIGN.md, "NIR"). Returns the
+    raises our synaptic current by ``r·w_in·W·area/tau_syn`` (DESIGN.md, "NIR"). Returns the
     last neuron layer's spikes (``CubaLIF``) or membrane (``CubaLI``), ``(T, B, N_out)``.
     Raises ``ValueError`` naming the node for anything else.
     """
     nir = _nir()
+    if spikes not in ("dirac", "per_step"):
+        raise ValueError(f"spikes: expected 'dirac' or 'per_step', got {spikes!r}")
+    area = dt if spikes == "per_step" else 1.0
     h = np.ascontiguousarray(x, dtype=np.float64)
     out = h
     for name in _chain(graph)[1:-1]:
@@ -230,7 +267,11 @@ def simulate(graph, x: np.ndarray, dt: float, discretization: str = "seed") -> n
             tau_syn = _one(name, kind, "tau_syn", node.tau_syn)
             tau_mem = _one(name, kind, "tau_mem", node.tau_mem)
             leak = _one(name, kind, "v_leak", node.v_leak)
-            scale = np.asarray(node.r, dtype=np.float64) * np.asarray(node.w_in, dtype=np.float64) / tau_syn
+            scale = (
+                np.asarray(node.r, dtype=np.float64)
+                * np.asarray(node.w_in, dtype=np.float64)
+                * (area / tau_syn)
+            )
             cur = np.ascontiguousarray(h * scale)
             if isinstance(node, nir.CubaLIF):
                 thr = _one(name, kind, "v_threshold", node.v_threshold)

@@ -7,10 +7,6 @@ line); `eventprop.nir.to_graph` must give the graph the binary writes.
 """
 
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,44 +15,7 @@ import nir  # installed by .ci/python.sh
 
 import eventprop.nir as enir
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def eventprop_bin():
-    """The `eventprop` binary: $EVENTPROP_BIN, else built from this checkout (debug)."""
-    if os.environ.get("EVENTPROP_BIN"):
-        return os.environ["EVENTPROP_BIN"]
-    cargo = shutil.which("cargo")
-    assert cargo, "cargo is needed to build the eventprop binary (or set EVENTPROP_BIN)"
-    subprocess.run(
-        [cargo, "build", "--quiet", "-p", "eventprop-cli", "--bin", "eventprop"],
-        cwd=ROOT, check=True,
-    )
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    return str(target / "debug" / "eventprop")
-
-
-def run(bin_, *args, ok=True):
-    r = subprocess.run([bin_, *map(str, args)], capture_output=True, text=True)
-    if ok:
-        assert r.returncode == 0, r.stderr
-    return r
-
-
-SMALL = {
-    "stepped": ["--epochs", "1", "--train-size", "200", "--val-size", "50", "--test-size", "300"],
-    "exact": ["--engine", "exact", "--hidden", "20", "--epochs", "1", "--train-size", "100",
-              "--val-size", "20", "--test-size", "200"],
-}
-
-
-@pytest.fixture(scope="session", params=["stepped", "exact"])
-def trained(request, eventprop_bin, tmp_path_factory):
-    d = tmp_path_factory.mktemp(request.param)
-    run(eventprop_bin, "train", "yinyang", *SMALL[request.param], "--quiet", "--out", d / "run")
-    ckpt = d / "run" / "checkpoint.safetensors"
-    return request.param, ckpt, run(eventprop_bin, "eval", "--checkpoint", ckpt).stdout
+from conftest import run  # noqa: E402  (fixtures: eventprop_bin, trained)
 
 
 def test_nir_write_round_trip_gives_the_checkpoint_accuracy(eventprop_bin, trained, tmp_path):
