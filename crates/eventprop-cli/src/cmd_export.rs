@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use eventprop_train::Trainer;
 
 /// Arguments of `eventprop export`.
@@ -52,5 +52,21 @@ pub fn run(args: ExportArgs) -> Result<()> {
         trainer.config.engine,
         trainer.epochs_done
     );
+    Ok(())
+}
+
+/// Replaces the initial weights of a fresh run by those of the NIR graph at `path`, whose
+/// network (sizes, neuron parameters, readout) must be the configured one.
+pub fn init_from_nir(trainer: &mut Trainer, path: &Path) -> Result<()> {
+    let from =
+        eventprop_nir::load(path).with_context(|| format!("--init-nir {}", path.display()))?;
+    let (want, got) = (trainer.engine.spec(), from.engine.spec());
+    if want != got {
+        bail!(
+            "--init-nir {}: the graph's network {got:?} differs from the configured {want:?}; set the matching flags (--hidden, --tau-mem, --tau-syn, --threshold, --leak, --reset, --readout-tau-*, --loss)",
+            path.display()
+        );
+    }
+    trainer.weights = from.weights;
     Ok(())
 }

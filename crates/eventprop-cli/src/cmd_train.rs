@@ -62,6 +62,10 @@ struct YinYangArgs {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Start from the weights of this NIR graph (e.g. from `eventprop export`, or another
+    /// tool's with the same network) instead of the random initialisation.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    init_nir: Option<PathBuf>,
     #[command(flatten)]
     settings: Settings,
 }
@@ -441,7 +445,10 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             .collect();
         let config = TrainConfig::layered(&layers)?;
         check_flags_apply(&flags, config.engine)?;
-        let trainer = Trainer::new(config)?;
+        let mut trainer = Trainer::new(config)?;
+        if let Some(p) = &args.init_nir {
+            crate::cmd_export::init_from_nir(&mut trainer, p)?;
+        }
         (trainer, fresh_out_dir(args.out.as_deref())?)
     };
     let c = &trainer.config;

@@ -82,6 +82,55 @@ fn export_then_eval_prints_the_checkpoint_evaluation() {
         expected
     );
 
+    // Training initialised from the NIR file: with a learning rate too small to move any
+    // weight (w + 1e-300 * step == w), the new run evaluates as the file does.
+    ok(&run(
+        d,
+        &[
+            "train",
+            "yinyang",
+            "--epochs",
+            "1",
+            "--train-size",
+            "200",
+            "--val-size",
+            "50",
+            "--test-size",
+            "300",
+            "--quiet",
+            "--lr",
+            "1e-300",
+            "--init-nir",
+            "m.nir",
+            "--out",
+            "from_nir",
+        ],
+    ));
+    assert_eq!(
+        ok(&run(
+            d,
+            &["eval", "--checkpoint", "from_nir/checkpoint.safetensors"]
+        )),
+        expected
+    );
+    let e = one_line_error(&run(
+        d,
+        &[
+            "train",
+            "yinyang",
+            "--hidden",
+            "7",
+            "--init-nir",
+            "m.nir",
+            "--out",
+            "bad",
+        ],
+    ));
+    assert!(
+        e.starts_with("error: --init-nir m.nir: the graph's network"),
+        "{e}"
+    );
+
     // Bad files: one line naming the flag and the file.
     std::fs::write(d.join("junk.nir"), b"not hdf5").unwrap();
     let e = one_line_error(&run(d, &["eval", "--checkpoint", "junk.nir"]));
