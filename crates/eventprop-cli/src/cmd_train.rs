@@ -66,6 +66,10 @@ struct TaskArgs<D: clap::Args> {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Start from the weights of this NIR graph (e.g. from `eventprop export`, or another
+    /// tool's with the same network) instead of the random initialisation.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    init_nir: Option<PathBuf>,
     #[command(flatten)]
     settings: Settings,
     #[command(flatten)]
@@ -349,7 +353,8 @@ fn check_flags_apply(flags: &toml::Table, engine: EngineKind) -> Result<()> {
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Checkpoint written by `eventprop train` (`OUT/checkpoint.safetensors` or
-    /// `OUT/best.safetensors`), of either engine.
+    /// `OUT/best.safetensors`), of either engine, or a NIR graph (`*.nir`, e.g. from
+    /// `eventprop export`).
     #[arg(long, value_name = "FILE")]
     checkpoint: PathBuf,
     /// Data seed of the evaluation set (default: the run's; the set is that seed's test split).
@@ -521,7 +526,10 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
             .collect();
         let config = TrainConfig::layered(&layers)?;
         check_flags_apply(&flags, config.engine)?;
-        let trainer = Trainer::new(config)?;
+        let mut trainer = Trainer::new(config)?;
+        if let Some(p) = &args.init_nir {
+            crate::cmd_export::init_from_nir(&mut trainer, p)?;
+        }
         (trainer, fresh_out_dir(args.out.as_deref())?)
     };
     let c = &trainer.config;
@@ -582,7 +590,7 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
 /// Runs `eval`.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     set_threads(args.threads)?;
-    let trainer = Trainer::load_for_eval(&args.checkpoint).context("--checkpoint")?;
+    let trainer = crate::cmd_export::load_model(&args.checkpoint)?;
     let cfg = &trainer.config;
     let (set, source) = if cfg.task == Task::Events {
         let Some(path) = &args.data else {

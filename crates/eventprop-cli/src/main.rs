@@ -7,6 +7,7 @@
 mod cmd_bench;
 mod cmd_data;
 mod cmd_exact;
+mod cmd_export;
 mod cmd_neuron;
 mod cmd_train;
 mod io;
@@ -40,6 +41,8 @@ enum Command {
     Data(cmd_data::DataArgs),
     /// Benchmark one training pass of a first hidden layer at named sizes.
     Bench(cmd_bench::BenchArgs),
+    /// Write a checkpoint's network as a NIR graph (HDF5, for `nir.read` and NIR tools).
+    Export(cmd_export::ExportArgs),
 }
 
 /// mimalloc's `mi_option_purge_delay` (index 15 of `mi_option_t` in mimalloc 2.x, which
@@ -63,6 +66,7 @@ fn main() {
         Command::Exact(args) => cmd_exact::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Data(args) => cmd_data::run(args),
+        Command::Export(args) => cmd_export::run(args),
     };
     if let Err(err) = result {
         // One line: the context chain joined by ": ".

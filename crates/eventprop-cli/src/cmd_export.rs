@@ -1,0 +1,72 @@
+//! `eventprop export`: a checkpoint as a NIR graph; and the model loader of `eval`, which
+//! takes a checkpoint or a NIR file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use eventprop_train::Trainer;
+
+/// Arguments of `eventprop export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Checkpoint written by `eventprop train` (either engine).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: PathBuf,
+    /// Output NIR file (HDF5; readable by the Python `nir` package's `nir.read`). Written
+    /// atomically.
+    #[arg(long, value_name = "FILE")]
+    nir: PathBuf,
+}
+
+/// Whether `path` names a NIR file (extension `.nir`, any case).
+fn is_nir(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("nir"))
+}
+
+/// The network of `path` for evaluation: a NIR graph when the extension is `.nir`, else a
+/// checkpoint.
+pub fn load_model(path: &Path) -> Result<Trainer> {
+    if is_nir(path) {
+        eventprop_nir::load(path).with_context(|| format!("--checkpoint {}", path.display()))
+    } else {
+        Trainer::load_for_eval(path).context("--checkpoint")
+    }
+}
+
+/// Runs `export`.
+pub fn run(args: ExportArgs) -> Result<()> {
+    let trainer = load_model(&args.checkpoint)?;
+    eventprop_nir::save(&trainer, &args.nir).context("--nir")?;
+    let spec = trainer.engine.spec();
+    println!(
+        "wrote {} ({}-{}-{} network, {} engine, {} epochs trained)",
+        args.nir.display(),
+        spec.n_in,
+        spec.hidden
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("-"),
+        spec.n_out,
+        trainer.config.engine,
+        trainer.epochs_done
+    );
+    Ok(())
+}
+
+/// Replaces the initial weights of a fresh run by those of the NIR graph at `path`, whose
+/// network (sizes, neuron parameters, readout) must be the configured one.
+pub fn init_from_nir(trainer: &mut Trainer, path: &Path) -> Result<()> {
+    let from =
+        eventprop_nir::load(path).with_context(|| format!("--init-nir {}", path.display()))?;
+    let (want, got) = (trainer.engine.spec(), from.engine.spec());
+    if want != got {
+        bail!(
+            "--init-nir {}: the graph's network {got:?} differs from the configured {want:?}; set the matching flags (--hidden, --tau-mem, --tau-syn, --threshold, --leak, --reset, --readout-tau-*, --loss)",
+            path.display()
+        );
+    }
+    trainer.weights = from.weights;
+    Ok(())
+}

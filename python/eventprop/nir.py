@@ -1,0 +1,299 @@
+"""NIR (Neuromorphic Intermediate Representation) export of eventprop checkpoints, and a
+simulator that runs NIR graphs with this package's kernels.
+
+Needs the ``nir`` package (``pip install nir``, which brings ``h5py``); the rest of
+``eventprop`` does not.
+
+- ``to_graph(checkpoint) -> nir.NIRGraph`` and ``export(checkpoint, path)``: the network of
+  a checkpoint written by ``eventprop train`` (safetensors, format ``eventprop-train/2``)
+  as the same graph ``eventprop export --checkpoint C --nir OUT`` writes: ``input →
+  linear0 → lif0 → … → linearL → readout → output``.
+- ``to_per_step(graph, dt)``: the same network for simulators that read a spike as 1
+  during one time step (snnTorch, norse): ``w_in`` divided by ``dt``.
+- ``simulate(graph, x, dt)``: runs a feed-forward NIR graph (``Linear``/``Affine``,
+  ``CubaLIF``, ``CubaLI``) on a time grid with the seed function (``neuron_forward``) and
+  returns the output layer's spikes (``CubaLIF``) or membrane (``CubaLI``).
+
+Conventions (DESIGN.md, "NIR"): times in seconds; ``r = 1`` and ``w_in = tau_syn``, so an
+input spike through a weight ``W`` raises the synaptic current by ``W`` (``tau_mem dv/dt =
+(v_leak - v) + I``); reset to ``v_reset``; a spike when ``v > v_threshold``. The graph's
+metadata holds ``engine``, ``dt`` and ``discretization`` (stepped engine), ``t_sim``,
+``time_unit``, ``conventions`` and the run's whole config (``eventprop_config``, JSON), with
+which ``eventprop eval --checkpoint model.nir`` reproduces the checkpoint's accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Dict, Tuple, Union
+
+import numpy as np
+
+from . import neuron_forward, synapse_forward
+
+FORMAT = "eventprop-nir/1"
+CHECKPOINT_FORMAT = "eventprop-train/2"
+CONVENTIONS = (
+    "times in seconds; r = 1 and w_in = tau_syn, so an input spike through a weight W "
+    "raises the synaptic current I by W (tau_mem dv/dt = (v_leak - v) + I); reset to "
+    "v_reset (not subtractive); spike when v > v_threshold; readout CubaLI starts at "
+    "v_leak; dt and discretization describe eventprop's time-stepped engine, the "
+    "dynamics are continuous"
+)
+
+PathLike = Union[str, os.PathLike]
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "eventprop.nir needs the `nir` package: pip install nir"
+        ) from e
+    return nir
+
+
+def read_checkpoint(path: PathLike) -> Tuple[Dict[str, np.ndarray], dict]:
+    """The tensors and the metadata of an ``eventprop train`` checkpoint (safetensors).
+
+    Raises ``ValueError`` naming the file for anything but a format ``eventprop-train/2``
+    checkpoint with F64/F32 tensors.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise ValueError(f"{path}: not a safetensors file (shorter than 8 bytes)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise ValueError(f"{path}: header length {n} exceeds the file size")
+    try:
+        header = json.loads(data[8 : 8 + n])
+        meta = json.loads(header["__metadata__"]["eventprop"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not an eventprop checkpoint ({e})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path}: expected checkpoint format `{CHECKPOINT_FORMAT}`, "
+            f"got `{meta.get('format')}`"
+        )
+    tensors = {}
+    body = data[8 + n :]
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = {"F64": "<f8", "F32": "<f4"}.get(t["dtype"])
+        if dtype is None:
+            raise ValueError(f"{path}: tensor `{name}` has dtype {t['dtype']}, expected F64 or F32")
+        a, b = t["data_offsets"]
+        tensors[name] = (
+            np.frombuffer(body[a:b], dtype=dtype).astype(np.float64).reshape(t["shape"])
+        )
+    return tensors, meta
+
+
+def _layer(n: int, v: float) -> np.ndarray:
+    return np.full(n, float(v))
+
+
+def to_graph(checkpoint: PathLike):
+    """The NIR graph of a checkpoint's network (the graph ``eventprop export`` writes)."""
+    nir = _nir()
+    tensors, meta = read_checkpoint(checkpoint)
+    c = meta["config"]
+    hidden = list(c["hidden"])
+    weights = [tensors[f"weight.{k}"] for k in range(len(hidden) + 1)]
+    lif = dict(
+        tau_syn=c["tau_syn"], tau_mem=c["tau_mem"], leak=c["leak"],
+        threshold=c["threshold"], reset=c["reset"],
+    )
+
+    def cuba_lif(n, p):
+        return nir.CubaLIF(
+            tau_syn=_layer(n, p["tau_syn"]), tau_mem=_layer(n, p["tau_mem"]),
+            r=_layer(n, 1.0), v_leak=_layer(n, p["leak"]),
+            v_threshold=_layer(n, p["threshold"]), v_reset=_layer(n, p["reset"]),
+            w_in=_layer(n, p["tau_syn"]),
+        )
+
+    nodes = {"input": nir.Input(input_type={"input": np.array([weights[0].shape[1]])})}
+    chain = ["input"]
+    for k, w in enumerate(weights):
+        nodes[f"linear{k}"] = nir.Linear(weight=w)
+        chain.append(f"linear{k}")
+        n = w.shape[0]
+        if k < len(hidden):
+            name, node = f"lif{k}", cuba_lif(n, lif)
+        elif c["loss"]["kind"] == "max_over_time":
+            ts = c["readout_tau_syn"]
+            name, node = "readout", nir.CubaLI(
+                tau_syn=_layer(n, ts), tau_mem=_layer(n, c["readout_tau_mem"]),
+                r=_layer(n, 1.0), v_leak=_layer(n, c["leak"]), w_in=_layer(n, ts),
+            )
+        else:
+            p = dict(lif, tau_syn=c["readout_tau_syn"], tau_mem=c["readout_tau_mem"])
+            name, node = "readout", cuba_lif(n, p)
+        nodes[name] = node
+        chain.append(name)
+    nodes["output"] = nir.Output(output_type={"output": np.array([weights[-1].shape[0]])})
+    chain.append("output")
+    metadata = {
+        "format": FORMAT,
+        "time_unit": "s",
+        "engine": c["engine"],
+        "t_sim": float(c["encoding"]["t_sim"]),
+        "conventions": CONVENTIONS,
+        "epochs_done": int(meta["epochs_done"]),
+        "eventprop_config": json.dumps(c),
+        "source": "eventprop (python)",
+    }
+    if c["engine"] == "stepped":
+        metadata["dt"] = float(c["encoding"]["dt"])
+        metadata["discretization"] = c["discretization"]
+    return nir.NIRGraph(
+        nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), metadata=metadata
+    )
+
+
+def export(checkpoint: PathLike, path: PathLike) -> None:
+    """Writes the checkpoint's network to ``path`` as a NIR file (``nir.write``), atomically:
+    a temporary file in the same folder, then a rename."""
+    nir = _nir()
+    graph = to_graph(checkpoint)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_per_step(graph, dt: float):
+    """A copy of ``graph`` for simulators that read a spike as 1 during one step of ``dt``
+    (area ``dt``; snnTorch, norse): ``w_in`` of every ``CubaLIF``/``CubaLI`` is divided by
+    ``dt`` (``tau_syn`` → ``tau_syn/dt`` for this project's graphs), so that a spike through
+    weight ``W`` still raises the synaptic current by ``r·w_in_dirac·W/tau_syn``.
+    ``dt`` is in the graph's time unit (seconds for this project's graphs; the stepped
+    engine's is ``graph.metadata["dt"]``)."""
+    nir = _nir()
+    nodes = {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.CubaLIF):
+            node = nir.CubaLIF(
+                tau_syn=node.tau_syn, tau_mem=node.tau_mem, r=node.r, v_leak=node.v_leak,
+                v_threshold=node.v_threshold, v_reset=node.v_reset, w_in=node.w_in / dt,
+            )
+        elif isinstance(node, nir.CubaLI):
+            node = nir.CubaLI(
+                tau_syn=node.tau_syn, tau_mem=node.tau_mem, r=node.r, v_leak=node.v_leak,
+                w_in=node.w_in / dt,
+            )
+        nodes[name] = node
+    metadata = dict(graph.metadata)
+    metadata["spikes"] = f"per_step (area dt = {dt})"
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
+
+
+def _chain(graph):
+    nir = _nir()
+    inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
+    if len(inputs) != 1:
+        raise ValueError(f"graph: expected one Input node, got {len(inputs)}")
+    succ: Dict[str, list] = {}
+    for a, b in graph.edges:
+        succ.setdefault(a, []).append(b)
+    names, cur = [inputs[0]], inputs[0]
+    while not isinstance(graph.nodes[cur], nir.Output):
+        nxt = succ.get(cur, [])
+        if len(nxt) != 1 or nxt[0] in names:
+            raise ValueError(
+                f"node `{cur}` ({type(graph.nodes[cur]).__name__}): expected one outgoing "
+                f"edge in a feed-forward chain, got {nxt}"
+            )
+        names.append(nxt[0])
+        cur = nxt[0]
+    return names
+
+
+def _one(name, kind, param, a):
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    if not np.all(a == a[0]):
+        raise ValueError(
+            f"node `{name}` ({kind}): `{param}` differs between neurons; one value per layer is supported"
+        )
+    return float(a[0])
+
+
+def simulate(
+    graph, x: np.ndarray, dt: float, discretization: str = "seed", spikes: str = "dirac"
+) -> np.ndarray:
+    """Runs a feed-forward NIR graph on a time grid with this package's kernels.
+
+    ``x``: input spikes ``(T, B, N_in)``; ``dt``: the step, in the graph's time unit.
+    ``spikes``: how the graph reads the spike train ``S`` of ``tau_syn dI/dt = -I + w_in S``:
+    ``"dirac"`` (a spike has area 1: this project's export, ``w_in = tau_syn``) or
+    ``"per_step"`` (a spike is 1 during one step, area ``dt``: the reading of snnTorch and
+    norse, whose exports write ``w_in = tau_syn/dt``).
+    Weight nodes are ``Linear`` or ``Affine`` (the bias is added to the input of every
+    step); neuron nodes ``CubaLIF`` (the seed function: current first, then membrane,
+    spike when ``v > v_threshold``, reset to ``v_reset``) or ``CubaLI`` (the same recursion
+    without threshold). ``r`` and ``w_in`` scale the current: a spike through weight ``W``
+    raises our synaptic current by ``r·w_in·W·area/tau_syn`` (DESIGN.md, "NIR"). Returns the
+    last neuron layer's spikes (``CubaLIF``) or membrane (``CubaLI``), ``(T, B, N_out)``.
+    Raises ``ValueError`` naming the node for anything else.
+    """
+    nir = _nir()
+    if spikes not in ("dirac", "per_step"):
+        raise ValueError(f"spikes: expected 'dirac' or 'per_step', got {spikes!r}")
+    area = dt if spikes == "per_step" else 1.0
+    h = np.ascontiguousarray(x, dtype=np.float64)
+    out = h
+    for name in _chain(graph)[1:-1]:
+        node = graph.nodes[name]
+        kind = type(node).__name__
+        if isinstance(node, (nir.Linear, nir.Affine)):
+            w = np.asarray(node.weight, dtype=np.float64)
+            h = synapse_forward(np.ascontiguousarray(h), np.ascontiguousarray(w))
+            if isinstance(node, nir.Affine):
+                h = h + np.asarray(node.bias, dtype=np.float64)
+        elif isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+            tau_syn = _one(name, kind, "tau_syn", node.tau_syn)
+            tau_mem = _one(name, kind, "tau_mem", node.tau_mem)
+            leak = _one(name, kind, "v_leak", node.v_leak)
+            scale = (
+                np.asarray(node.r, dtype=np.float64)
+                * np.asarray(node.w_in, dtype=np.float64)
+                * (area / tau_syn)
+            )
+            cur = np.ascontiguousarray(h * scale)
+            if isinstance(node, nir.CubaLIF):
+                thr = _one(name, kind, "v_threshold", node.v_threshold)
+                reset = _one(name, kind, "v_reset", node.v_reset)
+                ctx = neuron_forward(
+                    cur, leak, reset, thr, tau_syn, tau_mem, dt=dt,
+                    discretization=discretization,
+                )
+                h = out = np.array(ctx.spikes)
+            else:
+                T = cur.shape[0]
+                i = np.zeros(cur.shape[1:])
+                v = np.full(cur.shape[1:], leak)
+                mem = np.empty_like(cur)
+                mem[0] = v
+                for t in range(T - 1):
+                    i = i * (1 - dt / tau_syn) + cur[t]
+                    v = v + dt / tau_mem * (leak - v + i)
+                    mem[t + 1] = v
+                h = out = mem
+        else:
+            raise ValueError(
+                f"node `{name}` ({kind}): not supported (Linear, Affine, CubaLIF, CubaLI are)"
+            )
+    return out
