@@ -5,6 +5,7 @@
 //! process exits with status 1 (2 for command-line usage errors, from clap).
 
 mod cmd_bench;
+mod cmd_chip;
 mod cmd_exact;
 mod cmd_neuron;
 mod cmd_train;
@@ -37,6 +38,8 @@ enum Command {
     Exact(cmd_exact::ExactArgs),
     /// Benchmark one training pass of a first hidden layer at named sizes.
     Bench(cmd_bench::BenchArgs),
+    /// Chip tools: `eventprop chip calibrate --chip mock`.
+    Chip(cmd_chip::ChipArgs),
 }
 
 /// mimalloc's `mi_option_purge_delay` (index 15 of `mi_option_t` in mimalloc 2.x, which
@@ -59,6 +62,7 @@ fn main() {
         Command::Neuron(args) => cmd_neuron::run(args),
         Command::Exact(args) => cmd_exact::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+        Command::Chip(args) => cmd_chip::run(args),
     };
     if let Err(err) = result {
         // One line: the context chain joined by ": ".
