@@ -138,7 +138,13 @@ fn mock(config: MockConfig, seed: u64) -> MockChip {
 
 #[test]
 fn six_bit_weights_have_exactly_127_signed_levels_and_saturate() {
-    let chip = mock(MockConfig::default(), 0);
+    let chip = mock(
+        MockConfig {
+            design_weight_scale: 64.0,
+            ..MockConfig::default()
+        },
+        0,
+    );
     let shapes = chip.spec().weight_shapes();
     // 960 weights evenly from -1.5 to 1.5 (steps of 0.2 levels at scale 64) cover every
     // level -63..=63 (|64 w| ≤ 96) and beyond it.
@@ -306,11 +312,9 @@ fn calibration_recovers_an_injected_threshold_offset_and_weight_gain() {
     assert!((cal.offset - 80.0).abs() < 1e-9, "{cal:?}");
     assert!((cal.trace_scale * 1.1 * 55.0 - 1.0).abs() < 2e-3, "{cal:?}");
     // weight scale: levels per model unit that give the model's PSP relative to the
-    // chip's threshold: 64 × 1.1 / 1.25
-    assert!(
-        (cal.weight_scale / (64.0 * 1.1 / 1.25) - 1.0).abs() < 2e-3,
-        "{cal:?}"
-    );
+    // chip's threshold: 32 (design) × 1.1 / 1.25
+    let expected = 32.0 * 1.1 / 1.25;
+    assert!((cal.weight_scale / expected - 1.0).abs() < 2e-3, "{cal:?}");
 
     // With every non-ideality on, the injected offset and gain still show (against the
     // same chip without them), within the spread of 120 neurons.

@@ -15,14 +15,19 @@
 //!    code);
 //! 3. **PSP**: one input spike at 1 µs of level `q` ∈ {16, 32, 48, 63};
 //!    `psp_n(q) = (max code - base_n) · trace_scale`; the least-squares slope of `psp`
-//!    against `q` over all neurons is the PSP per level; with `κ` the peak of the model's
-//!    PSP per unit weight (`max_s u(s)` after `I += 1` from rest),
-//!    `weight_scale = κ / slope` (levels per model unit).
+//!    against `q` over all neurons is the PSP per level; with `κ` the peak PSP per unit
+//!    weight of the continuous-time model (SPEC §4, `max_s u(s)` after `I += 1` from
+//!    rest), `weight_scale = κ / slope` (levels per model unit): a deployed weight then
+//!    makes the chip's PSP, relative to the chip's threshold, as large as the model's.
+//!    (Matching the stepped recursion's larger peak instead — 0.42 vs 1/e at dt/τ = 1/4 —
+//!    deployed worse: 83.4 vs 91.5 % on a mock without other non-idealities, DESIGN.md.)
 //!
 //! Derived for reporting: the chip's threshold offset in model units
 //! `mean(thr_n - base_n) / g_nominal - (threshold - leak)` with `g_nominal` the nominal
-//! codes per model unit, and its weight gain `slope / (trace_scale g_nominal) · 64 / κ`
-//! (the PSP per level on the nominal scale against the design's `κ / 64`) — on a chip without
+//! codes per model unit, and its weight gain
+//! `slope / (trace_scale g_nominal) · design_weight_scale / κ` with `κ` the continuous-time
+//! PSP peak per unit weight (the PSP per level on the nominal scale against the design's)
+//! — on a chip without
 //! fixed pattern, noise or rounding these recover the injected
 //! [`MockConfig::threshold_offset`](super::mock::MockConfig::threshold_offset) and
 //! [`MockConfig::weight_gain`](super::mock::MockConfig::weight_gain) (tested).
@@ -31,7 +36,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::mock::{HostScales, MockChip, NOMINAL_WEIGHT_SCALE};
+use super::mock::{HostScales, MockChip};
 use super::Chip;
 use crate::error::{Error, Result};
 
@@ -52,7 +57,7 @@ pub struct Calibration {
     pub weight_scale: f64,
     /// The chip's threshold offset against the nominal CADC scale (model units).
     pub threshold_offset: f64,
-    /// The chip's weight gain against the nominal 64 levels per model unit.
+    /// The chip's weight gain against its design weight scale.
     pub weight_gain: f64,
     /// Neurons measured.
     pub neurons: usize,
@@ -79,7 +84,7 @@ fn probe(
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let layer = &chip.layers()[0];
     let p = &layer.neurons[n];
-    let unit = chip.config().weight_gain / NOMINAL_WEIGHT_SCALE * layer.gain[[n, 0]];
+    let unit = chip.config().weight_gain / chip.config().design_weight_scale * layer.gain[[n, 0]];
     let t_end = chip.t_sim();
     let tick = 1.0 / chip.config().clock_hz;
     let ticks = (t_end / tick).floor() as usize;
@@ -204,7 +209,7 @@ pub fn calibrate(chip: &MockChip) -> Result<Calibration> {
         psp_per_level: slope,
         weight_scale,
         threshold_offset: (threshold_code - offset) / g_nominal - span,
-        weight_gain: slope / (trace_scale * g_nominal) * NOMINAL_WEIGHT_SCALE / kappa,
+        weight_gain: slope / (trace_scale * g_nominal) * c.design_weight_scale / kappa,
         neurons: n_neurons,
     })
 }

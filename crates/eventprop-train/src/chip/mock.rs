@@ -14,8 +14,8 @@
 //! # Non-idealities (defaults in [`MockConfig::default`], reasoning in DESIGN.md)
 //! * **weights**: the host writes `q = clamp(round(weight_scale · w), -63, 63)` (signed
 //!   6-bit: 127 levels; rounding half away from zero); the chip applies
-//!   `W_eff = q · weight_gain / 64 · g_nj` (model units; `64` levels per model unit is the
-//!   design value, `weight_gain` the chip's deviation from it);
+//!   `W_eff = q · weight_gain / design_weight_scale · g_nj` (model units; 32 levels per
+//!   model unit by design, `weight_gain` the chip's deviation from it);
 //! * **fixed pattern** (drawn once from `ChaCha8(chip_seed)`, the same chip on every run):
 //!   `tau_{mem,syn},n = tau (1 + cv ξ)`, `threshold_n = threshold + threshold_offset +
 //!   threshold_std (threshold - leak) ξ`, `leak_n`, `reset_n` likewise, synapse gains
@@ -48,9 +48,6 @@ use crate::model::{NetworkSpec, Readout};
 
 /// Largest weight level of the signed 6-bit synapse (levels `-63 ..= 63`).
 pub const MAX_LEVEL: i8 = 63;
-/// Weight levels per model unit the chip is designed for (hxtorch's Yin-Yang weight
-/// scale is about 64).
-pub const NOMINAL_WEIGHT_SCALE: f64 = 64.0;
 /// Largest CADC code (8 bit).
 pub const CADC_MAX: f64 = 255.0;
 /// Spikes per neuron and sample beyond which a run is an error (a runaway configuration).
@@ -62,7 +59,10 @@ pub const MAX_SPIKES_PER_NEURON: usize = 1000;
 pub struct MockConfig {
     /// Signed 6-bit weights with saturation (on) or the weights as given (off).
     pub quantize_weights: bool,
-    /// The chip's synaptic efficacy relative to [`NOMINAL_WEIGHT_SCALE`] (1 = as designed).
+    /// Weight levels per model unit the chip is designed for: a level adds
+    /// `weight_gain / design_weight_scale` to the synaptic current (model units).
+    pub design_weight_scale: f64,
+    /// The chip's synaptic efficacy relative to its design (1 = as designed).
     pub weight_gain: f64,
     /// Fixed-pattern variation of neurons and synapses (on) or nominal parameters (off).
     pub fixed_pattern: bool,
@@ -109,13 +109,15 @@ pub struct MockConfig {
 }
 
 impl Default for MockConfig {
-    /// Every non-ideality on with the values DESIGN.md justifies: 6-bit weights, gain 1;
+    /// Every non-ideality on with the values DESIGN.md justifies: 6-bit weights, 32 levels
+    /// per model unit (the largest weight is 63/32 ≈ 1.97 threshold units), gain 1;
     /// fixed pattern tau 5 %, threshold 5 %, leak and reset 2 %, synapse gain 10 %; noise
     /// 2 % of the threshold, kicked every 1 µs; 125 MHz timestamps; CADC every 2 µs, 8 bit,
     /// leak at 80, threshold at 135, offsets 2 codes; no refractory period.
     fn default() -> Self {
         Self {
             quantize_weights: true,
+            design_weight_scale: 32.0,
             weight_gain: 1.0,
             fixed_pattern: true,
             tau_mem_cv: 0.05,
@@ -171,6 +173,7 @@ impl MockConfig {
     pub fn validate(&self) -> Result<()> {
         for (name, v) in [
             ("chip.weight_gain", self.weight_gain),
+            ("chip.design_weight_scale", self.design_weight_scale),
             ("chip.noise_dt", self.noise_dt),
             ("chip.clock_hz", self.clock_hz),
             ("chip.cadc_period", self.cadc_period),
@@ -249,6 +252,10 @@ pub struct NeuronPhys {
     pub spiking: bool,
     /// CADC offset (codes).
     pub cadc_offset: f64,
+    /// Peak of the membrane response to a unit current from rest, `max_s a φ(a, b, s)`:
+    /// bounds `u(s) ≤ max(u0, 0) + max(I0, 0) psp_peak`, so that intervals that cannot
+    /// reach the threshold skip the crossing search.
+    pub psp_peak: f64,
 }
 
 /// One layer as built on this chip instance.
@@ -293,6 +300,32 @@ fn kick_variance_factor(a: f64, b: f64, h: f64) -> f64 {
 /// What one sample recorded in one layer: spikes and (where recorded) the traces.
 type SampleLayer = (Vec<Spike>, Option<Vec<SampledTrace>>);
 
+/// `(u(d), I(d))` from `(u0, i0)`: [`Kinetics::u_at`] and [`Kinetics::i_at`] with two
+/// transcendental calls instead of four (`e^{-min(a,b) d}` and `expm1(-|b-a| d)` give both
+/// exponentials and `φ` without dividing by a small difference).
+#[inline]
+fn free_step(k: &Kinetics, u0: f64, i0: f64, d: f64) -> (f64, f64) {
+    let (lo, diff) = if k.a <= k.b {
+        (k.a, k.b - k.a)
+    } else {
+        (k.b, k.a - k.b)
+    };
+    let e_lo = (-lo * d).exp();
+    let m = (-diff * d).exp_m1();
+    let e_hi = e_lo * (1.0 + m);
+    let phi = if diff * d == 0.0 {
+        e_lo * d
+    } else {
+        e_lo * (-m / diff)
+    };
+    let (e_a, e_b) = if k.a <= k.b {
+        (e_lo, e_hi)
+    } else {
+        (e_hi, e_lo)
+    };
+    (u0 * e_a + k.a * i0 * phi, i0 * e_b)
+}
+
 /// The state of one neuron while it is simulated.
 struct State {
     t: f64,
@@ -308,6 +341,7 @@ impl State {
         &mut self,
         k: &Kinetics,
         spiking: bool,
+        psp_peak: f64,
         refractory: f64,
         stop: f64,
         spikes: &mut Vec<f64>,
@@ -320,7 +354,9 @@ impl State {
                 self.t = e;
                 continue;
             }
-            if spiking {
+            let reachable =
+                self.u.max(0.0) + self.i.max(0.0) * psp_peak >= k.theta - 1e-12 * k.theta.abs();
+            if spiking && reachable {
                 if let Some(s) = k.first_crossing(self.u, self.i, stop - self.t) {
                     self.t += s;
                     spikes.push(self.t);
@@ -339,9 +375,7 @@ impl State {
                     continue;
                 }
             }
-            let d = stop - self.t;
-            self.u = k.u_at(self.u, self.i, d);
-            self.i = k.i_at(self.i, d);
+            (self.u, self.i) = free_step(k, self.u, self.i, stop - self.t);
             self.t = stop;
         }
         Ok(())
@@ -368,7 +402,7 @@ pub fn quantize_level(x: f64) -> i8 {
 impl MockChip {
     /// A chip instance for `spec` on a grid of `steps` × `dt` (window `t_sim = steps dt`),
     /// with non-idealities `config` and fixed pattern from `seed`, and nominal host scales
-    /// (weight scale 64; offset and trace scale from the nominal CADC levels). Use
+    /// (the design weight scale; offset and trace scale from the nominal CADC levels). Use
     /// [`MockChip::with_host`] to apply a calibration.
     ///
     /// # Errors
@@ -440,17 +474,21 @@ impl MockChip {
                     let reset = (lif.reset + span * draw(c.reset_std)).min(threshold - 0.05 * span);
                     // the CADC offsets have their own switch: their own stream
                     let off: f64 = offset_rng.sample(StandardNormal);
-                    NeuronPhys {
-                        kinetics: Kinetics {
-                            a: 1.0 / tau_mem,
-                            b: 1.0 / tau_syn,
-                            theta: if spiking {
-                                threshold - leak
-                            } else {
-                                f64::INFINITY
-                            },
-                            reset: reset - leak,
+                    let kinetics = Kinetics {
+                        a: 1.0 / tau_mem,
+                        b: 1.0 / tau_syn,
+                        theta: if spiking {
+                            threshold - leak
+                        } else {
+                            f64::INFINITY
                         },
+                        reset: reset - leak,
+                    };
+                    NeuronPhys {
+                        kinetics,
+                        psp_peak: kinetics
+                            .extremum(0.0, 1.0)
+                            .map_or(1.0, |s| kinetics.u_at(0.0, 1.0, s)),
                         leak,
                         spiking,
                         cadc_offset: if c.cadc_offset {
@@ -477,7 +515,7 @@ impl MockChip {
             });
         }
         let host = HostScales {
-            weight_scale: NOMINAL_WEIGHT_SCALE,
+            weight_scale: config.design_weight_scale,
             offset: config.cadc_leak
                 - spec.lif.leak * (config.cadc_threshold - config.cadc_leak) / span,
             trace_scale: span / (config.cadc_threshold - config.cadc_leak),
@@ -532,6 +570,11 @@ impl MockChip {
     /// The layers as built on this instance (fixed pattern).
     pub fn layers(&self) -> &[LayerPhys] {
         &self.layers
+    }
+
+    /// The grid step the chip's recordings are mapped onto (s).
+    pub fn dt(&self) -> f64 {
+        self.dt
     }
 
     /// The simulated window (s).
@@ -597,10 +640,10 @@ impl MockChip {
             let ts = sample_times.get(si).copied().unwrap_or(f64::INFINITY);
             let stop = te.min(ts);
             if stop > t_end {
-                st.advance(k, p.spiking, refractory, t_end, &mut spikes)?;
+                st.advance(k, p.spiking, p.psp_peak, refractory, t_end, &mut spikes)?;
                 break;
             }
-            st.advance(k, p.spiking, refractory, stop, &mut spikes)?;
+            st.advance(k, p.spiking, p.psp_peak, refractory, stop, &mut spikes)?;
             if ts <= te {
                 values.push(st.u + p.leak);
                 si += 1;
@@ -699,7 +742,7 @@ impl Chip for MockChip {
 
     fn configure(&self, weights: &[Array2<f64>]) -> Result<Configuration> {
         self.spec.check_weights(weights)?;
-        let unit = self.config.weight_gain / NOMINAL_WEIGHT_SCALE;
+        let unit = self.config.weight_gain / self.config.design_weight_scale;
         let s = self.host.weight_scale;
         let total = weights.iter().map(Array2::len).sum();
         if !self.config.quantize_weights {

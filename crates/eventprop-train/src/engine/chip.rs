@@ -128,6 +128,46 @@ impl Engine for ChipEngine {
         labels: &[usize],
         pass: Pass,
     ) -> Result<BatchOutcome> {
+        // Evaluation batches run in chunks: the grid tensors of a large batch are fresh
+        // zeroed pages every time (measured: 24 % of an epoch in the kernel's page clearing
+        // at the default evaluation batch of 1000).
+        if pass == Pass::Eval && inputs.len() > EVAL_CHUNK {
+            let mut total: Option<BatchOutcome> = None;
+            for (x, y) in inputs.chunks(EVAL_CHUNK).zip(labels.chunks(EVAL_CHUNK)) {
+                let o = self.run_batch(weights, x, y, pass)?;
+                match &mut total {
+                    None => total = Some(o),
+                    Some(t) => {
+                        t.loss_sum += o.loss_sum;
+                        t.correct += o.correct;
+                        t.samples += o.samples;
+                        t.hidden_spikes += o.hidden_spikes;
+                        if let (Some(a), Some(b)) = (&mut t.silent_outputs, o.silent_outputs) {
+                            *a += b;
+                        }
+                        if let (Some(a), Some(b)) = (&mut t.chip, o.chip) {
+                            a.mapping += b.mapping;
+                        }
+                    }
+                }
+            }
+            return total.ok_or_else(|| Error::invalid("inputs", "at least one sample", 0));
+        }
+        self.run_batch(weights, inputs, labels, pass)
+    }
+}
+
+/// Samples per chunk of an evaluation batch.
+const EVAL_CHUNK: usize = 100;
+
+impl ChipEngine {
+    fn run_batch(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+        labels: &[usize],
+        pass: Pass,
+    ) -> Result<BatchOutcome> {
         let spec = &self.net.spec;
         let configured = self.chip.configure(weights)?;
         let recording = self.chip.run(&configured, inputs)?;
