@@ -267,6 +267,8 @@ fn flag_of(key: &str) -> String {
         "loss.kind" => "loss",
         "loss.reg" => "readout_reg",
         "data.validation" => "val",
+        "chip.kind" => "chip",
+        "chip.seed" => "chip_seed",
         _ => key.rsplit('.').next().unwrap_or(key),
     };
     format!("--{}", name.replace('_', "-"))
