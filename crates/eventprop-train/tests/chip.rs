@@ -308,9 +308,9 @@ fn calibration_recovers_an_injected_threshold_offset_and_weight_gain() {
     // below it): 1e-3 of the threshold span is the readout's resolution here
     assert!((cal.threshold_offset - 0.1).abs() < 1e-3, "{cal:?}");
     assert!((cal.weight_gain - 1.25).abs() < 1e-3, "{cal:?}");
-    // offset = the CADC code of the leak (80), trace scale = 1 / (1.1 × 55 codes)
+    // offset = the CADC code of the leak (80), trace scale = 1 / (1.1 × 45 codes)
     assert!((cal.offset - 80.0).abs() < 1e-9, "{cal:?}");
-    assert!((cal.trace_scale * 1.1 * 55.0 - 1.0).abs() < 2e-3, "{cal:?}");
+    assert!((cal.trace_scale * 1.1 * 45.0 - 1.0).abs() < 2e-3, "{cal:?}");
     // weight scale: levels per model unit that give the model's PSP relative to the
     // chip's threshold: 32 (design) × 1.1 / 1.25
     let expected = 32.0 * 1.1 / 1.25;

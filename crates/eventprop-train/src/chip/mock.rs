@@ -113,7 +113,7 @@ impl Default for MockConfig {
     /// per model unit (the largest weight is 63/32 ≈ 1.97 threshold units), gain 1;
     /// fixed pattern tau 5 %, threshold 5 %, leak and reset 2 %, synapse gain 10 %; noise
     /// 2 % of the threshold, kicked every 1 µs; 125 MHz timestamps; CADC every 2 µs, 8 bit,
-    /// leak at 80, threshold at 135, offsets 2 codes; no refractory period.
+    /// leak at 80, threshold at 125, offsets 2 codes; no refractory period.
     fn default() -> Self {
         Self {
             quantize_weights: true,
@@ -137,7 +137,7 @@ impl Default for MockConfig {
             cadc_offset: true,
             cadc_offset_std: 2.0,
             cadc_leak: 80.0,
-            cadc_threshold: 135.0,
+            cadc_threshold: 125.0,
             refractory: 0.0,
             record_hidden_membrane: false,
         }
