@@ -300,11 +300,11 @@ fn kick_variance_factor(a: f64, b: f64, h: f64) -> f64 {
 /// What one sample recorded in one layer: spikes and (where recorded) the traces.
 type SampleLayer = (Vec<Spike>, Option<Vec<SampledTrace>>);
 
-/// `(u(d), I(d))` from `(u0, i0)`: [`Kinetics::u_at`] and [`Kinetics::i_at`] with two
-/// transcendental calls instead of four (`e^{-min(a,b) d}` and `expm1(-|b-a| d)` give both
-/// exponentials and `φ` without dividing by a small difference).
+/// The propagator of an interval `d`: `(e^{-a d}, e^{-b d}, a φ(a, b, d))`, with two
+/// transcendental calls (`e^{-min(a,b) d}` and `expm1(-|b-a| d)` give both exponentials and
+/// `φ` without dividing by a small difference).
 #[inline]
-fn free_step(k: &Kinetics, u0: f64, i0: f64, d: f64) -> (f64, f64) {
+fn propagator(k: &Kinetics, d: f64) -> [f64; 3] {
     let (lo, diff) = if k.a <= k.b {
         (k.a, k.b - k.a)
     } else {
@@ -323,7 +323,7 @@ fn free_step(k: &Kinetics, u0: f64, i0: f64, d: f64) -> (f64, f64) {
     } else {
         (e_hi, e_lo)
     };
-    (u0 * e_a + k.a * i0 * phi, i0 * e_b)
+    [e_a, e_b, k.a * phi]
 }
 
 /// The state of one neuron while it is simulated.
@@ -332,6 +332,10 @@ struct State {
     u: f64,
     i: f64,
     ref_until: f64,
+    /// The last interval and its propagator: the intervals between noise kicks all have
+    /// the length `noise_dt` (to rounding of the kick times, below 1e-12 relative, which
+    /// the cache accepts), so most steps reuse it.
+    cache: (f64, [f64; 3]),
 }
 
 impl State {
@@ -375,7 +379,13 @@ impl State {
                     continue;
                 }
             }
-            (self.u, self.i) = free_step(k, self.u, self.i, stop - self.t);
+            let d = stop - self.t;
+            if (d - self.cache.0).abs() > 1e-12 * d {
+                self.cache = (d, propagator(k, d));
+            }
+            let [e_a, e_b, a_phi] = self.cache.1;
+            self.u = self.u * e_a + self.i * a_phi;
+            self.i *= e_b;
             self.t = stop;
         }
         Ok(())
@@ -631,6 +641,7 @@ impl MockChip {
             u: 0.0,
             i: 0.0,
             ref_until: f64::NEG_INFINITY,
+            cache: (-1.0, [0.0; 3]),
         };
         let mut spikes = Vec::new();
         let mut values = Vec::with_capacity(sample_times.len());
