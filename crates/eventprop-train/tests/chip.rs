@@ -333,3 +333,41 @@ fn calibration_recovers_an_injected_threshold_offset_and_weight_gain() {
     assert!((d_thr - 0.1).abs() < 0.02, "{d_thr}");
     assert!((r_gain - 1.25).abs() < 0.05, "{r_gain}");
 }
+
+#[test]
+fn hil_training_on_the_mock_resumes_bit_identically() {
+    let config = TrainConfig {
+        train_size: 150,
+        val_size: 50,
+        test_size: 50,
+        epochs: 2,
+        hidden: vec![40],
+        ..chip_config(ChipKind::Mock)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut whole = Trainer::new(config.clone()).unwrap();
+    whole.run(&dir.path().join("a"), &mut |_| {}).unwrap();
+    let mut first = Trainer::new(TrainConfig {
+        epochs: 1,
+        ..config
+    })
+    .unwrap();
+    let b = dir.path().join("b");
+    first.run(&b, &mut |_| {}).unwrap();
+    let mut resumed = Trainer::load(&b.join(eventprop_train::trainer::LAST_CHECKPOINT)).unwrap();
+    resumed.config.epochs = 2;
+    resumed.run(&b, &mut |_| {}).unwrap();
+    assert_eq!(whole.weights, resumed.weights);
+    let strip_time = |h: &[EpochMetrics]| -> Vec<EpochMetrics> {
+        h.iter()
+            .cloned()
+            .map(|mut m| {
+                m.epoch_seconds = 0.0;
+                m
+            })
+            .collect()
+    };
+    assert_eq!(strip_time(&whole.history), strip_time(&resumed.history));
+    // the recording statistics are part of the history
+    assert!(whole.history.iter().all(|m| m.chip.is_some()));
+}
