@@ -371,3 +371,33 @@ fn hil_training_on_the_mock_resumes_bit_identically() {
     // the recording statistics are part of the history
     assert!(whole.history.iter().all(|m| m.chip.is_some()));
 }
+
+#[test]
+fn recordings_round_trip_through_npz_and_bad_files_are_errors_naming_the_array() {
+    use eventprop_train::chip::record_file::{load_npz, save_npz};
+    let chip = mock(
+        MockConfig {
+            record_hidden_membrane: true,
+            ..MockConfig::default()
+        },
+        2,
+    );
+    let rec = run(&chip, 6);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.npz");
+    save_npz(&rec, &path).unwrap();
+    let back = load_npz(&path).unwrap();
+    assert_eq!(back, rec);
+    // the mapped hw_data is the same too
+    assert_eq!(
+        chip.grid_map().map(&back).unwrap(),
+        chip.grid_map().map(&rec).unwrap()
+    );
+    // a file without the arrays
+    let other = dir.path().join("other.npz");
+    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&other).unwrap());
+    w.add_array("samples", &ndarray::arr1(&[1i64])).unwrap();
+    w.finish().unwrap();
+    let e = load_npz(&other).unwrap_err().to_string();
+    assert!(e.contains("array `layers`"), "{e}");
+}

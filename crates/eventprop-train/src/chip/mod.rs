@@ -23,6 +23,9 @@
 //!   (6-bit weights, fixed-pattern variation, noise, 125 MHz timestamps, an 8-bit CADC),
 //!   each with a switch ([`mock::MockConfig`]).
 //!
+//! [`record_file`] saves and loads recordings (`.npz`: events and samples), so that a run
+//! on real hardware can be replayed through the mapping.
+//!
 //! [`calibrate`] measures a chip's threshold on the readout scale and its PSP amplitude per
 //! weight unit, as the hardware workflow does, and derives `trace_scale`, the offset and
 //! the weight scale. The HIL engine ([`crate::engine::chip`]) trains with any chip.
@@ -35,6 +38,7 @@ pub mod calibrate;
 pub mod ideal;
 pub mod mapping;
 pub mod mock;
+pub mod record_file;
 
 use std::fmt;
 use std::str::FromStr;
