@@ -1,12 +1,14 @@
 //! `eventprop chip calibrate`: calibrate a mock chip as the hardware workflow does
-//! (threshold on the readout scale, PSP amplitude per weight level) and save the result.
+//! (threshold on the readout scale, PSP amplitude per weight level) and save the result;
+//! `eventprop chip map`: a recording file onto the time grid (`hw_data` arrays).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use eventprop_train::chip::calibrate::calibrate;
 use eventprop_train::chip::mock::MockChip;
-use eventprop_train::chip::ChipKind;
+use eventprop_train::chip::record_file::load_npz;
+use eventprop_train::chip::{ChipKind, GridMap, Interpolation};
 use eventprop_train::TrainConfig;
 
 /// Arguments of `eventprop chip`.
@@ -22,6 +24,42 @@ enum Task {
     /// readout offset, `trace_scale` and the weight scale (training runs the same
     /// calibration before it starts).
     Calibrate(CalibrateArgs),
+    /// Map a recording (`.npz`, as `eventprop_train::chip::record_file` writes it) onto
+    /// the time grid: `spikes.npy` and `membrane.npy` `(T, B, N)` of one layer, ready for
+    /// `eventprop neuron --hw-spikes/--hw-membrane`, and `stats.json`.
+    Map(MapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
+struct MapArgs {
+    /// The recording.
+    #[arg(long, value_name = "FILE")]
+    recording: PathBuf,
+    /// Layer to write (0 = first hidden layer; the last is the output layer).
+    #[arg(long, default_value_t = 0)]
+    layer: usize,
+    /// Grid step (s).
+    #[arg(long, default_value_t = 1e-6)]
+    dt: f64,
+    /// Number of grid steps T.
+    #[arg(long)]
+    steps: usize,
+    /// Interpolation of membrane samples: `linear` or `nearest`.
+    #[arg(long, default_value = "linear")]
+    interpolation: String,
+    /// Step k reads samples at k dt + shift (s).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    shift: f64,
+    /// Subtracted from every membrane sample (readout units).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    offset: f64,
+    /// Model units per readout unit.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    trace_scale: f64,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +84,71 @@ struct CalibrateArgs {
 
 /// Runs `chip`.
 pub fn run(args: ChipArgs) -> Result<()> {
-    let Task::Calibrate(args) = args.task;
+    match args.task {
+        Task::Calibrate(a) => run_calibrate(a),
+        Task::Map(a) => run_map(a),
+    }
+}
+
+fn run_map(args: MapArgs) -> Result<()> {
+    let interpolation = match args.interpolation.as_str() {
+        "linear" => Interpolation::Linear,
+        "nearest" => Interpolation::Nearest,
+        other => bail!("--interpolation: expected `linear` or `nearest`, got `{other}`"),
+    };
+    let rec = load_npz(&args.recording).context("--recording")?;
+    if args.layer >= rec.layers.len() {
+        bail!(
+            "--layer: expected < {} (the recording's layers), got {}",
+            rec.layers.len(),
+            args.layer
+        );
+    }
+    let map = GridMap {
+        dt: args.dt,
+        steps: args.steps,
+        interpolation,
+        shift: args.shift,
+        offset: args.offset,
+        trace_scale: args.trace_scale,
+    };
+    let mapped = map.map(&rec)?;
+    let layer = &mapped.layers[args.layer];
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("--out {}: cannot create the directory", args.out.display()))?;
+    crate::io::write_npy(&args.out.join("spikes.npy"), &layer.spikes)?;
+    let membrane = layer
+        .membrane
+        .clone()
+        .unwrap_or_else(|| ndarray::Array3::zeros(layer.spikes.dim()));
+    crate::io::write_npy(&args.out.join("membrane.npy"), &membrane)?;
+    let stats = serde_json::json!({
+        "layer": args.layer,
+        "shape": layer.spikes.shape(),
+        "spikes_on_grid": layer.spikes.sum(),
+        "membrane_recorded": layer.membrane.is_some(),
+        "events": mapped.stats.spikes,
+        "collapsed": mapped.stats.collapsed,
+        "dropped": mapped.stats.dropped,
+    });
+    crate::io::write_json(&args.out.join("stats.json"), &stats)?;
+    println!(
+        "layer {}: {:?} on the grid; events {}, collapsed {}, dropped {} (all layers); membrane {}",
+        args.layer,
+        layer.spikes.dim(),
+        mapped.stats.spikes,
+        mapped.stats.collapsed,
+        mapped.stats.dropped,
+        if layer.membrane.is_some() {
+            "recorded"
+        } else {
+            "not recorded (zeros written)"
+        }
+    );
+    Ok(())
+}
+
+fn run_calibrate(args: CalibrateArgs) -> Result<()> {
     if args.chip != ChipKind::Mock {
         bail!(
             "--chip: expected `mock` (the ideal chip has nothing to calibrate), got `{}`",

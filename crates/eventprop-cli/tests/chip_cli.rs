@@ -163,3 +163,93 @@ fn chip_flags_are_checked() {
     let e = one_line_error(&run(&["chip", "calibrate", "--chip", "ideal"]));
     assert!(e.contains("--chip: expected `mock`"), "{e}");
 }
+
+#[test]
+fn a_saved_recording_maps_onto_the_grid_and_replays_through_neuron() {
+    use eventprop_train::chip::record_file::save_npz;
+    use eventprop_train::chip::{LayerRecording, Recording, SampledTrace};
+    use eventprop_train::data::Spike;
+    let dir = tempfile::tempdir().unwrap();
+    // one sample, one layer of 2 neurons: spikes at 2.5 µs (boundary → step 3) and two in
+    // step 5 (4.6, 5.4 µs: one collapses); membrane samples every 2 µs
+    let trace = SampledTrace {
+        times: vec![0.0, 2e-6, 4e-6, 6e-6, 8e-6],
+        values: vec![80.0, 100.0, 90.0, 85.0, 80.0],
+    };
+    let rec = Recording {
+        layers: vec![LayerRecording {
+            size: 2,
+            spikes: vec![vec![
+                Spike {
+                    time: 2.5e-6,
+                    neuron: 0,
+                },
+                Spike {
+                    time: 4.6e-6,
+                    neuron: 1,
+                },
+                Spike {
+                    time: 5.4e-6,
+                    neuron: 1,
+                },
+            ]],
+            membrane: Some(vec![vec![trace.clone(), trace]]),
+        }],
+        samples: 1,
+    };
+    let r = dir.path().join("rec.npz");
+    save_npz(&rec, &r).unwrap();
+    let out = dir.path().join("hw");
+    let o = ok(&run(&[
+        "chip",
+        "map",
+        "--recording",
+        r.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--offset",
+        "80",
+        "--trace-scale",
+        "0.05",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(o.contains("events 3, collapsed 1, dropped 0"), "{o}");
+    let z: ndarray::Array3<f64> = ndarray_npy::read_npy(out.join("spikes.npy")).unwrap();
+    assert_eq!(z.dim(), (8, 1, 2));
+    assert_eq!((z[[3, 0, 0]], z[[5, 0, 1]], z.sum()), (1.0, 1.0, 2.0));
+    let v: ndarray::Array3<f64> = ndarray_npy::read_npy(out.join("membrane.npy")).unwrap();
+    // step 1 (t = 1 µs): halfway between 80 and 100 → 90; (90 - 80) · 0.05 = 0.5
+    assert!((v[[1, 0, 0]] - 0.5).abs() < 1e-12, "{v}");
+    // replay: the seed function returns the recorded spikes unchanged
+    let x = ndarray::Array3::<f64>::zeros((8, 1, 2));
+    let xp = dir.path().join("x.npy");
+    ndarray_npy::write_npy(&xp, &x).unwrap();
+    let nout = dir.path().join("neuron");
+    ok(&run(&[
+        "neuron",
+        "--input",
+        xp.to_str().unwrap(),
+        "--hw-spikes",
+        out.join("spikes.npy").to_str().unwrap(),
+        "--hw-membrane",
+        out.join("membrane.npy").to_str().unwrap(),
+        "--out",
+        nout.to_str().unwrap(),
+    ]));
+    let replayed: ndarray::Array3<f64> = ndarray_npy::read_npy(nout.join("spikes.npy")).unwrap();
+    assert_eq!(replayed, z);
+    let e = one_line_error(&run(&[
+        "chip",
+        "map",
+        "--recording",
+        r.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--layer",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(e.contains("--layer: expected < 1"), "{e}");
+}
