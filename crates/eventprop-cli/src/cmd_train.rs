@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use eventprop_core::Discretization;
+use eventprop_train::chip::ChipKind;
 use eventprop_train::config::Task;
+use eventprop_train::engine::chip::ChipEngine;
 use eventprop_train::trainer::{Event, LAST_CHECKPOINT};
 use eventprop_train::{metrics, yinyang, EngineKind, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -70,6 +72,10 @@ struct TaskArgs<D: clap::Args> {
     /// tool's with the same network) instead of the random initialisation.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     init_nir: Option<PathBuf>,
+    /// TOML file of the mock chip's non-idealities (the keys of `[chip.mock]`, e.g.
+    /// `noise = false`), laid over `--config` (chip engine only).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    chip_config: Option<PathBuf>,
     #[command(flatten)]
     settings: Settings,
     #[command(flatten)]
@@ -84,6 +90,16 @@ struct Settings {
     /// exact spike times and gradients). Chooses the preset of every other setting.
     #[arg(long, alias = "mode")]
     engine: Option<EngineKind>,
+    /// Hardware in the loop: every forward pass on a chip, `mock` (BrainScaleS-2-like,
+    /// with non-idealities) or `ideal` (the software engine as a chip); sets
+    /// `engine = "chip"`.
+    #[arg(long, value_name = "mock|ideal")]
+    #[serde(rename = "chip.kind")]
+    chip: Option<ChipKind>,
+    /// The mock chip instance (seed of its fixed-pattern variation).
+    #[arg(long, value_name = "S")]
+    #[serde(rename = "chip.seed")]
+    chip_seed: Option<u64>,
     /// Seed of initialisation and shuffling.
     #[arg(long)]
     seed: Option<u64>,
@@ -309,6 +325,8 @@ fn flag_of(key: &str) -> String {
         "loss.reg" => "readout_reg",
         "data.validation" => "val",
         "encoding.dt" | "events.dt" => "dt",
+        "chip.kind" => "chip",
+        "chip.seed" => "chip_seed",
         _ => key.rsplit('.').next().unwrap_or(key),
     };
     format!("--{}", name.replace('_', "-"))
@@ -318,14 +336,16 @@ fn flag_of(key: &str) -> String {
 /// silently ignored, so it is refused).
 fn unused_by(engine: EngineKind) -> &'static [&'static str] {
     match engine {
-        EngineKind::Stepped => &["exact"],
+        EngineKind::Stepped => &["exact", "chip"],
         EngineKind::Exact => &[
             "discretization",
             "encoding.dt",
             "events.dt",
             "loss.reg",
             "rate_reg",
+            "chip",
         ],
+        EngineKind::Chip => &["exact"],
     }
 }
 
@@ -347,6 +367,16 @@ fn check_flags_apply(flags: &toml::Table, engine: EngineKind) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `--chip-config FILE` layer: the file's keys under `[chip.mock]`.
+pub(crate) fn chip_config_layer(path: &Path) -> Result<(String, toml::Table)> {
+    let table = eventprop_train::config::read_toml_table(path).context("--chip-config")?;
+    let mut chip = toml::Table::new();
+    chip.insert("mock".into(), toml::Value::Table(table));
+    let mut layer = toml::Table::new();
+    layer.insert("chip".into(), toml::Value::Table(chip));
+    Ok((format!("--chip-config {}", path.display()), layer))
 }
 
 /// Arguments of `eventprop eval`.
@@ -371,6 +401,15 @@ pub struct EvalArgs {
     /// Number of rayon threads (at most 4 × the cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Deploy the checkpoint's weights on a chip (`mock` or `ideal`) instead of its engine.
+    #[arg(long, value_name = "mock|ideal")]
+    chip: Option<ChipKind>,
+    /// The mock chip instance (default: the run's, else 0).
+    #[arg(long, value_name = "S", requires = "chip")]
+    chip_seed: Option<u64>,
+    /// TOML file of the mock chip's non-idealities (keys of `[chip.mock]`).
+    #[arg(long, value_name = "FILE", requires = "chip")]
+    chip_config: Option<PathBuf>,
 }
 
 /// The most threads `--threads` accepts: 4 × the cores (more only adds scheduling cost;
@@ -519,6 +558,12 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
             let table = eventprop_train::config::read_toml_table(p).context("--config")?;
             layers.push((format!("--config {}", p.display()), table));
         }
+        if flags.contains_key("chip.kind") && !flags.contains_key("engine") {
+            flags.insert("engine".into(), toml::Value::String("chip".into()));
+        }
+        if let Some(p) = &args.chip_config {
+            layers.push(chip_config_layer(p)?);
+        }
         layers.push(("flags".to_string(), flags.clone()));
         let layers: Vec<(&str, toml::Table)> = layers
             .iter()
@@ -526,6 +571,9 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
             .collect();
         let config = TrainConfig::layered(&layers)?;
         check_flags_apply(&flags, config.engine)?;
+        if args.chip_config.is_some() && config.engine != EngineKind::Chip {
+            bail!("--chip-config: read by the chip engine only (add --chip mock)");
+        }
         let mut trainer = Trainer::new(config)?;
         if let Some(p) = &args.init_nir {
             crate::cmd_export::init_from_nir(&mut trainer, p)?;
@@ -630,14 +678,54 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             format!("data seed {seed}, test split"),
         )
     };
-    let e = trainer.evaluate(&set)?;
+    let (e, engine_name) = match args.chip {
+        None => (trainer.evaluate(&set)?, format!("{} engine", cfg.engine)),
+        Some(kind) => {
+            let mut layer = toml::Table::new();
+            layer.insert("engine".into(), toml::Value::String("chip".into()));
+            let mut base = toml::Table::try_from(cfg).context("the checkpoint's config")?;
+            base.insert("engine".into(), toml::Value::String("chip".into()));
+            let mut layers = vec![("the checkpoint's config".to_string(), base)];
+            if let Some(p) = &args.chip_config {
+                layers.push(chip_config_layer(p)?);
+            }
+            let mut flags = toml::Table::new();
+            flags.insert("chip.kind".into(), toml::Value::String(kind.name().into()));
+            if let Some(s) = args.chip_seed {
+                flags.insert("chip.seed".into(), toml::Value::Integer(s as i64));
+            }
+            layers.push(("flags".to_string(), flags));
+            let layers: Vec<(&str, toml::Table)> = layers
+                .iter()
+                .map(|(o, t)| (o.as_str(), t.clone()))
+                .collect();
+            let chip_cfg = TrainConfig::layered(&layers)?;
+            let engine = ChipEngine::new(&chip_cfg).context("--chip")?;
+            if let Some(c) = engine.calibration() {
+                println!(
+                    "calibration: weight scale {:.3}, trace scale {:.5}, offset {:.2}",
+                    c.weight_scale, c.trace_scale, c.offset
+                );
+            }
+            let e = eventprop_train::trainer::evaluate(
+                &engine,
+                &trainer.weights,
+                &set,
+                cfg.eval_batch_size,
+            )?;
+            (
+                e,
+                format!("chip engine: {kind} chip, chip seed {}", chip_cfg.chip.seed),
+            )
+        }
+    };
     println!("accuracy: {}", e.accuracy);
     println!("loss: {}", e.loss);
     println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);
     if let Some(s) = e.silent_output_fraction {
         println!("silent output fraction: {s}");
     }
-    println!("samples: {} ({source}, {} engine)", e.samples, cfg.engine);
+    println!("samples: {} ({source}, {engine_name})", e.samples);
     println!("epochs trained: {}", trainer.epochs_done);
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! process exits with status 1 (2 for command-line usage errors, from clap).
 
 mod cmd_bench;
+mod cmd_chip;
 mod cmd_data;
 mod cmd_exact;
 mod cmd_export;
@@ -43,6 +44,8 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
     /// Write a checkpoint's network as a NIR graph (HDF5, for `nir.read` and NIR tools).
     Export(cmd_export::ExportArgs),
+    /// Chip tools: `eventprop chip calibrate --chip mock`.
+    Chip(cmd_chip::ChipArgs),
 }
 
 /// mimalloc's `mi_option_purge_delay` (index 15 of `mi_option_t` in mimalloc 2.x, which
@@ -67,6 +70,7 @@ fn main() {
         Command::Bench(args) => cmd_bench::run(args),
         Command::Data(args) => cmd_data::run(args),
         Command::Export(args) => cmd_export::run(args),
+        Command::Chip(args) => cmd_chip::run(args),
     };
     if let Err(err) = result {
         // One line: the context chain joined by ": ".

@@ -106,6 +106,9 @@ pub struct TrainConfig {
     /// Data files of the splits (`[data]`; absent paths: the generator).
     #[serde(default)]
     pub data: DataFiles,
+    /// The chip of the `chip` engine (`[chip]`; read by that engine only).
+    #[serde(default)]
+    pub chip: crate::chip::ChipSettings,
     /// Time grid and sizes of event data (`[events]`, task `events` only).
     #[serde(default)]
     pub events: EventSettings,
@@ -297,7 +300,7 @@ impl LossKind {
     pub fn defaults(kind: &str, engine: EngineKind) -> Result<Self> {
         match (kind, engine) {
             ("max_over_time", _) => Ok(Self::MaxOverTime { reg: 4e-4 }),
-            ("first_spike", EngineKind::Stepped) => Ok(Self::FirstSpike {
+            ("first_spike", EngineKind::Stepped | EngineKind::Chip) => Ok(Self::FirstSpike {
                 tau0: 1e-6,
                 tau1: 2e-5,
                 alpha: 0.0,
@@ -336,6 +339,8 @@ impl TrainConfig {
     ///   (seed: 0.25). Everything else is the seed's: 120 hidden, batch 50, readout LI
     ///   with 6 µs, max-over-time + `4e-4 mean(score²)`, hidden init mean 0.8, readout
     ///   `N(0, 0.1)`.
+    /// * `chip`: the stepped preset (hardware in the loop trains the stepped network's
+    ///   adjoint on a chip's recording), with the `[chip]` table's defaults.
     /// * `exact`: the EventProp paper's Yin-Yang setup: 5-200-3, `tau_mem = 20 ms`,
     ///   `tau_syn = 5 ms`, first-spike cross-entropy, 40 epochs, batch 32, Adam `3e-3`
     ///   decayed by 0.93 per epoch; inputs in `[0, 30 ms]` of a 60 ms window; init
@@ -380,9 +385,10 @@ impl TrainConfig {
             memory_limit_gib: 16.0,
             data: DataFiles::default(),
             events: EventSettings::default(),
+            chip: crate::chip::ChipSettings::default(),
         };
         match engine {
-            EngineKind::Stepped => stepped,
+            EngineKind::Stepped | EngineKind::Chip => stepped,
             EngineKind::Exact => Self {
                 epochs: 40,
                 batch_size: 32,
@@ -437,14 +443,14 @@ impl TrainConfig {
                 hidden_init_mean: 0.0,
                 hidden_init_std: 0.4,
                 readout_init_mean: match engine {
-                    EngineKind::Stepped => 0.0,
+                    EngineKind::Stepped | EngineKind::Chip => 0.0,
                     // First-spike outputs must fire at the start (measured: mean 0 left
                     // every output silent on the SHD-shaped timing task, 0.3 trains).
                     EngineKind::Exact => 0.3,
                 },
                 readout_init_std: 0.1,
                 loss: match engine {
-                    EngineKind::Stepped => LossKind::MaxOverTime { reg: 4e-4 },
+                    EngineKind::Stepped | EngineKind::Chip => LossKind::MaxOverTime { reg: 4e-4 },
                     EngineKind::Exact => LossKind::FirstSpike {
                         tau0: 20e-3,
                         tau1: 200e-3,
@@ -633,7 +639,7 @@ impl TrainConfig {
         };
         let data = samples * BYTES_PER_SAMPLE;
         let (batch, what) = match self.engine {
-            EngineKind::Stepped => {
+            EngineKind::Stepped | EngineKind::Chip => {
                 let steps = self.steps() as f64;
                 let train = 6.0 * self.batch_size as f64;
                 let eval = 4.0 * self.eval_batch_size as f64;

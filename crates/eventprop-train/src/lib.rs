@@ -15,6 +15,8 @@
 //!   spike-time encoding; [`files`]: feature and event data files (`.npz`, CSV);
 //! * [`loss`]: max-over-time cross-entropy, first-spike-time cross-entropy (on a time
 //!   grid; the loss itself is shared with the exact engine), a firing-rate regulariser;
+//! * [`chip`]: hardware in the loop — the [`chip::Chip`] interface, recordings and their
+//!   mapping onto the time grid (`hw_data`), the ideal and the mock chip, calibration;
 //! * [`optim`], [`metrics`], [`plot`], [`checkpoint`], [`fsio`]: the trainer's parts.
 //!
 //! ## Example
@@ -35,6 +37,7 @@
 #![warn(rustdoc::broken_intra_doc_links)]
 
 pub mod checkpoint;
+pub mod chip;
 pub mod error;
 pub mod events;
 pub mod figures;

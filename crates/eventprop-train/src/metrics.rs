@@ -31,6 +31,10 @@ pub struct EpochMetrics {
     pub epoch_seconds: f64,
     /// Mean number of hidden spikes per training sample.
     pub hidden_spikes_per_sample: f64,
+    /// Recording statistics of the epoch's training batches (chip engine only; in
+    /// `metrics.json`, not in the CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chip: Option<crate::engine::ChipStats>,
 }
 
 /// The CSV header, in column order.
@@ -98,6 +102,7 @@ mod tests {
             test_acc: None,
             epoch_seconds: 0.25,
             hidden_spikes_per_sample: 12.5,
+            chip: None,
         }]
     }
 

@@ -15,7 +15,7 @@
 
 use eventprop_core::synapse::{self, input_grad, SparseRows, DENSE_ABOVE};
 use eventprop_core::{
-    synapse_forward, Discretization, EventPropNeuron, GuardStats, Lif, NeuronContext, Real,
+    synapse_forward, Discretization, EventPropNeuron, GuardStats, HwData, Lif, NeuronContext, Real,
 };
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, Axis};
 
@@ -41,6 +41,17 @@ fn neuron<F: Real>(lif: &Lif, dt: f64, discretization: Discretization) -> EventP
         dt: F::of(dt),
         discretization,
     }
+}
+
+/// The recorded observables of one layer on the time grid (hardware in the loop), each
+/// `(T, B, N)`: spikes (zeros for an integrator output) and membrane (model units; zeros
+/// where the chip recorded none — the LIF adjoint does not read it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HwLayer<F> {
+    /// Spikes (0 or 1).
+    pub spikes: Array3<F>,
+    /// Membrane.
+    pub membrane: Array3<F>,
 }
 
 /// What the forward keeps for the backward.
@@ -75,6 +86,16 @@ impl<F: Real> Trace<F> {
         } else {
             self.hidden_spikes(k - 1)
         }
+    }
+    /// Membrane `(T, B, N_k)` of hidden layer `k`.
+    pub fn hidden_membrane(&self, k: usize) -> &Array3<F> {
+        &self.hidden[k].output().membrane
+    }
+    /// Membrane `(T, B, K)` of the output layer (the output itself for an integrator).
+    pub fn output_membrane(&self) -> &Array3<F> {
+        self.out_ctx
+            .as_ref()
+            .map_or(&self.output, |c| &c.output().membrane)
     }
     /// Total number of hidden spikes.
     pub fn total_hidden_spikes(&self) -> f64 {
@@ -161,6 +182,43 @@ impl SteppedNetwork {
         weights: &[Array2<F>],
         x: ArrayView3<'_, F>,
     ) -> Result<Trace<F>> {
+        self.forward_impl(weights, x, None)
+    }
+
+    /// Forward with hardware data (hardware in the loop): every LIF layer returns the
+    /// recorded `hw[k]` (hidden layers, then a spiking output) unchanged through the seed
+    /// function's `hw_data` path, its current recomputed from its input; an integrator
+    /// output returns the recorded membrane (`hw.last().membrane`). The synapse inputs of
+    /// the backward are the recorded spikes. `x` `(T, B, N_in)`; every `hw` array
+    /// `(T, B, N_layer)`.
+    ///
+    /// # Errors
+    /// As [`SteppedNetwork::forward`]; [`Error::Invalid`] naming `hw_data` for a wrong layer
+    /// count or a missing output membrane; core shape errors naming `hw_spikes` /
+    /// `hw_membrane`.
+    pub fn forward_hw<F: Real>(
+        &self,
+        weights: &[Array2<F>],
+        x: ArrayView3<'_, F>,
+        hw: &[HwLayer<F>],
+    ) -> Result<Trace<F>> {
+        let n_hidden = self.spec.hidden.len();
+        if hw.len() != n_hidden + 1 {
+            return Err(Error::invalid(
+                "hw_data",
+                format!("{} layers (hidden layers and the output)", n_hidden + 1),
+                hw.len(),
+            ));
+        }
+        self.forward_impl(weights, x, Some(hw))
+    }
+
+    fn forward_impl<F: Real>(
+        &self,
+        weights: &[Array2<F>],
+        x: ArrayView3<'_, F>,
+        hw: Option<&[HwLayer<F>]>,
+    ) -> Result<Trace<F>> {
         let spec = &self.spec;
         let n_hidden = spec.hidden.len();
         if weights.len() != n_hidden + 1 {
@@ -193,12 +251,19 @@ impl SteppedNetwork {
         let hidden_neuron = neuron::<F>(&spec.lif, self.dt, self.discretization);
         let mut sparse = Vec::with_capacity(weights.len());
         let mut hidden: Vec<NeuronContext<F>> = Vec::with_capacity(n_hidden);
-        for w in &weights[..n_hidden] {
+        let hw_data = |k: usize| {
+            hw.map(|h| HwData {
+                spikes: h[k].spikes.view(),
+                membrane: h[k].membrane.view(),
+                current: None,
+            })
+        };
+        for (k, w) in weights[..n_hidden].iter().enumerate() {
             let z = hidden.last().map_or(&input, |c| &c.output().spikes);
             let sp = SparseRows::new(z.as_slice().expect("standard layout"), z.dim().2)?;
             let y = synapse_fwd(z, &sp, w.view())?;
             sparse.push(sp);
-            hidden.push(hidden_neuron.forward(y.view(), None)?);
+            hidden.push(hidden_neuron.forward(y.view(), hw_data(k))?);
         }
         let z = hidden.last().map_or(&input, |c| &c.output().spikes);
         let sp = SparseRows::new(z.as_slice().expect("standard layout"), z.dim().2)?;
@@ -206,12 +271,27 @@ impl SteppedNetwork {
         sparse.push(sp);
         let (output, out_ctx) = match spec.readout {
             Readout::Spiking(l) => {
-                let ctx = neuron::<F>(&l, self.dt, self.discretization).forward(y.view(), None)?;
+                let ctx = neuron::<F>(&l, self.dt, self.discretization)
+                    .forward(y.view(), hw_data(n_hidden))?;
                 (ctx.output().spikes.clone(), Some(ctx))
             }
-            Readout::Integrator { tau_syn, tau_mem } => {
-                (self.integrator(tau_syn, tau_mem).forward(y.view()), None)
-            }
+            Readout::Integrator { tau_syn, tau_mem } => match hw {
+                None => (self.integrator(tau_syn, tau_mem).forward(y.view()), None),
+                Some(h) => {
+                    let v = &h[n_hidden].membrane;
+                    if v.dim() != y.dim() {
+                        return Err(Error::invalid(
+                            "hw_membrane",
+                            format!("output membrane of shape {:?}", y.dim()),
+                            format!("{:?}", v.dim()),
+                        ));
+                    }
+                    if let Some(bad) = v.iter().find(|v| !v.is_finite()) {
+                        return Err(Error::invalid("hw_membrane", "finite values", bad));
+                    }
+                    (v.as_standard_layout().into_owned(), None)
+                }
+            },
         };
         Ok(Trace {
             input,

@@ -152,6 +152,7 @@ mod tests {
                 test_acc: None,
                 epoch_seconds: 0.1,
                 hidden_spikes_per_sample: 10.0,
+                chip: None,
             })
             .collect();
         plot_metrics(&p, &m).unwrap();

@@ -295,6 +295,8 @@ impl Trainer {
         )));
         let batches = order.len().div_ceil(cfg.batch_size);
         let (mut loss_sum, mut correct, mut spikes, mut seen) = (0.0, 0usize, 0.0, 0usize);
+        let mut chip_stats: Option<crate::engine::ChipStats> = None;
+        let weight_limit = self.engine.weight_limit();
         for (bi, chunk) in order.chunks(cfg.batch_size).enumerate() {
             let inputs: Vec<&[_]> = chunk.iter().map(|&i| train.samples[i].as_slice()).collect();
             let labels: Vec<usize> = chunk.iter().map(|&i| train.labels[i]).collect();
@@ -304,6 +306,7 @@ impl Trainer {
                 samples,
                 hidden_spikes,
                 grads,
+                chip,
                 ..
             } = self
                 .engine
@@ -336,6 +339,12 @@ impl Trainer {
                 if let Some(c) = cfg.weight_clip {
                     w.mapv_inplace(|x| x.clamp(-c, c));
                 }
+                if let Some(c) = weight_limit {
+                    w.mapv_inplace(|x| x.clamp(-c, c));
+                }
+            }
+            if let Some(c) = chip {
+                *chip_stats.get_or_insert_with(Default::default) += c;
             }
             loss_sum += l;
             correct += c;
@@ -368,6 +377,7 @@ impl Trainer {
             test_acc: test.map(|e| e.accuracy),
             epoch_seconds: start.elapsed().as_secs_f64(),
             hidden_spikes_per_sample: spikes / n,
+            chip: chip_stats,
         };
         self.epochs_done += 1;
         self.history.push(m.clone());

@@ -286,10 +286,10 @@ fn nested_tables_may_be_partial_and_unknown_nested_keys_are_named() {
             silent_label_gamma: 0.0
         }
     );
-    let e = TrainConfig::layered(&[("flags", layer("engine = \"chip\"\n"))]).unwrap_err();
+    let e = TrainConfig::layered(&[("flags", layer("engine = \"loihi\"\n"))]).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "flags: engine: expected `stepped` or `exact`, got `chip`"
+        "flags: engine: expected `stepped`, `exact` or `chip`, got `loihi`"
     );
 }
 

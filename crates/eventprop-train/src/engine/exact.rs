@@ -114,6 +114,7 @@ impl Engine for ExactEngine {
             grads: r
                 .grads
                 .map(|g| g.into_iter().map(|g| g.mapv(|v| v * scale)).collect()),
+            chip: None,
         })
     }
 

@@ -2,16 +2,20 @@
 //!
 //! The trainer ([`crate::Trainer`]) owns the weights, the optimiser, the data and the
 //! files; an [`Engine`] only answers "loss, accuracy and gradient of these weights on
-//! these samples". Two engines exist:
+//! these samples". Three engines exist:
 //!
 //! * [`stepped::SteppedEngine`]: the seed's time-stepped function (`eventprop-core`), with
 //!   the seed or the corrected adjoint discretization; max-over-time or first-spike loss;
 //! * [`exact::ExactEngine`]: event-based simulation with exact spike times and the exact
 //!   adjoint (`eventprop-exact`); first-spike loss.
 //!
+//! * [`chip::ChipEngine`]: hardware in the loop — the forward on a chip
+//!   ([`crate::chip`]), the stepped adjoint on its recording.
+//!
 //! Adding an engine is one file here plus one arm in [`build`] and one name in
 //! [`EngineKind`].
 
+pub mod chip;
 pub mod exact;
 pub mod stepped;
 
@@ -35,17 +39,20 @@ pub enum EngineKind {
     Stepped,
     /// Event-based, exact spike times and gradients ([`exact::ExactEngine`]).
     Exact,
+    /// Hardware in the loop: forward on a chip, stepped adjoint ([`chip::ChipEngine`]).
+    Chip,
 }
 
 impl EngineKind {
     /// Every engine, in the order of the docs.
-    pub const ALL: [EngineKind; 2] = [EngineKind::Stepped, EngineKind::Exact];
+    pub const ALL: [EngineKind; 3] = [EngineKind::Stepped, EngineKind::Exact, EngineKind::Chip];
 
     /// The name in configs and checkpoints.
     pub fn name(self) -> &'static str {
         match self {
             Self::Stepped => "stepped",
             Self::Exact => "exact",
+            Self::Chip => "chip",
         }
     }
 }
@@ -62,7 +69,7 @@ impl FromStr for EngineKind {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("expected `stepped` or `exact`, got `{s}`"))
+            .ok_or_else(|| format!("expected `stepped`, `exact` or `chip`, got `{s}`"))
     }
 }
 
@@ -92,6 +99,27 @@ pub struct BatchOutcome {
     pub silent_outputs: Option<usize>,
     /// Batch-mean `dL/dW`, one per weight matrix ([`Pass::Train`] only).
     pub grads: Option<Vec<Array2<f64>>>,
+    /// What the chip and the mapping of its recording did (chip engine only).
+    pub chip: Option<ChipStats>,
+}
+
+/// Recording statistics of chip runs (summed over batches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChipStats {
+    /// Spike events recorded, collapsed and dropped by the mapping onto the grid.
+    pub mapping: crate::chip::MappingStats,
+    /// Weights clipped at the chip's largest level.
+    pub saturated_weights: u64,
+    /// Weights configured.
+    pub total_weights: u64,
+}
+
+impl std::ops::AddAssign for ChipStats {
+    fn add_assign(&mut self, o: Self) {
+        self.mapping += o.mapping;
+        self.saturated_weights += o.saturated_weights;
+        self.total_weights += o.total_weights;
+    }
 }
 
 /// Runs a network's forward pass and gradient on a batch.
@@ -126,6 +154,12 @@ pub trait Engine: Send + Sync + fmt::Debug {
     /// # Errors
     /// As [`Engine::run`].
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>>;
+
+    /// The largest weight magnitude the engine can apply (a chip's largest level); the
+    /// trainer clamps the weights to it after every update. `None`: unbounded.
+    fn weight_limit(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// The engine a (validated) config asks for — the registry of engines.
@@ -136,5 +170,6 @@ pub fn build(config: &TrainConfig) -> Result<Box<dyn Engine>> {
     Ok(match config.engine {
         EngineKind::Stepped => Box::new(stepped::SteppedEngine::new(config)?),
         EngineKind::Exact => Box::new(exact::ExactEngine::new(config)?),
+        EngineKind::Chip => Box::new(chip::ChipEngine::new(config)?),
     })
 }

@@ -10,7 +10,7 @@ use crate::data::{rasterize, Spike};
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind};
 use crate::model::{NetworkSpec, Readout};
-use crate::network::SteppedNetwork;
+use crate::network::{SteppedNetwork, Trace};
 
 /// Time-stepped simulation with the EventProp adjoint of the seed function.
 #[derive(Debug, Clone)]
@@ -74,50 +74,15 @@ impl Engine for SteppedEngine {
         let spec = &self.net.spec;
         let (x, _) = rasterize(inputs, spec.n_in, self.steps, self.net.dt);
         let trace = self.net.forward(weights, x.view())?;
-        let out = match self.loss {
-            LossKind::MaxOverTime { reg } => loss::max_over_time(trace.output.view(), labels, reg)?,
-            LossKind::FirstSpike {
-                tau0, tau1, alpha, ..
-            } => loss::first_spike(trace.output.view(), labels, self.net.dt, tau0, tau1, alpha)?,
-        };
-        let silent_outputs = matches!(spec.readout, Readout::Spiking(_)).then(|| {
-            trace
-                .output
-                .sum_axis(Axis(0))
-                .outer_iter()
-                .filter(|row| row.iter().any(|&c| c == 0.0))
-                .count()
-        });
-        let b = labels.len();
-        let mut batch_loss = out.loss;
-        let grads = if pass == Pass::Train {
-            let extra = (self.rate_reg > 0.0).then(|| {
-                (0..trace.n_hidden())
-                    .map(|k| {
-                        let (l, g) =
-                            loss::rate_regularizer(trace.hidden_spikes(k).view(), self.rate_reg);
-                        batch_loss += l;
-                        g
-                    })
-                    .collect::<Vec<_>>()
-            });
-            Some(
-                self.net
-                    .backward(weights, &trace, out.grad.view(), extra.as_deref())?
-                    .weights,
-            )
-        } else {
-            None
-        };
-        Ok(BatchOutcome {
-            loss_sum: batch_loss * b as f64,
-            correct: out.correct,
-            predictions: out.predictions,
-            samples: b,
-            hidden_spikes: trace.total_hidden_spikes(),
-            silent_outputs,
-            grads,
-        })
+        outcome(
+            &self.net,
+            self.loss,
+            self.rate_reg,
+            weights,
+            &trace,
+            labels,
+            pass,
+        )
     }
 
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
@@ -141,4 +106,62 @@ impl Engine for SteppedEngine {
             })
             .collect())
     }
+}
+
+/// Loss, accuracy and (for [`Pass::Train`]) gradients of a forward `trace` of `net`: shared
+/// by the stepped engine and the hardware-in-the-loop engine ([`super::chip`]), whose
+/// trace comes from a chip's recording.
+pub(crate) fn outcome(
+    net: &SteppedNetwork,
+    loss_kind: LossKind,
+    rate_reg: f64,
+    weights: &[Array2<f64>],
+    trace: &Trace<f64>,
+    labels: &[usize],
+    pass: Pass,
+) -> Result<BatchOutcome> {
+    let spec = &net.spec;
+    let out = match loss_kind {
+        LossKind::MaxOverTime { reg } => loss::max_over_time(trace.output.view(), labels, reg)?,
+        LossKind::FirstSpike {
+            tau0, tau1, alpha, ..
+        } => loss::first_spike(trace.output.view(), labels, net.dt, tau0, tau1, alpha)?,
+    };
+    let silent_outputs = matches!(spec.readout, Readout::Spiking(_)).then(|| {
+        trace
+            .output
+            .sum_axis(Axis(0))
+            .outer_iter()
+            .filter(|row| row.iter().any(|&c| c == 0.0))
+            .count()
+    });
+    let b = labels.len();
+    let mut batch_loss = out.loss;
+    let grads = if pass == Pass::Train {
+        let extra = (rate_reg > 0.0).then(|| {
+            (0..trace.n_hidden())
+                .map(|k| {
+                    let (l, g) = loss::rate_regularizer(trace.hidden_spikes(k).view(), rate_reg);
+                    batch_loss += l;
+                    g
+                })
+                .collect::<Vec<_>>()
+        });
+        Some(
+            net.backward(weights, trace, out.grad.view(), extra.as_deref())?
+                .weights,
+        )
+    } else {
+        None
+    };
+    Ok(BatchOutcome {
+        loss_sum: batch_loss * b as f64,
+        correct: out.correct,
+        predictions: out.predictions,
+        samples: b,
+        hidden_spikes: trace.total_hidden_spikes(),
+        silent_outputs,
+        grads,
+        chip: None,
+    })
 }

@@ -1,0 +1,198 @@
+//! `eventprop chip calibrate`: calibrate a mock chip as the hardware workflow does
+//! (threshold on the readout scale, PSP amplitude per weight level) and save the result;
+//! `eventprop chip map`: a recording file onto the time grid (`hw_data` arrays).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use eventprop_train::chip::calibrate::calibrate;
+use eventprop_train::chip::mock::MockChip;
+use eventprop_train::chip::record_file::load_npz;
+use eventprop_train::chip::{ChipKind, GridMap, Interpolation};
+use eventprop_train::TrainConfig;
+
+/// Arguments of `eventprop chip`.
+#[derive(Debug, clap::Args)]
+pub struct ChipArgs {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Task {
+    /// Measure the chip's threshold (readout codes) and PSP per weight level; derive the
+    /// readout offset, `trace_scale` and the weight scale (training runs the same
+    /// calibration before it starts).
+    Calibrate(CalibrateArgs),
+    /// Map a recording (`.npz`, as `eventprop_train::chip::record_file` writes it) onto
+    /// the time grid: `spikes.npy` and `membrane.npy` `(T, B, N)` of one layer, ready for
+    /// `eventprop neuron --hw-spikes/--hw-membrane`, and `stats.json`.
+    Map(MapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
+struct MapArgs {
+    /// The recording.
+    #[arg(long, value_name = "FILE")]
+    recording: PathBuf,
+    /// Layer to write (0 = first hidden layer; the last is the output layer).
+    #[arg(long, default_value_t = 0)]
+    layer: usize,
+    /// Grid step (s).
+    #[arg(long, default_value_t = 1e-6)]
+    dt: f64,
+    /// Number of grid steps T.
+    #[arg(long)]
+    steps: usize,
+    /// Interpolation of membrane samples: `linear` or `nearest`.
+    #[arg(long, default_value = "linear")]
+    interpolation: String,
+    /// Step k reads samples at k dt + shift (s).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    shift: f64,
+    /// Subtracted from every membrane sample (readout units).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    offset: f64,
+    /// Model units per readout unit.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    trace_scale: f64,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct CalibrateArgs {
+    /// The chip (only the mock has analog parameters to calibrate).
+    #[arg(long, value_name = "mock")]
+    chip: ChipKind,
+    /// The mock chip instance (seed of its fixed-pattern variation).
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    chip_seed: u64,
+    /// TOML file of the mock's non-idealities (keys of `[chip.mock]`).
+    #[arg(long, value_name = "FILE")]
+    chip_config: Option<PathBuf>,
+    /// Training config whose network (neuron parameters, dt, window) is calibrated
+    /// (default: the chip engine's preset).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to save the calibration (JSON).
+    #[arg(long, value_name = "FILE", default_value = "calibration.json")]
+    out: PathBuf,
+}
+
+/// Runs `chip`.
+pub fn run(args: ChipArgs) -> Result<()> {
+    match args.task {
+        Task::Calibrate(a) => run_calibrate(a),
+        Task::Map(a) => run_map(a),
+    }
+}
+
+fn run_map(args: MapArgs) -> Result<()> {
+    let interpolation = match args.interpolation.as_str() {
+        "linear" => Interpolation::Linear,
+        "nearest" => Interpolation::Nearest,
+        other => bail!("--interpolation: expected `linear` or `nearest`, got `{other}`"),
+    };
+    let rec = load_npz(&args.recording).context("--recording")?;
+    if args.layer >= rec.layers.len() {
+        bail!(
+            "--layer: expected < {} (the recording's layers), got {}",
+            rec.layers.len(),
+            args.layer
+        );
+    }
+    let map = GridMap {
+        dt: args.dt,
+        steps: args.steps,
+        interpolation,
+        shift: args.shift,
+        offset: args.offset,
+        trace_scale: args.trace_scale,
+    };
+    let mapped = map.map(&rec)?;
+    let layer = &mapped.layers[args.layer];
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("--out {}: cannot create the directory", args.out.display()))?;
+    crate::io::write_npy(&args.out.join("spikes.npy"), &layer.spikes)?;
+    let membrane = layer
+        .membrane
+        .clone()
+        .unwrap_or_else(|| ndarray::Array3::zeros(layer.spikes.dim()));
+    crate::io::write_npy(&args.out.join("membrane.npy"), &membrane)?;
+    let stats = serde_json::json!({
+        "layer": args.layer,
+        "shape": layer.spikes.shape(),
+        "spikes_on_grid": layer.spikes.sum(),
+        "membrane_recorded": layer.membrane.is_some(),
+        "events": mapped.stats.spikes,
+        "collapsed": mapped.stats.collapsed,
+        "dropped": mapped.stats.dropped,
+    });
+    crate::io::write_json(&args.out.join("stats.json"), &stats)?;
+    println!(
+        "layer {}: {:?} on the grid; events {}, collapsed {}, dropped {} (all layers); membrane {}",
+        args.layer,
+        layer.spikes.dim(),
+        mapped.stats.spikes,
+        mapped.stats.collapsed,
+        mapped.stats.dropped,
+        if layer.membrane.is_some() {
+            "recorded"
+        } else {
+            "not recorded (zeros written)"
+        }
+    );
+    Ok(())
+}
+
+fn run_calibrate(args: CalibrateArgs) -> Result<()> {
+    if args.chip != ChipKind::Mock {
+        bail!(
+            "--chip: expected `mock` (the ideal chip has nothing to calibrate), got `{}`",
+            args.chip
+        );
+    }
+    let mut layers = Vec::new();
+    if let Some(p) = &args.config {
+        let table = eventprop_train::config::read_toml_table(p).context("--config")?;
+        layers.push((format!("--config {}", p.display()), table));
+    }
+    if let Some(p) = &args.chip_config {
+        layers.push(crate::cmd_train::chip_config_layer(p)?);
+    }
+    let mut flags = toml::Table::new();
+    flags.insert("engine".into(), toml::Value::String("chip".into()));
+    layers.push(("flags".to_string(), flags));
+    let layers: Vec<(&str, toml::Table)> = layers
+        .iter()
+        .map(|(o, t)| (o.as_str(), t.clone()))
+        .collect();
+    let config = TrainConfig::layered(&layers)?;
+    let chip = MockChip::new(
+        config.network(),
+        config.chip.mock.clone(),
+        args.chip_seed,
+        config.encoding.dt,
+        config.encoding.steps(),
+    )?;
+    let c = calibrate(&chip)?;
+    println!("chip seed: {}", c.chip_seed);
+    println!("neurons measured: {}", c.neurons);
+    println!("rest (offset): {:.3} codes", c.offset);
+    println!("threshold: {:.3} codes", c.threshold_code);
+    println!("trace_scale: {:.6} model units per code", c.trace_scale);
+    println!("PSP per weight level: {:.6} model units", c.psp_per_level);
+    println!("weight scale: {:.4} levels per model unit", c.weight_scale);
+    println!(
+        "threshold offset: {:+.4} model units; weight gain: {:.4}",
+        c.threshold_offset, c.weight_gain
+    );
+    let json = serde_json::to_string_pretty(&c).expect("the calibration serialises");
+    std::fs::write(&args.out, json)
+        .with_context(|| format!("--out {}: cannot write", args.out.display()))?;
+    println!("saved: {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Hardware in the loop through the binary (the CI smoke test): `train yinyang --chip`,
+//! `eval --chip`, `chip calibrate`, and the flag checks.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn one_line_error(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr).trim_end().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+const SMALL: &[&str] = &[
+    "--train-size",
+    "150",
+    "--val-size",
+    "50",
+    "--test-size",
+    "100",
+    "--epochs",
+    "1",
+    "--threads",
+    "1",
+    "--quiet",
+];
+
+fn line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no `{key}` in {out}"))
+}
+
+#[test]
+fn hil_smoke_train_on_the_mock_and_deploy_on_both_chips() {
+    let dir = tempfile::tempdir().unwrap();
+    let hil = dir.path().join("hil");
+    let mut a = vec!["train", "yinyang", "--chip", "mock", "--chip-seed", "3"];
+    a.extend_from_slice(SMALL);
+    a.extend_from_slice(&["--out", hil.to_str().unwrap()]);
+    ok(&run(&a));
+    let cfg = std::fs::read_to_string(hil.join("config.toml")).unwrap();
+    assert!(cfg.contains("engine = \"chip\""), "{cfg}");
+    // the recording statistics are in the metrics
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hil.join("metrics.json")).unwrap()).unwrap();
+    let chip = &m[0]["chip"];
+    assert!(chip["mapping"]["spikes"].as_u64().unwrap() > 0, "{m}");
+    assert!(chip["total_weights"].as_u64().unwrap() > 0, "{m}");
+
+    // a software checkpoint deployed on the ideal chip gives exactly its own accuracy
+    let sw = dir.path().join("sw");
+    let mut a = vec!["train", "yinyang"];
+    a.extend_from_slice(SMALL);
+    a.extend_from_slice(&["--out", sw.to_str().unwrap()]);
+    ok(&run(&a));
+    let ck = sw.join("checkpoint.safetensors");
+    let soft = ok(&run(&["eval", "--checkpoint", ck.to_str().unwrap()]));
+    let ideal = ok(&run(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--chip",
+        "ideal",
+    ]));
+    assert_eq!(line(&soft, "accuracy: "), line(&ideal, "accuracy: "));
+    assert_eq!(line(&soft, "loss: "), line(&ideal, "loss: "));
+    let mock = ok(&run(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--chip",
+        "mock",
+    ]));
+    assert!(mock.contains("mock chip, chip seed 0"), "{mock}");
+    let acc: f64 = line(&mock, "accuracy: ").parse().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+}
+
+#[test]
+fn calibrate_prints_and_saves_the_scales() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cal.json");
+    let cfg = dir.path().join("chip.toml");
+    // a chip with a known weight gain and no fixed pattern, noise or rounding
+    std::fs::write(
+        &cfg,
+        "weight_gain = 1.25\nfixed_pattern = false\nnoise = false\ncadc_quantize = false\ncadc_offset = false\n",
+    )
+    .unwrap();
+    let o = ok(&run(&[
+        "chip",
+        "calibrate",
+        "--chip",
+        "mock",
+        "--chip-config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(o.contains("weight scale:"), "{o}");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    // injected gain 1.25 → weight scale 32 / 1.25 = 25.6 levels per model unit
+    assert!(
+        (c["weight_gain"].as_f64().unwrap() - 1.25).abs() < 1e-3,
+        "{c}"
+    );
+    assert!(
+        (c["weight_scale"].as_f64().unwrap() - 25.6).abs() < 0.05,
+        "{c}"
+    );
+}
+
+#[test]
+fn chip_flags_are_checked() {
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--engine",
+        "stepped",
+        "--chip-seed",
+        "2",
+    ]));
+    assert!(
+        e.contains("--chip-seed: not read by the stepped engine"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "noise_level = 1\n").unwrap();
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--chip",
+        "mock",
+        "--chip-config",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+    ]));
+    assert!(e.contains("unknown key `chip.mock.noise_level`"), "{e}");
+    let e = one_line_error(&run(&["chip", "calibrate", "--chip", "ideal"]));
+    assert!(e.contains("--chip: expected `mock`"), "{e}");
+}
+
+#[test]
+fn a_saved_recording_maps_onto_the_grid_and_replays_through_neuron() {
+    use eventprop_train::chip::record_file::save_npz;
+    use eventprop_train::chip::{LayerRecording, Recording, SampledTrace};
+    use eventprop_train::data::Spike;
+    let dir = tempfile::tempdir().unwrap();
+    // one sample, one layer of 2 neurons: spikes at 2.5 µs (boundary → step 3) and two in
+    // step 5 (4.6, 5.4 µs: one collapses); membrane samples every 2 µs
+    let trace = SampledTrace {
+        times: vec![0.0, 2e-6, 4e-6, 6e-6, 8e-6],
+        values: vec![80.0, 100.0, 90.0, 85.0, 80.0],
+    };
+    let rec = Recording {
+        layers: vec![LayerRecording {
+            size: 2,
+            spikes: vec![vec![
+                Spike {
+                    time: 2.5e-6,
+                    neuron: 0,
+                },
+                Spike {
+                    time: 4.6e-6,
+                    neuron: 1,
+                },
+                Spike {
+                    time: 5.4e-6,
+                    neuron: 1,
+                },
+            ]],
+            membrane: Some(vec![vec![trace.clone(), trace]]),
+        }],
+        samples: 1,
+    };
+    let r = dir.path().join("rec.npz");
+    save_npz(&rec, &r).unwrap();
+    let out = dir.path().join("hw");
+    let o = ok(&run(&[
+        "chip",
+        "map",
+        "--recording",
+        r.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--offset",
+        "80",
+        "--trace-scale",
+        "0.05",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(o.contains("events 3, collapsed 1, dropped 0"), "{o}");
+    let z: ndarray::Array3<f64> = ndarray_npy::read_npy(out.join("spikes.npy")).unwrap();
+    assert_eq!(z.dim(), (8, 1, 2));
+    assert_eq!((z[[3, 0, 0]], z[[5, 0, 1]], z.sum()), (1.0, 1.0, 2.0));
+    let v: ndarray::Array3<f64> = ndarray_npy::read_npy(out.join("membrane.npy")).unwrap();
+    // step 1 (t = 1 µs): halfway between 80 and 100 → 90; (90 - 80) · 0.05 = 0.5
+    assert!((v[[1, 0, 0]] - 0.5).abs() < 1e-12, "{v}");
+    // replay: the seed function returns the recorded spikes unchanged
+    let x = ndarray::Array3::<f64>::zeros((8, 1, 2));
+    let xp = dir.path().join("x.npy");
+    ndarray_npy::write_npy(&xp, &x).unwrap();
+    let nout = dir.path().join("neuron");
+    ok(&run(&[
+        "neuron",
+        "--input",
+        xp.to_str().unwrap(),
+        "--hw-spikes",
+        out.join("spikes.npy").to_str().unwrap(),
+        "--hw-membrane",
+        out.join("membrane.npy").to_str().unwrap(),
+        "--out",
+        nout.to_str().unwrap(),
+    ]));
+    let replayed: ndarray::Array3<f64> = ndarray_npy::read_npy(nout.join("spikes.npy")).unwrap();
+    assert_eq!(replayed, z);
+    let e = one_line_error(&run(&[
+        "chip",
+        "map",
+        "--recording",
+        r.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--layer",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(e.contains("--layer: expected < 1"), "{e}");
+}

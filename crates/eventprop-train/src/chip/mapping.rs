@@ -1,0 +1,412 @@
+//! A chip's recording on the time grid: the seed function's `hw_data`.
+//!
+//! With step `dt`, `T` steps, for every layer of a [`Recording`]:
+//!
+//! ```text
+//! spikes:   z[k, b, n] = 1  for each event (t, n) of sample b with k = round(t / dt) in [0, T)
+//!           (round half away from zero: t = (k + 1/2) dt goes to step k + 1);
+//!           a second event of n in step k is *collapsed* (z stays 1), an event with
+//!           k outside [0, T) is *dropped*; both are counted in MappingStats
+//! membrane: v[k, b, n] = (trace_n(k dt + shift) - offset) * trace_scale
+//!           trace_n(t): linear interpolation between the two samples around t, or the
+//!           nearest sample (ties: the earlier); before the first / after the last sample
+//!           the end sample's value is held
+//! ```
+//!
+//! For an ideal recording (events at `k dt`, samples at every `k dt`, `shift = 0`,
+//! `offset = 0`, `trace_scale = 1`) the mapping returns the recorded values bit for bit: the
+//! interpolation weight at a sample time is exactly 0.
+
+use ndarray::Array3;
+use serde::{Deserialize, Serialize};
+
+use super::{Recording, SampledTrace};
+use crate::error::{Error, Result};
+
+/// How membrane samples are read at the grid times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// Linear between the two neighbouring samples (the hardware workflow's default).
+    #[default]
+    Linear,
+    /// The nearest sample (ties: the earlier one).
+    Nearest,
+}
+
+/// The mapping of a recording onto the time grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridMap {
+    /// Grid step in seconds (> 0).
+    pub dt: f64,
+    /// Number of grid steps `T` (≥ 1).
+    pub steps: usize,
+    /// Interpolation of membrane samples.
+    pub interpolation: Interpolation,
+    /// Step `k` reads the trace at `k dt + shift` (seconds; e.g. a readout delay).
+    pub shift: f64,
+    /// Subtracted from every sample (readout units; the reading of the model's 0).
+    pub offset: f64,
+    /// Multiplies `(sample - offset)`: model units per readout unit (model threshold over
+    /// the measured chip threshold, both relative to the rest level).
+    pub trace_scale: f64,
+}
+
+impl GridMap {
+    /// The identity mapping on a grid: linear, no shift, offset 0, scale 1.
+    pub fn identity(dt: f64, steps: usize) -> Self {
+        Self {
+            dt,
+            steps,
+            interpolation: Interpolation::Linear,
+            shift: 0.0,
+            offset: 0.0,
+            trace_scale: 1.0,
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field (`dt`, `steps`, `shift`, `offset`,
+    /// `trace_scale`).
+    ///
+    /// ```
+    /// use eventprop_train::chip::GridMap;
+    /// let err = GridMap { trace_scale: f64::NAN, ..GridMap::identity(1e-6, 38) }.validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "trace_scale: expected finite, got NaN");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        if !(self.dt.is_finite() && self.dt > 0.0) {
+            return Err(Error::invalid("dt", "finite and > 0", self.dt));
+        }
+        if self.steps == 0 {
+            return Err(Error::invalid("steps", ">= 1", 0));
+        }
+        for (name, v) in [
+            ("shift", self.shift),
+            ("offset", self.offset),
+            ("trace_scale", self.trace_scale),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::invalid(name, "finite", v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps `recording` onto the grid.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an invalid map, and for a malformed recording (naming
+    /// `recording` with the layer and sample): a sample count that differs from
+    /// `recording.samples`, a neuron index ≥ the layer size, a non-finite spike time, a trace
+    /// with no samples, unequal `times`/`values` lengths, non-finite or decreasing times,
+    /// non-finite values.
+    pub fn map(&self, recording: &Recording) -> Result<MappedRecording> {
+        self.validate()?;
+        let b_len = recording.samples;
+        let mut stats = MappingStats::default();
+        let mut layers = Vec::with_capacity(recording.layers.len());
+        for (l, layer) in recording.layers.iter().enumerate() {
+            let n = layer.size;
+            let mut z = Array3::<f64>::zeros((self.steps, b_len, n));
+            if !layer.spikes.is_empty() && layer.spikes.len() != b_len {
+                return Err(bad(
+                    l,
+                    format!("spikes of {b_len} samples"),
+                    layer.spikes.len(),
+                ));
+            }
+            for (b, events) in layer.spikes.iter().enumerate() {
+                for e in events {
+                    let j = e.neuron as usize;
+                    if j >= n {
+                        return Err(bad(
+                            l,
+                            format!("neuron indices < {n} (sample {b})"),
+                            e.neuron,
+                        ));
+                    }
+                    if !e.time.is_finite() {
+                        return Err(bad(l, format!("finite spike times (sample {b})"), e.time));
+                    }
+                    stats.spikes += 1;
+                    let k = (e.time / self.dt).round();
+                    if !(k >= 0.0 && k < self.steps as f64) {
+                        stats.dropped += 1;
+                        continue;
+                    }
+                    let slot = &mut z[[k as usize, b, j]];
+                    if *slot != 0.0 {
+                        stats.collapsed += 1;
+                    }
+                    *slot = 1.0;
+                }
+            }
+            let membrane = match &layer.membrane {
+                None => None,
+                Some(traces) => {
+                    if traces.len() != b_len {
+                        return Err(bad(l, format!("traces of {b_len} samples"), traces.len()));
+                    }
+                    let mut v = Array3::<f64>::zeros((self.steps, b_len, n));
+                    for (b, per_neuron) in traces.iter().enumerate() {
+                        if per_neuron.len() != n {
+                            return Err(bad(
+                                l,
+                                format!("{n} traces in sample {b}"),
+                                per_neuron.len(),
+                            ));
+                        }
+                        for (j, tr) in per_neuron.iter().enumerate() {
+                            check_trace(tr).map_err(|e| {
+                                bad(
+                                    l,
+                                    format!("{e} (sample {b}, neuron {j})"),
+                                    "a malformed trace",
+                                )
+                            })?;
+                            for k in 0..self.steps {
+                                let t = k as f64 * self.dt + self.shift;
+                                let raw = match self.interpolation {
+                                    Interpolation::Linear => linear(tr, t),
+                                    Interpolation::Nearest => nearest(tr, t),
+                                };
+                                v[[k, b, j]] = (raw - self.offset) * self.trace_scale;
+                            }
+                        }
+                    }
+                    Some(v)
+                }
+            };
+            layers.push(MappedLayer {
+                spikes: z,
+                membrane,
+            });
+        }
+        Ok(MappedRecording { layers, stats })
+    }
+}
+
+fn bad(layer: usize, expected: String, actual: impl std::fmt::Display) -> Error {
+    Error::Invalid {
+        arg: "recording",
+        expected: format!("{expected} in layer {layer}"),
+        actual: actual.to_string(),
+    }
+}
+
+fn check_trace(tr: &SampledTrace) -> std::result::Result<(), &'static str> {
+    if tr.times.is_empty() {
+        return Err("at least one sample");
+    }
+    if tr.times.len() != tr.values.len() {
+        return Err("as many values as times");
+    }
+    if tr.times.iter().chain(&tr.values).any(|v| !v.is_finite()) {
+        return Err("finite sample times and values");
+    }
+    if tr.times.windows(2).any(|w| w[1] < w[0]) {
+        return Err("increasing sample times");
+    }
+    Ok(())
+}
+
+/// Index of the last sample with `times[j] <= t` (`None` before the first).
+fn last_at_or_before(times: &[f64], t: f64) -> Option<usize> {
+    times.partition_point(|&s| s <= t).checked_sub(1)
+}
+
+fn linear(tr: &SampledTrace, t: f64) -> f64 {
+    match last_at_or_before(&tr.times, t) {
+        None => tr.values[0],
+        Some(j) if j + 1 == tr.times.len() => tr.values[j],
+        Some(j) => {
+            let (t0, t1) = (tr.times[j], tr.times[j + 1]);
+            let (v0, v1) = (tr.values[j], tr.values[j + 1]);
+            if t == t0 || t1 == t0 {
+                v0
+            } else {
+                v0 + (v1 - v0) * ((t - t0) / (t1 - t0))
+            }
+        }
+    }
+}
+
+fn nearest(tr: &SampledTrace, t: f64) -> f64 {
+    match last_at_or_before(&tr.times, t) {
+        None => tr.values[0],
+        Some(j) if j + 1 == tr.times.len() => tr.values[j],
+        Some(j) => {
+            if t - tr.times[j] <= tr.times[j + 1] - t {
+                tr.values[j]
+            } else {
+                tr.values[j + 1]
+            }
+        }
+    }
+}
+
+/// What the mapping did with the spike events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MappingStats {
+    /// Spike events in the recording.
+    pub spikes: u64,
+    /// Events that fell in a step already holding a spike of the same neuron.
+    pub collapsed: u64,
+    /// Events outside the grid (`round(t / dt)` not in `[0, T)`).
+    pub dropped: u64,
+}
+
+impl std::ops::AddAssign for MappingStats {
+    fn add_assign(&mut self, o: Self) {
+        self.spikes += o.spikes;
+        self.collapsed += o.collapsed;
+        self.dropped += o.dropped;
+    }
+}
+
+/// One layer on the grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedLayer {
+    /// Spikes `(T, B, N)` (0 or 1).
+    pub spikes: Array3<f64>,
+    /// Membrane `(T, B, N)` in model units, where recorded.
+    pub membrane: Option<Array3<f64>>,
+}
+
+/// A recording on the grid: the seed function's `hw_data` of every layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedRecording {
+    /// Hidden layers, then the output layer.
+    pub layers: Vec<MappedLayer>,
+    /// Counts of the spike mapping.
+    pub stats: MappingStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chip::LayerRecording;
+    use crate::data::Spike;
+
+    fn one_layer(spikes: Vec<Spike>, trace: Option<SampledTrace>) -> Recording {
+        Recording {
+            layers: vec![LayerRecording {
+                size: 2,
+                spikes: vec![spikes],
+                membrane: trace.map(|t| vec![vec![t.clone(), t]]),
+            }],
+            samples: 1,
+        }
+    }
+
+    #[test]
+    fn boundary_and_same_bin_spikes_map_as_documented_and_are_counted() {
+        let dt = 1e-6;
+        let s = |time, neuron| Spike { time, neuron };
+        let rec = one_layer(
+            vec![
+                // exactly on the boundary between steps 2 and 3: round half away → 3
+                s(2.5e-6, 0),
+                // two spikes in step 5 (4.6 µs and 5.4 µs round to 5): one collapses
+                s(4.6e-6, 1),
+                s(5.4e-6, 1),
+                // -0.4 dt rounds to step 0 (kept); -0.6 dt to -1 (dropped)
+                s(-0.4e-6, 0),
+                s(-0.6e-6, 0),
+                // 9.5 µs rounds to 10 = T (dropped); 9.4 µs to 9 (kept)
+                s(9.5e-6, 1),
+                s(9.4e-6, 1),
+            ],
+            None,
+        );
+        let m = GridMap::identity(dt, 10).map(&rec).unwrap();
+        let z = &m.layers[0].spikes;
+        assert_eq!(z[[3, 0, 0]], 1.0);
+        assert_eq!(z[[2, 0, 0]], 0.0);
+        assert_eq!(z[[5, 0, 1]], 1.0);
+        assert_eq!(z[[0, 0, 0]], 1.0);
+        assert_eq!(z[[9, 0, 1]], 1.0);
+        // 7 events: 2 dropped, 1 collapsed, 4 spikes on the grid
+        assert_eq!(z.sum(), 4.0);
+        assert_eq!(
+            m.stats,
+            MappingStats {
+                spikes: 7,
+                collapsed: 1,
+                dropped: 2
+            }
+        );
+    }
+
+    #[test]
+    fn linear_and_nearest_interpolation_with_shift_offset_and_scale() {
+        // Samples at 0, 2, 4 µs with values 80, 100, 90 (CADC-like).
+        let tr = SampledTrace {
+            times: vec![0.0, 2e-6, 4e-6],
+            values: vec![80.0, 100.0, 90.0],
+        };
+        let rec = one_layer(vec![], Some(tr));
+        let map = GridMap {
+            offset: 80.0,
+            trace_scale: 0.5,
+            ..GridMap::identity(1e-6, 6)
+        };
+        let v = map.map(&rec).unwrap().layers[0].membrane.clone().unwrap();
+        // linear: t = 1 µs → 90, t = 3 µs → 95; beyond 4 µs the last sample (90) is held;
+        // then (x - 80) * 0.5.
+        let expect = [0.0, 5.0, 10.0, 7.5, 5.0, 5.0];
+        for (k, e) in expect.iter().enumerate() {
+            assert!(
+                (v[[k, 0, 0]] - e).abs() < 1e-12,
+                "step {k}: {}",
+                v[[k, 0, 0]]
+            );
+        }
+        // nearest, shifted by +0.6 µs: t = 0.6 → sample 0 (80); 1.6 → 2 µs (100);
+        // 2.6 → 2 µs (100); 3.6 → 4 µs (90); 4.6, 5.6 → held 90.
+        let map = GridMap {
+            interpolation: Interpolation::Nearest,
+            shift: 0.6e-6,
+            ..map
+        };
+        let v = map.map(&rec).unwrap().layers[0].membrane.clone().unwrap();
+        let expect = [0.0, 10.0, 10.0, 5.0, 5.0, 5.0];
+        for (k, e) in expect.iter().enumerate() {
+            assert_eq!(v[[k, 0, 1]], *e, "step {k}");
+        }
+    }
+
+    #[test]
+    fn malformed_recordings_are_errors_naming_the_recording() {
+        let s = Spike {
+            time: 1e-6,
+            neuron: 2,
+        };
+        let e = GridMap::identity(1e-6, 4)
+            .map(&one_layer(vec![s], None))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "recording: expected neuron indices < 2 (sample 0) in layer 0, got 2"
+        );
+        let tr = SampledTrace {
+            times: vec![2e-6, 1e-6],
+            values: vec![0.0, 1.0],
+        };
+        let e = GridMap::identity(1e-6, 4)
+            .map(&one_layer(vec![], Some(tr)))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "recording: expected increasing sample times (sample 0, neuron 0) in layer 0, got a malformed trace"
+        );
+        let e = GridMap::identity(0.0, 4)
+            .map(&one_layer(vec![], None))
+            .unwrap_err();
+        assert_eq!(e.to_string(), "dt: expected finite and > 0, got 0");
+    }
+}

@@ -1,0 +1,852 @@
+//! A BrainScaleS-2-like mock chip: a continuous-time analog core with seeded
+//! non-idealities, each with a switch ([`MockConfig`]).
+//!
+//! # Analog core
+//! Every neuron follows SPEC §4 in continuous time with its own parameters: with
+//! `u = V - leak_n`, between events `u(s) = u0 e^{-s/tau_mem,n} + (1/tau_mem,n) I0 φ(s)`,
+//! `I(s) = I0 e^{-s/tau_syn,n}` (the exact engine's closed form,
+//! [`eventprop_exact::dynamics::Kinetics`]); a presynaptic spike of `j` at `t` adds
+//! `W_eff[n, j]` to `I_n` at `t`; `V` crossing `threshold_n` from below is a spike (found by
+//! the exact engine's bracketed Newton search), after which `V = reset_n`, held for the
+//! refractory period if one is set. The integrator readout has no threshold. So spikes fall
+//! off the time grid — the first difference from a time-stepped model.
+//!
+//! # Non-idealities (defaults in [`MockConfig::default`], reasoning in DESIGN.md)
+//! * **weights**: the host writes `q = clamp(round(weight_scale · w), -63, 63)` (signed
+//!   6-bit: 127 levels; rounding half away from zero); the chip applies
+//!   `W_eff = q · weight_gain / design_weight_scale · g_nj` (model units; 32 levels per
+//!   model unit by design, `weight_gain` the chip's deviation from it);
+//! * **fixed pattern** (drawn once from `ChaCha8(chip_seed)`, the same chip on every run):
+//!   `tau_{mem,syn},n = tau (1 + cv ξ)`, `threshold_n = threshold + threshold_offset +
+//!   threshold_std (threshold - leak) ξ`, `leak_n`, `reset_n` likewise, synapse gains
+//!   `g_nj = 1 + synapse_gain_cv ξ`, a CADC offset per neuron (`ξ ~ N(0, 1)`, taus and gains
+//!   bounded below by 0.2 of nominal);
+//! * **temporal membrane noise**: current kicks `σ ξ` every `noise_dt` on every neuron, σ
+//!   chosen so that the free membrane's stationary standard deviation is `noise_std` (model
+//!   units); seeded from the chip seed, the configuration and the sample (reproducible;
+//!   two samples or two weight sets see different noise);
+//! * **timestamps** of input and recorded spikes on the 125 MHz clock:
+//!   `t_q = floor(t · clock_hz) / clock_hz` (downstream layers receive `t_q`);
+//! * **CADC**: the membrane sampled every `cadc_period` from 0 to `t_sim`, as
+//!   `code = cadc_leak + offset_n + (V - leak) (cadc_threshold - cadc_leak) / (threshold - leak)`,
+//!   rounded and clamped to `[0, 255]` (8 bit);
+//! * **refractory period** (optional, default 0 = none, as the software model).
+
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use eventprop_exact::dynamics::{phi, Kinetics};
+
+use super::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
+use crate::data::Spike;
+use crate::error::{Error, Result};
+use crate::model::{NetworkSpec, Readout};
+
+/// Largest weight level of the signed 6-bit synapse (levels `-63 ..= 63`).
+pub const MAX_LEVEL: i8 = 63;
+/// Largest CADC code (8 bit).
+pub const CADC_MAX: f64 = 255.0;
+/// Spikes per neuron and sample beyond which a run is an error (a runaway configuration).
+pub const MAX_SPIKES_PER_NEURON: usize = 1000;
+
+/// The mock chip's non-idealities. Field names are the TOML keys of `--chip-config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockConfig {
+    /// Signed 6-bit weights with saturation (on) or the weights as given (off).
+    pub quantize_weights: bool,
+    /// Weight levels per model unit the chip is designed for: a level adds
+    /// `weight_gain / design_weight_scale` to the synaptic current (model units).
+    pub design_weight_scale: f64,
+    /// The chip's synaptic efficacy relative to its design (1 = as designed).
+    pub weight_gain: f64,
+    /// Fixed-pattern variation of neurons and synapses (on) or nominal parameters (off).
+    pub fixed_pattern: bool,
+    /// Relative std of the per-neuron `tau_mem`.
+    pub tau_mem_cv: f64,
+    /// Relative std of the per-neuron `tau_syn`.
+    pub tau_syn_cv: f64,
+    /// Std of the per-neuron threshold, in units of `threshold - leak`.
+    pub threshold_std: f64,
+    /// Std of the per-neuron leak, in units of `threshold - leak`.
+    pub leak_std: f64,
+    /// Std of the per-neuron reset, in units of `threshold - leak`.
+    pub reset_std: f64,
+    /// Relative std of the per-synapse gain.
+    pub synapse_gain_cv: f64,
+    /// A global threshold offset of the chip (model units; 0 = none).
+    pub threshold_offset: f64,
+    /// Temporal membrane noise (on) or none (off).
+    pub noise: bool,
+    /// Stationary std of the free membrane caused by the noise (model units).
+    pub noise_std: f64,
+    /// Interval of the noise kicks (s).
+    pub noise_dt: f64,
+    /// Spike timestamps on the chip clock (on) or exact (off).
+    pub quantize_time: bool,
+    /// The chip clock (Hz).
+    pub clock_hz: f64,
+    /// CADC sampling period (s; the hardware needs ≥ 1.7 µs).
+    pub cadc_period: f64,
+    /// 8-bit CADC codes, rounded and clamped to `[0, 255]` (on), or unrounded (off).
+    pub cadc_quantize: bool,
+    /// Per-neuron CADC offsets (on) or none (off).
+    pub cadc_offset: bool,
+    /// Std of the per-neuron CADC offset (codes).
+    pub cadc_offset_std: f64,
+    /// CADC code of the model's leak potential.
+    pub cadc_leak: f64,
+    /// CADC code of the model's threshold.
+    pub cadc_threshold: f64,
+    /// Refractory period after a spike (s; 0 = none).
+    pub refractory: f64,
+    /// Record the hidden layers' membranes too (the output layer's always is).
+    pub record_hidden_membrane: bool,
+}
+
+impl Default for MockConfig {
+    /// Every non-ideality on with the values DESIGN.md justifies: 6-bit weights, 32 levels
+    /// per model unit (the largest weight is 63/32 ≈ 1.97 threshold units), gain 1;
+    /// fixed pattern tau 5 %, threshold 5 %, leak and reset 2 %, synapse gain 10 %; noise
+    /// 2 % of the threshold, kicked every 1 µs; 125 MHz timestamps; CADC every 2 µs, 8 bit,
+    /// leak at 80, threshold at 125, offsets 2 codes; no refractory period.
+    fn default() -> Self {
+        Self {
+            quantize_weights: true,
+            design_weight_scale: 32.0,
+            weight_gain: 1.0,
+            fixed_pattern: true,
+            tau_mem_cv: 0.05,
+            tau_syn_cv: 0.05,
+            threshold_std: 0.05,
+            leak_std: 0.02,
+            reset_std: 0.02,
+            synapse_gain_cv: 0.1,
+            threshold_offset: 0.0,
+            noise: true,
+            noise_std: 0.02,
+            noise_dt: 1e-6,
+            quantize_time: true,
+            clock_hz: 125e6,
+            cadc_period: 2e-6,
+            cadc_quantize: true,
+            cadc_offset: true,
+            cadc_offset_std: 2.0,
+            cadc_leak: 80.0,
+            cadc_threshold: 125.0,
+            refractory: 0.0,
+            record_hidden_membrane: false,
+        }
+    }
+}
+
+impl MockConfig {
+    /// Every non-ideality off (a continuous-time chip with nominal parameters, exact
+    /// timestamps and unrounded readout): the base of the switch tests.
+    pub fn clean() -> Self {
+        Self {
+            quantize_weights: false,
+            fixed_pattern: false,
+            noise: false,
+            quantize_time: false,
+            cadc_quantize: false,
+            cadc_offset: false,
+            refractory: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the key (`chip.<key>`).
+    ///
+    /// ```
+    /// use eventprop_train::chip::mock::MockConfig;
+    /// let err = MockConfig { cadc_period: 0.0, ..MockConfig::default() }.validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "chip.cadc_period: expected finite and > 0, got 0");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("chip.weight_gain", self.weight_gain),
+            ("chip.design_weight_scale", self.design_weight_scale),
+            ("chip.noise_dt", self.noise_dt),
+            ("chip.clock_hz", self.clock_hz),
+            ("chip.cadc_period", self.cadc_period),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::invalid(name, "finite and > 0", v));
+            }
+        }
+        for (name, v) in [
+            ("chip.tau_mem_cv", self.tau_mem_cv),
+            ("chip.tau_syn_cv", self.tau_syn_cv),
+            ("chip.threshold_std", self.threshold_std),
+            ("chip.leak_std", self.leak_std),
+            ("chip.reset_std", self.reset_std),
+            ("chip.synapse_gain_cv", self.synapse_gain_cv),
+        ] {
+            if !(v.is_finite() && (0.0..=0.5).contains(&v)) {
+                return Err(Error::invalid(name, "in [0, 0.5]", v));
+            }
+        }
+        for (name, v) in [
+            ("chip.noise_std", self.noise_std),
+            ("chip.cadc_offset_std", self.cadc_offset_std),
+            ("chip.refractory", self.refractory),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid(name, "finite and >= 0", v));
+            }
+        }
+        if !self.threshold_offset.is_finite() {
+            return Err(Error::invalid(
+                "chip.threshold_offset",
+                "finite",
+                self.threshold_offset,
+            ));
+        }
+        for (name, v) in [
+            ("chip.cadc_leak", self.cadc_leak),
+            ("chip.cadc_threshold", self.cadc_threshold),
+        ] {
+            if !(v.is_finite() && (0.0..=CADC_MAX).contains(&v)) {
+                return Err(Error::invalid(name, "in [0, 255]", v));
+            }
+        }
+        if self.cadc_threshold <= self.cadc_leak {
+            return Err(Error::invalid(
+                "chip.cadc_threshold",
+                format!("> chip.cadc_leak = {}", self.cadc_leak),
+                self.cadc_threshold,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The host-side settings of a chip: how model weights become levels and how readout codes
+/// become model units (from [`super::calibrate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HostScales {
+    /// Weight levels per model unit.
+    pub weight_scale: f64,
+    /// CADC code of the model's 0 (subtracted).
+    pub offset: f64,
+    /// Model units per CADC code.
+    pub trace_scale: f64,
+}
+
+/// One neuron as built on this chip instance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeuronPhys {
+    /// Rates and leak-relative threshold/reset (`theta = +inf` for the integrator).
+    pub kinetics: Kinetics,
+    /// Rest potential `leak_n` (model units).
+    pub leak: f64,
+    /// Whether the neuron spikes (false: the integrator readout).
+    pub spiking: bool,
+    /// CADC offset (codes).
+    pub cadc_offset: f64,
+    /// Peak of the membrane response to a unit current from rest, `max_s a φ(a, b, s)`:
+    /// bounds `u(s) ≤ max(u0, 0) + max(I0, 0) psp_peak`, so that intervals that cannot
+    /// reach the threshold skip the crossing search.
+    pub psp_peak: f64,
+}
+
+/// One layer as built on this chip instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerPhys {
+    /// The neurons.
+    pub neurons: Vec<NeuronPhys>,
+    /// Per-synapse gain `g_nj` `(N, N_in)`.
+    pub gain: Array2<f64>,
+    /// Std of a noise kick (current, model units).
+    pub kick_std: f64,
+}
+
+/// A mock chip instance: the network, the non-idealities, the fixed pattern of its seed,
+/// and the host's scales.
+#[derive(Debug, Clone)]
+pub struct MockChip {
+    spec: NetworkSpec,
+    config: MockConfig,
+    seed: u64,
+    dt: f64,
+    steps: usize,
+    t_sim: f64,
+    layers: Vec<LayerPhys>,
+    host: HostScales,
+}
+
+/// `Σ_{m ≥ 1} (a φ(a, b, m h))²`: the membrane variance per unit kick variance of current
+/// kicks every `h` on a free neuron (stationary, sampled just before a kick).
+fn kick_variance_factor(a: f64, b: f64, h: f64) -> f64 {
+    let horizon = 40.0 / a.min(b);
+    let mut sum = 0.0;
+    let mut m = 1.0;
+    while m * h < horizon {
+        let r = a * phi(a, b, m * h);
+        sum += r * r;
+        m += 1.0;
+    }
+    sum
+}
+
+/// What one sample recorded in one layer: spikes and (where recorded) the traces.
+type SampleLayer = (Vec<Spike>, Option<Vec<SampledTrace>>);
+
+/// The propagator of an interval `d`: `(e^{-a d}, e^{-b d}, a φ(a, b, d))`, with two
+/// transcendental calls (`e^{-min(a,b) d}` and `expm1(-|b-a| d)` give both exponentials and
+/// `φ` without dividing by a small difference).
+#[inline]
+fn propagator(k: &Kinetics, d: f64) -> [f64; 3] {
+    let (lo, diff) = if k.a <= k.b {
+        (k.a, k.b - k.a)
+    } else {
+        (k.b, k.a - k.b)
+    };
+    let e_lo = (-lo * d).exp();
+    let m = (-diff * d).exp_m1();
+    let e_hi = e_lo * (1.0 + m);
+    let phi = if diff * d == 0.0 {
+        e_lo * d
+    } else {
+        e_lo * (-m / diff)
+    };
+    let (e_a, e_b) = if k.a <= k.b {
+        (e_lo, e_hi)
+    } else {
+        (e_hi, e_lo)
+    };
+    [e_a, e_b, k.a * phi]
+}
+
+/// The state of one neuron while it is simulated.
+struct State {
+    t: f64,
+    u: f64,
+    i: f64,
+    ref_until: f64,
+    /// The last interval and its propagator: the intervals between noise kicks all have
+    /// the length `noise_dt` (to rounding of the kick times, below 1e-12 relative, which
+    /// the cache accepts), so most steps reuse it.
+    cache: (f64, [f64; 3]),
+}
+
+impl State {
+    /// Advances to `stop`, with the spikes (appended to `spikes`) and refractory periods on
+    /// the way.
+    fn advance(
+        &mut self,
+        k: &Kinetics,
+        spiking: bool,
+        psp_peak: f64,
+        refractory: f64,
+        stop: f64,
+        spikes: &mut Vec<f64>,
+    ) -> Result<()> {
+        while self.t < stop {
+            if self.t < self.ref_until {
+                let e = self.ref_until.min(stop);
+                self.i = k.i_at(self.i, e - self.t);
+                self.u = k.reset;
+                self.t = e;
+                continue;
+            }
+            let reachable =
+                self.u.max(0.0) + self.i.max(0.0) * psp_peak >= k.theta - 1e-12 * k.theta.abs();
+            if spiking && reachable {
+                if let Some(s) = k.first_crossing(self.u, self.i, stop - self.t) {
+                    self.t += s;
+                    spikes.push(self.t);
+                    if spikes.len() > MAX_SPIKES_PER_NEURON {
+                        return Err(Error::invalid(
+                            "chip",
+                            format!("at most {MAX_SPIKES_PER_NEURON} spikes per neuron and sample (weights too large?)"),
+                            spikes.len(),
+                        ));
+                    }
+                    self.i = k.i_at(self.i, s);
+                    self.u = k.reset;
+                    if refractory > 0.0 {
+                        self.ref_until = self.t + refractory;
+                    }
+                    continue;
+                }
+            }
+            let d = stop - self.t;
+            if (d - self.cache.0).abs() > 1e-12 * d {
+                self.cache = (d, propagator(k, d));
+            }
+            let [e_a, e_b, a_phi] = self.cache.1;
+            self.u = self.u * e_a + self.i * a_phi;
+            self.i *= e_b;
+            self.t = stop;
+        }
+        Ok(())
+    }
+}
+
+/// splitmix64 step: a well-mixed 64-bit hash of `x`.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn hash_f64s<'a>(h: u64, values: impl IntoIterator<Item = &'a f64>) -> u64 {
+    values.into_iter().fold(h, |h, v| mix(h ^ v.to_bits()))
+}
+
+/// Rounds half away from zero and clamps to the 6-bit range.
+pub fn quantize_level(x: f64) -> i8 {
+    x.round().clamp(-(MAX_LEVEL as f64), MAX_LEVEL as f64) as i8
+}
+
+impl MockChip {
+    /// A chip instance for `spec` on a grid of `steps` × `dt` (window `t_sim = steps dt`),
+    /// with non-idealities `config` and fixed pattern from `seed`, and nominal host scales
+    /// (the design weight scale; offset and trace scale from the nominal CADC levels). Use
+    /// [`MockChip::with_host`] to apply a calibration.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an invalid spec or config, `dt ≤ 0` or `steps = 0`.
+    pub fn new(
+        spec: NetworkSpec,
+        config: MockConfig,
+        seed: u64,
+        dt: f64,
+        steps: usize,
+    ) -> Result<Self> {
+        spec.validate()?;
+        config.validate()?;
+        if !(dt.is_finite() && dt > 0.0) {
+            return Err(Error::invalid("dt", "finite and > 0", dt));
+        }
+        if steps == 0 {
+            return Err(Error::invalid("steps", ">= 1", 0));
+        }
+        let span = spec.lif.threshold - spec.lif.leak;
+        if span.is_nan() || span <= 0.0 {
+            return Err(Error::invalid(
+                "threshold",
+                format!("> leak = {} on the mock chip", spec.lif.leak),
+                spec.lif.threshold,
+            ));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut offset_rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x0CAD_C0FF));
+        let mut normal = move || -> f64 { rng.sample(StandardNormal) };
+        let c = &config;
+        let fp = c.fixed_pattern;
+        let mut layers = Vec::new();
+        let shapes = spec.weight_shapes();
+        for (l, &(n, n_in)) in shapes.iter().enumerate() {
+            let is_out = l + 1 == shapes.len();
+            let (lif, spiking) = match (is_out, spec.readout) {
+                (false, _) => (spec.lif, true),
+                (true, Readout::Spiking(o)) => (o, true),
+                (true, Readout::Integrator { tau_syn, tau_mem }) => (
+                    eventprop_core::Lif {
+                        tau_syn,
+                        tau_mem,
+                        ..spec.lif
+                    },
+                    false,
+                ),
+            };
+            // Draw every number whatever the switches, so that a switch changes only its
+            // own part of the pattern.
+            let mut draw = |cv: f64| {
+                let x = normal();
+                if fp {
+                    cv * x
+                } else {
+                    0.0
+                }
+            };
+
+            let neurons = (0..n)
+                .map(|_| {
+                    let tau_mem = lif.tau_mem * (1.0 + draw(c.tau_mem_cv)).max(0.2);
+                    let tau_syn = lif.tau_syn * (1.0 + draw(c.tau_syn_cv)).max(0.2);
+                    let threshold =
+                        lif.threshold + c.threshold_offset + span * draw(c.threshold_std);
+                    let leak = lif.leak + span * draw(c.leak_std);
+                    // keep reset below the threshold (a chip's reset that is not would fire
+                    // forever; hardware calibration avoids it too)
+                    let reset = (lif.reset + span * draw(c.reset_std)).min(threshold - 0.05 * span);
+                    // the CADC offsets have their own switch: their own stream
+                    let off: f64 = offset_rng.sample(StandardNormal);
+                    let kinetics = Kinetics {
+                        a: 1.0 / tau_mem,
+                        b: 1.0 / tau_syn,
+                        theta: if spiking {
+                            threshold - leak
+                        } else {
+                            f64::INFINITY
+                        },
+                        reset: reset - leak,
+                    };
+                    NeuronPhys {
+                        kinetics,
+                        psp_peak: kinetics
+                            .extremum(0.0, 1.0)
+                            .map_or(1.0, |s| kinetics.u_at(0.0, 1.0, s)),
+                        leak,
+                        spiking,
+                        cadc_offset: if c.cadc_offset {
+                            c.cadc_offset_std * off
+                        } else {
+                            0.0
+                        },
+                    }
+                })
+                .collect();
+            let gain = Array2::from_shape_simple_fn((n, n_in), || {
+                (1.0 + draw(c.synapse_gain_cv)).max(0.2)
+            });
+            let (a, b) = (1.0 / lif.tau_mem, 1.0 / lif.tau_syn);
+            let kick_std = if c.noise {
+                c.noise_std / kick_variance_factor(a, b, c.noise_dt).sqrt()
+            } else {
+                0.0
+            };
+            layers.push(LayerPhys {
+                neurons,
+                gain,
+                kick_std,
+            });
+        }
+        let host = HostScales {
+            weight_scale: config.design_weight_scale,
+            offset: config.cadc_leak
+                - spec.lif.leak * (config.cadc_threshold - config.cadc_leak) / span,
+            trace_scale: span / (config.cadc_threshold - config.cadc_leak),
+        };
+        Ok(Self {
+            spec,
+            config,
+            seed,
+            dt,
+            steps,
+            t_sim: steps as f64 * dt,
+            layers,
+            host,
+        })
+    }
+
+    /// The same chip with the host scales of a calibration.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a non-finite or non-positive scale or a non-finite offset.
+    pub fn with_host(mut self, host: HostScales) -> Result<Self> {
+        for (name, v) in [
+            ("weight_scale", host.weight_scale),
+            ("trace_scale", host.trace_scale),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::invalid(name, "finite and > 0", v));
+            }
+        }
+        if !host.offset.is_finite() {
+            return Err(Error::invalid("offset", "finite", host.offset));
+        }
+        self.host = host;
+        Ok(self)
+    }
+
+    /// The host scales in use.
+    pub fn host(&self) -> HostScales {
+        self.host
+    }
+
+    /// The non-idealities.
+    pub fn config(&self) -> &MockConfig {
+        &self.config
+    }
+
+    /// The chip seed (fixed pattern).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The layers as built on this instance (fixed pattern).
+    pub fn layers(&self) -> &[LayerPhys] {
+        &self.layers
+    }
+
+    /// The grid step the chip's recordings are mapped onto (s).
+    pub fn dt(&self) -> f64 {
+        self.dt
+    }
+
+    /// The simulated window (s).
+    pub fn t_sim(&self) -> f64 {
+        self.t_sim
+    }
+
+    /// The chip's time stamp of an event at `t`.
+    fn stamp(&self, t: f64) -> f64 {
+        if self.config.quantize_time {
+            (t * self.config.clock_hz).floor() / self.config.clock_hz
+        } else {
+            t
+        }
+    }
+
+    /// The CADC code of membrane `v` (model units) of neuron `p`.
+    pub fn cadc_code(&self, v: f64, p: &NeuronPhys) -> f64 {
+        let c = &self.config;
+        let g = (c.cadc_threshold - c.cadc_leak) / (self.spec.lif.threshold - self.spec.lif.leak);
+        let code = c.cadc_leak + p.cadc_offset + (v - self.spec.lif.leak) * g;
+        if c.cadc_quantize {
+            code.round().clamp(0.0, CADC_MAX)
+        } else {
+            code
+        }
+    }
+
+    /// The CADC sample times of a run: `0, P, 2P, …` up to `t_sim`.
+    pub fn cadc_times(&self) -> Vec<f64> {
+        let p = self.config.cadc_period;
+        let n = (self.t_sim / p + 1e-9).floor() as usize;
+        (0..=n).map(|j| j as f64 * p).collect()
+    }
+
+    /// Simulates neuron `p` of layer `layer` on current jumps `events` (time, jump; sorted by
+    /// time) up to `t_end`; returns the spike times (not stamped) and the membrane (model
+    /// units) at `sample_times` (sorted).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `chip` when the neuron fires more than
+    /// [`MAX_SPIKES_PER_NEURON`] times.
+    pub fn simulate_neuron(
+        &self,
+        p: &NeuronPhys,
+        events: &[(f64, f64)],
+        t_end: f64,
+        sample_times: &[f64],
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let k = &p.kinetics;
+        let refractory = self.config.refractory;
+        let mut st = State {
+            t: 0.0,
+            u: 0.0,
+            i: 0.0,
+            ref_until: f64::NEG_INFINITY,
+            cache: (-1.0, [0.0; 3]),
+        };
+        let mut spikes = Vec::new();
+        let mut values = Vec::with_capacity(sample_times.len());
+        let (mut ei, mut si) = (0, 0);
+        loop {
+            let te = events.get(ei).map_or(f64::INFINITY, |e| e.0);
+            let ts = sample_times.get(si).copied().unwrap_or(f64::INFINITY);
+            let stop = te.min(ts);
+            if stop > t_end {
+                st.advance(k, p.spiking, p.psp_peak, refractory, t_end, &mut spikes)?;
+                break;
+            }
+            st.advance(k, p.spiking, p.psp_peak, refractory, stop, &mut spikes)?;
+            if ts <= te {
+                values.push(st.u + p.leak);
+                si += 1;
+            } else {
+                st.i += events[ei].1;
+                ei += 1;
+            }
+        }
+        // samples after the end (none for the chip's own sample times)
+        values.resize(sample_times.len(), st.u + p.leak);
+        Ok((spikes, values))
+    }
+
+    /// Noise kicks `(time, jump)` of one neuron: every `noise_dt` in `(0, t_sim]`.
+    fn kicks(&self, std: f64, rng: &mut ChaCha8Rng) -> Vec<(f64, f64)> {
+        if std == 0.0 {
+            return Vec::new();
+        }
+        let h = self.config.noise_dt;
+        let n = (self.t_sim / h + 1e-9).floor() as usize;
+        (1..=n)
+            .map(|m| (m as f64 * h, std * rng.sample::<f64, _>(StandardNormal)))
+            .collect()
+    }
+
+    /// Runs one sample: input events → the recording of every layer (spikes stamped,
+    /// membranes as CADC codes).
+    fn run_sample(
+        &self,
+        config: &Configuration,
+        input: &[Spike],
+        noise_seed: u64,
+    ) -> Result<Vec<SampleLayer>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(noise_seed);
+        let mut prev: Vec<Spike> = input
+            .iter()
+            .map(|s| Spike {
+                time: self.stamp(s.time),
+                neuron: s.neuron,
+            })
+            .collect();
+        eventprop_exact::sort_spikes(&mut prev);
+        let sample_times = self.cadc_times();
+        let n_layers = self.layers.len();
+        let mut out = Vec::with_capacity(n_layers);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let w = &config.weights[l];
+            let record = l + 1 == n_layers || self.config.record_hidden_membrane;
+            let mut spikes = Vec::new();
+            let mut traces = Vec::new();
+            for (n, p) in layer.neurons.iter().enumerate() {
+                let kicks = self.kicks(layer.kick_std, &mut rng);
+                // merge the (sorted) presynaptic events and the kicks
+                let mut events = Vec::with_capacity(prev.len() + kicks.len());
+                let mut kc = kicks.iter().peekable();
+                for s in &prev {
+                    let g = w[[n, s.neuron as usize]] * layer.gain[[n, s.neuron as usize]];
+                    while let Some(&&k) = kc.peek().filter(|k| k.0 < s.time) {
+                        events.push(k);
+                        kc.next();
+                    }
+                    if g != 0.0 {
+                        events.push((s.time, g));
+                    }
+                }
+                events.extend(kc);
+                let times: &[f64] = if record { &sample_times } else { &[] };
+                let (st, v) = self.simulate_neuron(p, &events, self.t_sim, times)?;
+                spikes.extend(st.into_iter().map(|t| Spike {
+                    time: self.stamp(t),
+                    neuron: n as u32,
+                }));
+                if record {
+                    traces.push(SampledTrace {
+                        times: sample_times.clone(),
+                        values: v.into_iter().map(|v| self.cadc_code(v, p)).collect(),
+                    });
+                }
+            }
+            eventprop_exact::sort_spikes(&mut spikes);
+            out.push((spikes.clone(), record.then_some(traces)));
+            prev = spikes;
+        }
+        Ok(out)
+    }
+}
+
+impl Chip for MockChip {
+    fn kind(&self) -> ChipKind {
+        ChipKind::Mock
+    }
+
+    fn spec(&self) -> &NetworkSpec {
+        &self.spec
+    }
+
+    fn configure(&self, weights: &[Array2<f64>]) -> Result<Configuration> {
+        self.spec.check_weights(weights)?;
+        let unit = self.config.weight_gain / self.config.design_weight_scale;
+        let s = self.host.weight_scale;
+        let total = weights.iter().map(Array2::len).sum();
+        if !self.config.quantize_weights {
+            return Ok(Configuration {
+                weights: weights.iter().map(|w| w.mapv(|x| x * s * unit)).collect(),
+                levels: None,
+                saturated_weights: 0,
+                total_weights: total,
+            });
+        }
+        let mut saturated = 0;
+        let levels: Vec<Array2<i8>> = weights
+            .iter()
+            .map(|w| {
+                w.mapv(|x| {
+                    if (s * x).round().abs() > MAX_LEVEL as f64 {
+                        saturated += 1;
+                    }
+                    quantize_level(s * x)
+                })
+            })
+            .collect();
+        Ok(Configuration {
+            weights: levels.iter().map(|q| q.mapv(|q| q as f64 * unit)).collect(),
+            levels: Some(levels),
+            saturated_weights: saturated,
+            total_weights: total,
+        })
+    }
+
+    fn run(&self, config: &Configuration, inputs: &[&[Spike]]) -> Result<Recording> {
+        self.spec.check_weights(&config.weights)?;
+        for (b, s) in inputs.iter().enumerate() {
+            if let Some(e) = s
+                .iter()
+                .find(|e| e.neuron as usize >= self.spec.n_in || !e.time.is_finite())
+            {
+                return Err(Error::Invalid {
+                    arg: "inputs",
+                    expected: format!("channels < {} and finite times", self.spec.n_in),
+                    actual: format!("channel {} at {} s in sample {b}", e.neuron, e.time),
+                });
+            }
+        }
+        let base = hash_f64s(mix(self.seed), config.weights.iter().flat_map(|w| w.iter()));
+        let per_sample: Vec<_> = inputs
+            .par_iter()
+            .map(|s| {
+                let h = s.iter().fold(
+                    base,
+                    |h, e| mix(mix(h ^ e.time.to_bits()) ^ e.neuron as u64),
+                );
+                self.run_sample(config, s, h)
+            })
+            .collect::<Result<_>>()?;
+        let sizes: Vec<usize> = self.spec.weight_shapes().iter().map(|s| s.0).collect();
+        let mut layers: Vec<LayerRecording> = sizes
+            .iter()
+            .map(|&size| LayerRecording {
+                size,
+                spikes: Vec::with_capacity(inputs.len()),
+                membrane: None,
+            })
+            .collect();
+        let spiking_out = matches!(self.spec.readout, Readout::Spiking(_));
+        for sample in per_sample {
+            for (l, (spikes, traces)) in sample.into_iter().enumerate() {
+                let layer = &mut layers[l];
+                if l + 1 < sizes.len() || spiking_out {
+                    layer.spikes.push(spikes);
+                }
+                if let Some(t) = traces {
+                    layer.membrane.get_or_insert_with(Vec::new).push(t);
+                }
+            }
+        }
+        Ok(Recording {
+            layers,
+            samples: inputs.len(),
+        })
+    }
+
+    fn grid_map(&self) -> GridMap {
+        GridMap {
+            offset: self.host.offset,
+            trace_scale: self.host.trace_scale,
+            ..GridMap::identity(self.dt, self.steps)
+        }
+    }
+
+    fn weight_limit(&self) -> Option<f64> {
+        self.config
+            .quantize_weights
+            .then(|| MAX_LEVEL as f64 / self.host.weight_scale)
+    }
+}

@@ -1,0 +1,238 @@
+//! The hardware-in-the-loop engine: every forward pass runs on a chip
+//! ([`crate::chip::Chip`]), the backward is the EventProp adjoint on the chip's recording.
+//!
+//! Per batch: the weights are configured on the chip (6-bit levels on the mock), the chip
+//! runs the input spike trains and records the hidden spikes and the output membrane; the
+//! recording is mapped onto the time grid ([`crate::chip::GridMap`]) and passed through the
+//! seed function's `hw_data` path ([`SteppedNetwork::forward_hw`]): each LIF layer returns the
+//! recorded spikes, its current recomputed from its input (the input spikes, or the
+//! recorded spikes of the layer below, through the software weights); the loss reads the
+//! recorded output membrane. The backward is the stepped engine's (same loss, same
+//! adjoint, same discretization), with the software weights in the synapse backward, as
+//! the reference's HIL loop does with its torch parameters. The trainer clamps the weights
+//! to [`Engine::weight_limit`] (the chip's largest level) after every update.
+
+use ndarray::Array2;
+
+use super::{BatchOutcome, ChipStats, Engine, EngineKind, Pass};
+use crate::chip::calibrate::{calibrate, Calibration};
+use crate::chip::ideal::IdealChip;
+use crate::chip::mock::MockChip;
+use crate::chip::{Chip, ChipKind, GridMap};
+use crate::config::TrainConfig;
+use crate::data::{rasterize, Spike};
+use crate::error::{Error, Result};
+use crate::loss::LossKind;
+use crate::model::NetworkSpec;
+use crate::network::{HwLayer, SteppedNetwork};
+
+/// Training and evaluation with the forward pass on a chip.
+#[derive(Debug)]
+pub struct ChipEngine {
+    net: SteppedNetwork,
+    chip: Box<dyn Chip>,
+    map: GridMap,
+    steps: usize,
+    loss: LossKind,
+    rate_reg: f64,
+    calibration: Option<Calibration>,
+}
+
+impl ChipEngine {
+    /// The engine of `config`: the chip of `config.chip` (for the mock: its non-idealities,
+    /// its chip seed, and — with `chip.calibrate` — the host scales of a calibration), the
+    /// stepped network of the same config for the backward.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for settings the stepped engine refuses, an invalid chip config,
+    /// or a failed calibration.
+    pub fn new(config: &TrainConfig) -> Result<Self> {
+        if config.task != crate::config::Task::Yinyang {
+            // The mock's clock, CADC period and calibration are on the chip's µs scale.
+            return Err(Error::invalid(
+                "engine",
+                "stepped or exact for event data (the chip engine runs Yin-Yang networks)",
+                "chip",
+            ));
+        }
+        let stepped = super::stepped::SteppedEngine::new(config)?;
+        let spec = config.network();
+        let net = SteppedNetwork {
+            spec: spec.clone(),
+            dt: config.encoding.dt,
+            discretization: config.discretization,
+        };
+        let steps = config.encoding.steps();
+        let cs = &config.chip;
+        let (chip, calibration): (Box<dyn Chip>, _) = match cs.kind {
+            ChipKind::Ideal => (
+                Box::new(IdealChip {
+                    net: net.clone(),
+                    steps,
+                }),
+                None,
+            ),
+            ChipKind::Mock => {
+                let mock = MockChip::new(spec, cs.mock.clone(), cs.seed, net.dt, steps)?;
+                if cs.calibrate {
+                    let c = calibrate(&mock)?;
+                    (Box::new(mock.with_host(c.host())?), Some(c))
+                } else {
+                    (Box::new(mock), None)
+                }
+            }
+        };
+        let map = GridMap {
+            interpolation: cs.interpolation,
+            shift: cs.shift,
+            ..chip.grid_map()
+        };
+        map.validate()?;
+        drop(stepped);
+        Ok(Self {
+            net,
+            chip,
+            map,
+            steps,
+            loss: config.loss,
+            rate_reg: config.rate_reg,
+            calibration,
+        })
+    }
+
+    /// The chip.
+    pub fn chip(&self) -> &dyn Chip {
+        self.chip.as_ref()
+    }
+
+    /// The calibration the engine applied (mock with `chip.calibrate`).
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
+    /// The mapping of recordings onto the grid.
+    pub fn grid_map(&self) -> &GridMap {
+        &self.map
+    }
+}
+
+impl Engine for ChipEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Chip
+    }
+
+    fn spec(&self) -> &NetworkSpec {
+        &self.net.spec
+    }
+
+    fn weight_limit(&self) -> Option<f64> {
+        self.chip.weight_limit()
+    }
+
+    fn run(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+        labels: &[usize],
+        pass: Pass,
+    ) -> Result<BatchOutcome> {
+        // Evaluation batches run in chunks: the grid tensors of a large batch are fresh
+        // zeroed pages every time (measured: 24 % of an epoch in the kernel's page clearing
+        // at the default evaluation batch of 1000).
+        if pass == Pass::Eval && inputs.len() > EVAL_CHUNK {
+            let mut total: Option<BatchOutcome> = None;
+            for (x, y) in inputs.chunks(EVAL_CHUNK).zip(labels.chunks(EVAL_CHUNK)) {
+                let o = self.run_batch(weights, x, y, pass)?;
+                match &mut total {
+                    None => total = Some(o),
+                    Some(t) => {
+                        t.loss_sum += o.loss_sum;
+                        t.correct += o.correct;
+                        t.predictions.extend(o.predictions);
+                        t.samples += o.samples;
+                        t.hidden_spikes += o.hidden_spikes;
+                        if let (Some(a), Some(b)) = (&mut t.silent_outputs, o.silent_outputs) {
+                            *a += b;
+                        }
+                        if let (Some(a), Some(b)) = (&mut t.chip, o.chip) {
+                            a.mapping += b.mapping;
+                        }
+                    }
+                }
+            }
+            return total.ok_or_else(|| Error::invalid("inputs", "at least one sample", 0));
+        }
+        self.run_batch(weights, inputs, labels, pass)
+    }
+
+    /// The hidden spikes as the chip recorded them (continuous times on the mock).
+    fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
+        let configured = self.chip.configure(weights)?;
+        let recording = self.chip.run(&configured, &[input])?;
+        let n_hidden = self.net.spec.hidden.len();
+        Ok(recording
+            .layers
+            .into_iter()
+            .take(n_hidden)
+            .map(|l| {
+                let mut s = l.spikes.into_iter().next().unwrap_or_default();
+                s.sort_by(|a, b| a.time.total_cmp(&b.time).then(a.neuron.cmp(&b.neuron)));
+                s
+            })
+            .collect())
+    }
+}
+
+/// Samples per chunk of an evaluation batch.
+const EVAL_CHUNK: usize = 100;
+
+impl ChipEngine {
+    fn run_batch(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+        labels: &[usize],
+        pass: Pass,
+    ) -> Result<BatchOutcome> {
+        let spec = &self.net.spec;
+        let configured = self.chip.configure(weights)?;
+        let recording = self.chip.run(&configured, inputs)?;
+        let mapped = self.map.map(&recording)?;
+        let hw: Vec<HwLayer<f64>> = mapped
+            .layers
+            .into_iter()
+            .map(|l| HwLayer {
+                membrane: l
+                    .membrane
+                    .unwrap_or_else(|| ndarray::Array3::zeros(l.spikes.dim())),
+                spikes: l.spikes,
+            })
+            .collect();
+        let out_membrane_missing = matches!(spec.readout, crate::model::Readout::Integrator { .. })
+            && recording.layers.last().is_none_or(|l| l.membrane.is_none());
+        if out_membrane_missing {
+            return Err(Error::invalid(
+                "recording",
+                "the output layer's membrane (the integrator readout)",
+                "none recorded",
+            ));
+        }
+        let (x, _) = rasterize(inputs, spec.n_in, self.steps, self.net.dt);
+        let trace = self.net.forward_hw(weights, x.view(), &hw)?;
+        let mut o = super::stepped::outcome(
+            &self.net,
+            self.loss,
+            self.rate_reg,
+            weights,
+            &trace,
+            labels,
+            pass,
+        )?;
+        o.chip = Some(ChipStats {
+            mapping: mapped.stats,
+            saturated_weights: configured.saturated_weights as u64,
+            total_weights: configured.total_weights as u64,
+        });
+        Ok(o)
+    }
+}

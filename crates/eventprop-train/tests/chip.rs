@@ -1,0 +1,403 @@
+//! Hardware in the loop: the ideal chip against software (bit for bit), the mock chip's
+//! non-idealities and their switches, and calibration.
+
+use eventprop_train::chip::calibrate::calibrate;
+use eventprop_train::chip::ideal::IdealChip;
+use eventprop_train::chip::mock::{MockChip, MockConfig, MAX_LEVEL};
+use eventprop_train::chip::{Chip, ChipKind, Recording};
+use eventprop_train::data::Spike;
+use eventprop_train::engine::chip::ChipEngine;
+use eventprop_train::engine::stepped::SteppedEngine;
+use eventprop_train::engine::{Engine, Pass};
+use eventprop_train::loss::LossKind;
+use eventprop_train::metrics::EpochMetrics;
+use eventprop_train::network::SteppedNetwork;
+use eventprop_train::{yinyang, EngineKind, TrainConfig, Trainer};
+use ndarray::Array2;
+
+fn batch(config: &TrainConfig, n: usize, seed: u64) -> (Vec<Vec<Spike>>, Vec<usize>) {
+    let d = yinyang::generate(n, seed);
+    let s = yinyang::encode(&d, &config.encoding);
+    (s.samples, s.labels)
+}
+
+fn chip_config(kind: ChipKind) -> TrainConfig {
+    let mut c = TrainConfig::preset(EngineKind::Chip);
+    c.chip.kind = kind;
+    c
+}
+
+/// Weights after a few software updates, so that the comparison is not only at the init.
+fn some_weights(config: &TrainConfig) -> Vec<Array2<f64>> {
+    let mut c = config.clone();
+    c.engine = EngineKind::Stepped;
+    c.train_size = 200;
+    c.val_size = 0;
+    c.test_size = 0;
+    c.epochs = 1;
+    let mut t = Trainer::new(c).unwrap();
+    t.run_epoch(&mut |_| {}).unwrap();
+    t.weights
+}
+
+#[test]
+fn ideal_chip_forward_mapping_and_hil_gradients_are_bit_identical_to_software() {
+    for loss in ["max_over_time", "first_spike"] {
+        let mut config = chip_config(ChipKind::Ideal);
+        config.loss = LossKind::defaults(loss, EngineKind::Chip).unwrap();
+        let weights = some_weights(&config);
+        let (inputs, labels) = batch(&config, 40, 11);
+        let inputs: Vec<&[Spike]> = inputs.iter().map(Vec::as_slice).collect();
+
+        // forward + mapping: the recording on the grid equals the software's own tensors
+        let net = SteppedNetwork {
+            spec: config.network(),
+            dt: config.encoding.dt,
+            discretization: config.discretization,
+        };
+        let steps = config.encoding.steps();
+        let chip = IdealChip {
+            net: net.clone(),
+            steps,
+        };
+        let rec = chip
+            .run(&chip.configure(&weights).unwrap(), &inputs)
+            .unwrap();
+        let mapped = chip.grid_map().map(&rec).unwrap();
+        let (x, _) = eventprop_train::data::rasterize(&inputs, 5, steps, config.encoding.dt);
+        let trace = net.forward(&weights, x.view()).unwrap();
+        assert_eq!(&mapped.layers[0].spikes, trace.hidden_spikes(0), "{loss}");
+        assert_eq!(
+            mapped.layers[0].membrane.as_ref().unwrap(),
+            trace.hidden_membrane(0),
+            "{loss}"
+        );
+        assert_eq!(
+            mapped.layers[1].membrane.as_ref().unwrap(),
+            trace.output_membrane(),
+            "{loss}"
+        );
+        if loss == "first_spike" {
+            assert_eq!(&mapped.layers[1].spikes, &trace.output, "{loss}");
+        }
+        // spikes are on the grid: nothing collapsed or dropped
+        assert_eq!(mapped.stats.collapsed + mapped.stats.dropped, 0);
+        assert!(mapped.stats.spikes > 0);
+
+        // HIL loss, accuracy and gradients: bit for bit the software's
+        let soft = SteppedEngine::new(&config).unwrap();
+        let hil = ChipEngine::new(&config).unwrap();
+        for pass in [Pass::Train, Pass::Eval] {
+            let a = soft.run(&weights, &inputs, &labels, pass).unwrap();
+            let mut b = hil.run(&weights, &inputs, &labels, pass).unwrap();
+            assert!(b.chip.take().is_some());
+            assert_eq!(a, b, "{loss} {pass:?}");
+        }
+    }
+}
+
+fn strip(h: &[EpochMetrics]) -> Vec<EpochMetrics> {
+    h.iter()
+        .cloned()
+        .map(|mut m| {
+            m.epoch_seconds = 0.0;
+            m.chip = None;
+            m
+        })
+        .collect()
+}
+
+#[test]
+fn hil_training_on_the_ideal_chip_equals_software_training() {
+    let small = |engine| TrainConfig {
+        train_size: 300,
+        val_size: 100,
+        test_size: 100,
+        epochs: 2,
+        engine,
+        chip: chip_config(ChipKind::Ideal).chip,
+        ..TrainConfig::preset(engine)
+    };
+    let mut soft = Trainer::new(small(EngineKind::Stepped)).unwrap();
+    let mut hil = Trainer::new(small(EngineKind::Chip)).unwrap();
+    for _ in 0..2 {
+        soft.run_epoch(&mut |_| {}).unwrap();
+        let m = hil.run_epoch(&mut |_| {}).unwrap();
+        let c = m.chip.expect("chip stats in the metrics");
+        assert_eq!(c.mapping.collapsed, 0);
+        assert!(c.mapping.spikes > 0);
+    }
+    assert_eq!(soft.weights, hil.weights);
+    assert_eq!(strip(&soft.history), strip(&hil.history));
+}
+
+fn mock(config: MockConfig, seed: u64) -> MockChip {
+    let c = TrainConfig::preset(EngineKind::Chip);
+    MockChip::new(c.network(), config, seed, c.encoding.dt, c.encoding.steps()).unwrap()
+}
+
+#[test]
+fn six_bit_weights_have_exactly_127_signed_levels_and_saturate() {
+    let chip = mock(
+        MockConfig {
+            design_weight_scale: 64.0,
+            ..MockConfig::default()
+        },
+        0,
+    );
+    let shapes = chip.spec().weight_shapes();
+    // 960 weights evenly from -1.5 to 1.5 (steps of 0.2 levels at scale 64) cover every
+    // level -63..=63 (|64 w| ≤ 96) and beyond it.
+    let mut k = 0usize;
+    let mut weights: Vec<Array2<f64>> = shapes
+        .iter()
+        .map(|&s| {
+            Array2::from_shape_simple_fn(s, || {
+                k += 1;
+                -1.5 + (k - 1) as f64 * 3.0 / 959.0
+            })
+        })
+        .collect();
+    let conf = chip.configure(&weights).unwrap();
+    let levels = conf.levels.as_ref().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for q in levels.iter().flat_map(|l| l.iter()) {
+        seen.insert(*q);
+    }
+    assert_eq!(seen.len(), 127);
+    assert_eq!(*seen.first().unwrap(), -MAX_LEVEL);
+    assert_eq!(*seen.last().unwrap(), MAX_LEVEL);
+    // saturated: |round(64 w)| > 63, i.e. |w| ≥ 63.5/64 (round half away from zero)
+    let expected = weights
+        .iter()
+        .flat_map(|w| w.iter())
+        .filter(|w| (64.0 * *w).round().abs() > 63.0)
+        .count();
+    assert!(expected > 0);
+    assert_eq!(conf.saturated_weights, expected);
+    // half away from zero: 0.5/64 → level 1, -0.5/64 → -1, 1.49/64 → 1
+    weights[0][[0, 0]] = 0.5 / 64.0;
+    weights[0][[0, 1]] = -0.5 / 64.0;
+    weights[0][[0, 2]] = 1.49 / 64.0;
+    let l = chip.configure(&weights).unwrap().levels.unwrap();
+    assert_eq!([l[0][[0, 0]], l[0][[0, 1]], l[0][[0, 2]]], [1, -1, 1]);
+    // the trainer's clamp range is the largest level
+    assert_eq!(chip.weight_limit(), Some(63.0 / 64.0));
+}
+
+fn run(chip: &MockChip, n: usize) -> Recording {
+    let c = TrainConfig::preset(EngineKind::Chip);
+    let weights = some_weights(&c);
+    let (inputs, _) = batch(&c, n, 3);
+    let inputs: Vec<&[Spike]> = inputs.iter().map(Vec::as_slice).collect();
+    chip.run(&chip.configure(&weights).unwrap(), &inputs)
+        .unwrap()
+}
+
+#[test]
+fn cadc_values_are_8_bit_integers_and_saturate() {
+    let chip = mock(MockConfig::default(), 1);
+    let rec = run(&chip, 30);
+    let out = rec.layers.last().unwrap().membrane.as_ref().unwrap();
+    let mut n = 0;
+    for tr in out.iter().flatten() {
+        // every ~2 µs over the 38 µs window: 0, 2, …, 38 µs
+        assert_eq!(tr.times.len(), 20);
+        for v in &tr.values {
+            assert!(v.fract() == 0.0 && (0.0..=255.0).contains(v), "{v}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, 30 * 3 * 20);
+    // a huge membrane (weights ×20 without the weight quantiser) pins codes at 255
+    let c = TrainConfig::preset(EngineKind::Chip);
+    let chip = mock(
+        MockConfig {
+            quantize_weights: false,
+            ..MockConfig::default()
+        },
+        1,
+    );
+    let w: Vec<Array2<f64>> = some_weights(&c)
+        .iter()
+        .map(|w| w.mapv(|x| 20.0 * x.abs()))
+        .collect();
+    let (inputs, _) = batch(&c, 5, 3);
+    let inputs: Vec<&[Spike]> = inputs.iter().map(Vec::as_slice).collect();
+    let rec = chip.run(&chip.configure(&w).unwrap(), &inputs).unwrap();
+    let vals: Vec<f64> = rec.layers[1]
+        .membrane
+        .as_ref()
+        .unwrap()
+        .iter()
+        .flatten()
+        .flat_map(|t| t.values.clone())
+        .collect();
+    assert!(vals.contains(&255.0));
+    assert!(vals.iter().all(|&v| (0.0..=255.0).contains(&v)));
+}
+
+#[test]
+fn the_same_chip_seed_gives_the_same_fixed_pattern() {
+    let a = mock(MockConfig::default(), 7);
+    let b = mock(MockConfig::default(), 7);
+    let c = mock(MockConfig::default(), 8);
+    assert_eq!(a.layers(), b.layers());
+    assert_ne!(a.layers(), c.layers());
+    // and the same recording (noise is seeded from chip seed, weights and sample)
+    assert_eq!(run(&a, 8), run(&b, 8));
+    assert_ne!(run(&a, 8), run(&c, 8));
+}
+
+#[test]
+fn every_non_ideality_switch_changes_the_recording_when_on_and_not_when_off() {
+    let base = MockConfig {
+        record_hidden_membrane: true,
+        ..MockConfig::clean()
+    };
+    let reference = run(&mock(base.clone(), 4), 10);
+    // a clean chip is deterministic
+    assert_eq!(reference, run(&mock(base.clone(), 4), 10));
+    type Edit = fn(&mut MockConfig);
+    // (switch on, its magnitude changed while the switch is off)
+    let cases: [(&str, Edit, Edit); 7] = [
+        ("quantize_weights", |c| c.quantize_weights = true, |_| {}),
+        (
+            "fixed_pattern",
+            |c| c.fixed_pattern = true,
+            |c| {
+                c.tau_mem_cv = 0.3;
+                c.threshold_std = 0.2;
+                c.synapse_gain_cv = 0.3;
+            },
+        ),
+        ("noise", |c| c.noise = true, |c| c.noise_std = 0.5),
+        (
+            "quantize_time",
+            |c| c.quantize_time = true,
+            |c| c.clock_hz = 1e6,
+        ),
+        ("cadc_quantize", |c| c.cadc_quantize = true, |_| {}),
+        (
+            "cadc_offset",
+            |c| c.cadc_offset = true,
+            |c| c.cadc_offset_std = 10.0,
+        ),
+        ("refractory", |c| c.refractory = 2e-6, |_| {}),
+    ];
+    for (name, on, off_edit) in cases {
+        let mut c = base.clone();
+        on(&mut c);
+        assert_ne!(run(&mock(c, 4), 10), reference, "{name} on");
+        let mut c = base.clone();
+        off_edit(&mut c);
+        assert_eq!(run(&mock(c, 4), 10), reference, "{name} off");
+    }
+}
+
+#[test]
+fn calibration_recovers_an_injected_threshold_offset_and_weight_gain() {
+    // A mock with known parameters: no fixed pattern, no noise, unrounded readout.
+    let known = MockConfig {
+        threshold_offset: 0.1,
+        weight_gain: 1.25,
+        ..MockConfig::clean()
+    };
+    let cal = calibrate(&mock(known, 0)).unwrap();
+    // the threshold is read at the last clock tick before the crossing (slope × 8 ns
+    // below it): 1e-3 of the threshold span is the readout's resolution here
+    assert!((cal.threshold_offset - 0.1).abs() < 1e-3, "{cal:?}");
+    assert!((cal.weight_gain - 1.25).abs() < 1e-3, "{cal:?}");
+    // offset = the CADC code of the leak (80), trace scale = 1 / (1.1 × 45 codes)
+    assert!((cal.offset - 80.0).abs() < 1e-9, "{cal:?}");
+    assert!((cal.trace_scale * 1.1 * 45.0 - 1.0).abs() < 2e-3, "{cal:?}");
+    // weight scale: levels per model unit that give the model's PSP relative to the
+    // chip's threshold: 32 (design) × 1.1 / 1.25
+    let expected = 32.0 * 1.1 / 1.25;
+    assert!((cal.weight_scale / expected - 1.0).abs() < 2e-3, "{cal:?}");
+
+    // With every non-ideality on, the injected offset and gain still show (against the
+    // same chip without them), within the spread of 120 neurons.
+    let plain = calibrate(&mock(MockConfig::default(), 3)).unwrap();
+    let injected = calibrate(&mock(
+        MockConfig {
+            threshold_offset: 0.1,
+            weight_gain: 1.25,
+            ..MockConfig::default()
+        },
+        3,
+    ))
+    .unwrap();
+    let d_thr = injected.threshold_offset - plain.threshold_offset;
+    let r_gain = injected.weight_gain / plain.weight_gain;
+    assert!((d_thr - 0.1).abs() < 0.02, "{d_thr}");
+    assert!((r_gain - 1.25).abs() < 0.05, "{r_gain}");
+}
+
+#[test]
+fn hil_training_on_the_mock_resumes_bit_identically() {
+    let config = TrainConfig {
+        train_size: 150,
+        val_size: 50,
+        test_size: 50,
+        epochs: 2,
+        hidden: vec![40],
+        ..chip_config(ChipKind::Mock)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut whole = Trainer::new(config.clone()).unwrap();
+    whole.run(&dir.path().join("a"), &mut |_| {}).unwrap();
+    let mut first = Trainer::new(TrainConfig {
+        epochs: 1,
+        ..config
+    })
+    .unwrap();
+    let b = dir.path().join("b");
+    first.run(&b, &mut |_| {}).unwrap();
+    let mut resumed = Trainer::load(&b.join(eventprop_train::trainer::LAST_CHECKPOINT)).unwrap();
+    resumed.config.epochs = 2;
+    resumed.run(&b, &mut |_| {}).unwrap();
+    assert_eq!(whole.weights, resumed.weights);
+    let strip_time = |h: &[EpochMetrics]| -> Vec<EpochMetrics> {
+        h.iter()
+            .cloned()
+            .map(|mut m| {
+                m.epoch_seconds = 0.0;
+                m
+            })
+            .collect()
+    };
+    assert_eq!(strip_time(&whole.history), strip_time(&resumed.history));
+    // the recording statistics are part of the history
+    assert!(whole.history.iter().all(|m| m.chip.is_some()));
+}
+
+#[test]
+fn recordings_round_trip_through_npz_and_bad_files_are_errors_naming_the_array() {
+    use eventprop_train::chip::record_file::{load_npz, save_npz};
+    let chip = mock(
+        MockConfig {
+            record_hidden_membrane: true,
+            ..MockConfig::default()
+        },
+        2,
+    );
+    let rec = run(&chip, 6);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.npz");
+    save_npz(&rec, &path).unwrap();
+    let back = load_npz(&path).unwrap();
+    assert_eq!(back, rec);
+    // the mapped hw_data is the same too
+    assert_eq!(
+        chip.grid_map().map(&back).unwrap(),
+        chip.grid_map().map(&rec).unwrap()
+    );
+    // a file without the arrays
+    let other = dir.path().join("other.npz");
+    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&other).unwrap());
+    w.add_array("samples", &ndarray::arr1(&[1i64])).unwrap();
+    w.finish().unwrap();
+    let e = load_npz(&other).unwrap_err().to_string();
+    assert!(e.contains("array `layers`"), "{e}");
+}
