@@ -58,6 +58,13 @@ fn main() {
     // SAFETY: sets a process-wide allocator option before any large allocation; the call
     // has no memory-safety preconditions.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`eventprop eval … | head -1`)
+    // panics; a command-line tool should end quietly instead, as other Unix tools do.
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => usage_error(err),

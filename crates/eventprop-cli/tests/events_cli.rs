@@ -259,3 +259,33 @@ fn bad_event_inputs_are_one_line_errors() {
     let o = run(dir.path(), &["train", "events"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Output into a closed pipe (`eventprop … | head -1`) ends the process quietly (SIGPIPE),
+/// without a panic message.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .current_dir(dir.path())
+        .args([
+            "data",
+            "timing",
+            "--out",
+            "x.npz",
+            "--samples",
+            "4",
+            "--channels",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the command prints its one line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
