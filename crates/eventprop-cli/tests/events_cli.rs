@@ -3,32 +3,10 @@
 //! the logged test accuracy, resume, and one-line errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn run(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eventprop"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Expects exit `code` with a single line on stderr; returns it.
-fn one_line_error(o: &Output, code: i32) -> String {
-    let err = String::from_utf8_lossy(&o.stderr).trim_end().to_string();
-    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
-    err
-}
+mod common;
+use common::{ok, one_line_error, run};
 
 fn shd_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,33 +2,8 @@
 //! the exported network evaluates to exactly the checkpoint's numbers; bad NIR files and
 //! unsupported graphs give one-line errors.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn run(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eventprop"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Expects exit 1 with a single line on stderr; returns it.
-fn one_line_error(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr).trim_end().to_string();
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
-    err
-}
+mod common;
+use common::{ok, one_line_error, run};
 
 #[test]
 fn export_then_eval_prints_the_checkpoint_evaluation() {
@@ -113,19 +88,22 @@ fn export_then_eval_prints_the_checkpoint_evaluation() {
         )),
         expected
     );
-    let e = one_line_error(&run(
-        d,
-        &[
-            "train",
-            "yinyang",
-            "--hidden",
-            "7",
-            "--init-nir",
-            "m.nir",
-            "--out",
-            "bad",
-        ],
-    ));
+    let e = one_line_error(
+        &run(
+            d,
+            &[
+                "train",
+                "yinyang",
+                "--hidden",
+                "7",
+                "--init-nir",
+                "m.nir",
+                "--out",
+                "bad",
+            ],
+        ),
+        1,
+    );
     assert!(
         e.starts_with("error: --init-nir m.nir: the graph's network"),
         "{e}"
@@ -133,25 +111,28 @@ fn export_then_eval_prints_the_checkpoint_evaluation() {
 
     // Bad files: one line naming the flag and the file.
     std::fs::write(d.join("junk.nir"), b"not hdf5").unwrap();
-    let e = one_line_error(&run(d, &["eval", "--checkpoint", "junk.nir"]));
+    let e = one_line_error(&run(d, &["eval", "--checkpoint", "junk.nir"]), 1);
     assert!(
         e.starts_with("error: --checkpoint junk.nir: junk.nir: not a readable HDF5 file"),
         "{e}"
     );
-    let e = one_line_error(&run(d, &["eval", "--checkpoint", "missing.nir"]));
+    let e = one_line_error(&run(d, &["eval", "--checkpoint", "missing.nir"]), 1);
     assert!(
         e.starts_with("error: --checkpoint missing.nir: missing.nir: "),
         "{e}"
     );
-    let e = one_line_error(&run(
-        d,
-        &[
-            "export",
-            "--checkpoint",
-            "run/checkpoint.safetensors",
-            "--nir",
-            "no/such/dir/m.nir",
-        ],
-    ));
+    let e = one_line_error(
+        &run(
+            d,
+            &[
+                "export",
+                "--checkpoint",
+                "run/checkpoint.safetensors",
+                "--nir",
+                "no/such/dir/m.nir",
+            ],
+        ),
+        1,
+    );
     assert!(e.starts_with("error: --nir: "), "{e}");
 }
