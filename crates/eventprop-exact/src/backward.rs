@@ -26,20 +26,42 @@
 //! `-δt_k W (a, -b)`; collecting terms gives the jump above with
 //! `λ_V = -tau_mem⁻¹ μ_u`, `λ_I = -tau_syn⁻¹ μ_I`, `u̇± = D±/tau_mem`.
 //!
+//! ## Recurrent layers and delays
+//! A spike `t_k` of neuron `m` of a recurrent layer also jumps `I_n += r[n, m]` of its own
+//! layer, so `dL/dt_k` gains `Σ_n r[n, m] (λ_V,n - λ_I,n)(t_k⁺)` and
+//! `dL/dr[n, m] += -tau_syn,n λ_I,n(t_k)`: the layer's events are processed in reverse
+//! global order, each spike's recurrent arrivals before its own jump. With a delay, the
+//! arrival of `t_j` at `n` is at `t_j + d[n, j]`; the arrival terms are evaluated there and
+//! `dL/dd[n, j] = Σ W[n, j] (λ_V,n - λ_I,n)(t_j + d[n, j])` (the arrival-time derivative).
+//!
+//! ## Neuron parameters
+//! With the forward state `(u, I)` between events (recomputed neuron by neuron from the
+//! trace), `a = 1/tau_mem`, `b = 1/tau_syn`:
+//!
+//! ```text
+//! dL/dtau_mem   =  a ∫ λ_V (I - u) dt          dL/dtau_syn = -b ∫ λ_I I dt
+//! dL/dthreshold =  Σ_k tau_mem λ_V(t_k⁻)        dL/dreset   = -Σ_k tau_mem λ_V(t_k⁺)
+//! dL/dleak      = -(dL/dthreshold + dL/dreset)
+//! ```
+//!
+//! (`λ_V(t_k⁻)` after the jump in reverse time, `λ_V(t_k⁺)` before it). The integrals over
+//! each inter-event interval have closed forms in `phi` and [`chi`] (DESIGN.md). `leak`
+//! enters only through `threshold - leak` and `reset - leak` since `V(0) = leak`.
+//!
 //! # Degenerate crossings
 //! `D-` is `tau_mem` times the membrane slope at the crossing (`>= 0` for a crossing from
 //! below). When `D- < grazing_floor · (threshold - leak)` (a grazing crossing, whose exact
 //! gradient diverges) it is raised to that floor, which bounds the jump, and the spike is
 //! counted in [`AdjointStats::grazing_clamped`].
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::dynamics::{phi, Kinetics};
+use crate::dynamics::{chi, phi, Kinetics};
 use crate::error::{check_finite, Error, Result};
-use crate::forward::{LayerTrace, Trace};
+use crate::forward::{arrivals, Arrival, LayerTrace, Trace};
 use crate::network::{Network, Spike};
-use crate::params::SolverConfig;
+use crate::params::{NeuronParams, SolverConfig};
 
 /// Counts of the numerical guards the adjoint applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -59,6 +81,13 @@ impl std::ops::AddAssign for AdjointStats {
 pub struct Gradients {
     /// `dL/dW_k`, same shapes as the network's weights.
     pub weights: Vec<Array2<f64>>,
+    /// `dL/dr_k` for the layers with recurrent weights (`None` elsewhere).
+    pub recurrent: Vec<Option<Array2<f64>>>,
+    /// `dL/dd_k` for the connections with delays (`None` elsewhere).
+    pub delays: Vec<Option<Array2<f64>>>,
+    /// Gradients of the per-neuron parameters of each layer, when
+    /// [`SolverConfig::parameter_gradients`] was set.
+    pub params: Option<Vec<NeuronParams>>,
     /// `dL/dt` of each input spike, in the order the input spikes were given.
     pub input_times: Vec<f64>,
     /// Total `dL/dt_k` of every spike of layer `k = 1 … L` (index `k - 1`), in the order of
@@ -66,6 +95,40 @@ pub struct Gradients {
     pub spike_times: Vec<Vec<f64>>,
     /// Guards applied.
     pub stats: AdjointStats,
+}
+
+impl Gradients {
+    /// Adds the parameter gradients of `o` (same network) into `self`: weights, recurrent
+    /// weights, delays and neuron parameters (spike-time gradients are per sample and are
+    /// left alone); guard counts are summed.
+    ///
+    /// # Panics
+    /// If `o` comes from a network of other shapes.
+    pub fn accumulate(&mut self, o: &Gradients) {
+        for (a, b) in self.weights.iter_mut().zip(&o.weights) {
+            *a += b;
+        }
+        for (a, b) in self.recurrent.iter_mut().zip(&o.recurrent) {
+            if let (Some(a), Some(b)) = (a.as_mut(), b.as_ref()) {
+                *a += b;
+            }
+        }
+        for (a, b) in self.delays.iter_mut().zip(&o.delays) {
+            if let (Some(a), Some(b)) = (a.as_mut(), b.as_ref()) {
+                *a += b;
+            }
+        }
+        if let (Some(a), Some(b)) = (self.params.as_mut(), o.params.as_ref()) {
+            for (pa, pb) in a.iter_mut().zip(b) {
+                for ((_, x), (_, y)) in pa.fields_mut().into_iter().zip(pb.fields()) {
+                    for (x, y) in x.iter_mut().zip(y) {
+                        *x += y;
+                    }
+                }
+            }
+        }
+        self.stats += o.stats;
+    }
 }
 
 impl Trace {
@@ -135,39 +198,44 @@ impl Trace {
         }
         let n_layers = net.n_layers();
         let mut weights = vec![Array2::zeros((0, 0)); n_layers];
+        let mut recurrent = vec![None; n_layers];
+        let mut delays = vec![None; n_layers];
+        let mut params = Vec::with_capacity(n_layers);
         let mut spike_times = vec![Vec::new(); n_layers];
         let mut stats = AdjointStats::default();
         let mut dl_dt = direct[n_layers - 1].clone();
         for l in (1..=n_layers).rev() {
-            let p = net.params(l - 1);
-            let kin = crate::params::kinetics(p);
-            let floor = cfg.grazing_floor * kin.theta;
             let mut dl_dt_prev = if l >= 2 {
                 direct[l - 2].clone()
             } else {
                 vec![0.0; self.layers[0].spikes.len()]
             };
-            let gw = layer_adjoint(
-                &kin,
-                p.tau_syn,
-                net.weight(l - 1),
-                &self.layers[l - 1].spikes,
-                &self.layers[l],
-                &dl_dt,
-                self.t_max,
-                floor,
-                &mut dl_dt_prev,
-                &mut stats,
-            );
-            weights[l - 1] = gw;
+            let ctx = LayerAdjoint {
+                net,
+                k: l - 1,
+                inputs: &self.layers[l - 1].spikes,
+                own: &self.layers[l],
+                t_max: self.t_max,
+                grazing_floor: cfg.grazing_floor,
+                with_params: cfg.parameter_gradients,
+            };
+            let g = ctx.run(&mut dl_dt, &mut dl_dt_prev, &mut stats);
+            weights[l - 1] = g.w;
+            recurrent[l - 1] = g.r;
+            delays[l - 1] = g.d;
+            params.push(g.params);
             spike_times[l - 1] = std::mem::replace(&mut dl_dt, dl_dt_prev);
         }
+        params.reverse();
         let mut input_times = vec![0.0; dl_dt.len()];
         for (i, &g) in dl_dt.iter().enumerate() {
             input_times[self.input_order[i]] = g;
         }
         Ok(Gradients {
             weights,
+            recurrent,
+            delays,
+            params: cfg.parameter_gradients.then_some(params),
             input_times,
             spike_times,
             stats,
@@ -175,80 +243,338 @@ impl Trace {
     }
 }
 
-/// Adjoint of one layer: returns `dL/dW` and adds `dL/dt_j` of the presynaptic spikes into
-/// `dl_dt_prev`.
-#[allow(clippy::too_many_arguments)]
-fn layer_adjoint(
-    kin: &Kinetics,
+/// What happens to a neuron at one of its events.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum EntryKind {
+    /// Arrival of presynaptic spike `index` (of the layer below).
+    Arrival { index: u32, weight: f64 },
+    /// The neuron's own spike `k` (index into the layer's spikes).
+    Own { k: u32 },
+    /// Recurrent arrival of spike `k` of the same layer, fired by `source`.
+    Recurrent { k: u32, source: u32 },
+}
+
+/// One event of one neuron, with the forward state `(u, I)` right after it (filled by
+/// [`replay`] when parameter gradients are wanted).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Entry {
+    time: f64,
+    neuron: u32,
+    kind: EntryKind,
+    u: f64,
+    i: f64,
+}
+
+/// The reverse-time adjoint of one neuron and its parameter-gradient sums.
+#[derive(Debug, Clone, Copy)]
+struct Walker {
+    kin: Kinetics,
     tau_syn: f64,
-    w: ArrayView2<'_, f64>,
-    inputs: &[Spike],
-    own: &LayerTrace,
-    dl_dt_own: &[f64],
-    t_max: f64,
-    floor: f64,
-    dl_dt_prev: &mut [f64],
-    stats: &mut AdjointStats,
-) -> Array2<f64> {
-    let (n_out, n_in) = w.dim();
-    // Group the layer's spikes by neuron (CSR), keeping time order within each neuron.
-    let mut start = vec![0usize; n_out + 1];
-    for s in &own.spikes {
-        start[s.neuron as usize + 1] += 1;
+    tau_mem: f64,
+    lv: f64,
+    li: f64,
+    t: f64,
+    g_tau_mem: f64,
+    g_tau_syn: f64,
+    g_threshold: f64,
+    g_reset: f64,
+}
+
+impl Walker {
+    fn new(net: &Network, k: usize, n: usize, t_max: f64) -> Self {
+        let p = net.neuron_params(k).get(n);
+        Self {
+            kin: crate::params::kinetics(&p),
+            tau_syn: p.tau_syn,
+            tau_mem: p.tau_mem,
+            lv: 0.0,
+            li: 0.0,
+            t: t_max,
+            g_tau_mem: 0.0,
+            g_tau_syn: 0.0,
+            g_threshold: 0.0,
+            g_reset: 0.0,
+        }
     }
-    for n in 0..n_out {
-        start[n + 1] += start[n];
-    }
-    let mut fill = start.clone();
-    let mut by_neuron = vec![0usize; own.spikes.len()];
-    for (k, s) in own.spikes.iter().enumerate() {
-        by_neuron[fill[s.neuron as usize]] = k;
-        fill[s.neuron as usize] += 1;
-    }
-    let n_inputs = inputs.iter().take_while(|s| s.time <= t_max).count();
-    let mut gw = Array2::zeros((n_out, n_in));
-    for (n, mut g_row) in gw.outer_iter_mut().enumerate() {
-        let w_row = w.row(n);
-        let w_row = w_row.as_slice().expect("standard layout");
-        let g_row = g_row.as_slice_mut().expect("owned");
-        let mine = &by_neuron[start[n]..start[n + 1]];
-        let (mut lv, mut li, mut t) = (0.0_f64, 0.0_f64, t_max);
-        let (mut p_in, mut p_own) = (n_inputs, mine.len());
-        while p_in > 0 || p_own > 0 {
-            let take_input = match (p_in > 0, p_own > 0) {
-                (true, true) => inputs[p_in - 1].time >= own.spikes[mine[p_own - 1]].time,
-                (x, _) => x,
-            };
-            let te = if take_input {
-                inputs[p_in - 1].time
-            } else {
-                own.spikes[mine[p_own - 1]].time
-            };
-            let tau = t - te;
-            if tau > 0.0 {
-                let lv0 = lv;
-                lv = lv0 * (-kin.a * tau).exp();
-                li = li * (-kin.b * tau).exp() + kin.b * lv0 * phi(kin.a, kin.b, tau);
-                t = te;
+
+    /// Carries the adjoint back to `te`. `state` is the forward `(u, I)` right after the
+    /// event at `te` (the start of the interval), for the parameter integrals.
+    #[inline]
+    fn back_to(&mut self, te: f64, state: Option<(f64, f64)>) {
+        let s = self.t - te;
+        if s <= 0.0 {
+            return;
+        }
+        let (a, b) = (self.kin.a, self.kin.b);
+        let (lv1, li1) = (self.lv, self.li);
+        let ph = phi(a, b, s);
+        let ea = (-a * s).exp();
+        let eb = (-b * s).exp();
+        if let Some((u0, i0)) = state {
+            if lv1 != 0.0 || li1 != 0.0 {
+                // ∫ λ_V (I - u) and ∫ λ_I I over the interval (DESIGN.md, parameter gradients).
+                let jv = lv1 * i0 * ph - lv1 * u0 * s * ea - a * lv1 * i0 * chi(a, b, s);
+                let ji = li1 * i0 * s * eb + b * lv1 * i0 * chi(b, a, s);
+                self.g_tau_mem += a * jv;
+                self.g_tau_syn -= b * ji;
             }
-            if take_input {
-                p_in -= 1;
-                let j = inputs[p_in].neuron as usize;
-                g_row[j] -= tau_syn * li;
-                dl_dt_prev[p_in] += w_row[j] * (lv - li);
-            } else {
-                p_own -= 1;
-                let k = mine[p_own];
-                let current = own.currents[k];
-                let mut d_minus = current - kin.theta;
-                if d_minus < floor {
-                    d_minus = floor;
-                    stats.grazing_clamped += 1;
+        }
+        self.lv = lv1 * ea;
+        self.li = li1 * eb + b * lv1 * ph;
+        self.t = te;
+    }
+
+    /// The jump at an own spike with current `current` and total `dL/dt_k = g`.
+    #[inline]
+    fn spike(&mut self, current: f64, g: f64, floor: f64, stats: &mut AdjointStats) {
+        let mut d_minus = current - self.kin.theta;
+        let floor = floor * self.kin.theta;
+        if d_minus < floor {
+            d_minus = floor;
+            stats.grazing_clamped += 1;
+        }
+        let d_plus = current - self.kin.reset;
+        self.g_reset -= self.tau_mem * self.lv;
+        self.lv = (d_plus / d_minus) * self.lv + g / d_minus;
+        self.g_threshold += self.tau_mem * self.lv;
+    }
+}
+
+/// Recomputes the forward state right after each entry (entries in forward order; each
+/// neuron starts at `u = I = 0` at `t = 0`).
+fn replay(net: &Network, k: usize, entries: &mut [Entry], state: &mut [(f64, f64, f64)]) {
+    let r = net.recurrent(k);
+    let np = net.neuron_params(k);
+    for e in entries.iter_mut() {
+        let n = e.neuron as usize;
+        let kin = net.kinetics(k, n);
+        let (t, u, i) = &mut state[n];
+        let s = e.time - *t;
+        if s > 0.0 {
+            *u = kin.u_at(*u, *i, s);
+            *i = kin.i_at(*i, s);
+            *t = e.time;
+        }
+        match e.kind {
+            EntryKind::Arrival { weight, .. } => *i += weight,
+            EntryKind::Own { .. } => *u = np.reset[n] - np.leak[n],
+            EntryKind::Recurrent { source, .. } => {
+                *i += r.expect("recurrent entries need r")[[n, source as usize]];
+            }
+        }
+        e.u = *u;
+        e.i = *i;
+    }
+}
+
+/// Gradients of one layer.
+struct LayerGrads {
+    w: Array2<f64>,
+    r: Option<Array2<f64>>,
+    d: Option<Array2<f64>>,
+    params: NeuronParams,
+}
+
+/// The adjoint of one layer (`k + 1`, fed by `weights[k]`).
+struct LayerAdjoint<'a> {
+    net: &'a Network,
+    k: usize,
+    inputs: &'a [Spike],
+    own: &'a LayerTrace,
+    t_max: f64,
+    grazing_floor: f64,
+    with_params: bool,
+}
+
+impl LayerAdjoint<'_> {
+    /// Runs the layer's adjoint: adds the recurrent part of each own spike's `dL/dt_k` into
+    /// `dl_dt_own` (which holds the direct and downstream parts) and `dL/dt_j` of the
+    /// presynaptic spikes into `dl_dt_prev`.
+    fn run(
+        &self,
+        dl_dt_own: &mut [f64],
+        dl_dt_prev: &mut [f64],
+        stats: &mut AdjointStats,
+    ) -> LayerGrads {
+        let net = self.net;
+        let (n_out, n_in) = net.weight(self.k).dim();
+        let mut g = LayerGrads {
+            w: Array2::zeros((n_out, n_in)),
+            r: net.recurrent(self.k).map(|_| Array2::zeros((n_out, n_out))),
+            d: net.delays(self.k).map(|_| Array2::zeros((n_out, n_in))),
+            params: NeuronParams::uniform(&Default::default(), n_out),
+        };
+        let mut walkers: Vec<Walker> = (0..n_out)
+            .map(|n| Walker::new(net, self.k, n, self.t_max))
+            .collect();
+        let mut state = vec![(0.0, 0.0, 0.0); n_out];
+        let mut arr = Vec::new();
+        let mut entries = Vec::new();
+        if net.recurrent(self.k).is_some() {
+            for n in 0..n_out {
+                arrivals(net, self.k, n, self.inputs, self.t_max, &mut arr);
+                self.push_arrivals(n, &arr, &mut entries);
+            }
+            self.push_recurrent(n_out, &mut entries);
+            sort_entries(&mut entries);
+            if self.with_params {
+                replay(net, self.k, &mut entries, &mut state);
+            }
+            self.reverse(&entries, &mut walkers, &mut g, dl_dt_own, dl_dt_prev, stats);
+        } else {
+            // Independent neurons: one neuron's events at a time (memory O(its events)).
+            let mut by_neuron: Vec<Vec<u32>> = vec![Vec::new(); n_out];
+            for (k, s) in self.own.spikes.iter().enumerate() {
+                by_neuron[s.neuron as usize].push(k as u32);
+            }
+            for (n, mine) in by_neuron.iter().enumerate() {
+                arrivals(net, self.k, n, self.inputs, self.t_max, &mut arr);
+                entries.clear();
+                merge_own(n, &arr, mine, &self.own.spikes, &mut entries);
+                if self.with_params {
+                    replay(net, self.k, &mut entries, &mut state);
                 }
-                let d_plus = current - kin.reset;
-                lv = (d_plus / d_minus) * lv + dl_dt_own[k] / d_minus;
+                self.reverse(&entries, &mut walkers, &mut g, dl_dt_own, dl_dt_prev, stats);
+            }
+        }
+        for (n, w) in walkers.iter().enumerate() {
+            let p = &mut g.params;
+            p.tau_mem[n] = w.g_tau_mem;
+            p.tau_syn[n] = w.g_tau_syn;
+            p.threshold[n] = w.g_threshold;
+            p.reset[n] = w.g_reset;
+            p.leak[n] = -(w.g_threshold + w.g_reset);
+        }
+        g
+    }
+
+    fn push_arrivals(&self, n: usize, arr: &[Arrival], entries: &mut Vec<Entry>) {
+        entries.extend(arr.iter().map(|a| Entry {
+            time: a.time,
+            neuron: n as u32,
+            kind: EntryKind::Arrival {
+                index: a.index,
+                weight: a.weight,
+            },
+            u: 0.0,
+            i: 0.0,
+        }));
+    }
+
+    /// Own and recurrent entries of every spike of a recurrent layer.
+    fn push_recurrent(&self, n_out: usize, entries: &mut Vec<Entry>) {
+        for (k, s) in self.own.spikes.iter().enumerate() {
+            let blank = |neuron: u32, kind| Entry {
+                time: s.time,
+                neuron,
+                kind,
+                u: 0.0,
+                i: 0.0,
+            };
+            entries.push(blank(s.neuron, EntryKind::Own { k: k as u32 }));
+            for n in 0..n_out as u32 {
+                entries.push(blank(
+                    n,
+                    EntryKind::Recurrent {
+                        k: k as u32,
+                        source: s.neuron,
+                    },
+                ));
             }
         }
     }
-    gw
+
+    /// Processes `entries` (forward order) in reverse.
+    fn reverse(
+        &self,
+        entries: &[Entry],
+        walkers: &mut [Walker],
+        g: &mut LayerGrads,
+        dl_dt_own: &mut [f64],
+        dl_dt_prev: &mut [f64],
+        stats: &mut AdjointStats,
+    ) {
+        let r = self.net.recurrent(self.k);
+        for e in entries.iter().rev() {
+            let n = e.neuron as usize;
+            let wk = &mut walkers[n];
+            wk.back_to(e.time, self.with_params.then_some((e.u, e.i)));
+            match e.kind {
+                EntryKind::Arrival { index, weight } => {
+                    let j = self.inputs[index as usize].neuron as usize;
+                    g.w[[n, j]] -= wk.tau_syn * wk.li;
+                    let dt = weight * (wk.lv - wk.li);
+                    dl_dt_prev[index as usize] += dt;
+                    if let Some(d) = g.d.as_mut() {
+                        d[[n, j]] += dt;
+                    }
+                }
+                EntryKind::Recurrent { k, source } => {
+                    let m = source as usize;
+                    let gr = g.r.as_mut().expect("recurrent layer");
+                    gr[[n, m]] -= wk.tau_syn * wk.li;
+                    let rw = r.expect("recurrent layer")[[n, m]];
+                    dl_dt_own[k as usize] += rw * (wk.lv - wk.li);
+                }
+                EntryKind::Own { k } => {
+                    let k = k as usize;
+                    wk.spike(
+                        self.own.currents[k],
+                        dl_dt_own[k],
+                        self.grazing_floor,
+                        stats,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Merges the sorted arrivals and the own spikes `mine` (indices into `spikes`, in time
+/// order) of neuron `n` in forward order: at equal times the own spike first (the forward
+/// takes a crossing before an arrival's jump).
+fn merge_own(n: usize, arr: &[Arrival], mine: &[u32], spikes: &[Spike], out: &mut Vec<Entry>) {
+    let (mut p, mut q) = (0, 0);
+    let entry = |time, kind| Entry {
+        time,
+        neuron: n as u32,
+        kind,
+        u: 0.0,
+        i: 0.0,
+    };
+    while p < arr.len() || q < mine.len() {
+        let take_own = match (p < arr.len(), q < mine.len()) {
+            (true, true) => spikes[mine[q] as usize].time <= arr[p].time,
+            (_, own) => own,
+        };
+        if take_own {
+            let k = mine[q];
+            out.push(entry(spikes[k as usize].time, EntryKind::Own { k }));
+            q += 1;
+        } else {
+            let a = arr[p];
+            out.push(entry(
+                a.time,
+                EntryKind::Arrival {
+                    index: a.index,
+                    weight: a.weight,
+                },
+            ));
+            p += 1;
+        }
+    }
+}
+
+/// Forward order of a recurrent layer's entries: by time; at equal times the spikes in
+/// `(time, neuron)` order, each one's own entry then its recurrent arrivals, then the
+/// arrivals from the layer below.
+fn sort_entries(entries: &mut [Entry]) {
+    let key = |e: &Entry| -> (u8, u32, u32) {
+        match e.kind {
+            EntryKind::Own { k } => (0, k, 0),
+            EntryKind::Recurrent { k, .. } => (0, k, 1 + e.neuron),
+            EntryKind::Arrival { index, .. } => (1, e.neuron, index),
+        }
+    };
+    entries.sort_by(|x, y| x.time.total_cmp(&y.time).then(key(x).cmp(&key(y))));
 }

@@ -36,6 +36,16 @@ pub enum Error {
         /// The value that was passed.
         actual: String,
     },
+    /// A per-neuron parameter, recurrent weight or delay is outside its valid range.
+    #[error("{arg}: expected {expected}, got {actual}")]
+    Range {
+        /// Argument name with the element (`threshold1[3]`, `d0[2, 1]`, …).
+        arg: String,
+        /// The valid range, in words.
+        expected: String,
+        /// The value that was passed.
+        actual: String,
+    },
     /// An input spike names a neuron outside the input layer.
     #[error("input spike {index}: expected a neuron index < {n_inputs}, got {neuron}")]
     InputNeuron {

@@ -1,18 +1,33 @@
-//! Event-based forward: exact spike times of a feed-forward LIF network on one sample.
+//! Event-based forward: exact spike times of a LIF network on one sample.
 //!
 //! Layers are simulated one after the other (a layer only sees the spikes of the layer
-//! below), each neuron independently: its state `(u, I)` is carried in closed form from
-//! one input spike to the next ([`Kinetics::u_at`]), every crossing in between is found by
-//! [`Kinetics::first_crossing`], the membrane is reset, and the search resumes until the
-//! next input spike; at an input spike of neuron `j`, `I += W[n, j]`. A crossing at the
-//! same time as an input spike is taken before the input's current jump. Spikes after
-//! `t_max` are not simulated. Memory is proportional to the number of spikes.
+//! below). Every neuron has its own list of *arrivals* `(t_j + d[n, j], W[n, j])` (sorted;
+//! without delays all neurons of a layer share the input times). In a layer without
+//! recurrent weights each neuron is simulated independently: its state `(u, I)` is carried
+//! in closed form from one arrival to the next ([`Kinetics::u_at`]), every crossing in
+//! between is found by [`Kinetics::first_crossing`], the membrane is reset, and the search
+//! resumes until the next arrival; at an arrival `I += W[n, j]`. A crossing at the same
+//! time as an arrival is taken before the arrival's current jump. Spikes after `t_max` are
+//! not simulated. Memory is proportional to the number of spikes.
+//!
+//! A recurrent layer couples its neurons at their spikes, so it is simulated in global
+//! time order ([`recurrent_forward`]): a heap holds each neuron's next arrival and its
+//! predicted next crossing (recomputed whenever its current jumps); the earliest event is
+//! processed, crossings before arrivals at equal times and lower neuron indices first. A
+//! spike of `m` resets `m` and then adds `r[n, m]` to `I_n` of every neuron (`n = m`
+//! included). A neuron found at or above threshold right after a jump (only possible at
+//! an exact tie) fires at that time; such equal-time spikes of a recurrent layer are
+//! counted in [`ForwardStats::simultaneous_spikes`].
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
 
 use crate::dynamics::Kinetics;
 use crate::error::{Error, Result};
-use crate::network::{sort_spikes, Network, Spike};
+use crate::network::{Network, Spike};
 use crate::params::SolverConfig;
 
 /// Spikes of one layer, sorted by `(time, neuron)`, and the synaptic current of the
@@ -35,6 +50,24 @@ impl LayerTrace {
     }
 }
 
+/// Degenerate events the forward met (they make the loss non-differentiable there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ForwardStats {
+    /// Spikes of a recurrent layer at exactly the time of an earlier spike of the same
+    /// layer (processed in `(time, neuron)` order).
+    pub simultaneous_spikes: u64,
+    /// Spikes at exactly the time of an arrival into the spiking neuron (the crossing is
+    /// taken before the arrival's jump).
+    pub spikes_at_arrivals: u64,
+}
+
+impl std::ops::AddAssign for ForwardStats {
+    fn add_assign(&mut self, o: Self) {
+        self.simultaneous_spikes += o.simultaneous_spikes;
+        self.spikes_at_arrivals += o.spikes_at_arrivals;
+    }
+}
+
 /// The forward's result for one sample; [`Trace::backward`] differentiates it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
@@ -43,6 +76,7 @@ pub struct Trace {
     pub(crate) input_order: Vec<usize>,
     /// `layers[0]` is the (sorted) input, `layers[k]` the spikes of layer `k`.
     pub(crate) layers: Vec<LayerTrace>,
+    pub(crate) stats: ForwardStats,
 }
 
 impl Trace {
@@ -82,6 +116,11 @@ impl Trace {
     /// Spike count per layer, input first.
     pub fn spike_counts(&self) -> Vec<usize> {
         self.layers.iter().map(|l| l.spikes.len()).collect()
+    }
+
+    /// Degenerate events met by the forward.
+    pub fn stats(&self) -> ForwardStats {
+        self.stats
     }
 }
 
@@ -128,122 +167,364 @@ impl Network {
             currents: vec![0.0; sorted.len()],
             spikes: sorted,
         });
+        let mut stats = ForwardStats::default();
         for k in 0..self.n_layers() {
-            let kin = crate::params::kinetics(self.params(k));
-            let next = layer_forward(
-                &kin,
-                self.weight(k),
-                &layers[k].spikes,
+            let ctx = LayerForward {
+                net: self,
+                k,
                 t_max,
-                cfg.max_spikes_per_neuron,
-                k + 1,
-            )?;
+                cap: cfg.max_spikes_per_neuron,
+            };
+            let next = match self.recurrent(k) {
+                None => ctx.feed_forward(&layers[k].spikes, &mut stats)?,
+                Some(r) => ctx.recurrent(r, &layers[k].spikes, &mut stats)?,
+            };
             layers.push(next);
         }
         Ok(Trace {
             t_max,
             input_order,
             layers,
+            stats,
         })
     }
 }
 
-/// Simulates one layer on its sorted input spikes.
-///
-/// # Errors
-/// [`Error::TooManySpikes`] naming `layer`.
-pub(crate) fn layer_forward(
-    kin: &Kinetics,
-    w: ArrayView2<'_, f64>,
+/// One arrival of a presynaptic spike at a neuron.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Arrival {
+    /// Arrival time (spike time plus delay).
+    pub time: f64,
+    /// The connection's weight.
+    pub weight: f64,
+    /// Index of the presynaptic spike in its (sorted) layer list.
+    pub index: u32,
+}
+
+/// The arrivals at neuron `n` of layer `k + 1` from the sorted spikes `inputs` of the layer
+/// below, up to `t_max`, sorted by `(time, index)`.
+pub(crate) fn arrivals(
+    net: &Network,
+    k: usize,
+    n: usize,
     inputs: &[Spike],
     t_max: f64,
-    cap: usize,
-    layer: usize,
-) -> Result<LayerTrace> {
-    let mut all: Vec<(Spike, f64)> = Vec::new();
-    let mut scratch = Vec::new();
-    for (n, w_row) in w.outer_iter().enumerate() {
-        let w_row = w_row.as_slice().expect("standard layout");
-        scratch.clear();
-        neuron_forward(kin, w_row, inputs, t_max, cap, &mut scratch).map_err(|time| {
-            Error::TooManySpikes {
-                layer,
-                neuron: n,
-                cap,
-                time,
-            }
-        })?;
-        all.extend(scratch.iter().map(|&(time, current)| {
-            (
-                Spike {
+    out: &mut Vec<Arrival>,
+) {
+    out.clear();
+    let w = net.weight(k);
+    let w_row = w.row(n);
+    let w_row = w_row.as_slice().expect("standard layout");
+    match net.delays(k) {
+        None => out.extend(
+            inputs
+                .iter()
+                .take_while(|s| s.time <= t_max)
+                .enumerate()
+                .map(|(p, s)| Arrival {
+                    time: s.time,
+                    weight: w_row[s.neuron as usize],
+                    index: p as u32,
+                }),
+        ),
+        Some(d) => {
+            let d_row = d.row(n);
+            let d_row = d_row.as_slice().expect("standard layout");
+            out.extend(inputs.iter().enumerate().filter_map(|(p, s)| {
+                let j = s.neuron as usize;
+                let time = s.time + d_row[j];
+                (time <= t_max).then_some(Arrival {
                     time,
-                    neuron: n as u32,
-                },
-                current,
-            )
-        }));
+                    weight: w_row[j],
+                    index: p as u32,
+                })
+            }));
+            out.sort_by(|x, y| x.time.total_cmp(&y.time).then(x.index.cmp(&y.index)));
+        }
     }
-    let mut spikes: Vec<Spike> = all.iter().map(|p| p.0).collect();
-    if spikes.windows(2).any(|p| p[0].time > p[1].time) {
+}
+
+struct LayerForward<'a> {
+    net: &'a Network,
+    /// Index of the weights into the layer.
+    k: usize,
+    t_max: f64,
+    cap: usize,
+}
+
+impl LayerForward<'_> {
+    fn too_many(&self, neuron: usize, time: f64) -> Error {
+        Error::TooManySpikes {
+            layer: self.k + 1,
+            neuron,
+            cap: self.cap,
+            time,
+        }
+    }
+
+    /// A layer without recurrent weights: each neuron on its own.
+    fn feed_forward(&self, inputs: &[Spike], stats: &mut ForwardStats) -> Result<LayerTrace> {
+        let n_out = self.net.weight(self.k).nrows();
+        let mut all: Vec<(Spike, f64)> = Vec::new();
+        let mut scratch = Vec::new();
+        let mut arr = Vec::new();
+        for n in 0..n_out {
+            arrivals(self.net, self.k, n, inputs, self.t_max, &mut arr);
+            scratch.clear();
+            let kin = self.net.kinetics(self.k, n);
+            neuron_forward(&kin, &arr, self.t_max, self.cap, &mut scratch, stats)
+                .map_err(|time| self.too_many(n, time))?;
+            all.extend(scratch.iter().map(|&(time, current)| {
+                (
+                    Spike {
+                        time,
+                        neuron: n as u32,
+                    },
+                    current,
+                )
+            }));
+        }
+        Ok(sorted_trace(all))
+    }
+
+    /// A recurrent layer, in global time order.
+    fn recurrent(
+        &self,
+        r: ArrayView2<'_, f64>,
+        inputs: &[Spike],
+        stats: &mut ForwardStats,
+    ) -> Result<LayerTrace> {
+        let n_out = self.net.weight(self.k).nrows();
+        let kins: Vec<Kinetics> = (0..n_out).map(|n| self.net.kinetics(self.k, n)).collect();
+        let arr: Vec<Vec<Arrival>> = (0..n_out)
+            .map(|n| {
+                let mut v = Vec::new();
+                arrivals(self.net, self.k, n, inputs, self.t_max, &mut v);
+                v
+            })
+            .collect();
+        let mut st = vec![(0.0_f64, 0.0_f64, 0.0_f64); n_out]; // (t, u, I)
+        let mut next = vec![0usize; n_out];
+        let mut version = vec![0u64; n_out];
+        let mut count = vec![0usize; n_out];
+        let mut heap = BinaryHeap::new();
+        for (n, a) in arr.iter().enumerate() {
+            if let Some(first) = a.first() {
+                heap.push(Event::arrival(first.time, n));
+            }
+            predict(&kins[n], st[n], n, self.t_max, &mut version, &mut heap);
+        }
+        let mut all: Vec<(Spike, f64)> = Vec::new();
+        let mut last_time = f64::NEG_INFINITY;
+        while let Some(ev) = heap.pop() {
+            let n = ev.neuron as usize;
+            match ev.kind {
+                EventKind::Crossing(v) => {
+                    if v != version[n] {
+                        continue;
+                    }
+                    let kin = &kins[n];
+                    let (t0, _, i0) = st[n];
+                    let i_k = kin.i_at(i0, ev.time - t0);
+                    if ev.time == last_time {
+                        stats.simultaneous_spikes += 1;
+                    }
+                    last_time = ev.time;
+                    all.push((
+                        Spike {
+                            time: ev.time,
+                            neuron: n as u32,
+                        },
+                        i_k,
+                    ));
+                    count[n] += 1;
+                    if count[n] > self.cap {
+                        return Err(self.too_many(n, ev.time));
+                    }
+                    st[n] = (ev.time, kin.reset, i_k);
+                    for m in 0..n_out {
+                        let w = r[[m, n]];
+                        if w != 0.0 {
+                            advance_to(&kins[m], &mut st[m], ev.time);
+                            st[m].2 += w;
+                        }
+                        if w != 0.0 || m == n {
+                            predict(&kins[m], st[m], m, self.t_max, &mut version, &mut heap);
+                        }
+                    }
+                }
+                EventKind::Arrival => {
+                    let a = arr[n][next[n]];
+                    next[n] += 1;
+                    advance_to(&kins[n], &mut st[n], a.time);
+                    st[n].2 += a.weight;
+                    predict(&kins[n], st[n], n, self.t_max, &mut version, &mut heap);
+                    if let Some(b) = arr[n].get(next[n]) {
+                        heap.push(Event::arrival(b.time, n));
+                    }
+                }
+            }
+        }
+        Ok(sorted_trace(all))
+    }
+}
+
+/// Sorts `(spike, current)` pairs by `(time, neuron)` (stable) into a layer trace.
+fn sorted_trace(mut all: Vec<(Spike, f64)>) -> LayerTrace {
+    if all
+        .windows(2)
+        .any(|p| (p[0].0.time, p[0].0.neuron) > (p[1].0.time, p[1].0.neuron))
+    {
         all.sort_by(|x, y| {
             x.0.time
                 .total_cmp(&y.0.time)
                 .then(x.0.neuron.cmp(&y.0.neuron))
         });
-        spikes = all.iter().map(|p| p.0).collect();
-        debug_assert!({
-            let mut c = spikes.clone();
-            sort_spikes(&mut c);
-            c == spikes
-        });
     }
-    let currents = all.iter().map(|p| p.1).collect();
-    Ok(LayerTrace { spikes, currents })
+    LayerTrace {
+        spikes: all.iter().map(|p| p.0).collect(),
+        currents: all.iter().map(|p| p.1).collect(),
+    }
 }
 
-/// Simulates one neuron; pushes `(t_k, I(t_k))` per spike. On exceeding `cap` spikes,
-/// returns the time of the offending spike.
+/// Carries a neuron's state `(t, u, I)` to `time` (no crossing search: the caller knows
+/// none happens before `time`).
+fn advance_to(kin: &Kinetics, st: &mut (f64, f64, f64), time: f64) {
+    let s = time - st.0;
+    if s > 0.0 {
+        st.1 = kin.u_at(st.1, st.2, s);
+        st.2 = kin.i_at(st.2, s);
+        st.0 = time;
+    }
+}
+
+/// Pushes the next crossing of neuron `n` from state `st` (invalidating older ones).
+fn predict(
+    kin: &Kinetics,
+    st: (f64, f64, f64),
+    n: usize,
+    t_max: f64,
+    version: &mut [u64],
+    heap: &mut BinaryHeap<Event>,
+) {
+    version[n] += 1;
+    let (t, u, i) = st;
+    let s = if u >= kin.theta {
+        Some(0.0)
+    } else {
+        kin.first_crossing(u, i, t_max - t)
+    };
+    if let Some(s) = s {
+        heap.push(Event {
+            time: t + s,
+            kind: EventKind::Crossing(version[n]),
+            neuron: n as u32,
+        });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum EventKind {
+    /// A predicted crossing, valid while the neuron's version is this one.
+    Crossing(u64),
+    /// The neuron's next arrival.
+    Arrival,
+}
+
+/// A heap entry; the heap pops the earliest time, crossings before arrivals, lower
+/// neuron first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Event {
+    time: f64,
+    kind: EventKind,
+    neuron: u32,
+}
+
+impl Event {
+    fn arrival(time: f64, n: usize) -> Self {
+        Self {
+            time,
+            kind: EventKind::Arrival,
+            neuron: n as u32,
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self.kind {
+            EventKind::Crossing(_) => 0,
+            EventKind::Arrival => 1,
+        }
+    }
+}
+
+impl Eq for Event {}
+
+impl Ord for Event {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap.
+        o.time
+            .total_cmp(&self.time)
+            .then(o.rank().cmp(&self.rank()))
+            .then(o.neuron.cmp(&self.neuron))
+    }
+}
+
+impl PartialOrd for Event {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// Simulates one neuron on its sorted arrivals; pushes `(t_k, I(t_k))` per spike. On
+/// exceeding `cap` spikes, returns the time of the offending spike.
 fn neuron_forward(
     kin: &Kinetics,
-    w_row: &[f64],
-    inputs: &[Spike],
+    arrivals: &[Arrival],
     t_max: f64,
     cap: usize,
     out: &mut Vec<(f64, f64)>,
+    stats: &mut ForwardStats,
 ) -> std::result::Result<(), f64> {
     let (mut t, mut u, mut i) = (0.0_f64, 0.0_f64, 0.0_f64);
-    let mut advance =
-        |t: &mut f64, u: &mut f64, i: &mut f64, target: f64| -> std::result::Result<(), f64> {
-            loop {
-                let delta = target - *t;
-                match kin.first_crossing(*u, *i, delta) {
-                    Some(s) => {
-                        let i_k = kin.i_at(*i, s);
-                        let t_k = *t + s;
-                        out.push((t_k, i_k));
-                        if out.len() > cap {
-                            return Err(t_k);
-                        }
-                        *t = t_k;
-                        *u = kin.reset;
-                        *i = i_k;
+    let mut advance = |t: &mut f64,
+                       u: &mut f64,
+                       i: &mut f64,
+                       target: f64,
+                       stats: &mut ForwardStats|
+     -> std::result::Result<(), f64> {
+        loop {
+            let delta = target - *t;
+            match kin.first_crossing(*u, *i, delta) {
+                Some(s) => {
+                    let i_k = kin.i_at(*i, s);
+                    let t_k = *t + s;
+                    if t_k == target && target < t_max {
+                        stats.spikes_at_arrivals += 1;
                     }
-                    None => {
-                        if delta > 0.0 {
-                            *u = kin.u_at(*u, *i, delta);
-                            *i = kin.i_at(*i, delta);
-                            *t = target;
-                        }
-                        return Ok(());
+                    out.push((t_k, i_k));
+                    if out.len() > cap {
+                        return Err(t_k);
                     }
+                    *t = t_k;
+                    *u = kin.reset;
+                    *i = i_k;
+                }
+                None => {
+                    if delta > 0.0 {
+                        *u = kin.u_at(*u, *i, delta);
+                        *i = kin.i_at(*i, delta);
+                        *t = target;
+                    }
+                    return Ok(());
                 }
             }
-        };
-    for s in inputs.iter().take_while(|s| s.time <= t_max) {
-        advance(&mut t, &mut u, &mut i, s.time)?;
-        i += w_row[s.neuron as usize];
+        }
+    };
+    for a in arrivals {
+        advance(&mut t, &mut u, &mut i, a.time, stats)?;
+        i += a.weight;
     }
-    advance(&mut t, &mut u, &mut i, t_max)
+    advance(&mut t, &mut u, &mut i, t_max, stats)
 }
 
 /// Maximum of the membrane `u = V - leak` of a neuron that does not spike in `[0, t_max]`.
@@ -255,10 +536,14 @@ pub struct MembraneMax {
     pub time: f64,
 }
 
-/// The membrane maximum over `[0, t_max]` of a neuron without resets, fed by the sorted
-/// `inputs` through `w_row`: on each inter-event interval the candidates are the interval's
-/// end and the analytic extremum [`Kinetics::extremum`].
-pub fn membrane_max(kin: &Kinetics, w_row: &[f64], inputs: &[Spike], t_max: f64) -> MembraneMax {
+/// The membrane maximum over `[0, t_max]` of a neuron without resets, fed by the
+/// `arrivals` `(time, weight)` sorted by time: on each inter-event interval the candidates
+/// are the interval's end and the analytic extremum [`Kinetics::extremum`].
+pub fn membrane_max(
+    kin: &Kinetics,
+    arrivals: impl IntoIterator<Item = (f64, f64)>,
+    t_max: f64,
+) -> MembraneMax {
     let (mut t, mut u, mut i) = (0.0_f64, 0.0_f64, 0.0_f64);
     let mut best = MembraneMax {
         u_max: 0.0,
@@ -288,9 +573,9 @@ pub fn membrane_max(kin: &Kinetics, w_row: &[f64], inputs: &[Spike], t_max: f64)
             };
         }
     };
-    for s in inputs.iter().take_while(|s| s.time <= t_max) {
-        visit(&mut t, &mut u, &mut i, s.time);
-        i += w_row[s.neuron as usize];
+    for (time, w) in arrivals.into_iter().take_while(|a| a.0 <= t_max) {
+        visit(&mut t, &mut u, &mut i, time);
+        i += w;
     }
     visit(&mut t, &mut u, &mut i, t_max);
     best

@@ -77,4 +77,4 @@ pub use error::{Error, Result};
 pub use forward::{LayerTrace, Trace};
 pub use loss::{FirstSpikeCe, LossOutput};
 pub use network::{sort_spikes, Network, Spike};
-pub use params::{Lif, SolverConfig};
+pub use params::{Lif, NeuronParams, SolverConfig};

@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backward::Gradients;
-use crate::dynamics::{phi, Kinetics};
+use crate::dynamics::{chi, phi};
 use crate::error::{Error, Result};
-use crate::forward::{membrane_max, Trace};
+use crate::forward::{arrivals, membrane_max, Trace};
 use crate::network::{Network, Spike};
 use crate::params::SolverConfig;
 
@@ -235,45 +235,71 @@ impl FirstSpikeCe {
         let silent = !trace.output().iter().any(|s| s.neuron as usize == label);
         let mut term = None;
         if silent && self.silent_label_gamma > 0.0 {
-            let w = net.weight(n_layers - 1);
-            let w_row = w.row(label);
-            let t = membrane_term(
-                &crate::params::kinetics(net.params(n_layers - 1)),
-                w_row.as_slice().expect("standard layout"),
-                trace.spikes(n_layers - 1),
-                trace.t_max(),
-                self.silent_label_gamma,
-            );
+            let t = membrane_term(net, trace, label, self.silent_label_gamma);
             out.value += t.value;
-            if n_layers >= 2 {
-                for (d, g) in direct[n_layers - 2].iter_mut().zip(&t.dl_dt) {
-                    *d += g;
+            for &(src, g) in &t.dl_dt {
+                match src {
+                    Source::Below { index, .. } if n_layers >= 2 => direct[n_layers - 2][index] += g,
+                    Source::Same { k, .. } => direct[n_layers - 1][k] += g,
+                    Source::Below { .. } => {}
                 }
             }
             term = Some(t);
         }
         let mut grads = trace.backward_direct(net, &direct, cfg)?;
         if let Some(t) = term {
-            let mut g = grads.weights[n_layers - 1].row_mut(label);
-            for (g, r) in g.iter_mut().zip(&t.dl_dw) {
-                *g += r;
-            }
-            if n_layers == 1 {
-                for (i, g) in t.dl_dt.iter().enumerate() {
-                    grads.input_times[trace.input_order[i]] += g;
+            let top = n_layers - 1;
+            for &(src, g) in &t.dl_dw {
+                match src {
+                    Source::Below { j, .. } => grads.weights[top][[label, j]] += g,
+                    Source::Same { m, .. } => {
+                        if let Some(r) = grads.recurrent[top].as_mut() {
+                            r[[label, m]] += g;
+                        }
+                    }
                 }
+            }
+            for &(src, g) in &t.dl_dt {
+                if let Source::Below { index, j } = src {
+                    if n_layers == 1 {
+                        grads.input_times[trace.input_order[index]] += g;
+                    }
+                    if let Some(d) = grads.delays[top].as_mut() {
+                        d[[label, j]] += g;
+                    }
+                }
+            }
+            if let Some(p) = grads.params.as_mut() {
+                let p = &mut p[top];
+                p.tau_mem[label] += t.dl_dtau_mem;
+                p.tau_syn[label] += t.dl_dtau_syn;
+                p.threshold[label] += self.silent_label_gamma;
+                p.leak[label] -= self.silent_label_gamma;
             }
         }
         Ok((out, grads))
     }
 }
 
+/// Where an input of the membrane term comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Source {
+    /// Spike `index` of the layer below, from neuron `j`.
+    Below { index: usize, j: usize },
+    /// Spike `k` of the output layer itself (recurrent), from neuron `m`.
+    Same { k: usize, m: usize },
+}
+
 /// The silent-label membrane term `gamma (theta - max_t u(t))` of one neuron and its exact
-/// derivatives w.r.t. the neuron's incoming weights and its input spike times.
+/// derivatives w.r.t. the weights, arrival times and time constants of its inputs.
 struct MembraneTerm {
     value: f64,
-    dl_dw: Vec<f64>,
-    dl_dt: Vec<f64>,
+    /// `∂l/∂w` per input (summed by the caller into the weight matrices).
+    dl_dw: Vec<(Source, f64)>,
+    /// `∂l/∂t` per input arrival (= per presynaptic spike time, and per delay).
+    dl_dt: Vec<(Source, f64)>,
+    dl_dtau_mem: f64,
+    dl_dtau_syn: f64,
 }
 
 /// `u(t*) = Σ_{t_i < t*} W_{j_i} K(t* - t_i)`, `K(s) = a phi(a, b, s)`,
@@ -281,41 +307,62 @@ struct MembraneTerm {
 /// `t*` costs nothing and `∂u/∂t_i = -W K'(t* - t_i)`. When the maximum sits on an input
 /// spike `e` (a kink made by a negative weight), `t* = t_e` moves with it and
 /// `∂u(t*)/∂t_e = u'(t_e⁻) = a (I(t_e⁻) - u(t*))`.
-fn membrane_term(
-    kin: &Kinetics,
-    w_row: &[f64],
-    inputs: &[Spike],
-    t_max: f64,
-    gamma: f64,
-) -> MembraneTerm {
-    let m = membrane_max(kin, w_row, inputs, t_max);
-    let mut dl_dw = vec![0.0; w_row.len()];
-    let mut dl_dt = vec![0.0; inputs.len()];
-    let mut current_before = 0.0;
-    let mut kink = Vec::new();
-    for (i, s) in inputs
+fn membrane_term(net: &Network, trace: &Trace, label: usize, gamma: f64) -> MembraneTerm {
+    let top = net.n_layers() - 1;
+    let kin = net.kinetics(top, label);
+    let t_max = trace.t_max();
+    let below = trace.spikes(top);
+    let mut arr = Vec::new();
+    arrivals(net, top, label, below, t_max, &mut arr);
+    let mut inputs: Vec<(f64, f64, Source)> = arr
         .iter()
-        .enumerate()
-        .take_while(|(_, s)| s.time <= m.time)
-    {
-        let w = w_row[s.neuron as usize];
-        if s.time == m.time && m.time < t_max {
-            kink.push(i);
+        .map(|a| {
+            let index = a.index as usize;
+            let j = below[index].neuron as usize;
+            (a.time, a.weight, Source::Below { index, j })
+        })
+        .collect();
+    if let Some(r) = net.recurrent(top) {
+        for (k, s) in trace.output().iter().enumerate() {
+            let m = s.neuron as usize;
+            inputs.push((s.time, r[[label, m]], Source::Same { k, m }));
+        }
+        inputs.sort_by(|x, y| x.0.total_cmp(&y.0));
+    }
+    let m = membrane_max(&kin, inputs.iter().map(|x| (x.0, x.1)), t_max);
+    let (a, b) = (kin.a, kin.b);
+    let mut term = MembraneTerm {
+        value: gamma * (kin.theta - m.u_max),
+        dl_dw: Vec::new(),
+        dl_dt: Vec::new(),
+        dl_dtau_mem: 0.0,
+        dl_dtau_syn: 0.0,
+    };
+    let (mut current_before, mut du_da, mut du_db) = (0.0, 0.0, 0.0);
+    let mut kink = None;
+    for &(time, w, src) in inputs.iter().take_while(|x| x.0 <= m.time) {
+        if time == m.time && m.time < t_max {
+            kink.get_or_insert(src);
             continue;
         }
-        let lag = m.time - s.time;
-        let ph = phi(kin.a, kin.b, lag);
-        dl_dw[s.neuron as usize] -= gamma * kin.a * ph;
-        dl_dt[i] = gamma * w * kin.a * ((-kin.b * lag).exp() - kin.a * ph);
-        current_before += w * (-kin.b * lag).exp();
+        let lag = m.time - time;
+        let ph = phi(a, b, lag);
+        let eb = (-b * lag).exp();
+        term.dl_dw.push((src, -gamma * a * ph));
+        term.dl_dt.push((src, gamma * w * a * (eb - a * ph)));
+        current_before += w * eb;
+        du_da += w * (ph - a * chi(a, b, lag));
+        du_db -= w * a * chi(b, a, lag);
     }
-    if let Some(&e) = kink.first() {
+    if let Some(src) = kink {
         // L = gamma (theta - u(t_e)): dL/dt_e = -gamma u'(t_e⁻).
-        dl_dt[e] = -gamma * kin.a * (current_before - m.u_max);
+        term.dl_dt
+            .push((src, -gamma * a * (current_before - m.u_max)));
     }
-    MembraneTerm {
-        value: gamma * (kin.theta - m.u_max),
-        dl_dw,
-        dl_dt,
-    }
+    // L = gamma (theta - u*), u* = Σ w a phi(a, b, lag): the maximum's time does not move
+    // to first order (an interior maximum, or pinned to an input), so only the kernel's
+    // rate derivatives count; tau = 1/rate.
+    term.dl_dtau_mem = gamma * a * a * du_da;
+    term.dl_dtau_syn = gamma * b * b * du_db;
+    term
 }

@@ -84,6 +84,12 @@ pub struct SolverConfig {
     /// Spikes with a smaller `D-` are grazing crossings whose exact gradient diverges; their
     /// `D-` is raised to the floor and counted in [`crate::AdjointStats::grazing_clamped`].
     pub grazing_floor: f64,
+    /// Whether the adjoint also computes the gradients of the per-neuron parameters
+    /// (`tau_mem`, `tau_syn`, `threshold`, `leak`, `reset`; default off). They need the
+    /// forward state between events, which the adjoint recomputes neuron by neuron
+    /// (about twice the adjoint's time). A request, not a setting: never serialised.
+    #[serde(skip)]
+    pub parameter_gradients: bool,
 }
 
 impl Default for SolverConfig {
@@ -91,6 +97,7 @@ impl Default for SolverConfig {
         Self {
             max_spikes_per_neuron: 1000,
             grazing_floor: 1e-9,
+            parameter_gradients: false,
         }
     }
 }
@@ -115,6 +122,118 @@ impl SolverConfig {
                 expected: "a finite value > 0".into(),
                 actual: self.grazing_floor.to_string(),
             });
+        }
+        Ok(())
+    }
+}
+
+/// Per-neuron parameters of one layer: one value per neuron for each field of [`Lif`].
+///
+/// A layer without per-neuron values uses its [`Lif`] for every neuron
+/// ([`NeuronParams::uniform`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeuronParams {
+    /// Leak potentials.
+    pub leak: Vec<f64>,
+    /// Reset potentials.
+    pub reset: Vec<f64>,
+    /// Thresholds.
+    pub threshold: Vec<f64>,
+    /// Synaptic time constants in seconds.
+    pub tau_syn: Vec<f64>,
+    /// Membrane time constants in seconds.
+    pub tau_mem: Vec<f64>,
+}
+
+impl NeuronParams {
+    /// The same parameters for each of `n` neurons.
+    pub fn uniform(p: &Lif, n: usize) -> Self {
+        Self {
+            leak: vec![p.leak; n],
+            reset: vec![p.reset; n],
+            threshold: vec![p.threshold; n],
+            tau_syn: vec![p.tau_syn; n],
+            tau_mem: vec![p.tau_mem; n],
+        }
+    }
+
+    /// Number of neurons.
+    pub fn len(&self) -> usize {
+        self.leak.len()
+    }
+
+    /// Whether the layer has no neurons.
+    pub fn is_empty(&self) -> bool {
+        self.leak.is_empty()
+    }
+
+    /// The parameters of neuron `n`.
+    ///
+    /// # Panics
+    /// If `n >= self.len()`.
+    #[track_caller]
+    pub fn get(&self, n: usize) -> Lif {
+        Lif {
+            leak: self.leak[n],
+            reset: self.reset[n],
+            threshold: self.threshold[n],
+            tau_syn: self.tau_syn[n],
+            tau_mem: self.tau_mem[n],
+        }
+    }
+
+    /// The fields by name, in the order `leak, reset, threshold, tau_syn, tau_mem`.
+    pub fn fields(&self) -> [(&'static str, &[f64]); 5] {
+        [
+            ("leak", &self.leak),
+            ("reset", &self.reset),
+            ("threshold", &self.threshold),
+            ("tau_syn", &self.tau_syn),
+            ("tau_mem", &self.tau_mem),
+        ]
+    }
+
+    /// Mutable fields by name, in the order of [`NeuronParams::fields`].
+    pub fn fields_mut(&mut self) -> [(&'static str, &mut Vec<f64>); 5] {
+        [
+            ("leak", &mut self.leak),
+            ("reset", &mut self.reset),
+            ("threshold", &mut self.threshold),
+            ("tau_syn", &mut self.tau_syn),
+            ("tau_mem", &mut self.tau_mem),
+        ]
+    }
+
+    /// Checks the parameters of layer `layer` (0 = the first layer after the input) with
+    /// `n` neurons: every field has `n` values and each neuron is valid as
+    /// [`validate_lif`] states.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a field of the wrong length, [`Error::Range`] naming the field
+    /// and neuron (`threshold1[3]`) for an invalid value.
+    pub fn validate(&self, layer: usize, n: usize) -> Result<()> {
+        for (name, v) in self.fields() {
+            if v.len() != n {
+                return Err(Error::Shape {
+                    arg: format!("{name}{layer}"),
+                    expected: format!("({n},) (one per neuron)"),
+                    actual: format!("({},)", v.len()),
+                });
+            }
+        }
+        for i in 0..n {
+            validate_lif(&self.get(i)).map_err(|e| match e {
+                Error::Invalid {
+                    arg,
+                    expected,
+                    actual,
+                } => Error::Range {
+                    arg: format!("{arg}{layer}[{i}]"),
+                    expected,
+                    actual,
+                },
+                other => other,
+            })?;
         }
         Ok(())
     }
