@@ -50,14 +50,19 @@ impl LayerTrace {
     }
 }
 
+/// A crossing this close before an arrival (in units of `f64::EPSILON` relative to the
+/// arrival time) counts as a spike at the arrival ([`ForwardStats::spikes_at_arrivals`]):
+/// closer than the crossing solver's own rounding.
+const AT_ARRIVAL_ULPS: f64 = 4.0;
+
 /// Degenerate events the forward met (they make the loss non-differentiable there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ForwardStats {
     /// Spikes of a recurrent layer at exactly the time of an earlier spike of the same
     /// layer (processed in `(time, neuron)` order).
     pub simultaneous_spikes: u64,
-    /// Spikes at exactly the time of an arrival into the spiking neuron (the crossing is
-    /// taken before the arrival's jump).
+    /// Spikes at the time of an arrival into the spiking neuron, to within the solver's
+    /// rounding (4 ulps); the crossing is taken before the arrival's jump.
     pub spikes_at_arrivals: u64,
 }
 
@@ -498,7 +503,7 @@ fn neuron_forward(
                 Some(s) => {
                     let i_k = kin.i_at(*i, s);
                     let t_k = *t + s;
-                    if t_k == target && target < t_max {
+                    if target - t_k <= AT_ARRIVAL_ULPS * f64::EPSILON * target && target < t_max {
                         stats.spikes_at_arrivals += 1;
                     }
                     out.push((t_k, i_k));

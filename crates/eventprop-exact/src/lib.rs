@@ -74,7 +74,7 @@ pub mod params;
 pub use backward::{AdjointStats, Gradients};
 pub use batch::{first_spike_batch, BatchResult};
 pub use error::{Error, Result};
-pub use forward::{LayerTrace, Trace};
+pub use forward::{ForwardStats, LayerTrace, Trace};
 pub use loss::{FirstSpikeCe, LossOutput};
 pub use network::{sort_spikes, Network, Spike};
 pub use params::{Lif, NeuronParams, SolverConfig};
