@@ -205,6 +205,8 @@ fn check(t: &mut Tally, adj: f64, fd: Option<f64>, noise: f64, what: &str) {
     t.checked += 1;
 }
 
+// Indices address the same entry in the spec, its perturbed copies and the gradients.
+#[allow(clippy::needless_range_loop)]
 fn run_case(seed: u64, sizes: &[usize], o: Options, which: Which) -> Tally {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cfg = SolverConfig::default();
