@@ -251,7 +251,7 @@ fn read_network(path: &Path, params_path: Option<&Path>, scalar: Lif) -> Result<
     let names = npz.names();
     let n = names.iter().filter(|x| x.starts_with('w')).count();
     for name in &names {
-        if !layer_name(name, &["w", "r", "d"]).is_some_and(|(_, k)| k < n) {
+        if layer_name(name, &["w", "r", "d"]).is_none_or(|(_, k)| k >= n) {
             bail!(
                 "--weights: expected arrays named w0 … w{} (and optional r<k>, d<k>) in {}, got `{name}`",
                 n.saturating_sub(1),

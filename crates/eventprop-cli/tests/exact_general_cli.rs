@@ -143,8 +143,8 @@ fn recurrent_delayed_per_neuron_outputs_equal_the_library() {
     assert_eq!(&read2(dir, "grad_d1.npy"), g.delays[1].as_ref().unwrap());
     assert!(!dir.join("out/grad_r1.npy").exists() && !dir.join("out/grad_d0.npy").exists());
     let gp = g.params.as_ref().unwrap();
-    for k in 0..2 {
-        for (field, v) in gp[k].fields() {
+    for (k, p) in gp.iter().enumerate() {
+        for (field, v) in p.fields() {
             assert_eq!(read1(dir, &format!("grad_{field}{k}.npy")), v, "{field}{k}");
         }
     }
