@@ -190,6 +190,23 @@ struct Settings {
     /// Hidden firing-rate regulariser weight (stepped engine).
     #[arg(long, allow_hyphen_values = true)]
     rate_reg: Option<f64>,
+    /// Train recurrent weights in every hidden layer (exact engine; `learn.recurrent`).
+    #[arg(long)]
+    #[serde(rename = "learn.recurrent", skip_serializing_if = "is_false")]
+    recurrent: bool,
+    /// Train a delay on every feed-forward connection (exact engine; `learn.delays`).
+    #[arg(long)]
+    #[serde(rename = "learn.delays", skip_serializing_if = "is_false")]
+    delays: bool,
+    /// Train per-neuron tau_mem and tau_syn as ln tau (exact engine; `learn.taus`).
+    #[arg(long)]
+    #[serde(rename = "learn.taus", skip_serializing_if = "is_false")]
+    train_taus: bool,
+    /// Train per-neuron thresholds, kept above leak and reset (exact engine;
+    /// `learn.threshold`).
+    #[arg(long)]
+    #[serde(rename = "learn.threshold", skip_serializing_if = "is_false")]
+    train_threshold: bool,
     /// Hidden weight init mean.
     #[arg(long, allow_hyphen_values = true)]
     hidden_init_mean: Option<f64>,
@@ -317,6 +334,10 @@ fn layer(task: Task, common: &Settings, data: &impl Serialize) -> Result<toml::T
     Ok(t)
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// The flag that sets config key `key` (the field name in kebab case, except where the
 /// `serde` name differs from the flag).
 fn flag_of(key: &str) -> String {
@@ -327,6 +348,8 @@ fn flag_of(key: &str) -> String {
         "encoding.dt" | "events.dt" => "dt",
         "chip.kind" => "chip",
         "chip.seed" => "chip_seed",
+        "learn.taus" => "train_taus",
+        "learn.threshold" => "train_threshold",
         _ => key.rsplit('.').next().unwrap_or(key),
     };
     format!("--{}", name.replace('_', "-"))
@@ -336,7 +359,7 @@ fn flag_of(key: &str) -> String {
 /// silently ignored, so it is refused).
 fn unused_by(engine: EngineKind) -> &'static [&'static str] {
     match engine {
-        EngineKind::Stepped => &["exact", "chip"],
+        EngineKind::Stepped => &["exact", "chip", "learn"],
         EngineKind::Exact => &[
             "discretization",
             "encoding.dt",
@@ -345,7 +368,7 @@ fn unused_by(engine: EngineKind) -> &'static [&'static str] {
             "rate_reg",
             "chip",
         ],
-        EngineKind::Chip => &["exact"],
+        EngineKind::Chip => &["exact", "learn"],
     }
 }
 

@@ -4,10 +4,9 @@
 //! collected in sample order and summed sequentially, so the result is bit-identical for
 //! any number of threads.
 
-use ndarray::Array2;
 use rayon::prelude::*;
 
-use crate::backward::AdjointStats;
+use crate::backward::{AdjointStats, Gradients};
 use crate::error::{Error, Result};
 use crate::loss::FirstSpikeCe;
 use crate::network::{Network, Spike};
@@ -22,8 +21,10 @@ pub struct BatchResult {
     pub correct: usize,
     /// Number of samples.
     pub samples: usize,
-    /// Sum of the per-sample weight gradients (`None` unless requested).
-    pub grads: Option<Vec<Array2<f64>>>,
+    /// Sum of the per-sample gradients of weights, recurrent weights, delays and (when
+    /// [`SolverConfig::parameter_gradients`] is set) neuron parameters (`None` unless
+    /// requested). Its spike-time fields are empty; its guard counts are the batch's.
+    pub grads: Option<Gradients>,
     /// Spike count per layer (input first), summed over the batch.
     pub spikes: Vec<usize>,
     /// Samples in which at least one output neuron was silent.
@@ -90,12 +91,7 @@ pub fn first_spike_batch<S: AsRef<[Spike]> + Sync>(
         loss_sum: 0.0,
         correct: 0,
         samples: inputs.len(),
-        grads: with_grad.then(|| {
-            net.weights()
-                .iter()
-                .map(|w| Array2::zeros(w.dim()))
-                .collect()
-        }),
+        grads: None,
         spikes: vec![0; net.n_layers() + 1],
         silent_outputs: 0,
         predictions: Vec::with_capacity(inputs.len()),
@@ -109,11 +105,16 @@ pub fn first_spike_batch<S: AsRef<[Spike]> + Sync>(
         for (acc, c) in result.spikes.iter_mut().zip(counts) {
             *acc += c;
         }
-        if let (Some(acc), Some(g)) = (result.grads.as_mut(), grads) {
-            for (a, gw) in acc.iter_mut().zip(&g.weights) {
-                *a += gw;
-            }
+        if let Some(mut g) = grads {
             result.stats += g.stats;
+            match result.grads.as_mut() {
+                Some(acc) => acc.accumulate(&g),
+                None => {
+                    g.input_times.clear();
+                    g.spike_times.clear();
+                    result.grads = Some(g);
+                }
+            }
         }
     }
     Ok(result)

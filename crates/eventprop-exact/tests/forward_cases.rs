@@ -287,6 +287,7 @@ fn batch_is_bit_identical_across_thread_counts() {
     assert!(one
         .grads
         .unwrap()
+        .weights
         .iter()
         .any(|g| g.iter().any(|&v| v != 0.0)));
 }

@@ -74,8 +74,10 @@ pub fn to_graph(t: &Trainer) -> Graph {
             shape: vec![spec.n_in as i64],
         },
     );
-    let last = t.weights.len() - 1;
-    for (k, w) in t.weights.iter().enumerate() {
+    // The feed-forward weights ([`eventprop_nir::save`] refuses networks with more).
+    let n_ff = spec.layout().n_ff;
+    let last = n_ff - 1;
+    for (k, w) in t.weights[..n_ff].iter().enumerate() {
         let lin = format!("linear{k}");
         g.nodes
             .insert(lin.clone(), Node::Linear { weight: w.clone() });

@@ -44,8 +44,21 @@ pub use graph::Graph;
 /// Writes the network of `trainer` to `path` as a NIR file (atomically).
 ///
 /// # Errors
-/// [`Error::Io`] for the file.
+/// [`Error::Unsupported`] for a network with trained recurrent weights, delays, time
+/// constants or thresholds (`[learn]`; not exported yet), [`Error::Io`] for the file.
 pub fn save(trainer: &Trainer, path: &Path) -> Result<()> {
+    let learn = trainer.engine.spec().learn;
+    if learn.any() {
+        return Err(Error::Unsupported {
+            node: "graph".into(),
+            kind: "export".into(),
+            reason: format!(
+                "expected a feed-forward network with shared neuron parameters, got [learn] \
+                 {learn:?} (recurrent weights, delays and per-neuron parameters are not \
+                 exported yet)"
+            ),
+        });
+    }
     to_graph(trainer).write(path)
 }
 

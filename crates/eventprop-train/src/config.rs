@@ -112,6 +112,10 @@ pub struct TrainConfig {
     /// Time grid and sizes of event data (`[events]`, task `events` only).
     #[serde(default)]
     pub events: EventSettings,
+    /// What is trained besides the feed-forward weights (`[learn]`: recurrent weights,
+    /// delays, time constants, thresholds; exact engine only).
+    #[serde(default)]
+    pub learn: crate::model::Learn,
 }
 
 /// What a run trains on.
@@ -386,6 +390,7 @@ impl TrainConfig {
             data: DataFiles::default(),
             events: EventSettings::default(),
             chip: crate::chip::ChipSettings::default(),
+            learn: crate::model::Learn::default(),
         };
         match engine {
             EngineKind::Stepped | EngineKind::Chip => stepped,
@@ -776,6 +781,7 @@ impl TrainConfig {
             n_out,
             lif,
             readout,
+            learn: self.learn,
         }
     }
 

@@ -1,10 +1,13 @@
 //! The network description shared by every engine: layer sizes, the LIF parameters of the
 //! hidden layers, the output layer, and the seeded weight initialisation.
 //!
-//! A network is `n_in → hidden[0] → … → hidden[L-1] → n_out`, feed-forward, with one
-//! weight matrix per connection (`W_k` of shape `(N_k, N_{k-1})`, the last one feeding the
-//! output layer). The weights themselves live with the trainer ([`crate::Trainer`]); an
-//! engine ([`crate::engine::Engine`]) reads them for each batch.
+//! A network is `n_in → hidden[0] → … → hidden[L-1] → n_out`, with one weight matrix per
+//! feed-forward connection (`W_k` of shape `(N_k, N_{k-1})`, the last one feeding the
+//! output layer). With [`Learn`] (the `[learn]` table) more is trained: recurrent weights
+//! of the hidden layers, synaptic delays, per-neuron time constants and thresholds.
+//! Everything trained is a list of matrices, the *tensors* ([`NetworkSpec::tensor_shapes`],
+//! [`Layout`]): the trainer ([`crate::Trainer`]) owns them, initialises, optimises and
+//! checkpoints them alike; an engine ([`crate::engine::Engine`]) reads them for each batch.
 
 use eventprop_core::Lif;
 use ndarray::Array2;
@@ -31,7 +34,65 @@ pub enum Readout {
     Spiking(Lif),
 }
 
-/// Architecture and neuron parameters of a feed-forward network.
+/// What is trained besides the feed-forward weights (the `[learn]` table; all off by
+/// default, and then the tensors are exactly the feed-forward weights). Exact engine only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Learn {
+    /// Recurrent weights `(H_k, H_k)` in every hidden layer (init `N(0, std_k / sqrt(H_k))`
+    /// with `std_k` the layer's input weight std).
+    #[serde(default)]
+    pub recurrent: bool,
+    /// A delay on every feed-forward connection (init 0 s, kept `>= 0`).
+    #[serde(default)]
+    pub delays: bool,
+    /// Per-neuron `tau_mem` and `tau_syn` of every spiking layer, trained as `ln tau`
+    /// (positive by construction).
+    #[serde(default)]
+    pub taus: bool,
+    /// Per-neuron thresholds of every spiking layer, trained as `s` with
+    /// `threshold = max(leak, reset) + e^s` (above leak and reset by construction).
+    #[serde(default)]
+    pub threshold: bool,
+}
+
+impl Learn {
+    /// Whether anything beyond the feed-forward weights is trained.
+    pub fn any(&self) -> bool {
+        self.recurrent || self.delays || self.taus || self.threshold
+    }
+}
+
+/// Where each kind of tensor sits in the list of [`NetworkSpec::tensor_shapes`]: the
+/// feed-forward weights first, then (each present only when learned) one recurrent matrix
+/// per hidden layer, one delay matrix per weight matrix, `ln tau_mem` and `ln tau_syn`
+/// rows `(1, N)` per spiking layer, and threshold rows `(1, N)` per spiking layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Number of feed-forward weight matrices (at index 0).
+    pub n_ff: usize,
+    /// Number of spiking layers (hidden, then the output when it spikes).
+    pub n_spiking: usize,
+    /// Index of the first recurrent matrix (one per hidden layer).
+    pub recurrent: Option<usize>,
+    /// Index of the first delay matrix (one per weight matrix).
+    pub delays: Option<usize>,
+    /// Index of the first `ln tau_mem` row (one per spiking layer), followed by the
+    /// `ln tau_syn` rows.
+    pub taus: Option<usize>,
+    /// Index of the first threshold parameter row (one per spiking layer).
+    pub threshold: Option<usize>,
+}
+
+impl Layout {
+    /// Number of weight tensors (feed-forward and recurrent; these are what weight
+    /// clipping and a chip's weight range apply to), at the start of the list.
+    pub fn n_weights(&self) -> usize {
+        self.n_ff + self.recurrent.map_or(0, |_| self.n_ff - 1)
+    }
+}
+
+/// Architecture and neuron parameters of a network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkSpec {
     /// Number of input channels.
@@ -44,6 +105,9 @@ pub struct NetworkSpec {
     pub lif: Lif,
     /// The output layer.
     pub readout: Readout,
+    /// What is trained besides the feed-forward weights.
+    #[serde(default)]
+    pub learn: Learn,
 }
 
 /// Weight initialisation `N(mean, std)` of one weight matrix.
@@ -97,6 +161,65 @@ impl NetworkSpec {
         sizes.windows(2).map(|w| (w[1], w[0])).collect()
     }
 
+    /// Where each kind of tensor sits ([`NetworkSpec::tensor_shapes`]).
+    pub fn layout(&self) -> Layout {
+        let n_ff = self.hidden.len() + 1;
+        let n_spiking = self.spiking_layers().len();
+        let mut next = n_ff;
+        let mut take = |on: bool, count: usize| {
+            on.then(|| {
+                let at = next;
+                next += count;
+                at
+            })
+        };
+        Layout {
+            n_ff,
+            n_spiking,
+            recurrent: take(self.learn.recurrent, self.hidden.len()),
+            delays: take(self.learn.delays, n_ff),
+            taus: take(self.learn.taus, 2 * n_spiking),
+            threshold: take(self.learn.threshold, n_spiking),
+        }
+    }
+
+    /// Shapes of everything trained ([`Layout`] gives the order): the feed-forward weights
+    /// ([`NetworkSpec::weight_shapes`]) and what [`Learn`] adds.
+    pub fn tensor_shapes(&self) -> Vec<(usize, usize)> {
+        let ff = self.weight_shapes();
+        let sizes: Vec<usize> = ff.iter().map(|s| s.0).collect();
+        let spiking = &sizes[..self.spiking_layers().len()];
+        let mut v = ff.clone();
+        if self.learn.recurrent {
+            v.extend(self.hidden.iter().map(|&h| (h, h)));
+        }
+        if self.learn.delays {
+            v.extend(&ff);
+        }
+        if self.learn.taus {
+            v.extend(spiking.iter().chain(spiking).map(|&n| (1, n)));
+        }
+        if self.learn.threshold {
+            v.extend(spiking.iter().map(|&n| (1, n)));
+        }
+        v
+    }
+
+    /// The lowest threshold of a spiking layer with parameters `p`: `max(leak, reset)`.
+    pub fn threshold_floor(p: &Lif) -> f64 {
+        p.leak.max(p.reset)
+    }
+
+    /// Keeps trained values in their ranges after an update: delays `>= 0`.
+    pub fn project(&self, tensors: &mut [Array2<f64>]) {
+        let l = self.layout();
+        if let Some(d) = l.delays {
+            for t in &mut tensors[d..d + l.n_ff] {
+                t.mapv_inplace(|x| x.max(0.0));
+            }
+        }
+    }
+
     /// The LIF parameters of every spiking layer, input side first (the hidden layers,
     /// then the output layer when it spikes).
     pub fn spiking_layers(&self) -> Vec<Lif> {
@@ -107,12 +230,13 @@ impl NetworkSpec {
         v
     }
 
-    /// Checks that `weights` match [`NetworkSpec::weight_shapes`] and are finite.
+    /// Checks that `weights` (all tensors) match [`NetworkSpec::tensor_shapes`] and are
+    /// finite.
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the weight (`weight.k`).
     pub fn check_weights(&self, weights: &[Array2<f64>]) -> Result<()> {
-        let shapes = self.weight_shapes();
+        let shapes = self.tensor_shapes();
         if weights.len() != shapes.len() {
             return Err(Error::invalid(
                 "weights",
@@ -140,7 +264,9 @@ impl NetworkSpec {
     }
 
     /// Weights with matrix `k` drawn from `N(inits[k].mean, inits[k].std)` (one entry per
-    /// weight matrix), in layer order from one ChaCha8 stream seeded with `seed`.
+    /// weight matrix), in layer order from one ChaCha8 stream seeded with `seed`; then the
+    /// tensors of [`Learn`] (recurrent weights from the same stream after the feed-forward
+    /// ones, delays 0, `ln tau` and threshold parameters from the spec's values).
     ///
     /// # Errors
     /// [`Error::Invalid`] for an invalid spec, a wrong number of inits, or a
@@ -168,6 +294,33 @@ impl NetworkSpec {
             weights.push(Array2::from_shape_simple_fn((o, i), || {
                 normal.sample(&mut rng)
             }));
+        }
+        if self.learn.recurrent {
+            for (&h, init) in self.hidden.iter().zip(inits) {
+                let normal = Normal::new(0.0, init.std / (h as f64).sqrt())
+                    .map_err(|_| Error::invalid("init std", "finite and >= 0", init.std))?;
+                weights.push(Array2::from_shape_simple_fn((h, h), || {
+                    normal.sample(&mut rng)
+                }));
+            }
+        }
+        if self.learn.delays {
+            weights.extend(shapes.iter().map(|&s| Array2::zeros(s)));
+        }
+        let spiking = self.spiking_layers();
+        let sizes: Vec<usize> = shapes.iter().map(|s| s.0).collect();
+        if self.learn.taus {
+            for pick in [|p: &Lif| p.tau_mem, |p: &Lif| p.tau_syn] {
+                for (p, &n) in spiking.iter().zip(&sizes) {
+                    weights.push(Array2::from_elem((1, n), pick(p).ln()));
+                }
+            }
+        }
+        if self.learn.threshold {
+            for (p, &n) in spiking.iter().zip(&sizes) {
+                let s = (p.threshold - Self::threshold_floor(p)).ln();
+                weights.push(Array2::from_elem((1, n), s));
+            }
         }
         Ok(weights)
     }

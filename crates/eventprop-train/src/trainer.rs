@@ -330,12 +330,16 @@ impl Trainer {
                     },
                 });
             }
+            let n_weights = self.engine.spec().layout().n_weights();
             for (k, (w, g)) in self.weights.iter_mut().zip(&grads).enumerate() {
                 self.adam.step(
                     k,
                     w.as_slice_mut().expect("standard layout"),
                     g.as_slice().expect("standard layout"),
                 );
+                if k >= n_weights {
+                    continue;
+                }
                 if let Some(c) = cfg.weight_clip {
                     w.mapv_inplace(|x| x.clamp(-c, c));
                 }
@@ -343,6 +347,7 @@ impl Trainer {
                     w.mapv_inplace(|x| x.clamp(-c, c));
                 }
             }
+            self.engine.spec().project(&mut self.weights);
             if let Some(c) = chip {
                 *chip_stats.get_or_insert_with(Default::default) += c;
             }
@@ -696,7 +701,7 @@ impl Trainer {
             .validate()
             .map_err(|e| Error::format(path, format!("checkpoint config: {e}")))?;
         let engine = engine::build(&config)?;
-        let shapes = engine.spec().weight_shapes();
+        let shapes = engine.spec().tensor_shapes();
         let mut weights = Vec::with_capacity(shapes.len());
         for (k, &(o, i)) in shapes.iter().enumerate() {
             let t = c.get(path, &format!("weight.{k}"))?;

@@ -31,6 +31,7 @@ fn net(hidden: Vec<usize>, readout: Readout) -> SteppedNetwork {
             n_out: 3,
             lif: seed_lif(),
             readout,
+            learn: Default::default(),
         },
         dt: 1e-6,
         discretization: Discretization::Seed,

@@ -1,7 +1,12 @@
 //! The exact engine: event-based simulation with exact spike times and the exact
 //! EventProp adjoint ([`eventprop_exact`]), first-spike-time loss, samples in parallel.
+//!
+//! Besides the feed-forward weights it trains what [`crate::model::Learn`] asks for:
+//! recurrent weights of the hidden layers, delays, per-neuron `ln tau_mem`, `ln tau_syn`
+//! (gradient `tau · dL/dtau`) and threshold parameters `s` with
+//! `threshold = max(leak, reset) + e^s` (gradient `e^s · dL/dthreshold`).
 
-use eventprop_exact::{first_spike_batch, FirstSpikeCe, Network, SolverConfig};
+use eventprop_exact::{first_spike_batch, FirstSpikeCe, Gradients, Network, SolverConfig};
 use ndarray::Array2;
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
@@ -66,12 +71,93 @@ impl ExactEngine {
         };
         // The loss checks its settings when evaluated.
         loss.evaluate(&[], spec.n_out, 0, config.t_sim())?;
+        let solver = SolverConfig {
+            parameter_gradients: config.learn.taus || config.learn.threshold,
+            ..config.exact
+        };
         Ok(Self {
             spec,
             loss,
             t_max: config.t_sim(),
-            solver: config.exact,
+            solver,
         })
+    }
+
+    /// The network of the tensors `weights` ([`crate::model::Layout`]).
+    fn network(&self, weights: &[Array2<f64>]) -> Result<Network> {
+        self.spec.check_weights(weights)?;
+        let l = self.spec.layout();
+        let mut net = Network::new(weights[..l.n_ff].to_vec(), self.spec.spiking_layers())?;
+        if let Some(r) = l.recurrent {
+            for k in 0..self.spec.hidden.len() {
+                net = net.with_recurrent(k, weights[r + k].clone())?;
+            }
+        }
+        if let Some(d) = l.delays {
+            for k in 0..l.n_ff {
+                net = net.with_delays(k, weights[d + k].clone())?;
+            }
+        }
+        if l.taus.is_some() || l.threshold.is_some() {
+            for (k, p) in self.spec.spiking_layers().iter().enumerate() {
+                let mut np = net.neuron_params(k).clone();
+                if let Some(t) = l.taus {
+                    np.tau_mem = weights[t + k].iter().map(|v| v.exp()).collect();
+                    np.tau_syn = weights[t + l.n_spiking + k].iter().map(|v| v.exp()).collect();
+                }
+                if let Some(t) = l.threshold {
+                    let floor = NetworkSpec::threshold_floor(p);
+                    np.threshold = weights[t + k].iter().map(|v| floor + v.exp()).collect();
+                }
+                net = net.with_neuron_params(k, np)?;
+            }
+        }
+        Ok(net)
+    }
+
+    /// The gradients of the tensors from the network's gradients (summed over `samples`),
+    /// as batch means.
+    fn tensor_grads(&self, net: &Network, g: Gradients, samples: usize) -> Vec<Array2<f64>> {
+        let scale = 1.0 / samples.max(1) as f64;
+        let l = self.spec.layout();
+        let mut out: Vec<Array2<f64>> = g.weights;
+        if l.recurrent.is_some() {
+            out.extend(
+                g.recurrent[..self.spec.hidden.len()]
+                    .iter()
+                    .map(|r| r.clone().expect("recurrent layers")),
+            );
+        }
+        if l.delays.is_some() {
+            out.extend(g.delays.iter().map(|d| d.clone().expect("delays")));
+        }
+        let params = g.params.unwrap_or_default();
+        let row = |v: Vec<f64>| Array2::from_shape_vec((1, v.len()), v).expect("a row");
+        if l.taus.is_some() {
+            for pick in [0, 1] {
+                for (k, gp) in params.iter().enumerate() {
+                    let np = net.neuron_params(k);
+                    let (tau, gt) = match pick {
+                        0 => (&np.tau_mem, &gp.tau_mem),
+                        _ => (&np.tau_syn, &gp.tau_syn),
+                    };
+                    out.push(row(tau.iter().zip(gt).map(|(t, g)| t * g).collect()));
+                }
+            }
+        }
+        if l.threshold.is_some() {
+            for (k, (gp, p)) in params.iter().zip(self.spec.spiking_layers()).enumerate() {
+                let floor = NetworkSpec::threshold_floor(&p);
+                let th = &net.neuron_params(k).threshold;
+                out.push(row(
+                    th.iter().zip(&gp.threshold).map(|(t, g)| (t - floor) * g).collect(),
+                ));
+            }
+        }
+        for t in &mut out {
+            t.mapv_inplace(|v| v * scale);
+        }
+        out
     }
 }
 
@@ -91,8 +177,7 @@ impl Engine for ExactEngine {
         labels: &[usize],
         pass: Pass,
     ) -> Result<BatchOutcome> {
-        self.spec.check_weights(weights)?;
-        let net = Network::new(weights.to_vec(), self.spec.spiking_layers())?;
+        let net = self.network(weights)?;
         let r = first_spike_batch(
             &net,
             inputs,
@@ -102,7 +187,6 @@ impl Engine for ExactEngine {
             &self.solver,
             pass == Pass::Train,
         )?;
-        let scale = 1.0 / r.samples.max(1) as f64;
         let n_hidden = self.spec.hidden.len();
         Ok(BatchOutcome {
             loss_sum: r.loss_sum,
@@ -111,16 +195,13 @@ impl Engine for ExactEngine {
             samples: r.samples,
             hidden_spikes: r.spikes[1..=n_hidden].iter().sum::<usize>() as f64,
             silent_outputs: Some(r.silent_outputs),
-            grads: r
-                .grads
-                .map(|g| g.into_iter().map(|g| g.mapv(|v| v * scale)).collect()),
+            grads: r.grads.map(|g| self.tensor_grads(&net, g, r.samples)),
             chip: None,
         })
     }
 
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
-        self.spec.check_weights(weights)?;
-        let net = Network::new(weights.to_vec(), self.spec.spiking_layers())?;
+        let net = self.network(weights)?;
         let trace = net.forward(input, self.t_max, &self.solver)?;
         Ok((1..=self.spec.hidden.len())
             .map(|k| trace.spikes(k).to_vec())

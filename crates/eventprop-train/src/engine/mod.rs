@@ -167,6 +167,17 @@ pub trait Engine: Send + Sync + fmt::Debug {
 /// # Errors
 /// [`crate::Error::Invalid`] when the config does not suit the engine.
 pub fn build(config: &TrainConfig) -> Result<Box<dyn Engine>> {
+    if config.learn.any() && config.engine != EngineKind::Exact {
+        return Err(crate::Error::invalid(
+            "learn",
+            format!(
+                "all off with the {} engine (recurrent weights, delays, trained taus and \
+                 thresholds: exact engine only)",
+                config.engine
+            ),
+            format!("{:?}", config.learn),
+        ));
+    }
     Ok(match config.engine {
         EngineKind::Stepped => Box::new(stepped::SteppedEngine::new(config)?),
         EngineKind::Exact => Box::new(exact::ExactEngine::new(config)?),
