@@ -103,7 +103,10 @@ impl ExactEngine {
                 let mut np = net.neuron_params(k).clone();
                 if let Some(t) = l.taus {
                     np.tau_mem = weights[t + k].iter().map(|v| v.exp()).collect();
-                    np.tau_syn = weights[t + l.n_spiking + k].iter().map(|v| v.exp()).collect();
+                    np.tau_syn = weights[t + l.n_spiking + k]
+                        .iter()
+                        .map(|v| v.exp())
+                        .collect();
                 }
                 if let Some(t) = l.threshold {
                     let floor = NetworkSpec::threshold_floor(p);
@@ -149,9 +152,11 @@ impl ExactEngine {
             for (k, (gp, p)) in params.iter().zip(self.spec.spiking_layers()).enumerate() {
                 let floor = NetworkSpec::threshold_floor(&p);
                 let th = &net.neuron_params(k).threshold;
-                out.push(row(
-                    th.iter().zip(&gp.threshold).map(|(t, g)| (t - floor) * g).collect(),
-                ));
+                out.push(row(th
+                    .iter()
+                    .zip(&gp.threshold)
+                    .map(|(t, g)| (t - floor) * g)
+                    .collect()));
             }
         }
         for t in &mut out {
