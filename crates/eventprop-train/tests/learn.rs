@@ -195,7 +195,10 @@ fn other_engines_refuse_learned_extras() {
             },
             ..TrainConfig::preset(engine)
         };
-        let err = Trainer::new(cfg).err().expect("refused").to_string();
+        let Err(err) = Trainer::new(cfg) else {
+            panic!("{engine}: refused")
+        };
+        let err = err.to_string();
         assert!(err.contains("exact engine only"), "{err}");
     }
 }
