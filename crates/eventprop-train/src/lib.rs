@@ -57,6 +57,7 @@ pub mod model;
 pub mod network;
 pub mod readout;
 pub mod shd;
+pub mod stepped_layer;
 pub mod trainer;
 
 pub use config::TrainConfig;
