@@ -10,6 +10,7 @@
 //! checkpoints them alike; an engine ([`crate::engine::Engine`]) reads them for each batch.
 
 use eventprop_core::Lif;
+use eventprop_exact::NeuronParams;
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -82,6 +83,19 @@ pub struct Layout {
     pub taus: Option<usize>,
     /// Index of the first threshold parameter row (one per spiking layer).
     pub threshold: Option<usize>,
+}
+
+/// Gradients of a network's quantities, the input of [`NetworkSpec::tensor_grads`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkGrads {
+    /// `dL/dW` per feed-forward weight matrix.
+    pub weights: Vec<Array2<f64>>,
+    /// `dL/dr` per hidden layer (when recurrent).
+    pub recurrent: Vec<Array2<f64>>,
+    /// `dL/dd` per weight matrix (when delayed).
+    pub delays: Vec<Array2<f64>>,
+    /// Gradients of the per-neuron parameters per spiking layer (when trained).
+    pub params: Vec<NeuronParams>,
 }
 
 impl Layout {
@@ -208,6 +222,71 @@ impl NetworkSpec {
     /// The lowest threshold of a spiking layer with parameters `p`: `max(leak, reset)`.
     pub fn threshold_floor(p: &Lif) -> f64 {
         p.leak.max(p.reset)
+    }
+
+    /// The per-neuron parameters of every spiking layer: the spec's values, with `tau_mem`,
+    /// `tau_syn` (`e^{ln tau}`) and thresholds (`max(leak, reset) + e^s`) from the tensors
+    /// where [`Learn`] trains them.
+    pub fn neuron_params(&self, tensors: &[Array2<f64>]) -> Vec<NeuronParams> {
+        let l = self.layout();
+        let sizes: Vec<usize> = self.weight_shapes().iter().map(|s| s.0).collect();
+        self.spiking_layers()
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let mut np = NeuronParams::uniform(p, sizes[k]);
+                if let Some(t) = l.taus {
+                    np.tau_mem = tensors[t + k].iter().map(|v| v.exp()).collect();
+                    np.tau_syn = tensors[t + l.n_spiking + k]
+                        .iter()
+                        .map(|v| v.exp())
+                        .collect();
+                }
+                if let Some(t) = l.threshold {
+                    let floor = Self::threshold_floor(p);
+                    np.threshold = tensors[t + k].iter().map(|v| floor + v.exp()).collect();
+                }
+                np
+            })
+            .collect()
+    }
+
+    /// The gradients of the tensors ([`Layout`] order) from the gradients of the network's
+    /// quantities (chain rule through `ln tau` and the threshold parameterisation); parts
+    /// that are not trained are ignored. `params` are the values of
+    /// [`NetworkSpec::neuron_params`].
+    pub fn tensor_grads(&self, params: &[NeuronParams], g: NetworkGrads) -> Vec<Array2<f64>> {
+        let l = self.layout();
+        let mut out = g.weights;
+        if l.recurrent.is_some() {
+            out.extend(g.recurrent);
+        }
+        if l.delays.is_some() {
+            out.extend(g.delays);
+        }
+        let row = |v: Vec<f64>| Array2::from_shape_vec((1, v.len()), v).expect("a row");
+        if l.taus.is_some() {
+            for (k, gp) in g.params.iter().enumerate() {
+                let t = &params[k].tau_mem;
+                out.push(row(t.iter().zip(&gp.tau_mem).map(|(t, g)| t * g).collect()));
+            }
+            for (k, gp) in g.params.iter().enumerate() {
+                let t = &params[k].tau_syn;
+                out.push(row(t.iter().zip(&gp.tau_syn).map(|(t, g)| t * g).collect()));
+            }
+        }
+        if l.threshold.is_some() {
+            for ((gp, np), p) in g.params.iter().zip(params).zip(self.spiking_layers()) {
+                let floor = Self::threshold_floor(&p);
+                out.push(row(np
+                    .threshold
+                    .iter()
+                    .zip(&gp.threshold)
+                    .map(|(t, g)| (t - floor) * g)
+                    .collect()));
+            }
+        }
+        out
     }
 
     /// Keeps trained values in their ranges after an update: delays `>= 0`.

@@ -6,7 +6,9 @@
 //! (gradient `tau · dL/dtau`) and threshold parameters `s` with
 //! `threshold = max(leak, reset) + e^s` (gradient `e^s · dL/dthreshold`).
 
-use eventprop_exact::{first_spike_batch, FirstSpikeCe, Gradients, Network, SolverConfig};
+use eventprop_exact::{
+    first_spike_batch, FirstSpikeCe, Gradients, Network, NeuronParams, SolverConfig,
+};
 use ndarray::Array2;
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
@@ -14,7 +16,7 @@ use crate::config::TrainConfig;
 use crate::data::Spike;
 use crate::error::{Error, Result};
 use crate::loss::LossKind;
-use crate::model::{NetworkSpec, Readout};
+use crate::model::{NetworkGrads, NetworkSpec, Readout};
 
 /// Exact event-based simulation and gradients.
 #[derive(Debug, Clone)]
@@ -83,8 +85,9 @@ impl ExactEngine {
         })
     }
 
-    /// The network of the tensors `weights` ([`crate::model::Layout`]).
-    fn network(&self, weights: &[Array2<f64>]) -> Result<Network> {
+    /// The network of the tensors `weights` ([`crate::model::Layout`]) and its per-neuron
+    /// parameters.
+    fn network(&self, weights: &[Array2<f64>]) -> Result<(Network, Vec<NeuronParams>)> {
         self.spec.check_weights(weights)?;
         let l = self.spec.layout();
         let mut net = Network::new(weights[..l.n_ff].to_vec(), self.spec.spiking_layers())?;
@@ -98,67 +101,33 @@ impl ExactEngine {
                 net = net.with_delays(k, weights[d + k].clone())?;
             }
         }
+        let params = self.spec.neuron_params(weights);
         if l.taus.is_some() || l.threshold.is_some() {
-            for (k, p) in self.spec.spiking_layers().iter().enumerate() {
-                let mut np = net.neuron_params(k).clone();
-                if let Some(t) = l.taus {
-                    np.tau_mem = weights[t + k].iter().map(|v| v.exp()).collect();
-                    np.tau_syn = weights[t + l.n_spiking + k]
-                        .iter()
-                        .map(|v| v.exp())
-                        .collect();
-                }
-                if let Some(t) = l.threshold {
-                    let floor = NetworkSpec::threshold_floor(p);
-                    np.threshold = weights[t + k].iter().map(|v| floor + v.exp()).collect();
-                }
-                net = net.with_neuron_params(k, np)?;
+            for (k, np) in params.iter().enumerate() {
+                net = net.with_neuron_params(k, np.clone())?;
             }
         }
-        Ok(net)
+        Ok((net, params))
     }
 
-    /// The gradients of the tensors from the network's gradients (summed over `samples`),
-    /// as batch means.
-    fn tensor_grads(&self, net: &Network, g: Gradients, samples: usize) -> Vec<Array2<f64>> {
+    /// The batch-mean gradients of the tensors from the network's summed gradients.
+    fn tensor_grads(
+        &self,
+        params: &[NeuronParams],
+        g: Gradients,
+        samples: usize,
+    ) -> Vec<Array2<f64>> {
         let scale = 1.0 / samples.max(1) as f64;
-        let l = self.spec.layout();
-        let mut out: Vec<Array2<f64>> = g.weights;
-        if l.recurrent.is_some() {
-            out.extend(
-                g.recurrent[..self.spec.hidden.len()]
-                    .iter()
-                    .map(|r| r.clone().expect("recurrent layers")),
-            );
-        }
-        if l.delays.is_some() {
-            out.extend(g.delays.iter().map(|d| d.clone().expect("delays")));
-        }
-        let params = g.params.unwrap_or_default();
-        let row = |v: Vec<f64>| Array2::from_shape_vec((1, v.len()), v).expect("a row");
-        if l.taus.is_some() {
-            for pick in [0, 1] {
-                for (k, gp) in params.iter().enumerate() {
-                    let np = net.neuron_params(k);
-                    let (tau, gt) = match pick {
-                        0 => (&np.tau_mem, &gp.tau_mem),
-                        _ => (&np.tau_syn, &gp.tau_syn),
-                    };
-                    out.push(row(tau.iter().zip(gt).map(|(t, g)| t * g).collect()));
-                }
-            }
-        }
-        if l.threshold.is_some() {
-            for (k, (gp, p)) in params.iter().zip(self.spec.spiking_layers()).enumerate() {
-                let floor = NetworkSpec::threshold_floor(&p);
-                let th = &net.neuron_params(k).threshold;
-                out.push(row(th
-                    .iter()
-                    .zip(&gp.threshold)
-                    .map(|(t, g)| (t - floor) * g)
-                    .collect()));
-            }
-        }
+        let n_hidden = self.spec.hidden.len();
+        let mut out = self.spec.tensor_grads(
+            params,
+            NetworkGrads {
+                weights: g.weights,
+                recurrent: g.recurrent.into_iter().take(n_hidden).flatten().collect(),
+                delays: g.delays.into_iter().flatten().collect(),
+                params: g.params.unwrap_or_default(),
+            },
+        );
         for t in &mut out {
             t.mapv_inplace(|v| v * scale);
         }
@@ -182,7 +151,7 @@ impl Engine for ExactEngine {
         labels: &[usize],
         pass: Pass,
     ) -> Result<BatchOutcome> {
-        let net = self.network(weights)?;
+        let (net, params) = self.network(weights)?;
         let r = first_spike_batch(
             &net,
             inputs,
@@ -200,13 +169,13 @@ impl Engine for ExactEngine {
             samples: r.samples,
             hidden_spikes: r.spikes[1..=n_hidden].iter().sum::<usize>() as f64,
             silent_outputs: Some(r.silent_outputs),
-            grads: r.grads.map(|g| self.tensor_grads(&net, g, r.samples)),
+            grads: r.grads.map(|g| self.tensor_grads(&params, g, r.samples)),
             chip: None,
         })
     }
 
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
-        let net = self.network(weights)?;
+        let (net, _) = self.network(weights)?;
         let trace = net.forward(input, self.t_max, &self.solver)?;
         Ok((1..=self.spec.hidden.len())
             .map(|k| trace.spikes(k).to_vec())
