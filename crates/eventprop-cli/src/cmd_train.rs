@@ -190,20 +190,19 @@ struct Settings {
     /// Hidden firing-rate regulariser weight (stepped engine).
     #[arg(long, allow_hyphen_values = true)]
     rate_reg: Option<f64>,
-    /// Train recurrent weights in every hidden layer (exact engine; `learn.recurrent`).
+    /// Train recurrent weights in every hidden layer (`learn.recurrent`).
     #[arg(long)]
     #[serde(rename = "learn.recurrent", skip_serializing_if = "is_false")]
     recurrent: bool,
-    /// Train a delay on every feed-forward connection (exact engine; `learn.delays`).
+    /// Train a delay on every feed-forward connection (`learn.delays`).
     #[arg(long)]
     #[serde(rename = "learn.delays", skip_serializing_if = "is_false")]
     delays: bool,
-    /// Train per-neuron tau_mem and tau_syn as ln tau (exact engine; `learn.taus`).
+    /// Train per-neuron tau_mem and tau_syn as ln tau (`learn.taus`).
     #[arg(long)]
     #[serde(rename = "learn.taus", skip_serializing_if = "is_false")]
     train_taus: bool,
-    /// Train per-neuron thresholds, kept above leak and reset (exact engine;
-    /// `learn.threshold`).
+    /// Train per-neuron thresholds, kept above leak and reset (`learn.threshold`).
     #[arg(long)]
     #[serde(rename = "learn.threshold", skip_serializing_if = "is_false")]
     train_threshold: bool,
@@ -359,7 +358,7 @@ fn flag_of(key: &str) -> String {
 /// silently ignored, so it is refused).
 fn unused_by(engine: EngineKind) -> &'static [&'static str] {
     match engine {
-        EngineKind::Stepped => &["exact", "chip", "learn"],
+        EngineKind::Stepped => &["exact", "chip"],
         EngineKind::Exact => &[
             "discretization",
             "encoding.dt",

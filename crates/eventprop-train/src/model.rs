@@ -44,7 +44,8 @@ pub struct Learn {
     /// with `std_k` the layer's input weight std).
     #[serde(default)]
     pub recurrent: bool,
-    /// A delay on every feed-forward connection (init 0 s, kept `>= 0`).
+    /// A delay on every feed-forward connection (init 0 s, kept `>= 0`), trained in units
+    /// of the hidden `tau_syn` ([`NetworkSpec::delay_unit`]).
     #[serde(default)]
     pub delays: bool,
     /// Per-neuron `tau_mem` and `tau_syn` of every spiking layer, trained as `ln tau`
@@ -262,7 +263,8 @@ impl NetworkSpec {
             out.extend(g.recurrent);
         }
         if l.delays.is_some() {
-            out.extend(g.delays);
+            let unit = self.delay_unit();
+            out.extend(g.delays.into_iter().map(|d| d * unit));
         }
         let row = |v: Vec<f64>| Array2::from_shape_vec((1, v.len()), v).expect("a row");
         if l.taus.is_some() {
@@ -287,6 +289,27 @@ impl NetworkSpec {
             }
         }
         out
+    }
+
+    /// The unit of the delay tensors in seconds: the hidden layers' `tau_syn`. Adam moves a
+    /// parameter by about the learning rate per step whatever its gradient's scale, so
+    /// delays held in seconds would move by `lr` seconds per step — far beyond a µs-scale
+    /// window (the stepped preset: measured all-silent after 2 epochs); in units of the
+    /// synaptic time constant they move by `lr · tau_syn`.
+    pub fn delay_unit(&self) -> f64 {
+        self.lif.tau_syn
+    }
+
+    /// The delays in seconds, one matrix per weight matrix (when [`Learn::delays`]).
+    pub fn delays(&self, tensors: &[Array2<f64>]) -> Option<Vec<Array2<f64>>> {
+        let l = self.layout();
+        let unit = self.delay_unit();
+        l.delays.map(|d| {
+            tensors[d..d + l.n_ff]
+                .iter()
+                .map(|t| t.mapv(|v| v * unit))
+                .collect()
+        })
     }
 
     /// Keeps trained values in their ranges after an update: delays `>= 0`.

@@ -98,7 +98,8 @@ fn engine_gradients_of_every_tensor_match_finite_differences() {
     })
     .unwrap();
     // Move every tensor off its initial value so no gradient is trivially zero: delays
-    // 0.2–1 ms, ln tau and thresholds spread per neuron, some recurrence.
+    // 0.2–1 ms (0.04–0.2 in units of tau_syn = 5 ms), ln tau and thresholds spread per
+    // neuron, some recurrence.
     let l = t.engine.spec().layout();
     let mut k = 0.0_f64;
     for (i, w) in t.weights.iter_mut().enumerate().skip(l.n_ff) {
@@ -106,7 +107,7 @@ fn engine_gradients_of_every_tensor_match_finite_differences() {
             k += 1.0;
             let wobble = (k * 0.7).sin();
             *v = if Some(i) >= l.delays && Some(i) < l.taus {
-                0.6e-3 + 0.4e-3 * wobble
+                0.12 + 0.08 * wobble
             } else if Some(i) >= l.recurrent && Some(i) < l.delays {
                 0.3 * wobble
             } else {
@@ -126,11 +127,7 @@ fn engine_gradients_of_every_tensor_match_finite_differences() {
         for flat in (0..w.len()).step_by((w.len() / 3).max(1)) {
             let (r, c) = (flat / w.ncols(), flat % w.ncols());
             let v0 = w[[r, c]];
-            let h = if Some(i) >= l.delays && Some(i) < l.taus {
-                1e-8
-            } else {
-                1e-6 * v0.abs().max(1.0)
-            };
+            let h = 1e-6 * v0.abs().max(1.0);
             let f = |e: f64| {
                 let mut moved = t.weights.clone();
                 moved[i][[r, c]] = v0 + e;
@@ -186,19 +183,107 @@ fn learned_tensors_train_stay_in_range_and_resume_bit_identically() {
 }
 
 #[test]
-fn other_engines_refuse_learned_extras() {
-    for engine in [EngineKind::Stepped, EngineKind::Chip] {
-        let cfg = TrainConfig {
+fn the_chip_engine_refuses_learned_extras() {
+    let cfg = TrainConfig {
+        learn: Learn {
+            taus: true,
+            ..Learn::default()
+        },
+        ..TrainConfig::preset(EngineKind::Chip)
+    };
+    let Err(err) = Trainer::new(cfg) else {
+        panic!("chip: refused")
+    };
+    let err = err.to_string();
+    assert!(err.contains("stepped and exact engines"), "{err}");
+}
+
+#[test]
+fn stepped_learn_engine_matches_the_seed_engine_on_the_plain_network() {
+    // With trained taus (at their initial values) but no recurrence or delays, the
+    // stepped [learn] engine runs the same model as the seed-function engine: same loss,
+    // predictions and weight gradients (to rounding: sums in another order), on both
+    // readouts.
+    use eventprop_train::loss::LossKind;
+    for loss in [
+        None,
+        Some(LossKind::FirstSpike {
+            tau0: 2e-6,
+            tau1: 10e-6,
+            alpha: 3e-3,
+            silent_label_gamma: 0.0,
+        }),
+    ] {
+        let base = TrainConfig {
+            train_size: 64,
+            val_size: 10,
+            test_size: 10,
+            ..TrainConfig::preset(EngineKind::Stepped)
+        };
+        let base = match loss {
+            Some(l) => TrainConfig { loss: l, ..base },
+            None => base,
+        };
+        let plain = Trainer::new(base.clone()).unwrap();
+        let learn = Trainer::new(TrainConfig {
             learn: Learn {
                 taus: true,
+                threshold: true,
                 ..Learn::default()
             },
-            ..TrainConfig::preset(engine)
-        };
-        let Err(err) = Trainer::new(cfg) else {
-            panic!("{engine}: refused")
-        };
-        let err = err.to_string();
-        assert!(err.contains("exact engine only"), "{err}");
+            ..base
+        })
+        .unwrap();
+        let n_ff = plain.weights.len();
+        assert_eq!(plain.weights[..], learn.weights[..n_ff]);
+        let set = &plain.data.train;
+        let inputs: Vec<&[_]> = set.samples.iter().map(|s| s.as_slice()).collect();
+        let a = plain
+            .engine
+            .run(&plain.weights, &inputs, &set.labels, Pass::Train)
+            .unwrap();
+        let b = learn
+            .engine
+            .run(&learn.weights, &inputs, &set.labels, Pass::Train)
+            .unwrap();
+        assert!((a.loss_sum - b.loss_sum).abs() <= 1e-12 * a.loss_sum.abs());
+        assert_eq!(a.predictions, b.predictions);
+        assert_eq!(a.hidden_spikes, b.hidden_spikes);
+        let (ga, gb) = (a.grads.unwrap(), b.grads.unwrap());
+        for (x, y) in ga.iter().zip(&gb[..n_ff]) {
+            let scale = x.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            assert!(scale > 0.0);
+            assert!(
+                x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 1e-10 * scale),
+                "{x} vs {y}"
+            );
+        }
+        // The extra tensors have gradients too.
+        assert!(gb[n_ff..].iter().all(|g| g.iter().any(|&v| v != 0.0)));
     }
+}
+
+#[test]
+fn stepped_training_with_every_extra_learns_and_resumes() {
+    let cfg = TrainConfig {
+        train_size: 400,
+        val_size: 100,
+        test_size: 100,
+        epochs: 2,
+        learn: ALL,
+        ..TrainConfig::preset(EngineKind::Stepped)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.safetensors");
+    let mut full = Trainer::new(cfg.clone()).unwrap();
+    full.run_epoch(&mut |_| {}).unwrap();
+    full.run_epoch(&mut |_| {}).unwrap();
+    let mut first = Trainer::new(cfg).unwrap();
+    first.run_epoch(&mut |_| {}).unwrap();
+    first.save(&path).unwrap();
+    let mut resumed = Trainer::load(&path).unwrap();
+    resumed.run_epoch(&mut |_| {}).unwrap();
+    assert_eq!(resumed.weights, full.weights);
+    eprintln!("{:?}", full.history[1]);
+    assert!(full.history[1].train_acc > 0.5, "{:?}", full.history[1]);
 }

@@ -96,10 +96,8 @@ impl ExactEngine {
                 net = net.with_recurrent(k, weights[r + k].clone())?;
             }
         }
-        if let Some(d) = l.delays {
-            for k in 0..l.n_ff {
-                net = net.with_delays(k, weights[d + k].clone())?;
-            }
+        for (k, d) in self.spec.delays(weights).into_iter().flatten().enumerate() {
+            net = net.with_delays(k, d)?;
         }
         let params = self.spec.neuron_params(weights);
         if l.taus.is_some() || l.threshold.is_some() {

@@ -18,6 +18,7 @@
 pub mod chip;
 pub mod exact;
 pub mod stepped;
+pub mod stepped_learn;
 
 use std::fmt;
 use std::str::FromStr;
@@ -167,18 +168,18 @@ pub trait Engine: Send + Sync + fmt::Debug {
 /// # Errors
 /// [`crate::Error::Invalid`] when the config does not suit the engine.
 pub fn build(config: &TrainConfig) -> Result<Box<dyn Engine>> {
-    if config.learn.any() && config.engine != EngineKind::Exact {
+    if config.learn.any() && config.engine == EngineKind::Chip {
         return Err(crate::Error::invalid(
             "learn",
-            format!(
-                "all off with the {} engine (recurrent weights, delays, trained taus and \
-                 thresholds: exact engine only)",
-                config.engine
-            ),
+            "all off with the chip engine (recurrent weights, delays, trained taus and \
+             thresholds: stepped and exact engines)",
             format!("{:?}", config.learn),
         ));
     }
     Ok(match config.engine {
+        EngineKind::Stepped if config.learn.any() => {
+            Box::new(stepped_learn::SteppedLearnEngine::new(config)?)
+        }
         EngineKind::Stepped => Box::new(stepped::SteppedEngine::new(config)?),
         EngineKind::Exact => Box::new(exact::ExactEngine::new(config)?),
         EngineKind::Chip => Box::new(chip::ChipEngine::new(config)?),
