@@ -10,6 +10,9 @@ use eventprop_exact::{loss, Lif, Network, NeuronParams, SolverConfig, Spike};
 use ndarray::{array, Array1, Array2};
 use ndarray_npy::{NpzWriter, ReadNpyExt};
 
+#[allow(dead_code)]
+mod common;
+
 fn w() -> Vec<Array2<f64>> {
     vec![
         array![
@@ -161,10 +164,9 @@ fn recurrent_delayed_per_neuron_outputs_equal_the_library() {
     assert!(dir.join("out/grad_tau_mem0.npy").exists());
 }
 
+/// One line on stderr, `error: …` with `needle`, exit code 1.
 fn one_line_error(o: &std::process::Output, needle: &str) {
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    let err = common::one_line_error(o, 1);
     assert!(err.starts_with("error: ") && err.contains(needle), "{err}");
 }
 

@@ -10,6 +10,9 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod common;
+use common::fd::{central, check, random_input, signature, Tally};
+
 const T_MAX: f64 = 0.05;
 
 /// A random network whose layers fire sparsely on `input`: weights ~ U(-0.3, 1) scaled,
@@ -43,25 +46,6 @@ fn random_net(rng: &mut ChaCha8Rng, sizes: &[usize], p: Lif, input: &[Spike]) ->
     Network::new(weights, vec![p; sizes.len() - 1]).expect("valid")
 }
 
-fn random_input(rng: &mut ChaCha8Rng, n_in: usize) -> Vec<Spike> {
-    let mut v = Vec::new();
-    for j in 0..n_in {
-        for _ in 0..rng.random_range(1..4) {
-            v.push(Spike {
-                time: rng.random_range(0.0..0.025),
-                neuron: j as u32,
-            });
-        }
-    }
-    v
-}
-
-fn signature(t: &Trace) -> Vec<Vec<u32>> {
-    (1..t.n_layers())
-        .map(|k| t.spikes(k).iter().map(|s| s.neuron).collect())
-        .collect()
-}
-
 #[derive(Clone, Copy)]
 enum Which {
     Sum,
@@ -93,41 +77,6 @@ fn loss_and_grad(net: &Network, t: &Trace, which: Which) -> (f64, Gradients) {
     }
 }
 
-struct Tally {
-    checked: usize,
-    excluded: usize,
-    worst: f64,
-    spikes: usize,
-}
-
-/// Central difference with Richardson extrapolation: `(4 D(h/2) - D(h)) / 3`, truncation
-/// error O(h^4). `None` when a perturbation changes the spike lists.
-fn central(f: &dyn Fn(f64) -> Option<f64>, h: f64) -> Option<f64> {
-    let d = |h: f64| Some((f(h)? - f(-h)?) / (2.0 * h));
-    let (d1, d2) = (d(h)?, d(0.5 * h)?);
-    Some((4.0 * d2 - d1) / 3.0)
-}
-
-fn check(compare: &mut Tally, adj: f64, fd: f64, noise: f64, what: &str) {
-    // Relative error; `noise` is the rounding floor of the difference quotient
-    // (~100 eps |L| / h), below which a deviation carries no information.
-    let diff = (adj - fd).abs();
-    let err = if diff <= noise {
-        0.0
-    } else {
-        (diff - noise) / adj.abs()
-    };
-    if adj.abs() >= 1e4 * noise {
-        // Reported: the plain relative error where rounding cannot mask it.
-        compare.worst = compare.worst.max(diff / adj.abs());
-    }
-    assert!(
-        err <= 1e-6,
-        "{what}: adjoint {adj:e} vs finite difference {fd:e} (rel. error {err:e})"
-    );
-    compare.checked += 1;
-}
-
 fn run_case(seed: u64, sizes: &[usize], p: Lif, which: Which) -> Tally {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cfg = SolverConfig::default();
@@ -154,10 +103,8 @@ fn run_case(seed: u64, sizes: &[usize], p: Lif, which: Which) -> Tally {
         );
     }
     let mut tally = Tally {
-        checked: 0,
-        excluded: 0,
-        worst: 0.0,
         spikes: trace.spike_counts()[1..].iter().sum(),
+        ..Default::default()
     };
     let noise = |h: f64| 100.0 * f64::EPSILON * value.abs().max(1e-3) / h;
     let eval = |n: &Network, inp: &[Spike]| -> Option<f64> {
@@ -175,16 +122,14 @@ fn run_case(seed: u64, sizes: &[usize], p: Lif, which: Which) -> Tally {
                     n.weights_mut().nth(k).unwrap()[[r, c]] = w + d;
                     eval(&n, &input)
                 };
-                match central(&f, h) {
-                    Some(fd) => check(
-                        &mut tally,
-                        grads.weights[k][[r, c]],
-                        fd,
-                        noise(h),
-                        &format!("seed {seed} w{k}[{r},{c}]"),
-                    ),
-                    None => tally.excluded += 1,
-                }
+                let what = format!("seed {seed} w{k}[{r},{c}]");
+                check(
+                    &mut tally,
+                    grads.weights[k][[r, c]],
+                    central(&f, h),
+                    noise(h),
+                    &what,
+                );
             }
         }
     }
@@ -200,29 +145,29 @@ fn run_case(seed: u64, sizes: &[usize], p: Lif, which: Which) -> Tally {
             moved[i].time += d;
             eval(&net, &moved)
         };
-        match central(&f, h) {
-            Some(fd) => check(
-                &mut tally,
-                grads.input_times[i],
-                fd,
-                noise(h),
-                &format!("seed {seed} input time {i}"),
-            ),
-            None => tally.excluded += 1,
-        }
+        let what = format!("seed {seed} input time {i}");
+        check(
+            &mut tally,
+            grads.input_times[i],
+            central(&f, h),
+            noise(h),
+            &what,
+        );
     }
     tally
 }
 
 fn run_many(sizes: &[usize], p: Lif, which: Which, seeds: std::ops::Range<u64>) {
-    let (mut checked, mut excluded, mut worst, mut spikes) = (0, 0, 0.0_f64, 0);
+    let mut all = Tally::default();
     for seed in seeds {
-        let t = run_case(seed, sizes, p, which);
-        spikes += t.spikes;
-        checked += t.checked;
-        excluded += t.excluded;
-        worst = worst.max(t.worst);
+        all.add(&run_case(seed, sizes, p, which));
     }
+    let Tally {
+        checked,
+        excluded,
+        worst,
+        spikes,
+    } = all;
     eprintln!("sizes {sizes:?} tau_syn {} tau_mem {}: {spikes} spikes, checked {checked}, excluded {excluded}, worst rel. error {worst:.2e}", p.tau_syn, p.tau_mem);
     assert!(
         checked > 10 * excluded.max(1) / 2,

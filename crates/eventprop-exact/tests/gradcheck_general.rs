@@ -15,6 +15,9 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod common;
+use common::fd::{central, check, random_input, signature, Tally};
+
 const T_MAX: f64 = 0.05;
 
 /// Everything that defines a network, so that single entries can be perturbed.
@@ -64,19 +67,6 @@ fn random_params(rng: &mut ChaCha8Rng, n: usize, taus: u8) -> NeuronParams {
         };
     }
     p
-}
-
-fn random_input(rng: &mut ChaCha8Rng, n_in: usize) -> Vec<Spike> {
-    let mut v = Vec::new();
-    for j in 0..n_in {
-        for _ in 0..rng.random_range(1..4) {
-            v.push(Spike {
-                time: rng.random_range(0.0..0.025),
-                neuron: j as u32,
-            });
-        }
-    }
-    v
 }
 
 /// A random network firing sparsely on `input`: each layer's feed-forward weights are
@@ -130,12 +120,6 @@ fn random_spec(rng: &mut ChaCha8Rng, sizes: &[usize], o: Options, input: &[Spike
     spec
 }
 
-fn signature(t: &Trace) -> Vec<Vec<u32>> {
-    (1..t.n_layers())
-        .map(|k| t.spikes(k).iter().map(|s| s.neuron).collect())
-        .collect()
-}
-
 #[derive(Clone, Copy)]
 enum Which {
     Sum,
@@ -166,43 +150,6 @@ fn loss_and_grad(net: &Network, t: &Trace, which: Which) -> (f64, Gradients) {
             (l.value, g)
         }
     }
-}
-
-#[derive(Default)]
-struct Tally {
-    checked: usize,
-    excluded: usize,
-    worst: f64,
-    spikes: usize,
-}
-
-/// Central difference with Richardson extrapolation, `(4 D(h/2) - D(h)) / 3`.
-fn central(f: &dyn Fn(f64) -> Option<f64>, h: f64) -> Option<f64> {
-    let d = |h: f64| Some((f(h)? - f(-h)?) / (2.0 * h));
-    let (d1, d2) = (d(h)?, d(0.5 * h)?);
-    Some((4.0 * d2 - d1) / 3.0)
-}
-
-fn check(t: &mut Tally, adj: f64, fd: Option<f64>, noise: f64, what: &str) {
-    let Some(fd) = fd else {
-        t.excluded += 1;
-        return;
-    };
-    // `noise`: the rounding floor of the difference quotient (~100 eps |L| / h).
-    let diff = (adj - fd).abs();
-    let err = if diff <= noise {
-        0.0
-    } else {
-        (diff - noise) / adj.abs()
-    };
-    if adj.abs() >= 1e4 * noise {
-        t.worst = t.worst.max(diff / adj.abs());
-    }
-    assert!(
-        err <= 1e-6,
-        "{what}: adjoint {adj:e} vs finite difference {fd:e} (rel. error {err:e})"
-    );
-    t.checked += 1;
 }
 
 // Indices address the same entry in the spec, its perturbed copies and the gradients.
@@ -340,11 +287,7 @@ fn run_case(seed: u64, sizes: &[usize], o: Options, which: Which) -> Tally {
 fn run_many(sizes: &[usize], o: Options, which: Which, seeds: std::ops::Range<u64>) {
     let mut all = Tally::default();
     for seed in seeds {
-        let t = run_case(seed, sizes, o, which);
-        all.spikes += t.spikes;
-        all.checked += t.checked;
-        all.excluded += t.excluded;
-        all.worst = all.worst.max(t.worst);
+        all.add(&run_case(seed, sizes, o, which));
     }
     eprintln!(
         "sizes {sizes:?} recurrent {} delays {} taus {}: {} spikes, checked {}, excluded {}, \

@@ -1,0 +1,86 @@
+//! Finite-difference checking shared by the gradient-check tests: Richardson central
+//! differences, the comparison with the rounding floor, random inputs and the spike-list
+//! signature that detects discontinuous perturbations.
+
+#![allow(dead_code)]
+
+use eventprop_exact::{Spike, Trace};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// 1–3 input spikes per input neuron in `[0, 25 ms)`.
+pub fn random_input(rng: &mut ChaCha8Rng, n_in: usize) -> Vec<Spike> {
+    let mut v = Vec::new();
+    for j in 0..n_in {
+        for _ in 0..rng.random_range(1..4) {
+            v.push(Spike {
+                time: rng.random_range(0.0..0.025),
+                neuron: j as u32,
+            });
+        }
+    }
+    v
+}
+
+/// The neuron order of every layer's spikes: a perturbation that changes it makes the loss
+/// discontinuous.
+pub fn signature(t: &Trace) -> Vec<Vec<u32>> {
+    (1..t.n_layers())
+        .map(|k| t.spikes(k).iter().map(|s| s.neuron).collect())
+        .collect()
+}
+
+/// Central difference with Richardson extrapolation: `(4 D(h/2) - D(h)) / 3`, truncation
+/// error O(h^4). `None` when a perturbation changes the spike lists (`f` returns `None`).
+pub fn central(f: &dyn Fn(f64) -> Option<f64>, h: f64) -> Option<f64> {
+    let d = |h: f64| Some((f(h)? - f(-h)?) / (2.0 * h));
+    let (d1, d2) = (d(h)?, d(0.5 * h)?);
+    Some((4.0 * d2 - d1) / 3.0)
+}
+
+/// Counts of a gradient check.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Entries compared.
+    pub checked: usize,
+    /// Entries whose perturbation changed a spike list.
+    pub excluded: usize,
+    /// Largest plain relative error where rounding cannot mask it.
+    pub worst: f64,
+    /// Spikes of the checked networks.
+    pub spikes: usize,
+}
+
+impl Tally {
+    /// Adds another tally's counts.
+    pub fn add(&mut self, t: &Tally) {
+        self.checked += t.checked;
+        self.excluded += t.excluded;
+        self.worst = self.worst.max(t.worst);
+        self.spikes += t.spikes;
+    }
+}
+
+/// Compares an adjoint entry with its finite difference (`None`: excluded) to 1e-6
+/// relative; `noise` is the rounding floor of the difference quotient (~100 eps |L| / h),
+/// below which a deviation carries no information.
+pub fn check(t: &mut Tally, adj: f64, fd: Option<f64>, noise: f64, what: &str) {
+    let Some(fd) = fd else {
+        t.excluded += 1;
+        return;
+    };
+    let diff = (adj - fd).abs();
+    let err = if diff <= noise {
+        0.0
+    } else {
+        (diff - noise) / adj.abs()
+    };
+    if adj.abs() >= 1e4 * noise {
+        t.worst = t.worst.max(diff / adj.abs());
+    }
+    assert!(
+        err <= 1e-6,
+        "{what}: adjoint {adj:e} vs finite difference {fd:e} (rel. error {err:e})"
+    );
+    t.checked += 1;
+}
