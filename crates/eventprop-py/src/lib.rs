@@ -16,7 +16,9 @@
 //!   (grad_input (2, T, B, N), GuardStats)` (SPEC §2);
 //! - `synapse_forward(input, weight, stacked=False)` and
 //!   `synapse_backward(input, weight, grad, need_input=True) -> (grad_input, grad_weight)`
-//!   (SPEC §3).
+//!   (SPEC §3);
+//! - `MockChip` and `map_recording` (module [`chip`]): the mock chip and recording files as
+//!   `hw_data`, behind `eventprop.chip`.
 //!
 //! Errors of the core (shapes, non-finite values, non-positive time constants) become
 //! `ValueError` with the core's message; wrong dtypes or types become `TypeError`.
@@ -25,6 +27,7 @@
 //! plain `cargo build`/`cargo test` of the workspace links.
 #![deny(missing_docs)]
 
+pub mod chip;
 mod convert;
 pub mod neuron;
 pub mod synapse;
@@ -58,6 +61,8 @@ fn eventprop_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(synapse::synapse_forward, m)?)?;
     m.add_function(wrap_pyfunction!(synapse::synapse_backward, m)?)?;
     m.add_class::<neuron::NeuronContext>()?;
+    m.add_class::<chip::PyMockChip>()?;
+    m.add_function(wrap_pyfunction!(chip::map_recording, m)?)?;
     m.add_class::<neuron::GuardStats>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

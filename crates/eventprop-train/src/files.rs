@@ -487,15 +487,24 @@ fn parse_label(s: &str) -> Option<i128> {
     (v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15).then_some(v as i128)
 }
 
-/// An open `.npz` archive whose arrays are read with their sizes checked first.
-struct Npz {
+/// `e`'s message on one line (parser errors of the `.npy` header span several).
+fn one_line(e: impl std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An open `.npz` archive whose arrays are read with their sizes checked first (also the
+/// chip's recording files, `chip::record_file`).
+pub(crate) struct Npz {
     path: PathBuf,
     file_len: u64,
     zip: ZipArchive<BufReader<File>>,
 }
 
 impl Npz {
-    fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if file_len == 0 {
@@ -504,8 +513,9 @@ impl Npz {
                 "empty file (0 bytes), expected a .npz archive",
             ));
         }
-        let zip = ZipArchive::new(BufReader::new(file))
-            .map_err(|e| Error::format(path, format!("not a .npz (zip) archive ({e})")))?;
+        let zip = ZipArchive::new(BufReader::new(file)).map_err(|e| {
+            Error::format(path, format!("not a .npz (zip) archive ({})", one_line(e)))
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             file_len,
@@ -519,7 +529,7 @@ impl Npz {
             .or_else(|| self.zip.index_for_name(name))
     }
 
-    fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.index(name).is_some()
     }
 
@@ -537,7 +547,7 @@ impl Npz {
         }
     }
 
-    fn err(&self, name: &str, reason: impl std::fmt::Display) -> Error {
+    pub(crate) fn err(&self, name: &str, reason: impl std::fmt::Display) -> Error {
         Error::format(&self.path, format!("`{name}`: {reason}"))
     }
 
@@ -555,7 +565,10 @@ impl Npz {
         };
         let path = self.path.clone();
         let zip_err = |e: zip::result::ZipError| {
-            Error::format(&path, format!("`{name}`: cannot read the zip entry ({e})"))
+            Error::format(
+                &path,
+                format!("`{name}`: cannot read the zip entry ({})", one_line(e)),
+            )
         };
         let (size, compressed, method) = {
             let raw = self.zip.by_index_raw(index).map_err(zip_err)?;
@@ -586,10 +599,10 @@ impl Npz {
                 ))
             }
             Err(npy::HeaderError::Io(e)) => {
-                return Err(self.err(name, format!("not a valid .npy array ({e})")))
+                return Err(self.err(name, format!("not a valid .npy array ({})", one_line(e))))
             }
             Err(npy::HeaderError::Invalid(e)) => {
-                return Err(self.err(name, format!("not a valid .npy array ({e})")))
+                return Err(self.err(name, format!("not a valid .npy array ({})", one_line(e))))
             }
         };
         let Some((_, item)) = npy::dtype(&header) else {
@@ -627,14 +640,17 @@ impl Npz {
             )
         })?;
         let a = ArrayD::<T>::read_npy(entry).map_err(|e| {
-            Error::format(&self.path, format!("`{name}`: cannot read the array ({e})"))
+            Error::format(
+                &self.path,
+                format!("`{name}`: cannot read the array ({})", one_line(e)),
+            )
         })?;
         // Row-major order whatever the file's layout.
         Ok(a.iter().cloned().collect())
     }
 
     /// A float32/float64 array of `ndim` dimensions: its shape and its values (row-major).
-    fn floats(
+    pub(crate) fn floats(
         &mut self,
         name: &str,
         ndim: usize,
@@ -672,7 +688,12 @@ impl Npz {
 
     /// A 1-D integer array (any integer dtype; with `whole_floats`, also float arrays of
     /// whole numbers).
-    fn ints(&mut self, name: &str, whole_floats: bool, expected: &str) -> Result<Vec<i128>> {
+    pub(crate) fn ints(
+        &mut self,
+        name: &str,
+        whole_floats: bool,
+        expected: &str,
+    ) -> Result<Vec<i128>> {
         let (index, header) = self.header(name, expected)?;
         if header.shape.len() != 1 {
             return Err(self.err(

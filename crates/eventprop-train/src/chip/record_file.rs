@@ -13,21 +13,20 @@
 //! | `l{k}.trace_offsets` | int64 `(B·N + 1,)` | traces (sample-major) `j` = entries `[o[j], o[j+1])` (only where membranes were recorded) |
 //! | `l{k}.trace_times`, `l{k}.trace_values` | float64 `(S,)` | sample times (s) and readout values |
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use ndarray::Array1;
-use ndarray_npy::{NpzReader, NpzWriter};
+use ndarray_npy::NpzWriter;
 
 use super::{LayerRecording, Recording, SampledTrace};
 use crate::data::Spike;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::files::Npz;
 
 /// Writes `recording` to `path` (atomically).
 ///
 /// # Errors
-/// [`Error::Io`] naming the file.
+/// [`crate::Error::Io`] naming the file.
 pub fn save_npz(recording: &Recording, path: &Path) -> Result<()> {
     let one = |v: usize| Array1::from_elem(1, v as i64);
     crate::fsio::write_atomic_with(path, |w| {
@@ -99,73 +98,91 @@ pub const MAX_LAYERS: usize = 1024;
 /// Largest `samples × neurons` of a layer (one list per trace).
 pub const MAX_TRACES: usize = 100_000_000;
 
-fn bad(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::format(path, reason.to_string())
-}
-
 /// Reads a recording written by [`save_npz`] (or by any tool writing the same arrays).
 ///
+/// Arrays are read through the checked `.npz` reader of the data files
+/// ([`crate::files`]): every entry's declared shape and dtype are checked against its data
+/// before anything is allocated, so a truncated or corrupt file is an error, not an
+/// allocation of what its header claims. Integer arrays may have any integer dtype, float
+/// arrays float32 or float64.
+///
 /// # Errors
-/// [`Error::Io`] for an unreadable file; [`Error::Format`] naming the file and the array for
-/// a missing array, a wrong dtype or length, a negative or out-of-range index, offsets that
-/// do not increase or end at the data length, more than [`MAX_SAMPLES`] samples,
-/// [`MAX_LAYERS`] layers or [`MAX_TRACES`] samples × neurons in a layer. (The values themselves — finite, increasing
-/// times — are checked by [`super::GridMap::map`].)
+/// [`crate::Error::Io`] for an unreadable file; [`crate::Error::Format`] naming the file and the array
+/// (expected vs found) for: not a zip archive, a missing array, a wrong dtype or number of
+/// dimensions, a truncated or corrupt entry, a wrong length, a negative or out-of-range
+/// index, a non-finite or negative spike time, a non-finite sample time or value, sample
+/// times not increasing within a trace, offsets that do not increase or end at the data
+/// length, more than [`MAX_SAMPLES`] samples, [`MAX_LAYERS`] layers or [`MAX_TRACES`]
+/// samples × neurons in a layer.
 pub fn load_npz(path: &Path) -> Result<Recording> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut npz = NpzReader::new(BufReader::new(file)).map_err(|e| bad(path, e))?;
-    let mut ints = |name: &str| -> Result<Vec<i64>> {
-        npz.by_name::<ndarray::OwnedRepr<i64>, ndarray::Ix1>(name)
-            .map(|a| a.to_vec())
-            .map_err(|e| bad(path, format!("array `{name}`: {e}")))
-    };
-    let scalar = |name: &str, v: Vec<i64>| -> Result<usize> {
+    let mut npz = Npz::open(path)?;
+    let count = |npz: &mut Npz, name: &str| -> Result<usize> {
+        let v = npz.ints(name, false, "int64 (1,)")?;
         match v.as_slice() {
-            [x] if *x >= 0 => Ok(*x as usize),
-            _ => Err(bad(
-                path,
-                format!("array `{name}`: expected one value >= 0"),
+            [x] if *x >= 0 && *x <= usize::MAX as i128 => Ok(*x as usize),
+            _ => Err(npz.err(
+                name,
+                format!(
+                    "expected one integer >= 0, got {} values {:?}",
+                    v.len(),
+                    &v[..v.len().min(4)]
+                ),
             )),
         }
     };
-    let samples = scalar("samples", ints("samples")?)?;
-    let n_layers = scalar("layers", ints("layers")?)?;
-    if samples > MAX_SAMPLES || n_layers > MAX_LAYERS {
-        return Err(bad(
-            path,
-            format!("at most {MAX_SAMPLES} samples and {MAX_LAYERS} layers, got {samples} and {n_layers}"),
+    let samples = count(&mut npz, "samples")?;
+    let n_layers = count(&mut npz, "layers")?;
+    if samples > MAX_SAMPLES {
+        return Err(npz.err(
+            "samples",
+            format!("expected at most {MAX_SAMPLES}, got {samples}"),
         ));
     }
-    let mut raw = Vec::with_capacity(n_layers.min(1024));
+    if n_layers > MAX_LAYERS {
+        return Err(npz.err(
+            "layers",
+            format!("expected at most {MAX_LAYERS}, got {n_layers}"),
+        ));
+    }
+    let mut layers = Vec::with_capacity(n_layers);
     for k in 0..n_layers {
-        let size = scalar("size", ints(&format!("l{k}.size"))?)?;
+        let size = count(&mut npz, &format!("l{k}.size"))?;
         if samples.saturating_mul(size) > MAX_TRACES {
-            return Err(bad(
-                path,
+            return Err(npz.err(
+                &format!("l{k}.size"),
+                format!("expected at most {MAX_TRACES} samples × neurons, got {samples} × {size}"),
+            ));
+        }
+        let recorded_name = format!("l{k}.spikes_recorded");
+        let recorded = count(&mut npz, &recorded_name)?;
+        if recorded > 1 {
+            return Err(npz.err(&recorded_name, format!("expected 0 or 1, got {recorded}")));
+        }
+        let (sn, nn, tn) = (
+            format!("l{k}.spike_sample"),
+            format!("l{k}.spike_neuron"),
+            format!("l{k}.spike_time"),
+        );
+        let sample = npz.ints(&sn, false, "int64 (E,)")?;
+        let neuron = npz.ints(&nn, false, "int64 (E,)")?;
+        let (_, time) = npz.floats(&tn, 1, "float64 (E,)")?;
+        if sample.len() != time.len() || neuron.len() != time.len() {
+            return Err(npz.err(
+                &tn,
                 format!(
-                    "layer {k}: at most {MAX_TRACES} samples × neurons, got {samples} × {size}"
+                    "expected {} events as in {sn}, got {} ({nn}: {})",
+                    sample.len(),
+                    time.len(),
+                    neuron.len()
                 ),
             ));
         }
-        let recorded = scalar("spikes_recorded", ints(&format!("l{k}.spikes_recorded"))?)?;
-        let sample = ints(&format!("l{k}.spike_sample"))?;
-        let neuron = ints(&format!("l{k}.spike_neuron"))?;
-        let offsets = ints(&format!("l{k}.trace_offsets")).ok();
-        raw.push((size, recorded, sample, neuron, offsets));
-    }
-    let mut floats = |name: &str| -> Result<Vec<f64>> {
-        npz.by_name::<ndarray::OwnedRepr<f64>, ndarray::Ix1>(name)
-            .map(|a| a.to_vec())
-            .map_err(|e| bad(path, format!("array `{name}`: {e}")))
-    };
-    let mut layers = Vec::with_capacity(raw.len());
-    for (k, (size, recorded, sample, neuron, offsets)) in raw.into_iter().enumerate() {
-        let time = floats(&format!("l{k}.spike_time"))?;
-        if sample.len() != time.len() || neuron.len() != time.len() {
-            return Err(bad(
-                path,
+        if recorded == 0 && !time.is_empty() {
+            return Err(npz.err(
+                &tn,
                 format!(
-                    "layer {k}: spike_sample, spike_neuron and spike_time of different lengths"
+                    "expected no events ({recorded_name} = 0), got {}",
+                    time.len()
                 ),
             ));
         }
@@ -174,11 +191,23 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         } else {
             Vec::new()
         };
-        for ((&b, &n), &t) in sample.iter().zip(&neuron).zip(&time) {
-            if b < 0 || b as usize >= samples || n < 0 || n as usize >= size || recorded != 1 {
-                return Err(bad(
-                    path,
-                    format!("layer {k}: event (sample {b}, neuron {n}) outside {samples} samples × {size} neurons (or spikes_recorded = 0)"),
+        for (i, ((&b, &n), &t)) in sample.iter().zip(&neuron).zip(&time).enumerate() {
+            if b < 0 || b as usize >= samples {
+                return Err(npz.err(
+                    &sn,
+                    format!("entry {i}: expected a sample in [0, {samples}), got {b}"),
+                ));
+            }
+            if n < 0 || n as usize >= size {
+                return Err(npz.err(
+                    &nn,
+                    format!("entry {i}: expected a neuron in [0, {size}), got {n}"),
+                ));
+            }
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(npz.err(
+                    &tn,
+                    format!("entry {i}: expected a finite time >= 0 s, got {t}"),
                 ));
             }
             spikes[b as usize].push(Spike {
@@ -186,40 +215,77 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
                 neuron: n as u32,
             });
         }
-        let membrane = match offsets {
-            None => None,
-            Some(o) => {
-                let times = floats(&format!("l{k}.trace_times"))?;
-                let values = floats(&format!("l{k}.trace_values"))?;
-                let traces = samples.saturating_mul(size);
-                let ok = o.len() == traces.saturating_add(1)
-                    && o.first() == Some(&0)
-                    && o.windows(2).all(|w| w[0] <= w[1])
-                    && o.last().is_some_and(|&e| e as usize == times.len())
-                    && times.len() == values.len();
-                if !ok {
-                    return Err(bad(
-                        path,
-                        format!("layer {k}: trace_offsets must be {} increasing values from 0 to the length of trace_times (= trace_values)", traces.saturating_add(1)),
-                    ));
-                }
-                let mut per_sample = Vec::with_capacity(samples);
-                for b in 0..samples {
-                    per_sample.push(
-                        (0..size)
-                            .map(|n| {
-                                let j = b * size + n;
-                                let (s, e) = (o[j] as usize, o[j + 1] as usize);
-                                SampledTrace {
-                                    times: times[s..e].to_vec(),
-                                    values: values[s..e].to_vec(),
-                                }
-                            })
-                            .collect(),
-                    );
-                }
-                Some(per_sample)
+        let on = format!("l{k}.trace_offsets");
+        let membrane = if npz.has(&on) {
+            let traces = samples * size;
+            let o = npz.ints(&on, false, &format!("int64 ({},)", traces + 1))?;
+            let (ttn, tvn) = (format!("l{k}.trace_times"), format!("l{k}.trace_values"));
+            let (_, times) = npz.floats(&ttn, 1, "float64 (S,)")?;
+            let (_, values) = npz.floats(&tvn, 1, "float64 (S,)")?;
+            if values.len() != times.len() {
+                return Err(npz.err(
+                    &tvn,
+                    format!(
+                        "expected {} values as in {ttn}, got {}",
+                        times.len(),
+                        values.len()
+                    ),
+                ));
             }
+            let ok = o.len() == traces + 1
+                && o.first() == Some(&0)
+                && o.windows(2).all(|w| w[0] <= w[1])
+                && o.last().is_some_and(|&e| e == times.len() as i128);
+            if !ok {
+                return Err(npz.err(
+                    &on,
+                    format!(
+                        "expected {} non-decreasing values from 0 to {} (the length of {ttn}), got {} values",
+                        traces + 1,
+                        times.len(),
+                        o.len()
+                    ),
+                ));
+            }
+            if let Some(i) = times.iter().position(|t| !t.is_finite()) {
+                return Err(npz.err(
+                    &ttn,
+                    format!("entry {i}: expected a finite time, got {}", times[i]),
+                ));
+            }
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(npz.err(
+                    &tvn,
+                    format!("entry {i}: expected a finite value, got {}", values[i]),
+                ));
+            }
+            let mut per_sample = Vec::with_capacity(samples);
+            for b in 0..samples {
+                let mut row = Vec::with_capacity(size);
+                for n in 0..size {
+                    let j = b * size + n;
+                    let (s, e) = (o[j] as usize, o[j + 1] as usize);
+                    if let Some(w) = times[s..e].windows(2).position(|w| w[1] <= w[0]) {
+                        return Err(npz.err(
+                            &ttn,
+                            format!(
+                                "entry {}: expected increasing times within a trace (sample {b}, neuron {n}), got {} after {}",
+                                s + w + 1,
+                                times[s + w + 1],
+                                times[s + w]
+                            ),
+                        ));
+                    }
+                    row.push(SampledTrace {
+                        times: times[s..e].to_vec(),
+                        values: values[s..e].to_vec(),
+                    });
+                }
+                per_sample.push(row);
+            }
+            Some(per_sample)
+        } else {
+            None
         };
         layers.push(LayerRecording {
             size,
