@@ -20,6 +20,10 @@
 //! - `MockChip` and `map_recording` (module [`chip`]): the mock chip and recording files as
 //!   `hw_data`, behind `eventprop.chip`.
 //!
+//! - `recurrent_lif_forward(...)`, `recurrent_lif_backward(ctx, grad_spikes)`: the
+//!   time-stepped layer with recurrent weights, per-neuron parameters and delays
+//!   ([`recurrent`]), behind `eventprop.torch.RecurrentLIF`.
+//!
 //! Errors of the core (shapes, non-finite values, non-positive time constants) become
 //! `ValueError` with the core's message; wrong dtypes or types become `TypeError`.
 //!
@@ -30,6 +34,7 @@
 pub mod chip;
 mod convert;
 pub mod neuron;
+pub mod recurrent;
 pub mod synapse;
 
 use pyo3::prelude::*;
@@ -64,6 +69,9 @@ fn eventprop_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chip::PyMockChip>()?;
     m.add_function(wrap_pyfunction!(chip::map_recording, m)?)?;
     m.add_class::<neuron::GuardStats>()?;
+    m.add_function(wrap_pyfunction!(recurrent::recurrent_lif_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(recurrent::recurrent_lif_backward, m)?)?;
+    m.add_class::<recurrent::RecurrentContext>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
