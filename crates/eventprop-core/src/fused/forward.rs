@@ -1,0 +1,163 @@
+//! Forward kernel of the fused layer: one batch row, event-driven synapse, the seed's LIF
+//! update, spikes compacted into an [`EventRow`].
+//!
+//! For `t = 0 .. T-2` (the seed's update order, [`crate::lif::forward`]):
+//!
+//! ```text
+//! y      = Σ_{events (j, x) of step t} x W^T[j, :]    # 0 without events
+//! i[t+1] = i[t] decay_syn + y
+//! u      = v + k_mem (leak - v + i[t+1]);  z = [u > threshold];  v = z ? reset : u
+//! ```
+//!
+//! A spike of step `t + 1` is stored with `i* = i[t]` (seed discretization) or `i[t+1]`
+//! (corrected): all the adjoint needs besides the events.
+
+use super::events::EventRow;
+use crate::lif::Discretization;
+use crate::params::Coefficients;
+use crate::Real;
+
+/// Per-thread state rows of the forward, `N` values each (reused across calls).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ForwardScratch<F> {
+    i_a: Vec<F>,
+    i_b: Vec<F>,
+    v: Vec<F>,
+    y: Vec<F>,
+    spike: Vec<u32>,
+}
+
+impl<F: Real> ForwardScratch<F> {
+    fn fit(&mut self, n: usize) {
+        for b in [&mut self.i_a, &mut self.i_b, &mut self.v, &mut self.y] {
+            b.resize(n, F::zero());
+        }
+        self.spike.resize(n, 0);
+    }
+}
+
+/// `y += x w` over a row (vectorised by the compiler).
+#[inline(always)]
+pub(crate) fn axpy<F: Real>(y: &mut [F], x: F, w: &[F]) {
+    let w = &w[..y.len()];
+    for (y, &w) in y.iter_mut().zip(w) {
+        *y += x * w;
+    }
+}
+
+/// One LIF step for `N` neurons; `x` is the synaptic input of the step (`None`: zero).
+/// Writes the new current into `i_next`, updates `v`, flags spikes in `spike` and returns
+/// their number. Branch-free, so that the loop is vectorised.
+#[inline(always)]
+fn step<F: Real>(
+    c: &Coefficients<F>,
+    x: Option<&[F]>,
+    i_now: &[F],
+    i_next: &mut [F],
+    v: &mut [F],
+    spike: &mut [u32],
+) -> u32 {
+    let n = c.len();
+    let (leak, reset, threshold) = (&c.leak[..n], &c.reset[..n], &c.threshold[..n]);
+    let (decay_syn, k_mem) = (&c.decay_syn[..n], &c.k_mem[..n]);
+    let (i_now, i_next, v, spike) = (&i_now[..n], &mut i_next[..n], &mut v[..n], &mut spike[..n]);
+    let mut count = 0u32;
+    match x {
+        Some(x) => {
+            let x = &x[..n];
+            for k in 0..n {
+                let i = i_now[k] * decay_syn[k] + x[k];
+                let u = v[k] + k_mem[k] * (leak[k] - v[k] + i);
+                let s = u > threshold[k];
+                i_next[k] = i;
+                v[k] = if s { reset[k] } else { u };
+                spike[k] = s as u32;
+                count += s as u32;
+            }
+        }
+        None => {
+            // `i decay + 0` equals the seed's `i decay + x` with `x = 0`.
+            for k in 0..n {
+                let i = i_now[k] * decay_syn[k] + F::zero();
+                let u = v[k] + k_mem[k] * (leak[k] - v[k] + i);
+                let s = u > threshold[k];
+                i_next[k] = i;
+                v[k] = if s { reset[k] } else { u };
+                spike[k] = s as u32;
+                count += s as u32;
+            }
+        }
+    }
+    count
+}
+
+/// Runs the forward of one batch row over `steps` steps.
+///
+/// `wt` is the transposed weight `(N_in, N)`, row-major. Fills `spikes` (cleared first,
+/// `steps` steps, value 1 per spike) and `i_star` (the current the adjoint's jump uses, one
+/// per spike). Returns whether the current and membrane stayed finite (a non-finite state
+/// stays non-finite, see [`crate::lif::forward`], so the final state tells).
+///
+/// # Panics
+/// If `input` has fewer than `steps` steps or a channel beyond `wt`.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub(crate) fn row_forward<F: Real>(
+    c: &Coefficients<F>,
+    discretization: Discretization,
+    wt: &[F],
+    input: &EventRow<F>,
+    steps: usize,
+    s: &mut ForwardScratch<F>,
+    spikes: &mut EventRow<F>,
+    i_star: &mut Vec<F>,
+) -> bool {
+    let n = c.len();
+    spikes.clear();
+    i_star.clear();
+    if steps == 0 {
+        return true;
+    }
+    s.fit(n);
+    let ForwardScratch {
+        i_a,
+        i_b,
+        v,
+        y,
+        spike,
+    } = s;
+    i_a.fill(F::zero());
+    v.copy_from_slice(&c.leak);
+    spikes.end_step(); // step 0: no spike
+    let (idx, val) = (input.indices(), input.values());
+    let (mut i_now, mut i_next) = (i_a, i_b);
+    for t in 0..steps - 1 {
+        let r = input.range(t);
+        let x = if r.is_empty() {
+            None
+        } else {
+            y.fill(F::zero());
+            for p in r {
+                let j = idx[p] as usize;
+                axpy(y, val[p], &wt[j * n..(j + 1) * n]);
+            }
+            Some(&y[..])
+        };
+        let count = step(c, x, i_now, i_next, v, spike);
+        if count > 0 {
+            let cur = match discretization {
+                Discretization::Seed => &i_now[..],
+                Discretization::Corrected => &i_next[..],
+            };
+            for (k, &sk) in spike.iter().enumerate() {
+                if sk != 0 {
+                    spikes.push(k as u32, F::one());
+                    i_star.push(cur[k]);
+                }
+            }
+        }
+        spikes.end_step();
+        std::mem::swap(&mut i_now, &mut i_next);
+    }
+    i_now.iter().chain(v.iter()).all(|x| x.is_finite())
+}
