@@ -217,7 +217,10 @@ mod tests {
             }
             quad *= h / 3.0;
             let c = chi(p, q, s);
-            assert!((c - quad).abs() <= 1e-10 * quad.abs(), "{p} {q} {s}: {c} vs {quad}");
+            assert!(
+                (c - quad).abs() <= 1e-10 * quad.abs(),
+                "{p} {q} {s}: {c} vs {quad}"
+            );
             // d phi / dp = -chi(p, q, s) (central difference, step 1e-4 relative).
             let e = 1e-4 * p;
             let d = (phi(p + e, q, s) - phi(p - e, q, s)) / (2.0 * e);

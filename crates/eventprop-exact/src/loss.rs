@@ -239,7 +239,9 @@ impl FirstSpikeCe {
             out.value += t.value;
             for &(src, g) in &t.dl_dt {
                 match src {
-                    Source::Below { index, .. } if n_layers >= 2 => direct[n_layers - 2][index] += g,
+                    Source::Below { index, .. } if n_layers >= 2 => {
+                        direct[n_layers - 2][index] += g
+                    }
                     Source::Same { k, .. } => direct[n_layers - 1][k] += g,
                     Source::Below { .. } => {}
                 }

@@ -3,8 +3,8 @@
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{check_finite, Error, Result};
 use crate::dynamics::Kinetics;
+use crate::error::{check_finite, Error, Result};
 use crate::params::{Lif, NeuronParams};
 
 /// One spike: a time in seconds and the index of the neuron within its layer.

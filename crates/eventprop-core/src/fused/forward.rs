@@ -24,7 +24,8 @@ pub(crate) struct ForwardScratch<F> {
     i_b: Vec<F>,
     v: Vec<F>,
     y: Vec<F>,
-    spike: Vec<u32>,
+    spike: Vec<F>,
+    found: Vec<u32>,
 }
 
 impl<F: Real> ForwardScratch<F> {
@@ -32,7 +33,8 @@ impl<F: Real> ForwardScratch<F> {
         for b in [&mut self.i_a, &mut self.i_b, &mut self.v, &mut self.y] {
             b.resize(n, F::zero());
         }
-        self.spike.resize(n, 0);
+        self.spike.resize(n, F::zero());
+        self.found.resize(n + 1, 0);
     }
 }
 
@@ -46,22 +48,22 @@ pub(crate) fn axpy<F: Real>(y: &mut [F], x: F, w: &[F]) {
 }
 
 /// One LIF step for `N` neurons; `x` is the synaptic input of the step (`None`: zero).
-/// Writes the new current into `i_next`, updates `v`, flags spikes in `spike` and returns
-/// their number. Branch-free, so that the loop is vectorised.
-#[inline(always)]
+/// Writes the new current into `i_next`, updates `v` and writes `1`/`0` spike flags into
+/// `spike`. Branch-free ([`Real::select`]), so that the loop is vectorised; not inlined,
+/// so that the slices are known not to alias.
+#[inline(never)]
 fn step<F: Real>(
     c: &Coefficients<F>,
     x: Option<&[F]>,
     i_now: &[F],
     i_next: &mut [F],
     v: &mut [F],
-    spike: &mut [u32],
-) -> u32 {
+    spike: &mut [F],
+) {
     let n = c.len();
     let (leak, reset, threshold) = (&c.leak[..n], &c.reset[..n], &c.threshold[..n]);
     let (decay_syn, k_mem) = (&c.decay_syn[..n], &c.k_mem[..n]);
     let (i_now, i_next, v, spike) = (&i_now[..n], &mut i_next[..n], &mut v[..n], &mut spike[..n]);
-    let mut count = 0u32;
     match x {
         Some(x) => {
             let x = &x[..n];
@@ -70,9 +72,8 @@ fn step<F: Real>(
                 let u = v[k] + k_mem[k] * (leak[k] - v[k] + i);
                 let s = u > threshold[k];
                 i_next[k] = i;
-                v[k] = if s { reset[k] } else { u };
-                spike[k] = s as u32;
-                count += s as u32;
+                v[k] = F::select(s, reset[k], u);
+                spike[k] = F::select(s, F::one(), F::zero());
             }
         }
         None => {
@@ -82,13 +83,23 @@ fn step<F: Real>(
                 let u = v[k] + k_mem[k] * (leak[k] - v[k] + i);
                 let s = u > threshold[k];
                 i_next[k] = i;
-                v[k] = if s { reset[k] } else { u };
-                spike[k] = s as u32;
-                count += s as u32;
+                v[k] = F::select(s, reset[k], u);
+                spike[k] = F::select(s, F::one(), F::zero());
             }
         }
     }
-    count
+}
+
+/// Compacts the spike flags into their indices, branch-free: `found[..m]`, returns `m`.
+#[inline(always)]
+fn compact<F: Real>(spike: &[F], found: &mut [u32]) -> usize {
+    let found = &mut found[..spike.len() + 1];
+    let mut m = 0;
+    for (k, &s) in spike.iter().enumerate() {
+        found[m.min(spike.len())] = k as u32;
+        m += usize::from(s != F::zero());
+    }
+    m
 }
 
 /// Runs the forward of one batch row over `steps` steps.
@@ -125,6 +136,7 @@ pub(crate) fn row_forward<F: Real>(
         v,
         y,
         spike,
+        found,
     } = s;
     i_a.fill(F::zero());
     v.copy_from_slice(&c.leak);
@@ -143,17 +155,16 @@ pub(crate) fn row_forward<F: Real>(
             }
             Some(&y[..])
         };
-        let count = step(c, x, i_now, i_next, v, spike);
-        if count > 0 {
+        step(c, x, i_now, i_next, v, spike);
+        let m = compact(spike, found);
+        if m > 0 {
             let cur = match discretization {
                 Discretization::Seed => &i_now[..],
                 Discretization::Corrected => &i_next[..],
             };
-            for (k, &sk) in spike.iter().enumerate() {
-                if sk != 0 {
-                    spikes.push(k as u32, F::one());
-                    i_star.push(cur[k]);
-                }
+            for &k in &found[..m] {
+                spikes.push(k, F::one());
+                i_star.push(cur[k as usize]);
             }
         }
         spikes.end_step();
