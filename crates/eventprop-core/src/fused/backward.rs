@@ -18,6 +18,7 @@
 
 use super::events::EventRow;
 use super::forward::axpy;
+use super::simd::dispatch;
 use crate::lif::GuardStats;
 use crate::params::Coefficients;
 use crate::Real;
@@ -46,7 +47,7 @@ impl<F: Real> BackwardScratch<F> {
 
 /// `Σ a_k b_k` with eight partial sums, so that it is vectorised.
 #[inline(always)]
-fn dot<F: Real>(a: &[F], b: &[F]) -> F {
+fn dot_body<F: Real>(a: &[F], b: &[F]) -> F {
     let b = &b[..a.len()];
     let mut acc = [F::zero(); 8];
     let (ca, ra) = a.split_at(a.len() / 8 * 8);
@@ -61,6 +62,29 @@ fn dot<F: Real>(a: &[F], b: &[F]) -> F {
         s += *x * *y;
     }
     s
+}
+
+/// One reverse step of the adjoint between events: `lambda_i += k_syn (lambda_v -
+/// lambda_i)`, `lambda_v *= decay_mem`.
+#[inline(always)]
+fn decay_body<F: Real>(lambda_v: &mut [F], lambda_i: &mut [F], k_syn: &[F], decay_mem: &[F]) {
+    let n = lambda_v.len();
+    let (lambda_i, k_syn, decay_mem) = (&mut lambda_i[..n], &k_syn[..n], &decay_mem[..n]);
+    for k in 0..n {
+        let lv = lambda_v[k];
+        lambda_i[k] = lambda_i[k] + k_syn[k] * (lv - lambda_i[k]);
+        lambda_v[k] = lv * decay_mem[k];
+    }
+}
+
+dispatch! {
+    /// [`decay_body`], as wide as the CPU allows.
+    fn decay(lambda_v: &mut [F], lambda_i: &mut [F], k_syn: &[F], decay_mem: &[F]) = decay_body;
+}
+
+dispatch! {
+    /// [`dot_body`], as wide as the CPU allows.
+    fn dot(a: &[F], b: &[F]) -> F = dot_body;
 }
 
 /// What one row's adjoint reads.
@@ -116,11 +140,7 @@ pub(crate) fn row_backward<F: Real>(
         gi[row.input.range(steps - 1)].fill(F::zero());
     }
     for t in (1..steps).rev() {
-        for k in 0..n {
-            let lv = lambda_v[k];
-            lambda_i[k] = lambda_i[k] + k_syn[k] * (lv - lambda_i[k]);
-            lambda_v[k] = lv * decay_mem[k];
-        }
+        decay(lambda_v, lambda_i, k_syn, decay_mem);
         for p in row.spikes.range(t) {
             let k = sp_idx[p] as usize;
             let i_star = row.i_star[p];

@@ -13,6 +13,7 @@
 //! (corrected): all the adjoint needs besides the events.
 
 use super::events::EventRow;
+use super::simd::dispatch;
 use crate::lif::Discretization;
 use crate::params::Coefficients;
 use crate::Real;
@@ -54,74 +55,28 @@ fn axpy_body<F: Real>(y: &mut [F], x: F, w: &[F]) {
     }
 }
 
-/// [`axpy_body`] compiled for AVX2 (8 lanes instead of SSE2's 4). No FMA: every lane does
-/// the same multiply and add as the baseline code, so results are bit-identical.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn axpy_avx2<F: Real>(y: &mut [F], x: F, w: &[F]) {
-    axpy_body(y, x, w)
+dispatch! {
+    /// `y += x w` over a row (a weight row of an event), as wide as the CPU allows.
+    fn axpy(y: &mut [F], x: F, w: &[F]) = axpy_body;
 }
 
-/// [`axpy_body`] compiled for AVX-512 (16 lanes), bit-identical as [`axpy_avx2`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn axpy_avx512<F: Real>(y: &mut [F], x: F, w: &[F]) {
-    axpy_body(y, x, w)
-}
-
-/// The widest vector extension of this CPU the row kernels use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Simd {
-    /// The baseline target (SSE2 on x86-64).
-    Baseline,
-    /// AVX2.
-    Avx2,
-    /// AVX-512F.
-    Avx512,
-}
-
-/// The vector extension to use, detected once at run time (the binary itself targets
-/// baseline x86-64, so it runs on any x86-64 CPU).
-pub(crate) fn simd() -> Simd {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static LEVEL: OnceLock<Simd> = OnceLock::new();
-        *LEVEL.get_or_init(|| {
-            if std::is_x86_feature_detected!("avx512f") {
-                Simd::Avx512
-            } else if std::is_x86_feature_detected!("avx2") {
-                Simd::Avx2
-            } else {
-                Simd::Baseline
-            }
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    Simd::Baseline
-}
-
-/// `y += x w` over a row (a weight row of an event): vectorised, as wide as the CPU
-/// allows ([`simd`]), with the same result bit for bit.
-#[inline]
-pub(crate) fn axpy<F: Real>(y: &mut [F], x: F, w: &[F]) {
-    #[cfg(target_arch = "x86_64")]
-    match simd() {
-        // SAFETY: `simd()` reported the feature on this CPU.
-        Simd::Avx512 => return unsafe { axpy_avx512(y, x, w) },
-        // SAFETY: as above.
-        Simd::Avx2 => return unsafe { axpy_avx2(y, x, w) },
-        Simd::Baseline => {}
-    }
-    axpy_body(y, x, w)
+dispatch! {
+    /// One LIF step for `N` neurons, as wide as the CPU allows ([`step_body`]).
+    fn step(
+        c: &Coefficients<F>,
+        x: Option<&[F]>,
+        i_now: &[F],
+        i_next: &mut [F],
+        v: &mut [F],
+        spike: &mut [F],
+    ) = step_body;
 }
 
 /// One LIF step for `N` neurons; `x` is the synaptic input of the step (`None`: zero).
 /// Writes the new current into `i_next`, updates `v` and writes `1`/`0` spike flags into
-/// `spike`. Branch-free ([`Real::select`]), so that the loop is vectorised; not inlined,
-/// so that the slices are known not to alias.
-#[inline(never)]
-fn step<F: Real>(
+/// `spike`. Branch-free ([`Real::select`]), so that the loop is vectorised.
+#[inline(always)]
+fn step_body<F: Real>(
     c: &Coefficients<F>,
     x: Option<&[F]>,
     i_now: &[F],

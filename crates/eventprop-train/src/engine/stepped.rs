@@ -371,12 +371,17 @@ impl SteppedEngine {
         // The seed's event-driven synapse: y[t, b] = Σ_events x W[:, n], in event order.
         let k_out = spec.n_out;
         let wt = w_out.t().as_standard_layout().into_owned();
-        let mut y = Array3::<f64>::zeros((self.steps, last.batch(), k_out));
+        let wt = wt.as_slice().expect("standard layout");
+        let batch = last.batch();
+        let mut y = Array3::<f64>::zeros((self.steps, batch, k_out));
+        let ys = y.as_slice_mut().expect("owned");
         for (b, row) in last.rows().iter().enumerate() {
             for ((t, &n), &x) in row.event_steps().zip(row.indices()).zip(row.values()) {
-                let w = wt.row(n as usize);
-                let mut yr = y.slice_mut(ndarray::s![t, b, ..]);
-                yr.zip_mut_with(&w, |y, &w| *y += x * w);
+                let w = &wt[n as usize * k_out..(n as usize + 1) * k_out];
+                let at = (t * batch + b) * k_out;
+                for (y, &w) in ys[at..at + k_out].iter_mut().zip(w) {
+                    *y += x * w;
+                }
             }
         }
         Ok(match spec.readout {
@@ -485,26 +490,39 @@ impl SteppedEngine {
         let last = layers.last().map_or(input, |l| l.spikes());
         // dL/dW_out = Σ g0 ⊗ z over the events of the last layer; the last hidden layer's
         // grad_spikes = g1 W_out at its spikes (plus the rate term).
-        let mut gw_out = Array2::<f64>::zeros(w_out.dim());
-        let mut grad_spikes: Vec<Vec<f64>> = Vec::with_capacity(last.batch());
+        let (k_out, n_last, batch) = (w_out.nrows(), w_out.ncols(), last.batch());
+        // Transposed (N_last, K): one contiguous row per presynaptic neuron.
+        let mut gwt = vec![0.0; n_last * k_out];
+        let wt = w_out.t().as_standard_layout().into_owned();
+        let wt = wt.as_slice().expect("standard layout");
+        let (g0, g1) = (g0.as_standard_layout(), g1.as_standard_layout());
+        let (g0, g1) = (
+            g0.as_slice().expect("standard"),
+            g1.as_slice().expect("standard"),
+        );
+        let mut grad_spikes: Vec<Vec<f64>> = Vec::with_capacity(batch);
         let rate = (self.rate_reg > 0.0 && n_hidden > 0).then(|| rate_grad(last, self.rate_reg));
         for (b, row) in last.rows().iter().enumerate() {
             let mut gs = Vec::with_capacity(row.len());
             for ((t, &n), &x) in row.event_steps().zip(row.indices()).zip(row.values()) {
-                let (g0r, g1r) = (
-                    g0.slice(ndarray::s![t, b, ..]),
-                    g1.slice(ndarray::s![t, b, ..]),
-                );
-                let mut col = gw_out.column_mut(n as usize);
-                col.zip_mut_with(&g0r, |a, &g| *a += x * g);
-                let mut s = g1r.dot(&w_out.column(n as usize));
+                let n = n as usize;
+                let at = (t * batch + b) * k_out;
+                let (g0r, g1r) = (&g0[at..at + k_out], &g1[at..at + k_out]);
+                for (a, &g) in gwt[n * k_out..(n + 1) * k_out].iter_mut().zip(g0r) {
+                    *a += x * g;
+                }
+                let mut s = g1r
+                    .iter()
+                    .zip(&wt[n * k_out..(n + 1) * k_out])
+                    .fold(0.0, |acc, (&g, &w)| acc + g * w);
                 if let Some(r) = &rate {
-                    s += r[[b, n as usize]];
+                    s += r[[b, n]];
                 }
                 gs.push(s);
             }
             grad_spikes.push(gs);
         }
+        let gw_out = Array2::from_shape_fn((k_out, n_last), |(k, n)| gwt[n * k_out + k]);
         let mut grads = vec![gw_out];
         let mut grad_below: Vec<Vec<f64>> = Vec::new();
         for k in (0..n_hidden).rev() {
