@@ -31,6 +31,9 @@ pub struct BenchArgs {
         value_parser = count_arg
     )]
     reps: usize,
+    /// Time steps `T` instead of the size's own (for scaling measurements), >= 1.
+    #[arg(long, allow_hyphen_values = true, value_parser = count_arg)]
+    steps: Option<usize>,
     /// Which implementation to run: the seed function, the fused layer, or both (the
     /// fused one last, with the agreement of their gradients checked).
     #[arg(long, default_value = "both", value_parser = ["both", "seed", "fused"])]
@@ -78,6 +81,10 @@ struct BenchResult {
     grad_checksum: f64,
     /// `max |gW_fused - gW_seed| / max |gW_seed|` (fused record, when both ran).
     grad_rel_diff: Option<f64>,
+    /// Median forward and backward times of the fused path (ms; `None` for the seed path).
+    forward_ms: Option<f64>,
+    /// See `forward_ms`.
+    backward_ms: Option<f64>,
     /// Peak resident memory of this path (MB; `None` where the OS does not tell).
     peak_rss_mb: Option<f64>,
     dtype: &'static str,
@@ -108,6 +115,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         None => SIZES.to_vec(),
     };
+    let sizes: Vec<Size> = sizes
+        .into_iter()
+        .map(|s| Size {
+            steps: args.steps.unwrap_or(s.steps),
+            ..s
+        })
+        .collect();
     for size in sizes {
         let workload = Workload::<f32>::new(size, 0);
         // The fused path runs first, so that its peak memory is not inflated by the heap the
@@ -147,8 +161,12 @@ fn print_result(r: &BenchResult, json: bool) -> Result<()> {
     let rss = r
         .peak_rss_mb
         .map_or_else(|| "?".to_string(), |m| format!("{m:.0} MB"));
+    let split = match (r.forward_ms, r.backward_ms) {
+        (Some(f), Some(b)) => format!(" = {f:.2} + {b:.2} ms fwd + bwd,"),
+        _ => String::new(),
+    };
     println!(
-        "{:<8} {:<5} T={:<5} B={:<4} N_in={:<4} N={:<4} median {:>9.2} ms  (min {:.2}, max {:.2} ms, {} reps, {} threads)  {:.3e} neuron-steps/s  spike rate {:.4}  peak RSS {}  checksum {:.6e}{}",
+        "{:<8} {:<5} T={:<5} B={:<4} N_in={:<4} N={:<4} median {:>9.2} ms{}  (min {:.2}, max {:.2} ms, {} reps, {} threads)  {:.3e} neuron-steps/s  spike rate {:.4}  peak RSS {}  checksum {:.6e}{}",
         r.size,
         path,
         r.steps,
@@ -156,6 +174,7 @@ fn print_result(r: &BenchResult, json: bool) -> Result<()> {
         r.inputs,
         r.neurons,
         r.median_ms,
+        split,
         r.min_ms,
         r.max_ms,
         r.reps,
@@ -215,6 +234,7 @@ fn bench_path(
     let size = workload.size;
     let measured = reset_peak_rss();
     let mut times = Vec::with_capacity(reps);
+    let (mut fwd_times, mut bwd_times) = (Vec::new(), Vec::new());
     let (grad, spike_rate) = match path {
         Path::Seed => {
             let dense = workload.dense();
@@ -245,7 +265,10 @@ fn bench_path(
                 let grad = workload.grad_at_spikes(spikes);
                 let start = Instant::now();
                 layer.backward(&workload.events, &grad, &mut gw, None)?;
-                times.push((forward + start.elapsed()).as_secs_f64() * 1e3);
+                let backward = start.elapsed();
+                times.push((forward + backward).as_secs_f64() * 1e3);
+                fwd_times.push(forward.as_secs_f64() * 1e3);
+                bwd_times.push(backward.as_secs_f64() * 1e3);
                 anyhow::ensure!(gw == warm, "bench: weight gradient changed between passes");
             }
             (warm, rate)
@@ -271,6 +294,8 @@ fn bench_path(
             spike_rate,
             grad_checksum,
             grad_rel_diff: None,
+            forward_ms: (!fwd_times.is_empty()).then(|| median(&mut fwd_times)),
+            backward_ms: (!bwd_times.is_empty()).then(|| median(&mut bwd_times)),
             peak_rss_mb: peak,
             dtype: "f32",
         },
