@@ -47,7 +47,7 @@
 //! let params = LifParams::scalar(0.0, 0.0, 1.0, 5e-6, 1e-5);
 //! let mut layer = FusedLif::new(&params, 3, 1e-6, Discretization::Seed)?;
 //! let spikes = layer.forward(&input, w.view())?;
-//! assert!(spikes.len() > 0);
+//! assert!(!spikes.is_empty());
 //! let grad = vec![vec![1.0; spikes.rows()[0].len()]];
 //! let mut gw = Array2::zeros((3, 2));
 //! let stats = layer.backward(&input, &grad, &mut gw, None)?;

@@ -358,10 +358,10 @@ impl SteppedEngine {
                 });
             }
         }
-        for k in 0..n_hidden {
+        for (k, w) in weights[..n_hidden].iter().enumerate() {
             let (below, rest) = layers.split_at_mut(k);
             let x = below.last().map_or(input, |l| l.spikes());
-            rest[0].forward(x, weights[k].view())?;
+            rest[0].forward(x, w.view())?;
         }
         let w_out = &weights[n_hidden];
         if let Some(bad) = w_out.iter().find(|v| !v.is_finite()) {
