@@ -1,12 +1,17 @@
-//! `eventprop bench`: one training pass of a first hidden layer at named sizes, in f32.
+//! `eventprop bench`: one training pass of a first hidden layer at named sizes, in f32,
+//! through the seed function (dense arrays) and through the fused event-driven layer.
 //!
 //! The workload is [`eventprop_core::workload`]: Bernoulli(0.05) input spikes, synapse
-//! forward, neuron forward, neuron backward, synapse backward to the weight.
+//! forward, neuron forward, neuron backward, synapse backward to the weight. Both paths do
+//! the same work and must give the same weight gradient (to f32 rounding); each is timed
+//! without drawing its inputs (the seed path's dense `grad_spikes`, the fused path's
+//! gradient at its spikes), and its peak resident memory is measured on its own.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use eventprop_core::workload::{Size, Workload, SIZES};
+use ndarray::Array2;
 use serde::Serialize;
 
 /// Arguments of `eventprop bench`.
@@ -26,7 +31,14 @@ pub struct BenchArgs {
         value_parser = count_arg
     )]
     reps: usize,
-    /// Print one JSON object per size instead of text.
+    /// Time steps `T` instead of the size's own (for scaling measurements), >= 1.
+    #[arg(long, allow_hyphen_values = true, value_parser = count_arg)]
+    steps: Option<usize>,
+    /// Which implementation to run: the seed function, the fused layer, or both (the
+    /// fused one last, with the agreement of their gradients checked).
+    #[arg(long, default_value = "both", value_parser = ["both", "seed", "fused"])]
+    path: String,
+    /// Print one JSON object per size and path instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -39,20 +51,42 @@ fn count_arg(value: &str) -> std::result::Result<usize, String> {
     }
 }
 
-/// One size's result.
+/// The implementation a result comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Path {
+    /// The seed-compatible function on dense `(T, B, N)` arrays.
+    Seed,
+    /// The fused event-driven layer.
+    Fused,
+}
+
+/// One size's result for one path.
 #[derive(Debug, Serialize)]
 struct BenchResult {
     size: &'static str,
+    path: Path,
     steps: usize,
     batch: usize,
     inputs: usize,
     neurons: usize,
     median_ms: f64,
     min_ms: f64,
+    max_ms: f64,
     reps: usize,
     threads: usize,
     neuron_steps_per_s: f64,
     spike_rate: f64,
+    /// `Σ |dL/dW|` in f64.
+    grad_checksum: f64,
+    /// `max |gW_fused - gW_seed| / max |gW_seed|` (fused record, when both ran).
+    grad_rel_diff: Option<f64>,
+    /// Median forward and backward times of the fused path (ms; `None` for the seed path).
+    forward_ms: Option<f64>,
+    /// See `forward_ms`.
+    backward_ms: Option<f64>,
+    /// Peak resident memory of this path (MB; `None` where the OS does not tell).
+    peak_rss_mb: Option<f64>,
     dtype: &'static str,
 }
 
@@ -64,6 +98,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.threads == Some(0) {
         anyhow::bail!("threads: expected at least 1, got 0");
     }
+    let paths: &[Path] = match args.path.as_str() {
+        "seed" => &[Path::Seed],
+        "fused" => &[Path::Fused],
+        _ => &[Path::Seed, Path::Fused],
+    };
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -76,62 +115,190 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         None => SIZES.to_vec(),
     };
+    let sizes: Vec<Size> = sizes
+        .into_iter()
+        .map(|s| Size {
+            steps: args.steps.unwrap_or(s.steps),
+            ..s
+        })
+        .collect();
     for size in sizes {
-        let result = pool.install(|| bench_size(size, args.reps, threads))?;
-        if args.json {
-            println!("{}", serde_json::to_string(&result)?);
-        } else {
-            println!(
-                "{:<8} T={:<5} B={:<4} N_in={:<4} N={:<4} median {:>9.2} ms  (min {:.2} ms, {} reps, {} threads)  {:.3e} neuron-steps/s  hidden spike rate {:.4}",
-                result.size,
-                result.steps,
-                result.batch,
-                result.inputs,
-                result.neurons,
-                result.median_ms,
-                result.min_ms,
-                result.reps,
-                result.threads,
-                result.neuron_steps_per_s,
-                result.spike_rate
+        let workload = Workload::<f32>::new(size, 0);
+        // The fused path runs first, so that its peak memory is not inflated by the heap the
+        // seed path's dense arrays leave behind; the seed record is printed first, so that
+        // the last record of a size is the fused one.
+        let mut runs = paths
+            .iter()
+            .rev()
+            .map(|&path| pool.install(|| bench_path(&workload, path, args.reps, threads)))
+            .collect::<Result<Vec<_>>>()?;
+        runs.reverse();
+        if let [(_, seed_grad), (fused, fused_grad)] = &mut runs[..] {
+            let diff = rel_diff(fused_grad, seed_grad);
+            anyhow::ensure!(
+                diff <= 1e-5,
+                "bench: fused and seed weight gradients differ by {diff:e} (relative) at size {}",
+                size.name
             );
+            fused.grad_rel_diff = Some(diff);
+        }
+        for (result, _) in &runs {
+            print_result(result, args.json)?;
         }
     }
     Ok(())
 }
 
-fn bench_size(size: Size, reps: usize, threads: usize) -> Result<BenchResult> {
-    let workload = Workload::<f32>::new(size, 0);
-    let warm = workload.pass()?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let start = Instant::now();
-        let r = workload.pass()?;
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-        // Correctness inside the timed loop: the pass is deterministic.
-        anyhow::ensure!(
-            r.grad_weight == warm.grad_weight,
-            "bench: weight gradient changed between passes"
-        );
+fn print_result(r: &BenchResult, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
     }
-    times.sort_by(f64::total_cmp);
-    let median_ms = if reps % 2 == 1 {
-        times[reps / 2]
-    } else {
-        0.5 * (times[reps / 2 - 1] + times[reps / 2])
+    let path = match r.path {
+        Path::Seed => "seed",
+        Path::Fused => "fused",
     };
-    Ok(BenchResult {
-        size: size.name,
-        steps: size.steps,
-        batch: size.batch,
-        inputs: size.inputs,
-        neurons: size.neurons,
-        median_ms,
-        min_ms: times[0],
-        reps,
-        threads,
-        neuron_steps_per_s: size.neuron_steps() as f64 / (median_ms * 1e-3),
-        spike_rate: warm.spike_rate,
-        dtype: "f32",
-    })
+    let rss = r
+        .peak_rss_mb
+        .map_or_else(|| "?".to_string(), |m| format!("{m:.0} MB"));
+    let split = match (r.forward_ms, r.backward_ms) {
+        (Some(f), Some(b)) => format!(" = {f:.2} + {b:.2} ms fwd + bwd,"),
+        _ => String::new(),
+    };
+    println!(
+        "{:<8} {:<5} T={:<5} B={:<4} N_in={:<4} N={:<4} median {:>9.2} ms{}  (min {:.2}, max {:.2} ms, {} reps, {} threads)  {:.3e} neuron-steps/s  spike rate {:.4}  peak RSS {}  checksum {:.6e}{}",
+        r.size,
+        path,
+        r.steps,
+        r.batch,
+        r.inputs,
+        r.neurons,
+        r.median_ms,
+        split,
+        r.min_ms,
+        r.max_ms,
+        r.reps,
+        r.threads,
+        r.neuron_steps_per_s,
+        r.spike_rate,
+        rss,
+        r.grad_checksum,
+        r.grad_rel_diff
+            .map_or_else(String::new, |d| format!(" (vs seed {d:.1e})"))
+    );
+    Ok(())
+}
+
+/// `max |a - b| / max |b|` over the elements.
+fn rel_diff(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
+    let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
+        m.max((f64::from(x) - f64::from(y)).abs())
+    });
+    if scale > 0.0 {
+        diff / scale
+    } else {
+        diff
+    }
+}
+
+/// Resets the kernel's peak-RSS mark of this process (Linux); false where unsupported.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Peak resident memory since the last reset, in MB (Linux `VmHWM`).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        0.5 * (times[n / 2 - 1] + times[n / 2])
+    }
+}
+
+fn bench_path(
+    workload: &Workload<f32>,
+    path: Path,
+    reps: usize,
+    threads: usize,
+) -> Result<(BenchResult, Array2<f32>)> {
+    let size = workload.size;
+    let measured = reset_peak_rss();
+    let mut times = Vec::with_capacity(reps);
+    let (mut fwd_times, mut bwd_times) = (Vec::new(), Vec::new());
+    let (grad, spike_rate) = match path {
+        Path::Seed => {
+            let dense = workload.dense();
+            let warm = workload.pass(&dense)?;
+            for _ in 0..reps {
+                let start = Instant::now();
+                let r = workload.pass(&dense)?;
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+                // Correctness inside the timed loop: the pass is deterministic.
+                anyhow::ensure!(
+                    r.grad_weight == warm.grad_weight,
+                    "bench: weight gradient changed between passes"
+                );
+            }
+            (warm.grad_weight, warm.spike_rate)
+        }
+        Path::Fused => {
+            let mut layer = workload.fused_layer()?;
+            let mut warm = Array2::zeros(workload.weight.dim());
+            let (rate, _) = workload.pass_fused(&mut layer, &mut warm)?;
+            let mut gw = Array2::zeros(workload.weight.dim());
+            for _ in 0..reps {
+                let start = Instant::now();
+                let spikes = layer.forward(&workload.events, workload.weight.view())?;
+                let forward = start.elapsed();
+                // The upstream gradient is an input of the pass (as the seed path's dense
+                // `grad_spikes`): drawn outside the timed region.
+                let grad = workload.grad_at_spikes(spikes);
+                let start = Instant::now();
+                layer.backward(&workload.events, &grad, &mut gw, None)?;
+                let backward = start.elapsed();
+                times.push((forward + backward).as_secs_f64() * 1e3);
+                fwd_times.push(forward.as_secs_f64() * 1e3);
+                bwd_times.push(backward.as_secs_f64() * 1e3);
+                anyhow::ensure!(gw == warm, "bench: weight gradient changed between passes");
+            }
+            (warm, rate)
+        }
+    };
+    let peak = if measured { peak_rss_mb() } else { None };
+    let median_ms = median(&mut times);
+    let grad_checksum = grad.iter().map(|&v| f64::from(v).abs()).sum();
+    Ok((
+        BenchResult {
+            size: size.name,
+            path,
+            steps: size.steps,
+            batch: size.batch,
+            inputs: size.inputs,
+            neurons: size.neurons,
+            median_ms,
+            min_ms: times[0],
+            max_ms: times[times.len() - 1],
+            reps,
+            threads,
+            neuron_steps_per_s: size.neuron_steps() as f64 / (median_ms * 1e-3),
+            spike_rate,
+            grad_checksum,
+            grad_rel_diff: None,
+            forward_ms: (!fwd_times.is_empty()).then(|| median(&mut fwd_times)),
+            backward_ms: (!bwd_times.is_empty()).then(|| median(&mut bwd_times)),
+            peak_rss_mb: peak,
+            dtype: "f32",
+        },
+        grad,
+    ))
 }

@@ -65,6 +65,7 @@
 #![warn(rustdoc::broken_intra_doc_links)]
 
 pub mod error;
+pub mod fused;
 pub mod lif;
 pub mod model;
 pub mod params;

@@ -65,8 +65,12 @@ fn workload_without_inputs_and_huge_sizes_do_not_panic() {
     };
     let w = Workload::<f64>::new(size, 1);
     assert_eq!(w.weight.dim(), (3, 0));
-    let pass = w.pass().unwrap();
+    let pass = w.pass(&w.dense()).unwrap();
     assert_eq!(pass.grad_weight.dim(), (3, 0));
+    let mut layer = w.fused_layer().unwrap();
+    let mut gw = ndarray::Array2::zeros((3, 0));
+    let (rate, _) = w.pass_fused(&mut layer, &mut gw).unwrap();
+    assert_eq!(rate, 0.0);
     let huge = Size {
         name: "huge",
         steps: usize::MAX,

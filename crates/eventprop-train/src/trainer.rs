@@ -224,13 +224,25 @@ impl Trainer {
     /// # Errors
     /// [`Error::Invalid`] (and the engines' errors) for an invalid config; the errors of
     /// reading the data files ([`TrainConfig::splits`]).
-    pub fn new(mut config: TrainConfig) -> Result<Self> {
+    pub fn new(config: TrainConfig) -> Result<Self> {
+        Self::with_engine(config, engine::build)
+    }
+
+    /// A fresh run whose engine `build` makes from the (validated) config — e.g. the
+    /// stepped engine on an explicit [`crate::engine::stepped::SteppedPath`].
+    ///
+    /// # Errors
+    /// As [`Trainer::new`], and those of `build`.
+    pub fn with_engine(
+        mut config: TrainConfig,
+        build: impl FnOnce(&TrainConfig) -> Result<Box<dyn Engine>>,
+    ) -> Result<Self> {
         // Event runs take their grid and sizes from the data, so the data come first.
         let events = (config.task == Task::Events)
             .then(|| crate::events::load(&mut config))
             .transpose()?;
         config.validate()?;
-        let engine = engine::build(&config)?;
+        let engine = build(&config)?;
         let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
         let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
         let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;

@@ -1,16 +1,53 @@
-//! The time-stepped engine: the seed's EventProp function on a grid of `dt`
-//! ([`crate::network::SteppedNetwork`]), inputs put on the grid by
-//! [`crate::data::rasterize`].
+//! The time-stepped engine: the seed's EventProp discretization on a grid of `dt`.
+//!
+//! Two implementations of the same numbers ([`SteppedPath`]):
+//!
+//! * **fused** (default): the hidden layers are [`eventprop_core::fused::FusedLif`] layers fed
+//!   by event lists — memory O(spikes), no dense `(T, B, N)` array; the output layer (a few
+//!   neurons) runs densely as in the seed path, and its gradient reaches the last hidden
+//!   layer at that layer's spikes only;
+//! * **seed**: [`crate::network::SteppedNetwork`] on the seed function's dense arrays, inputs
+//!   put on the grid by [`crate::data::rasterize`] — the chip engine's software twin.
+//!
+//! Both give the same spikes, losses and predictions; gradients agree to rounding (the
+//! fused path sums the weight gradient in another order), checked to ≤ 1e-12 relative in
+//! `tests/stepped_fused.rs`.
 
-use ndarray::{Array2, Axis};
+use std::sync::Mutex;
+
+use eventprop_core::fused::{EventBatch, EventRow, FusedLif};
+use eventprop_core::{EventPropNeuron, NeuronContext};
+use ndarray::{Array2, Array3, Axis};
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
 use crate::data::{rasterize, Spike};
 use crate::error::{Error, Result};
-use crate::loss::{self, LossKind};
+use crate::loss::{self, LossKind, LossOutput};
 use crate::model::{NetworkSpec, Readout};
 use crate::network::{SteppedNetwork, Trace};
+use crate::readout::LeakyIntegrator;
+
+/// Which implementation the stepped engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SteppedPath {
+    /// Fused event-driven hidden layers, O(spikes) memory (the default).
+    #[default]
+    Fused,
+    /// The seed function on dense `(T, B, N)` arrays.
+    Seed,
+}
+
+/// Reusable fused layers (one set per batch in flight).
+#[derive(Debug, Default)]
+struct LayerPool(Mutex<Vec<Vec<FusedLif<f64>>>>);
+
+impl Clone for LayerPool {
+    /// A clone starts with an empty pool (the buffers are a cache).
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
 
 /// Time-stepped simulation with the EventProp adjoint of the seed function.
 #[derive(Debug, Clone)]
@@ -19,10 +56,14 @@ pub struct SteppedEngine {
     steps: usize,
     loss: LossKind,
     rate_reg: f64,
+    path: SteppedPath,
+    pool: LayerPool,
 }
 
 impl SteppedEngine {
-    /// The engine of `config` (network, `dt`, number of steps, loss).
+    /// The engine of `config` (network, `dt`, number of steps, loss), on the fused path —
+    /// except for a chip config (`engine = "chip"`), whose software twin is the seed path
+    /// the chip engine's backward runs, so that the two compare bit for bit.
     ///
     /// # Errors
     /// [`Error::Invalid`] for settings this engine does not have (the silent-label term of
@@ -51,7 +92,55 @@ impl SteppedEngine {
             steps: config.steps(),
             loss: config.loss,
             rate_reg: config.rate_reg,
+            path: if config.engine == EngineKind::Chip {
+                SteppedPath::Seed
+            } else {
+                SteppedPath::Fused
+            },
+            pool: LayerPool::default(),
         })
+    }
+
+    /// The engine of `config` on an explicit path.
+    ///
+    /// # Errors
+    /// As [`SteppedEngine::new`].
+    pub fn with_path(config: &TrainConfig, path: SteppedPath) -> Result<Self> {
+        Ok(Self {
+            path,
+            ..Self::new(config)?
+        })
+    }
+
+    /// The path this engine runs.
+    pub fn path(&self) -> SteppedPath {
+        self.path
+    }
+
+    /// Fused layers for one batch: from the pool, or new.
+    fn take_layers(&self) -> Result<Vec<FusedLif<f64>>> {
+        if let Some(layers) = self.pool.0.lock().ok().and_then(|mut p| p.pop()) {
+            return Ok(layers);
+        }
+        let spec = &self.net.spec;
+        let params = spec.lif.params::<f64>();
+        spec.hidden
+            .iter()
+            .map(|&n| {
+                Ok(FusedLif::new(
+                    &params,
+                    n,
+                    self.net.dt,
+                    self.net.discretization,
+                )?)
+            })
+            .collect()
+    }
+
+    fn put_layers(&self, layers: Vec<FusedLif<f64>>) {
+        if let Ok(mut p) = self.pool.0.lock() {
+            p.push(layers);
+        }
     }
 }
 
@@ -71,6 +160,12 @@ impl Engine for SteppedEngine {
         labels: &[usize],
         pass: Pass,
     ) -> Result<BatchOutcome> {
+        if self.path == SteppedPath::Fused {
+            let mut layers = self.take_layers()?;
+            let out = self.fused_run(&mut layers, weights, inputs, labels, pass);
+            self.put_layers(layers);
+            return out;
+        }
         let spec = &self.net.spec;
         let (x, _) = rasterize(inputs, spec.n_in, self.steps, self.net.dt);
         let trace = self.net.forward(weights, x.view())?;
@@ -86,6 +181,27 @@ impl Engine for SteppedEngine {
     }
 
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
+        if self.path == SteppedPath::Fused {
+            let mut layers = self.take_layers()?;
+            let events = input_events(&[input], self.net.spec.n_in, self.steps, self.net.dt);
+            let out = self.fused_forward(&mut layers, weights, &events).map(|_| {
+                layers
+                    .iter()
+                    .map(|l| {
+                        let row = &l.spikes().rows()[0];
+                        row.event_steps()
+                            .zip(row.indices())
+                            .map(|(t, &n)| Spike {
+                                time: t as f64 * self.net.dt,
+                                neuron: n,
+                            })
+                            .collect()
+                    })
+                    .collect()
+            });
+            self.put_layers(layers);
+            return out;
+        }
         let (x, _) = rasterize(&[input], self.net.spec.n_in, self.steps, self.net.dt);
         let trace = self.net.forward(weights, x.view())?;
         Ok((0..trace.n_hidden())
@@ -164,4 +280,294 @@ pub(crate) fn outcome(
         grads,
         chip: None,
     })
+}
+
+/// The input events of a batch on the grid, as [`rasterize`] puts them: a spike at time `t`
+/// of channel `c` is an event of step `round(t / dt)`; several of one channel in one step
+/// collapse to one; spikes at or after step `steps`, before 0, and channels `>= n_in` are
+/// dropped.
+pub fn input_events(samples: &[&[Spike]], n_in: usize, steps: usize, dt: f64) -> EventBatch<f64> {
+    let mut keys: Vec<(usize, u32)> = Vec::new();
+    let rows = samples
+        .iter()
+        .map(|events| {
+            keys.clear();
+            keys.extend(events.iter().filter_map(|s| {
+                let step = (s.time / dt).round();
+                let c = s.neuron as usize;
+                (step >= 0.0 && (step as usize) < steps && c < n_in)
+                    .then_some((step as usize, s.neuron))
+            }));
+            keys.sort_unstable();
+            keys.dedup();
+            let mut row = EventRow::new();
+            let mut p = 0;
+            for t in 0..steps {
+                while p < keys.len() && keys[p].0 == t {
+                    row.push(keys[p].1, 1.0);
+                    p += 1;
+                }
+                row.end_step();
+            }
+            row
+        })
+        .collect();
+    EventBatch::from_rows(steps, n_in, rows).expect("events built on the grid")
+}
+
+/// What the fused forward leaves besides the layers' spikes: the output layer's state.
+struct FusedOutput {
+    /// Spiking output context (for [`Readout::Spiking`]).
+    out_ctx: Option<NeuronContext<f64>>,
+    /// The output `(T, B, K)`: readout membrane or output spikes.
+    output: Array3<f64>,
+}
+
+impl SteppedEngine {
+    fn integrator(&self, tau_syn: f64, tau_mem: f64) -> LeakyIntegrator {
+        LeakyIntegrator {
+            tau_syn,
+            tau_mem,
+            leak: self.net.spec.lif.leak,
+            dt: self.net.dt,
+        }
+    }
+
+    /// Forward of the fused path: hidden layers on events, the output layer dense.
+    fn fused_forward(
+        &self,
+        layers: &mut [FusedLif<f64>],
+        weights: &[Array2<f64>],
+        input: &EventBatch<f64>,
+    ) -> Result<FusedOutput> {
+        let spec = &self.net.spec;
+        let n_hidden = spec.hidden.len();
+        if weights.len() != n_hidden + 1 {
+            return Err(Error::invalid(
+                "weights",
+                format!("{} matrices", n_hidden + 1),
+                weights.len(),
+            ));
+        }
+        for (k, (w, s)) in weights.iter().zip(spec.weight_shapes()).enumerate() {
+            if w.dim() != s {
+                return Err(Error::Invalid {
+                    arg: "weight",
+                    expected: format!("weight.{k} of shape {s:?}"),
+                    actual: format!("{:?}", w.dim()),
+                });
+            }
+        }
+        for (k, w) in weights[..n_hidden].iter().enumerate() {
+            let (below, rest) = layers.split_at_mut(k);
+            let x = below.last().map_or(input, |l| l.spikes());
+            rest[0].forward(x, w.view())?;
+        }
+        let w_out = &weights[n_hidden];
+        if let Some(bad) = w_out.iter().find(|v| !v.is_finite()) {
+            return Err(Error::invalid("weight", "finite values", bad));
+        }
+        let last = layers.last().map_or(input, |l| l.spikes());
+        // The seed's event-driven synapse: y[t, b] = Σ_events x W[:, n], in event order.
+        let k_out = spec.n_out;
+        let wt = w_out.t().as_standard_layout().into_owned();
+        let wt = wt.as_slice().expect("standard layout");
+        let batch = last.batch();
+        let mut y = Array3::<f64>::zeros((self.steps, batch, k_out));
+        let ys = y.as_slice_mut().expect("owned");
+        for (b, row) in last.rows().iter().enumerate() {
+            for ((t, &n), &x) in row.event_steps().zip(row.indices()).zip(row.values()) {
+                let w = &wt[n as usize * k_out..(n as usize + 1) * k_out];
+                let at = (t * batch + b) * k_out;
+                for (y, &w) in ys[at..at + k_out].iter_mut().zip(w) {
+                    *y += x * w;
+                }
+            }
+        }
+        Ok(match spec.readout {
+            Readout::Spiking(l) => {
+                let ctx = EventPropNeuron {
+                    params: l.params(),
+                    dt: self.net.dt,
+                    discretization: self.net.discretization,
+                }
+                .forward(y.view(), None)?;
+                FusedOutput {
+                    output: ctx.output().spikes.clone(),
+                    out_ctx: Some(ctx),
+                }
+            }
+            Readout::Integrator { tau_syn, tau_mem } => FusedOutput {
+                output: self.integrator(tau_syn, tau_mem).forward(y.view()),
+                out_ctx: None,
+            },
+        })
+    }
+
+    /// Loss, accuracy and gradients on the fused path (the numbers of [`outcome`]).
+    fn fused_run(
+        &self,
+        layers: &mut [FusedLif<f64>],
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+        labels: &[usize],
+        pass: Pass,
+    ) -> Result<BatchOutcome> {
+        let spec = &self.net.spec;
+        let input = input_events(inputs, spec.n_in, self.steps, self.net.dt);
+        let fwd = self.fused_forward(layers, weights, &input)?;
+        let out: LossOutput<f64> = match self.loss {
+            LossKind::MaxOverTime { reg } => loss::max_over_time(fwd.output.view(), labels, reg)?,
+            LossKind::FirstSpike {
+                tau0, tau1, alpha, ..
+            } => loss::first_spike(fwd.output.view(), labels, self.net.dt, tau0, tau1, alpha)?,
+        };
+        let silent_outputs = matches!(spec.readout, Readout::Spiking(_)).then(|| {
+            fwd.output
+                .sum_axis(Axis(0))
+                .outer_iter()
+                .filter(|row| row.iter().any(|&c| c == 0.0))
+                .count()
+        });
+        let b = labels.len();
+        let hidden_spikes: f64 = layers.iter().map(|l| l.spikes().len() as f64).sum();
+        let mut batch_loss = out.loss;
+        let grads = if pass == Pass::Train {
+            if self.rate_reg > 0.0 {
+                for l in layers.iter() {
+                    batch_loss += rate_loss(l.spikes(), self.rate_reg);
+                }
+            }
+            Some(self.fused_backward(layers, weights, &input, &fwd, out.grad.view())?)
+        } else {
+            None
+        };
+        Ok(BatchOutcome {
+            loss_sum: batch_loss * b as f64,
+            correct: out.correct,
+            predictions: out.predictions,
+            samples: b,
+            hidden_spikes,
+            silent_outputs,
+            grads,
+            chip: None,
+        })
+    }
+
+    /// Backward of the fused path from `grad_output` `(T, B, K)`.
+    fn fused_backward(
+        &self,
+        layers: &mut [FusedLif<f64>],
+        weights: &[Array2<f64>],
+        input: &EventBatch<f64>,
+        fwd: &FusedOutput,
+        grad_output: ndarray::ArrayView3<'_, f64>,
+    ) -> Result<Vec<Array2<f64>>> {
+        let spec = &self.net.spec;
+        let n_hidden = spec.hidden.len();
+        // The stacked gradient (g0, g1) at the output synapse (SPEC §3).
+        let (g0, g1) = match (spec.readout, &fwd.out_ctx) {
+            (Readout::Integrator { tau_syn, tau_mem }, None) => {
+                let g = self.integrator(tau_syn, tau_mem).backward(grad_output);
+                (g.clone(), g)
+            }
+            (Readout::Spiking(_), Some(ctx)) => {
+                let g = ctx.backward(grad_output, None, None)?.grad_input;
+                (
+                    g.index_axis(Axis(0), 0).to_owned(),
+                    g.index_axis(Axis(0), 1).to_owned(),
+                )
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "trace",
+                    "the output kind of this network",
+                    "a trace of another output kind",
+                ))
+            }
+        };
+        let w_out = &weights[n_hidden];
+        let last = layers.last().map_or(input, |l| l.spikes());
+        // dL/dW_out = Σ g0 ⊗ z over the events of the last layer; the last hidden layer's
+        // grad_spikes = g1 W_out at its spikes (plus the rate term).
+        let (k_out, n_last, batch) = (w_out.nrows(), w_out.ncols(), last.batch());
+        // Transposed (N_last, K): one contiguous row per presynaptic neuron.
+        let mut gwt = vec![0.0; n_last * k_out];
+        let wt = w_out.t().as_standard_layout().into_owned();
+        let wt = wt.as_slice().expect("standard layout");
+        let (g0, g1) = (g0.as_standard_layout(), g1.as_standard_layout());
+        let (g0, g1) = (
+            g0.as_slice().expect("standard"),
+            g1.as_slice().expect("standard"),
+        );
+        let mut grad_spikes: Vec<Vec<f64>> = Vec::with_capacity(batch);
+        let rate = (self.rate_reg > 0.0 && n_hidden > 0).then(|| rate_grad(last, self.rate_reg));
+        for (b, row) in last.rows().iter().enumerate() {
+            let mut gs = Vec::with_capacity(row.len());
+            for ((t, &n), &x) in row.event_steps().zip(row.indices()).zip(row.values()) {
+                let n = n as usize;
+                let at = (t * batch + b) * k_out;
+                let (g0r, g1r) = (&g0[at..at + k_out], &g1[at..at + k_out]);
+                for (a, &g) in gwt[n * k_out..(n + 1) * k_out].iter_mut().zip(g0r) {
+                    *a += x * g;
+                }
+                let mut s = g1r
+                    .iter()
+                    .zip(&wt[n * k_out..(n + 1) * k_out])
+                    .fold(0.0, |acc, (&g, &w)| acc + g * w);
+                if let Some(r) = &rate {
+                    s += r[[b, n]];
+                }
+                gs.push(s);
+            }
+            grad_spikes.push(gs);
+        }
+        let gw_out = Array2::from_shape_fn((k_out, n_last), |(k, n)| gwt[n * k_out + k]);
+        let mut grads = vec![gw_out];
+        let mut grad_below: Vec<Vec<f64>> = Vec::new();
+        for k in (0..n_hidden).rev() {
+            let (below, rest) = layers.split_at_mut(k);
+            let x = below.last().map_or(input, |l| l.spikes());
+            let mut gw = Array2::<f64>::zeros(weights[k].dim());
+            rest[0].backward(x, &grad_spikes, &mut gw, (k > 0).then_some(&mut grad_below))?;
+            grads.push(gw);
+            if k > 0 {
+                if self.rate_reg > 0.0 {
+                    let r = rate_grad(x, self.rate_reg);
+                    for (b, (g, row)) in grad_below.iter_mut().zip(x.rows()).enumerate() {
+                        for (g, &n) in g.iter_mut().zip(row.indices()) {
+                            *g += r[[b, n as usize]];
+                        }
+                    }
+                }
+                std::mem::swap(&mut grad_spikes, &mut grad_below);
+            }
+        }
+        grads.reverse();
+        Ok(grads)
+    }
+}
+
+/// Spike counts `(B, N)` of a layer.
+fn spike_counts(spikes: &EventBatch<f64>) -> Array2<f64> {
+    let mut c = Array2::<f64>::zeros((spikes.batch(), spikes.channels()));
+    for (b, row) in spikes.rows().iter().enumerate() {
+        for &n in row.indices() {
+            c[[b, n as usize]] += 1.0;
+        }
+    }
+    c
+}
+
+/// The rate regulariser's loss ([`loss::rate_regularizer`]) from a layer's spike events.
+fn rate_loss(spikes: &EventBatch<f64>, reg: f64) -> f64 {
+    let bn = (spikes.batch() * spikes.channels()).max(1) as f64;
+    reg * spike_counts(spikes).iter().map(|c| c * c).sum::<f64>() / bn
+}
+
+/// The rate regulariser's gradient per `(b, n)` (the same at every step, so it is needed at
+/// the spikes only): `2 reg count / (B N)`, as [`loss::rate_regularizer`].
+fn rate_grad(spikes: &EventBatch<f64>, reg: f64) -> Array2<f64> {
+    let bn = (spikes.batch() * spikes.channels()).max(1) as f64;
+    spike_counts(spikes).mapv(|c| 2.0 * reg * c / bn)
 }

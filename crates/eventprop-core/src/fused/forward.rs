@@ -1,0 +1,198 @@
+//! Forward kernel of the fused layer: one batch row, event-driven synapse, the seed's LIF
+//! update, spikes compacted into an [`EventRow`].
+//!
+//! For `t = 0 .. T-2` (the seed's update order, [`crate::lif::forward`]):
+//!
+//! ```text
+//! y      = Σ_{events (j, x) of step t} x W^T[j, :]    # 0 without events
+//! i[t+1] = i[t] decay_syn + y
+//! u      = v + k_mem (leak - v + i[t+1]);  z = [u > threshold];  v = z ? reset : u
+//! ```
+//!
+//! A spike of step `t + 1` is stored with `i* = i[t]` (seed discretization) or `i[t+1]`
+//! (corrected): all the adjoint needs besides the events.
+
+use super::events::EventRow;
+use super::simd::dispatch;
+use crate::lif::Discretization;
+use crate::params::Coefficients;
+use crate::Real;
+
+/// Per-thread state rows of the forward, `N` values each (reused across calls).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ForwardScratch<F> {
+    i_a: Vec<F>,
+    i_b: Vec<F>,
+    v: Vec<F>,
+    y: Vec<F>,
+    spike: Vec<F>,
+    found: Vec<u32>,
+}
+
+impl<F: Real> ForwardScratch<F> {
+    fn fit(&mut self, n: usize) {
+        for b in [&mut self.i_a, &mut self.i_b, &mut self.v, &mut self.y] {
+            b.resize(n, F::zero());
+        }
+        self.spike.resize(n, F::zero());
+        self.found.resize(n + 1, 0);
+    }
+}
+
+/// `y += x w` over a row; `y += w` for `x = 1` (a spike), which is the same number
+/// (`1 w = w` exactly) without the multiplication.
+#[inline(always)]
+fn axpy_body<F: Real>(y: &mut [F], x: F, w: &[F]) {
+    let w = &w[..y.len()];
+    if x == F::one() {
+        for (y, &w) in y.iter_mut().zip(w) {
+            *y += w;
+        }
+    } else {
+        for (y, &w) in y.iter_mut().zip(w) {
+            *y += x * w;
+        }
+    }
+}
+
+dispatch! {
+    /// `y += x w` over a row (a weight row of an event), as wide as the CPU allows.
+    fn axpy(y: &mut [F], x: F, w: &[F]) = axpy_body;
+}
+
+dispatch! {
+    /// One LIF step for `N` neurons, as wide as the CPU allows ([`step_body`]).
+    fn step(
+        c: &Coefficients<F>,
+        x: Option<&[F]>,
+        i_now: &[F],
+        i_next: &mut [F],
+        v: &mut [F],
+        spike: &mut [F],
+    ) = step_body;
+}
+
+/// One LIF step for `N` neurons; `x` is the synaptic input of the step (`None`: zero).
+/// Writes the new current into `i_next`, updates `v` and writes `1`/`0` spike flags into
+/// `spike`. Branch-free ([`Real::select`]), so that the loop is vectorised.
+#[inline(always)]
+fn step_body<F: Real>(
+    c: &Coefficients<F>,
+    x: Option<&[F]>,
+    i_now: &[F],
+    i_next: &mut [F],
+    v: &mut [F],
+    spike: &mut [F],
+) {
+    let n = c.len();
+    let (leak, reset, threshold) = (&c.leak[..n], &c.reset[..n], &c.threshold[..n]);
+    let (decay_syn, k_mem) = (&c.decay_syn[..n], &c.k_mem[..n]);
+    let (i_now, i_next, v, spike) = (&i_now[..n], &mut i_next[..n], &mut v[..n], &mut spike[..n]);
+    match x {
+        Some(x) => {
+            let x = &x[..n];
+            for k in 0..n {
+                let i = i_now[k] * decay_syn[k] + x[k];
+                let u = v[k] + k_mem[k] * (leak[k] - v[k] + i);
+                let s = u > threshold[k];
+                i_next[k] = i;
+                v[k] = F::select(s, reset[k], u);
+                spike[k] = F::select(s, F::one(), F::zero());
+            }
+        }
+        None => {
+            // `i decay + 0` equals the seed's `i decay + x` with `x = 0`.
+            for k in 0..n {
+                let i = i_now[k] * decay_syn[k] + F::zero();
+                let u = v[k] + k_mem[k] * (leak[k] - v[k] + i);
+                let s = u > threshold[k];
+                i_next[k] = i;
+                v[k] = F::select(s, reset[k], u);
+                spike[k] = F::select(s, F::one(), F::zero());
+            }
+        }
+    }
+}
+
+/// Compacts the spike flags into their indices, branch-free: `found[..m]`, returns `m`.
+#[inline(always)]
+fn compact<F: Real>(spike: &[F], found: &mut [u32]) -> usize {
+    let found = &mut found[..spike.len() + 1];
+    let mut m = 0;
+    for (k, &s) in spike.iter().enumerate() {
+        found[m.min(spike.len())] = k as u32;
+        m += usize::from(s != F::zero());
+    }
+    m
+}
+
+/// Runs the forward of one batch row over `steps` steps.
+///
+/// `wt` is the transposed weight `(N_in, N)`, row-major. Fills `spikes` (cleared first,
+/// `steps` steps, value 1 per spike) and `i_star` (the current the adjoint's jump uses, one
+/// per spike). Returns whether the current and membrane stayed finite (a non-finite state
+/// stays non-finite, see [`crate::lif::forward`], so the final state tells).
+///
+/// # Panics
+/// If `input` has fewer than `steps` steps or a channel beyond `wt`.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub(crate) fn row_forward<F: Real>(
+    c: &Coefficients<F>,
+    discretization: Discretization,
+    wt: &[F],
+    input: &EventRow<F>,
+    steps: usize,
+    s: &mut ForwardScratch<F>,
+    spikes: &mut EventRow<F>,
+    i_star: &mut Vec<F>,
+) -> bool {
+    let n = c.len();
+    spikes.clear();
+    i_star.clear();
+    if steps == 0 {
+        return true;
+    }
+    s.fit(n);
+    let ForwardScratch {
+        i_a,
+        i_b,
+        v,
+        y,
+        spike,
+        found,
+    } = s;
+    i_a.fill(F::zero());
+    v.copy_from_slice(&c.leak);
+    spikes.end_step(); // step 0: no spike
+    let (idx, val) = (input.indices(), input.values());
+    let (mut i_now, mut i_next) = (i_a, i_b);
+    for t in 0..steps - 1 {
+        let r = input.range(t);
+        let x = if r.is_empty() {
+            None
+        } else {
+            y.fill(F::zero());
+            for p in r {
+                let j = idx[p] as usize;
+                axpy(y, val[p], &wt[j * n..(j + 1) * n]);
+            }
+            Some(&y[..])
+        };
+        step(c, x, i_now, i_next, v, spike);
+        let m = compact(spike, found);
+        if m > 0 {
+            let cur = match discretization {
+                Discretization::Seed => &i_now[..],
+                Discretization::Corrected => &i_next[..],
+            };
+            for &k in &found[..m] {
+                spikes.push(k, F::one());
+                i_star.push(cur[k as usize]);
+            }
+        }
+        spikes.end_step();
+        std::mem::swap(&mut i_now, &mut i_next);
+    }
+    i_now.iter().chain(v.iter()).all(|x| x.is_finite())
+}

@@ -1,0 +1,380 @@
+//! Fused event-driven training layer: synapse and LIF neuron in one pass, with memory
+//! O(spikes + events) instead of the seed function's dense `(T, B, N)` arrays.
+//!
+//! [`FusedLif`] computes exactly the seed function's numbers (same update order, same
+//! adjoint, both [`Discretization`]s) for a layer fed by spike events:
+//!
+//! * **forward** ([`FusedLif::forward`]): for each batch row, the synaptic input of a step
+//!   is the sum of the weight rows `W^T[j, :]` of its input events (in channel order, as
+//!   the seed's event-driven synapse); the LIF step is branch-free over `N`; spikes are
+//!   compacted into an [`EventRow`] together with the one current the adjoint needs
+//!   (`i[t-1]` or `i[t]`, see [`Discretization`]). Nothing else is kept.
+//! * **backward** ([`FusedLif::backward`]): reverse time per row; `lambda_i`, `lambda_v`
+//!   decay as in [`crate::lif::backward`], jumps are applied at the stored spikes only, and
+//!   at every input event of step `t` the row `x tau_syn lambda_i[t]` is added to the
+//!   weight gradient (the seed's `Σ g0 ⊗ x`), and `W^T[j, :] · (lambda_v - lambda_i)` (the
+//!   seed's `g1 W`) is the gradient of that event for the layer below — which only needs
+//!   it at its own spikes, i.e. at these input events.
+//!
+//! Rows run in parallel (rayon) in a fixed number of groups ([`GROUPS`]), each with its
+//! own scratch rows and weight-gradient buffer, summed in group order: the result does not
+//! depend on the number of threads. All buffers live in the layer and are reused.
+//!
+//! Guards: the seed also counts `0/0` guards where a neuron does not spike (they do not
+//! change the gradient); the fused layer never evaluates those terms, so its
+//! [`GuardStats`] count the guards at spikes only.
+//!
+//! The structure leaves room for a recurrent weight matrix (the compacted spikes of step
+//! `t` add their recurrent rows into the next step's `y`; in reverse, each spike's
+//! gradient gains `W_rec^T[n, :] · (lambda_v - lambda_i)`), for per-neuron parameters
+//! (already per neuron in [`Coefficients`]) and their gradients (sums over spikes and
+//! steps of the same `lambda`s).
+//!
+//! # Shapes
+//! Input events: `B` rows of `T` steps, channels `< N_in`; weight `(N, N_in)`; output
+//! spikes `B` rows of `T` steps, channels `< N`; weight gradient `(N, N_in)`.
+//!
+//! # Example
+//! ```
+//! use eventprop_core::fused::{EventBatch, FusedLif};
+//! use eventprop_core::{Discretization, LifParams};
+//! use ndarray::{Array2, Array3};
+//!
+//! let mut x = Array3::<f64>::zeros((20, 1, 2));
+//! x[[2, 0, 0]] = 1.0;
+//! let input = EventBatch::from_dense(x.view())?;
+//! let w = Array2::from_elem((3, 2), 5.0);
+//! let params = LifParams::scalar(0.0, 0.0, 1.0, 5e-6, 1e-5);
+//! let mut layer = FusedLif::new(&params, 3, 1e-6, Discretization::Seed)?;
+//! let spikes = layer.forward(&input, w.view())?;
+//! assert!(!spikes.is_empty());
+//! let grad = vec![vec![1.0; spikes.rows()[0].len()]];
+//! let mut gw = Array2::zeros((3, 2));
+//! let stats = layer.backward(&input, &grad, &mut gw, None)?;
+//! assert_eq!(stats.guarded_spikes, 0);
+//! # Ok::<(), eventprop_core::Error>(())
+//! ```
+
+mod backward;
+mod events;
+mod forward;
+mod simd;
+
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+pub use events::{EventBatch, EventRow};
+
+use crate::error::{check_finite, Error, Result};
+use crate::lif::{Discretization, GuardStats};
+use crate::params::{Coefficients, LifParams};
+use crate::Real;
+use backward::{row_backward, BackwardScratch, RowAdjoint};
+use forward::{row_forward, ForwardScratch};
+
+/// Number of row groups: the unit of parallel work and of weight-gradient partial sums.
+/// Fixed, so that results are the same for every thread count.
+pub const GROUPS: usize = 8;
+
+/// Shape of the last forward: what the backward must be called with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    steps: usize,
+    batch: usize,
+    n_in: usize,
+    events: usize,
+}
+
+/// A fused synapse + LIF layer with its reusable buffers.
+#[derive(Debug, Clone)]
+pub struct FusedLif<F> {
+    coefficients: Coefficients<F>,
+    discretization: Discretization,
+    /// The forward's weight, transposed `(N_in, N)`.
+    wt: Vec<F>,
+    spikes: EventBatch<F>,
+    /// Per row: the current `i*` at each spike.
+    i_star: Vec<Vec<F>>,
+    fwd: Vec<ForwardScratch<F>>,
+    bwd: Vec<BackwardScratch<F>>,
+    /// Per group: the weight-gradient partial sum `(N_in, N)`.
+    partials: Vec<Vec<F>>,
+    stamp: Option<Stamp>,
+}
+
+/// The smaller of two optional row indices (the first failing row, whatever the thread
+/// count).
+fn first_row(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Rows per group for a batch of `b` rows.
+fn group_len(b: usize) -> usize {
+    b.div_ceil(GROUPS).max(1)
+}
+
+impl<F: Real> FusedLif<F> {
+    /// A layer of `n` neurons with `params` (scalar or per neuron), step `dt`.
+    ///
+    /// # Errors
+    /// As [`LifParams::resolve`].
+    ///
+    /// ```
+    /// use eventprop_core::fused::FusedLif;
+    /// use eventprop_core::{Discretization, Error, LifParams};
+    /// let err = FusedLif::new(&LifParams::<f32>::default(), 4, 0.0, Discretization::Seed)
+    ///     .unwrap_err();
+    /// assert!(matches!(err, Error::NonPositive { arg: "dt", .. }));
+    /// ```
+    pub fn new(
+        params: &LifParams<F>,
+        n: usize,
+        dt: F,
+        discretization: Discretization,
+    ) -> Result<Self> {
+        let coefficients = params.resolve(n, dt)?;
+        Ok(Self {
+            coefficients,
+            discretization,
+            wt: Vec::new(),
+            spikes: EventBatch::empty(0, 0, n),
+            i_star: Vec::new(),
+            fwd: Vec::new(),
+            bwd: Vec::new(),
+            partials: Vec::new(),
+            stamp: None,
+        })
+    }
+
+    /// Number of neurons `N`.
+    pub fn neurons(&self) -> usize {
+        self.coefficients.len()
+    }
+
+    /// The spikes of the last forward.
+    pub fn spikes(&self) -> &EventBatch<F> {
+        &self.spikes
+    }
+
+    /// Forward of a batch of input events with `weight` `(N, N_in)`; returns the spikes
+    /// (value 1 each; spikes of step `t` are `z[t]` of the seed function).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming `weight` when it is not `(N, input.channels())`;
+    /// [`Error::NonFinite`] for NaN/inf in `weight`; [`Error::Overflow`] naming `input`
+    /// (index `[b]`) when a row's current or membrane left the float range.
+    pub fn forward(
+        &mut self,
+        input: &EventBatch<F>,
+        weight: ArrayView2<'_, F>,
+    ) -> Result<&EventBatch<F>> {
+        let n = self.neurons();
+        let (steps, batch, n_in) = (input.steps(), input.batch(), input.channels());
+        if weight.dim() != (n, n_in) {
+            return Err(Error::Shape {
+                arg: "weight",
+                expected: format!("(N, N_in) = ({n}, {n_in})"),
+                actual: format!("{:?}", weight.dim()),
+            });
+        }
+        self.stamp = None;
+        self.wt.clear();
+        self.wt.extend(weight.t().iter().copied());
+        check_finite("weight", &self.wt, &[n_in, n])?;
+        self.spikes.reset_shape(steps, batch, n);
+        self.i_star.resize_with(batch, Vec::new);
+        let gl = group_len(batch);
+        self.fwd.resize_with(batch.div_ceil(gl), Default::default);
+        let (c, disc, wt) = (&self.coefficients, self.discretization, &self.wt[..]);
+        let bad = self
+            .spikes
+            .rows_mut()
+            .par_chunks_mut(gl)
+            .zip(self.i_star.par_chunks_mut(gl))
+            .zip(input.rows().par_chunks(gl))
+            .zip(self.fwd.par_iter_mut())
+            .enumerate()
+            .map(|(g, (((out, istar), inp), scratch))| {
+                let mut bad = None;
+                for (r, ((o, is), x)) in out.iter_mut().zip(istar).zip(inp).enumerate() {
+                    if !row_forward(c, disc, wt, x, steps, scratch, o, is) && bad.is_none() {
+                        bad = Some(g * gl + r);
+                    }
+                }
+                bad
+            })
+            .reduce(|| None, first_row);
+        if let Some(b) = bad {
+            return Err(Error::Overflow {
+                arg: "input",
+                quantity: "synaptic current or membrane",
+                dtype: F::NAME,
+                index: vec![b],
+                value: f64::INFINITY,
+            });
+        }
+        self.stamp = Some(Stamp {
+            steps,
+            batch,
+            n_in,
+            events: input.len(),
+        });
+        Ok(&self.spikes)
+    }
+
+    /// Backward after [`FusedLif::forward`] on the same `input`: `grad_spikes` holds, per
+    /// row, `dL/dz` at each spike of [`FusedLif::spikes`] (aligned with its events; the
+    /// seed's `grad_spikes` elsewhere has no effect). Writes `dL/dW` `(N, N_in)` into
+    /// `grad_weight` (overwritten) and, if given, the gradient at each input event (the
+    /// seed's `grad_input[1] W`, aligned with `input`'s events) into `grad_input`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming `input` when no forward ran or `input` differs in shape or
+    /// event count from the forward's; naming `grad_spikes` or `grad_weight` for
+    /// mismatched lengths; [`Error::NonFinite`] for NaN/inf in `grad_spikes`;
+    /// [`Error::Overflow`] naming `grad_spikes` (index `[b]`) when the adjoint overflows.
+    pub fn backward(
+        &mut self,
+        input: &EventBatch<F>,
+        grad_spikes: &[Vec<F>],
+        grad_weight: &mut Array2<F>,
+        grad_input: Option<&mut Vec<Vec<F>>>,
+    ) -> Result<GuardStats> {
+        let n = self.neurons();
+        let stamp = Stamp {
+            steps: input.steps(),
+            batch: input.batch(),
+            n_in: input.channels(),
+            events: input.len(),
+        };
+        if self.stamp != Some(stamp) {
+            return Err(Error::Shape {
+                arg: "input",
+                expected: match self.stamp {
+                    Some(s) => format!(
+                        "the forward's input: T = {}, B = {}, N_in = {}, {} events",
+                        s.steps, s.batch, s.n_in, s.events
+                    ),
+                    None => "a forward before the backward".into(),
+                },
+                actual: format!(
+                    "T = {}, B = {}, N_in = {}, {} events",
+                    stamp.steps, stamp.batch, stamp.n_in, stamp.events
+                ),
+            });
+        }
+        let (steps, batch, n_in) = (stamp.steps, stamp.batch, stamp.n_in);
+        if grad_weight.dim() != (n, n_in) {
+            return Err(Error::Shape {
+                arg: "grad_weight",
+                expected: format!("({n}, {n_in})"),
+                actual: format!("{:?}", grad_weight.dim()),
+            });
+        }
+        let spike_rows = self.spikes.rows();
+        if grad_spikes.len() != batch
+            || grad_spikes
+                .iter()
+                .zip(spike_rows)
+                .any(|(g, s)| g.len() != s.len())
+        {
+            return Err(Error::Shape {
+                arg: "grad_spikes",
+                expected: format!("{batch} rows with one value per spike"),
+                actual: format!("{} rows", grad_spikes.len()),
+            });
+        }
+        for (b, g) in grad_spikes.iter().enumerate() {
+            if let Some(p) = g.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    arg: "grad_spikes",
+                    index: vec![b, p],
+                    value: g[p].to_f64().unwrap_or(f64::NAN),
+                });
+            }
+        }
+        let mut gi_rows: Vec<Option<&mut [F]>> = match grad_input {
+            Some(v) => {
+                v.resize_with(batch, Vec::new);
+                v.iter_mut()
+                    .zip(input.rows())
+                    .map(|(g, r)| {
+                        g.resize(r.len(), F::zero());
+                        Some(&mut g[..])
+                    })
+                    .collect()
+            }
+            None => (0..batch).map(|_| None).collect(),
+        };
+        let gl = group_len(batch);
+        let groups = batch.div_ceil(gl);
+        self.bwd.resize_with(groups, Default::default);
+        self.partials.resize_with(groups, Vec::new);
+        let (c, wt) = (&self.coefficients, &self.wt[..]);
+        let (stats, bad) = self
+            .partials
+            .par_iter_mut()
+            .zip(self.bwd.par_iter_mut())
+            .zip(gi_rows.par_chunks_mut(gl))
+            .enumerate()
+            .map(|(g, ((partial, scratch), gi))| {
+                partial.clear();
+                partial.resize(n_in * n, F::zero());
+                let mut stats = GuardStats::default();
+                let mut bad = None;
+                for (r, gi) in gi.iter_mut().enumerate() {
+                    let b = g * gl + r;
+                    let row = RowAdjoint {
+                        input: &input.rows()[b],
+                        spikes: &spike_rows[b],
+                        i_star: &self.i_star[b],
+                        grad_spikes: &grad_spikes[b],
+                    };
+                    let (s, ok) =
+                        row_backward(c, wt, &row, steps, scratch, partial, gi.as_deref_mut());
+                    stats += s;
+                    if !ok && bad.is_none() {
+                        bad = Some(b);
+                    }
+                }
+                (stats, bad)
+            })
+            .reduce(
+                || (GuardStats::default(), None),
+                |a, b| (a.0 + b.0, first_row(a.1, b.1)),
+            );
+        if let Some(b) = bad {
+            return Err(Error::Overflow {
+                arg: "grad_spikes",
+                quantity: "adjoint",
+                dtype: F::NAME,
+                index: vec![b],
+                value: f64::INFINITY,
+            });
+        }
+        // Sum the group partials in group order, transposing to (N, N_in).
+        grad_weight.fill(F::zero());
+        for partial in self.partials[..groups].iter().filter(|_| n > 0) {
+            match grad_weight.as_slice_mut() {
+                Some(gw) => {
+                    for (j, src) in partial.chunks_exact(n).enumerate() {
+                        for (o, &v) in src.iter().enumerate() {
+                            gw[o * n_in + j] += v;
+                        }
+                    }
+                }
+                None => {
+                    for (j, src) in partial.chunks_exact(n).enumerate() {
+                        for (o, &v) in src.iter().enumerate() {
+                            grad_weight[[o, j]] += v;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(stats)
+    }
+}
