@@ -50,6 +50,8 @@ from ._eventprop import GuardStats
 
 __all__ = [
     "EventPropLIF",
+    "RecurrentLIF",
+    "RecurrentLIFFunction",
     "EventPropNeuronFunction",
     "EventPropSynapse",
     "EventPropSynapseFunction",
@@ -396,3 +398,136 @@ class EventPropSynapse(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class RecurrentLIFFunction(torch.autograd.Function):
+    """The time-stepped LIF layer with recurrent weights, per-neuron parameters and
+    delays (Rust ``eventprop_train::stepped_layer``: the seed's update order and the
+    ``corrected`` adjoint, extended; README "Training more than weights").
+
+    ``apply(input, weight, recurrent, delays, leak, reset, threshold, tau_syn, tau_mem,
+    dt)``: ``input`` ``(T, B, N_in)`` spikes (non-zero = spike), ``weight`` ``(N, N_in)``,
+    ``recurrent`` ``(N, N)`` or ``None``, ``delays`` ``(N, N_in)`` seconds or ``None``,
+    the five parameters ``(N,)``; returns the spikes ``(T, B, N)``. Every tensor argument
+    gets its EventProp gradient (computed in float64); the input's is the spike gradient of
+    the layer below (SPEC §3 convention), formed at its spikes only.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, recurrent, delays, leak, reset, threshold, tau_syn, tau_mem, dt):
+        f64 = torch.float64
+        arrays = [_array(n, t, f64) for n, t in (("input", input), ("weight", weight))]
+        opt = [None if t is None else _array(n, t, f64) for n, t in (("recurrent", recurrent), ("delays", delays))]
+        params = [
+            _array(n, t, f64)
+            for n, t in (("leak", leak), ("reset", reset), ("threshold", threshold), ("tau_syn", tau_syn), ("tau_mem", tau_mem))
+        ]
+        c = _core.recurrent_lif_forward(*arrays, *params, recurrent=opt[0], delays=opt[1], dt=float(dt))
+        ctx.rust = c
+        ctx.dtypes = [None if t is None else t.dtype for t in (input, weight, recurrent, delays, leak, reset, threshold, tau_syn, tau_mem)]
+        return torch.from_numpy(c.spikes).to(input.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        g = _core.recurrent_lif_backward(ctx.rust, _array("grad_spikes", grad_spikes, torch.float64))
+        names = ("input", "weight", "recurrent", "delays", "leak", "reset", "threshold", "tau_syn", "tau_mem")
+        out = []
+        for name, dtype, needs in zip(names, ctx.dtypes, ctx.needs_input_grad):
+            v = g[name]
+            out.append(None if (v is None or dtype is None or not needs) else torch.from_numpy(v).to(dtype))
+        return (*out, None)
+
+
+class RecurrentLIF(torch.nn.Module):
+    """A synapse and a layer of LIF neurons ``in_features -> size`` in one, with optional
+    recurrent weights, trained time constants and thresholds, and delays: the stepped
+    layer of ``eventprop train ... --recurrent --delays --train-taus --train-threshold``.
+
+    ``forward(input)`` maps spikes ``(T, B, in_features)`` to spikes ``(T, B, size)``.
+    Parameters: ``weight`` ``(size, in_features)`` (init like ``EventPropSynapse``);
+    ``recurrent_weight`` ``(size, size)`` (``recurrent=True``, init ``N(0, 0.1/sqrt(size))``);
+    ``delays`` ``(size, in_features)`` in units of ``tau_syn`` (``delays=True``, init 0,
+    clamped to >= 0 in the forward); ``log_tau_syn``, ``log_tau_mem`` (``train_taus=True``);
+    ``threshold_param`` with ``threshold = max(leak, reset) + exp(threshold_param)``
+    (``train_threshold=True``). Parameters not trained are buffers. Defaults are
+    hxtorch's (``tau_syn = 5 µs``, ``tau_mem = 10 µs``, ``threshold = 1``, ``dt = 1 µs``);
+    with nothing trained and no recurrence it computes what ``EventPropSynapse`` +
+    ``EventPropLIF(discretization="corrected")`` compute (tested).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        size: int,
+        recurrent: bool = False,
+        delays: bool = False,
+        train_taus: bool = False,
+        train_threshold: bool = False,
+        leak: ParamLike = 0.0,
+        reset: ParamLike = 0.0,
+        threshold: ParamLike = 1.0,
+        tau_syn: ParamLike = 5e-6,
+        tau_mem: ParamLike = 1e-5,
+        dt: float = 1e-6,
+        dtype: Optional[torch.dtype] = None,
+    ):
+        super().__init__()
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt: expected a value > 0, got {dt!r}")
+        dtype = dtype or torch.get_default_dtype()
+        self.in_features, self.size, self.dt = in_features, size, float(dt)
+        full = lambda name, v: _buffer(v, size, dtype).expand(size).clone()  # noqa: E731
+        self.weight = torch.nn.Parameter(torch.empty(size, in_features, dtype=dtype))
+        torch.nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.recurrent_weight = (
+            torch.nn.Parameter(torch.randn(size, size, dtype=dtype) * (0.1 / math.sqrt(size)))
+            if recurrent
+            else None
+        )
+        self.delays = torch.nn.Parameter(torch.zeros(size, in_features, dtype=dtype)) if delays else None
+        self.register_buffer("leak", full("leak", leak))
+        self.register_buffer("reset", full("reset", reset))
+        floor = torch.maximum(self.leak, self.reset)
+        th = full("threshold", threshold)
+        if not bool((th > floor).all()):
+            raise ValueError("threshold: expected values > max(leak, reset)")
+        taus = {"tau_syn": full("tau_syn", tau_syn), "tau_mem": full("tau_mem", tau_mem)}
+        for name, v in taus.items():
+            if not bool((v > 0).all()):
+                raise ValueError(f"{name}: expected values > 0")
+            if train_taus:
+                setattr(self, "log_" + name, torch.nn.Parameter(v.log()))
+            else:
+                self.register_buffer("log_" + name, v.log())
+        if train_threshold:
+            self.threshold_param = torch.nn.Parameter((th - floor).log())
+        else:
+            self.register_buffer("threshold_param", (th - floor).log())
+
+    def threshold(self) -> torch.Tensor:
+        """The per-neuron thresholds."""
+        return torch.maximum(self.leak, self.reset) + self.threshold_param.exp()
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        tau_syn = self.log_tau_syn.exp()
+        delays = None
+        if self.delays is not None:
+            delays = self.delays.clamp(min=0.0) * tau_syn.unsqueeze(1)
+        return RecurrentLIFFunction.apply(
+            input,
+            self.weight,
+            self.recurrent_weight,
+            delays,
+            self.leak,
+            self.reset,
+            self.threshold(),
+            tau_syn,
+            self.log_tau_mem.exp(),
+            self.dt,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, size={self.size}, dt={self.dt}, "
+            f"recurrent={self.recurrent_weight is not None}, delays={self.delays is not None}"
+        )

@@ -69,18 +69,7 @@ impl SteppedEngine {
     /// [`Error::Invalid`] for settings this engine does not have (the silent-label term of
     /// the first-spike loss) or an invalid network.
     pub fn new(config: &TrainConfig) -> Result<Self> {
-        if let LossKind::FirstSpike {
-            silent_label_gamma, ..
-        } = config.loss
-        {
-            if silent_label_gamma != 0.0 {
-                return Err(Error::invalid(
-                    "loss.silent_label_gamma",
-                    "0 with the stepped engine (its membrane-maximum term is exact-engine only)",
-                    silent_label_gamma,
-                ));
-            }
-        }
+        refuse_silent_label(&config.loss)?;
         let spec = config.network();
         spec.validate()?;
         Ok(Self {
@@ -141,6 +130,23 @@ impl SteppedEngine {
         if let Ok(mut p) = self.pool.0.lock() {
             p.push(layers);
         }
+    }
+}
+
+/// The silent-label membrane term of the first-spike loss is exact-engine only.
+///
+/// # Errors
+/// [`Error::Invalid`] for a first-spike loss with `silent_label_gamma != 0`.
+pub(crate) fn refuse_silent_label(loss: &LossKind) -> Result<()> {
+    match *loss {
+        LossKind::FirstSpike {
+            silent_label_gamma, ..
+        } if silent_label_gamma != 0.0 => Err(Error::invalid(
+            "loss.silent_label_gamma",
+            "0 with the stepped engine (its membrane-maximum term is exact-engine only)",
+            silent_label_gamma,
+        )),
+        _ => Ok(()),
     }
 }
 

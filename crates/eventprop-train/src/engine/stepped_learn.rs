@@ -45,18 +45,7 @@ impl SteppedLearnEngine {
     /// [`Error::Invalid`] for the silent-label term (exact engine only), a `Seed`
     /// discretization (these layers implement the `Corrected` one) or an invalid network.
     pub fn new(config: &TrainConfig) -> Result<Self> {
-        if let LossKind::FirstSpike {
-            silent_label_gamma, ..
-        } = config.loss
-        {
-            if silent_label_gamma != 0.0 {
-                return Err(Error::invalid(
-                    "loss.silent_label_gamma",
-                    "0 with the stepped engine (its membrane-maximum term is exact-engine only)",
-                    silent_label_gamma,
-                ));
-            }
-        }
+        super::stepped::refuse_silent_label(&config.loss)?;
         if config.discretization != eventprop_core::Discretization::Corrected {
             return Err(Error::invalid(
                 "discretization",
