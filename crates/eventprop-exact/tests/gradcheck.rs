@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
-use common::fd::{central, check, random_input, signature, Tally};
+use common::fd::{central, check, check_input_times, random_input, signature, Tally};
 
 const T_MAX: f64 = 0.05;
 
@@ -134,26 +134,15 @@ fn run_case(seed: u64, sizes: &[usize], p: Lif, which: Which) -> Tally {
         }
     }
     // Input spike times (kept apart from each other and from 0 by the perturbation size).
-    for i in 0..input.len() {
-        let h = 1e-8;
-        if input[i].time < h {
-            tally.excluded += 1;
-            continue;
-        }
-        let f = |d: f64| {
-            let mut moved = input.clone();
-            moved[i].time += d;
-            eval(&net, &moved)
-        };
-        let what = format!("seed {seed} input time {i}");
-        check(
-            &mut tally,
-            grads.input_times[i],
-            central(&f, h),
-            noise(h),
-            &what,
-        );
-    }
+    let eval_input = |moved: &[Spike]| eval(&net, moved);
+    check_input_times(
+        &mut tally,
+        &input,
+        &grads.input_times,
+        &eval_input,
+        noise(1e-8),
+        seed,
+    );
     tally
 }
 

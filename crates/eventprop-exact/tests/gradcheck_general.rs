@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
-use common::fd::{central, check, random_input, signature, Tally};
+use common::fd::{central, check, check_input_times, random_input, signature, Tally};
 
 const T_MAX: f64 = 0.05;
 
@@ -261,26 +261,15 @@ fn run_case(seed: u64, sizes: &[usize], o: Options, which: Which) -> Tally {
             }
         }
     }
-    for i in 0..input.len() {
-        let h = 1e-8;
-        if input[i].time < h {
-            tally.excluded += 1;
-            continue;
-        }
-        let f = |e: f64| {
-            let mut moved = input.clone();
-            moved[i].time += e;
-            eval(&spec, &moved)
-        };
-        let what = format!("seed {seed} input time {i}");
-        check(
-            &mut tally,
-            grads.input_times[i],
-            central(&f, h),
-            noise(h),
-            &what,
-        );
-    }
+    let eval_input = |moved: &[Spike]| eval(&spec, moved);
+    check_input_times(
+        &mut tally,
+        &input,
+        &grads.input_times,
+        &eval_input,
+        noise(1e-8),
+        seed,
+    );
     tally
 }
 

@@ -84,3 +84,29 @@ pub fn check(t: &mut Tally, adj: f64, fd: Option<f64>, noise: f64, what: &str) {
     );
     t.checked += 1;
 }
+
+/// Checks the gradient of every input spike time (step 1e-8 s; spikes closer than that to
+/// 0 are excluded): `eval` runs the loss on a moved input (`None`: a spike list changed).
+pub fn check_input_times(
+    t: &mut Tally,
+    input: &[Spike],
+    grads: &[f64],
+    eval: &dyn Fn(&[Spike]) -> Option<f64>,
+    noise: f64,
+    seed: u64,
+) {
+    let h = 1e-8;
+    for i in 0..input.len() {
+        if input[i].time < h {
+            t.excluded += 1;
+            continue;
+        }
+        let f = |d: f64| {
+            let mut moved = input.to_vec();
+            moved[i].time += d;
+            eval(&moved)
+        };
+        let what = format!("seed {seed} input time {i}");
+        check(t, grads[i], central(&f, h), noise, &what);
+    }
+}
