@@ -11,7 +11,7 @@
 //! not simulated. Memory is proportional to the number of spikes.
 //!
 //! A recurrent layer couples its neurons at their spikes, so it is simulated in global
-//! time order ([`recurrent_forward`]): a heap holds each neuron's next arrival and its
+//! time order: a heap holds each neuron's next arrival and its
 //! predicted next crossing (recomputed whenever its current jumps); the earliest event is
 //! processed, crossings before arrivals at equal times and lower neuron indices first. A
 //! spike of `m` resets `m` and then adds `r[n, m]` to `I_n` of every neuron (`n = m`
