@@ -162,7 +162,9 @@ fn negative_values_reach_validation_and_overflowing_weights_are_named() {
         e.starts_with("error: training failed in epoch 1, batch 1 (weights too large or diverged?"),
         "{e}"
     );
-    assert!(e.contains("expected finite values, got inf"), "{e}");
+    // The overflow is named with its value (the fused stepped path reports it as an
+    // overflow of the current or membrane, the seed path as a non-finite value).
+    assert!(e.contains("got inf"), "{e}");
 }
 
 /// A parameter flag given a non-UTF-8 value (a file name) names the flag (formerly clap's
