@@ -5,13 +5,13 @@
 //! loss discontinuous; such entries are excluded and counted, and the test requires that
 //! most entries were checked.
 
-use eventprop_exact::{loss, FirstSpikeCe, Gradients, Lif, Network, SolverConfig, Spike, Trace};
+use eventprop_exact::{Gradients, Lif, Network, SolverConfig, Spike, Trace};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
-use common::fd::{central, check, check_input_times, random_input, signature, Tally};
+use common::fd::{central, check, check_input_times, random_input, signature, Tally, Which};
 
 const T_MAX: f64 = 0.05;
 
@@ -46,35 +46,9 @@ fn random_net(rng: &mut ChaCha8Rng, sizes: &[usize], p: Lif, input: &[Spike]) ->
     Network::new(weights, vec![p; sizes.len() - 1]).expect("valid")
 }
 
-#[derive(Clone, Copy)]
-enum Which {
-    Sum,
-    Ce(usize),
-    /// First-spike CE with the label neuron silenced (its incoming weights scaled down), so
-    /// that the membrane term of the missing-spike policy is active.
-    SilentLabel(usize),
-}
-
-const CE: FirstSpikeCe = FirstSpikeCe {
-    tau0: 2e-3,
-    tau1: 10e-3,
-    alpha: 1e-2,
-    silent_label_gamma: 0.7,
-};
-
 /// Loss value and its exact gradients.
 fn loss_and_grad(net: &Network, t: &Trace, which: Which) -> (f64, Gradients) {
-    let cfg = SolverConfig::default();
-    match which {
-        Which::Sum => {
-            let l = loss::spike_time_sum(t.output());
-            (l.value, t.backward(net, &l.dl_dt, &cfg).unwrap())
-        }
-        Which::Ce(label) | Which::SilentLabel(label) => {
-            let (l, g) = CE.sample(net, t, label, &cfg).unwrap();
-            (l.value, g)
-        }
-    }
+    common::fd::loss_and_grad(net, t, which, &SolverConfig::default())
 }
 
 fn run_case(seed: u64, sizes: &[usize], p: Lif, which: Which) -> Tally {

@@ -8,15 +8,13 @@
 //! loss discontinuous; such entries are excluded and counted, and each test requires that
 //! most entries were checked.
 
-use eventprop_exact::{
-    loss, FirstSpikeCe, Gradients, Lif, Network, NeuronParams, SolverConfig, Spike, Trace,
-};
+use eventprop_exact::{Gradients, Lif, Network, NeuronParams, SolverConfig, Spike, Trace};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
-use common::fd::{central, check, check_input_times, random_input, signature, Tally};
+use common::fd::{central, check, check_input_times, random_input, signature, Tally, Which};
 
 const T_MAX: f64 = 0.05;
 
@@ -120,36 +118,17 @@ fn random_spec(rng: &mut ChaCha8Rng, sizes: &[usize], o: Options, input: &[Spike
     spec
 }
 
-#[derive(Clone, Copy)]
-enum Which {
-    Sum,
-    Ce(usize),
-    /// First-spike CE with the label neuron silenced, so the membrane term is active.
-    SilentLabel(usize),
-}
-
-const CE: FirstSpikeCe = FirstSpikeCe {
-    tau0: 2e-3,
-    tau1: 10e-3,
-    alpha: 1e-2,
-    silent_label_gamma: 0.7,
-};
-
+/// Loss value and its exact gradients.
 fn loss_and_grad(net: &Network, t: &Trace, which: Which) -> (f64, Gradients) {
-    let cfg = SolverConfig {
-        parameter_gradients: true,
-        ..Default::default()
-    };
-    match which {
-        Which::Sum => {
-            let l = loss::spike_time_sum(t.output());
-            (l.value, t.backward(net, &l.dl_dt, &cfg).unwrap())
-        }
-        Which::Ce(label) | Which::SilentLabel(label) => {
-            let (l, g) = CE.sample(net, t, label, &cfg).unwrap();
-            (l.value, g)
-        }
-    }
+    common::fd::loss_and_grad(
+        net,
+        t,
+        which,
+        &SolverConfig {
+            parameter_gradients: true,
+            ..Default::default()
+        },
+    )
 }
 
 // Indices address the same entry in the spec, its perturbed copies and the gradients.

@@ -46,6 +46,19 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
 
+/// Delays in seconds as whole steps `round(d/dt)`, shape `shape` (all 0 without delays):
+/// computed once per pass, read at every input event.
+pub fn delay_steps(
+    delays: Option<ArrayView2<'_, f64>>,
+    dt: f64,
+    shape: (usize, usize),
+) -> Array2<usize> {
+    match delays {
+        Some(d) => d.mapv(|v| (v / dt).round() as usize),
+        None => Array2::zeros(shape),
+    }
+}
+
 /// One layer's connections and neurons.
 #[derive(Debug, Clone, Copy)]
 pub struct SteppedLayer<'a> {
@@ -122,21 +135,16 @@ impl SteppedLayer<'_> {
         Ok((n, n_in))
     }
 
-    /// Delay of connection `(n, j)` in steps.
-    fn delay_steps(&self, n: usize, j: usize) -> usize {
-        self.delays
-            .map_or(0, |d| (d[[n, j]] / self.dt).round() as usize)
-    }
-
     /// The input currents `x[t]` from the layer below, `(T, N)` row-major.
     fn feed_forward(&self, input: &[Vec<u32>], n: usize) -> Vec<f64> {
         let steps = input.len();
+        let delay = delay_steps(self.delays, self.dt, self.w.dim());
         let mut x = vec![0.0; steps * n];
         for (t, spikes) in input.iter().enumerate() {
             for &j in spikes {
                 let j = j as usize;
                 for m in 0..n {
-                    let ta = t + self.delay_steps(m, j);
+                    let ta = t + delay[[m, j]];
                     if ta < steps {
                         x[ta * n + m] += self.w[[m, j]];
                     }
@@ -283,11 +291,12 @@ impl SteppedLayer<'_> {
             g.params.reset[q] = g_re[q];
             g.params.leak[q] = -(g_th[q] + g_re[q]);
         }
+        let delay = delay_steps(self.delays, self.dt, (n, n_in));
         for (t, spikes) in input.iter().enumerate() {
             for &j in spikes {
                 let j = j as usize;
                 for q in 0..n {
-                    let ta = t + self.delay_steps(q, j);
+                    let ta = t + delay[[q, j]];
                     if ta >= steps {
                         continue;
                     }

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use eventprop_exact::{Spike, Trace};
+use eventprop_exact::{loss, FirstSpikeCe, Gradients, Network, SolverConfig, Spike, Trace};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -108,5 +108,44 @@ pub fn check_input_times(
         };
         let what = format!("seed {seed} input time {i}");
         check(t, grads[i], central(&f, h), noise, &what);
+    }
+}
+
+/// The loss a gradient check differentiates.
+#[derive(Clone, Copy)]
+pub enum Which {
+    /// Sum of the output spike times.
+    Sum,
+    /// First-spike cross-entropy ([`CE`]) with this label.
+    Ce(usize),
+    /// First-spike CE with the label neuron silenced (its incoming weights scaled down), so
+    /// that the membrane term of the missing-spike policy is active.
+    SilentLabel(usize),
+}
+
+/// The first-spike loss of the checks.
+pub const CE: FirstSpikeCe = FirstSpikeCe {
+    tau0: 2e-3,
+    tau1: 10e-3,
+    alpha: 1e-2,
+    silent_label_gamma: 0.7,
+};
+
+/// Loss value and its exact gradients under `cfg`.
+pub fn loss_and_grad(
+    net: &Network,
+    t: &Trace,
+    which: Which,
+    cfg: &SolverConfig,
+) -> (f64, Gradients) {
+    match which {
+        Which::Sum => {
+            let l = loss::spike_time_sum(t.output());
+            (l.value, t.backward(net, &l.dl_dt, cfg).unwrap())
+        }
+        Which::Ce(label) | Which::SilentLabel(label) => {
+            let (l, g) = CE.sample(net, t, label, cfg).unwrap();
+            (l.value, g)
+        }
     }
 }

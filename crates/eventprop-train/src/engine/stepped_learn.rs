@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::loss::{self, LossKind};
 use crate::model::{NetworkGrads, NetworkSpec, Readout};
 use crate::readout::LeakyIntegrator;
-use crate::stepped_layer::{LayerRun, SteppedLayer};
+use crate::stepped_layer::{delay_steps, LayerRun, SteppedLayer};
 
 /// Time-stepped simulation with recurrent weights, delays and per-neuron parameters.
 #[derive(Debug, Clone)]
@@ -125,11 +125,12 @@ impl SteppedLearnEngine {
         z: &[Vec<u32>],
     ) -> Array2<f64> {
         let (k_out, _) = w.dim();
+        let delay = delay_steps(d, self.dt, w.dim());
         let mut y = Array2::zeros((self.steps, k_out));
         for (t, spikes) in z.iter().enumerate() {
             for &j in spikes {
                 for k in 0..k_out {
-                    let ta = t + d.map_or(0, |d| (d[[k, j as usize]] / self.dt).round() as usize);
+                    let ta = t + delay[[k, j as usize]];
                     if ta < self.steps {
                         y[[ta, k]] += w[[k, j as usize]];
                     }
@@ -342,11 +343,12 @@ impl SteppedLearnEngine {
                 let mut gw = Array2::zeros((k_out, n_in));
                 let mut gd = Array2::zeros((k_out, n_in));
                 let mut gz = Array2::zeros((self.steps, n_in));
+                let delay = delay_steps(d, self.dt, (k_out, n_in));
                 for (t, spikes) in r.spikes[n_hidden].iter().enumerate() {
                     for &j in spikes {
                         let j = j as usize;
                         for k in 0..k_out {
-                            let ta = t + d.map_or(0, |d| (d[[k, j]] / self.dt).round() as usize);
+                            let ta = t + delay[[k, j]];
                             if ta < self.steps {
                                 gw[[k, j]] += gy[[ta, k]];
                                 gz[[t, j]] += w[[k, j]] * gy[[ta, k]];
