@@ -351,8 +351,7 @@ fn replay(net: &Network, k: usize, entries: &mut [Entry], state: &mut [(f64, f64
         let (t, u, i) = &mut state[n];
         let s = e.time - *t;
         if s > 0.0 {
-            *u = kin.u_at(*u, *i, s);
-            *i = kin.i_at(*i, s);
+            (*u, *i) = kin.state_at(*u, *i, s);
             *t = e.time;
         }
         match e.kind {

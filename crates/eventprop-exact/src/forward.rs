@@ -25,7 +25,7 @@ use std::collections::BinaryHeap;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::dynamics::Kinetics;
+use crate::dynamics::{Kinetics, Propagator, Step};
 use crate::error::{Error, Result};
 use crate::network::{Network, Spike};
 use crate::params::SolverConfig;
@@ -179,6 +179,7 @@ impl Network {
                 k,
                 t_max,
                 cap: cfg.max_spikes_per_neuron,
+                first_only: cfg.first_output_spike_only && k + 1 == self.n_layers(),
             };
             let next = match self.recurrent(k) {
                 None => ctx.feed_forward(&layers[k].spikes, &mut stats)?,
@@ -255,6 +256,9 @@ struct LayerForward<'a> {
     k: usize,
     t_max: f64,
     cap: usize,
+    /// Stop each neuron at its first spike ([`SolverConfig::first_output_spike_only`];
+    /// feed-forward layers only).
+    first_only: bool,
 }
 
 impl LayerForward<'_> {
@@ -273,12 +277,32 @@ impl LayerForward<'_> {
         let mut all: Vec<(Spike, f64)> = Vec::new();
         let mut scratch = Vec::new();
         let mut arr = Vec::new();
+        // Without delays every neuron sees the same arrival times, so the propagators of the
+        // intervals between them are shared by all neurons with the same rates.
+        let shared_times = self.net.delays(self.k).is_none();
+        let mut shared = SharedIntervals::default();
         for n in 0..n_out {
             arrivals(self.net, self.k, n, inputs, self.t_max, &mut arr);
             scratch.clear();
             let kin = self.net.kinetics(self.k, n);
-            neuron_forward(&kin, &arr, self.t_max, self.cap, &mut scratch, stats)
-                .map_err(|time| self.too_many(n, time))?;
+            if !shared_times || n == 0 || !shared.matches(&kin) {
+                shared.fill(&kin, &arr, self.t_max);
+            }
+            let cap = if self.first_only {
+                Cap::StopAtFirst
+            } else {
+                Cap::Error(self.cap)
+            };
+            neuron_forward(
+                &kin,
+                &arr,
+                &shared.props,
+                self.t_max,
+                cap,
+                &mut scratch,
+                stats,
+            )
+            .map_err(|time| self.too_many(n, time))?;
             all.extend(scratch.iter().map(|&(time, current)| {
                 (
                     Spike {
@@ -397,8 +421,7 @@ fn sorted_trace(mut all: Vec<(Spike, f64)>) -> LayerTrace {
 fn advance_to(kin: &Kinetics, st: &mut (f64, f64, f64), time: f64) {
     let s = time - st.0;
     if s > 0.0 {
-        st.1 = kin.u_at(st.1, st.2, s);
-        st.2 = kin.i_at(st.2, s);
+        (st.1, st.2) = kin.state_at(st.1, st.2, s);
         st.0 = time;
     }
 }
@@ -480,13 +503,54 @@ impl PartialOrd for Event {
     }
 }
 
+/// The propagators of the intervals `[0, t_1], [t_1, t_2], …, [t_last, t_max]` between the
+/// arrival times of one neuron, for rates `(a, b)`: `(length, propagator)` per interval.
+#[derive(Default)]
+struct SharedIntervals {
+    rates: (f64, f64),
+    props: Vec<(f64, Propagator)>,
+}
+
+impl SharedIntervals {
+    fn matches(&self, kin: &Kinetics) -> bool {
+        self.rates == (kin.a, kin.b)
+    }
+
+    fn fill(&mut self, kin: &Kinetics, arrivals: &[Arrival], t_max: f64) {
+        self.rates = (kin.a, kin.b);
+        self.props.clear();
+        let mut t = 0.0;
+        for target in arrivals
+            .iter()
+            .map(|a| a.time)
+            .chain(std::iter::once(t_max))
+        {
+            let d = target - t;
+            self.props.push((d, kin.propagator(d)));
+            t = target;
+        }
+    }
+}
+
+/// What ends a neuron's simulation early.
+#[derive(Clone, Copy)]
+enum Cap {
+    /// More spikes than this are an error.
+    Error(usize),
+    /// The first spike ([`SolverConfig::first_output_spike_only`]).
+    StopAtFirst,
+}
+
 /// Simulates one neuron on its sorted arrivals; pushes `(t_k, I(t_k))` per spike. On
-/// exceeding `cap` spikes, returns the time of the offending spike.
+/// exceeding a [`Cap::Error`], returns the time of the offending spike. `props[j]` is the
+/// propagator of the interval before arrival `j` (`j = len`: before `t_max`) when the neuron
+/// enters it at its start, i.e. has not spiked since the previous arrival.
 fn neuron_forward(
     kin: &Kinetics,
     arrivals: &[Arrival],
+    props: &[(f64, Propagator)],
     t_max: f64,
-    cap: usize,
+    cap: Cap,
     out: &mut Vec<(f64, f64)>,
     stats: &mut ForwardStats,
 ) -> std::result::Result<(), f64> {
@@ -494,42 +558,52 @@ fn neuron_forward(
     let mut advance = |t: &mut f64,
                        u: &mut f64,
                        i: &mut f64,
+                       j: usize,
                        target: f64,
                        stats: &mut ForwardStats|
-     -> std::result::Result<(), f64> {
+     -> std::result::Result<bool, f64> {
         loop {
             let delta = target - *t;
-            match kin.first_crossing(*u, *i, delta) {
-                Some(s) => {
+            if delta.is_nan() || delta <= 0.0 {
+                return Ok(false);
+            }
+            let p = match props.get(j) {
+                Some(&(d, p)) if d == delta => p,
+                _ => kin.propagator(delta),
+            };
+            match kin.step(*u, *i, delta, &p) {
+                Step::Crossing(s) => {
                     let i_k = kin.i_at(*i, s);
                     let t_k = *t + s;
                     if target - t_k <= AT_ARRIVAL_ULPS * f64::EPSILON * target && target < t_max {
                         stats.spikes_at_arrivals += 1;
                     }
                     out.push((t_k, i_k));
-                    if out.len() > cap {
-                        return Err(t_k);
+                    match cap {
+                        Cap::StopAtFirst => return Ok(true),
+                        Cap::Error(cap) if out.len() > cap => return Err(t_k),
+                        Cap::Error(_) => {}
                     }
                     *t = t_k;
                     *u = kin.reset;
                     *i = i_k;
                 }
-                None => {
-                    if delta > 0.0 {
-                        *u = kin.u_at(*u, *i, delta);
-                        *i = kin.i_at(*i, delta);
-                        *t = target;
-                    }
-                    return Ok(());
+                Step::End(u1, i1) => {
+                    *u = u1;
+                    *i = i1;
+                    *t = target;
+                    return Ok(false);
                 }
             }
         }
     };
-    for a in arrivals {
-        advance(&mut t, &mut u, &mut i, a.time, stats)?;
+    for (j, a) in arrivals.iter().enumerate() {
+        if advance(&mut t, &mut u, &mut i, j, a.time, stats)? {
+            return Ok(());
+        }
         i += a.weight;
     }
-    advance(&mut t, &mut u, &mut i, t_max, stats)
+    advance(&mut t, &mut u, &mut i, arrivals.len(), t_max, stats).map(|_| ())
 }
 
 /// Maximum of the membrane `u = V - leak` of a neuron that does not spike in `[0, t_max]`.
@@ -568,8 +642,7 @@ pub fn membrane_max(
                 };
             }
         }
-        *u = kin.u_at(*u, *i, delta);
-        *i = kin.i_at(*i, delta);
+        (*u, *i) = kin.state_at(*u, *i, delta);
         *t = target;
         if *u > best.u_max {
             best = MembraneMax {

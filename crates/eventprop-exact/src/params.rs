@@ -90,6 +90,16 @@ pub struct SolverConfig {
     /// (about twice the adjoint's time). A request, not a setting: never serialised.
     #[serde(skip)]
     pub parameter_gradients: bool,
+    /// Stop simulating each output neuron at its first spike (default off), for losses of
+    /// the first output spike times ([`crate::FirstSpikeCe`], [`crate::batch`]): under such
+    /// a loss the adjoint of an output neuron is exactly zero after its first spike (no loss
+    /// term and no downstream layer there), so the gradients are bit-identical with and
+    /// without it, while the later output spikes are not computed (on the Yin-Yang preset
+    /// they are ~70 % of all crossings). The trace then holds at most one spike per output
+    /// neuron. Ignored for a recurrent output layer, whose later spikes reach the other
+    /// output neurons. A request, not a setting: never serialised.
+    #[serde(skip)]
+    pub first_output_spike_only: bool,
 }
 
 impl Default for SolverConfig {
@@ -98,6 +108,7 @@ impl Default for SolverConfig {
             max_spikes_per_neuron: 1000,
             grazing_floor: 1e-9,
             parameter_gradients: false,
+            first_output_spike_only: false,
         }
     }
 }

@@ -291,3 +291,97 @@ fn batch_is_bit_identical_across_thread_counts() {
         .iter()
         .any(|g| g.iter().any(|&v| v != 0.0)));
 }
+
+/// A 5-30-20-3 network whose output neurons fire repeatedly (large readout weights), with
+/// delays and per-neuron parameters in the hidden layers; `recurrent_out` adds recurrent
+/// weights to the output layer.
+fn busy_output_network(rng: &mut rand_chacha::ChaCha8Rng, recurrent_out: bool) -> Network {
+    let p = Lif::default();
+    let w0 = Array2::from_shape_fn((30, 5), |_| rng.random_range(0.0..3.0));
+    let w1 = Array2::from_shape_fn((20, 30), |_| rng.random_range(-0.5..1.5));
+    let w2 = Array2::from_shape_fn((3, 20), |_| rng.random_range(0.0..3.0));
+    let d0 = Array2::from_shape_fn((30, 5), |_| rng.random_range(0.0..2e-3));
+    let tau_mem: Vec<f64> = (0..20).map(|_| rng.random_range(10e-3..30e-3)).collect();
+    let mut np = eventprop_exact::NeuronParams::uniform(&p, 20);
+    np.tau_mem = tau_mem;
+    let mut net = Network::new(vec![w0, w1, w2], vec![p, p, p])
+        .unwrap()
+        .with_delays(0, d0)
+        .unwrap()
+        .with_neuron_params(1, np)
+        .unwrap();
+    if recurrent_out {
+        let r = Array2::from_shape_fn((3, 3), |(i, j)| if i == j { 0.0 } else { -0.3 });
+        net = net.with_recurrent(2, r).unwrap();
+    }
+    net
+}
+
+#[test]
+fn first_output_spike_only_keeps_losses_and_gradients_bit_identical() {
+    // Under the first-spike loss the output adjoint is exactly zero after each output
+    // neuron's first spike, so stopping the output neurons there changes nothing but the
+    // output trace (SolverConfig::first_output_spike_only).
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+    let net = busy_output_network(&mut rng, false);
+    let full_cfg = SolverConfig {
+        parameter_gradients: true,
+        ..Default::default()
+    };
+    let first_cfg = SolverConfig {
+        first_output_spike_only: true,
+        ..full_cfg
+    };
+    let loss = FirstSpikeCe {
+        silent_label_gamma: 30.0,
+        ..Default::default()
+    };
+    let (mut repeated, mut silent_label) = (0, 0);
+    for sample in 0..40 {
+        let input: Vec<Spike> = (0..5)
+            .map(|j| Spike {
+                time: rng.random_range(0.0..0.03),
+                neuron: j,
+            })
+            .collect();
+        let label = sample % 3;
+        let full = net.forward(&input, 0.06, &full_cfg).unwrap();
+        let first = net.forward(&input, 0.06, &first_cfg).unwrap();
+        for k in 0..=2 {
+            assert_eq!(full.spikes(k), first.spikes(k), "layer {k}");
+        }
+        let mut want: Vec<Spike> = (0..3)
+            .filter_map(|n| full.output().iter().find(|s| s.neuron == n).copied())
+            .collect();
+        eventprop_exact::sort_spikes(&mut want);
+        assert_eq!(first.output(), want.as_slice());
+        repeated += usize::from(full.output().len() > want.len());
+        silent_label += usize::from(!want.iter().any(|s| s.neuron as usize == label));
+        let (lf, gf) = loss.sample(&net, &full, label, &full_cfg).unwrap();
+        let (l1, g1) = loss.sample(&net, &first, label, &first_cfg).unwrap();
+        assert_eq!(lf.value.to_bits(), l1.value.to_bits());
+        assert_eq!(lf.prediction, l1.prediction);
+        assert_eq!(gf.weights, g1.weights);
+        assert_eq!(gf.delays, g1.delays);
+        assert_eq!(gf.params, g1.params);
+        assert_eq!(gf.input_times, g1.input_times);
+        assert_eq!(gf.spike_times[..2], g1.spike_times[..2]);
+    }
+    // The outputs did fire more than once (what the option skips), and the silent-label
+    // membrane term was exercised.
+    assert!(
+        repeated >= 10 && silent_label > 0,
+        "{repeated} {silent_label}"
+    );
+
+    // A recurrent output layer's later spikes reach its other neurons: the option is
+    // ignored there.
+    let net = busy_output_network(&mut rng, true);
+    let input = [Spike {
+        time: 1e-3,
+        neuron: 0,
+    }];
+    let full = net.forward(&input, 0.06, &full_cfg).unwrap();
+    let first = net.forward(&input, 0.06, &first_cfg).unwrap();
+    assert_eq!(full.output(), first.output());
+}

@@ -28,6 +28,7 @@ const CFG: SolverConfig = SolverConfig {
     max_spikes_per_neuron: 1000,
     grazing_floor: 1e-9,
     parameter_gradients: true,
+    first_output_spike_only: false,
 };
 
 #[test]

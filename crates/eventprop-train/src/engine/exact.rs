@@ -75,6 +75,9 @@ impl ExactEngine {
         loss.evaluate(&[], spec.n_out, 0, config.t_sim())?;
         let solver = SolverConfig {
             parameter_gradients: config.learn.taus || config.learn.threshold,
+            // The first-spike loss needs each output neuron's first spike only (the
+            // gradients are bit-identical; DESIGN.md "Exact mode").
+            first_output_spike_only: true,
             ..config.exact
         };
         Ok(Self {
