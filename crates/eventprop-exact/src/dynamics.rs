@@ -243,7 +243,7 @@ impl Kinetics {
             -self.b * y
         } else {
             let xy = x * y;
-            if !(1.0 - xy > 0.0) {
+            if (1.0 - xy).is_nan() || 1.0 - xy <= 0.0 {
                 return false;
             }
             self.b / x * (-xy).ln_1p()
