@@ -57,7 +57,7 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::dynamics::{chi, phi, Kinetics};
+use crate::dynamics::{chi, Kinetics, Propagator};
 use crate::error::{check_finite, Error, Result};
 use crate::forward::{arrivals, Arrival, LayerTrace, Trace};
 use crate::network::{Network, Spike};
@@ -307,9 +307,17 @@ impl Walker {
         }
         let (a, b) = (self.kin.a, self.kin.b);
         let (lv1, li1) = (self.lv, self.li);
-        let ph = phi(a, b, s);
-        let ea = (-a * s).exp();
-        let eb = (-b * s).exp();
+        if lv1 == 0.0 && li1 == 0.0 {
+            // A vanishing adjoint stays zero (and adds nothing to the parameter integrals):
+            // after a neuron's last spike that matters, and on silent neurons.
+            self.t = te;
+            return;
+        }
+        let Propagator {
+            e_a: ea,
+            e_b: eb,
+            phi: ph,
+        } = self.kin.propagator(s);
         if let Some((u0, i0)) = state {
             if lv1 != 0.0 || li1 != 0.0 {
                 // ∫ λ_V (I - u) and ∫ λ_I I over the interval (DESIGN.md, parameter gradients).
