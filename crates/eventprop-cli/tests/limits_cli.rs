@@ -24,7 +24,7 @@ fn oversized_settings_are_refused_before_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = out.to_str().unwrap();
-    // 10^6 steps × 1000 evaluation samples × 128 neurons: ~3.8 TB on the time grid.
+    // 10^6 steps × 1000 evaluation samples × (3 × 48 B + 120 × 12 B): ~1.6 TB on the grid.
     let e = one_line_error(&run(&["train", "yinyang", "--t-sim", "1.0", "--out", o]));
     assert!(
         e.contains("memory: expected an estimated peak below memory_limit_gib = 16 GiB"),
@@ -39,7 +39,7 @@ fn oversized_settings_are_refused_before_allocating() {
         "--out",
         o,
     ]));
-    assert!(e.contains("100000008 neurons"), "{e}");
+    assert!(e.contains("100000000 hidden neurons"), "{e}");
     let e = one_line_error(&run(&[
         "train",
         "yinyang",

@@ -626,7 +626,12 @@ impl TrainConfig {
 
     /// Estimated peak memory (measured model, DESIGN.md "Memory estimate"):
     ///
-    /// * stepped: `8 B × steps × max(6 × batch_size, 4 × eval_batch_size) × (N_in + Σ N)`
+    /// * stepped, fused path (no `[learn]` extras): `steps × max(batch_size,
+    ///   eval_batch_size) × (48 B × N_out + 12 B × Σ N_hidden)` — hidden spikes are event
+    ///   lists (12 B a spike, at most one per neuron and step: a bound, not a guess), the
+    ///   output layer is dense (measured 3.75 values per output neuron and step);
+    /// * chip, and stepped with `[learn]` extras:
+    ///   `8 B × steps × max(6 × batch_size, 4 × eval_batch_size) × (N_in + Σ N)`
     ///   per batch (forward state and adjoint of every layer; factors measured: 5.8 and
     ///   3.8 values per neuron and step) — the time grid is dense;
     /// * exact: `40 B × max_spikes_per_neuron × Σ N` per sample in flight (one per thread)
@@ -654,6 +659,26 @@ impl TrainConfig {
         };
         let data = samples * BYTES_PER_SAMPLE;
         let (batch, what) = match self.engine {
+            // The fused path (stepped engine without [learn] extras): hidden spikes as
+            // event lists (12 B a spike, at most one per neuron and step), the few output
+            // neurons on the dense grid.
+            EngineKind::Stepped if !self.learn.any() => {
+                let steps = self.steps() as f64;
+                let (rows, which) = if self.batch_size >= self.eval_batch_size {
+                    (self.batch_size, "batch_size")
+                } else {
+                    (self.eval_batch_size, "eval_batch_size")
+                };
+                let hidden = spec.hidden.iter().sum::<usize>() as f64;
+                let per = steps * (48.0 * spec.n_out as f64 + 12.0 * hidden);
+                (
+                    per * rows as f64,
+                    format!(
+                        "the time grid: {steps} steps (t_sim / dt) × {rows} samples ({which}) × ({} output neurons × 48 B + {hidden} hidden neurons × 12 B for at most one spike a step)",
+                        spec.n_out
+                    ),
+                )
+            }
             EngineKind::Stepped | EngineKind::Chip => {
                 let steps = self.steps() as f64;
                 let train = 6.0 * self.batch_size as f64;

@@ -345,21 +345,28 @@ fn engines_refuse_what_they_do_not_have() {
 
 #[test]
 fn memory_estimate_follows_the_measured_model_and_refuses_oversized_runs() {
-    // Stepped default: 38 steps × max(6 × 50, 4 × 1000) × 128 neurons × 8 B on the grid,
-    // + 32 B × 960 weights + 200 B × 7000 samples.
+    // Stepped default (fused path): 38 steps × max(50, 1000) samples × (48 B × 3 outputs
+    // + 12 B × 120 hidden), + 32 B × 960 weights + 200 B × 7000 samples.
     let c = TrainConfig::default();
-    let want = 8.0 * 38.0 * 4000.0 * 128.0 + 32.0 * 960.0 + 200.0 * 7000.0;
+    let want = 38.0 * 1000.0 * (48.0 * 3.0 + 12.0 * 120.0) + 32.0 * 960.0 + 200.0 * 7000.0;
     assert_eq!(c.memory_estimate().bytes, want);
     c.validate().unwrap();
     let mut big = c.clone();
     big.encoding.t_sim = 1.0;
     let e = big.validate().unwrap_err().to_string();
+    // 1e6 steps × 1000 × 1584 B = 1.584e12 B = 1475.2 GiB.
     assert!(
         e.starts_with(
-            "memory: expected an estimated peak below memory_limit_gib = 16 GiB, got 3814.7 GiB"
+            "memory: expected an estimated peak below memory_limit_gib = 16 GiB, got 1475.2 GiB"
         ),
         "{e}"
     );
+    // With [learn] extras the stepped layers are dense: 8 B × 38 × max(6 × 50, 4 × 1000)
+    // × 128 neurons (the measured dense model), plus the recurrent weights' 32 B each.
+    let mut dense = c.clone();
+    dense.learn.taus = true;
+    let want = 8.0 * 38.0 * 4000.0 * 128.0 + 32.0 * 960.0 + 200.0 * 7000.0;
+    assert_eq!(dense.memory_estimate().bytes, want);
     big.memory_limit_gib = 5000.0;
     big.validate().unwrap();
     // The exact engine's estimate does not depend on the window.
