@@ -256,6 +256,9 @@ pub struct NeuronPhys {
     /// bounds `u(s) ≤ max(u0, 0) + max(I0, 0) psp_peak`, so that intervals that cannot
     /// reach the threshold skip the crossing search.
     pub psp_peak: f64,
+    /// Time of that peak (s): `a φ` rises on `[0, psp_peak_time]`, so over an interval `d`
+    /// no longer than it the bound tightens to `max(u0, 0) + max(I0, 0) a φ(a, b, d)`.
+    pub psp_peak_time: f64,
 }
 
 /// One layer as built on this chip instance.
@@ -341,15 +344,24 @@ struct State {
 impl State {
     /// Advances to `stop`, with the spikes (appended to `spikes`) and refractory periods on
     /// the way.
+    ///
+    /// The crossing search runs only where a crossing is possible (SPEC §4: `u` has at most
+    /// one extremum per interval): skipped when `max(u, 0) + max(I, 0) a φ(d)` (`d` up to
+    /// the PSP's peak time, where `a φ` rises; `psp_peak` beyond) stays below the
+    /// threshold, or when `u` does not rise at the start (`I ≤ u`, so its one extremum is a
+    /// minimum) and both ends stay below it. Both tests bound the exact `u`, with the same
+    /// `1e-12` relative margin as before, so they skip only searches that find nothing:
+    /// the recording is the same bit for bit. The propagator cache is only written where
+    /// the interval is propagated whole (as before the bounds).
     fn advance(
         &mut self,
-        k: &Kinetics,
-        spiking: bool,
-        psp_peak: f64,
+        p: &NeuronPhys,
         refractory: f64,
         stop: f64,
         spikes: &mut Vec<f64>,
     ) -> Result<()> {
+        let k = &p.kinetics;
+        let margin = k.theta - 1e-12 * k.theta.abs();
         while self.t < stop {
             if self.t < self.ref_until {
                 let e = self.ref_until.min(stop);
@@ -358,32 +370,46 @@ impl State {
                 self.t = e;
                 continue;
             }
-            let reachable =
-                self.u.max(0.0) + self.i.max(0.0) * psp_peak >= k.theta - 1e-12 * k.theta.abs();
-            if spiking && reachable {
-                if let Some(s) = k.first_crossing(self.u, self.i, stop - self.t) {
-                    self.t += s;
-                    spikes.push(self.t);
-                    if spikes.len() > MAX_SPIKES_PER_NEURON {
-                        return Err(Error::invalid(
-                            "chip",
-                            format!("at most {MAX_SPIKES_PER_NEURON} spikes per neuron and sample (weights too large?)"),
-                            spikes.len(),
-                        ));
+            let d = stop - self.t;
+            let hit = (d - self.cache.0).abs() <= 1e-12 * d;
+            let prop = if hit { self.cache.1 } else { propagator(k, d) };
+            let [e_a, e_b, a_phi] = prop;
+            if p.spiking {
+                let rise = if d <= p.psp_peak_time {
+                    a_phi
+                } else {
+                    p.psp_peak
+                };
+                let possible = self.u.max(0.0) + self.i.max(0.0) * rise >= margin
+                    && !(self.i <= self.u
+                        && self.u < margin
+                        && self.u * e_a + self.i * a_phi < margin);
+                // the old, looser test: the search runs under the same condition as before
+                // whenever it can find something
+                let reachable = self.u.max(0.0) + self.i.max(0.0) * p.psp_peak >= margin;
+                if possible && reachable {
+                    if let Some(s) = k.first_crossing(self.u, self.i, d) {
+                        self.t += s;
+                        spikes.push(self.t);
+                        if spikes.len() > MAX_SPIKES_PER_NEURON {
+                            return Err(Error::invalid(
+                                "chip",
+                                format!("at most {MAX_SPIKES_PER_NEURON} spikes per neuron and sample (weights too large?)"),
+                                spikes.len(),
+                            ));
+                        }
+                        self.i = k.i_at(self.i, s);
+                        self.u = k.reset;
+                        if refractory > 0.0 {
+                            self.ref_until = self.t + refractory;
+                        }
+                        continue;
                     }
-                    self.i = k.i_at(self.i, s);
-                    self.u = k.reset;
-                    if refractory > 0.0 {
-                        self.ref_until = self.t + refractory;
-                    }
-                    continue;
                 }
             }
-            let d = stop - self.t;
-            if (d - self.cache.0).abs() > 1e-12 * d {
-                self.cache = (d, propagator(k, d));
+            if !hit {
+                self.cache = (d, prop);
             }
-            let [e_a, e_b, a_phi] = self.cache.1;
             self.u = self.u * e_a + self.i * a_phi;
             self.i *= e_b;
             self.t = stop;
@@ -494,11 +520,11 @@ impl MockChip {
                         },
                         reset: reset - leak,
                     };
+                    let peak_time = kinetics.extremum(0.0, 1.0);
                     NeuronPhys {
                         kinetics,
-                        psp_peak: kinetics
-                            .extremum(0.0, 1.0)
-                            .map_or(1.0, |s| kinetics.u_at(0.0, 1.0, s)),
+                        psp_peak: peak_time.map_or(1.0, |s| kinetics.u_at(0.0, 1.0, s)),
+                        psp_peak_time: peak_time.unwrap_or(0.0),
                         leak,
                         spiking,
                         cadc_offset: if c.cadc_offset {
@@ -634,7 +660,21 @@ impl MockChip {
         t_end: f64,
         sample_times: &[f64],
     ) -> Result<(Vec<f64>, Vec<f64>)> {
-        let k = &p.kinetics;
+        let (mut spikes, mut values) = (Vec::new(), Vec::with_capacity(sample_times.len()));
+        self.simulate_into(p, events, t_end, sample_times, &mut spikes, &mut values)?;
+        Ok((spikes, values))
+    }
+
+    /// [`MockChip::simulate_neuron`] into buffers (cleared first), so that a run reuses them.
+    fn simulate_into(
+        &self,
+        p: &NeuronPhys,
+        events: &[(f64, f64)],
+        t_end: f64,
+        sample_times: &[f64],
+        spikes: &mut Vec<f64>,
+        values: &mut Vec<f64>,
+    ) -> Result<()> {
         let refractory = self.config.refractory;
         let mut st = State {
             t: 0.0,
@@ -643,18 +683,18 @@ impl MockChip {
             ref_until: f64::NEG_INFINITY,
             cache: (-1.0, [0.0; 3]),
         };
-        let mut spikes = Vec::new();
-        let mut values = Vec::with_capacity(sample_times.len());
+        spikes.clear();
+        values.clear();
         let (mut ei, mut si) = (0, 0);
         loop {
             let te = events.get(ei).map_or(f64::INFINITY, |e| e.0);
             let ts = sample_times.get(si).copied().unwrap_or(f64::INFINITY);
             let stop = te.min(ts);
             if stop > t_end {
-                st.advance(k, p.spiking, p.psp_peak, refractory, t_end, &mut spikes)?;
+                st.advance(p, refractory, t_end, spikes)?;
                 break;
             }
-            st.advance(k, p.spiking, p.psp_peak, refractory, stop, &mut spikes)?;
+            st.advance(p, refractory, stop, spikes)?;
             if ts <= te {
                 values.push(st.u + p.leak);
                 si += 1;
@@ -665,23 +705,17 @@ impl MockChip {
         }
         // samples after the end (none for the chip's own sample times)
         values.resize(sample_times.len(), st.u + p.leak);
-        Ok((spikes, values))
-    }
-
-    /// Noise kicks `(time, jump)` of one neuron: every `noise_dt` in `(0, t_sim]`.
-    fn kicks(&self, std: f64, rng: &mut ChaCha8Rng) -> Vec<(f64, f64)> {
-        if std == 0.0 {
-            return Vec::new();
-        }
-        let h = self.config.noise_dt;
-        let n = (self.t_sim / h + 1e-9).floor() as usize;
-        (1..=n)
-            .map(|m| (m as f64 * h, std * rng.sample::<f64, _>(StandardNormal)))
-            .collect()
+        Ok(())
     }
 
     /// Runs one sample: input events → the recording of every layer (spikes stamped,
     /// membranes as CADC codes).
+    ///
+    /// Per neuron, in neuron order: its noise kicks `(m noise_dt, σ ξ_m)`, `m = 1 ..
+    /// t_sim/noise_dt`, drawn from the sample's stream, merged with the presynaptic events
+    /// (a kick before an event at the same time goes after it), then simulated. The
+    /// buffers (kicks, events, spikes, samples) live for the sample and are reused for
+    /// every neuron.
     fn run_sample(
         &self,
         config: &Configuration,
@@ -698,39 +732,51 @@ impl MockChip {
             .collect();
         eventprop_exact::sort_spikes(&mut prev);
         let sample_times = self.cadc_times();
+        let h = self.config.noise_dt;
+        let kick_times: Vec<f64> = (1..=(self.t_sim / h + 1e-9).floor() as usize)
+            .map(|m| m as f64 * h)
+            .collect();
         let n_layers = self.layers.len();
         let mut out = Vec::with_capacity(n_layers);
+        let (mut events, mut times, mut values) = (Vec::new(), Vec::new(), Vec::new());
         for (l, layer) in self.layers.iter().enumerate() {
             let w = &config.weights[l];
             let record = l + 1 == n_layers || self.config.record_hidden_membrane;
+            let noisy = layer.kick_std != 0.0;
             let mut spikes = Vec::new();
             let mut traces = Vec::new();
             for (n, p) in layer.neurons.iter().enumerate() {
-                let kicks = self.kicks(layer.kick_std, &mut rng);
-                // merge the (sorted) presynaptic events and the kicks
-                let mut events = Vec::with_capacity(prev.len() + kicks.len());
-                let mut kc = kicks.iter().peekable();
+                // merge the (sorted) presynaptic events and the kicks, drawn in time order
+                events.clear();
+                let mut kc = if noisy { &kick_times[..] } else { &[][..] }.iter();
+                let mut next_kick = kc.next();
+                let mut draw = |t: f64| (t, layer.kick_std * rng.sample::<f64, _>(StandardNormal));
+                let (w_row, g_row) = (w.row(n), layer.gain.row(n));
                 for s in &prev {
-                    let g = w[[n, s.neuron as usize]] * layer.gain[[n, s.neuron as usize]];
-                    while let Some(&&k) = kc.peek().filter(|k| k.0 < s.time) {
-                        events.push(k);
-                        kc.next();
+                    let j = s.neuron as usize;
+                    let g = w_row[j] * g_row[j];
+                    while let Some(&t) = next_kick.filter(|&&t| t < s.time) {
+                        events.push(draw(t));
+                        next_kick = kc.next();
                     }
                     if g != 0.0 {
                         events.push((s.time, g));
                     }
                 }
-                events.extend(kc);
-                let times: &[f64] = if record { &sample_times } else { &[] };
-                let (st, v) = self.simulate_neuron(p, &events, self.t_sim, times)?;
-                spikes.extend(st.into_iter().map(|t| Spike {
+                while let Some(&t) = next_kick {
+                    events.push(draw(t));
+                    next_kick = kc.next();
+                }
+                let samples: &[f64] = if record { &sample_times } else { &[] };
+                self.simulate_into(p, &events, self.t_sim, samples, &mut times, &mut values)?;
+                spikes.extend(times.iter().map(|&t| Spike {
                     time: self.stamp(t),
                     neuron: n as u32,
                 }));
                 if record {
                     traces.push(SampledTrace {
                         times: sample_times.clone(),
-                        values: v.into_iter().map(|v| self.cadc_code(v, p)).collect(),
+                        values: values.iter().map(|&v| self.cadc_code(v, p)).collect(),
                     });
                 }
             }
