@@ -83,9 +83,18 @@ fn ideal_chip_forward_mapping_and_hil_gradients_are_bit_identical_to_software() 
         // spikes are on the grid: nothing collapsed or dropped
         assert_eq!(mapped.stats.collapsed + mapped.stats.dropped, 0);
         assert!(mapped.stats.spikes > 0);
+        // the event lists the HIL engine maps to are the same grid
+        let events = chip.grid_map().map_events(&rec).unwrap();
+        assert_eq!(events.stats, mapped.stats);
+        for (e, d) in events.layers.iter().zip(&mapped.layers) {
+            assert_eq!(e.spikes.to_dense(), d.spikes, "{loss}");
+            assert_eq!(e.membrane, d.membrane, "{loss}");
+        }
 
-        // HIL loss, accuracy and gradients: bit for bit the software's
+        // HIL loss, accuracy and gradients: bit for bit the software's (fused path, the
+        // default)
         let soft = SteppedEngine::new(&config).unwrap();
+        assert_eq!(soft.path(), SteppedPath::Fused);
         let hil = ChipEngine::new(&config).unwrap();
         for pass in [Pass::Train, Pass::Eval] {
             let a = soft.run(&weights, &inputs, &labels, pass).unwrap();
@@ -119,12 +128,9 @@ fn hil_training_on_the_ideal_chip_equals_software_training() {
         // the software settings for both (the chip preset's readout regulariser differs)
         ..TrainConfig::preset(EngineKind::Stepped)
     };
-    // The chip engine's backward is the seed function on the recording: its software twin
-    // is the stepped engine on the seed path (the default fused path agrees to rounding).
-    let mut soft = Trainer::with_engine(small(EngineKind::Stepped), |c| {
-        Ok(Box::new(SteppedEngine::with_path(c, SteppedPath::Seed)?))
-    })
-    .unwrap();
+    // The chip engine's backward is the fused adjoint on the recording: its software twin
+    // is the stepped engine's default (fused) path.
+    let mut soft = Trainer::new(small(EngineKind::Stepped)).unwrap();
     let mut hil = Trainer::new(small(EngineKind::Chip)).unwrap();
     for _ in 0..2 {
         soft.run_epoch(&mut |_| {}).unwrap();

@@ -28,8 +28,10 @@
 //! * **timestamps** of input and recorded spikes on the 125 MHz clock:
 //!   `t_q = floor(t · clock_hz) / clock_hz` (downstream layers receive `t_q`);
 //! * **CADC**: the membrane sampled every `cadc_period` from 0 to `t_sim`, as
-//!   `code = cadc_leak + offset_n + (V - leak) (cadc_threshold - cadc_leak) / (threshold - leak)`,
-//!   rounded and clamped to `[0, 255]` (8 bit);
+//!   `code = rest + offset_n + (V - leak) (cadc_threshold - cadc_leak) / (threshold - leak)`,
+//!   rounded and clamped to `[0, 255]` (8 bit), with `rest = cadc_leak` for spiking
+//!   neurons and `rest = cadc_readout_leak` for the non-spiking readout (its own operating
+//!   point: no threshold, its scores only rise from rest);
 //! * **refractory period** (optional, default 0 = none, as the software model).
 
 use ndarray::Array2;
@@ -52,6 +54,9 @@ pub const MAX_LEVEL: i8 = 63;
 pub const CADC_MAX: f64 = 255.0;
 /// Spikes per neuron and sample beyond which a run is an error (a runaway configuration).
 pub const MAX_SPIKES_PER_NEURON: usize = 1000;
+/// The default [`MockConfig::cadc_readout_leak`]: the readout's rest code (chosen on the
+/// validation split of HIL training, DESIGN.md "Readout operating point").
+pub const READOUT_REST_CODE: f64 = 20.0;
 
 /// The mock chip's non-idealities. Field names are the TOML keys of `--chip-config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +107,12 @@ pub struct MockConfig {
     pub cadc_leak: f64,
     /// CADC code of the model's threshold.
     pub cadc_threshold: f64,
+    /// CADC code of the rest potential of the non-spiking readout (the leaky integrator):
+    /// its own operating point, as a chip sets each neuron's leak potential and the readout
+    /// has no threshold to keep a distance to; the same codes per model unit as the
+    /// spiking neurons (`cadc_threshold - cadc_leak` per `threshold - leak`). A spiking
+    /// output layer uses `cadc_leak`.
+    pub cadc_readout_leak: f64,
     /// Refractory period after a spike (s; 0 = none).
     pub refractory: f64,
     /// Record the hidden layers' membranes too (the output layer's always is).
@@ -138,6 +149,7 @@ impl Default for MockConfig {
             cadc_offset_std: 2.0,
             cadc_leak: 80.0,
             cadc_threshold: 125.0,
+            cadc_readout_leak: READOUT_REST_CODE,
             refractory: 0.0,
             record_hidden_membrane: false,
         }
@@ -213,6 +225,7 @@ impl MockConfig {
         for (name, v) in [
             ("chip.cadc_leak", self.cadc_leak),
             ("chip.cadc_threshold", self.cadc_threshold),
+            ("chip.cadc_readout_leak", self.cadc_readout_leak),
         ] {
             if !(v.is_finite() && (0.0..=CADC_MAX).contains(&v)) {
                 return Err(Error::invalid(name, "in [0, 255]", v));
@@ -235,8 +248,11 @@ impl MockConfig {
 pub struct HostScales {
     /// Weight levels per model unit.
     pub weight_scale: f64,
-    /// CADC code of the model's 0 (subtracted).
+    /// CADC code of the model's 0 (subtracted) for the spiking layers.
     pub offset: f64,
+    /// CADC code of the model's 0 for the non-spiking readout layer (its own operating
+    /// point, [`MockConfig::cadc_readout_leak`]).
+    pub readout_offset: f64,
     /// Model units per CADC code.
     pub trace_scale: f64,
 }
@@ -550,10 +566,11 @@ impl MockChip {
                 kick_std,
             });
         }
+        let g = (config.cadc_threshold - config.cadc_leak) / span;
         let host = HostScales {
             weight_scale: config.design_weight_scale,
-            offset: config.cadc_leak
-                - spec.lif.leak * (config.cadc_threshold - config.cadc_leak) / span,
+            offset: config.cadc_leak - spec.lif.leak * g,
+            readout_offset: config.cadc_readout_leak - spec.lif.leak * g,
             trace_scale: span / (config.cadc_threshold - config.cadc_leak),
         };
         Ok(Self {
@@ -581,8 +598,13 @@ impl MockChip {
                 return Err(Error::invalid(name, "finite and > 0", v));
             }
         }
-        if !host.offset.is_finite() {
-            return Err(Error::invalid("offset", "finite", host.offset));
+        for (name, v) in [
+            ("offset", host.offset),
+            ("readout_offset", host.readout_offset),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::invalid(name, "finite", v));
+            }
         }
         self.host = host;
         Ok(self)
@@ -627,11 +649,17 @@ impl MockChip {
         }
     }
 
-    /// The CADC code of membrane `v` (model units) of neuron `p`.
+    /// The CADC code of membrane `v` (model units) of neuron `p`: from the rest code of its
+    /// operating point (`cadc_leak`, or `cadc_readout_leak` for the non-spiking readout).
     pub fn cadc_code(&self, v: f64, p: &NeuronPhys) -> f64 {
         let c = &self.config;
         let g = (c.cadc_threshold - c.cadc_leak) / (self.spec.lif.threshold - self.spec.lif.leak);
-        let code = c.cadc_leak + p.cadc_offset + (v - self.spec.lif.leak) * g;
+        let rest = if p.spiking {
+            c.cadc_leak
+        } else {
+            c.cadc_readout_leak
+        };
+        let code = rest + p.cadc_offset + (v - self.spec.lif.leak) * g;
         if c.cadc_quantize {
             code.round().clamp(0.0, CADC_MAX)
         } else {
@@ -883,8 +911,10 @@ impl Chip for MockChip {
     }
 
     fn grid_map(&self) -> GridMap {
+        let integrator = matches!(self.spec.readout, Readout::Integrator { .. });
         GridMap {
             offset: self.host.offset,
+            readout_offset: integrator.then_some(self.host.readout_offset),
             trace_scale: self.host.trace_scale,
             ..GridMap::identity(self.dt, self.steps)
         }
