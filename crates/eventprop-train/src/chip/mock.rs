@@ -355,7 +355,19 @@ struct State {
     /// the length `noise_dt` (to rounding of the kick times, below 1e-12 relative, which
     /// the cache accepts), so most steps reuse it.
     cache: (f64, [f64; 3]),
+    /// Whether `cache` served a later interval (a recurring length: the kick interval).
+    cache_reused: bool,
+    /// Propagators of recurring interval lengths (cache entries that were reused), by
+    /// their exact length, a ring of [`RECENT`]: where the cache misses (the kick interval
+    /// after an input event between two kicks), a length seen before takes its propagator
+    /// from here instead of recomputing it — the same numbers, since the propagator is a
+    /// function of the length.
+    recent: [(f64, [f64; 3]); RECENT],
+    next: usize,
 }
+
+/// Entries of [`State::recent`].
+const RECENT: usize = 4;
 
 impl State {
     /// Advances to `stop`, with the spikes (appended to `spikes`) and refractory periods on
@@ -388,7 +400,13 @@ impl State {
             }
             let d = stop - self.t;
             let hit = (d - self.cache.0).abs() <= 1e-12 * d;
-            let prop = if hit { self.cache.1 } else { propagator(k, d) };
+            let prop = if hit {
+                self.cache.1
+            } else if let Some(&(_, p)) = self.recent.iter().find(|r| r.0 == d) {
+                p
+            } else {
+                propagator(k, d)
+            };
             let [e_a, e_b, a_phi] = prop;
             if p.spiking {
                 let rise = if d <= p.psp_peak_time {
@@ -423,8 +441,15 @@ impl State {
                     }
                 }
             }
-            if !hit {
+            if hit {
+                self.cache_reused = true;
+            } else {
+                if self.cache_reused && !self.recent.iter().any(|r| r.0 == self.cache.0) {
+                    self.recent[self.next] = self.cache;
+                    self.next = (self.next + 1) % RECENT;
+                }
                 self.cache = (d, prop);
+                self.cache_reused = false;
             }
             self.u = self.u * e_a + self.i * a_phi;
             self.i *= e_b;
@@ -710,6 +735,9 @@ impl MockChip {
             i: 0.0,
             ref_until: f64::NEG_INFINITY,
             cache: (-1.0, [0.0; 3]),
+            cache_reused: false,
+            recent: [(-1.0, [0.0; 3]); RECENT],
+            next: 0,
         };
         spikes.clear();
         values.clear();
