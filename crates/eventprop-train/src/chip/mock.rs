@@ -376,11 +376,13 @@ impl State {
     /// The crossing search runs only where a crossing is possible (SPEC §4: `u` has at most
     /// one extremum per interval): skipped when `max(u, 0) + max(I, 0) a φ(d)` (`d` up to
     /// the PSP's peak time, where `a φ` rises; `psp_peak` beyond) stays below the
-    /// threshold, or when `u` does not rise at the start (`I ≤ u`, so its one extremum is a
-    /// minimum) and both ends stay below it. Both tests bound the exact `u`, with the same
+    /// threshold, or when both ends and the start current `I0` stay below it — at an
+    /// interior maximum `du/ds = a (I - u) = 0`, so there `u = I(s) ≤ max(I0, 0)` (the
+    /// current only decays between events). Both tests bound the exact `u`, with the same
     /// `1e-12` relative margin as before, so they skip only searches that find nothing:
     /// the recording is the same bit for bit. The propagator cache is only written where
     /// the interval is propagated whole (as before the bounds).
+    #[inline(always)]
     fn advance(
         &mut self,
         p: &NeuronPhys,
@@ -415,7 +417,7 @@ impl State {
                     p.psp_peak
                 };
                 let possible = self.u.max(0.0) + self.i.max(0.0) * rise >= margin
-                    && !(self.i <= self.u
+                    && !(self.i < margin
                         && self.u < margin
                         && self.u * e_a + self.i * a_phi < margin);
                 // the old, looser test: the search runs under the same condition as before
