@@ -124,7 +124,8 @@ impl Default for MockConfig {
     /// per model unit (the largest weight is 63/32 ≈ 1.97 threshold units), gain 1;
     /// fixed pattern tau 5 %, threshold 5 %, leak and reset 2 %, synapse gain 10 %; noise
     /// 2 % of the threshold, kicked every 1 µs; 125 MHz timestamps; CADC every 2 µs, 8 bit,
-    /// leak at 80, threshold at 125, offsets 2 codes; no refractory period.
+    /// leak at 80, threshold at 125, the non-spiking readout's rest at 20 ([`READOUT_REST_CODE`]),
+    /// offsets 2 codes; no refractory period.
     fn default() -> Self {
         Self {
             quantize_weights: true,
