@@ -20,9 +20,9 @@ pub struct ChipArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum Task {
-    /// Measure the chip's threshold (readout codes) and PSP per weight level; derive the
-    /// readout offset, `trace_scale` and the weight scale (training runs the same
-    /// calibration before it starts).
+    /// Measure the chip's rest and threshold (readout codes), the non-spiking readout
+    /// layer's own rest, and the PSP per weight level; derive the offsets, `trace_scale`
+    /// and the weight scale (training runs the same calibration before it starts).
     Calibrate(CalibrateArgs),
     /// Map a recording (`.npz`, as `eventprop_train::chip::record_file` writes it) onto
     /// the time grid: `spikes.npy` and `membrane.npy` `(T, B, N)` of one layer, ready for
