@@ -14,7 +14,9 @@ functions (``examples/hil_yinyang.py``)::
 A real chip plugs into the same path: write its recording as a ``.npz`` of
 ``eventprop_train::chip::record_file`` (spike events ``(sample, neuron, time)`` per layer;
 membrane samples ``(times, values)`` per sample and neuron; README "Hardware in the loop")
-and call :func:`map_recording` with the calibration's ``offset`` and ``trace_scale``.
+and call :func:`map_recording` with the calibration's ``offset`` (spiking layers) or
+``readout_offset`` (the non-spiking readout, which has its own operating point) and
+``trace_scale``.
 """
 
 from __future__ import annotations

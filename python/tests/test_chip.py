@@ -52,13 +52,14 @@ def test_run_shapes_and_determinism(chip):
 
 
 def test_readout_on_cadc_grid(chip):
-    """The output membrane is (code - offset) * trace_scale with integer 8-bit codes, so
+    """The output membrane is (code - readout_offset) * trace_scale with integer 8-bit
+    codes (the readout's own operating point, its rest code measured by calibration), so
     every sample lies on that lattice (the CADC rounds). Grid steps at even µs hit a sample
     exactly (CADC every 2 µs, linear interpolation)."""
     w0, w1 = weights(1)
     _, v = chip.run([w0, w1], raster(4, 1))[1]
     cal = chip.calibration
-    codes = v[::2].numpy() / cal["trace_scale"] + cal["offset"]
+    codes = v[::2].numpy() / cal["trace_scale"] + cal["readout_offset"]
     assert np.allclose(codes, np.round(codes), atol=1e-6)
     assert codes.min() >= -1e-6 and codes.max() <= 255 + 1e-6
 

@@ -20,9 +20,9 @@ pub struct ChipArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum Task {
-    /// Measure the chip's threshold (readout codes) and PSP per weight level; derive the
-    /// readout offset, `trace_scale` and the weight scale (training runs the same
-    /// calibration before it starts).
+    /// Measure the chip's rest and threshold (readout codes), the non-spiking readout
+    /// layer's own rest, and the PSP per weight level; derive the offsets, `trace_scale`
+    /// and the weight scale (training runs the same calibration before it starts).
     Calibrate(CalibrateArgs),
     /// Map a recording (`.npz`, as `eventprop_train::chip::record_file` writes it) onto
     /// the time grid: `spikes.npy` and `membrane.npy` `(T, B, N)` of one layer, ready for
@@ -110,6 +110,7 @@ fn run_map(args: MapArgs) -> Result<()> {
         interpolation,
         shift: args.shift,
         offset: args.offset,
+        readout_offset: None,
         trace_scale: args.trace_scale,
     };
     let mapped = map.map(&rec)?;
@@ -182,6 +183,10 @@ fn run_calibrate(args: CalibrateArgs) -> Result<()> {
     println!("chip seed: {}", c.chip_seed);
     println!("neurons measured: {}", c.neurons);
     println!("rest (offset): {:.3} codes", c.offset);
+    println!(
+        "readout rest (readout offset): {:.3} codes",
+        c.readout_offset
+    );
     println!("threshold: {:.3} codes", c.threshold_code);
     println!("trace_scale: {:.6} model units per code", c.trace_scale);
     println!("PSP per weight level: {:.6} model units", c.psp_per_level);

@@ -727,8 +727,8 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             let engine = ChipEngine::new(&chip_cfg).context("--chip")?;
             if let Some(c) = engine.calibration() {
                 println!(
-                    "calibration: weight scale {:.3}, trace scale {:.5}, offset {:.2}",
-                    c.weight_scale, c.trace_scale, c.offset
+                    "calibration: weight scale {:.3}, trace scale {:.5}, offset {:.2}, readout offset {:.2}",
+                    c.weight_scale, c.trace_scale, c.offset, c.readout_offset
                 );
             }
             let e = eventprop_train::trainer::evaluate(

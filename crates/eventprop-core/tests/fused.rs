@@ -342,3 +342,104 @@ fn overflowing_input_is_an_error() {
         Error::Overflow { arg: "input", .. }
     ));
 }
+
+/// The hardware-in-the-loop forward (`FusedLif::forward_hw`): recorded spikes, current
+/// recomputed from the input. Expected values: (a) with the layer's own forward spikes
+/// recorded, the software layer's backward computed here (bit for bit: the same current,
+/// the same adjoint); (b) with an arbitrary recorded raster (spikes at step 0 and at the
+/// last step included), the seed function's `hw_data` path computed here (≤ 1e-12
+/// relative, summation order as in `fused_layer_equals_the_seed_function_in_f64`).
+#[test]
+fn hw_forward_recomputes_the_current_at_recorded_spikes_like_the_seed_hw_path() {
+    for disc in [Discretization::Seed, Discretization::Corrected] {
+        let dims = (40, 5, 6, 7);
+        let (x, w, params, g) = random_case(21, dims);
+        let input = EventBatch::from_dense(x.view()).unwrap();
+        // (a) own spikes
+        let mut soft = FusedLif::new(&params, dims.3, 1e-6, disc).unwrap();
+        let own = soft.forward(&input, w.view()).unwrap().clone();
+        assert!(!own.is_empty());
+        let gs = own.gather(g.view()).unwrap();
+        let (mut gw_soft, mut gx_soft) = (Array2::zeros(w.dim()), Vec::new());
+        soft.backward(&input, &gs, &mut gw_soft, Some(&mut gx_soft))
+            .unwrap();
+        let mut hw = FusedLif::new(&params, dims.3, 1e-6, disc).unwrap();
+        assert_eq!(hw.forward_hw(&input, w.view(), &own).unwrap(), &own);
+        let (mut gw_hw, mut gx_hw) = (Array2::zeros(w.dim()), Vec::new());
+        hw.backward(&input, &gs, &mut gw_hw, Some(&mut gx_hw))
+            .unwrap();
+        assert_eq!(gw_hw, gw_soft, "{disc}");
+        assert_eq!(gx_hw, gx_soft, "{disc}");
+
+        // (b) a recorded raster unrelated to the software's spikes
+        let mut rng = common::rng(5);
+        let mut z = Array3::<f64>::zeros((dims.0, dims.1, dims.3));
+        z.mapv_inplace(|_| f64::from(u8::from(rng.random_bool(0.1))));
+        z[[0, 0, 0]] = 1.0;
+        z[[dims.0 - 1, 1, 2]] = 1.0;
+        let y = synapse_forward(x.view(), w.view()).unwrap();
+        let neuron = EventPropNeuron {
+            params: params.clone(),
+            dt: 1e-6,
+            discretization: disc,
+        };
+        let membrane = Array3::zeros(z.dim());
+        let hw_data = eventprop_core::HwData {
+            spikes: z.view(),
+            membrane: membrane.view(),
+            current: None,
+        };
+        let ctx = neuron.forward(y.view(), Some(hw_data)).unwrap();
+        let gn = ctx.backward(g.view(), None, None).unwrap();
+        let s = synapse_backward(x.view(), w.view(), gn.grad_input.view(), true).unwrap();
+        let recorded = EventBatch::from_dense(z.view()).unwrap();
+        let out = hw.forward_hw(&input, w.view(), &recorded).unwrap();
+        assert_eq!(out.to_dense(), z);
+        let gs = recorded.gather(g.view()).unwrap();
+        let (mut gw, mut gx) = (Array2::zeros(w.dim()), Vec::new());
+        hw.backward(&input, &gs, &mut gw, Some(&mut gx)).unwrap();
+        let e = rel_max(gw.as_slice().unwrap(), s.weight.as_slice().unwrap());
+        assert!(e <= 1e-12, "{disc}: weight gradient off by {e:e}");
+        let want = input.gather(s.input.unwrap().view()).unwrap().concat();
+        let e = rel_max(&gx.concat(), &want);
+        assert!(e <= 1e-12, "{disc}: input gradient off by {e:e}");
+    }
+}
+
+#[test]
+fn hw_forward_misuse_gives_typed_errors_naming_hw_spikes() {
+    let params = LifParams::scalar(0.0, 0.0, 1.0, 5e-6, 1e-5);
+    let mut layer = FusedLif::new(&params, 3, 1e-6, Discretization::Seed).unwrap();
+    let input = EventBatch::<f64>::empty(10, 2, 4);
+    let w = Array2::<f64>::ones((3, 4));
+    layer.forward(&input, w.view()).unwrap();
+    // 4 channels recorded for a layer of 3 neurons
+    let err = layer
+        .forward_hw(&input, w.view(), &EventBatch::empty(10, 2, 4))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Shape { arg: "hw_spikes", actual, .. } if actual == "(10, 2, 4)"),
+        "{err}"
+    );
+    // a spike of value 2
+    let mut rows = vec![EventRow::new(); 2];
+    for (b, row) in rows.iter_mut().enumerate() {
+        for t in 0..10 {
+            if b == 1 && t == 3 {
+                row.push(0, 2.0);
+            }
+            row.end_step();
+        }
+    }
+    let two = EventBatch::from_rows(10, 3, rows).unwrap();
+    let err = layer.forward_hw(&input, w.view(), &two).unwrap_err();
+    assert!(
+        matches!(&err, Error::Shape { arg: "hw_spikes", actual, .. } if actual == "an event of value 2"),
+        "{err}"
+    );
+    // no backward after a refused forward (the earlier forward's state is gone)
+    let err = layer
+        .backward(&input, &[vec![], vec![]], &mut Array2::zeros((3, 4)), None)
+        .unwrap_err();
+    assert!(matches!(err, Error::Shape { arg: "input", .. }), "{err}");
+}

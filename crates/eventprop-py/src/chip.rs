@@ -193,7 +193,7 @@ impl PyMockChip {
     }
 
     /// The calibration applied (None with `calibrate=False`): a dict of `offset,
-    /// threshold_code, trace_scale, psp_per_level, weight_scale`.
+    /// readout_offset, threshold_code, trace_scale, psp_per_level, weight_scale`.
     #[getter]
     fn calibration<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(c) = &self.calibration else {
@@ -201,6 +201,7 @@ impl PyMockChip {
         };
         let d = PyDict::new(py);
         d.set_item("offset", c.offset)?;
+        d.set_item("readout_offset", c.readout_offset)?;
         d.set_item("threshold_code", c.threshold_code)?;
         d.set_item("trace_scale", c.trace_scale)?;
         d.set_item("psp_per_level", c.psp_per_level)?;
@@ -326,6 +327,7 @@ pub fn map_recording<'py>(
         interpolation,
         shift,
         offset,
+        readout_offset: None,
         trace_scale,
     };
     let mapped = py

@@ -83,9 +83,18 @@ fn ideal_chip_forward_mapping_and_hil_gradients_are_bit_identical_to_software() 
         // spikes are on the grid: nothing collapsed or dropped
         assert_eq!(mapped.stats.collapsed + mapped.stats.dropped, 0);
         assert!(mapped.stats.spikes > 0);
+        // the event lists the HIL engine maps to are the same grid
+        let events = chip.grid_map().map_events(&rec).unwrap();
+        assert_eq!(events.stats, mapped.stats);
+        for (e, d) in events.layers.iter().zip(&mapped.layers) {
+            assert_eq!(e.spikes.to_dense(), d.spikes, "{loss}");
+            assert_eq!(e.membrane, d.membrane, "{loss}");
+        }
 
-        // HIL loss, accuracy and gradients: bit for bit the software's
+        // HIL loss, accuracy and gradients: bit for bit the software's (fused path, the
+        // default)
         let soft = SteppedEngine::new(&config).unwrap();
+        assert_eq!(soft.path(), SteppedPath::Fused);
         let hil = ChipEngine::new(&config).unwrap();
         for pass in [Pass::Train, Pass::Eval] {
             let a = soft.run(&weights, &inputs, &labels, pass).unwrap();
@@ -119,12 +128,9 @@ fn hil_training_on_the_ideal_chip_equals_software_training() {
         // the software settings for both (the chip preset's readout regulariser differs)
         ..TrainConfig::preset(EngineKind::Stepped)
     };
-    // The chip engine's backward is the seed function on the recording: its software twin
-    // is the stepped engine on the seed path (the default fused path agrees to rounding).
-    let mut soft = Trainer::with_engine(small(EngineKind::Stepped), |c| {
-        Ok(Box::new(SteppedEngine::with_path(c, SteppedPath::Seed)?))
-    })
-    .unwrap();
+    // The chip engine's backward is the fused adjoint on the recording: its software twin
+    // is the stepped engine's default (fused) path.
+    let mut soft = Trainer::new(small(EngineKind::Stepped)).unwrap();
     let mut hil = Trainer::new(small(EngineKind::Chip)).unwrap();
     for _ in 0..2 {
         soft.run_epoch(&mut |_| {}).unwrap();
@@ -338,6 +344,80 @@ fn calibration_recovers_an_injected_threshold_offset_and_weight_gain() {
     let r_gain = injected.weight_gain / plain.weight_gain;
     assert!((d_thr - 0.1).abs() < 0.02, "{d_thr}");
     assert!((r_gain - 1.25).abs() < 0.05, "{r_gain}");
+}
+
+/// The readout's own operating point (`cadc_readout_leak`): calibration measures its rest
+/// code on the readout neurons, and the grid map subtracts it from the readout layer only.
+#[test]
+fn calibration_recovers_an_injected_readout_offset() {
+    // Known parameters: no fixed pattern, no noise, unrounded codes; hidden rest at code 80
+    // (the default), the readout's at 30. Expected: the rest codes themselves (model leak 0).
+    let known = MockConfig {
+        cadc_readout_leak: 30.0,
+        record_hidden_membrane: true,
+        ..MockConfig::clean()
+    };
+    let chip = mock(known.clone(), 0);
+    let cal = calibrate(&chip).unwrap();
+    assert!((cal.readout_offset - 30.0).abs() < 1e-9, "{cal:?}");
+    assert!((cal.offset - 80.0).abs() < 1e-9, "{cal:?}");
+    // mapped with the calibration, a silent network reads 0 in both layers (each layer's
+    // rest code minus its own offset)
+    let chip = chip.with_host(cal.host()).unwrap();
+    let map = chip.grid_map();
+    assert_eq!(map.readout_offset, Some(cal.readout_offset));
+    let zeros: Vec<Array2<f64>> = chip
+        .spec()
+        .weight_shapes()
+        .iter()
+        .map(|&s| Array2::zeros(s))
+        .collect();
+    let config = TrainConfig::preset(EngineKind::Chip);
+    let (inputs, _) = batch(&config, 3, 1);
+    let inputs: Vec<&[Spike]> = inputs.iter().map(Vec::as_slice).collect();
+    let rec = chip.run(&chip.configure(&zeros).unwrap(), &inputs).unwrap();
+    let mapped = map.map(&rec).unwrap();
+    for layer in &mapped.layers {
+        let v = layer.membrane.as_ref().unwrap();
+        assert!(v.iter().all(|v| v.abs() < 1e-9), "{v:?}");
+    }
+
+    // Injected per-neuron CADC offsets with 8-bit rounding: the mean of the readout
+    // neurons' offsets (read from the chip instance) on top of 30, to the rounding of each
+    // neuron's constant rest code (at most half a code).
+    let chip = mock(
+        MockConfig {
+            cadc_readout_leak: 30.0,
+            cadc_offset: true,
+            cadc_quantize: true,
+            ..MockConfig::clean()
+        },
+        5,
+    );
+    let out = &chip.layers()[chip.layers().len() - 1].neurons;
+    let want = 30.0 + out.iter().map(|p| p.cadc_offset).sum::<f64>() / out.len() as f64;
+    assert!(out.iter().any(|p| p.cadc_offset.abs() > 0.5));
+    let cal = calibrate(&chip).unwrap();
+    assert!(
+        (cal.readout_offset - want).abs() <= 0.5,
+        "{cal:?} vs {want}"
+    );
+    // the hidden layer's offset: its own rest code 80 and its neurons' offsets
+    let hidden = &chip.layers()[0].neurons;
+    let want = 80.0 + hidden.iter().map(|p| p.cadc_offset).sum::<f64>() / hidden.len() as f64;
+    assert!((cal.offset - want).abs() <= 0.5, "{cal:?} vs {want}");
+
+    // out of the 8-bit range: a typed error naming the key
+    let err = MockConfig {
+        cadc_readout_leak: 300.0,
+        ..MockConfig::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "chip.cadc_readout_leak: expected in [0, 255], got 300"
+    );
 }
 
 #[test]

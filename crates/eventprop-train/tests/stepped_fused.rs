@@ -95,11 +95,11 @@ fn fused_stepped_engine_equals_the_seed_path() {
 }
 
 #[test]
-fn chip_configs_keep_the_seed_path() {
+fn chip_configs_use_the_fused_path_as_the_chip_engine_does() {
     let mut c = TrainConfig::preset(EngineKind::Stepped);
     assert_eq!(SteppedEngine::new(&c).unwrap().path(), SteppedPath::Fused);
     c.engine = EngineKind::Chip;
-    assert_eq!(SteppedEngine::new(&c).unwrap().path(), SteppedPath::Seed);
+    assert_eq!(SteppedEngine::new(&c).unwrap().path(), SteppedPath::Fused);
 }
 
 #[test]

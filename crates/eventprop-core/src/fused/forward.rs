@@ -196,3 +196,67 @@ pub(crate) fn row_forward<F: Real>(
     }
     i_now.iter().chain(v.iter()).all(|x| x.is_finite())
 }
+
+/// The current of one batch row driven by `input` (the update of [`row_forward`] without
+/// the membrane), with the spikes given (`spikes`: recorded on hardware, `steps` steps):
+/// fills `i_star` with the current the adjoint's jump uses at each of them — `i[t-1]`
+/// (seed discretization) or `i[t]` (corrected) for a spike of step `t`; a spike of step 0
+/// gets `0` (the adjoint never reads it: its jumps run for `t >= 1`, as the seed's).
+/// Returns whether the current stayed finite.
+///
+/// The current is the same number [`row_forward`] computes (same sums in the same order),
+/// so that spikes recorded from the software forward give its `i_star` bit for bit.
+///
+/// # Panics
+/// If `input` or `spikes` has fewer than `steps` steps or a channel beyond `wt`.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub(crate) fn row_current<F: Real>(
+    c: &Coefficients<F>,
+    discretization: Discretization,
+    wt: &[F],
+    input: &EventRow<F>,
+    spikes: &EventRow<F>,
+    steps: usize,
+    s: &mut ForwardScratch<F>,
+    i_star: &mut Vec<F>,
+) -> bool {
+    let n = c.len();
+    i_star.clear();
+    if steps == 0 {
+        return true;
+    }
+    s.fit(n);
+    let ForwardScratch { i_a, i_b, y, .. } = s;
+    i_a.fill(F::zero());
+    let (idx, val) = (input.indices(), input.values());
+    let sp = spikes.indices();
+    i_star.extend(spikes.range(0).map(|_| F::zero()));
+    let (mut i_now, mut i_next) = (i_a, i_b);
+    let decay = &c.decay_syn[..n];
+    for t in 0..steps - 1 {
+        let r = input.range(t);
+        if r.is_empty() {
+            // `i decay + 0`, as the forward's step without input
+            for k in 0..n {
+                i_next[k] = i_now[k] * decay[k] + F::zero();
+            }
+        } else {
+            y.fill(F::zero());
+            for p in r {
+                let j = idx[p] as usize;
+                axpy(y, val[p], &wt[j * n..(j + 1) * n]);
+            }
+            for k in 0..n {
+                i_next[k] = i_now[k] * decay[k] + y[k];
+            }
+        }
+        let cur = match discretization {
+            Discretization::Seed => &i_now[..],
+            Discretization::Corrected => &i_next[..],
+        };
+        i_star.extend(spikes.range(t + 1).map(|p| cur[sp[p] as usize]));
+        std::mem::swap(&mut i_now, &mut i_next);
+    }
+    i_now.iter().all(|x| x.is_finite())
+}

@@ -70,7 +70,7 @@ use crate::lif::{Discretization, GuardStats};
 use crate::params::{Coefficients, LifParams};
 use crate::Real;
 use backward::{row_backward, BackwardScratch, RowAdjoint};
-use forward::{row_forward, ForwardScratch};
+use forward::{row_current, row_forward, ForwardScratch};
 
 /// Number of row groups: the unit of parallel work and of weight-gradient partial sums.
 /// Fixed, so that results are the same for every thread count.
@@ -211,6 +211,100 @@ impl<F: Real> FusedLif<F> {
             return Err(Error::Overflow {
                 arg: "input",
                 quantity: "synaptic current or membrane",
+                dtype: F::NAME,
+                index: vec![b],
+                value: f64::INFINITY,
+            });
+        }
+        self.stamp = Some(Stamp {
+            steps,
+            batch,
+            n_in,
+            events: input.len(),
+        });
+        Ok(&self.spikes)
+    }
+
+    /// The hardware-in-the-loop forward: the spikes are `recorded` (e.g. on a chip, one
+    /// event of value 1 per spike, `B` rows of `T` steps, channels `< N`), returned
+    /// unchanged as the seed function's `hw_data` path returns them; the current is
+    /// recomputed from `input` and `weight` (the update of [`FusedLif::forward`], the same
+    /// numbers) and kept at the recorded spikes for [`FusedLif::backward`]. Recorded spikes
+    /// equal to this layer's own forward spikes give its backward bit for bit.
+    ///
+    /// # Errors
+    /// As [`FusedLif::forward`]; [`Error::Shape`] naming `hw_spikes` when `recorded` is not
+    /// `T` steps × `B` rows × `N` channels of `input` and this layer, or holds a value
+    /// other than 1.
+    pub fn forward_hw(
+        &mut self,
+        input: &EventBatch<F>,
+        weight: ArrayView2<'_, F>,
+        recorded: &EventBatch<F>,
+    ) -> Result<&EventBatch<F>> {
+        self.stamp = None;
+        let n = self.neurons();
+        let (steps, batch, n_in) = (input.steps(), input.batch(), input.channels());
+        if weight.dim() != (n, n_in) {
+            return Err(Error::Shape {
+                arg: "weight",
+                expected: format!("(N, N_in) = ({n}, {n_in})"),
+                actual: format!("{:?}", weight.dim()),
+            });
+        }
+        if (recorded.steps(), recorded.batch(), recorded.channels()) != (steps, batch, n) {
+            return Err(Error::Shape {
+                arg: "hw_spikes",
+                expected: format!("(T, B, N) = ({steps}, {batch}, {n}) events"),
+                actual: format!(
+                    "({}, {}, {})",
+                    recorded.steps(),
+                    recorded.batch(),
+                    recorded.channels()
+                ),
+            });
+        }
+        if let Some(v) = recorded
+            .rows()
+            .iter()
+            .flat_map(|r| r.values())
+            .find(|&&v| v != F::one())
+        {
+            return Err(Error::Shape {
+                arg: "hw_spikes",
+                expected: "spike events of value 1".into(),
+                actual: format!("an event of value {}", v.to_f64().unwrap_or(f64::NAN)),
+            });
+        }
+        self.wt.clear();
+        self.wt.extend(weight.t().iter().copied());
+        check_finite("weight", &self.wt, &[n_in, n])?;
+        self.spikes.clone_from(recorded);
+        self.i_star.resize_with(batch, Vec::new);
+        let gl = group_len(batch);
+        self.fwd.resize_with(batch.div_ceil(gl), Default::default);
+        let (c, disc, wt) = (&self.coefficients, self.discretization, &self.wt[..]);
+        let bad = self
+            .i_star
+            .par_chunks_mut(gl)
+            .zip(self.spikes.rows().par_chunks(gl))
+            .zip(input.rows().par_chunks(gl))
+            .zip(self.fwd.par_iter_mut())
+            .enumerate()
+            .map(|(g, (((istar, sp), inp), scratch))| {
+                let mut bad = None;
+                for (r, ((is, s), x)) in istar.iter_mut().zip(sp).zip(inp).enumerate() {
+                    if !row_current(c, disc, wt, x, s, steps, scratch, is) && bad.is_none() {
+                        bad = Some(g * gl + r);
+                    }
+                }
+                bad
+            })
+            .reduce(|| None, first_row);
+        if let Some(b) = bad {
+            return Err(Error::Overflow {
+                arg: "input",
+                quantity: "synaptic current",
                 dtype: F::NAME,
                 index: vec![b],
                 value: f64::INFINITY,

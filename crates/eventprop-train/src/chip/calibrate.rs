@@ -8,7 +8,9 @@
 //! single-neuron readout (one sample per clock tick; BrainScaleS-2 has a membrane ADC for
 //! this) over the run window:
 //!
-//! 1. **rest**: no input; `base_n` = mean code; `offset` = mean over neurons;
+//! 1. **rest**: no input; `base_n` = mean code; `offset` = mean over neurons; the same on
+//!    the non-spiking readout layer's own neurons gives `readout_offset` (its rest code is
+//!    its own operating point, [`MockConfig::cadc_readout_leak`](super::mock::MockConfig));
 //! 2. **threshold**: a train of equal input spikes every 1 µs, level 4, 8, 16, … (the
 //!    smallest that makes the neuron fire); `thr_n` = the largest code before its first
 //!    spike; `trace_scale = (threshold - leak) / mean_n(thr_n - base_n)` (model units per
@@ -45,8 +47,11 @@ use crate::error::{Error, Result};
 pub struct Calibration {
     /// The chip seed (which instance was measured).
     pub chip_seed: u64,
-    /// Mean CADC code at rest (the readout's offset).
+    /// Mean CADC code at rest of the spiking neurons (the offset of their readout).
     pub offset: f64,
+    /// Mean CADC code at rest of the non-spiking readout layer (its own operating point;
+    /// `offset` for a spiking output layer).
+    pub readout_offset: f64,
     /// Mean CADC code at the threshold.
     pub threshold_code: f64,
     /// Model units per code: `(threshold - leak) / (threshold_code - offset)`.
@@ -69,20 +74,22 @@ impl Calibration {
         HostScales {
             weight_scale: self.weight_scale,
             offset: self.offset,
+            readout_offset: self.readout_offset,
             trace_scale: self.trace_scale,
         }
     }
 }
 
-/// Fine readout of neuron `n` of the first layer for input spikes `(time, level)` through
-/// the synapse from channel 0: spike times and codes at every clock tick.
+/// Fine readout of neuron `n` of layer `l` for input spikes `(time, level)` through the
+/// synapse from its input 0: spike times and codes at every clock tick.
 fn probe(
     chip: &MockChip,
+    l: usize,
     n: usize,
     inputs: &[(f64, f64)],
     seed: u64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let layer = &chip.layers()[0];
+    let layer = &chip.layers()[l];
     let p = &layer.neurons[n];
     let unit = chip.config().weight_gain / chip.config().design_weight_scale * layer.gain[[n, 0]];
     let t_end = chip.t_sim();
@@ -122,7 +129,7 @@ pub fn calibrate(chip: &MockChip) -> Result<Calibration> {
     let mut base = Vec::with_capacity(n_neurons);
     let mut thr = Vec::with_capacity(n_neurons);
     for n in 0..n_neurons {
-        let (_, codes) = probe(chip, n, &[], seed.wrapping_add(n as u64))?;
+        let (_, codes) = probe(chip, 0, n, &[], seed.wrapping_add(n as u64))?;
         base.push(codes.iter().sum::<f64>() / codes.len() as f64);
         let mut found = None;
         let mut q = 4.0;
@@ -132,7 +139,7 @@ pub fn calibrate(chip: &MockChip) -> Result<Calibration> {
                 .take_while(|&t| t < t_end)
                 .map(|t| (t, q))
                 .collect();
-            let (spikes, codes) = probe(chip, n, &train, seed.wrapping_add(1000 + n as u64))?;
+            let (spikes, codes) = probe(chip, 0, n, &train, seed.wrapping_add(1000 + n as u64))?;
             if let Some(&t0) = spikes.first() {
                 let tick = 1.0 / chip.config().clock_hz;
                 let before = ((t0 / tick).floor() as usize + 1).min(codes.len());
@@ -171,7 +178,7 @@ pub fn calibrate(chip: &MockChip) -> Result<Calibration> {
     let (mut sx, mut sy, mut sxx, mut sxy, mut m) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (n, b) in base.iter().enumerate() {
         for q in [16.0, 32.0, 48.0, 63.0] {
-            let (_, codes) = probe(chip, n, &[(1e-6, q)], seed.wrapping_add(2000 + n as u64))?;
+            let (_, codes) = probe(chip, 0, n, &[(1e-6, q)], seed.wrapping_add(2000 + n as u64))?;
             let peak = codes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let psp = (peak - b) * trace_scale;
             sx += q;
@@ -199,11 +206,26 @@ pub fn calibrate(chip: &MockChip) -> Result<Calibration> {
             slope,
         ));
     }
+    // The readout's own operating point: its rest code, measured on its own neurons (a
+    // spiking output layer shares the hidden layers' operating point).
+    let last = chip.layers().len() - 1;
+    let readout_offset = if chip.layers()[last].neurons.iter().any(|p| p.spiking) {
+        offset
+    } else {
+        let n_out = chip.layers()[last].neurons.len();
+        let mut sum = 0.0;
+        for n in 0..n_out {
+            let (_, codes) = probe(chip, last, n, &[], seed.wrapping_add(3000 + n as u64))?;
+            sum += codes.iter().sum::<f64>() / codes.len() as f64;
+        }
+        sum / n_out as f64
+    };
     let c = chip.config();
     let g_nominal = (c.cadc_threshold - c.cadc_leak) / span;
     Ok(Calibration {
         chip_seed: chip.seed(),
         offset,
+        readout_offset,
         threshold_code,
         trace_scale,
         psp_per_level: slope,

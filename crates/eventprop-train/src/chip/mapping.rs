@@ -8,6 +8,8 @@
 //!           a second event of n in step k is *collapsed* (z stays 1), an event with
 //!           k outside [0, T) is *dropped*; both are counted in MappingStats
 //! membrane: v[k, b, n] = (trace_n(k dt + shift) - offset) * trace_scale
+//!           (offset: readout_offset for the last layer where set — a readout with an
+//!           operating point of its own)
 //!           trace_n(t): linear interpolation between the two samples around t, or the
 //!           nearest sample (ties: the earlier); before the first / after the last sample
 //!           the end sample's value is held
@@ -17,6 +19,7 @@
 //! `offset = 0`, `trace_scale = 1`) the mapping returns the recorded values bit for bit: the
 //! interpolation weight at a sample time is exactly 0.
 
+use eventprop_core::fused::{EventBatch, EventRow};
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +51,10 @@ pub struct GridMap {
     pub shift: f64,
     /// Subtracted from every sample (readout units; the reading of the model's 0).
     pub offset: f64,
+    /// The offset of the recording's last layer (the readout), where it has an operating
+    /// point of its own (the mock's non-spiking readout); `None`: `offset`.
+    #[serde(default)]
+    pub readout_offset: Option<f64>,
     /// Multiplies `(sample - offset)`: model units per readout unit (model threshold over
     /// the measured chip threshold, both relative to the rest level).
     pub trace_scale: f64,
@@ -62,6 +69,7 @@ impl GridMap {
             interpolation: Interpolation::Linear,
             shift: 0.0,
             offset: 0.0,
+            readout_offset: None,
             trace_scale: 1.0,
         }
     }
@@ -87,6 +95,7 @@ impl GridMap {
         for (name, v) in [
             ("shift", self.shift),
             ("offset", self.offset),
+            ("readout_offset", self.readout_offset.unwrap_or(0.0)),
             ("trace_scale", self.trace_scale),
         ] {
             if !v.is_finite() {
@@ -109,85 +118,172 @@ impl GridMap {
         let b_len = recording.samples;
         let mut stats = MappingStats::default();
         let mut layers = Vec::with_capacity(recording.layers.len());
+        let mut keys = Vec::new();
         for (l, layer) in recording.layers.iter().enumerate() {
             let n = layer.size;
             let mut z = Array3::<f64>::zeros((self.steps, b_len, n));
-            if !layer.spikes.is_empty() && layer.spikes.len() != b_len {
-                return Err(bad(
-                    l,
-                    format!("spikes of {b_len} samples"),
-                    layer.spikes.len(),
-                ));
-            }
+            check_spike_samples(l, layer, b_len)?;
             for (b, events) in layer.spikes.iter().enumerate() {
-                for e in events {
-                    let j = e.neuron as usize;
-                    if j >= n {
-                        return Err(bad(
-                            l,
-                            format!("neuron indices < {n} (sample {b})"),
-                            e.neuron,
-                        ));
-                    }
-                    if !e.time.is_finite() {
-                        return Err(bad(l, format!("finite spike times (sample {b})"), e.time));
-                    }
-                    stats.spikes += 1;
-                    let k = (e.time / self.dt).round();
-                    if !(k >= 0.0 && k < self.steps as f64) {
-                        stats.dropped += 1;
-                        continue;
-                    }
-                    let slot = &mut z[[k as usize, b, j]];
-                    if *slot != 0.0 {
-                        stats.collapsed += 1;
-                    }
-                    *slot = 1.0;
+                self.bin(l, b, n, events, &mut keys, &mut stats)?;
+                for &(k, j) in &keys {
+                    z[[k, b, j as usize]] = 1.0;
                 }
             }
-            let membrane = match &layer.membrane {
-                None => None,
-                Some(traces) => {
-                    if traces.len() != b_len {
-                        return Err(bad(l, format!("traces of {b_len} samples"), traces.len()));
-                    }
-                    let mut v = Array3::<f64>::zeros((self.steps, b_len, n));
-                    for (b, per_neuron) in traces.iter().enumerate() {
-                        if per_neuron.len() != n {
-                            return Err(bad(
-                                l,
-                                format!("{n} traces in sample {b}"),
-                                per_neuron.len(),
-                            ));
-                        }
-                        for (j, tr) in per_neuron.iter().enumerate() {
-                            check_trace(tr).map_err(|e| {
-                                bad(
-                                    l,
-                                    format!("{e} (sample {b}, neuron {j})"),
-                                    "a malformed trace",
-                                )
-                            })?;
-                            for k in 0..self.steps {
-                                let t = k as f64 * self.dt + self.shift;
-                                let raw = match self.interpolation {
-                                    Interpolation::Linear => linear(tr, t),
-                                    Interpolation::Nearest => nearest(tr, t),
-                                };
-                                v[[k, b, j]] = (raw - self.offset) * self.trace_scale;
-                            }
-                        }
-                    }
-                    Some(v)
-                }
-            };
             layers.push(MappedLayer {
                 spikes: z,
-                membrane,
+                membrane: self.membrane(l, layer, b_len, self.offset_of(l, recording))?,
             });
         }
         Ok(MappedRecording { layers, stats })
     }
+
+    /// Maps `recording` onto the grid as [`GridMap::map`] does, with the spikes as event
+    /// lists (one event of value 1 per occupied `(step, neuron)`, in step and then neuron
+    /// order) instead of dense arrays: the input of the fused layers
+    /// ([`eventprop_core::fused::FusedLif::forward_hw`]). The same numbers, statistics and
+    /// errors as [`GridMap::map`] (`EventBatch::to_dense` of a layer's events is its
+    /// `spikes`).
+    ///
+    /// # Errors
+    /// As [`GridMap::map`].
+    pub fn map_events(&self, recording: &Recording) -> Result<MappedEvents> {
+        self.validate()?;
+        let b_len = recording.samples;
+        let mut stats = MappingStats::default();
+        let mut layers = Vec::with_capacity(recording.layers.len());
+        let mut keys = Vec::new();
+        for (l, layer) in recording.layers.iter().enumerate() {
+            let n = layer.size;
+            check_spike_samples(l, layer, b_len)?;
+            let mut rows = Vec::with_capacity(b_len);
+            for b in 0..b_len {
+                let events = layer.spikes.get(b).map_or(&[][..], Vec::as_slice);
+                self.bin(l, b, n, events, &mut keys, &mut stats)?;
+                let mut row = EventRow::new();
+                let mut p = 0;
+                for t in 0..self.steps {
+                    while p < keys.len() && keys[p].0 == t {
+                        row.push(keys[p].1, 1.0);
+                        p += 1;
+                    }
+                    row.end_step();
+                }
+                rows.push(row);
+            }
+            let spikes = EventBatch::from_rows(self.steps, n, rows)
+                .map_err(|e| bad(l, "spike events on the grid".into(), e))?;
+            layers.push(MappedEventLayer {
+                spikes,
+                membrane: self.membrane(l, layer, b_len, self.offset_of(l, recording))?,
+            });
+        }
+        Ok(MappedEvents { layers, stats })
+    }
+
+    /// The grid cells `(step, neuron)` of one sample's spike events, sorted, each once:
+    /// into `keys` (cleared first); counts every event, and the collapsed and dropped ones.
+    fn bin(
+        &self,
+        l: usize,
+        b: usize,
+        n: usize,
+        events: &[crate::data::Spike],
+        keys: &mut Vec<(usize, u32)>,
+        stats: &mut MappingStats,
+    ) -> Result<()> {
+        keys.clear();
+        for e in events {
+            let j = e.neuron as usize;
+            if j >= n {
+                return Err(bad(
+                    l,
+                    format!("neuron indices < {n} (sample {b})"),
+                    e.neuron,
+                ));
+            }
+            if !e.time.is_finite() {
+                return Err(bad(l, format!("finite spike times (sample {b})"), e.time));
+            }
+            stats.spikes += 1;
+            let k = (e.time / self.dt).round();
+            if !(k >= 0.0 && k < self.steps as f64) {
+                stats.dropped += 1;
+                continue;
+            }
+            keys.push((k as usize, e.neuron));
+        }
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        stats.collapsed += (before - keys.len()) as u64;
+        Ok(())
+    }
+
+    /// The offset of layer `l` of `recording`: `readout_offset` for the last layer where
+    /// set, else `offset`.
+    fn offset_of(&self, l: usize, recording: &Recording) -> f64 {
+        match self.readout_offset {
+            Some(o) if l + 1 == recording.layers.len() => o,
+            _ => self.offset,
+        }
+    }
+
+    /// The membrane of layer `l` on the grid (`None` where not recorded), with `offset`.
+    fn membrane(
+        &self,
+        l: usize,
+        layer: &super::LayerRecording,
+        b_len: usize,
+        offset: f64,
+    ) -> Result<Option<Array3<f64>>> {
+        let n = layer.size;
+        let Some(traces) = &layer.membrane else {
+            return Ok(None);
+        };
+        if traces.len() != b_len {
+            return Err(bad(l, format!("traces of {b_len} samples"), traces.len()));
+        }
+        let mut v = Array3::<f64>::zeros((self.steps, b_len, n));
+        for (b, per_neuron) in traces.iter().enumerate() {
+            if per_neuron.len() != n {
+                return Err(bad(
+                    l,
+                    format!("{n} traces in sample {b}"),
+                    per_neuron.len(),
+                ));
+            }
+            for (j, tr) in per_neuron.iter().enumerate() {
+                check_trace(tr).map_err(|e| {
+                    bad(
+                        l,
+                        format!("{e} (sample {b}, neuron {j})"),
+                        "a malformed trace",
+                    )
+                })?;
+                for k in 0..self.steps {
+                    let t = k as f64 * self.dt + self.shift;
+                    let raw = match self.interpolation {
+                        Interpolation::Linear => linear(tr, t),
+                        Interpolation::Nearest => nearest(tr, t),
+                    };
+                    v[[k, b, j]] = (raw - offset) * self.trace_scale;
+                }
+            }
+        }
+        Ok(Some(v))
+    }
+}
+
+/// A spike list per sample, or none (a non-spiking layer).
+fn check_spike_samples(l: usize, layer: &super::LayerRecording, b_len: usize) -> Result<()> {
+    if !layer.spikes.is_empty() && layer.spikes.len() != b_len {
+        return Err(bad(
+            l,
+            format!("spikes of {b_len} samples"),
+            layer.spikes.len(),
+        ));
+    }
+    Ok(())
 }
 
 fn bad(layer: usize, expected: String, actual: impl std::fmt::Display) -> Error {
@@ -283,6 +379,24 @@ pub struct MappedRecording {
     /// Hidden layers, then the output layer.
     pub layers: Vec<MappedLayer>,
     /// Counts of the spike mapping.
+    pub stats: MappingStats,
+}
+
+/// One layer of a recording on the grid, spikes as events ([`GridMap::map_events`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedEventLayer {
+    /// Spike events, `B` rows of `T` steps (value 1 each).
+    pub spikes: EventBatch<f64>,
+    /// Membrane `(T, B, N)` in model units, where recorded.
+    pub membrane: Option<Array3<f64>>,
+}
+
+/// A recording on the grid with spike events ([`GridMap::map_events`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedEvents {
+    /// One entry per recorded layer.
+    pub layers: Vec<MappedEventLayer>,
+    /// Spikes recorded, collapsed and dropped.
     pub stats: MappingStats,
 }
 

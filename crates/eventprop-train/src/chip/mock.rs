@@ -28,8 +28,10 @@
 //! * **timestamps** of input and recorded spikes on the 125 MHz clock:
 //!   `t_q = floor(t · clock_hz) / clock_hz` (downstream layers receive `t_q`);
 //! * **CADC**: the membrane sampled every `cadc_period` from 0 to `t_sim`, as
-//!   `code = cadc_leak + offset_n + (V - leak) (cadc_threshold - cadc_leak) / (threshold - leak)`,
-//!   rounded and clamped to `[0, 255]` (8 bit);
+//!   `code = rest + offset_n + (V - leak) (cadc_threshold - cadc_leak) / (threshold - leak)`,
+//!   rounded and clamped to `[0, 255]` (8 bit), with `rest = cadc_leak` for spiking
+//!   neurons and `rest = cadc_readout_leak` for the non-spiking readout (its own operating
+//!   point: no threshold, its scores only rise from rest);
 //! * **refractory period** (optional, default 0 = none, as the software model).
 
 use ndarray::Array2;
@@ -52,6 +54,9 @@ pub const MAX_LEVEL: i8 = 63;
 pub const CADC_MAX: f64 = 255.0;
 /// Spikes per neuron and sample beyond which a run is an error (a runaway configuration).
 pub const MAX_SPIKES_PER_NEURON: usize = 1000;
+/// The default [`MockConfig::cadc_readout_leak`]: the readout's rest code (chosen on the
+/// validation split of HIL training, DESIGN.md "Readout operating point").
+pub const READOUT_REST_CODE: f64 = 20.0;
 
 /// The mock chip's non-idealities. Field names are the TOML keys of `--chip-config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +107,12 @@ pub struct MockConfig {
     pub cadc_leak: f64,
     /// CADC code of the model's threshold.
     pub cadc_threshold: f64,
+    /// CADC code of the rest potential of the non-spiking readout (the leaky integrator):
+    /// its own operating point, as a chip sets each neuron's leak potential and the readout
+    /// has no threshold to keep a distance to; the same codes per model unit as the
+    /// spiking neurons (`cadc_threshold - cadc_leak` per `threshold - leak`). A spiking
+    /// output layer uses `cadc_leak`.
+    pub cadc_readout_leak: f64,
     /// Refractory period after a spike (s; 0 = none).
     pub refractory: f64,
     /// Record the hidden layers' membranes too (the output layer's always is).
@@ -113,7 +124,8 @@ impl Default for MockConfig {
     /// per model unit (the largest weight is 63/32 ≈ 1.97 threshold units), gain 1;
     /// fixed pattern tau 5 %, threshold 5 %, leak and reset 2 %, synapse gain 10 %; noise
     /// 2 % of the threshold, kicked every 1 µs; 125 MHz timestamps; CADC every 2 µs, 8 bit,
-    /// leak at 80, threshold at 125, offsets 2 codes; no refractory period.
+    /// leak at 80, threshold at 125, the non-spiking readout's rest at 20 ([`READOUT_REST_CODE`]),
+    /// offsets 2 codes; no refractory period.
     fn default() -> Self {
         Self {
             quantize_weights: true,
@@ -138,6 +150,7 @@ impl Default for MockConfig {
             cadc_offset_std: 2.0,
             cadc_leak: 80.0,
             cadc_threshold: 125.0,
+            cadc_readout_leak: READOUT_REST_CODE,
             refractory: 0.0,
             record_hidden_membrane: false,
         }
@@ -213,6 +226,7 @@ impl MockConfig {
         for (name, v) in [
             ("chip.cadc_leak", self.cadc_leak),
             ("chip.cadc_threshold", self.cadc_threshold),
+            ("chip.cadc_readout_leak", self.cadc_readout_leak),
         ] {
             if !(v.is_finite() && (0.0..=CADC_MAX).contains(&v)) {
                 return Err(Error::invalid(name, "in [0, 255]", v));
@@ -235,8 +249,11 @@ impl MockConfig {
 pub struct HostScales {
     /// Weight levels per model unit.
     pub weight_scale: f64,
-    /// CADC code of the model's 0 (subtracted).
+    /// CADC code of the model's 0 (subtracted) for the spiking layers.
     pub offset: f64,
+    /// CADC code of the model's 0 for the non-spiking readout layer (its own operating
+    /// point, [`MockConfig::cadc_readout_leak`]).
+    pub readout_offset: f64,
     /// Model units per CADC code.
     pub trace_scale: f64,
 }
@@ -256,6 +273,9 @@ pub struct NeuronPhys {
     /// bounds `u(s) ≤ max(u0, 0) + max(I0, 0) psp_peak`, so that intervals that cannot
     /// reach the threshold skip the crossing search.
     pub psp_peak: f64,
+    /// Time of that peak (s): `a φ` rises on `[0, psp_peak_time]`, so over an interval `d`
+    /// no longer than it the bound tightens to `max(u0, 0) + max(I0, 0) a φ(a, b, d)`.
+    pub psp_peak_time: f64,
 }
 
 /// One layer as built on this chip instance.
@@ -336,20 +356,43 @@ struct State {
     /// the length `noise_dt` (to rounding of the kick times, below 1e-12 relative, which
     /// the cache accepts), so most steps reuse it.
     cache: (f64, [f64; 3]),
+    /// Whether `cache` served a later interval (a recurring length: the kick interval).
+    cache_reused: bool,
+    /// Propagators of recurring interval lengths (cache entries that were reused), by
+    /// their exact length, a ring of [`RECENT`]: where the cache misses (the kick interval
+    /// after an input event between two kicks), a length seen before takes its propagator
+    /// from here instead of recomputing it — the same numbers, since the propagator is a
+    /// function of the length.
+    recent: [(f64, [f64; 3]); RECENT],
+    next: usize,
 }
+
+/// Entries of [`State::recent`].
+const RECENT: usize = 4;
 
 impl State {
     /// Advances to `stop`, with the spikes (appended to `spikes`) and refractory periods on
     /// the way.
+    ///
+    /// The crossing search runs only where a crossing is possible (SPEC §4: `u` has at most
+    /// one extremum per interval): skipped when `max(u, 0) + max(I, 0) a φ(d)` (`d` up to
+    /// the PSP's peak time, where `a φ` rises; `psp_peak` beyond) stays below the
+    /// threshold, or when both ends and the start current `I0` stay below it — at an
+    /// interior maximum `du/ds = a (I - u) = 0`, so there `u = I(s) ≤ max(I0, 0)` (the
+    /// current only decays between events). Both tests bound the exact `u`, with the same
+    /// `1e-12` relative margin as before, so they skip only searches that find nothing:
+    /// the recording is the same bit for bit. The propagator cache is only written where
+    /// the interval is propagated whole (as before the bounds).
+    #[inline(always)]
     fn advance(
         &mut self,
-        k: &Kinetics,
-        spiking: bool,
-        psp_peak: f64,
+        p: &NeuronPhys,
         refractory: f64,
         stop: f64,
         spikes: &mut Vec<f64>,
     ) -> Result<()> {
+        let k = &p.kinetics;
+        let margin = k.theta - 1e-12 * k.theta.abs();
         while self.t < stop {
             if self.t < self.ref_until {
                 let e = self.ref_until.min(stop);
@@ -358,32 +401,59 @@ impl State {
                 self.t = e;
                 continue;
             }
-            let reachable =
-                self.u.max(0.0) + self.i.max(0.0) * psp_peak >= k.theta - 1e-12 * k.theta.abs();
-            if spiking && reachable {
-                if let Some(s) = k.first_crossing(self.u, self.i, stop - self.t) {
-                    self.t += s;
-                    spikes.push(self.t);
-                    if spikes.len() > MAX_SPIKES_PER_NEURON {
-                        return Err(Error::invalid(
-                            "chip",
-                            format!("at most {MAX_SPIKES_PER_NEURON} spikes per neuron and sample (weights too large?)"),
-                            spikes.len(),
-                        ));
+            let d = stop - self.t;
+            let hit = (d - self.cache.0).abs() <= 1e-12 * d;
+            let prop = if hit {
+                self.cache.1
+            } else if let Some(&(_, p)) = self.recent.iter().find(|r| r.0 == d) {
+                p
+            } else {
+                propagator(k, d)
+            };
+            let [e_a, e_b, a_phi] = prop;
+            if p.spiking {
+                let rise = if d <= p.psp_peak_time {
+                    a_phi
+                } else {
+                    p.psp_peak
+                };
+                let possible = self.u.max(0.0) + self.i.max(0.0) * rise >= margin
+                    && !(self.i < margin
+                        && self.u < margin
+                        && self.u * e_a + self.i * a_phi < margin);
+                // the old, looser test: the search runs under the same condition as before
+                // whenever it can find something
+                let reachable = self.u.max(0.0) + self.i.max(0.0) * p.psp_peak >= margin;
+                if possible && reachable {
+                    if let Some(s) = k.first_crossing(self.u, self.i, d) {
+                        self.t += s;
+                        spikes.push(self.t);
+                        if spikes.len() > MAX_SPIKES_PER_NEURON {
+                            return Err(Error::invalid(
+                                "chip",
+                                format!("at most {MAX_SPIKES_PER_NEURON} spikes per neuron and sample (weights too large?)"),
+                                spikes.len(),
+                            ));
+                        }
+                        self.i = k.i_at(self.i, s);
+                        self.u = k.reset;
+                        if refractory > 0.0 {
+                            self.ref_until = self.t + refractory;
+                        }
+                        continue;
                     }
-                    self.i = k.i_at(self.i, s);
-                    self.u = k.reset;
-                    if refractory > 0.0 {
-                        self.ref_until = self.t + refractory;
-                    }
-                    continue;
                 }
             }
-            let d = stop - self.t;
-            if (d - self.cache.0).abs() > 1e-12 * d {
-                self.cache = (d, propagator(k, d));
+            if hit {
+                self.cache_reused = true;
+            } else {
+                if self.cache_reused && !self.recent.iter().any(|r| r.0 == self.cache.0) {
+                    self.recent[self.next] = self.cache;
+                    self.next = (self.next + 1) % RECENT;
+                }
+                self.cache = (d, prop);
+                self.cache_reused = false;
             }
-            let [e_a, e_b, a_phi] = self.cache.1;
             self.u = self.u * e_a + self.i * a_phi;
             self.i *= e_b;
             self.t = stop;
@@ -494,11 +564,11 @@ impl MockChip {
                         },
                         reset: reset - leak,
                     };
+                    let peak_time = kinetics.extremum(0.0, 1.0);
                     NeuronPhys {
                         kinetics,
-                        psp_peak: kinetics
-                            .extremum(0.0, 1.0)
-                            .map_or(1.0, |s| kinetics.u_at(0.0, 1.0, s)),
+                        psp_peak: peak_time.map_or(1.0, |s| kinetics.u_at(0.0, 1.0, s)),
+                        psp_peak_time: peak_time.unwrap_or(0.0),
                         leak,
                         spiking,
                         cadc_offset: if c.cadc_offset {
@@ -524,10 +594,11 @@ impl MockChip {
                 kick_std,
             });
         }
+        let g = (config.cadc_threshold - config.cadc_leak) / span;
         let host = HostScales {
             weight_scale: config.design_weight_scale,
-            offset: config.cadc_leak
-                - spec.lif.leak * (config.cadc_threshold - config.cadc_leak) / span,
+            offset: config.cadc_leak - spec.lif.leak * g,
+            readout_offset: config.cadc_readout_leak - spec.lif.leak * g,
             trace_scale: span / (config.cadc_threshold - config.cadc_leak),
         };
         Ok(Self {
@@ -555,8 +626,13 @@ impl MockChip {
                 return Err(Error::invalid(name, "finite and > 0", v));
             }
         }
-        if !host.offset.is_finite() {
-            return Err(Error::invalid("offset", "finite", host.offset));
+        for (name, v) in [
+            ("offset", host.offset),
+            ("readout_offset", host.readout_offset),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::invalid(name, "finite", v));
+            }
         }
         self.host = host;
         Ok(self)
@@ -601,11 +677,17 @@ impl MockChip {
         }
     }
 
-    /// The CADC code of membrane `v` (model units) of neuron `p`.
+    /// The CADC code of membrane `v` (model units) of neuron `p`: from the rest code of its
+    /// operating point (`cadc_leak`, or `cadc_readout_leak` for the non-spiking readout).
     pub fn cadc_code(&self, v: f64, p: &NeuronPhys) -> f64 {
         let c = &self.config;
         let g = (c.cadc_threshold - c.cadc_leak) / (self.spec.lif.threshold - self.spec.lif.leak);
-        let code = c.cadc_leak + p.cadc_offset + (v - self.spec.lif.leak) * g;
+        let rest = if p.spiking {
+            c.cadc_leak
+        } else {
+            c.cadc_readout_leak
+        };
+        let code = rest + p.cadc_offset + (v - self.spec.lif.leak) * g;
         if c.cadc_quantize {
             code.round().clamp(0.0, CADC_MAX)
         } else {
@@ -634,7 +716,21 @@ impl MockChip {
         t_end: f64,
         sample_times: &[f64],
     ) -> Result<(Vec<f64>, Vec<f64>)> {
-        let k = &p.kinetics;
+        let (mut spikes, mut values) = (Vec::new(), Vec::with_capacity(sample_times.len()));
+        self.simulate_into(p, events, t_end, sample_times, &mut spikes, &mut values)?;
+        Ok((spikes, values))
+    }
+
+    /// [`MockChip::simulate_neuron`] into buffers (cleared first), so that a run reuses them.
+    fn simulate_into(
+        &self,
+        p: &NeuronPhys,
+        events: &[(f64, f64)],
+        t_end: f64,
+        sample_times: &[f64],
+        spikes: &mut Vec<f64>,
+        values: &mut Vec<f64>,
+    ) -> Result<()> {
         let refractory = self.config.refractory;
         let mut st = State {
             t: 0.0,
@@ -642,19 +738,22 @@ impl MockChip {
             i: 0.0,
             ref_until: f64::NEG_INFINITY,
             cache: (-1.0, [0.0; 3]),
+            cache_reused: false,
+            recent: [(-1.0, [0.0; 3]); RECENT],
+            next: 0,
         };
-        let mut spikes = Vec::new();
-        let mut values = Vec::with_capacity(sample_times.len());
+        spikes.clear();
+        values.clear();
         let (mut ei, mut si) = (0, 0);
         loop {
             let te = events.get(ei).map_or(f64::INFINITY, |e| e.0);
             let ts = sample_times.get(si).copied().unwrap_or(f64::INFINITY);
             let stop = te.min(ts);
             if stop > t_end {
-                st.advance(k, p.spiking, p.psp_peak, refractory, t_end, &mut spikes)?;
+                st.advance(p, refractory, t_end, spikes)?;
                 break;
             }
-            st.advance(k, p.spiking, p.psp_peak, refractory, stop, &mut spikes)?;
+            st.advance(p, refractory, stop, spikes)?;
             if ts <= te {
                 values.push(st.u + p.leak);
                 si += 1;
@@ -665,23 +764,17 @@ impl MockChip {
         }
         // samples after the end (none for the chip's own sample times)
         values.resize(sample_times.len(), st.u + p.leak);
-        Ok((spikes, values))
-    }
-
-    /// Noise kicks `(time, jump)` of one neuron: every `noise_dt` in `(0, t_sim]`.
-    fn kicks(&self, std: f64, rng: &mut ChaCha8Rng) -> Vec<(f64, f64)> {
-        if std == 0.0 {
-            return Vec::new();
-        }
-        let h = self.config.noise_dt;
-        let n = (self.t_sim / h + 1e-9).floor() as usize;
-        (1..=n)
-            .map(|m| (m as f64 * h, std * rng.sample::<f64, _>(StandardNormal)))
-            .collect()
+        Ok(())
     }
 
     /// Runs one sample: input events → the recording of every layer (spikes stamped,
     /// membranes as CADC codes).
+    ///
+    /// Per neuron, in neuron order: its noise kicks `(m noise_dt, σ ξ_m)`, `m = 1 ..
+    /// t_sim/noise_dt`, drawn from the sample's stream, merged with the presynaptic events
+    /// (a kick before an event at the same time goes after it), then simulated. The
+    /// buffers (kicks, events, spikes, samples) live for the sample and are reused for
+    /// every neuron.
     fn run_sample(
         &self,
         config: &Configuration,
@@ -698,39 +791,51 @@ impl MockChip {
             .collect();
         eventprop_exact::sort_spikes(&mut prev);
         let sample_times = self.cadc_times();
+        let h = self.config.noise_dt;
+        let kick_times: Vec<f64> = (1..=(self.t_sim / h + 1e-9).floor() as usize)
+            .map(|m| m as f64 * h)
+            .collect();
         let n_layers = self.layers.len();
         let mut out = Vec::with_capacity(n_layers);
+        let (mut events, mut times, mut values) = (Vec::new(), Vec::new(), Vec::new());
         for (l, layer) in self.layers.iter().enumerate() {
             let w = &config.weights[l];
             let record = l + 1 == n_layers || self.config.record_hidden_membrane;
+            let noisy = layer.kick_std != 0.0;
             let mut spikes = Vec::new();
             let mut traces = Vec::new();
             for (n, p) in layer.neurons.iter().enumerate() {
-                let kicks = self.kicks(layer.kick_std, &mut rng);
-                // merge the (sorted) presynaptic events and the kicks
-                let mut events = Vec::with_capacity(prev.len() + kicks.len());
-                let mut kc = kicks.iter().peekable();
+                // merge the (sorted) presynaptic events and the kicks, drawn in time order
+                events.clear();
+                let mut kc = if noisy { &kick_times[..] } else { &[][..] }.iter();
+                let mut next_kick = kc.next();
+                let mut draw = |t: f64| (t, layer.kick_std * rng.sample::<f64, _>(StandardNormal));
+                let (w_row, g_row) = (w.row(n), layer.gain.row(n));
                 for s in &prev {
-                    let g = w[[n, s.neuron as usize]] * layer.gain[[n, s.neuron as usize]];
-                    while let Some(&&k) = kc.peek().filter(|k| k.0 < s.time) {
-                        events.push(k);
-                        kc.next();
+                    let j = s.neuron as usize;
+                    let g = w_row[j] * g_row[j];
+                    while let Some(&t) = next_kick.filter(|&&t| t < s.time) {
+                        events.push(draw(t));
+                        next_kick = kc.next();
                     }
                     if g != 0.0 {
                         events.push((s.time, g));
                     }
                 }
-                events.extend(kc);
-                let times: &[f64] = if record { &sample_times } else { &[] };
-                let (st, v) = self.simulate_neuron(p, &events, self.t_sim, times)?;
-                spikes.extend(st.into_iter().map(|t| Spike {
+                while let Some(&t) = next_kick {
+                    events.push(draw(t));
+                    next_kick = kc.next();
+                }
+                let samples: &[f64] = if record { &sample_times } else { &[] };
+                self.simulate_into(p, &events, self.t_sim, samples, &mut times, &mut values)?;
+                spikes.extend(times.iter().map(|&t| Spike {
                     time: self.stamp(t),
                     neuron: n as u32,
                 }));
                 if record {
                     traces.push(SampledTrace {
                         times: sample_times.clone(),
-                        values: v.into_iter().map(|v| self.cadc_code(v, p)).collect(),
+                        values: values.iter().map(|&v| self.cadc_code(v, p)).collect(),
                     });
                 }
             }
@@ -837,8 +942,10 @@ impl Chip for MockChip {
     }
 
     fn grid_map(&self) -> GridMap {
+        let integrator = matches!(self.spec.readout, Readout::Integrator { .. });
         GridMap {
             offset: self.host.offset,
+            readout_offset: integrator.then_some(self.host.readout_offset),
             trace_scale: self.host.trace_scale,
             ..GridMap::identity(self.dt, self.steps)
         }

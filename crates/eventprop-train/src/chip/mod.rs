@@ -50,7 +50,10 @@ use crate::data::Spike;
 use crate::error::Result;
 use crate::model::NetworkSpec;
 
-pub use mapping::{GridMap, Interpolation, MappedLayer, MappedRecording, MappingStats};
+pub use mapping::{
+    GridMap, Interpolation, MappedEventLayer, MappedEvents, MappedLayer, MappedRecording,
+    MappingStats,
+};
 
 /// The chips, by the name used in flags and configs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

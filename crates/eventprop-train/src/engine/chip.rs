@@ -3,26 +3,31 @@
 //!
 //! Per batch: the weights are configured on the chip (6-bit levels on the mock), the chip
 //! runs the input spike trains and records the hidden spikes and the output membrane; the
-//! recording is mapped onto the time grid ([`crate::chip::GridMap`]) and passed through the
-//! seed function's `hw_data` path ([`SteppedNetwork::forward_hw`]): each LIF layer returns the
-//! recorded spikes, its current recomputed from its input (the input spikes, or the
-//! recorded spikes of the layer below, through the software weights); the loss reads the
-//! recorded output membrane. The backward is the stepped engine's (same loss, same
-//! adjoint, same discretization), with the software weights in the synapse backward, as
-//! the reference's HIL loop does with its torch parameters. The trainer clamps the weights
-//! to [`Engine::weight_limit`] (the chip's largest level) after every update.
+//! recording is mapped onto the time grid ([`crate::chip::GridMap::map_events`]: hidden
+//! spikes as event lists, the output membrane dense) and passed through the seed
+//! function's `hw_data` path on the stepped engine's fused layers
+//! ([`SteppedEngine::run_hw`]): each LIF layer returns the recorded spikes, its current
+//! recomputed from its input (the input spikes, or the recorded spikes of the layer below,
+//! through the software weights); the loss reads the recorded output membrane. The backward
+//! is the stepped engine's fused adjoint (same loss, same adjoint, same discretization —
+//! the numbers of the seed function on dense `hw_data` arrays,
+//! [`crate::network::SteppedNetwork::forward_hw`], to rounding), with the software weights
+//! in the synapse backward, as the reference's HIL loop does with its torch parameters. So
+//! the ideal chip trains bit for bit as the stepped engine's default (fused) path. The
+//! trainer clamps the weights to [`Engine::weight_limit`] (the chip's largest level) after
+//! every update.
 
 use ndarray::Array2;
 
+use super::stepped::{HwEvents, SteppedEngine, SteppedPath};
 use super::{BatchOutcome, ChipStats, Engine, EngineKind, Pass};
 use crate::chip::calibrate::{calibrate, Calibration};
 use crate::chip::ideal::IdealChip;
 use crate::chip::mock::MockChip;
 use crate::chip::{Chip, ChipKind, GridMap};
 use crate::config::TrainConfig;
-use crate::data::{rasterize, Spike};
+use crate::data::Spike;
 use crate::error::{Error, Result};
-use crate::loss::LossKind;
 use crate::model::NetworkSpec;
 use crate::network::{HwLayer, SteppedNetwork};
 
@@ -30,11 +35,10 @@ use crate::network::{HwLayer, SteppedNetwork};
 #[derive(Debug)]
 pub struct ChipEngine {
     net: SteppedNetwork,
+    /// The software side: the stepped engine on its fused path.
+    soft: SteppedEngine,
     chip: Box<dyn Chip>,
     map: GridMap,
-    steps: usize,
-    loss: LossKind,
-    rate_reg: f64,
     calibration: Option<Calibration>,
 }
 
@@ -55,7 +59,7 @@ impl ChipEngine {
                 "chip",
             ));
         }
-        let stepped = super::stepped::SteppedEngine::new(config)?;
+        let soft = SteppedEngine::with_path(config, SteppedPath::Fused)?;
         let spec = config.network();
         let net = SteppedNetwork {
             spec: spec.clone(),
@@ -88,14 +92,11 @@ impl ChipEngine {
             ..chip.grid_map()
         };
         map.validate()?;
-        drop(stepped);
         Ok(Self {
             net,
+            soft,
             chip,
             map,
-            steps,
-            loss: config.loss,
-            rate_reg: config.rate_reg,
             calibration,
         })
     }
@@ -197,17 +198,7 @@ impl ChipEngine {
         let spec = &self.net.spec;
         let configured = self.chip.configure(weights)?;
         let recording = self.chip.run(&configured, inputs)?;
-        let mapped = self.map.map(&recording)?;
-        let hw: Vec<HwLayer<f64>> = mapped
-            .layers
-            .into_iter()
-            .map(|l| HwLayer {
-                membrane: l
-                    .membrane
-                    .unwrap_or_else(|| ndarray::Array3::zeros(l.spikes.dim())),
-                spikes: l.spikes,
-            })
-            .collect();
+        let mapped = self.map.map_events(&recording)?;
         let out_membrane_missing = matches!(spec.readout, crate::model::Readout::Integrator { .. })
             && recording.layers.last().is_none_or(|l| l.membrane.is_none());
         if out_membrane_missing {
@@ -217,17 +208,29 @@ impl ChipEngine {
                 "none recorded",
             ));
         }
-        let (x, _) = rasterize(inputs, spec.n_in, self.steps, self.net.dt);
-        let trace = self.net.forward_hw(weights, x.view(), &hw)?;
-        let mut o = super::stepped::outcome(
-            &self.net,
-            self.loss,
-            self.rate_reg,
-            weights,
-            &trace,
-            labels,
-            pass,
-        )?;
+        let n_hidden = spec.hidden.len();
+        if mapped.layers.len() != n_hidden + 1 {
+            return Err(Error::invalid(
+                "recording",
+                format!("{} layers (hidden layers and the output)", n_hidden + 1),
+                mapped.layers.len(),
+            ));
+        }
+        let mut layers = mapped.layers;
+        let out = layers.pop().expect("n_hidden + 1 layers");
+        let spikes = out.spikes.to_dense();
+        let output = HwLayer {
+            membrane: out
+                .membrane
+                .unwrap_or_else(|| ndarray::Array3::zeros(spikes.dim())),
+            spikes,
+        };
+        let hidden: Vec<_> = layers.into_iter().map(|l| l.spikes).collect();
+        let hw = HwEvents {
+            hidden: &hidden,
+            output: &output,
+        };
+        let mut o = self.soft.run_hw(weights, inputs, labels, pass, &hw)?;
         o.chip = Some(ChipStats {
             mapping: mapped.stats,
             saturated_weights: configured.saturated_weights as u64,

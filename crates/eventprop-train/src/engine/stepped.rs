@@ -7,7 +7,9 @@
 //!   neurons) runs densely as in the seed path, and its gradient reaches the last hidden
 //!   layer at that layer's spikes only;
 //! * **seed**: [`crate::network::SteppedNetwork`] on the seed function's dense arrays, inputs
-//!   put on the grid by [`crate::data::rasterize`] — the chip engine's software twin.
+//!   put on the grid by [`crate::data::rasterize`] (the reference; the chip engine's
+//!   backward ran on it before it moved to the fused path's `hw_data` forward,
+//!   [`SteppedEngine::run_hw`]).
 //!
 //! Both give the same spikes, losses and predictions; gradients agree to rounding (the
 //! fused path sums the weight gradient in another order), checked to ≤ 1e-12 relative in
@@ -16,7 +18,7 @@
 use std::sync::Mutex;
 
 use eventprop_core::fused::{EventBatch, EventRow, FusedLif};
-use eventprop_core::{EventPropNeuron, NeuronContext};
+use eventprop_core::{EventPropNeuron, HwData, NeuronContext};
 use ndarray::{Array2, Array3, Axis};
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
@@ -25,7 +27,7 @@ use crate::data::{rasterize, Spike};
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind, LossOutput};
 use crate::model::{NetworkSpec, Readout};
-use crate::network::{SteppedNetwork, Trace};
+use crate::network::{HwLayer, SteppedNetwork, Trace};
 use crate::readout::LeakyIntegrator;
 
 /// Which implementation the stepped engine runs.
@@ -62,8 +64,8 @@ pub struct SteppedEngine {
 
 impl SteppedEngine {
     /// The engine of `config` (network, `dt`, number of steps, loss), on the fused path —
-    /// except for a chip config (`engine = "chip"`), whose software twin is the seed path
-    /// the chip engine's backward runs, so that the two compare bit for bit.
+    /// for a chip config (`engine = "chip"`) too: the chip engine's backward runs on this
+    /// path ([`SteppedEngine::run_hw`]), so that the two compare bit for bit.
     ///
     /// # Errors
     /// [`Error::Invalid`] for settings this engine does not have (the silent-label term of
@@ -81,11 +83,7 @@ impl SteppedEngine {
             steps: config.steps(),
             loss: config.loss,
             rate_reg: config.rate_reg,
-            path: if config.engine == EngineKind::Chip {
-                SteppedPath::Seed
-            } else {
-                SteppedPath::Fused
-            },
+            path: SteppedPath::Fused,
             pool: LayerPool::default(),
         })
     }
@@ -133,6 +131,50 @@ impl SteppedEngine {
     }
 }
 
+/// A chip's recording on the grid, as the fused path takes it ([`SteppedEngine::run_hw`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HwEvents<'a> {
+    /// The recorded spikes of each hidden layer (events of value 1, `B` rows of `T`
+    /// steps).
+    pub hidden: &'a [EventBatch<f64>],
+    /// The output layer: spikes `(T, B, K)` (zeros for the integrator) and membrane.
+    pub output: &'a HwLayer<f64>,
+}
+
+impl SteppedEngine {
+    /// A batch on the fused path with the forward observables of a chip (the seed
+    /// function's `hw_data`, [`FusedLif::forward_hw`]): each hidden layer returns its
+    /// recorded spikes, its current recomputed from its input (the input spikes, or the
+    /// recorded spikes of the layer below) through the software `weights`; the loss reads
+    /// the recorded output. The backward is the fused adjoint, as for software batches —
+    /// so a recording of this engine's own forward gives its numbers bit for bit.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `hw_data` for a layer count other than the hidden layers';
+    /// the core's shape errors naming `hw_spikes` / `hw_membrane`; as [`Engine::run`].
+    pub fn run_hw(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+        labels: &[usize],
+        pass: Pass,
+        hw: &HwEvents<'_>,
+    ) -> Result<BatchOutcome> {
+        let n_hidden = self.net.spec.hidden.len();
+        if hw.hidden.len() != n_hidden {
+            return Err(Error::invalid(
+                "hw_data",
+                format!("{n_hidden} hidden layers"),
+                hw.hidden.len(),
+            ));
+        }
+        let mut layers = self.take_layers()?;
+        let out = self.fused_run(&mut layers, weights, inputs, labels, pass, Some(hw));
+        self.put_layers(layers);
+        out
+    }
+}
+
 /// The silent-label membrane term of the first-spike loss is exact-engine only.
 ///
 /// # Errors
@@ -168,7 +210,7 @@ impl Engine for SteppedEngine {
     ) -> Result<BatchOutcome> {
         if self.path == SteppedPath::Fused {
             let mut layers = self.take_layers()?;
-            let out = self.fused_run(&mut layers, weights, inputs, labels, pass);
+            let out = self.fused_run(&mut layers, weights, inputs, labels, pass, None);
             self.put_layers(layers);
             return out;
         }
@@ -190,21 +232,23 @@ impl Engine for SteppedEngine {
         if self.path == SteppedPath::Fused {
             let mut layers = self.take_layers()?;
             let events = input_events(&[input], self.net.spec.n_in, self.steps, self.net.dt);
-            let out = self.fused_forward(&mut layers, weights, &events).map(|_| {
-                layers
-                    .iter()
-                    .map(|l| {
-                        let row = &l.spikes().rows()[0];
-                        row.event_steps()
-                            .zip(row.indices())
-                            .map(|(t, &n)| Spike {
-                                time: t as f64 * self.net.dt,
-                                neuron: n,
-                            })
-                            .collect()
-                    })
-                    .collect()
-            });
+            let out = self
+                .fused_forward(&mut layers, weights, &events, None)
+                .map(|_| {
+                    layers
+                        .iter()
+                        .map(|l| {
+                            let row = &l.spikes().rows()[0];
+                            row.event_steps()
+                                .zip(row.indices())
+                                .map(|(t, &n)| Spike {
+                                    time: t as f64 * self.net.dt,
+                                    neuron: n,
+                                })
+                                .collect()
+                        })
+                        .collect()
+                });
             self.put_layers(layers);
             return out;
         }
@@ -345,6 +389,7 @@ impl SteppedEngine {
         layers: &mut [FusedLif<f64>],
         weights: &[Array2<f64>],
         input: &EventBatch<f64>,
+        hw: Option<&HwEvents<'_>>,
     ) -> Result<FusedOutput> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
@@ -367,7 +412,10 @@ impl SteppedEngine {
         for (k, w) in weights[..n_hidden].iter().enumerate() {
             let (below, rest) = layers.split_at_mut(k);
             let x = below.last().map_or(input, |l| l.spikes());
-            rest[0].forward(x, w.view())?;
+            match hw {
+                None => rest[0].forward(x, w.view())?,
+                Some(h) => rest[0].forward_hw(x, w.view(), &h.hidden[k])?,
+            };
         }
         let w_out = &weights[n_hidden];
         if let Some(bad) = w_out.iter().find(|v| !v.is_finite()) {
@@ -390,6 +438,11 @@ impl SteppedEngine {
                 }
             }
         }
+        let out_hw = hw.map(|h| HwData {
+            spikes: h.output.spikes.view(),
+            membrane: h.output.membrane.view(),
+            current: None,
+        });
         Ok(match spec.readout {
             Readout::Spiking(l) => {
                 let ctx = EventPropNeuron {
@@ -397,14 +450,30 @@ impl SteppedEngine {
                     dt: self.net.dt,
                     discretization: self.net.discretization,
                 }
-                .forward(y.view(), None)?;
+                .forward(y.view(), out_hw)?;
                 FusedOutput {
                     output: ctx.output().spikes.clone(),
                     out_ctx: Some(ctx),
                 }
             }
             Readout::Integrator { tau_syn, tau_mem } => FusedOutput {
-                output: self.integrator(tau_syn, tau_mem).forward(y.view()),
+                output: match out_hw {
+                    None => self.integrator(tau_syn, tau_mem).forward(y.view()),
+                    // the seed path's check ([`SteppedNetwork::forward_hw`])
+                    Some(h) => {
+                        if h.membrane.dim() != y.dim() {
+                            return Err(Error::invalid(
+                                "hw_membrane",
+                                format!("output membrane of shape {:?}", y.dim()),
+                                format!("{:?}", h.membrane.dim()),
+                            ));
+                        }
+                        if let Some(bad) = h.membrane.iter().find(|v| !v.is_finite()) {
+                            return Err(Error::invalid("hw_membrane", "finite values", bad));
+                        }
+                        h.membrane.as_standard_layout().into_owned()
+                    }
+                },
                 out_ctx: None,
             },
         })
@@ -418,10 +487,11 @@ impl SteppedEngine {
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
+        hw: Option<&HwEvents<'_>>,
     ) -> Result<BatchOutcome> {
         let spec = &self.net.spec;
         let input = input_events(inputs, spec.n_in, self.steps, self.net.dt);
-        let fwd = self.fused_forward(layers, weights, &input)?;
+        let fwd = self.fused_forward(layers, weights, &input, hw)?;
         let out: LossOutput<f64> = match self.loss {
             LossKind::MaxOverTime { reg } => loss::max_over_time(fwd.output.view(), labels, reg)?,
             LossKind::FirstSpike {
