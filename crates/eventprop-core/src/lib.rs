@@ -77,10 +77,12 @@ pub mod workload;
 pub use error::{Error, Result};
 pub use lif::{
     Discretization, EventPropNeuron, GuardStats, HwData, NeuronContext, NeuronGrad, NeuronOutput,
+    NeuronOutputMut,
 };
 pub use model::Lif;
 pub use params::{Coefficients, LifParams, Param};
 pub use real::Real;
+pub use rows::SERIAL_BELOW;
 pub use synapse::{
     synapse_backward, synapse_forward, synapse_forward_stacked, SparseRows, SynapseGrad,
     SynapseInput,
