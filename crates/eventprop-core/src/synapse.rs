@@ -281,7 +281,11 @@ impl<'a, F: Real> SynapseInput<'a, F> {
     /// assert_eq!(err.to_string(), "out: expected shape (1, 2, 3), got (1, 2, 4)");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn forward_into(&self, weight: ArrayView2<'_, F>, mut out: ArrayViewMut3<'_, F>) -> Result<()> {
+    pub fn forward_into(
+        &self,
+        weight: ArrayView2<'_, F>,
+        mut out: ArrayViewMut3<'_, F>,
+    ) -> Result<()> {
         let (t_len, b_len, n_in) = self.x.dim();
         check_weight(n_in, &weight)?;
         let n_out = weight.nrows();
@@ -301,7 +305,10 @@ impl<'a, F: Real> SynapseInput<'a, F> {
                 } else {
                     sparse_forward_into(&self.sparse, &weight, y.as_slice_mut().expect("owned"));
                 }
-                out.assign(&y.into_shape_with_order((t_len, b_len, n_out)).expect("sizes match"));
+                out.assign(
+                    &y.into_shape_with_order((t_len, b_len, n_out))
+                        .expect("sizes match"),
+                );
             }
         }
         Ok(())
@@ -347,11 +354,31 @@ pub fn synapse_forward_stacked<F: Real>(
     weight: ArrayView2<'_, F>,
 ) -> Result<Array4<F>> {
     check_weight(x.dim().2, &weight)?;
-    let input = SynapseInput::new(x)?;
-    let (t, b, _) = x.dim();
-    let mut out = Array4::zeros((2, t, b, weight.nrows()));
-    input.forward_into(weight, out.index_axis_mut(Axis(0), 0))?;
-    Ok(out)
+    SynapseInput::new(x)?.forward_stacked(weight)
+}
+
+impl<F: Real> SynapseInput<'_, F> {
+    /// The seed's stacked output `(2, T, B, N_out) = [y, 0]` with `y` as
+    /// [`SynapseInput::forward`] (bit-identical), in one zeroed allocation: the event-driven
+    /// path adds into the zeroed first half instead of zeroing it again.
+    ///
+    /// # Errors
+    /// As [`SynapseInput::forward`].
+    pub fn forward_stacked(&self, weight: ArrayView2<'_, F>) -> Result<Array4<F>> {
+        let (t_len, b_len, n_in) = self.x.dim();
+        check_weight(n_in, &weight)?;
+        let n_out = weight.nrows();
+        let mut out = Array4::zeros((2, t_len, b_len, n_out));
+        let rows = t_len * b_len;
+        let y = &mut out.as_slice_mut().expect("owned")[..rows * n_out];
+        if self.sparse.density() > DENSE_ABOVE {
+            let y = ArrayViewMut2::from_shape((rows, n_out), y).expect("sizes match");
+            dense_forward_into(self.dense(), n_in, &weight, y);
+        } else {
+            sparse_accumulate(&self.sparse, &weight, y);
+        }
+        Ok(out)
+    }
 }
 
 /// Synapse backward from the neuron's stacked gradient `grad` `(2, T, B, N_out)`.
@@ -574,8 +601,14 @@ fn sparse_forward_unchecked<F: Real>(
 /// Event-driven forward into a row-major `(R, N_out)` buffer `y` (overwritten); `weight`
 /// has `N_in` columns.
 fn sparse_forward_into<F: Real>(sparse: &SparseRows<F>, weight: &ArrayView2<'_, F>, y: &mut [F]) {
-    let n_out = weight.nrows();
     y.fill(F::zero());
+    sparse_accumulate(sparse, weight, y);
+}
+
+/// Event-driven forward added to a row-major `(R, N_out)` buffer `y` that holds zeros (the
+/// result is that of [`sparse_forward_into`]; a freshly zeroed buffer is not zeroed again).
+fn sparse_accumulate<F: Real>(sparse: &SparseRows<F>, weight: &ArrayView2<'_, F>, y: &mut [F]) {
+    let n_out = weight.nrows();
     if n_out == 0 {
         return;
     }

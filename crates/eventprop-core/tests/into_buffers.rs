@@ -184,7 +184,13 @@ fn into_buffers_of_the_wrong_shape_are_named() {
     let err = neuron
         .backward_into(z, i, bad().view(), gi.view_mut())
         .unwrap_err();
-    assert!(matches!(err, Error::Shape { arg: "grad_spikes", .. }));
+    assert!(matches!(
+        err,
+        Error::Shape {
+            arg: "grad_spikes",
+            ..
+        }
+    ));
     // `EventPropNeuron::backward_into` validates the caller's spikes and current.
     let mut i_nan = ctx.output().current.clone();
     i_nan[[2, 1, 0]] = f64::NAN;
@@ -192,7 +198,9 @@ fn into_buffers_of_the_wrong_shape_are_named() {
     let err = neuron
         .backward_into(z, i_nan.view(), g.view(), gi.view_mut())
         .unwrap_err();
-    assert!(matches!(err, Error::NonFinite { arg: "current", ref index, .. } if *index == vec![2, 1, 0]));
+    assert!(
+        matches!(err, Error::NonFinite { arg: "current", ref index, .. } if *index == vec![2, 1, 0])
+    );
 }
 
 /// Synapse `forward_into` (C order, Fortran order, and the stacked output's first half)
@@ -211,7 +219,10 @@ fn synapse_forward_into_equals_allocating() {
             assert!(common::bits_equal(&out, &y), "p = {p}, fortran = {fortran}");
         }
         let stacked = synapse_forward_stacked(x.view(), w.view()).unwrap();
-        assert!(common::bits_equal(&stacked.index_axis(Axis(0), 0).to_owned(), &y));
+        assert!(common::bits_equal(
+            &stacked.index_axis(Axis(0), 0).to_owned(),
+            &y
+        ));
         assert!(stacked.index_axis(Axis(0), 1).iter().all(|&v| v == 0.0));
         let mut wrong = Array3::<f64>::zeros((9, 4, 12));
         let err = input.forward_into(w.view(), wrong.view_mut()).unwrap_err();

@@ -1,7 +1,7 @@
 //! The companion synapse (SPEC §3): `synapse_forward` and `synapse_backward`.
 
 use eventprop_core::{Real, SparseRows, SynapseInput};
-use ndarray::{Array4, Axis, Ix2, Ix3, Ix4};
+use ndarray::{Axis, Ix2, Ix3, Ix4};
 use numpy::{Element, PyArray3, PyArray4, PyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -170,10 +170,7 @@ fn forward_events_impl<'py, F: WrapEvents>(
     let (y, sparse) = py
         .detach(|| -> eventprop_core::Result<_> {
             let input = SynapseInput::new(xv)?;
-            let (t, b, _) = xv.dim();
-            let mut y = Array4::zeros((2, t, b, wv.nrows()));
-            input.forward_into(wv, y.index_axis_mut(Axis(0), 0))?;
-            Ok((y, input.sparse().clone()))
+            Ok((input.forward_stacked(wv)?, input.sparse().clone()))
         })
         .map_err(value_error)?;
     Ok((
@@ -221,7 +218,10 @@ fn backward_events_impl<'py, F: WrapEvents>(
             let xs = x.as_slice().expect("standard layout");
             let gw = eventprop_core::synapse::weight_grad(events, xs, gv.index_axis(Axis(0), 0))?;
             let gx = if need_input {
-                Some(eventprop_core::synapse::input_grad(wv, gv.index_axis(Axis(0), 1))?)
+                Some(eventprop_core::synapse::input_grad(
+                    wv,
+                    gv.index_axis(Axis(0), 1),
+                )?)
             } else {
                 None
             };
