@@ -29,8 +29,9 @@ pub(crate) fn split_time_rows<F>(
 /// thread, as one group: below it, handing the work to the rayon pool (waking its threads,
 /// waiting for the slowest) costs more than the second thread saves — most of all on a
 /// busy machine, where a woken thread may wait a scheduler slice. The Yin-Yang size
-/// (38 × 50 × 120 = 228 000) is below, the medium size (6.6 M) far above; measured in
-/// DESIGN.md "Per-call overhead". Results do not depend on it: the kernels treat every
+/// (38 × 50 × 120 = 228 000) is below, the medium size (6.6 M) far above; see DESIGN.md
+/// "Per-call overhead of the seed function" (its effect is measured there together with
+/// the other changes, not alone). Results do not depend on it: the kernels treat every
 /// batch row alike, whatever the grouping.
 pub const SERIAL_BELOW: usize = 1 << 18;
 
