@@ -126,6 +126,8 @@ def _param(arg: str, p: ParamLike):
         _cpu(arg, p)
         if p.dtype.is_complex or p.dtype == torch.bool:
             raise TypeError(f"{arg}: expected a real tensor, got {p.dtype}")
+        if p.dim() == 0:
+            return p.item()  # the same value as a float64 array, without the array
         return p.detach().to("cpu", torch.float64).numpy()
     if isinstance(p, (int, float)):
         return float(p)
@@ -263,8 +265,11 @@ class EventPropSynapseFunction(torch.autograd.Function):
                 raise TypeError(
                     f"input: expected the dtype of weight ({weight.dtype}), got {input.dtype}"
                 )
-        y = _core.synapse_forward(_array("input", input), _array("weight", weight), True)
+        # The input's non-zeros are collected once here and reused by the backward; the
+        # saved input's version counter guards them against an in-place edit.
+        y, events = _core._synapse_forward_events(_array("input", input), _array("weight", weight))
         ctx.save_for_backward(input, weight)
+        ctx.events = events
         return torch.from_numpy(y)
 
     @staticmethod
@@ -273,7 +278,8 @@ class EventPropSynapseFunction(torch.autograd.Function):
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if grad is None or not (need_x or need_w):
             return None, None
-        gx, gw = _core.synapse_backward(
+        gx, gw = _core._synapse_backward_events(
+            ctx.events,
             _array("input", input),
             _array("weight", weight),
             _array("grad", grad, input.dtype),

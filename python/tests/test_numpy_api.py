@@ -206,3 +206,32 @@ def test_wrong_types_of_dt_and_discretization_name_the_argument():
     b = eventprop.neuron_forward(x + 1.0, 0.0, 0.0, 1.0, 5e-6, 1e-5, dt=1e-6, discretization="seed")
     np.testing.assert_array_equal(a.membrane, b.membrane)
 
+
+
+def test_synapse_events_reused_by_the_backward_match_the_public_functions():
+    """`eventprop.torch`'s synapse collects the input's non-zeros once
+    (`_synapse_forward_events`) and its backward reuses them. Expected values: the public
+    `synapse_forward`/`synapse_backward`, which collect the non-zeros again, bit for bit on
+    the event-driven (p = 0.05) and the dense (p = 0.5) path; an input of another shape or
+    dtype than the forward's is refused, naming `input`."""
+    from eventprop import _eventprop as core
+
+    rng = np.random.default_rng(0)
+    for p in (0.05, 0.5):
+        x = (rng.random((6, 3, 20)) < p).astype(np.float32)
+        w = rng.standard_normal((7, 20)).astype(np.float32)
+        g = rng.standard_normal((2, 6, 3, 7)).astype(np.float32)
+        y, events = core._synapse_forward_events(x, w)
+        np.testing.assert_array_equal(y, eventprop.synapse_forward(x, w, stacked=True))
+        gx, gw = core._synapse_backward_events(events, x, w, g, True)
+        gx_ref, gw_ref = eventprop.synapse_backward(x, w, g)
+        np.testing.assert_array_equal(gx, gx_ref)
+        np.testing.assert_array_equal(gw, gw_ref)
+        gx_none, gw2 = core._synapse_backward_events(events, x, w, g, False)
+        assert gx_none is None
+        np.testing.assert_array_equal(gw2, gw_ref)
+    with pytest.raises(ValueError, match=r"^input: expected the \(T, B, N_in\) of the forward"):
+        core._synapse_backward_events(events, x[:5], w, g[:, :5], False)
+    with pytest.raises(TypeError, match=r"^input: expected the dtype of the forward"):
+        x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+        core._synapse_backward_events(events, x64, w64, g64, False)

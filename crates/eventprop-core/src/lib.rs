@@ -61,6 +61,11 @@
 //! assert_eq!(gw.dim(), (3, 2));
 //! # Ok::<(), eventprop_core::Error>(())
 //! ```
+//!
+//! To reuse output buffers across batches (or write into memory someone else owns), use
+//! [`EventPropNeuron::forward_into`], [`NeuronContext::backward_into`] /
+//! [`EventPropNeuron::backward_into`] and [`SynapseInput::forward_into`]: same results, bit
+//! for bit. Problems smaller than [`SERIAL_BELOW`] elements run on the calling thread.
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
 
@@ -77,10 +82,12 @@ pub mod workload;
 pub use error::{Error, Result};
 pub use lif::{
     Discretization, EventPropNeuron, GuardStats, HwData, NeuronContext, NeuronGrad, NeuronOutput,
+    NeuronOutputMut,
 };
 pub use model::Lif;
 pub use params::{Coefficients, LifParams, Param};
 pub use real::Real;
+pub use rows::SERIAL_BELOW;
 pub use synapse::{
     synapse_backward, synapse_forward, synapse_forward_stacked, SparseRows, SynapseGrad,
     SynapseInput,

@@ -25,9 +25,23 @@ pub(crate) fn split_time_rows<F>(
     out
 }
 
-/// Batch rows per parallel group: enough groups to keep every thread busy, but never
-/// fewer than one batch row per group.
-pub(crate) fn group_size(batch: usize) -> usize {
+/// Problems of fewer elements than this (`T * B * N` of one array) run on the calling
+/// thread, as one group: below it, handing the work to the rayon pool (waking its threads,
+/// waiting for the slowest) costs more than the second thread saves — most of all on a
+/// busy machine, where a woken thread may wait a scheduler slice. The Yin-Yang size
+/// (38 × 50 × 120 = 228 000) is below, the medium size (6.6 M) far above; see DESIGN.md
+/// "Per-call overhead of the seed function" (its effect is measured there together with
+/// the other changes, not alone). Results do not depend on it: the kernels treat every
+/// batch row alike, whatever the grouping.
+pub const SERIAL_BELOW: usize = 1 << 18;
+
+/// Batch rows per parallel group for a problem of `elements` values: all `batch` rows
+/// (one group, run on the calling thread) below [`SERIAL_BELOW`]; otherwise enough groups
+/// to keep every thread busy, but never fewer than one batch row per group.
+pub(crate) fn group_size(batch: usize, elements: usize) -> usize {
+    if elements < SERIAL_BELOW {
+        return batch.max(1);
+    }
     let target_groups = rayon::current_num_threads() * 4;
     batch.div_ceil(target_groups).max(1)
 }

@@ -11,10 +11,14 @@
 //! neuron `(2, T, B, N_out)`.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis, CowArray, Ix3};
+use ndarray::{
+    s, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut3,
+    Axis, CowArray, Ix3,
+};
 use rayon::prelude::*;
 
 use crate::error::{check_finite, check_shape, fmt_shape, Error, Result};
+use crate::rows::SERIAL_BELOW;
 use crate::Real;
 
 /// Input density above which the dense matrix product is used instead of the
@@ -82,9 +86,12 @@ impl<F: Real> SparseRows<F> {
     /// The collection proper; `n_cols` is in `1..=u32::MAX` and divides `data.len()`.
     fn collect(data: &[F], n_cols: usize) -> Self {
         let rows = data.len() / n_cols;
-        let block = rows
-            .div_ceil(rayon::current_num_threads().max(1) * 4)
-            .max(1);
+        let block = if data.len() < SERIAL_BELOW {
+            rows.max(1)
+        } else {
+            rows.div_ceil(rayon::current_num_threads().max(1) * 4)
+                .max(1)
+        };
         let parts: Vec<(Vec<usize>, Vec<u32>, Vec<F>)> = data
             .par_chunks(block * n_cols)
             .map(|part| {
@@ -245,15 +252,66 @@ impl<'a, F: Real> SynapseInput<'a, F> {
     /// # Errors
     /// [`Error::Shape`] if `weight` is not `(N_out, N_in)`; [`Error::NonFinite`].
     pub fn forward(&self, weight: ArrayView2<'_, F>) -> Result<Array3<F>> {
+        let (t_len, b_len, _) = self.x.dim();
+        let mut y = Array3::zeros((t_len, b_len, weight.nrows()));
+        self.forward_into(weight, y.view_mut())?;
+        Ok(y)
+    }
+
+    /// [`SynapseInput::forward`] into a caller-provided buffer `out` `(T, B, N_out)`
+    /// (overwritten; e.g. reused across batches, or the first half of the seed's stacked
+    /// output). Bit-identical to [`SynapseInput::forward`]. A C-contiguous `out` is
+    /// written in place; another is computed into a temporary and copied.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `weight` is not `(N_out, N_in)` or `out` is not
+    /// `(T, B, N_out)`; [`Error::NonFinite`] for NaN/inf in `weight`.
+    ///
+    /// ```
+    /// use eventprop_core::SynapseInput;
+    /// use ndarray::{array, Array3};
+    /// let x = Array3::from_shape_vec((1, 2, 2), vec![1.0, 0.0, 0.0, 1.0])?; // (T, B, N_in)
+    /// let w = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]; // (N_out, N_in)
+    /// let input = SynapseInput::new(x.view())?;
+    /// let mut y = Array3::zeros((1, 2, 3));
+    /// input.forward_into(w.view(), y.view_mut())?;
+    /// assert_eq!(y, Array3::from_shape_vec((1, 2, 3), vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0])?);
+    /// let mut wrong = Array3::zeros((1, 2, 4));
+    /// let err = input.forward_into(w.view(), wrong.view_mut()).unwrap_err();
+    /// assert_eq!(err.to_string(), "out: expected shape (1, 2, 3), got (1, 2, 4)");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn forward_into(
+        &self,
+        weight: ArrayView2<'_, F>,
+        mut out: ArrayViewMut3<'_, F>,
+    ) -> Result<()> {
         let (t_len, b_len, n_in) = self.x.dim();
         check_weight(n_in, &weight)?;
-        let y = if self.sparse.density() > DENSE_ABOVE {
-            dense_forward(self.dense(), n_in, &weight)
-        } else {
-            sparse_forward_unchecked(&self.sparse, &weight)
-        };
-        Ok(y.into_shape_with_order((t_len, b_len, weight.nrows()))
-            .expect("sizes match"))
+        let n_out = weight.nrows();
+        check_shape("out", out.shape(), &[t_len, b_len, n_out])?;
+        let rows = t_len * b_len;
+        let dense = self.sparse.density() > DENSE_ABOVE;
+        match out.as_slice_mut() {
+            Some(y) if dense => {
+                let y = ArrayViewMut2::from_shape((rows, n_out), y).expect("sizes match");
+                dense_forward_into(self.dense(), n_in, &weight, y);
+            }
+            Some(y) => sparse_forward_into(&self.sparse, &weight, y),
+            None => {
+                let mut y = Array2::zeros((rows, n_out));
+                if dense {
+                    dense_forward_into(self.dense(), n_in, &weight, y.view_mut());
+                } else {
+                    sparse_forward_into(&self.sparse, &weight, y.as_slice_mut().expect("owned"));
+                }
+                out.assign(
+                    &y.into_shape_with_order((t_len, b_len, n_out))
+                        .expect("sizes match"),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Weight gradient `Σ_{t,b} g0[t,b] ⊗ x[t,b]` `(N_out, N_in)`; independent of the
@@ -295,11 +353,32 @@ pub fn synapse_forward_stacked<F: Real>(
     x: ArrayView3<'_, F>,
     weight: ArrayView2<'_, F>,
 ) -> Result<Array4<F>> {
-    let y = synapse_forward(x, weight)?;
-    let (t, b, n) = y.dim();
-    let mut out = Array4::zeros((2, t, b, n));
-    out.index_axis_mut(Axis(0), 0).assign(&y);
-    Ok(out)
+    check_weight(x.dim().2, &weight)?;
+    SynapseInput::new(x)?.forward_stacked(weight)
+}
+
+impl<F: Real> SynapseInput<'_, F> {
+    /// The seed's stacked output `(2, T, B, N_out) = [y, 0]` with `y` as
+    /// [`SynapseInput::forward`] (bit-identical), in one zeroed allocation: the event-driven
+    /// path adds into the zeroed first half instead of zeroing it again.
+    ///
+    /// # Errors
+    /// As [`SynapseInput::forward`].
+    pub fn forward_stacked(&self, weight: ArrayView2<'_, F>) -> Result<Array4<F>> {
+        let (t_len, b_len, n_in) = self.x.dim();
+        check_weight(n_in, &weight)?;
+        let n_out = weight.nrows();
+        let mut out = Array4::zeros((2, t_len, b_len, n_out));
+        let rows = t_len * b_len;
+        let y = &mut out.as_slice_mut().expect("owned")[..rows * n_out];
+        if self.sparse.density() > DENSE_ABOVE {
+            let y = ArrayViewMut2::from_shape((rows, n_out), y).expect("sizes match");
+            dense_forward_into(self.dense(), n_in, &weight, y);
+        } else {
+            sparse_accumulate(&self.sparse, &weight, y);
+        }
+        Ok(out)
+    }
 }
 
 /// Synapse backward from the neuron's stacked gradient `grad` `(2, T, B, N_out)`.
@@ -366,6 +445,7 @@ pub fn weight_grad<F: Real>(
         let mut gw = Array2::zeros((n_out, n_in));
         gw.axis_chunks_iter_mut(Axis(0), 32)
             .into_par_iter()
+            .with_min_len(serial_len(rows * n_out * n_in))
             .enumerate()
             .for_each(|(c, mut block)| {
                 let o0 = c * 32;
@@ -382,7 +462,11 @@ pub fn weight_grad<F: Real>(
     }
     // Event-driven: grad_W^T[j, o] += x[r, j] * g0[r, o]; split over output neurons so
     // that each task owns a column block and the summation order is fixed.
-    let blocks = rayon::current_num_threads().clamp(1, n_out.max(1));
+    let blocks = if sparse.nnz() * n_out < SERIAL_BELOW {
+        1
+    } else {
+        rayon::current_num_threads().clamp(1, n_out.max(1))
+    };
     let width = n_out.div_ceil(blocks).max(1);
     let parts: Vec<(usize, Vec<F>)> = (0..n_out.div_ceil(width))
         .into_par_iter()
@@ -440,6 +524,7 @@ pub fn input_grad<F: Real>(weight: ArrayView2<'_, F>, g1: ArrayView3<'_, F>) -> 
     let mut out = Array2::zeros((t_len * b_len, n_in));
     out.axis_chunks_iter_mut(Axis(0), DENSE_ROWS)
         .into_par_iter()
+        .with_min_len(serial_len(t_len * b_len * n_out * n_in))
         .enumerate()
         .for_each(|(c, mut block)| {
             let r0 = c * DENSE_ROWS;
@@ -455,6 +540,16 @@ pub fn input_grad<F: Real>(weight: ArrayView2<'_, F>, g1: ArrayView3<'_, F>) -> 
     Ok(out
         .into_shape_with_order((t_len, b_len, n_in))
         .expect("sizes match"))
+}
+
+/// `with_min_len` for the dense products' tasks: all on the calling thread when the
+/// product has fewer than [`SERIAL_BELOW`] multiply-adds.
+fn serial_len(work: usize) -> usize {
+    if work < SERIAL_BELOW {
+        usize::MAX
+    } else {
+        1
+    }
 }
 
 /// Event-driven forward over precomputed non-zeros: `(R, N_out)`.
@@ -498,20 +593,38 @@ fn sparse_forward_unchecked<F: Real>(
     sparse: &SparseRows<F>,
     weight: &ArrayView2<'_, F>,
 ) -> Array2<F> {
+    let mut y = Array2::zeros((sparse.rows(), weight.nrows()));
+    sparse_forward_into(sparse, weight, y.as_slice_mut().expect("owned"));
+    y
+}
+
+/// Event-driven forward into a row-major `(R, N_out)` buffer `y` (overwritten); `weight`
+/// has `N_in` columns.
+fn sparse_forward_into<F: Real>(sparse: &SparseRows<F>, weight: &ArrayView2<'_, F>, y: &mut [F]) {
+    y.fill(F::zero());
+    sparse_accumulate(sparse, weight, y);
+}
+
+/// Event-driven forward added to a row-major `(R, N_out)` buffer `y` that holds zeros (the
+/// result is that of [`sparse_forward_into`]; a freshly zeroed buffer is not zeroed again).
+fn sparse_accumulate<F: Real>(sparse: &SparseRows<F>, weight: &ArrayView2<'_, F>, y: &mut [F]) {
     let n_out = weight.nrows();
+    if n_out == 0 {
+        return;
+    }
     let wt = weight.t().as_standard_layout().into_owned(); // (N_in, N_out)
     let wts = wt.as_slice().expect("owned");
-    let mut y = Array2::zeros((sparse.rows(), n_out));
-    if n_out == 0 {
-        return y;
-    }
-    y.as_slice_mut()
-        .expect("owned")
-        .par_chunks_mut(n_out * 64)
+    // Rows per task: all of them (the calling thread) for small problems.
+    let rows_per = if (sparse.rows() + sparse.nnz()) * n_out < SERIAL_BELOW {
+        sparse.rows().max(1)
+    } else {
+        64
+    };
+    y.par_chunks_mut(n_out * rows_per)
         .enumerate()
         .for_each(|(c, block)| {
             for (k, yrow) in block.chunks_mut(n_out).enumerate() {
-                let (cols, vals) = sparse.row(c * 64 + k);
+                let (cols, vals) = sparse.row(c * rows_per + k);
                 for (&j, &xv) in cols.iter().zip(vals) {
                     let wrow = &wts[j as usize * n_out..(j as usize + 1) * n_out];
                     for (y, &w) in yrow.iter_mut().zip(wrow) {
@@ -520,16 +633,25 @@ fn sparse_forward_unchecked<F: Real>(
                 }
             }
         });
-    y
 }
 
-/// Dense forward `X W^T` for a row-major `(R, N_in)` buffer: `(R, N_out)`.
-fn dense_forward<F: Real>(xs: &[F], n_in: usize, weight: &ArrayView2<'_, F>) -> Array2<F> {
-    let rows = xs.len().checked_div(n_in).unwrap_or(0);
+/// Dense forward `X W^T` for a row-major `(R, N_in)` buffer into `y` `(R, N_out)`
+/// (overwritten).
+fn dense_forward_into<F: Real>(
+    xs: &[F],
+    n_in: usize,
+    weight: &ArrayView2<'_, F>,
+    mut y: ArrayViewMut2<'_, F>,
+) {
+    let rows = y.nrows();
+    if n_in == 0 {
+        y.fill(F::zero());
+        return;
+    }
     let x = ArrayView2::from_shape((rows, n_in), xs).expect("sizes match");
-    let mut y = Array2::zeros((rows, weight.nrows()));
     y.axis_chunks_iter_mut(Axis(0), DENSE_ROWS)
         .into_par_iter()
+        .with_min_len(serial_len(rows * n_in * weight.nrows()))
         .enumerate()
         .for_each(|(c, mut block)| {
             let r0 = c * DENSE_ROWS;
@@ -542,5 +664,4 @@ fn dense_forward<F: Real>(xs: &[F], n_in: usize, weight: &ArrayView2<'_, F>) -> 
                 &mut block,
             );
         });
-    y
 }

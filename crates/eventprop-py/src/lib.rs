@@ -65,6 +65,9 @@ fn eventprop_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(neuron::neuron_backward, m)?)?;
     m.add_function(wrap_pyfunction!(synapse::synapse_forward, m)?)?;
     m.add_function(wrap_pyfunction!(synapse::synapse_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(synapse::synapse_forward_events, m)?)?;
+    m.add_function(wrap_pyfunction!(synapse::synapse_backward_events, m)?)?;
+    m.add_class::<synapse::SynapseEvents>()?;
     m.add_class::<neuron::NeuronContext>()?;
     m.add_class::<chip::PyMockChip>()?;
     m.add_function(wrap_pyfunction!(chip::map_recording, m)?)?;

@@ -58,7 +58,7 @@
 mod backward;
 mod events;
 mod forward;
-mod simd;
+pub(crate) mod simd;
 
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;

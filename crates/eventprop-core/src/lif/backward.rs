@@ -19,6 +19,7 @@
 use std::mem::MaybeUninit;
 
 use super::{Discretization, GuardStats};
+use crate::fused::simd::dispatch;
 use crate::params::Coefficients;
 use crate::Real;
 
@@ -108,10 +109,30 @@ pub(crate) fn lif_backward_rows<F: Real>(
     (stats, finite)
 }
 
+dispatch! {
+    /// One reverse step for one batch row, as wide as the CPU allows ([`step_row_body`]).
+    #[allow(clippy::too_many_arguments)]
+    fn step_row(
+        c: &Coefficients<F>,
+        z: &[F],
+        grad_spikes: &[F],
+        i_jump: &[F],
+        lambda_v: &mut [F],
+        lambda_i: &mut [F],
+        grad_i: &mut [MaybeUninit<F>],
+        grad_v: &mut [MaybeUninit<F>],
+    ) -> GuardStats = step_row_body;
+}
+
 /// One reverse step for one batch row; updates `lambda_v`, `lambda_i` in place.
+///
+/// Branch-free, so that the loop is vectorised: both divisions are computed for every
+/// entry and the result is selected. The values equal those of the branchy form: where
+/// `z = 0` and `dv_m`, `dv_p` are regular, `out` and `jump` are exactly ±0 (finite, so
+/// not counted) and `lambda_v = w` is taken as is; elsewhere the guarded formula.
 #[allow(clippy::too_many_arguments)]
-#[inline]
-fn step_row<F: Real>(
+#[inline(always)]
+fn step_row_body<F: Real>(
     c: &Coefficients<F>,
     z: &[F],
     grad_spikes: &[F],
@@ -127,41 +148,38 @@ fn step_row<F: Real>(
     let (z, grad_spikes, i_jump) = (&z[..n], &grad_spikes[..n], &i_jump[..n]);
     let (lambda_v, lambda_i) = (&mut lambda_v[..n], &mut lambda_i[..n]);
     let (grad_i, grad_v) = (&mut grad_i[..n], &mut grad_v[..n]);
-    let mut stats = GuardStats::default();
+    // Per-row counts in u32 (a row has far fewer than 2^32 entries), so that the counting
+    // vectorises along with the rest.
+    let (mut bad_out, mut bad_jump, mut bad_spike) = (0u32, 0u32, 0u32);
     for k in 0..n {
         let dv_m = leak[k] - threshold[k] + i_jump[k];
         let dv_p = leak[k] - reset[k] + i_jump[k];
         let li = lambda_i[k] + k_syn[k] * (lambda_v[k] - lambda_i[k]);
         let w = lambda_v[k] * decay_mem[k];
-        let lv = if z[k] == F::zero() && dv_m != F::zero() && dv_m.is_finite() && dv_p.is_finite() {
-            // No spike and a regular denominator: `out` and `jump` are exactly ±0 and
-            // `lambda_v` is `w` (the general formula gives the same value); skipping the two
-            // divisions is most of the backward's time, as ~90 % of entries do not spike.
-            w
-        } else {
-            let mut out = z[k] * grad_spikes[k] / dv_m;
-            let mut jump = z[k] * dv_p / dv_m;
-            let out_ok = out.is_finite();
-            let jump_ok = jump.is_finite();
-            if !(out_ok && jump_ok) {
-                if !out_ok {
-                    out = F::zero();
-                    stats.nonfinite_out += 1;
-                }
-                if !jump_ok {
-                    jump = F::zero();
-                    stats.nonfinite_jump += 1;
-                }
-                if z[k] != F::zero() {
-                    stats.guarded_spikes += 1;
-                }
-            }
-            (F::one() - z[k]) * w + jump * w + out
-        };
+        let out = z[k] * grad_spikes[k] / dv_m;
+        let jump = z[k] * dv_p / dv_m;
+        let out_ok = out.abs() <= F::max_value();
+        let jump_ok = jump.abs() <= F::max_value();
+        let out = F::select(out_ok, out, F::zero());
+        let jump = F::select(jump_ok, jump, F::zero());
+        let spike = z[k] != F::zero();
+        bad_out += u32::from(!out_ok);
+        bad_jump += u32::from(!jump_ok);
+        bad_spike += u32::from(spike & !(out_ok & jump_ok));
+        let regular = !spike
+            & (dv_m != F::zero())
+            & (dv_m.abs() <= F::max_value())
+            & (dv_p.abs() <= F::max_value());
+        let general = (F::one() - z[k]) * w + jump * w + out;
+        let lv = F::select(regular, w, general);
         lambda_i[k] = li;
         lambda_v[k] = lv;
         grad_i[k].write(li * tau_syn[k]);
         grad_v[k].write(lv - li);
     }
-    stats
+    GuardStats {
+        nonfinite_out: u64::from(bad_out),
+        nonfinite_jump: u64::from(bad_jump),
+        guarded_spikes: u64::from(bad_spike),
+    }
 }

@@ -13,6 +13,7 @@
 
 use std::mem::MaybeUninit;
 
+use crate::fused::simd::dispatch;
 use crate::params::Coefficients;
 use crate::Real;
 
@@ -93,9 +94,25 @@ fn write_row<F: Real>(row: &mut [MaybeUninit<F>], value: impl Fn(usize) -> F) {
     }
 }
 
+dispatch! {
+    /// One time step for one batch row of `N` neurons, as wide as the CPU allows
+    /// ([`step_row_body`]).
+    fn step_row(
+        c: &Coefficients<F>,
+        x: &[F],
+        i_state: &mut [F],
+        v_state: &mut [F],
+        i_next: &mut [MaybeUninit<F>],
+        v_next: &mut [MaybeUninit<F>],
+        z_next: &mut [MaybeUninit<F>],
+    ) = step_row_body;
+}
+
 /// One time step for one batch row of `N` neurons: updates the state and writes it out.
-#[inline]
-fn step_row<F: Real>(
+/// Branch-free ([`Real::select`]), so that the loop is vectorised; the values are those of
+/// the seed's `if`.
+#[inline(always)]
+fn step_row_body<F: Real>(
     c: &Coefficients<F>,
     x: &[F],
     i_state: &mut [F],
@@ -113,11 +130,11 @@ fn step_row<F: Real>(
         let i = i_state[k] * decay_syn[k] + x[k];
         let u = v_state[k] + k_mem[k] * (leak[k] - v_state[k] + i);
         let spike = u > threshold[k];
-        let v = if spike { reset[k] } else { u };
+        let v = F::select(spike, reset[k], u);
         i_state[k] = i;
         v_state[k] = v;
         i_next[k].write(i);
-        z_next[k].write(if spike { F::one() } else { F::zero() });
+        z_next[k].write(F::select(spike, F::one(), F::zero()));
         v_next[k].write(v);
     }
 }

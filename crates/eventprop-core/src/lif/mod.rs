@@ -12,11 +12,16 @@
 pub mod backward;
 pub mod forward;
 
-use ndarray::{Array3, Array4, ArrayView3, ArrayView4, ArrayViewD, Axis, Ix3, Ix4};
+use std::mem::MaybeUninit;
+
+use ndarray::{
+    Array3, Array4, ArrayView3, ArrayView4, ArrayViewD, ArrayViewMut3, ArrayViewMut4, Axis, Ix3,
+    Ix4,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{check_finite, check_shape, fmt_shape, Error, Result};
+use crate::error::{all_finite, check_finite, check_shape, fmt_shape, Error, Result};
 use crate::params::{Coefficients, LifParams};
 use crate::rows::{group_size, split_time_rows};
 use crate::Real;
@@ -127,6 +132,18 @@ pub struct NeuronOutput<F> {
     pub current: Array3<F>,
 }
 
+/// Caller-provided buffers that [`EventPropNeuron::forward_into`] writes the outputs
+/// into, each `(T, B, N)` (e.g. reused across batches, or memory owned by numpy or torch).
+#[derive(Debug)]
+pub struct NeuronOutputMut<'a, F> {
+    /// Spikes `z`.
+    pub spikes: ArrayViewMut3<'a, F>,
+    /// Membrane `v`.
+    pub membrane: ArrayViewMut3<'a, F>,
+    /// Synaptic current `i`.
+    pub current: ArrayViewMut3<'a, F>,
+}
+
 /// What the backward needs: the forward's outputs and the validated coefficients.
 #[derive(Debug, Clone)]
 pub struct NeuronContext<F> {
@@ -218,6 +235,9 @@ impl<F: Real> EventPropNeuron<F> {
     /// returns the recorded spikes and membrane unchanged and recomputes the current from
     /// `x` unless it was recorded too.
     ///
+    /// Allocates the three outputs and runs [`EventPropNeuron::forward_into`]'s kernel on
+    /// them (bit-identical results).
+    ///
     /// # Errors
     /// [`Error::Shape`] when a parameter vector is not of length `N` or a hardware array is
     /// not `(T, B, N)`; [`Error::NonFinite`] for NaN/inf in `x`, hardware data or
@@ -237,121 +257,28 @@ impl<F: Real> EventPropNeuron<F> {
         x: ArrayView3<'_, F>,
         hw: Option<HwData<'_, F>>,
     ) -> Result<NeuronContext<F>> {
-        let (t_len, b_len, n) = x.dim();
-        let coefficients = self.params.resolve(n, self.dt)?;
-        let x = x.as_standard_layout();
-        let xs = x.as_slice().expect("standard layout");
-        check_finite("input", xs, x.shape())?;
-        let row_len = b_len * n;
-        let chunk = group_size(b_len) * n;
-        let output = match hw {
-            None => {
-                let mut spikes = Array3::uninit((t_len, b_len, n));
-                let mut membrane = Array3::uninit((t_len, b_len, n));
-                let mut current = Array3::uninit((t_len, b_len, n));
-                let zs = split_time_rows(spikes.as_slice_mut().expect("owned"), row_len, chunk);
-                let vs = split_time_rows(membrane.as_slice_mut().expect("owned"), row_len, chunk);
-                let is = split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
-                // `reduce`, not `all`: every group must run to write all its rows.
-                let finite = zs
-                    .into_par_iter()
-                    .zip(vs)
-                    .zip(is)
-                    .enumerate()
-                    .map(|(g, ((mut z, mut v), mut i))| {
-                        let width = z.first().map_or(0, |r| r.len());
-                        let (mut i_state, mut v_state) =
-                            (vec![F::zero(); width], vec![F::zero(); width]);
-                        forward::lif_forward_rows(
-                            &coefficients,
-                            xs,
-                            row_len,
-                            g * chunk,
-                            &mut z,
-                            &mut v,
-                            &mut i,
-                            (&mut i_state, &mut v_state),
-                        )
-                    })
-                    .reduce(|| true, |a, b| a && b);
-                // SAFETY: the batch groups of `split_time_rows` cover every (t, b) row, and
-                // `lif_forward_rows` writes every element of each of its rows (row 0 and
-                // rows 1..T), so all elements are initialised.
-                let (spikes, membrane, current) = unsafe {
-                    (
-                        spikes.assume_init(),
-                        membrane.assume_init(),
-                        current.assume_init(),
-                    )
-                };
-                if !finite {
-                    return Err(overflow(
-                        "input",
-                        &[
-                            ("synaptic current", current.as_slice().expect("owned")),
-                            ("membrane", membrane.as_slice().expect("owned")),
-                        ],
-                        &[t_len, b_len, n],
-                    ));
-                }
-                NeuronOutput {
-                    spikes,
-                    membrane,
-                    current,
-                }
-            }
-            Some(hw) => {
-                let dims = [t_len, b_len, n];
-                check_shape("hw_spikes", hw.spikes.shape(), &dims)?;
-                check_shape("hw_membrane", hw.membrane.shape(), &dims)?;
-                let spikes = hw.spikes.as_standard_layout().into_owned();
-                let membrane = hw.membrane.as_standard_layout().into_owned();
-                check_finite("hw_spikes", spikes.as_slice().expect("owned"), &dims)?;
-                check_finite("hw_membrane", membrane.as_slice().expect("owned"), &dims)?;
-                let current = match hw.current {
-                    Some(c) => {
-                        check_shape("hw_current", c.shape(), &dims)?;
-                        let c = c.as_standard_layout().into_owned();
-                        check_finite("hw_current", c.as_slice().expect("owned"), &dims)?;
-                        c
-                    }
-                    None => {
-                        let mut current = Array3::uninit((t_len, b_len, n));
-                        let is =
-                            split_time_rows(current.as_slice_mut().expect("owned"), row_len, chunk);
-                        let finite = is
-                            .into_par_iter()
-                            .enumerate()
-                            .map(|(g, mut i)| {
-                                let mut i_state = vec![F::zero(); i.first().map_or(0, |r| r.len())];
-                                forward::current_rows(
-                                    &coefficients,
-                                    xs,
-                                    row_len,
-                                    g * chunk,
-                                    &mut i,
-                                    &mut i_state,
-                                )
-                            })
-                            .reduce(|| true, |a, b| a && b);
-                        // SAFETY: as above, `current_rows` writes every element of its rows
-                        // and the groups cover all rows.
-                        let current = unsafe { current.assume_init() };
-                        if !finite {
-                            return Err(overflow(
-                                "input",
-                                &[("synaptic current", current.as_slice().expect("owned"))],
-                                &dims,
-                            ));
-                        }
-                        current
-                    }
-                };
-                NeuronOutput {
-                    spikes,
-                    membrane,
-                    current,
-                }
+        let dims = x.dim();
+        let coefficients = self.params.resolve(dims.2, self.dt)?;
+        let mut spikes = Array3::uninit(dims);
+        let mut membrane = Array3::uninit(dims);
+        let mut current = Array3::uninit(dims);
+        forward_slices(
+            &coefficients,
+            x,
+            hw,
+            [
+                spikes.as_slice_mut().expect("owned"),
+                membrane.as_slice_mut().expect("owned"),
+                current.as_slice_mut().expect("owned"),
+            ],
+        )?;
+        // SAFETY: `forward_slices` returned `Ok`, so it wrote every element of the three
+        // buffers.
+        let output = unsafe {
+            NeuronOutput {
+                spikes: spikes.assume_init(),
+                membrane: membrane.assume_init(),
+                current: current.assume_init(),
             }
         };
         Ok(NeuronContext {
@@ -360,6 +287,260 @@ impl<F: Real> EventPropNeuron<F> {
             discretization: self.discretization,
         })
     }
+
+    /// [`EventPropNeuron::forward`] into caller-provided buffers: writes spikes, membrane
+    /// and current into `out` (each `(T, B, N)`, overwritten; contents on error are
+    /// unspecified) instead of allocating them. The results are bit-identical to
+    /// [`EventPropNeuron::forward`]'s. C-contiguous buffers are written in place; others
+    /// are computed into a temporary and copied.
+    ///
+    /// The backward then runs with [`EventPropNeuron::backward_into`] on the same spikes
+    /// and current.
+    ///
+    /// # Errors
+    /// As [`EventPropNeuron::forward`], and [`Error::Shape`] naming `out.spikes`,
+    /// `out.membrane` or `out.current` when that buffer is not `(T, B, N)` like `x`.
+    ///
+    /// ```
+    /// use eventprop_core::{EventPropNeuron, NeuronOutputMut};
+    /// use ndarray::{Array3, Array4};
+    /// let neuron = EventPropNeuron::<f32>::default();
+    /// let x = Array3::from_elem((4, 2, 3), 0.6f32); // (T, B, N)
+    /// // Buffers reused across calls.
+    /// let (mut z, mut v, mut i) = (Array3::zeros((4, 2, 3)), Array3::zeros((4, 2, 3)), Array3::zeros((4, 2, 3)));
+    /// let mut grad = Array4::zeros((2, 4, 2, 3));
+    /// for _ in 0..2 {
+    ///     let out = NeuronOutputMut { spikes: z.view_mut(), membrane: v.view_mut(), current: i.view_mut() };
+    ///     neuron.forward_into(x.view(), None, out)?;
+    ///     let stats = neuron.backward_into(z.view(), i.view(), z.view(), grad.view_mut())?;
+    ///     assert_eq!(stats.guarded_spikes, 0);
+    /// }
+    /// // Same values as the allocating API.
+    /// let ctx = neuron.forward(x.view(), None)?;
+    /// assert_eq!(ctx.output().membrane, v);
+    /// assert_eq!(ctx.backward(z.view(), None, None)?.grad_input, grad);
+    ///
+    /// // A buffer of the wrong shape is named.
+    /// let mut small = Array3::zeros((3, 2, 3));
+    /// let out = NeuronOutputMut { spikes: z.view_mut(), membrane: small.view_mut(), current: i.view_mut() };
+    /// let err = neuron.forward_into(x.view(), None, out).unwrap_err();
+    /// assert_eq!(err.to_string(), "out.membrane: expected shape (4, 2, 3), got (3, 2, 3)");
+    /// # Ok::<(), eventprop_core::Error>(())
+    /// ```
+    pub fn forward_into(
+        &self,
+        x: ArrayView3<'_, F>,
+        hw: Option<HwData<'_, F>>,
+        out: NeuronOutputMut<'_, F>,
+    ) -> Result<()> {
+        let dims = x.dim();
+        let d = [dims.0, dims.1, dims.2];
+        let NeuronOutputMut {
+            mut spikes,
+            mut membrane,
+            mut current,
+        } = out;
+        check_shape("out.spikes", spikes.shape(), &d)?;
+        check_shape("out.membrane", membrane.shape(), &d)?;
+        check_shape("out.current", current.shape(), &d)?;
+        let coefficients = self.params.resolve(dims.2, self.dt)?;
+        match (
+            uninit_slice(&mut spikes),
+            uninit_slice(&mut membrane),
+            uninit_slice(&mut current),
+        ) {
+            (Some(z), Some(v), Some(i)) => forward_slices(&coefficients, x, hw, [z, v, i]),
+            _ => {
+                let ctx = self.forward(x, hw)?;
+                spikes.assign(&ctx.output.spikes);
+                membrane.assign(&ctx.output.membrane);
+                current.assign(&ctx.output.current);
+                Ok(())
+            }
+        }
+    }
+
+    /// The EventProp backward (as [`NeuronContext::backward`]) of a forward whose spikes
+    /// and current are held by the caller (e.g. written by
+    /// [`EventPropNeuron::forward_into`]): writes the gradient `(2, T, B, N)` into
+    /// `grad_input` (overwritten; contents on error are unspecified) and returns the guard
+    /// counts. Bit-identical to [`NeuronContext::backward`] on the same forward.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `current`, `grad_spikes` are not `(T, B, N)` like `spikes` or
+    /// `grad_input` is not `(2, T, B, N)`; [`Error::NonFinite`] for NaN/inf in `spikes`,
+    /// `current` or `grad_spikes`; the parameter errors of [`EventPropNeuron::forward`];
+    /// [`Error::Overflow`] (naming `grad_spikes`) when the adjoint leaves the float range.
+    pub fn backward_into(
+        &self,
+        spikes: ArrayView3<'_, F>,
+        current: ArrayView3<'_, F>,
+        grad_spikes: ArrayView3<'_, F>,
+        grad_input: ArrayViewMut4<'_, F>,
+    ) -> Result<GuardStats> {
+        let (t_len, b_len, n) = spikes.dim();
+        let d = [t_len, b_len, n];
+        check_shape("current", current.shape(), &d)?;
+        let coefficients = self.params.resolve(n, self.dt)?;
+        let z = spikes.as_standard_layout();
+        let i = current.as_standard_layout();
+        let (zs, is) = (
+            z.as_slice().expect("standard layout"),
+            i.as_slice().expect("standard layout"),
+        );
+        check_finite("spikes", zs, &d)?;
+        check_finite("current", is, &d)?;
+        backward_into_impl(
+            &coefficients,
+            self.discretization,
+            (zs, is, d),
+            grad_spikes,
+            None,
+            None,
+            grad_input,
+        )
+    }
+}
+
+/// A view of `a`'s elements as possibly uninitialised slots when it is C-contiguous.
+///
+/// Writing through it is sound: the kernels only ever store initialised values.
+fn uninit_slice<'s, F, D: ndarray::Dimension>(
+    a: &'s mut ndarray::ArrayViewMut<'_, F, D>,
+) -> Option<&'s mut [MaybeUninit<F>]> {
+    let s = a.as_slice_mut()?;
+    // SAFETY: `MaybeUninit<F>` has the layout of `F`; every writer of the returned slice
+    // (the row kernels) stores initialised values only, so the elements stay initialised.
+    Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
+}
+
+/// Reads a buffer that has been completely written.
+///
+/// # Safety
+/// Every element of `s` must be initialised.
+unsafe fn assume_init_slice<F>(s: &[MaybeUninit<F>]) -> &[F] {
+    // SAFETY: same layout; initialised per the caller's contract.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
+}
+
+/// The forward kernel on row-major output buffers `[spikes, membrane, current]`, each of
+/// `T * B * N` elements (checked by the callers). On `Ok`, every element is written.
+fn forward_slices<F: Real>(
+    coefficients: &Coefficients<F>,
+    x: ArrayView3<'_, F>,
+    hw: Option<HwData<'_, F>>,
+    [z_out, v_out, i_out]: [&mut [MaybeUninit<F>]; 3],
+) -> Result<()> {
+    let (t_len, b_len, n) = x.dim();
+    let dims = [t_len, b_len, n];
+    debug_assert!(z_out.len() == t_len * b_len * n);
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let row_len = b_len * n;
+    let chunk = group_size(b_len, xs.len()) * n;
+    match hw {
+        None => {
+            let zs = split_time_rows(&mut *z_out, row_len, chunk);
+            let vs = split_time_rows(&mut *v_out, row_len, chunk);
+            let is = split_time_rows(&mut *i_out, row_len, chunk);
+            // `reduce`, not `all`: every group must run to write all its rows.
+            let finite = zs
+                .into_par_iter()
+                .zip(vs)
+                .zip(is)
+                .enumerate()
+                .map(|(g, ((mut z, mut v), mut i))| {
+                    let width = z.first().map_or(0, |r| r.len());
+                    let (mut i_state, mut v_state) =
+                        (vec![F::zero(); width], vec![F::zero(); width]);
+                    forward::lif_forward_rows(
+                        coefficients,
+                        xs,
+                        row_len,
+                        g * chunk,
+                        &mut z,
+                        &mut v,
+                        &mut i,
+                        (&mut i_state, &mut v_state),
+                    )
+                })
+                .reduce(|| true, |a, b| a && b);
+            if !finite {
+                // A non-finite input makes the state non-finite (see
+                // `forward::lif_forward_rows`): name the input first, then an overflow.
+                check_finite("input", xs, &dims)?;
+                // SAFETY: the batch groups of `split_time_rows` cover every (t, b) row,
+                // and `lif_forward_rows` writes every element of each of its rows.
+                let (i, v) = unsafe { (assume_init_slice(i_out), assume_init_slice(v_out)) };
+                return Err(overflow(
+                    "input",
+                    &[("synaptic current", i), ("membrane", v)],
+                    &dims,
+                ));
+            }
+            // The last time step of `x` is not read by the recursion, so a NaN there does
+            // not show in the state.
+            let last = (t_len.max(1) - 1) * row_len;
+            if !all_finite(&xs[last..]) {
+                check_finite("input", xs, &dims)?;
+            }
+            Ok(())
+        }
+        Some(hw) => {
+            check_finite("input", xs, &dims)?;
+            check_shape("hw_spikes", hw.spikes.shape(), &dims)?;
+            check_shape("hw_membrane", hw.membrane.shape(), &dims)?;
+            copy_checked("hw_spikes", hw.spikes, z_out)?;
+            copy_checked("hw_membrane", hw.membrane, v_out)?;
+            match hw.current {
+                Some(c) => {
+                    check_shape("hw_current", c.shape(), &dims)?;
+                    copy_checked("hw_current", c, i_out)
+                }
+                None => {
+                    let is = split_time_rows(&mut *i_out, row_len, chunk);
+                    let finite = is
+                        .into_par_iter()
+                        .enumerate()
+                        .map(|(g, mut i)| {
+                            let mut i_state = vec![F::zero(); i.first().map_or(0, |r| r.len())];
+                            forward::current_rows(
+                                coefficients,
+                                xs,
+                                row_len,
+                                g * chunk,
+                                &mut i,
+                                &mut i_state,
+                            )
+                        })
+                        .reduce(|| true, |a, b| a && b);
+                    if !finite {
+                        // SAFETY: as above, `current_rows` writes every element of its
+                        // rows and the groups cover all rows.
+                        let i = unsafe { assume_init_slice(i_out) };
+                        return Err(overflow("input", &[("synaptic current", i)], &dims));
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Copies `src` (same element count, any layout) into `dst` in row-major order, checking
+/// that every value is finite ([`Error::NonFinite`] naming `arg`).
+fn copy_checked<F: Real>(
+    arg: &'static str,
+    src: ArrayView3<'_, F>,
+    dst: &mut [MaybeUninit<F>],
+) -> Result<()> {
+    let src = src.as_standard_layout();
+    let s = src.as_slice().expect("standard layout");
+    check_finite(arg, s, src.shape())?;
+    for (d, &v) in dst.iter_mut().zip(s) {
+        d.write(v);
+    }
+    Ok(())
 }
 
 impl<F: Real> NeuronContext<F> {
@@ -385,7 +566,8 @@ impl<F: Real> NeuronContext<F> {
     /// (the seed documents the same). Their shapes are still checked when given.
     ///
     /// It takes `&self`, so the same forward can be differentiated for several upstream
-    /// gradients (useful for Jacobian checks).
+    /// gradients (useful for Jacobian checks). Allocates the gradient and runs
+    /// [`NeuronContext::backward_into`]'s kernel on it (bit-identical results).
     ///
     /// # Errors
     /// [`Error::Shape`] when a gradient is not `(T, B, N)`; [`Error::NonFinite`] for NaN/inf
@@ -397,72 +579,185 @@ impl<F: Real> NeuronContext<F> {
         grad_membrane: Option<ArrayView3<'_, F>>,
         grad_current: Option<ArrayView3<'_, F>>,
     ) -> Result<NeuronGrad<F>> {
-        let dims = self.output.spikes.dim();
-        let (t_len, b_len, n) = dims;
+        let (t_len, b_len, n) = self.output.spikes.dim();
         let d = [t_len, b_len, n];
-        check_shape("grad_spikes", grad_spikes.shape(), &d)?;
-        if let Some(g) = grad_membrane {
-            check_shape("grad_membrane", g.shape(), &d)?;
-        }
-        if let Some(g) = grad_current {
-            check_shape("grad_current", g.shape(), &d)?;
-        }
-        let g = grad_spikes.as_standard_layout();
-        let gs = g.as_slice().expect("standard layout");
-        check_finite("grad_spikes", gs, &d)?;
+        check_upstream(&d, grad_spikes, grad_membrane, grad_current)?;
         let mut grad_input = Array4::uninit((2, t_len, b_len, n));
-        let row_len = b_len * n;
-        let chunk = group_size(b_len) * n;
-        let inputs = backward::AdjointInputs {
-            z: self.output.spikes.as_slice().expect("owned"),
-            i: self.output.current.as_slice().expect("owned"),
-            grad_spikes: gs,
-            row_len,
-            offset: 0,
-        };
-        let half = t_len * row_len;
-        let (gi, gv) = grad_input.as_slice_mut().expect("owned").split_at_mut(half);
-        let gis = split_time_rows(gi, row_len, chunk);
-        let gvs = split_time_rows(gv, row_len, chunk);
-        let (stats, finite) = gis
-            .into_par_iter()
-            .zip(gvs)
-            .enumerate()
-            .map(|(g, (mut gi, mut gv))| {
-                let width = gi.first().map_or(0, |r| r.len());
-                let mut lambda_v = vec![F::zero(); width];
-                let mut lambda_i = vec![F::zero(); width];
-                let inp = backward::AdjointInputs {
-                    offset: g * chunk,
-                    ..inputs
-                };
-                backward::lif_backward_rows(
-                    &self.coefficients,
-                    self.discretization,
-                    &inp,
-                    &mut gi,
-                    &mut gv,
-                    &mut lambda_v,
-                    &mut lambda_i,
-                )
-            })
-            .reduce(
-                || (GuardStats::default(), true),
-                |a, b| (a.0 + b.0, a.1 && b.1),
-            );
-        // SAFETY: the groups cover every (t, b) row of both halves, and
-        // `lif_backward_rows` writes every element of its rows (row T-1 and rows 0..T-1).
+        let stats = backward_slices(
+            &self.coefficients,
+            self.discretization,
+            self.state(),
+            grad_spikes,
+            grad_input.as_slice_mut().expect("owned"),
+        )?;
+        // SAFETY: `backward_slices` returned `Ok`, so it wrote every element.
         let grad_input = unsafe { grad_input.assume_init() };
-        if !finite {
-            return Err(overflow(
-                "grad_spikes",
-                &[(
-                    "adjoint (grad_input)",
-                    grad_input.as_slice().expect("owned"),
-                )],
-                &[2, t_len, b_len, n],
-            ));
-        }
         Ok(NeuronGrad { grad_input, stats })
     }
+
+    /// [`NeuronContext::backward`] into a caller-provided gradient buffer `grad_input`
+    /// `(2, T, B, N)` (overwritten; contents on error are unspecified); returns the guard
+    /// counts. Bit-identical to [`NeuronContext::backward`]. A C-contiguous buffer is
+    /// written in place; another is computed into a temporary and copied.
+    ///
+    /// # Errors
+    /// As [`NeuronContext::backward`], and [`Error::Shape`] naming `grad_input` when it is
+    /// not `(2, T, B, N)`.
+    ///
+    /// ```
+    /// use eventprop_core::{EventPropNeuron, Error};
+    /// use ndarray::{Array3, Array4};
+    /// let neuron = EventPropNeuron::<f64>::default();
+    /// let x = Array3::from_elem((5, 1, 2), 0.5); // (T, B, N)
+    /// let ctx = neuron.forward(x.view(), None)?;
+    /// let grad_spikes = Array3::ones((5, 1, 2));
+    /// let mut grad = Array4::zeros((2, 5, 1, 2)); // reusable across calls
+    /// ctx.backward_into(grad_spikes.view(), None, None, grad.view_mut())?;
+    /// assert_eq!(grad, ctx.backward(grad_spikes.view(), None, None)?.grad_input);
+    ///
+    /// let mut wrong = Array4::zeros((2, 5, 1, 3));
+    /// let err = ctx.backward_into(grad_spikes.view(), None, None, wrong.view_mut()).unwrap_err();
+    /// assert!(matches!(err, Error::Shape { arg: "grad_input", .. }));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn backward_into(
+        &self,
+        grad_spikes: ArrayView3<'_, F>,
+        grad_membrane: Option<ArrayView3<'_, F>>,
+        grad_current: Option<ArrayView3<'_, F>>,
+        grad_input: ArrayViewMut4<'_, F>,
+    ) -> Result<GuardStats> {
+        backward_into_impl(
+            &self.coefficients,
+            self.discretization,
+            self.state(),
+            grad_spikes,
+            grad_membrane,
+            grad_current,
+            grad_input,
+        )
+    }
+
+    /// Spikes and current as row-major slices, with their `(T, B, N)`.
+    fn state(&self) -> (&[F], &[F], [usize; 3]) {
+        let (t_len, b_len, n) = self.output.spikes.dim();
+        (
+            self.output.spikes.as_slice().expect("owned"),
+            self.output.current.as_slice().expect("owned"),
+            [t_len, b_len, n],
+        )
+    }
+}
+
+/// The shape checks of the upstream gradients against the forward's `(T, B, N)` `d`.
+fn check_upstream<F>(
+    d: &[usize; 3],
+    grad_spikes: ArrayView3<'_, F>,
+    grad_membrane: Option<ArrayView3<'_, F>>,
+    grad_current: Option<ArrayView3<'_, F>>,
+) -> Result<()> {
+    check_shape("grad_spikes", grad_spikes.shape(), d)?;
+    if let Some(g) = grad_membrane {
+        check_shape("grad_membrane", g.shape(), d)?;
+    }
+    if let Some(g) = grad_current {
+        check_shape("grad_current", g.shape(), d)?;
+    }
+    Ok(())
+}
+
+/// The shared body of both `backward_into`s: checks, then the kernel on `grad_input` (in
+/// place when C-contiguous).
+fn backward_into_impl<F: Real>(
+    coefficients: &Coefficients<F>,
+    discretization: Discretization,
+    state: (&[F], &[F], [usize; 3]),
+    grad_spikes: ArrayView3<'_, F>,
+    grad_membrane: Option<ArrayView3<'_, F>>,
+    grad_current: Option<ArrayView3<'_, F>>,
+    mut grad_input: ArrayViewMut4<'_, F>,
+) -> Result<GuardStats> {
+    let [t_len, b_len, n] = state.2;
+    check_upstream(&state.2, grad_spikes, grad_membrane, grad_current)?;
+    check_shape("grad_input", grad_input.shape(), &[2, t_len, b_len, n])?;
+    if let Some(out) = uninit_slice(&mut grad_input) {
+        return backward_slices(coefficients, discretization, state, grad_spikes, out);
+    }
+    let mut tmp = Array4::uninit((2, t_len, b_len, n));
+    let stats = backward_slices(
+        coefficients,
+        discretization,
+        state,
+        grad_spikes,
+        tmp.as_slice_mut().expect("owned"),
+    )?;
+    // SAFETY: `backward_slices` returned `Ok`, so it wrote every element.
+    grad_input.assign(&unsafe { tmp.assume_init() });
+    Ok(stats)
+}
+
+/// The adjoint kernel: reads spikes `z` and current `i` (row-major `(T, B, N)` `d`, shapes
+/// checked by the callers) and writes `grad_input` `(2, T, B, N)` into `out`. On `Ok`,
+/// every element is written.
+fn backward_slices<F: Real>(
+    coefficients: &Coefficients<F>,
+    discretization: Discretization,
+    (z, i, d): (&[F], &[F], [usize; 3]),
+    grad_spikes: ArrayView3<'_, F>,
+    out: &mut [MaybeUninit<F>],
+) -> Result<GuardStats> {
+    let [t_len, b_len, n] = d;
+    let g = grad_spikes.as_standard_layout();
+    let gs = g.as_slice().expect("standard layout");
+    check_finite("grad_spikes", gs, &d)?;
+    let row_len = b_len * n;
+    let chunk = group_size(b_len, gs.len()) * n;
+    let inputs = backward::AdjointInputs {
+        z,
+        i,
+        grad_spikes: gs,
+        row_len,
+        offset: 0,
+    };
+    let half = t_len * row_len;
+    let (gi, gv) = out.split_at_mut(half);
+    let gis = split_time_rows(gi, row_len, chunk);
+    let gvs = split_time_rows(gv, row_len, chunk);
+    let (stats, finite) = gis
+        .into_par_iter()
+        .zip(gvs)
+        .enumerate()
+        .map(|(g, (mut gi, mut gv))| {
+            let width = gi.first().map_or(0, |r| r.len());
+            let mut lambda_v = vec![F::zero(); width];
+            let mut lambda_i = vec![F::zero(); width];
+            let inp = backward::AdjointInputs {
+                offset: g * chunk,
+                ..inputs
+            };
+            backward::lif_backward_rows(
+                coefficients,
+                discretization,
+                &inp,
+                &mut gi,
+                &mut gv,
+                &mut lambda_v,
+                &mut lambda_i,
+            )
+        })
+        .reduce(
+            || (GuardStats::default(), true),
+            |a, b| (a.0 + b.0, a.1 && b.1),
+        );
+    if !finite {
+        // SAFETY: the groups cover every (t, b) row of both halves, and
+        // `lif_backward_rows` writes every element of its rows.
+        let written = unsafe { assume_init_slice(out) };
+        return Err(overflow(
+            "grad_spikes",
+            &[("adjoint (grad_input)", written)],
+            &[2, t_len, b_len, n],
+        ));
+    }
+    Ok(stats)
 }
