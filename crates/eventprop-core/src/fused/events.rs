@@ -49,6 +49,14 @@ impl<F: Real> EventRow<F> {
         self.val.push(value);
     }
 
+    /// Adds one event of value `value` per channel of `channels` (in that order) to the step
+    /// under construction: [`EventRow::push`] for each, with one capacity check.
+    #[inline]
+    pub fn extend_uniform(&mut self, channels: &[u32], value: F) {
+        self.idx.extend_from_slice(channels);
+        self.val.resize(self.val.len() + channels.len(), value);
+    }
+
     /// Closes the step under construction; the next events belong to the next step.
     #[inline]
     pub fn end_step(&mut self) {
