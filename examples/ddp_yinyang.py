@@ -29,6 +29,7 @@ binary's generator.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 
@@ -155,7 +156,8 @@ def main() -> int:
         print(f"rank {rank}/{world}: max |grad_single| = {scale:.3e}, "
               f"max |grad_ddp - grad_single| = {diff:.3e} (relative {rel:.3e})")
         if distributed:
-            dist.destroy_process_group()
+            del ddp  # release the reducer before the group goes (see `shutdown`)
+            shutdown()
         return 0 if rel <= 1e-12 else 1
 
     x_train, y_train = yinyang(args.train_size, args.seed + 1)
@@ -176,8 +178,20 @@ def main() -> int:
                 pred = model(encode(x_test)).argmax(dim=1).numpy()
             print(f"epoch {epoch + 1}: test accuracy {np.mean(pred == y_test):.4f}", flush=True)
     if distributed:
-        dist.destroy_process_group()
+        del ddp  # release the reducer before the group goes (see `shutdown`)
+        shutdown()
     return 0
+
+
+def shutdown() -> None:
+    """Leaves the process group cleanly, after the caller dropped its DDP wrapper (whose
+    reducer holds gloo work objects): collect it, wait until every rank got here (no
+    collective still in flight on another rank), then destroy the group. Destroying the
+    group under a live reducer can abort the process at exit ("terminate called without an
+    active exception", seen once in a local test run)."""
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
