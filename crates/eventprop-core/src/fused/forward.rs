@@ -12,7 +12,7 @@
 //! A spike of step `t + 1` is stored with `i* = i[t]` (seed discretization) or `i[t+1]`
 //! (corrected): all the adjoint needs besides the events.
 
-use super::events::EventRow;
+use super::events::{reserve_pow2, EventRow};
 use super::simd::dispatch;
 use crate::lif::Discretization;
 use crate::params::Coefficients;
@@ -207,6 +207,7 @@ pub(crate) fn row_forward<F: Real>(
             };
             let found = &found[..m];
             spikes.extend_uniform(found, F::one());
+            reserve_pow2(i_star, m);
             i_star.extend(found.iter().map(|&k| cur[k as usize]));
         }
         spikes.end_step();
