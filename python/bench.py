@@ -25,6 +25,7 @@ import time
 THREADS = 2
 
 import torch  # noqa: E402
+from bench_data import DT, PARAMS, SIZES, make_data  # noqa: E402  (next to this script)
 
 # Benchmark the installed package, not the source tree next to this script (which lacks
 # the compiled extension unless built in place).
@@ -36,26 +37,8 @@ from eventprop.torch import EventPropNeuronFunction, EventPropSynapseFunction  #
 sys.path.insert(0, os.path.join(_HERE, "tests"))
 from reference import RefNeuronFunction, RefSynapseFunction  # noqa: E402
 
-SIZES = {
-    # name: (T, B, N_in, N)
-    "yinyang": (38, 50, 5, 120),
-    "medium": (200, 128, 700, 256),
-    "shd": (1000, 256, 700, 256),
-}
 # Default repetitions (ours, reference): the reference takes seconds at the shd size.
 REPS = {"yinyang": (50, 20), "medium": (10, 5), "shd": (5, 2)}
-P = 0.05
-PARAMS = (0.0, 0.0, 1.0, 5e-6, 1e-5)  # leak, reset, threshold, tau_syn, tau_mem
-DT = 1e-6
-
-
-def make_data(t, b, n_in, n, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    spikes = (torch.rand(t, b, n_in, generator=gen) < P).float()
-    mean, std = 0.3 / (n_in * P), 1.0 / (n_in * P) ** 0.5
-    w = torch.randn(n, n_in, generator=gen) * std + mean
-    grad_spikes = torch.randn(t, b, n, generator=gen)
-    return spikes, w, grad_spikes
 
 
 def one_pass(neuron, synapse, spikes, w, grad_spikes, extra=()):

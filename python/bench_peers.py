@@ -38,24 +38,9 @@ import time
 
 import torch
 
-SIZES = {
-    # name: (T, B, N_in, N), as `eventprop bench`
-    "yinyang": (38, 50, 5, 120),
-    "medium": (200, 128, 700, 256),
-    "shd": (1000, 256, 700, 256),
-}
+from bench_data import DT, PARAMS, SIZES, TAU_MEM, TAU_SYN, make_data  # noqa: E402
+
 REPS = {"yinyang": 30, "medium": 5, "shd": 3}
-P = 0.05
-TAU_SYN, TAU_MEM, DT = 5e-6, 1e-5, 1e-6
-
-
-def make_data(t, b, n_in, n, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    spikes = (torch.rand(t, b, n_in, generator=gen) < P).float()
-    mean, std = 0.3 / (n_in * P), 1.0 / (n_in * P) ** 0.5
-    w = torch.randn(n, n_in, generator=gen) * std + mean
-    grad_spikes = torch.randn(t, b, n, generator=gen)
-    return spikes, w, grad_spikes
 
 
 def reference_pass():
@@ -63,7 +48,7 @@ def reference_pass():
     sys.path.insert(0, os.path.join(here, "tests"))
     from reference import RefNeuronFunction, RefSynapseFunction  # noqa: E402
 
-    params = [torch.tensor(p) for p in (0.0, 0.0, 1.0, TAU_SYN, TAU_MEM)]
+    params = [torch.tensor(p) for p in PARAMS]
 
     def run(spikes, w, g):
         w = w.detach().requires_grad_()

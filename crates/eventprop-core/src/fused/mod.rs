@@ -85,6 +85,40 @@ struct Stamp {
     events: usize,
 }
 
+impl Stamp {
+    fn of<F: Real>(input: &EventBatch<F>) -> Self {
+        Self {
+            steps: input.steps(),
+            batch: input.batch(),
+            n_in: input.channels(),
+            events: input.len(),
+        }
+    }
+}
+
+/// [`Error::Shape`] naming `weight` unless it is `(n, n_in)`.
+fn check_weight_shape<F>(weight: &ArrayView2<'_, F>, n: usize, n_in: usize) -> Result<()> {
+    if weight.dim() != (n, n_in) {
+        return Err(Error::Shape {
+            arg: "weight",
+            expected: format!("(N, N_in) = ({n}, {n_in})"),
+            actual: format!("{:?}", weight.dim()),
+        });
+    }
+    Ok(())
+}
+
+/// [`Error::Overflow`] naming `input` at batch row `b`.
+fn input_overflow<F: Real>(b: usize, quantity: &'static str) -> Error {
+    Error::Overflow {
+        arg: "input",
+        quantity,
+        dtype: F::NAME,
+        index: vec![b],
+        value: f64::INFINITY,
+    }
+}
+
 /// A fused synapse + LIF layer with its reusable buffers.
 #[derive(Debug, Clone)]
 pub struct FusedLif<F> {
@@ -159,6 +193,15 @@ impl<F: Real> FusedLif<F> {
         &self.spikes
     }
 
+    /// Keeps the transpose `(N_in, N)` of `weight` (shape already checked) for the passes;
+    /// [`Error::NonFinite`] naming `weight` for NaN/inf.
+    fn load_weight(&mut self, weight: ArrayView2<'_, F>) -> Result<()> {
+        let (n, n_in) = weight.dim();
+        self.wt.clear();
+        self.wt.extend(weight.t().iter().copied());
+        check_finite("weight", &self.wt, &[n_in, n])
+    }
+
     /// Forward of a batch of input events with `weight` `(N, N_in)`; returns the spikes
     /// (value 1 each; spikes of step `t` are `z[t]` of the seed function).
     ///
@@ -173,17 +216,9 @@ impl<F: Real> FusedLif<F> {
     ) -> Result<&EventBatch<F>> {
         let n = self.neurons();
         let (steps, batch, n_in) = (input.steps(), input.batch(), input.channels());
-        if weight.dim() != (n, n_in) {
-            return Err(Error::Shape {
-                arg: "weight",
-                expected: format!("(N, N_in) = ({n}, {n_in})"),
-                actual: format!("{:?}", weight.dim()),
-            });
-        }
+        check_weight_shape(&weight, n, n_in)?;
         self.stamp = None;
-        self.wt.clear();
-        self.wt.extend(weight.t().iter().copied());
-        check_finite("weight", &self.wt, &[n_in, n])?;
+        self.load_weight(weight)?;
         self.spikes.reset_shape(steps, batch, n);
         self.i_star.resize_with(batch, Vec::new);
         let gl = group_len(batch);
@@ -208,20 +243,9 @@ impl<F: Real> FusedLif<F> {
             })
             .reduce(|| None, first_row);
         if let Some(b) = bad {
-            return Err(Error::Overflow {
-                arg: "input",
-                quantity: "synaptic current or membrane",
-                dtype: F::NAME,
-                index: vec![b],
-                value: f64::INFINITY,
-            });
+            return Err(input_overflow::<F>(b, "synaptic current or membrane"));
         }
-        self.stamp = Some(Stamp {
-            steps,
-            batch,
-            n_in,
-            events: input.len(),
-        });
+        self.stamp = Some(Stamp::of(input));
         Ok(&self.spikes)
     }
 
@@ -245,13 +269,7 @@ impl<F: Real> FusedLif<F> {
         self.stamp = None;
         let n = self.neurons();
         let (steps, batch, n_in) = (input.steps(), input.batch(), input.channels());
-        if weight.dim() != (n, n_in) {
-            return Err(Error::Shape {
-                arg: "weight",
-                expected: format!("(N, N_in) = ({n}, {n_in})"),
-                actual: format!("{:?}", weight.dim()),
-            });
-        }
+        check_weight_shape(&weight, n, n_in)?;
         if (recorded.steps(), recorded.batch(), recorded.channels()) != (steps, batch, n) {
             return Err(Error::Shape {
                 arg: "hw_spikes",
@@ -276,9 +294,7 @@ impl<F: Real> FusedLif<F> {
                 actual: format!("an event of value {}", v.to_f64().unwrap_or(f64::NAN)),
             });
         }
-        self.wt.clear();
-        self.wt.extend(weight.t().iter().copied());
-        check_finite("weight", &self.wt, &[n_in, n])?;
+        self.load_weight(weight)?;
         self.spikes.clone_from(recorded);
         self.i_star.resize_with(batch, Vec::new);
         let gl = group_len(batch);
@@ -302,20 +318,9 @@ impl<F: Real> FusedLif<F> {
             })
             .reduce(|| None, first_row);
         if let Some(b) = bad {
-            return Err(Error::Overflow {
-                arg: "input",
-                quantity: "synaptic current",
-                dtype: F::NAME,
-                index: vec![b],
-                value: f64::INFINITY,
-            });
+            return Err(input_overflow::<F>(b, "synaptic current"));
         }
-        self.stamp = Some(Stamp {
-            steps,
-            batch,
-            n_in,
-            events: input.len(),
-        });
+        self.stamp = Some(Stamp::of(input));
         Ok(&self.spikes)
     }
 
@@ -338,12 +343,7 @@ impl<F: Real> FusedLif<F> {
         grad_input: Option<&mut Vec<Vec<F>>>,
     ) -> Result<GuardStats> {
         let n = self.neurons();
-        let stamp = Stamp {
-            steps: input.steps(),
-            batch: input.batch(),
-            n_in: input.channels(),
-            events: input.len(),
-        };
+        let stamp = Stamp::of(input);
         if self.stamp != Some(stamp) {
             return Err(Error::Shape {
                 arg: "input",
