@@ -42,7 +42,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use eventprop_exact::dynamics::{phi, Kinetics};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
+use super::analog::{
+    advance_neuron, propagator, too_many_spikes, LayerCore, LayerRun, NeuronState, Scratch,
+    TimeBase,
+};
 use super::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
 use crate::data::Spike;
 use crate::error::{Error, Result};
@@ -300,6 +305,10 @@ pub struct MockChip {
     steps: usize,
     t_sim: f64,
     layers: Vec<LayerPhys>,
+    /// The layers' arrays and propagator tables for the layer core.
+    cores: Vec<LayerCore>,
+    /// The time base of a run (ticks of the chip clock where every breakpoint is on it).
+    time: TimeBase,
     host: HostScales,
 }
 
@@ -320,43 +329,15 @@ fn kick_variance_factor(a: f64, b: f64, h: f64) -> f64 {
 /// What one sample recorded in one layer: spikes and (where recorded) the traces.
 type SampleLayer = (Vec<Spike>, Option<Vec<SampledTrace>>);
 
-/// The propagator of an interval `d`: `(e^{-a d}, e^{-b d}, a φ(a, b, d))`, with two
-/// transcendental calls (`e^{-min(a,b) d}` and `expm1(-|b-a| d)` give both exponentials and
-/// `φ` without dividing by a small difference).
-#[inline]
-fn propagator(k: &Kinetics, d: f64) -> [f64; 3] {
-    let (lo, diff) = if k.a <= k.b {
-        (k.a, k.b - k.a)
-    } else {
-        (k.b, k.a - k.b)
-    };
-    let e_lo = (-lo * d).exp();
-    let m = (-diff * d).exp_m1();
-    let e_hi = e_lo * (1.0 + m);
-    let phi = if diff * d == 0.0 {
-        e_lo * d
-    } else {
-        e_lo * (-m / diff)
-    };
-    let (e_a, e_b) = if k.a <= k.b {
-        (e_lo, e_hi)
-    } else {
-        (e_hi, e_lo)
-    };
-    [e_a, e_b, k.a * phi]
-}
-
-/// The state of one neuron while it is simulated.
+/// The per-neuron simulation's state ([`MockChip::simulate_neuron`]): the neuron, and
+/// propagator caches for its interval lengths.
 struct State {
-    t: f64,
-    u: f64,
-    i: f64,
-    ref_until: f64,
-    /// The last interval and its propagator: the intervals between noise kicks all have
-    /// the length `noise_dt` (to rounding of the kick times, below 1e-12 relative, which
-    /// the cache accepts), so most steps reuse it.
+    neuron: NeuronState,
+    /// The last interval and its propagator: intervals of a recurring length (the kick
+    /// interval, a fine sampling period) reuse it, to rounding of their times (below 1e-12
+    /// relative, which the cache accepts).
     cache: (f64, [f64; 3]),
-    /// Whether `cache` served a later interval (a recurring length: the kick interval).
+    /// Whether `cache` served a later interval (a recurring length).
     cache_reused: bool,
     /// Propagators of recurring interval lengths (cache entries that were reused), by
     /// their exact length, a ring of [`RECENT`]: where the cache misses (the kick interval
@@ -371,18 +352,7 @@ struct State {
 const RECENT: usize = 4;
 
 impl State {
-    /// Advances to `stop`, with the spikes (appended to `spikes`) and refractory periods on
-    /// the way.
-    ///
-    /// The crossing search runs only where a crossing is possible (SPEC §4: `u` has at most
-    /// one extremum per interval): skipped when `max(u, 0) + max(I, 0) a φ(d)` (`d` up to
-    /// the PSP's peak time, where `a φ` rises; `psp_peak` beyond) stays below the
-    /// threshold, or when both ends and the start current `I0` stay below it — at an
-    /// interior maximum `du/ds = a (I - u) = 0`, so there `u = I(s) ≤ max(I0, 0)` (the
-    /// current only decays between events). Both tests bound the exact `u`, with the same
-    /// `1e-12` relative margin as before, so they skip only searches that find nothing:
-    /// the recording is the same bit for bit. The propagator cache is only written where
-    /// the interval is propagated whole (as before the bounds).
+    /// Advances to `stop` ([`advance_neuron`]), with the spikes appended to `spikes`.
     #[inline(always)]
     fn advance(
         &mut self,
@@ -391,59 +361,26 @@ impl State {
         stop: f64,
         spikes: &mut Vec<f64>,
     ) -> Result<()> {
-        let k = &p.kinetics;
-        let margin = k.theta - 1e-12 * k.theta.abs();
-        while self.t < stop {
-            if self.t < self.ref_until {
-                let e = self.ref_until.min(stop);
-                self.i = k.i_at(self.i, e - self.t);
-                self.u = k.reset;
-                self.t = e;
-                continue;
+        let d = stop - self.neuron.t;
+        if d <= 0.0 {
+            return Ok(());
+        }
+        let hit = (d - self.cache.0).abs() <= 1e-12 * d;
+        let prop = if hit {
+            self.cache.1
+        } else if let Some(&(_, p)) = self.recent.iter().find(|r| r.0 == d) {
+            p
+        } else {
+            propagator(&p.kinetics, d)
+        };
+        let whole = advance_neuron(p, refractory, &mut self.neuron, stop, prop, &mut |t| {
+            spikes.push(t);
+            if spikes.len() > MAX_SPIKES_PER_NEURON {
+                return Err(too_many_spikes(spikes.len()));
             }
-            let d = stop - self.t;
-            let hit = (d - self.cache.0).abs() <= 1e-12 * d;
-            let prop = if hit {
-                self.cache.1
-            } else if let Some(&(_, p)) = self.recent.iter().find(|r| r.0 == d) {
-                p
-            } else {
-                propagator(k, d)
-            };
-            let [e_a, e_b, a_phi] = prop;
-            if p.spiking {
-                let rise = if d <= p.psp_peak_time {
-                    a_phi
-                } else {
-                    p.psp_peak
-                };
-                let possible = self.u.max(0.0) + self.i.max(0.0) * rise >= margin
-                    && !(self.i < margin
-                        && self.u < margin
-                        && self.u * e_a + self.i * a_phi < margin);
-                // the old, looser test: the search runs under the same condition as before
-                // whenever it can find something
-                let reachable = self.u.max(0.0) + self.i.max(0.0) * p.psp_peak >= margin;
-                if possible && reachable {
-                    if let Some(s) = k.first_crossing(self.u, self.i, d) {
-                        self.t += s;
-                        spikes.push(self.t);
-                        if spikes.len() > MAX_SPIKES_PER_NEURON {
-                            return Err(Error::invalid(
-                                "chip",
-                                format!("at most {MAX_SPIKES_PER_NEURON} spikes per neuron and sample (weights too large?)"),
-                                spikes.len(),
-                            ));
-                        }
-                        self.i = k.i_at(self.i, s);
-                        self.u = k.reset;
-                        if refractory > 0.0 {
-                            self.ref_until = self.t + refractory;
-                        }
-                        continue;
-                    }
-                }
-            }
+            Ok(())
+        })?;
+        if whole {
             if hit {
                 self.cache_reused = true;
             } else {
@@ -454,9 +391,6 @@ impl State {
                 self.cache = (d, prop);
                 self.cache_reused = false;
             }
-            self.u = self.u * e_a + self.i * a_phi;
-            self.i *= e_b;
-            self.t = stop;
         }
         Ok(())
     }
@@ -601,14 +535,28 @@ impl MockChip {
             readout_offset: config.cadc_readout_leak - spec.lif.leak * g,
             trace_scale: span / (config.cadc_threshold - config.cadc_leak),
         };
+        let t_sim = steps as f64 * dt;
+        let time = TimeBase::new(
+            config.quantize_time,
+            config.clock_hz,
+            config.noise_dt,
+            config.cadc_period,
+            t_sim,
+        );
+        let cores = layers
+            .iter()
+            .map(|l| LayerCore::new(&l.neurons, &time))
+            .collect();
         Ok(Self {
             spec,
             config,
             seed,
             dt,
             steps,
-            t_sim: steps as f64 * dt,
+            t_sim,
             layers,
+            cores,
+            time,
             host,
         })
     }
@@ -733,10 +681,7 @@ impl MockChip {
     ) -> Result<()> {
         let refractory = self.config.refractory;
         let mut st = State {
-            t: 0.0,
-            u: 0.0,
-            i: 0.0,
-            ref_until: f64::NEG_INFINITY,
+            neuron: NeuronState::rest(),
             cache: (-1.0, [0.0; 3]),
             cache_reused: false,
             recent: [(-1.0, [0.0; 3]); RECENT],
@@ -755,33 +700,32 @@ impl MockChip {
             }
             st.advance(p, refractory, stop, spikes)?;
             if ts <= te {
-                values.push(st.u + p.leak);
+                values.push(st.neuron.u + p.leak);
                 si += 1;
             } else {
-                st.i += events[ei].1;
+                st.neuron.i += events[ei].1;
                 ei += 1;
             }
         }
         // samples after the end (none for the chip's own sample times)
-        values.resize(sample_times.len(), st.u + p.leak);
+        values.resize(sample_times.len(), st.neuron.u + p.leak);
         Ok(())
     }
 
     /// Runs one sample: input events → the recording of every layer (spikes stamped,
-    /// membranes as CADC codes).
-    ///
-    /// Per neuron, in neuron order: its noise kicks `(m noise_dt, σ ξ_m)`, `m = 1 ..
-    /// t_sim/noise_dt`, drawn from the sample's stream, merged with the presynaptic events
-    /// (a kick before an event at the same time goes after it), then simulated. The
-    /// buffers (kicks, events, spikes, samples) live for the sample and are reused for
-    /// every neuron.
+    /// membranes as CADC codes), on the layer core ([`analog`]): each layer's neurons
+    /// advance together over the layer's breakpoints (presynaptic events, noise kicks
+    /// `m noise_dt`, `m = 1 ..= t_sim/noise_dt`, CADC samples). At each kick time every
+    /// neuron's kick `σ ξ` is drawn from the sample's stream, in neuron order (layer by
+    /// layer, in time order within a layer).
     fn run_sample(
         &self,
-        config: &Configuration,
+        weights_t: &[Vec<f64>],
         input: &[Spike],
         noise_seed: u64,
+        sc: &mut Scratch,
     ) -> Result<Vec<SampleLayer>> {
-        let mut rng = ChaCha8Rng::seed_from_u64(noise_seed);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(noise_seed);
         let mut prev: Vec<Spike> = input
             .iter()
             .map(|s| Spike {
@@ -791,59 +735,86 @@ impl MockChip {
             .collect();
         eventprop_exact::sort_spikes(&mut prev);
         let sample_times = self.cadc_times();
-        let h = self.config.noise_dt;
-        let kick_times: Vec<f64> = (1..=(self.t_sim / h + 1e-9).floor() as usize)
-            .map(|m| m as f64 * h)
-            .collect();
         let n_layers = self.layers.len();
         let mut out = Vec::with_capacity(n_layers);
-        let (mut events, mut times, mut values) = (Vec::new(), Vec::new(), Vec::new());
-        for (l, layer) in self.layers.iter().enumerate() {
-            let w = &config.weights[l];
+        let (mut events, mut found, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for (l, (layer, core)) in self.layers.iter().zip(&self.cores).enumerate() {
             let record = l + 1 == n_layers || self.config.record_hidden_membrane;
-            let noisy = layer.kick_std != 0.0;
-            let mut spikes = Vec::new();
-            let mut traces = Vec::new();
-            for (n, p) in layer.neurons.iter().enumerate() {
-                // merge the (sorted) presynaptic events and the kicks, drawn in time order
-                events.clear();
-                let mut kc = if noisy { &kick_times[..] } else { &[][..] }.iter();
-                let mut next_kick = kc.next();
-                let mut draw = |t: f64| (t, layer.kick_std * rng.sample::<f64, _>(StandardNormal));
-                let (w_row, g_row) = (w.row(n), layer.gain.row(n));
-                for s in &prev {
-                    let j = s.neuron as usize;
-                    let g = w_row[j] * g_row[j];
-                    while let Some(&t) = next_kick.filter(|&&t| t < s.time) {
-                        events.push(draw(t));
-                        next_kick = kc.next();
+            events.clear();
+            events.extend(
+                prev.iter()
+                    .map(|s| (self.time.of_seconds(s.time), s.neuron)),
+            );
+            found.clear();
+            values.clear();
+            let kick_std = layer.kick_std;
+            let run = LayerRun {
+                neurons: &layer.neurons,
+                core,
+                time: &self.time,
+                refractory: self.config.refractory,
+                events: &events,
+                weights_t: &weights_t[l],
+                samples: if record { sample_times.len() } else { 0 },
+                noisy: kick_std != 0.0,
+            };
+            run.run(
+                &mut |kicks: &mut [f64]| {
+                    for k in kicks {
+                        *k = kick_std * rng.sample::<f64, _>(StandardNormal);
                     }
-                    if g != 0.0 {
-                        events.push((s.time, g));
-                    }
-                }
-                while let Some(&t) = next_kick {
-                    events.push(draw(t));
-                    next_kick = kc.next();
-                }
-                let samples: &[f64] = if record { &sample_times } else { &[] };
-                self.simulate_into(p, &events, self.t_sim, samples, &mut times, &mut values)?;
-                spikes.extend(times.iter().map(|&t| Spike {
+                },
+                sc,
+                &mut found,
+                &mut values,
+            )?;
+            let mut spikes: Vec<Spike> = found
+                .iter()
+                .map(|&(t, n)| Spike {
                     time: self.stamp(t),
-                    neuron: n as u32,
-                }));
-                if record {
-                    traces.push(SampledTrace {
-                        times: sample_times.clone(),
-                        values: values.iter().map(|&v| self.cadc_code(v, p)).collect(),
-                    });
-                }
-            }
+                    neuron: n,
+                })
+                .collect();
             eventprop_exact::sort_spikes(&mut spikes);
-            out.push((spikes.clone(), record.then_some(traces)));
+            let traces = record.then(|| {
+                let n = layer.neurons.len();
+                layer
+                    .neurons
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| SampledTrace {
+                        times: sample_times.clone(),
+                        values: values
+                            .iter()
+                            .skip(k)
+                            .step_by(n)
+                            .map(|&u| self.cadc_code(u + p.leak, p))
+                            .collect(),
+                    })
+                    .collect()
+            });
+            out.push((spikes.clone(), traces));
             prev = spikes;
         }
         Ok(out)
+    }
+
+    /// The effective weights of `config` (levels × gain × the chip's unit, model units) per
+    /// layer, transposed for the layer core: `[j * N + n]`.
+    fn weights_t(&self, config: &Configuration) -> Vec<Vec<f64>> {
+        config
+            .weights
+            .iter()
+            .zip(&self.layers)
+            .map(|(w, layer)| {
+                let (n, n_in) = w.dim();
+                let mut t = vec![0.0; n * n_in];
+                for ((k, j), &x) in w.indexed_iter() {
+                    t[j * n + k] = x * layer.gain[[k, j]];
+                }
+                t
+            })
+            .collect()
     }
 }
 
@@ -904,14 +875,15 @@ impl Chip for MockChip {
             }
         }
         let base = hash_f64s(mix(self.seed), config.weights.iter().flat_map(|w| w.iter()));
+        let weights_t = self.weights_t(config);
         let per_sample: Vec<_> = inputs
             .par_iter()
-            .map(|s| {
+            .map_init(Scratch::default, |sc, s| {
                 let h = s.iter().fold(
                     base,
                     |h, e| mix(mix(h ^ e.time.to_bits()) ^ e.neuron as u64),
                 );
-                self.run_sample(config, s, h)
+                self.run_sample(&weights_t, s, h, sc)
             })
             .collect::<Result<_>>()?;
         let sizes: Vec<usize> = self.spec.weight_shapes().iter().map(|s| s.0).collect();
@@ -955,5 +927,197 @@ impl Chip for MockChip {
         self.config
             .quantize_weights
             .then(|| MAX_LEVEL as f64 / self.host.weight_scale)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{yinyang, EngineKind, TrainConfig};
+
+    /// A plain simulation of one neuron, independent of the mock's bounds, propagators and
+    /// caches: on every interval between events the exact engine's unbounded crossing search
+    /// and closed-form state; samples before events at equal times.
+    fn plain_neuron(
+        p: &NeuronPhys,
+        refractory: f64,
+        events: &[(f64, f64)],
+        t_end: f64,
+        sample_times: &[f64],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let k = &p.kinetics;
+        let (mut t, mut u, mut i, mut ref_until) = (0.0, 0.0, 0.0, f64::NEG_INFINITY);
+        let (mut spikes, mut values) = (Vec::new(), Vec::new());
+        let (mut ei, mut si) = (0, 0);
+        loop {
+            let te = events.get(ei).map_or(f64::INFINITY, |e| e.0);
+            let ts = sample_times.get(si).copied().unwrap_or(f64::INFINITY);
+            let stop = te.min(ts).min(t_end);
+            while t < stop {
+                if t < ref_until {
+                    let e = ref_until.min(stop);
+                    i = k.i_at(i, e - t);
+                    (u, t) = (k.reset, e);
+                } else if let Some(x) = k.first_crossing(u, i, stop - t).filter(|_| p.spiking) {
+                    t += x;
+                    spikes.push(t);
+                    i = k.i_at(i, x);
+                    u = k.reset;
+                    ref_until = t + refractory;
+                } else {
+                    (u, i) = k.state_at(u, i, stop - t);
+                    t = stop;
+                }
+            }
+            if te.min(ts) > t_end {
+                break;
+            }
+            if ts <= te {
+                values.push(u + p.leak);
+                si += 1;
+            } else {
+                i += events[ei].1;
+                ei += 1;
+            }
+        }
+        (spikes, values)
+    }
+
+    fn close(x: f64, y: f64, tol: f64) -> bool {
+        (x - y).abs() <= tol
+    }
+
+    /// The layer core ([`LayerRun`], all neurons over shared breakpoints, propagators from
+    /// tick tables) against the per-neuron simulation ([`MockChip::simulate_neuron`], each
+    /// neuron alone on its merged events and kicks, propagators from the float interval
+    /// lengths) and against [`plain_neuron`]: with the same kicks, the same spikes and
+    /// samples to rounding, on the first layer of 100 Yin-Yang samples with random weights
+    /// that make the neurons fire. Returns the number of spikes compared.
+    fn core_agrees_with_per_neuron_simulation(config: MockConfig) -> usize {
+        let c = TrainConfig::preset(EngineKind::Chip);
+        let chip = MockChip::new(c.network(), config, 5, c.encoding.dt, c.encoding.steps())
+            .expect("valid chip");
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let weights: Vec<Array2<f64>> = chip
+            .spec
+            .weight_shapes()
+            .iter()
+            .map(|&s| Array2::from_shape_simple_fn(s, || rng.random_range(-0.3..2.0)))
+            .collect();
+        let wt = chip.weights_t(&chip.configure(&weights).expect("valid weights"));
+        let set = yinyang::encode(&yinyang::generate(100, 3), &c.encoding);
+        let sample_times = chip.cadc_times();
+        let layer = &chip.layers[0];
+        let n = layer.neurons.len();
+        let mut scratch = Scratch::default();
+        let mut checked = 0;
+        for (b, input) in set.samples.iter().enumerate() {
+            let mut stamped: Vec<Spike> = input
+                .iter()
+                .map(|s| Spike {
+                    time: chip.stamp(s.time),
+                    neuron: s.neuron,
+                })
+                .collect();
+            eventprop_exact::sort_spikes(&mut stamped);
+            let events: Vec<(f64, u32)> = stamped
+                .iter()
+                .map(|s| (chip.time.of_seconds(s.time), s.neuron))
+                .collect();
+            let mut draws = ChaCha8Rng::seed_from_u64(b as u64);
+            let mut kicks: Vec<Vec<f64>> = Vec::new();
+            let (mut found, mut values) = (Vec::new(), Vec::new());
+            LayerRun {
+                neurons: &layer.neurons,
+                core: &chip.cores[0],
+                time: &chip.time,
+                refractory: chip.config.refractory,
+                events: &events,
+                weights_t: &wt[0],
+                samples: sample_times.len(),
+                noisy: layer.kick_std != 0.0,
+            }
+            .run(
+                &mut |k: &mut [f64]| {
+                    for x in k.iter_mut() {
+                        *x = layer.kick_std * draws.sample::<f64, _>(StandardNormal);
+                    }
+                    kicks.push(k.to_vec());
+                },
+                &mut scratch,
+                &mut found,
+                &mut values,
+            )
+            .expect("runs");
+            assert_eq!(values.len(), sample_times.len() * n);
+            for (k, p) in layer.neurons.iter().enumerate() {
+                // events first: at equal times an event comes before a kick (stable sort)
+                let mut merged: Vec<(f64, f64)> = stamped
+                    .iter()
+                    .map(|s| (s.time, wt[0][s.neuron as usize * n + k]))
+                    .collect();
+                merged.extend(
+                    kicks
+                        .iter()
+                        .enumerate()
+                        .map(|(m, kv)| ((m + 1) as f64 * chip.config.noise_dt, kv[k])),
+                );
+                merged.sort_by(|x, y| x.0.total_cmp(&y.0));
+                let (spikes, v) = chip
+                    .simulate_neuron(p, &merged, chip.t_sim, &sample_times)
+                    .expect("runs");
+                let (plain_spikes, plain_v) = plain_neuron(
+                    p,
+                    chip.config.refractory,
+                    &merged,
+                    chip.t_sim,
+                    &sample_times,
+                );
+                let mine: Vec<f64> = found
+                    .iter()
+                    .filter(|s| s.1 == k as u32)
+                    .map(|s| s.0)
+                    .collect();
+                for other in [&spikes, &plain_spikes] {
+                    assert_eq!(other.len(), mine.len(), "sample {b} neuron {k}");
+                    for (x, y) in other.iter().zip(&mine) {
+                        assert!(close(*x, *y, 1e-9 * x.abs()), "{x} vs {y}");
+                    }
+                }
+                for other in [&v, &plain_v] {
+                    for (j, x) in other.iter().enumerate() {
+                        let y = values[j * n + k] + p.leak;
+                        assert!(
+                            close(*x, y, 1e-9),
+                            "sample {b} neuron {k} at {j}: {x} vs {y}"
+                        );
+                    }
+                }
+                checked += spikes.len();
+            }
+        }
+        checked
+    }
+
+    #[test]
+    fn layer_core_agrees_with_the_per_neuron_simulation() {
+        // default: every non-ideality on, times in ticks of the clock, tabulated propagators
+        let n = core_agrees_with_per_neuron_simulation(MockConfig::default());
+        assert!(n > 500);
+        // off the clock: times in seconds, the kick propagators and computed ones
+        let off_clock = MockConfig {
+            quantize_time: false,
+            ..MockConfig::default()
+        };
+        let n = core_agrees_with_per_neuron_simulation(off_clock);
+        assert!(n > 500);
+        // a refractory period; no noise (long intervals beyond the table)
+        let refractory = MockConfig {
+            refractory: 2e-6,
+            noise: false,
+            ..MockConfig::default()
+        };
+        let n = core_agrees_with_per_neuron_simulation(refractory);
+        assert!(n > 500);
     }
 }

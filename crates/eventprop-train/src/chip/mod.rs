@@ -34,6 +34,7 @@
 //! A recording of a batch of `B` samples: `layers[l].spikes[b]` (events of sample `b`),
 //! `layers[l].membrane[b][n]` (trace of neuron `n`); mapped: `(T, B, N_l)` per layer.
 
+mod analog;
 pub mod calibrate;
 pub mod ideal;
 pub mod mapping;
