@@ -268,6 +268,11 @@ impl TimeBase {
         }
     }
 
+    /// The number of noise kicks in the window (at `m · kick`, `m = 1 ..= kicks()`).
+    pub fn kicks(&self) -> usize {
+        (self.end / self.kick + 1e-9).floor() as usize
+    }
+
     /// A (stamped) time in seconds in this base's units.
     pub fn of_seconds(&self, t: f64) -> f64 {
         if self.ticks {
@@ -332,7 +337,6 @@ pub(super) struct Scratch {
     /// (a `u64` so that the neuron loop vectorises with the `f64` lanes).
     flag: Vec<u64>,
     count: Vec<usize>,
-    kicks: Vec<f64>,
     prop: PropSet,
 }
 
@@ -353,29 +357,28 @@ pub(super) struct LayerRun<'a> {
     pub weights_t: &'a [f64],
     /// CADC samples to record (at `k · time.sample`, `k < samples`; 0 = none).
     pub samples: usize,
-    /// Whether the layer gets noise kicks.
-    pub noisy: bool,
+    /// The noise kicks, kick-major: `kicks[(m - 1) N + n]` is added to neuron `n`'s current
+    /// at `m · time.kick`, `m = 1 ..=` [`TimeBase::kicks`]; empty for none.
+    pub kicks: &'a [f64],
 }
 
 impl LayerRun<'_> {
     /// Runs the layer: spikes `(time in s, neuron)` appended to `spikes` in the order they
     /// are found (sorted by time per neuron), the membranes (relative to each neuron's
     /// leak) at the CADC samples appended to `values` sample-major (`values[k N + n]`).
-    /// At equal times a sample comes before an event, an event before a kick; `kicks` fills
-    /// the current kicks of every neuron at each kick time (neuron order).
+    /// At equal times a sample comes before an event, an event before a kick.
     ///
     /// # Errors
     /// [`Error::Invalid`] naming `chip` when a neuron fires more than
     /// [`MAX_SPIKES_PER_NEURON`] times.
     pub fn run(
         &self,
-        kicks: &mut dyn FnMut(&mut [f64]),
         sc: &mut Scratch,
         spikes: &mut Vec<(f64, u32)>,
         values: &mut Vec<f64>,
     ) -> Result<()> {
         let n = self.neurons.len();
-        for v in [&mut sc.u, &mut sc.i, &mut sc.u0, &mut sc.i0, &mut sc.kicks] {
+        for v in [&mut sc.u, &mut sc.i, &mut sc.u0, &mut sc.i0] {
             v.clear();
             v.resize(n, 0.0);
         }
@@ -386,11 +389,7 @@ impl LayerRun<'_> {
         sc.count.clear();
         sc.count.resize(n, 0);
         let time = self.time;
-        let n_kicks = if self.noisy {
-            (time.end / time.kick + 1e-9).floor() as usize
-        } else {
-            0
-        };
+        let n_kicks = if n == 0 { 0 } else { self.kicks.len() / n };
         let (mut now, mut ei, mut ki, mut si) = (0.0, 0, 1, 0);
         loop {
             let te = self.events.get(ei).map_or(f64::INFINITY, |e| e.0);
@@ -424,8 +423,8 @@ impl LayerRun<'_> {
                 }
                 ei += 1;
             } else {
-                kicks(&mut sc.kicks);
-                for (i, k) in sc.i.iter_mut().zip(&sc.kicks) {
+                let kicks = &self.kicks[(ki - 1) * n..ki * n];
+                for (i, k) in sc.i.iter_mut().zip(kicks) {
                     *i += k;
                 }
                 ki += 1;
@@ -469,23 +468,14 @@ impl LayerRun<'_> {
             &mut sc.i0[..n],
         );
         let (ref_until, flag) = (&sc.ref_until[..n], &mut sc.flag[..n]);
-        // two loops, each of which vectorises
-        for k in 0..n {
-            let (u0, i0) = (u[k], i[k]);
-            u0s[k] = u0;
-            i0s[k] = i0;
-            u[k] = u0 * e_a[k] + i0 * a_phi[k];
-            i[k] = i0 * e_b[k];
-        }
-        let mut any = 0;
-        for k in 0..n {
-            let (u0, i0) = (u0s[k], i0s[k]);
-            let r = rise(d, a_phi[k], peak_time[k], peak[k]);
-            let f = crossing_possible((u0, i0), (u[k], i[k]), r, margin[k]) | (t0 < ref_until[k]);
-            flag[k] = f as u64;
-            any |= f as u64;
-        }
-        if any == 0 {
+        let any = step_neurons(
+            (d, t0),
+            (e_a, e_b, a_phi),
+            (margin, peak, peak_time, ref_until),
+            (u, i, u0s, i0s),
+            flag,
+        );
+        if !any {
             return Ok(());
         }
         let stop = to * time.unit;
@@ -518,6 +508,77 @@ impl LayerRun<'_> {
         }
         Ok(())
     }
+}
+
+/// The propagators of an interval for every neuron: `e^{-a d}`, `e^{-b d}`, `a φ(d)`.
+type Props<'a> = (&'a [f64], &'a [f64], &'a [f64]);
+/// Per neuron: crossing margin, PSP peak, PSP peak time, end of the refractory period.
+type Bounds<'a> = (&'a [f64], &'a [f64], &'a [f64], &'a [f64]);
+/// Per neuron: `u` and `I` (advanced in place), and their values before the step.
+type States<'a> = (&'a mut [f64], &'a mut [f64], &'a mut [f64], &'a mut [f64]);
+
+/// Advances every neuron over an interval of `d` seconds from `t0` in closed form and
+/// flags (1 in `flag`) the neurons that may cross their threshold on it
+/// ([`crossing_possible`]) or are refractory; returns whether any is flagged. Compiled for
+/// AVX2 where the CPU has it (no FMA: the same IEEE operations as the baseline build, so
+/// bit-identical results on every CPU).
+fn step_neurons(
+    times: (f64, f64),
+    props: Props<'_>,
+    bounds: Bounds<'_>,
+    states: States<'_>,
+    flag: &mut [u64],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(
+            times: (f64, f64),
+            props: Props<'_>,
+            bounds: Bounds<'_>,
+            states: States<'_>,
+            flag: &mut [u64],
+        ) -> bool {
+            step_neurons_body(times, props, bounds, states, flag)
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (detected above).
+            return unsafe { avx2(times, props, bounds, states, flag) };
+        }
+    }
+    step_neurons_body(times, props, bounds, states, flag)
+}
+
+#[inline(always)]
+fn step_neurons_body(
+    (d, t0): (f64, f64),
+    (e_a, e_b, a_phi): Props<'_>,
+    (margin, peak, peak_time, ref_until): Bounds<'_>,
+    (u, i, u0s, i0s): States<'_>,
+    flag: &mut [u64],
+) -> bool {
+    let n = u.len();
+    let (e_a, e_b, a_phi) = (&e_a[..n], &e_b[..n], &a_phi[..n]);
+    let (margin, peak, peak_time, ref_until) =
+        (&margin[..n], &peak[..n], &peak_time[..n], &ref_until[..n]);
+    let (i, u0s, i0s, flag) = (&mut i[..n], &mut u0s[..n], &mut i0s[..n], &mut flag[..n]);
+    // two loops, each of which vectorises
+    for k in 0..n {
+        let (u0, i0) = (u[k], i[k]);
+        u0s[k] = u0;
+        i0s[k] = i0;
+        u[k] = u0 * e_a[k] + i0 * a_phi[k];
+        i[k] = i0 * e_b[k];
+    }
+    let mut any = 0;
+    for k in 0..n {
+        let (u0, i0) = (u0s[k], i0s[k]);
+        let r = rise(d, a_phi[k], peak_time[k], peak[k]);
+        let f = crossing_possible((u0, i0), (u[k], i[k]), r, margin[k]) | (t0 < ref_until[k]);
+        flag[k] = f as u64;
+        any |= f as u64;
+    }
+    any != 0
 }
 
 #[cfg(test)]

@@ -260,11 +260,18 @@ impl GridMap {
                         "a malformed trace",
                     )
                 })?;
+                // the grid times rise with k: walk the samples along (`seen` = the number
+                // of samples at or before t, as a binary search would find it)
+                let mut seen = 0;
                 for k in 0..self.steps {
                     let t = k as f64 * self.dt + self.shift;
+                    while seen < tr.times.len() && tr.times[seen] <= t {
+                        seen += 1;
+                    }
+                    let last = seen.checked_sub(1);
                     let raw = match self.interpolation {
-                        Interpolation::Linear => linear(tr, t),
-                        Interpolation::Nearest => nearest(tr, t),
+                        Interpolation::Linear => linear(tr, last, t),
+                        Interpolation::Nearest => nearest(tr, last, t),
                     };
                     v[[k, b, j]] = (raw - offset) * self.trace_scale;
                 }
@@ -310,13 +317,10 @@ fn check_trace(tr: &SampledTrace) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
-/// Index of the last sample with `times[j] <= t` (`None` before the first).
-fn last_at_or_before(times: &[f64], t: f64) -> Option<usize> {
-    times.partition_point(|&s| s <= t).checked_sub(1)
-}
-
-fn linear(tr: &SampledTrace, t: f64) -> f64 {
-    match last_at_or_before(&tr.times, t) {
+/// The trace at `t` by linear interpolation; `last` is the index of the last sample at or
+/// before `t` (`None` before the first).
+fn linear(tr: &SampledTrace, last: Option<usize>, t: f64) -> f64 {
+    match last {
         None => tr.values[0],
         Some(j) if j + 1 == tr.times.len() => tr.values[j],
         Some(j) => {
@@ -331,8 +335,10 @@ fn linear(tr: &SampledTrace, t: f64) -> f64 {
     }
 }
 
-fn nearest(tr: &SampledTrace, t: f64) -> f64 {
-    match last_at_or_before(&tr.times, t) {
+/// The trace at `t` from the nearest sample (the earlier one at a tie); `last` as for
+/// [`linear`].
+fn nearest(tr: &SampledTrace, last: Option<usize>, t: f64) -> f64 {
+    match last {
         None => tr.values[0],
         Some(j) if j + 1 == tr.times.len() => tr.values[j],
         Some(j) => {

@@ -48,6 +48,7 @@ use super::analog::{
     advance_neuron, propagator, too_many_spikes, LayerCore, LayerRun, NeuronState, Scratch,
     TimeBase,
 };
+use super::noise;
 use super::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
 use crate::data::Spike;
 use crate::error::{Error, Result};
@@ -723,7 +724,7 @@ impl MockChip {
         weights_t: &[Vec<f64>],
         input: &[Spike],
         noise_seed: u64,
-        sc: &mut Scratch,
+        scratch: &mut (Scratch, Vec<f64>),
     ) -> Result<Vec<SampleLayer>> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(noise_seed);
         let mut prev: Vec<Spike> = input
@@ -738,6 +739,7 @@ impl MockChip {
         let n_layers = self.layers.len();
         let mut out = Vec::with_capacity(n_layers);
         let (mut events, mut found, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        let (sc, kicks) = scratch;
         for (l, (layer, core)) in self.layers.iter().zip(&self.cores).enumerate() {
             let record = l + 1 == n_layers || self.config.record_hidden_membrane;
             events.clear();
@@ -748,6 +750,15 @@ impl MockChip {
             found.clear();
             values.clear();
             let kick_std = layer.kick_std;
+            kicks.clear();
+            if kick_std != 0.0 {
+                noise::fill(
+                    &mut rng,
+                    kick_std,
+                    self.time.kicks() * layer.neurons.len(),
+                    kicks,
+                );
+            }
             let run = LayerRun {
                 neurons: &layer.neurons,
                 core,
@@ -756,18 +767,9 @@ impl MockChip {
                 events: &events,
                 weights_t: &weights_t[l],
                 samples: if record { sample_times.len() } else { 0 },
-                noisy: kick_std != 0.0,
+                kicks,
             };
-            run.run(
-                &mut |kicks: &mut [f64]| {
-                    for k in kicks {
-                        *k = kick_std * rng.sample::<f64, _>(StandardNormal);
-                    }
-                },
-                sc,
-                &mut found,
-                &mut values,
-            )?;
+            run.run(sc, &mut found, &mut values)?;
             let mut spikes: Vec<Spike> = found
                 .iter()
                 .map(|&(t, n)| Spike {
@@ -878,7 +880,7 @@ impl Chip for MockChip {
         let weights_t = self.weights_t(config);
         let per_sample: Vec<_> = inputs
             .par_iter()
-            .map_init(Scratch::default, |sc, s| {
+            .map_init(Default::default, |sc, s| {
                 let h = s.iter().fold(
                     base,
                     |h, e| mix(mix(h ^ e.time.to_bits()) ^ e.neuron as u64),
@@ -1025,7 +1027,13 @@ mod tests {
                 .map(|s| (chip.time.of_seconds(s.time), s.neuron))
                 .collect();
             let mut draws = ChaCha8Rng::seed_from_u64(b as u64);
-            let mut kicks: Vec<Vec<f64>> = Vec::new();
+            let kicks: Vec<f64> = if layer.kick_std == 0.0 {
+                Vec::new()
+            } else {
+                (0..chip.time.kicks() * n)
+                    .map(|_| layer.kick_std * draws.sample::<f64, _>(StandardNormal))
+                    .collect()
+            };
             let (mut found, mut values) = (Vec::new(), Vec::new());
             LayerRun {
                 neurons: &layer.neurons,
@@ -1035,19 +1043,9 @@ mod tests {
                 events: &events,
                 weights_t: &wt[0],
                 samples: sample_times.len(),
-                noisy: layer.kick_std != 0.0,
+                kicks: &kicks,
             }
-            .run(
-                &mut |k: &mut [f64]| {
-                    for x in k.iter_mut() {
-                        *x = layer.kick_std * draws.sample::<f64, _>(StandardNormal);
-                    }
-                    kicks.push(k.to_vec());
-                },
-                &mut scratch,
-                &mut found,
-                &mut values,
-            )
+            .run(&mut scratch, &mut found, &mut values)
             .expect("runs");
             assert_eq!(values.len(), sample_times.len() * n);
             for (k, p) in layer.neurons.iter().enumerate() {
@@ -1058,7 +1056,7 @@ mod tests {
                     .collect();
                 merged.extend(
                     kicks
-                        .iter()
+                        .chunks(n)
                         .enumerate()
                         .map(|(m, kv)| ((m + 1) as f64 * chip.config.noise_dt, kv[k])),
                 );

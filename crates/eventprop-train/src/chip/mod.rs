@@ -39,6 +39,7 @@ pub mod calibrate;
 pub mod ideal;
 pub mod mapping;
 pub mod mock;
+mod noise;
 pub mod record_file;
 
 use std::fmt;
