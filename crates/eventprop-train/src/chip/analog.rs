@@ -389,7 +389,7 @@ impl LayerRun<'_> {
         sc.count.clear();
         sc.count.resize(n, 0);
         let time = self.time;
-        let n_kicks = if n == 0 { 0 } else { self.kicks.len() / n };
+        let n_kicks = self.kicks.len().checked_div(n).unwrap_or(0);
         let (mut now, mut ei, mut ki, mut si) = (0.0, 0, 1, 0);
         loop {
             let te = self.events.get(ei).map_or(f64::INFINITY, |e| e.0);
@@ -562,19 +562,16 @@ fn step_neurons_body(
     let (margin, peak, peak_time, ref_until) =
         (&margin[..n], &peak[..n], &peak_time[..n], &ref_until[..n]);
     let (i, u0s, i0s, flag) = (&mut i[..n], &mut u0s[..n], &mut i0s[..n], &mut flag[..n]);
-    // two loops, each of which vectorises
-    for k in 0..n {
-        let (u0, i0) = (u[k], i[k]);
-        u0s[k] = u0;
-        i0s[k] = i0;
-        u[k] = u0 * e_a[k] + i0 * a_phi[k];
-        i[k] = i0 * e_b[k];
-    }
     let mut any = 0;
     for k in 0..n {
-        let (u0, i0) = (u0s[k], i0s[k]);
+        let (u0, i0) = (u[k], i[k]);
+        let (u1, i1) = (u0 * e_a[k] + i0 * a_phi[k], i0 * e_b[k]);
         let r = rise(d, a_phi[k], peak_time[k], peak[k]);
-        let f = crossing_possible((u0, i0), (u[k], i[k]), r, margin[k]) | (t0 < ref_until[k]);
+        let f = crossing_possible((u0, i0), (u1, i1), r, margin[k]) | (t0 < ref_until[k]);
+        u0s[k] = u0;
+        i0s[k] = i0;
+        u[k] = u1;
+        i[k] = i1;
         flag[k] = f as u64;
         any |= f as u64;
     }

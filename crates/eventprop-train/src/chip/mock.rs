@@ -327,6 +327,20 @@ fn kick_variance_factor(a: f64, b: f64, h: f64) -> f64 {
     sum
 }
 
+/// Buffers of [`MockChip::run_sample`], reused across the samples of a worker thread.
+#[derive(Debug, Default)]
+struct SampleScratch {
+    core: Scratch,
+    kicks: Vec<f64>,
+    events: Vec<(f64, u32)>,
+    found: Vec<(f64, u32)>,
+    values: Vec<f64>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<SampleScratch> = Default::default();
+}
+
 /// What one sample recorded in one layer: spikes and (where recorded) the traces.
 type SampleLayer = (Vec<Spike>, Option<Vec<SampledTrace>>);
 
@@ -722,54 +736,61 @@ impl MockChip {
     fn run_sample(
         &self,
         weights_t: &[Vec<f64>],
+        sample_times: &[f64],
         input: &[Spike],
         noise_seed: u64,
-        scratch: &mut (Scratch, Vec<f64>),
+        scratch: &mut SampleScratch,
     ) -> Result<Vec<SampleLayer>> {
+        let SampleScratch {
+            core: sc,
+            kicks,
+            events,
+            found,
+            values,
+        } = scratch;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(noise_seed);
-        let mut prev: Vec<Spike> = input
+        let mut stamped: Vec<Spike> = input
             .iter()
             .map(|s| Spike {
                 time: self.stamp(s.time),
                 neuron: s.neuron,
             })
             .collect();
-        eventprop_exact::sort_spikes(&mut prev);
-        let sample_times = self.cadc_times();
+        eventprop_exact::sort_spikes(&mut stamped);
         let n_layers = self.layers.len();
-        let mut out = Vec::with_capacity(n_layers);
-        let (mut events, mut found, mut values) = (Vec::new(), Vec::new(), Vec::new());
-        let (sc, kicks) = scratch;
+        let mut out: Vec<SampleLayer> = Vec::with_capacity(n_layers);
         for (l, (layer, core)) in self.layers.iter().zip(&self.cores).enumerate() {
             let record = l + 1 == n_layers || self.config.record_hidden_membrane;
+            // the layer's events: the stamped input, or the spikes of the layer below
+            let below = out.last().map_or(&stamped[..], |o| &o.0[..]);
             events.clear();
             events.extend(
-                prev.iter()
+                below
+                    .iter()
                     .map(|s| (self.time.of_seconds(s.time), s.neuron)),
             );
             found.clear();
             values.clear();
-            let kick_std = layer.kick_std;
             kicks.clear();
-            if kick_std != 0.0 {
+            if layer.kick_std != 0.0 {
                 noise::fill(
                     &mut rng,
-                    kick_std,
+                    layer.kick_std,
                     self.time.kicks() * layer.neurons.len(),
                     kicks,
                 );
             }
-            let run = LayerRun {
+            LayerRun {
                 neurons: &layer.neurons,
                 core,
                 time: &self.time,
                 refractory: self.config.refractory,
-                events: &events,
+                events,
                 weights_t: &weights_t[l],
                 samples: if record { sample_times.len() } else { 0 },
                 kicks,
-            };
-            run.run(sc, &mut found, &mut values)?;
+            }
+            .run(sc, found, values)?;
             let mut spikes: Vec<Spike> = found
                 .iter()
                 .map(|&(t, n)| Spike {
@@ -785,7 +806,7 @@ impl MockChip {
                     .iter()
                     .enumerate()
                     .map(|(k, p)| SampledTrace {
-                        times: sample_times.clone(),
+                        times: sample_times.to_vec(),
                         values: values
                             .iter()
                             .skip(k)
@@ -795,8 +816,7 @@ impl MockChip {
                     })
                     .collect()
             });
-            out.push((spikes.clone(), traces));
-            prev = spikes;
+            out.push((spikes, traces));
         }
         Ok(out)
     }
@@ -878,14 +898,16 @@ impl Chip for MockChip {
         }
         let base = hash_f64s(mix(self.seed), config.weights.iter().flat_map(|w| w.iter()));
         let weights_t = self.weights_t(config);
+        let sample_times = self.cadc_times();
         let per_sample: Vec<_> = inputs
             .par_iter()
-            .map_init(Default::default, |sc, s| {
+            .map(|s| {
                 let h = s.iter().fold(
                     base,
                     |h, e| mix(mix(h ^ e.time.to_bits()) ^ e.neuron as u64),
                 );
-                self.run_sample(&weights_t, s, h, sc)
+                // the worker's buffers, kept across batches (every run overwrites them)
+                SCRATCH.with_borrow_mut(|sc| self.run_sample(&weights_t, &sample_times, s, h, sc))
             })
             .collect::<Result<_>>()?;
         let sizes: Vec<usize> = self.spec.weight_shapes().iter().map(|s| s.0).collect();

@@ -42,7 +42,8 @@ fn build() -> Vec<f64> {
         let moment = 0.5 * h * (x0 * f0 + x1 * f1);
         // the part of this cell below the next edge goes to the current bin
         let mut rest = 1.0;
-        while means.len() + 1 < LEVELS && cumulative + rest * mass >= (means.len() + 1) as f64 * per_bin
+        while means.len() + 1 < LEVELS
+            && cumulative + rest * mass >= (means.len() + 1) as f64 * per_bin
         {
             let edge = (means.len() + 1) as f64 * per_bin;
             let part = (edge - cumulative) / mass; // share of the whole cell
@@ -95,7 +96,10 @@ mod tests {
         assert!(t.windows(2).all(|w| w[0] < w[1]), "ascending");
         let mean = t.iter().sum::<f64>() / LEVELS as f64;
         let var = t.iter().map(|x| x * x).sum::<f64>() / LEVELS as f64;
-        assert!(mean.abs() < 1e-15 && (var - 1.0).abs() < 1e-12, "{mean} {var}");
+        assert!(
+            mean.abs() < 1e-15 && (var - 1.0).abs() < 1e-12,
+            "{mean} {var}"
+        );
         // the share of the table below x is Φ(x) to within one bin (Φ from standard normal
         // tables: Φ(0.5) = 0.691462461, Φ(1) = 0.841344746, Φ(2) = 0.977249868,
         // Φ(3) = 0.998650102)
@@ -106,7 +110,10 @@ mod tests {
             (3.0, 0.998650102),
         ] {
             let below = t.iter().filter(|&&v| v < x).count() as f64 / LEVELS as f64;
-            assert!((below - phi).abs() <= 1.0 / LEVELS as f64, "Φ({x}): {below}");
+            assert!(
+                (below - phi).abs() <= 1.0 / LEVELS as f64,
+                "Φ({x}): {below}"
+            );
         }
         // the outermost bin's conditional mean: E[X | X > Φ^{-1}(1 - 2^-14)] ≈ 4.0
         assert!((3.9..4.1).contains(&t[LEVELS - 1]), "{}", t[LEVELS - 1]);
@@ -122,13 +129,21 @@ mod tests {
         let mean = out.iter().sum::<f64>() / n;
         let var = out.iter().map(|x| x * x).sum::<f64>() / n - mean * mean;
         // scale 2: mean 0 ± 3 standard errors (2/1000), variance 4 ± 3 standard errors
-        assert!(mean.abs() < 0.006 && (var - 4.0).abs() < 0.017, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.006 && (var - 4.0).abs() < 0.017,
+            "{mean} {var}"
+        );
         // two-sided tail beyond 2σ (here 4): 0.0455 ± 3 standard errors (0.0002)
         let tail = out.iter().filter(|x| x.abs() > 4.0).count() as f64 / n;
         assert!((tail - 0.0455).abs() < 0.0007, "{tail}");
         // the same stream gives the same draws; a count not a multiple of 4 ends early
         let mut again = Vec::new();
-        fill(&mut Xoshiro256PlusPlus::seed_from_u64(3), 2.0, 6, &mut again);
+        fill(
+            &mut Xoshiro256PlusPlus::seed_from_u64(3),
+            2.0,
+            6,
+            &mut again,
+        );
         assert_eq!(again[..], out[..6]);
     }
 }
