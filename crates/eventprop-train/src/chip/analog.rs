@@ -202,6 +202,8 @@ pub(super) struct PropSet {
     e_a: Vec<f64>,
     e_b: Vec<f64>,
     a_phi: Vec<f64>,
+    /// `a φ` bounded over the interval ([`rise`]).
+    rise: Vec<f64>,
 }
 
 impl PropSet {
@@ -215,11 +217,13 @@ impl PropSet {
         self.e_a.clear();
         self.e_b.clear();
         self.a_phi.clear();
+        self.rise.clear();
         for p in neurons {
             let [e_a, e_b, a_phi] = propagator(&p.kinetics, d);
             self.e_a.push(e_a);
             self.e_b.push(e_b);
             self.a_phi.push(a_phi);
+            self.rise.push(rise(d, a_phi, p.psp_peak_time, p.psp_peak));
         }
     }
 }
@@ -286,13 +290,11 @@ impl TimeBase {
 /// Interval lengths (ticks) with tabulated propagators at most.
 const TABLE_TICKS: f64 = 1024.0;
 
-/// What [`run_layer`] needs of a layer beyond its neurons: the crossing margins and PSP
-/// bounds as arrays, and the propagators of the recurring interval lengths.
+/// What [`LayerRun`] needs of a layer beyond its neurons: the crossing margins as an
+/// array, and the propagators of the recurring interval lengths.
 #[derive(Debug, Clone)]
 pub(super) struct LayerCore {
     margin: Vec<f64>,
-    peak: Vec<f64>,
-    peak_time: Vec<f64>,
     /// On the clock: the propagators of `k` ticks at index `k`, up to the longer of the
     /// kick interval and the CADC period (every interval of a noisy layer).
     table: Vec<PropSet>,
@@ -313,8 +315,6 @@ impl LayerCore {
         };
         Self {
             margin: neurons.iter().map(margin).collect(),
-            peak: neurons.iter().map(|p| p.psp_peak).collect(),
-            peak_time: neurons.iter().map(|p| p.psp_peak_time).collect(),
             table,
             kick: if time.ticks {
                 PropSet::default()
@@ -330,8 +330,9 @@ impl LayerCore {
 pub(super) struct Scratch {
     u: Vec<f64>,
     i: Vec<f64>,
-    u0: Vec<f64>,
-    i0: Vec<f64>,
+    /// The state after the current interval (swapped with `u`, `i` after it).
+    u_next: Vec<f64>,
+    i_next: Vec<f64>,
     ref_until: Vec<f64>,
     /// Per neuron: 1 where [`LayerRun::advance`] hands the interval to [`advance_neuron`]
     /// (a `u64` so that the neuron loop vectorises with the `f64` lanes).
@@ -378,7 +379,7 @@ impl LayerRun<'_> {
         values: &mut Vec<f64>,
     ) -> Result<()> {
         let n = self.neurons.len();
-        for v in [&mut sc.u, &mut sc.i, &mut sc.u0, &mut sc.i0] {
+        for v in [&mut sc.u, &mut sc.i, &mut sc.u_next, &mut sc.i_next] {
             v.clear();
             v.resize(n, 0.0);
         }
@@ -459,119 +460,123 @@ impl LayerRun<'_> {
         };
         let n = self.neurons.len();
         let t0 = from * time.unit;
-        let (e_a, e_b, a_phi) = (&prop.e_a[..n], &prop.e_b[..n], &prop.a_phi[..n]);
-        let (margin, peak, peak_time) = (&core.margin[..n], &core.peak[..n], &core.peak_time[..n]);
-        let (u, i, u0s, i0s) = (
-            &mut sc.u[..n],
-            &mut sc.i[..n],
-            &mut sc.u0[..n],
-            &mut sc.i0[..n],
+        let props = (
+            &prop.e_a[..n],
+            &prop.e_b[..n],
+            &prop.a_phi[..n],
+            &prop.rise[..n],
         );
-        let (ref_until, flag) = (&sc.ref_until[..n], &mut sc.flag[..n]);
         let any = step_neurons(
-            (d, t0),
-            (e_a, e_b, a_phi),
-            (margin, peak, peak_time, ref_until),
-            (u, i, u0s, i0s),
-            flag,
+            t0,
+            props,
+            (&core.margin[..n], &sc.ref_until[..n], self.refractory > 0.0),
+            (&sc.u[..n], &sc.i[..n]),
+            (&mut sc.u_next[..n], &mut sc.i_next[..n]),
+            &mut sc.flag[..n],
         );
-        if !any {
-            return Ok(());
+        if any {
+            let stop = to * time.unit;
+            let (e_a, e_b, a_phi, _) = props;
+            for k in (0..n).filter(|&k| sc.flag[k] != 0) {
+                let mut s = NeuronState {
+                    t: t0,
+                    u: sc.u[k],
+                    i: sc.i[k],
+                    ref_until: sc.ref_until[k],
+                };
+                let count = &mut sc.count[k];
+                advance_neuron(
+                    &self.neurons[k],
+                    self.refractory,
+                    &mut s,
+                    stop,
+                    [e_a[k], e_b[k], a_phi[k]],
+                    &mut |t| {
+                        *count += 1;
+                        if *count > MAX_SPIKES_PER_NEURON {
+                            return Err(too_many_spikes(*count));
+                        }
+                        spikes.push((t, k as u32));
+                        Ok(())
+                    },
+                )?;
+                sc.u_next[k] = s.u;
+                sc.i_next[k] = s.i;
+                sc.ref_until[k] = s.ref_until;
+            }
         }
-        let stop = to * time.unit;
-        for k in (0..n).filter(|&k| sc.flag[k] != 0) {
-            let mut s = NeuronState {
-                t: t0,
-                u: sc.u0[k],
-                i: sc.i0[k],
-                ref_until: sc.ref_until[k],
-            };
-            let count = &mut sc.count[k];
-            advance_neuron(
-                &self.neurons[k],
-                self.refractory,
-                &mut s,
-                stop,
-                [e_a[k], e_b[k], a_phi[k]],
-                &mut |t| {
-                    *count += 1;
-                    if *count > MAX_SPIKES_PER_NEURON {
-                        return Err(too_many_spikes(*count));
-                    }
-                    spikes.push((t, k as u32));
-                    Ok(())
-                },
-            )?;
-            sc.u[k] = s.u;
-            sc.i[k] = s.i;
-            sc.ref_until[k] = s.ref_until;
-        }
+        std::mem::swap(&mut sc.u, &mut sc.u_next);
+        std::mem::swap(&mut sc.i, &mut sc.i_next);
         Ok(())
     }
 }
 
-/// The propagators of an interval for every neuron: `e^{-a d}`, `e^{-b d}`, `a φ(d)`.
-type Props<'a> = (&'a [f64], &'a [f64], &'a [f64]);
-/// Per neuron: crossing margin, PSP peak, PSP peak time, end of the refractory period.
-type Bounds<'a> = (&'a [f64], &'a [f64], &'a [f64], &'a [f64]);
-/// Per neuron: `u` and `I` (advanced in place), and their values before the step.
-type States<'a> = (&'a mut [f64], &'a mut [f64], &'a mut [f64], &'a mut [f64]);
+/// The propagators of an interval for every neuron: `e^{-a d}`, `e^{-b d}`, `a φ(d)`, and
+/// the bound of `a φ` over it ([`rise`]).
+type Props<'a> = (&'a [f64], &'a [f64], &'a [f64], &'a [f64]);
+/// Per neuron: crossing margin and end of the refractory period; whether a refractory
+/// period is set.
+type Bounds<'a> = (&'a [f64], &'a [f64], bool);
+/// Per neuron: `u` and `I`.
+type State<'a> = (&'a [f64], &'a [f64]);
+/// Per neuron: `u` and `I` to write.
+type StateMut<'a> = (&'a mut [f64], &'a mut [f64]);
 
-/// Advances every neuron over an interval of `d` seconds from `t0` in closed form and
-/// flags (1 in `flag`) the neurons that may cross their threshold on it
+/// Advances every neuron over an interval from `t0` (s) in closed form, from `now` into
+/// `next`, and flags (1 in `flag`) the neurons that may cross their threshold on it
 /// ([`crossing_possible`]) or are refractory; returns whether any is flagged. Compiled for
 /// AVX2 where the CPU has it (no FMA: the same IEEE operations as the baseline build, so
 /// bit-identical results on every CPU).
 fn step_neurons(
-    times: (f64, f64),
+    t0: f64,
     props: Props<'_>,
     bounds: Bounds<'_>,
-    states: States<'_>,
+    now: State<'_>,
+    next: StateMut<'_>,
     flag: &mut [u64],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2")]
         fn avx2(
-            times: (f64, f64),
+            t0: f64,
             props: Props<'_>,
             bounds: Bounds<'_>,
-            states: States<'_>,
+            now: State<'_>,
+            next: StateMut<'_>,
             flag: &mut [u64],
         ) -> bool {
-            step_neurons_body(times, props, bounds, states, flag)
+            step_neurons_body(t0, props, bounds, now, next, flag)
         }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (detected above).
-            return unsafe { avx2(times, props, bounds, states, flag) };
+            return unsafe { avx2(t0, props, bounds, now, next, flag) };
         }
     }
-    step_neurons_body(times, props, bounds, states, flag)
+    step_neurons_body(t0, props, bounds, now, next, flag)
 }
 
 #[inline(always)]
 fn step_neurons_body(
-    (d, t0): (f64, f64),
-    (e_a, e_b, a_phi): Props<'_>,
-    (margin, peak, peak_time, ref_until): Bounds<'_>,
-    (u, i, u0s, i0s): States<'_>,
+    t0: f64,
+    (e_a, e_b, a_phi, rise): Props<'_>,
+    (margin, ref_until, refractory): Bounds<'_>,
+    (u, i): State<'_>,
+    (u_next, i_next): StateMut<'_>,
     flag: &mut [u64],
 ) -> bool {
     let n = u.len();
-    let (e_a, e_b, a_phi) = (&e_a[..n], &e_b[..n], &a_phi[..n]);
-    let (margin, peak, peak_time, ref_until) =
-        (&margin[..n], &peak[..n], &peak_time[..n], &ref_until[..n]);
-    let (i, u0s, i0s, flag) = (&mut i[..n], &mut u0s[..n], &mut i0s[..n], &mut flag[..n]);
+    let (e_a, e_b, a_phi, rise) = (&e_a[..n], &e_b[..n], &a_phi[..n], &rise[..n]);
+    let (margin, ref_until, i) = (&margin[..n], &ref_until[..n], &i[..n]);
+    let (u_next, i_next, flag) = (&mut u_next[..n], &mut i_next[..n], &mut flag[..n]);
     let mut any = 0;
     for k in 0..n {
         let (u0, i0) = (u[k], i[k]);
         let (u1, i1) = (u0 * e_a[k] + i0 * a_phi[k], i0 * e_b[k]);
-        let r = rise(d, a_phi[k], peak_time[k], peak[k]);
-        let f = crossing_possible((u0, i0), (u1, i1), r, margin[k]) | (t0 < ref_until[k]);
-        u0s[k] = u0;
-        i0s[k] = i0;
-        u[k] = u1;
-        i[k] = i1;
+        let f = crossing_possible((u0, i0), (u1, i1), rise[k], margin[k])
+            | (refractory & (t0 < ref_until[k]));
+        u_next[k] = u1;
+        i_next[k] = i1;
         flag[k] = f as u64;
         any |= f as u64;
     }

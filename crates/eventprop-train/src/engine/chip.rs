@@ -236,7 +236,13 @@ impl ChipEngine {
         let mut o = self.soft.run_hw(weights, inputs, labels, pass, &hw)?;
         let t3 = std::time::Instant::now();
         if std::env::var("HIL_T").is_ok() {
-            eprintln!("T {} {:.0} {:.0} {:.0}", inputs.len(), (t1 - t0).as_secs_f64() * 1e6, (t2 - t1).as_secs_f64() * 1e6, (t3 - t2).as_secs_f64() * 1e6);
+            eprintln!(
+                "T {} {:.0} {:.0} {:.0}",
+                inputs.len(),
+                (t1 - t0).as_secs_f64() * 1e6,
+                (t2 - t1).as_secs_f64() * 1e6,
+                (t3 - t2).as_secs_f64() * 1e6
+            );
         }
         o.chip = Some(ChipStats {
             mapping: mapped.stats,
