@@ -23,8 +23,9 @@
 //!   bounded below by 0.2 of nominal);
 //! * **temporal membrane noise**: current kicks `σ ξ` every `noise_dt` on every neuron, σ
 //!   chosen so that the free membrane's stationary standard deviation is `noise_std` (model
-//!   units); seeded from the chip seed, the configuration and the sample (reproducible;
-//!   two samples or two weight sets see different noise);
+//!   units), `ξ` standard normal by inverse transform on 2^14 equiprobable bins
+//!   (DESIGN.md "Mock chip model"); seeded from the chip seed, the configuration and the sample
+//!   (reproducible; two samples or two weight sets see different noise);
 //! * **timestamps** of input and recorded spikes on the 125 MHz clock:
 //!   `t_q = floor(t · clock_hz) / clock_hz` (downstream layers receive `t_q`);
 //! * **CADC**: the membrane sampled every `cadc_period` from 0 to `t_sim`, as
