@@ -3,7 +3,7 @@
 //! * [`advance_neuron`]: one neuron over one interval between the events it sees, with the
 //!   exact threshold-crossing search (the per-neuron path of
 //!   [`super::mock::MockChip::simulate_neuron`], calibration, and the rare intervals below);
-//! * [`run_layer`]: every neuron of a layer at once. The neurons of a layer share their
+//! * [`LayerRun`]: every neuron of a layer at once. The neurons of a layer share their
 //!   breakpoints — the presynaptic events, the noise kicks every `noise_dt`, the CADC
 //!   samples — and differ only in their kinetics, so between two breakpoints the layer is one
 //!   loop over neurons with per-neuron propagators from a table (on the 125 MHz clock every
@@ -325,7 +325,7 @@ impl LayerCore {
     }
 }
 
-/// Buffers of [`run_layer`], reused across layers and samples.
+/// Buffers of [`LayerRun::run`], reused across layers and samples.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     u: Vec<f64>,
@@ -438,7 +438,7 @@ impl LayerRun<'_> {
         Ok(())
     }
 
-    /// Advances every neuron from `from` to `to` (units, `to > from`).
+    /// Advances every neuron from `from` to `to` (units; nothing unless `to > from`).
     fn advance(
         &self,
         from: f64,
@@ -448,6 +448,9 @@ impl LayerRun<'_> {
     ) -> Result<()> {
         let time = self.time;
         let steps = to - from;
+        if steps <= 0.0 {
+            return Ok(());
+        }
         let d = steps * time.unit;
         let core = self.core;
         let prop = if time.ticks && (steps as usize) < core.table.len() {
