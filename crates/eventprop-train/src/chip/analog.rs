@@ -295,6 +295,8 @@ const TABLE_TICKS: f64 = 1024.0;
 #[derive(Debug, Clone)]
 pub(super) struct LayerCore {
     margin: Vec<f64>,
+    /// No neuron spikes (the integrator readout): intervals need no crossing bounds.
+    linear: bool,
     /// On the clock: the propagators of `k` ticks at index `k`, up to the longer of the
     /// kick interval and the CADC period (every interval of a noisy layer).
     table: Vec<PropSet>,
@@ -315,6 +317,7 @@ impl LayerCore {
         };
         Self {
             margin: neurons.iter().map(margin).collect(),
+            linear: neurons.iter().all(|p| !p.spiking),
             table,
             kick: if time.ticks {
                 PropSet::default()
@@ -462,6 +465,15 @@ impl LayerRun<'_> {
             &sc.prop
         };
         let n = self.neurons.len();
+        if core.linear {
+            // a non-spiking layer: the closed-form step alone (no flags, no search)
+            let (u, i) = (&mut sc.u[..n], &mut sc.i[..n]);
+            let (e_a, e_b, a_phi) = (&prop.e_a[..n], &prop.e_b[..n], &prop.a_phi[..n]);
+            for k in 0..n {
+                (u[k], i[k]) = (u[k] * e_a[k] + i[k] * a_phi[k], i[k] * e_b[k]);
+            }
+            return Ok(());
+        }
         let t0 = from * time.unit;
         let props = (
             &prop.e_a[..n],
