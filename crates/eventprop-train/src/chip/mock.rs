@@ -641,6 +641,19 @@ impl MockChip {
         }
     }
 
+    /// Spikes `(time, neuron)` as the chip records them: stamped ([`MockChip::stamp`]) and
+    /// sorted by time, then neuron.
+    fn stamped(&self, spikes: impl Iterator<Item = (f64, u32)>) -> Vec<Spike> {
+        let mut out: Vec<Spike> = spikes
+            .map(|(t, neuron)| Spike {
+                time: self.stamp(t),
+                neuron,
+            })
+            .collect();
+        eventprop_exact::sort_spikes(&mut out);
+        out
+    }
+
     /// The CADC code of membrane `v` (model units) of neuron `p`: from the rest code of its
     /// operating point (`cadc_leak`, or `cadc_readout_leak` for the non-spiking readout).
     pub fn cadc_code(&self, v: f64, p: &NeuronPhys) -> f64 {
@@ -681,20 +694,6 @@ impl MockChip {
         sample_times: &[f64],
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         let (mut spikes, mut values) = (Vec::new(), Vec::with_capacity(sample_times.len()));
-        self.simulate_into(p, events, t_end, sample_times, &mut spikes, &mut values)?;
-        Ok((spikes, values))
-    }
-
-    /// [`MockChip::simulate_neuron`] into buffers (cleared first), so that a run reuses them.
-    fn simulate_into(
-        &self,
-        p: &NeuronPhys,
-        events: &[(f64, f64)],
-        t_end: f64,
-        sample_times: &[f64],
-        spikes: &mut Vec<f64>,
-        values: &mut Vec<f64>,
-    ) -> Result<()> {
         let refractory = self.config.refractory;
         let mut st = State {
             neuron: NeuronState::rest(),
@@ -703,18 +702,16 @@ impl MockChip {
             recent: [(-1.0, [0.0; 3]); RECENT],
             next: 0,
         };
-        spikes.clear();
-        values.clear();
         let (mut ei, mut si) = (0, 0);
         loop {
             let te = events.get(ei).map_or(f64::INFINITY, |e| e.0);
             let ts = sample_times.get(si).copied().unwrap_or(f64::INFINITY);
             let stop = te.min(ts);
             if stop > t_end {
-                st.advance(p, refractory, t_end, spikes)?;
+                st.advance(p, refractory, t_end, &mut spikes)?;
                 break;
             }
-            st.advance(p, refractory, stop, spikes)?;
+            st.advance(p, refractory, stop, &mut spikes)?;
             if ts <= te {
                 values.push(st.neuron.u + p.leak);
                 si += 1;
@@ -725,7 +722,7 @@ impl MockChip {
         }
         // samples after the end (none for the chip's own sample times)
         values.resize(sample_times.len(), st.neuron.u + p.leak);
-        Ok(())
+        Ok((spikes, values))
     }
 
     /// Runs one sample: input events → the recording of every layer (spikes stamped,
@@ -750,14 +747,7 @@ impl MockChip {
             values,
         } = scratch;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(noise_seed);
-        let mut stamped: Vec<Spike> = input
-            .iter()
-            .map(|s| Spike {
-                time: self.stamp(s.time),
-                neuron: s.neuron,
-            })
-            .collect();
-        eventprop_exact::sort_spikes(&mut stamped);
+        let stamped = self.stamped(input.iter().map(|s| (s.time, s.neuron)));
         let n_layers = self.layers.len();
         let mut out: Vec<SampleLayer> = Vec::with_capacity(n_layers);
         for (l, (layer, core)) in self.layers.iter().zip(&self.cores).enumerate() {
@@ -792,14 +782,7 @@ impl MockChip {
                 kicks,
             }
             .run(sc, found, values)?;
-            let mut spikes: Vec<Spike> = found
-                .iter()
-                .map(|&(t, n)| Spike {
-                    time: self.stamp(t),
-                    neuron: n,
-                })
-                .collect();
-            eventprop_exact::sort_spikes(&mut spikes);
+            let spikes = self.stamped(found.iter().copied());
             let traces = record.then(|| {
                 let n = layer.neurons.len();
                 layer
@@ -1036,14 +1019,7 @@ mod tests {
         let mut scratch = Scratch::default();
         let mut checked = 0;
         for (b, input) in set.samples.iter().enumerate() {
-            let mut stamped: Vec<Spike> = input
-                .iter()
-                .map(|s| Spike {
-                    time: chip.stamp(s.time),
-                    neuron: s.neuron,
-                })
-                .collect();
-            eventprop_exact::sort_spikes(&mut stamped);
+            let mut stamped = chip.stamped(input.iter().map(|s| (s.time, s.neuron)));
             let mut draws = ChaCha8Rng::seed_from_u64(b as u64);
             // the hidden layer, then the readout (non-spiking) on the hidden layer's spikes
             for (l, layer) in chip.layers.iter().enumerate() {
@@ -1120,14 +1096,7 @@ mod tests {
                     checked += spikes.len();
                 }
                 // the next layer's input: this layer's spikes, stamped and sorted
-                stamped = found
-                    .iter()
-                    .map(|&(t, n)| Spike {
-                        time: chip.stamp(t),
-                        neuron: n,
-                    })
-                    .collect();
-                eventprop_exact::sort_spikes(&mut stamped);
+                stamped = chip.stamped(found.iter().copied());
             }
         }
         checked

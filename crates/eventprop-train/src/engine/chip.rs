@@ -197,11 +197,8 @@ impl ChipEngine {
     ) -> Result<BatchOutcome> {
         let spec = &self.net.spec;
         let configured = self.chip.configure(weights)?;
-        let t0 = std::time::Instant::now();
         let recording = self.chip.run(&configured, inputs)?;
-        let t1 = std::time::Instant::now();
         let mapped = self.map.map_events(&recording)?;
-        let t2 = std::time::Instant::now();
         let out_membrane_missing = matches!(spec.readout, crate::model::Readout::Integrator { .. })
             && recording.layers.last().is_none_or(|l| l.membrane.is_none());
         if out_membrane_missing {
@@ -234,16 +231,6 @@ impl ChipEngine {
             output: &output,
         };
         let mut o = self.soft.run_hw(weights, inputs, labels, pass, &hw)?;
-        let t3 = std::time::Instant::now();
-        if std::env::var("HIL_T").is_ok() {
-            eprintln!(
-                "T {} {:.0} {:.0} {:.0}",
-                inputs.len(),
-                (t1 - t0).as_secs_f64() * 1e6,
-                (t2 - t1).as_secs_f64() * 1e6,
-                (t3 - t2).as_secs_f64() * 1e6
-            );
-        }
         o.chip = Some(ChipStats {
             mapping: mapped.stats,
             saturated_weights: configured.saturated_weights as u64,
