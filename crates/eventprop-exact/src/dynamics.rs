@@ -94,6 +94,20 @@ pub struct Propagator {
     pub phi: f64,
 }
 
+/// A bracket of a threshold crossing ([`Kinetics::bracket`]): `f = u - theta` has
+/// `f(lo) = f_lo <= 0 < f_hi = f(hi)` and is monotone on `[lo, hi]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bracket {
+    /// Left end (s after the interval's start).
+    pub lo: f64,
+    /// Right end (s after the interval's start).
+    pub hi: f64,
+    /// `u(lo) - theta`.
+    pub f_lo: f64,
+    /// `u(hi) - theta`.
+    pub f_hi: f64,
+}
+
 /// What one inter-event interval holds: see [`Kinetics::step`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
@@ -160,6 +174,20 @@ impl Kinetics {
     #[inline]
     pub fn step(&self, u0: f64, i0: f64, delta: f64, p: &Propagator) -> Step {
         let (u1, i1) = self.apply(u0, i0, p);
+        if !self.may_cross(u0, i0, u1, i1) {
+            return Step::End(u1, i1);
+        }
+        match self.crossing_with_end(u0, i0, delta, u1) {
+            Some(s) => Step::Crossing(s),
+            None => Step::End(u1, i1),
+        }
+    }
+
+    /// The tests of [`Kinetics::step`] that rule a crossing out on an interval from
+    /// `(u0, i0)` to `(u1, i1)` without a search: `false` where there is certainly none
+    /// (both ends at or below `theta` and no interior maximum above it).
+    #[inline]
+    pub fn may_cross(&self, u0: f64, i0: f64, u1: f64, i1: f64) -> bool {
         if u0 <= self.theta && u1 <= self.theta {
             let interior_max = i0 > u0 && i1 < u1;
             if !interior_max
@@ -168,13 +196,10 @@ impl Kinetics {
                         || self.peak_bound_below_threshold(u0, i0)
                         || self.peak_below_threshold(u0, i0)))
             {
-                return Step::End(u1, i1);
+                return false;
             }
         }
-        match self.crossing_with_end(u0, i0, delta, u1) {
-            Some(s) => Step::Crossing(s),
-            None => Step::End(u1, i1),
-        }
+        true
     }
 
     /// Time `s* > 0` of the single extremum of `u`, if there is one.
@@ -254,6 +279,15 @@ impl Kinetics {
 
     /// [`Kinetics::first_crossing`] given `u_end = u_at(u0, i0, delta)`, `delta > 0`.
     fn crossing_with_end(&self, u0: f64, i0: f64, delta: f64, u_end: f64) -> Option<f64> {
+        self.bracket(u0, i0, delta, u_end)
+            .map(|b| self.solve(u0, i0, b.lo, b.hi, b.f_lo, b.f_hi))
+    }
+
+    /// The bracket of the first upward crossing on `[0, delta]` from `(u0, i0)`, given
+    /// `u_end = u(delta)`: the interval splits at the extremum into monotone pieces, and
+    /// the first piece with `u(start) <= theta < u(end)` is the bracket; `None` where no
+    /// piece has one (no crossing).
+    pub fn bracket(&self, u0: f64, i0: f64, delta: f64, u_end: f64) -> Option<Bracket> {
         let f = |s: f64| self.u_at(u0, i0, s) - self.theta;
         let mut p = 0.0;
         let mut fp = u0 - self.theta;
@@ -261,7 +295,12 @@ impl Kinetics {
         for q in split.into_iter().chain(std::iter::once(delta)) {
             let fq = if q == delta { u_end - self.theta } else { f(q) };
             if fp <= 0.0 && fq > 0.0 {
-                return Some(self.solve(u0, i0, p, q, fp, fq));
+                return Some(Bracket {
+                    lo: p,
+                    hi: q,
+                    f_lo: fp,
+                    f_hi: fq,
+                });
             }
             p = q;
             fp = fq;

@@ -21,6 +21,7 @@
 
 use eventprop_core::fused::{EventBatch, EventRow};
 use ndarray::Array3;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Recording, SampledTrace};
@@ -151,23 +152,32 @@ impl GridMap {
         let b_len = recording.samples;
         let mut stats = MappingStats::default();
         let mut layers = Vec::with_capacity(recording.layers.len());
-        let mut keys = Vec::new();
         for (l, layer) in recording.layers.iter().enumerate() {
             let n = layer.size;
             check_spike_samples(l, layer, b_len)?;
-            let mut rows = Vec::with_capacity(b_len);
-            for b in 0..b_len {
-                let events = layer.spikes.get(b).map_or(&[][..], Vec::as_slice);
-                self.bin(l, b, n, events, &mut keys, &mut stats)?;
-                let mut row = EventRow::new();
-                let mut p = 0;
-                for t in 0..self.steps {
-                    while p < keys.len() && keys[p].0 == t {
-                        row.push(keys[p].1, 1.0);
-                        p += 1;
+            // the samples in parallel; errors and counts taken in sample order
+            let per_sample: Vec<Result<(EventRow<f64>, MappingStats)>> = (0..b_len)
+                .into_par_iter()
+                .map_init(Vec::new, |keys, b| {
+                    let events = layer.spikes.get(b).map_or(&[][..], Vec::as_slice);
+                    let mut counts = MappingStats::default();
+                    self.bin(l, b, n, events, keys, &mut counts)?;
+                    let mut row = EventRow::new();
+                    let mut p = 0;
+                    for t in 0..self.steps {
+                        while p < keys.len() && keys[p].0 == t {
+                            row.push(keys[p].1, 1.0);
+                            p += 1;
+                        }
+                        row.end_step();
                     }
-                    row.end_step();
-                }
+                    Ok((row, counts))
+                })
+                .collect();
+            let mut rows = Vec::with_capacity(b_len);
+            for sample in per_sample {
+                let (row, counts) = sample?;
+                stats += counts;
                 rows.push(row);
             }
             let spikes = EventBatch::from_rows(self.steps, n, rows)
