@@ -756,7 +756,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
 /// Prints one epoch's summary line.
 fn print_epoch(m: &metrics::EpochMetrics, epochs: usize) {
     println!(
-        "epoch {}/{}: train loss {:.4} acc {:.4} | val loss {} acc {} | test loss {} acc {} | {:.3} s | {:.1} hidden spikes/sample",
+        "epoch {}/{}: train loss {:.4} acc {:.4} | val loss {} acc {} | test loss {} acc {} | {:.3} s (training {:.3} s) | {:.1} hidden spikes/sample",
         m.epoch,
         epochs,
         m.train_loss,
@@ -766,6 +766,7 @@ fn print_epoch(m: &metrics::EpochMetrics, epochs: usize) {
         fmt_opt(m.test_loss),
         fmt_opt(m.test_acc),
         m.epoch_seconds,
+        m.train_seconds,
         m.hidden_spikes_per_sample
     );
 }

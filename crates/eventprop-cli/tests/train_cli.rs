@@ -62,6 +62,7 @@ fn metrics_without_time(dir: &Path) -> Vec<serde_json::Value> {
     let mut v: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     for m in &mut v {
         m.as_object_mut().unwrap().remove("epoch_seconds");
+        m.as_object_mut().unwrap().remove("train_seconds");
     }
     v
 }

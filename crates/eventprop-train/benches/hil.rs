@@ -1,8 +1,10 @@
 //! Hardware in the loop against software: training passes (forward, loss, backward; in
 //! batches of the preset's batch size) over 1000 Yin-Yang samples on the stepped engine, on
 //! the chip engine with the mock chip (calibrated, default non-idealities: what `train
-//! yinyang --chip mock` runs per batch), and the mock chip's forward alone on the 1000
-//! samples. The ratio of the first two is the HIL overhead of training.
+//! yinyang --chip mock` runs per batch), the mock chip's forward alone on the 1000
+//! samples, and the host side of the HIL training pass alone (recordings made beforehand
+//! mapped onto the grid, loss and EventProp adjoint: `mock_train` less the chip's runs).
+//! The ratio of the first two is the HIL overhead of training.
 //!
 //! `cargo bench -p eventprop-train --bench hil`
 
@@ -47,6 +49,22 @@ fn hil(c: &mut Criterion) {
     let configured = mock.configure(&weights).expect("valid weights");
     group.bench_function("mock_forward", |b| {
         b.iter(|| mock.run(&configured, &inputs).expect("runs"))
+    });
+    let recorded: Vec<_> = inputs
+        .chunks(soft.batch_size)
+        .map(|x| mock.run(&configured, x).expect("runs"))
+        .collect();
+    group.bench_function("hil_host", |b| {
+        b.iter(|| {
+            for ((x, y), r) in inputs
+                .chunks(soft.batch_size)
+                .zip(set.labels.chunks(soft.batch_size))
+                .zip(&recorded)
+            {
+                chip.run_recorded(&weights, x, y, Pass::Train, &configured, r)
+                    .expect("runs");
+            }
+        })
     });
     group.finish();
 }

@@ -29,6 +29,11 @@ pub struct EpochMetrics {
     pub test_acc: Option<f64>,
     /// Wall-clock seconds of the epoch (training and evaluation).
     pub epoch_seconds: f64,
+    /// Wall-clock seconds of the epoch's training pass alone: forward, loss, backward and
+    /// update of every batch, without the validation and test evaluation (0 in metrics
+    /// written before this field existed).
+    #[serde(default)]
+    pub train_seconds: f64,
     /// Mean number of hidden spikes per training sample.
     pub hidden_spikes_per_sample: f64,
     /// Recording statistics of the epoch's training batches (chip engine only; in
@@ -38,7 +43,7 @@ pub struct EpochMetrics {
 }
 
 /// The CSV header, in column order.
-pub const CSV_HEADER: &str = "epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,epoch_seconds,hidden_spikes_per_sample";
+pub const CSV_HEADER: &str = "epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,epoch_seconds,train_seconds,hidden_spikes_per_sample";
 
 fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x}")).unwrap_or_default()
@@ -51,7 +56,7 @@ pub fn to_csv(metrics: &[EpochMetrics]) -> String {
     for m in metrics {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{}",
             m.epoch,
             m.lr,
             m.train_loss,
@@ -61,6 +66,7 @@ pub fn to_csv(metrics: &[EpochMetrics]) -> String {
             opt(m.test_loss),
             opt(m.test_acc),
             m.epoch_seconds,
+            m.train_seconds,
             m.hidden_spikes_per_sample
         );
     }
@@ -101,6 +107,7 @@ mod tests {
             test_loss: None,
             test_acc: None,
             epoch_seconds: 0.25,
+            train_seconds: 0.2,
             hidden_spikes_per_sample: 12.5,
             chip: None,
         }]
@@ -117,7 +124,7 @@ mod tests {
         let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
         let lines: Vec<_> = csv.lines().collect();
         assert_eq!(lines[0], CSV_HEADER);
-        assert_eq!(lines[1], "1,0.002,0.9,0.5,0.8,0.6,,,0.25,12.5");
+        assert_eq!(lines[1], "1,0.002,0.9,0.5,0.8,0.6,,,0.25,0.2,12.5");
         assert_eq!(lines.len(), 2);
     }
 }

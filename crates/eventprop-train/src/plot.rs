@@ -151,6 +151,7 @@ mod tests {
                 test_loss: None,
                 test_acc: None,
                 epoch_seconds: 0.1,
+                train_seconds: 0.08,
                 hidden_spikes_per_sample: 10.0,
                 chip: None,
             })

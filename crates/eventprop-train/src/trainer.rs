@@ -376,6 +376,7 @@ impl Trainer {
                 hidden_spikes_per_sample: spikes / seen as f64,
             });
         }
+        let train_seconds = start.elapsed().as_secs_f64();
         let val = (!self.data.validation.is_empty())
             .then(|| self.evaluate(&self.data.validation))
             .transpose()?;
@@ -393,6 +394,7 @@ impl Trainer {
             test_loss: test.map(|e| e.loss),
             test_acc: test.map(|e| e.accuracy),
             epoch_seconds: start.elapsed().as_secs_f64(),
+            train_seconds,
             hidden_spikes_per_sample: spikes / n,
             chip: chip_stats,
         };

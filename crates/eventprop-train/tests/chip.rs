@@ -110,6 +110,7 @@ fn strip(h: &[EpochMetrics]) -> Vec<EpochMetrics> {
         .cloned()
         .map(|mut m| {
             m.epoch_seconds = 0.0;
+            m.train_seconds = 0.0;
             m.chip = None;
             m
         })
@@ -449,6 +450,7 @@ fn hil_training_on_the_mock_resumes_bit_identically() {
             .cloned()
             .map(|mut m| {
                 m.epoch_seconds = 0.0;
+                m.train_seconds = 0.0;
                 m
             })
             .collect()

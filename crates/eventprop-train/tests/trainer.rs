@@ -38,6 +38,7 @@ fn strip_time(h: &[EpochMetrics]) -> Vec<EpochMetrics> {
         .cloned()
         .map(|mut m| {
             m.epoch_seconds = 0.0;
+            m.train_seconds = 0.0;
             m
         })
         .collect()

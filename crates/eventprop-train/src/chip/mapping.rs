@@ -150,18 +150,24 @@ impl GridMap {
     pub fn map_events(&self, recording: &Recording) -> Result<MappedEvents> {
         self.validate()?;
         let b_len = recording.samples;
-        let mut stats = MappingStats::default();
-        let mut layers = Vec::with_capacity(recording.layers.len());
         for (l, layer) in recording.layers.iter().enumerate() {
-            let n = layer.size;
             check_spike_samples(l, layer, b_len)?;
-            // the samples in parallel; errors and counts taken in sample order
-            let per_sample: Vec<Result<(EventRow<f64>, MappingStats)>> = (0..b_len)
-                .into_par_iter()
-                .map_init(Vec::new, |keys, b| {
+            check_trace_samples(l, layer, b_len)?;
+        }
+        // the samples in parallel (every layer of a sample in one job); errors and counts
+        // taken in sample order
+        let per_sample: Vec<Result<SampleOnGrid>> = (0..b_len)
+            .into_par_iter()
+            .map_init(Vec::new, |keys, b| {
+                let mut out = SampleOnGrid {
+                    rows: Vec::with_capacity(recording.layers.len()),
+                    membranes: Vec::with_capacity(recording.layers.len()),
+                    stats: MappingStats::default(),
+                };
+                for (l, layer) in recording.layers.iter().enumerate() {
+                    let n = layer.size;
                     let events = layer.spikes.get(b).map_or(&[][..], Vec::as_slice);
-                    let mut counts = MappingStats::default();
-                    self.bin(l, b, n, events, keys, &mut counts)?;
+                    self.bin(l, b, n, events, keys, &mut out.stats)?;
                     let mut row = EventRow::new();
                     let mut p = 0;
                     for t in 0..self.steps {
@@ -171,21 +177,59 @@ impl GridMap {
                         }
                         row.end_step();
                     }
-                    Ok((row, counts))
-                })
-                .collect();
-            let mut rows = Vec::with_capacity(b_len);
-            for sample in per_sample {
-                let (row, counts) = sample?;
-                stats += counts;
-                rows.push(row);
+                    out.rows.push(row);
+                    let membrane = match &layer.membrane {
+                        Some(traces) => {
+                            let mut v = vec![0.0; self.steps * n];
+                            let offset = self.offset_of(l, recording);
+                            self.membrane_sample(l, b, n, &traces[b], offset, &mut v)?;
+                            Some(v)
+                        }
+                        None => None,
+                    };
+                    out.membranes.push(membrane);
+                }
+                Ok(out)
+            })
+            .collect();
+        let mut stats = MappingStats::default();
+        let mut rows: Vec<Vec<EventRow<f64>>> = recording
+            .layers
+            .iter()
+            .map(|_| Vec::with_capacity(b_len))
+            .collect();
+        let mut membranes: Vec<Option<Array3<f64>>> = recording
+            .layers
+            .iter()
+            .map(|layer| {
+                layer
+                    .membrane
+                    .as_ref()
+                    .map(|_| Array3::zeros((self.steps, b_len, layer.size)))
+            })
+            .collect();
+        for (b, sample) in per_sample.into_iter().enumerate() {
+            let sample = sample?;
+            stats += sample.stats;
+            for (l, (row, membrane)) in sample.rows.into_iter().zip(sample.membranes).enumerate() {
+                rows[l].push(row);
+                if let (Some(m), Some(v)) = (&mut membranes[l], membrane) {
+                    let n = recording.layers[l].size;
+                    for (k, step) in v.chunks(n).enumerate() {
+                        for (j, &x) in step.iter().enumerate() {
+                            m[[k, b, j]] = x;
+                        }
+                    }
+                }
             }
-            let spikes = EventBatch::from_rows(self.steps, n, rows)
+        }
+        let mut layers = Vec::with_capacity(recording.layers.len());
+        for (l, ((layer, rows), membrane)) in
+            recording.layers.iter().zip(rows).zip(membranes).enumerate()
+        {
+            let spikes = EventBatch::from_rows(self.steps, layer.size, rows)
                 .map_err(|e| bad(l, "spike events on the grid".into(), e))?;
-            layers.push(MappedEventLayer {
-                spikes,
-                membrane: self.membrane(l, layer, b_len, self.offset_of(l, recording))?,
-            });
+            layers.push(MappedEventLayer { spikes, membrane });
         }
         Ok(MappedEvents { layers, stats })
     }
@@ -250,45 +294,82 @@ impl GridMap {
         let Some(traces) = &layer.membrane else {
             return Ok(None);
         };
-        if traces.len() != b_len {
-            return Err(bad(l, format!("traces of {b_len} samples"), traces.len()));
-        }
+        check_trace_samples(l, layer, b_len)?;
         let mut v = Array3::<f64>::zeros((self.steps, b_len, n));
+        let mut sample = vec![0.0; self.steps * n];
         for (b, per_neuron) in traces.iter().enumerate() {
-            if per_neuron.len() != n {
-                return Err(bad(
-                    l,
-                    format!("{n} traces in sample {b}"),
-                    per_neuron.len(),
-                ));
-            }
-            for (j, tr) in per_neuron.iter().enumerate() {
-                check_trace(tr).map_err(|e| {
-                    bad(
-                        l,
-                        format!("{e} (sample {b}, neuron {j})"),
-                        "a malformed trace",
-                    )
-                })?;
-                // the grid times rise with k: walk the samples along (`seen` = the number
-                // of samples at or before t, as a binary search would find it)
-                let mut seen = 0;
-                for k in 0..self.steps {
-                    let t = k as f64 * self.dt + self.shift;
-                    while seen < tr.times.len() && tr.times[seen] <= t {
-                        seen += 1;
-                    }
-                    let last = seen.checked_sub(1);
-                    let raw = match self.interpolation {
-                        Interpolation::Linear => linear(tr, last, t),
-                        Interpolation::Nearest => nearest(tr, last, t),
-                    };
-                    v[[k, b, j]] = (raw - offset) * self.trace_scale;
+            self.membrane_sample(l, b, n, per_neuron, offset, &mut sample)?;
+            for (k, step) in sample.chunks(n).enumerate() {
+                for (j, &x) in step.iter().enumerate() {
+                    v[[k, b, j]] = x;
                 }
             }
         }
         Ok(Some(v))
     }
+
+    /// The membrane of sample `b` of layer `l` (`n` neurons) on the grid, into `out`
+    /// step-major (`out[k n + j]`).
+    fn membrane_sample(
+        &self,
+        l: usize,
+        b: usize,
+        n: usize,
+        per_neuron: &[SampledTrace],
+        offset: f64,
+        out: &mut [f64],
+    ) -> Result<()> {
+        if per_neuron.len() != n {
+            return Err(bad(
+                l,
+                format!("{n} traces in sample {b}"),
+                per_neuron.len(),
+            ));
+        }
+        for (j, tr) in per_neuron.iter().enumerate() {
+            check_trace(tr).map_err(|e| {
+                bad(
+                    l,
+                    format!("{e} (sample {b}, neuron {j})"),
+                    "a malformed trace",
+                )
+            })?;
+            // the grid times rise with k: walk the samples along (`seen` = the number
+            // of samples at or before t, as a binary search would find it)
+            let mut seen = 0;
+            for k in 0..self.steps {
+                let t = k as f64 * self.dt + self.shift;
+                while seen < tr.times.len() && tr.times[seen] <= t {
+                    seen += 1;
+                }
+                let last = seen.checked_sub(1);
+                let raw = match self.interpolation {
+                    Interpolation::Linear => linear(tr, last, t),
+                    Interpolation::Nearest => nearest(tr, last, t),
+                };
+                out[k * n + j] = (raw - offset) * self.trace_scale;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Traces per sample where a layer has them.
+fn check_trace_samples(l: usize, layer: &super::LayerRecording, b_len: usize) -> Result<()> {
+    match &layer.membrane {
+        Some(traces) if traces.len() != b_len => {
+            Err(bad(l, format!("traces of {b_len} samples"), traces.len()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// One sample of a recording on the grid ([`GridMap::map_events`]): per layer its spike
+/// row and membrane (step-major), and its counts.
+struct SampleOnGrid {
+    rows: Vec<EventRow<f64>>,
+    membranes: Vec<Option<Vec<f64>>>,
+    stats: MappingStats,
 }
 
 /// A spike list per sample, or none (a non-spiking layer).

@@ -332,7 +332,6 @@ fn kick_variance_factor(a: f64, b: f64, h: f64) -> f64 {
 #[derive(Debug, Default)]
 struct SampleScratch {
     core: Scratch,
-    kicks: Vec<f64>,
     events: Vec<(f64, u32)>,
     found: Vec<(f64, u32)>,
     values: Vec<f64>,
@@ -741,7 +740,6 @@ impl MockChip {
     ) -> Result<Vec<SampleLayer>> {
         let SampleScratch {
             core: sc,
-            kicks,
             events,
             found,
             values,
@@ -762,15 +760,6 @@ impl MockChip {
             );
             found.clear();
             values.clear();
-            kicks.clear();
-            if layer.kick_std != 0.0 {
-                noise::fill(
-                    &mut rng,
-                    layer.kick_std,
-                    self.time.kicks() * layer.neurons.len(),
-                    kicks,
-                );
-            }
             LayerRun {
                 neurons: &layer.neurons,
                 core,
@@ -779,9 +768,11 @@ impl MockChip {
                 events,
                 weights_t: &weights_t[l],
                 samples: if record { sample_times.len() } else { 0 },
-                kicks,
+                noisy: layer.kick_std != 0.0,
             }
-            .run(sc, found, values)?;
+            .run(sc, found, values, &mut |kicks| {
+                noise::fill(&mut rng, layer.kick_std, kicks)
+            })?;
             let spikes = self.stamped(found.iter().copied());
             let traces = record.then(|| {
                 let n = layer.neurons.len();
@@ -1028,13 +1019,8 @@ mod tests {
                     .iter()
                     .map(|s| (chip.time.of_seconds(s.time), s.neuron))
                     .collect();
-                let kicks: Vec<f64> = if layer.kick_std == 0.0 {
-                    Vec::new()
-                } else {
-                    (0..chip.time.kicks() * n)
-                        .map(|_| layer.kick_std * draws.sample::<f64, _>(StandardNormal))
-                        .collect()
-                };
+                // the kicks as the layer draws them, kick-major, kept for the per-neuron runs
+                let mut kicks: Vec<f64> = Vec::new();
                 let (mut found, mut values) = (Vec::new(), Vec::new());
                 LayerRun {
                     neurons: &layer.neurons,
@@ -1044,10 +1030,23 @@ mod tests {
                     events: &events,
                     weights_t: &wt[l],
                     samples: sample_times.len(),
-                    kicks: &kicks,
+                    noisy: layer.kick_std != 0.0,
                 }
-                .run(&mut scratch, &mut found, &mut values)
+                .run(&mut scratch, &mut found, &mut values, &mut |out| {
+                    for v in out.iter_mut() {
+                        *v = layer.kick_std * draws.sample::<f64, _>(StandardNormal);
+                    }
+                    kicks.extend_from_slice(out);
+                })
                 .expect("runs");
+                assert_eq!(
+                    kicks.len(),
+                    if layer.kick_std == 0.0 {
+                        0
+                    } else {
+                        chip.time.kicks() * n
+                    }
+                );
                 assert_eq!(values.len(), sample_times.len() * n);
                 for (k, p) in layer.neurons.iter().enumerate() {
                     // events first: at equal times an event comes before a kick (stable sort)

@@ -195,10 +195,31 @@ impl ChipEngine {
         labels: &[usize],
         pass: Pass,
     ) -> Result<BatchOutcome> {
-        let spec = &self.net.spec;
         let configured = self.chip.configure(weights)?;
         let recording = self.chip.run(&configured, inputs)?;
-        let mapped = self.map.map_events(&recording)?;
+        self.run_recorded(weights, inputs, labels, pass, &configured, &recording)
+    }
+
+    /// The host side of a batch: `recording` (the chip's run of `inputs` with `configured`,
+    /// the configuration of `weights`) mapped onto the time grid, then the loss and, for
+    /// [`Pass::Train`], the gradients (the EventProp adjoint on it). What [`Engine::run`]
+    /// does after the chip has run; a recording from elsewhere (a file, a real chip) goes
+    /// through the same path.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a recording that does not fit the network (layers, sizes,
+    /// samples, a missing output membrane); the mapping's and the adjoint's errors.
+    pub fn run_recorded(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+        labels: &[usize],
+        pass: Pass,
+        configured: &crate::chip::Configuration,
+        recording: &crate::chip::Recording,
+    ) -> Result<BatchOutcome> {
+        let spec = &self.net.spec;
+        let mapped = self.map.map_events(recording)?;
         let out_membrane_missing = matches!(spec.readout, crate::model::Readout::Integrator { .. })
             && recording.layers.last().is_none_or(|l| l.membrane.is_none());
         if out_membrane_missing {
