@@ -7,12 +7,18 @@
 //! The ratio of the first two is the HIL overhead of training.
 //!
 //! `cargo bench -p eventprop-train --bench hil`
+//!
+//! With the command-line tool's allocator (mimalloc), so that the times are those of `train`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eventprop_train::data::Spike;
 use eventprop_train::engine::chip::ChipEngine;
 use eventprop_train::engine::{build, Engine, Pass};
 use eventprop_train::{yinyang, EngineKind, TrainConfig, Trainer};
+
+/// The allocator of the `eventprop` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SAMPLES: usize = 1000;
 
@@ -54,6 +60,13 @@ fn hil(c: &mut Criterion) {
         .chunks(soft.batch_size)
         .map(|x| mock.run(&configured, x).expect("runs"))
         .collect();
+    group.bench_function("hil_map", |b| {
+        b.iter(|| {
+            for r in &recorded {
+                chip.grid_map().map_events(r).expect("maps");
+            }
+        })
+    });
     group.bench_function("hil_host", |b| {
         b.iter(|| {
             for ((x, y), r) in inputs
