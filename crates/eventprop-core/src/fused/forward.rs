@@ -62,6 +62,32 @@ dispatch! {
     fn axpy(y: &mut [F], x: F, w: &[F]) = axpy_body;
 }
 
+/// The synaptic current of one step, `i_next = i_now decay + y` (`+ 0` without input, as
+/// the forward's step does), for the current-only pass [`row_current`].
+#[inline(always)]
+fn current_step_body<F: Real>(decay: &[F], y: Option<&[F]>, i_now: &[F], i_next: &mut [F]) {
+    let n = i_next.len();
+    let (decay, i_now) = (&decay[..n], &i_now[..n]);
+    match y {
+        None => {
+            for ((i1, &i0), &d) in i_next.iter_mut().zip(i_now).zip(decay) {
+                *i1 = i0 * d + F::zero();
+            }
+        }
+        Some(y) => {
+            for (((i1, &i0), &d), &y) in i_next.iter_mut().zip(i_now).zip(decay).zip(&y[..n]) {
+                *i1 = i0 * d + y;
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// One step of the synaptic current for `N` neurons, as wide as the CPU allows
+    /// ([`current_step_body`]).
+    fn current_step(decay: &[F], y: Option<&[F]>, i_now: &[F], i_next: &mut [F]) = current_step_body;
+}
+
 dispatch! {
     /// One LIF step for `N` neurons, as wide as the CPU allows ([`step_body`]).
     fn step(
@@ -251,24 +277,20 @@ pub(crate) fn row_current<F: Real>(
     let (idx, val) = (input.indices(), input.values());
     let sp = spikes.indices();
     i_star.extend(spikes.range(0).map(|_| F::zero()));
-    let (mut i_now, mut i_next) = (i_a, i_b);
+    let (mut i_now, mut i_next) = (&mut i_a[..n], &mut i_b[..n]);
     let decay = &c.decay_syn[..n];
     for t in 0..steps - 1 {
         let r = input.range(t);
         if r.is_empty() {
             // `i decay + 0`, as the forward's step without input
-            for k in 0..n {
-                i_next[k] = i_now[k] * decay[k] + F::zero();
-            }
+            current_step(decay, None, i_now, i_next);
         } else {
             y.fill(F::zero());
             for p in r {
                 let j = idx[p] as usize;
                 axpy(y, val[p], &wt[j * n..(j + 1) * n]);
             }
-            for k in 0..n {
-                i_next[k] = i_now[k] * decay[k] + y[k];
-            }
+            current_step(decay, Some(&y[..n]), i_now, i_next);
         }
         let cur = match discretization {
             Discretization::Seed => &i_now[..],
