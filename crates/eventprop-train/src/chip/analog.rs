@@ -1,7 +1,8 @@
 //! The mock chip's analog core, in two forms that share every formula:
 //!
 //! * [`advance_neuron`]: one neuron over one interval between the events it sees, with the
-//!   exact threshold-crossing search (the per-neuron path of
+//!   threshold-crossing search (the exact engine's tests and bracket, then [`solve`], to
+//!   `2e-12` of the interval; the per-neuron path of
 //!   [`super::mock::MockChip::simulate_neuron`], calibration, and the rare intervals below);
 //! * [`LayerRun`]: every neuron of a layer at once. The neurons of a layer share their
 //!   breakpoints — the presynaptic events, the noise kicks every `noise_dt`, the CADC
