@@ -23,7 +23,7 @@
 //!   bounded below by 0.2 of nominal);
 //! * **temporal membrane noise**: current kicks `σ ξ` every `noise_dt` on every neuron, σ
 //!   chosen so that the free membrane's stationary standard deviation is `noise_std` (model
-//!   units), `ξ` standard normal by inverse transform on 2^14 equiprobable bins
+//!   units), `ξ` standard normal by inverse transform on 2^12 equiprobable bins
 //!   (DESIGN.md "Mock chip model"); seeded from the chip seed, the configuration and the sample
 //!   (reproducible; two samples or two weight sets see different noise);
 //! * **timestamps** of input and recorded spikes on the 125 MHz clock:
