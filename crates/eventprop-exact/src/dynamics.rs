@@ -280,7 +280,7 @@ impl Kinetics {
     /// [`Kinetics::first_crossing`] given `u_end = u_at(u0, i0, delta)`, `delta > 0`.
     fn crossing_with_end(&self, u0: f64, i0: f64, delta: f64, u_end: f64) -> Option<f64> {
         self.bracket(u0, i0, delta, u_end)
-            .map(|b| self.solve(u0, i0, b.lo, b.hi, b.f_lo, b.f_hi))
+            .map(|b| self.solve(u0, i0, b))
     }
 
     /// The bracket of the first upward crossing on `[0, delta]` from `(u0, i0)`, given
@@ -315,16 +315,12 @@ impl Kinetics {
     /// point lies left of the root and Newton then climbs to it monotonically, and convex
     /// after a minimum, where both lie right of it; measured on Yin-Yang training, 6.7 → ≈ 3
     /// evaluations per crossing compared with starting at the midpoint.
-    fn solve(&self, u0: f64, i0: f64, mut lo: f64, mut hi: f64, f_lo: f64, f_hi: f64) -> f64 {
-        if f_lo == 0.0 {
+    fn solve(&self, u0: f64, i0: f64, b: Bracket) -> f64 {
+        let (mut lo, mut hi) = (b.lo, b.hi);
+        if b.f_lo == 0.0 {
             return lo;
         }
-        let secant = lo + (hi - lo) * (-f_lo / (f_hi - f_lo));
-        let mut s = if secant > lo && secant < hi {
-            secant
-        } else {
-            0.5 * (lo + hi)
-        };
+        let mut s = b.start();
         let mut width = hi - lo;
         for _ in 0..200 {
             let (u, i) = self.state_at(u0, i0, s);
@@ -337,16 +333,7 @@ impl Kinetics {
             } else {
                 hi = s;
             }
-            // Halley's step (cubic convergence) with u'' = -a (b I + u').
-            let slope = self.a * (i - u);
-            let curvature = -self.a * (self.b * i + slope);
-            let newton = s - 2.0 * fs * slope / (2.0 * slope * slope - fs * curvature);
-            let next =
-                if slope > 0.0 && newton > lo && newton < hi && (newton - s).abs() < 0.5 * width {
-                    newton
-                } else {
-                    0.5 * (lo + hi)
-                };
+            let next = self.halley_next(s, (u, i), (lo, hi), width);
             width = (next - s).abs();
             let tol = 2.0 * f64::EPSILON * next.abs().max(hi - lo);
             s = next;
@@ -355,6 +342,39 @@ impl Kinetics {
             }
         }
         s
+    }
+
+    /// The next point of the safeguarded iteration ([`Kinetics::solve`]) after the state
+    /// `(u, I)` at `s`, with the bracket `(lo, hi)` already narrowed by it and `width` the
+    /// previous step: Halley's step (cubic convergence, with `u'' = -a (b I + u')`) where
+    /// `u` rises, it stays in the bracket and it at least halves the step, else the
+    /// bracket's midpoint.
+    #[inline]
+    pub fn halley_next(&self, s: f64, (u, i): (f64, f64), (lo, hi): (f64, f64), width: f64) -> f64 {
+        let fs = u - self.theta;
+        let slope = self.a * (i - u);
+        let curvature = -self.a * (self.b * i + slope);
+        let newton = s - 2.0 * fs * slope / (2.0 * slope * slope - fs * curvature);
+        if slope > 0.0 && newton > lo && newton < hi && (newton - s).abs() < 0.5 * width {
+            newton
+        } else {
+            0.5 * (lo + hi)
+        }
+    }
+}
+
+impl Bracket {
+    /// The iteration's first point: the secant point of the bracket (the midpoint where it
+    /// falls outside).
+    #[inline]
+    pub fn start(&self) -> f64 {
+        let (lo, hi) = (self.lo, self.hi);
+        let secant = lo + (hi - lo) * (-self.f_lo / (self.f_hi - self.f_lo));
+        if secant > lo && secant < hi {
+            secant
+        } else {
+            0.5 * (lo + hi)
+        }
     }
 }
 

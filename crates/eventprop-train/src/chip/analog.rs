@@ -201,22 +201,12 @@ pub(super) fn advance_neuron(
 /// the last point evaluated, with its current, so that the reset needs no further
 /// exponential.
 fn solve(k: &Kinetics, (u0, i0): (f64, f64), b: Bracket, d: f64) -> (f64, f64) {
-    let Bracket {
-        mut lo,
-        mut hi,
-        f_lo,
-        f_hi,
-    } = b;
-    if f_lo == 0.0 {
+    let (mut lo, mut hi) = (b.lo, b.hi);
+    if b.f_lo == 0.0 {
         return (lo, k.i_at(i0, lo));
     }
     let tol = 1e-12 * d;
-    let secant = lo + (hi - lo) * (-f_lo / (f_hi - f_lo));
-    let mut s = if secant > lo && secant < hi {
-        secant
-    } else {
-        0.5 * (lo + hi)
-    };
+    let mut s = b.start();
     let mut width = hi - lo;
     for _ in 0..200 {
         let [e_a, e_b, a_phi] = propagator(k, s);
@@ -230,15 +220,7 @@ fn solve(k: &Kinetics, (u0, i0): (f64, f64), b: Bracket, d: f64) -> (f64, f64) {
         } else {
             hi = s;
         }
-        let slope = k.a * (i - u);
-        let curvature = -k.a * (k.b * i + slope);
-        let halley = s - 2.0 * fs * slope / (2.0 * slope * slope - fs * curvature);
-        let next = if slope > 0.0 && halley > lo && halley < hi && (halley - s).abs() < 0.5 * width
-        {
-            halley
-        } else {
-            0.5 * (lo + hi)
-        };
+        let next = k.halley_next(s, (u, i), (lo, hi), width);
         width = (next - s).abs();
         if width <= tol || hi - lo <= tol {
             return (s, i);
@@ -246,6 +228,14 @@ fn solve(k: &Kinetics, (u0, i0): (f64, f64), b: Bracket, d: f64) -> (f64, f64) {
         s = next;
     }
     (s, k.i_at(i0, s))
+}
+
+/// `x += y`, elementwise (a jump of the currents).
+#[inline]
+fn add_to(x: &mut [f64], y: &[f64]) {
+    for (x, y) in x.iter_mut().zip(y) {
+        *x += y;
+    }
 }
 
 /// The error of a neuron that fires more than [`MAX_SPIKES_PER_NEURON`] times in a sample.
@@ -497,9 +487,7 @@ impl LayerRun<'_> {
                 self.advance(now, next, jump, sc, spikes)?;
                 now = next;
             } else if let Some(x) = jump {
-                for (i, w) in sc.i.iter_mut().zip(x) {
-                    *i += w;
-                }
+                add_to(&mut sc.i, x);
             }
             if ts == next {
                 values.extend_from_slice(&sc.u);
@@ -532,9 +520,7 @@ impl LayerRun<'_> {
         let steps = to - from;
         if steps <= 0.0 {
             if let Some(x) = jump {
-                for (i, w) in sc.i.iter_mut().zip(x) {
-                    *i += w;
-                }
+                add_to(&mut sc.i, x);
             }
             return Ok(());
         }
@@ -557,9 +543,7 @@ impl LayerRun<'_> {
                 (u[k], i[k]) = (u[k] * e_a[k] + i[k] * a_phi[k], i[k] * e_b[k]);
             }
             if let Some(x) = jump {
-                for (i, w) in i.iter_mut().zip(x) {
-                    *i += w;
-                }
+                add_to(i, x);
             }
             return Ok(());
         }

@@ -20,7 +20,7 @@
 //! interpolation weight at a sample time is exactly 0.
 
 use eventprop_core::fused::{EventBatch, EventRow};
-use ndarray::Array3;
+use ndarray::{Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -214,12 +214,7 @@ impl GridMap {
             for (l, (row, membrane)) in sample.rows.into_iter().zip(sample.membranes).enumerate() {
                 rows[l].push(row);
                 if let (Some(m), Some(v)) = (&mut membranes[l], membrane) {
-                    let n = recording.layers[l].size;
-                    for (k, step) in v.chunks(n).enumerate() {
-                        for (j, &x) in step.iter().enumerate() {
-                            m[[k, b, j]] = x;
-                        }
-                    }
+                    put_sample(m, b, &v);
                 }
             }
         }
@@ -299,11 +294,7 @@ impl GridMap {
         let mut sample = vec![0.0; self.steps * n];
         for (b, per_neuron) in traces.iter().enumerate() {
             self.membrane_sample(l, b, n, per_neuron, offset, &mut sample)?;
-            for (k, step) in sample.chunks(n).enumerate() {
-                for (j, &x) in step.iter().enumerate() {
-                    v[[k, b, j]] = x;
-                }
-            }
+            put_sample(&mut v, b, &sample);
         }
         Ok(Some(v))
     }
@@ -352,6 +343,14 @@ impl GridMap {
         }
         Ok(())
     }
+}
+
+/// Writes one sample's membrane on the grid (step-major, `T × N`) into `m` `(T, B, N)` at
+/// sample `b`.
+fn put_sample(m: &mut Array3<f64>, b: usize, sample: &[f64]) {
+    let (steps, _, n) = m.dim();
+    let sample = ArrayView2::from_shape((steps, n), sample).expect("T × N values");
+    m.index_axis_mut(Axis(1), b).assign(&sample);
 }
 
 /// Traces per sample where a layer has them.
