@@ -344,7 +344,7 @@ impl Kinetics {
         s
     }
 
-    /// The next point of the safeguarded iteration ([`Kinetics::solve`]) after the state
+    /// The next point of the safeguarded iteration of [`Kinetics::first_crossing`] after the state
     /// `(u, I)` at `s`, with the bracket `(lo, hi)` already narrowed by it and `width` the
     /// previous step: Halley's step (cubic convergence, with `u'' = -a (b I + u')`) where
     /// `u` rises, it stays in the bracket and it at least halves the step, else the
