@@ -16,6 +16,17 @@ pub enum Error {
         /// The shape that was passed.
         actual: String,
     },
+    /// A value is outside its valid range (network descriptions, the stepped simulator's
+    /// settings).
+    #[error("{arg}: expected {expected}, got {actual}")]
+    Invalid {
+        /// Argument or field name.
+        arg: &'static str,
+        /// What is allowed.
+        expected: String,
+        /// What was given.
+        actual: String,
+    },
     /// An array or parameter holds NaN or ±inf.
     #[error("{arg}: expected finite values, got {value} at index {index:?}")]
     NonFinite {
@@ -55,6 +66,21 @@ pub enum Error {
         /// The non-finite value (as f64).
         value: f64,
     },
+}
+
+impl Error {
+    /// An [`Error::Invalid`].
+    pub fn invalid(
+        arg: &'static str,
+        expected: impl Into<String>,
+        actual: impl std::fmt::Display,
+    ) -> Self {
+        Self::Invalid {
+            arg,
+            expected: expected.into(),
+            actual: actual.to_string(),
+        }
+    }
 }
 
 /// Result alias of this crate.

@@ -76,6 +76,9 @@ pub mod model;
 pub mod params;
 mod real;
 mod rows;
+pub mod spec;
+pub mod spike;
+pub mod stepped;
 pub mod synapse;
 pub mod workload;
 
@@ -84,7 +87,9 @@ pub use lif::{
     Discretization, EventPropNeuron, GuardStats, HwData, NeuronContext, NeuronGrad, NeuronOutput,
     NeuronOutputMut,
 };
-pub use model::Lif;
+pub use model::{Lif, NeuronParams};
+pub use spec::NetworkSpec;
+pub use spike::{sort_spikes, Spike};
 pub use params::{Coefficients, LifParams, Param};
 pub use real::Real;
 pub use rows::SERIAL_BELOW;

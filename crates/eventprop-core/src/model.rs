@@ -95,3 +95,196 @@ impl Lif {
         )
     }
 }
+
+/// Per-neuron parameters of one layer: one value per neuron for each field of [`Lif`].
+///
+/// A layer without per-neuron values uses its [`Lif`] for every neuron
+/// ([`NeuronParams::uniform`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeuronParams {
+    /// Leak potentials.
+    pub leak: Vec<f64>,
+    /// Reset potentials.
+    pub reset: Vec<f64>,
+    /// Thresholds.
+    pub threshold: Vec<f64>,
+    /// Synaptic time constants in seconds.
+    pub tau_syn: Vec<f64>,
+    /// Membrane time constants in seconds.
+    pub tau_mem: Vec<f64>,
+}
+
+impl NeuronParams {
+    /// The same parameters for each of `n` neurons.
+    pub fn uniform(p: &Lif, n: usize) -> Self {
+        Self {
+            leak: vec![p.leak; n],
+            reset: vec![p.reset; n],
+            threshold: vec![p.threshold; n],
+            tau_syn: vec![p.tau_syn; n],
+            tau_mem: vec![p.tau_mem; n],
+        }
+    }
+
+    /// Number of neurons.
+    pub fn len(&self) -> usize {
+        self.leak.len()
+    }
+
+    /// Whether the layer has no neurons.
+    pub fn is_empty(&self) -> bool {
+        self.leak.is_empty()
+    }
+
+    /// The parameters of neuron `n`.
+    ///
+    /// # Panics
+    /// If `n >= self.len()`.
+    #[track_caller]
+    pub fn get(&self, n: usize) -> Lif {
+        Lif {
+            leak: self.leak[n],
+            reset: self.reset[n],
+            threshold: self.threshold[n],
+            tau_syn: self.tau_syn[n],
+            tau_mem: self.tau_mem[n],
+        }
+    }
+
+    /// The fields by name, in the order `leak, reset, threshold, tau_syn, tau_mem`.
+    pub fn fields(&self) -> [(&'static str, &[f64]); 5] {
+        [
+            ("leak", &self.leak),
+            ("reset", &self.reset),
+            ("threshold", &self.threshold),
+            ("tau_syn", &self.tau_syn),
+            ("tau_mem", &self.tau_mem),
+        ]
+    }
+
+    /// Mutable fields by name, in the order of [`NeuronParams::fields`].
+    pub fn fields_mut(&mut self) -> [(&'static str, &mut Vec<f64>); 5] {
+        [
+            ("leak", &mut self.leak),
+            ("reset", &mut self.reset),
+            ("threshold", &mut self.threshold),
+            ("tau_syn", &mut self.tau_syn),
+            ("tau_mem", &mut self.tau_mem),
+        ]
+    }
+}
+
+/// A parameter outside the range the spiking engines accept ([`Lif::violation`]): the
+/// field, what is allowed and what was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// The field (`threshold`, `tau_mem`, …).
+    pub arg: &'static str,
+    /// What is allowed.
+    pub expected: String,
+    /// What was given.
+    pub actual: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: expected {}, got {}", self.arg, self.expected, self.actual)
+    }
+}
+
+/// What is wrong with per-neuron parameters ([`NeuronParams::violation`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NeuronViolation {
+    /// A field has the wrong length: its name with the layer (`tau_mem1`), the expected
+    /// and the actual shape.
+    Length(String, String, String),
+    /// A neuron's value is invalid: the field, layer and neuron (`threshold1[3]`) and the
+    /// violation of that neuron's [`Lif`].
+    Value(String, Violation),
+}
+
+impl Lif {
+    /// The first parameter outside the range the spiking engines accept, if any: a
+    /// non-finite value, a time constant `<= 0`, `threshold <= leak` (the resting neuron
+    /// would sit above threshold) or `reset >= threshold` (the neuron would fire again at
+    /// once, forever).
+    ///
+    /// ```
+    /// use eventprop_core::Lif;
+    /// let p = Lif { reset: 2.0, ..Default::default() };
+    /// assert_eq!(p.violation().unwrap().to_string(), "reset: expected a value < threshold = 1, got 2");
+    /// ```
+    pub fn violation(&self) -> Option<Violation> {
+        let bad = |arg, expected: String, actual: f64| {
+            Some(Violation {
+                arg,
+                expected,
+                actual: actual.to_string(),
+            })
+        };
+        for (arg, v) in [
+            ("leak", self.leak),
+            ("reset", self.reset),
+            ("threshold", self.threshold),
+            ("tau_syn", self.tau_syn),
+            ("tau_mem", self.tau_mem),
+        ] {
+            if !v.is_finite() {
+                return bad(arg, "a finite value".into(), v);
+            }
+        }
+        for (arg, v) in [("tau_syn", self.tau_syn), ("tau_mem", self.tau_mem)] {
+            if v <= 0.0 {
+                return bad(arg, "a value > 0".into(), v);
+            }
+        }
+        if self.threshold <= self.leak {
+            return bad(
+                "threshold",
+                format!("a value > leak = {}", self.leak),
+                self.threshold,
+            );
+        }
+        if self.reset >= self.threshold {
+            return bad(
+                "reset",
+                format!("a value < threshold = {}", self.threshold),
+                self.reset,
+            );
+        }
+        None
+    }
+}
+
+impl NeuronParams {
+    /// The first problem of the parameters of layer `layer` (0 = the first layer after
+    /// the input) with `n` neurons, if any: a field without `n` values, or a neuron whose
+    /// [`Lif`] has a [`Lif::violation`].
+    pub fn violation(&self, layer: usize, n: usize) -> Option<NeuronViolation> {
+        for (name, v) in self.fields() {
+            if v.len() != n {
+                return Some(NeuronViolation::Length(
+                    format!("{name}{layer}"),
+                    format!("({n},) (one per neuron)"),
+                    format!("({},)", v.len()),
+                ));
+            }
+        }
+        (0..n).find_map(|i| {
+            self.get(i)
+                .violation()
+                .map(|v| NeuronViolation::Value(format!("{}{layer}[{i}]", v.arg), v))
+        })
+    }
+}
+
+impl std::fmt::Display for NeuronViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Length(arg, expected, actual) => {
+                write!(f, "{arg}: expected shape {expected}, got {actual}")
+            }
+            Self::Value(arg, v) => write!(f, "{arg}: expected {}, got {}", v.expected, v.actual),
+        }
+    }
+}

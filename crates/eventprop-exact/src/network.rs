@@ -1,25 +1,11 @@
 //! Spikes, the feed-forward network and the validation of inputs.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
-use serde::{Deserialize, Serialize};
 
 use crate::dynamics::Kinetics;
 use crate::error::{check_finite, Error, Result};
 use crate::params::{Lif, NeuronParams};
-
-/// One spike: a time in seconds and the index of the neuron within its layer.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Spike {
-    /// Spike time in seconds.
-    pub time: f64,
-    /// Neuron index within its layer.
-    pub neuron: u32,
-}
-
-/// Sorts spikes by `(time, neuron)` (the order every spike list of this crate uses).
-pub fn sort_spikes(spikes: &mut [Spike]) {
-    spikes.sort_by(|x, y| x.time.total_cmp(&y.time).then(x.neuron.cmp(&y.neuron)));
-}
+pub use eventprop_core::spike::{sort_spikes, Spike};
 
 /// A network of current-based LIF layers.
 ///
@@ -199,7 +185,7 @@ impl Network {
     /// ```
     pub fn with_neuron_params(mut self, k: usize, p: NeuronParams) -> Result<Self> {
         self.check_layer(k, "params")?;
-        p.validate(k, self.weights[k].nrows())?;
+        crate::params::validate_neurons(&p, k, self.weights[k].nrows())?;
         self.neurons[k] = p;
         Ok(self)
     }

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use eventprop_core::Lif;
+pub use eventprop_core::{Lif, NeuronParams};
+use eventprop_core::model::NeuronViolation;
 
 use crate::error::{Error, Result};
 
@@ -20,45 +21,14 @@ use crate::error::{Error, Result};
 /// assert_eq!(validate_lif(&p).unwrap_err().to_string(), "reset: expected a value < threshold = 1, got 2");
 /// ```
 pub fn validate_lif(p: &Lif) -> Result<()> {
-    for (arg, v) in [
-        ("leak", p.leak),
-        ("reset", p.reset),
-        ("threshold", p.threshold),
-        ("tau_syn", p.tau_syn),
-        ("tau_mem", p.tau_mem),
-    ] {
-        if !v.is_finite() {
-            return Err(Error::Invalid {
-                arg,
-                expected: "a finite value".into(),
-                actual: v.to_string(),
-            });
-        }
+    match p.violation() {
+        None => Ok(()),
+        Some(v) => Err(Error::Invalid {
+            arg: v.arg,
+            expected: v.expected,
+            actual: v.actual,
+        }),
     }
-    for (arg, v) in [("tau_syn", p.tau_syn), ("tau_mem", p.tau_mem)] {
-        if v <= 0.0 {
-            return Err(Error::Invalid {
-                arg,
-                expected: "a value > 0".into(),
-                actual: v.to_string(),
-            });
-        }
-    }
-    if p.threshold <= p.leak {
-        return Err(Error::Invalid {
-            arg: "threshold",
-            expected: format!("a value > leak = {}", p.leak),
-            actual: p.threshold.to_string(),
-        });
-    }
-    if p.reset >= p.threshold {
-        return Err(Error::Invalid {
-            arg: "reset",
-            expected: format!("a value < threshold = {}", p.threshold),
-            actual: p.reset.to_string(),
-        });
-    }
-    Ok(())
 }
 
 /// The rates and leak-relative levels the kernels use.
@@ -138,114 +108,25 @@ impl SolverConfig {
     }
 }
 
-/// Per-neuron parameters of one layer: one value per neuron for each field of [`Lif`].
+/// Checks per-neuron parameters `p` of layer `layer` (0 = the first layer after the input) with
+/// `n` neurons: every field has `n` values and each neuron is valid as
+/// [`validate_lif`] states.
 ///
-/// A layer without per-neuron values uses its [`Lif`] for every neuron
-/// ([`NeuronParams::uniform`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NeuronParams {
-    /// Leak potentials.
-    pub leak: Vec<f64>,
-    /// Reset potentials.
-    pub reset: Vec<f64>,
-    /// Thresholds.
-    pub threshold: Vec<f64>,
-    /// Synaptic time constants in seconds.
-    pub tau_syn: Vec<f64>,
-    /// Membrane time constants in seconds.
-    pub tau_mem: Vec<f64>,
-}
-
-impl NeuronParams {
-    /// The same parameters for each of `n` neurons.
-    pub fn uniform(p: &Lif, n: usize) -> Self {
-        Self {
-            leak: vec![p.leak; n],
-            reset: vec![p.reset; n],
-            threshold: vec![p.threshold; n],
-            tau_syn: vec![p.tau_syn; n],
-            tau_mem: vec![p.tau_mem; n],
-        }
-    }
-
-    /// Number of neurons.
-    pub fn len(&self) -> usize {
-        self.leak.len()
-    }
-
-    /// Whether the layer has no neurons.
-    pub fn is_empty(&self) -> bool {
-        self.leak.is_empty()
-    }
-
-    /// The parameters of neuron `n`.
-    ///
-    /// # Panics
-    /// If `n >= self.len()`.
-    #[track_caller]
-    pub fn get(&self, n: usize) -> Lif {
-        Lif {
-            leak: self.leak[n],
-            reset: self.reset[n],
-            threshold: self.threshold[n],
-            tau_syn: self.tau_syn[n],
-            tau_mem: self.tau_mem[n],
-        }
-    }
-
-    /// The fields by name, in the order `leak, reset, threshold, tau_syn, tau_mem`.
-    pub fn fields(&self) -> [(&'static str, &[f64]); 5] {
-        [
-            ("leak", &self.leak),
-            ("reset", &self.reset),
-            ("threshold", &self.threshold),
-            ("tau_syn", &self.tau_syn),
-            ("tau_mem", &self.tau_mem),
-        ]
-    }
-
-    /// Mutable fields by name, in the order of [`NeuronParams::fields`].
-    pub fn fields_mut(&mut self) -> [(&'static str, &mut Vec<f64>); 5] {
-        [
-            ("leak", &mut self.leak),
-            ("reset", &mut self.reset),
-            ("threshold", &mut self.threshold),
-            ("tau_syn", &mut self.tau_syn),
-            ("tau_mem", &mut self.tau_mem),
-        ]
-    }
-
-    /// Checks the parameters of layer `layer` (0 = the first layer after the input) with
-    /// `n` neurons: every field has `n` values and each neuron is valid as
-    /// [`validate_lif`] states.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] for a field of the wrong length, [`Error::Range`] naming the field
-    /// and neuron (`threshold1[3]`) for an invalid value.
-    pub fn validate(&self, layer: usize, n: usize) -> Result<()> {
-        for (name, v) in self.fields() {
-            if v.len() != n {
-                return Err(Error::Shape {
-                    arg: format!("{name}{layer}"),
-                    expected: format!("({n},) (one per neuron)"),
-                    actual: format!("({},)", v.len()),
-                });
-            }
-        }
-        for i in 0..n {
-            validate_lif(&self.get(i)).map_err(|e| match e {
-                Error::Invalid {
-                    arg,
-                    expected,
-                    actual,
-                } => Error::Range {
-                    arg: format!("{arg}{layer}[{i}]"),
-                    expected,
-                    actual,
-                },
-                other => other,
-            })?;
-        }
-        Ok(())
+/// # Errors
+/// [`Error::Shape`] for a field of the wrong length, [`Error::Range`] naming the field
+/// and neuron (`threshold1[3]`) for an invalid value.
+pub fn validate_neurons(p: &NeuronParams, layer: usize, n: usize) -> Result<()> {
+    match p.violation(layer, n) {
+        None => Ok(()),
+        Some(NeuronViolation::Length(arg, expected, actual)) => Err(Error::Shape {
+            arg,
+            expected,
+            actual,
+        }),
+        Some(NeuronViolation::Value(arg, v)) => Err(Error::Range {
+            arg,
+            expected: v.expected,
+            actual: v.actual,
+        }),
     }
 }

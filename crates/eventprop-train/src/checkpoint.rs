@@ -9,7 +9,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::{Error, Result};
-use crate::fsio::write_atomic;
+use eventprop_data::fsio::write_atomic;
 
 /// Header key holding the metadata string.
 pub const METADATA_KEY: &str = "eventprop";
@@ -115,7 +115,7 @@ pub fn save(path: &Path, checkpoint: &Checkpoint) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let meta = HashMap::from([(METADATA_KEY.to_string(), checkpoint.metadata.clone())]);
     let buf = safetensors::serialize(views, Some(meta)).map_err(|e| Error::format(path, e))?;
-    write_atomic(path, &buf)
+    Ok(write_atomic(path, &buf)?)
 }
 
 /// Loads a checkpoint written by [`save`].

@@ -19,12 +19,56 @@ use eventprop_core::{Discretization, Lif};
 use eventprop_exact::SolverConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineKind;
+use std::fmt;
+use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::loss::LossKind;
-use crate::model::{Init, NetworkSpec, Readout};
+use eventprop_core::spec::{Init, NetworkSpec, Readout};
 use crate::optim::{Adam, StepLr};
-use crate::yinyang::{self, Encoding, Splits};
+use eventprop_data::yinyang::{self, Encoding, Splits};
+
+/// The engines, by the name used in configs, flags and checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Time-stepped seed function ([`stepped::SteppedEngine`]).
+    #[default]
+    Stepped,
+    /// Event-based, exact spike times and gradients ([`exact::ExactEngine`]).
+    Exact,
+    /// Hardware in the loop: forward on a chip, stepped adjoint ([`chip::ChipEngine`]).
+    Chip,
+}
+
+impl EngineKind {
+    /// Every engine, in the order of the docs.
+    pub const ALL: [EngineKind; 3] = [EngineKind::Stepped, EngineKind::Exact, EngineKind::Chip];
+
+    /// The name in configs and checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stepped => "stepped",
+            Self::Exact => "exact",
+            Self::Chip => "chip",
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("expected `stepped`, `exact` or `chip`, got `{s}`"))
+    }
+}
 
 /// Every setting of a Yin-Yang run. Field names are the TOML keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,14 +152,14 @@ pub struct TrainConfig {
     pub data: DataFiles,
     /// The chip of the `chip` engine (`[chip]`; read by that engine only).
     #[serde(default)]
-    pub chip: crate::chip::ChipSettings,
+    pub chip: eventprop_chip::ChipSettings,
     /// Time grid and sizes of event data (`[events]`, task `events` only).
     #[serde(default)]
     pub events: EventSettings,
     /// What is trained besides the feed-forward weights (`[learn]`: recurrent weights,
     /// delays, time constants, thresholds; exact engine only).
     #[serde(default)]
-    pub learn: crate::model::Learn,
+    pub learn: eventprop_core::spec::Learn,
 }
 
 /// What a run trains on.
@@ -248,7 +292,7 @@ pub struct MemoryEstimate {
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// Yin-Yang feature files ([`crate::files::read_yinyang`]: `.npz` with `x` `(S, 4)` and
+/// Yin-Yang feature files ([`eventprop_data::files::read_yinyang`]: `.npz` with `x` `(S, 4)` and
 /// `y`, or CSV) for the splits, each optional (the `[data]` table). Relative paths are
 /// stored as given and resolved against the working directory of the process (so resume
 /// from the same directory).
@@ -395,8 +439,8 @@ impl TrainConfig {
             memory_limit_gib: 16.0,
             data: DataFiles::default(),
             events: EventSettings::default(),
-            chip: crate::chip::ChipSettings::default(),
-            learn: crate::model::Learn::default(),
+            chip: eventprop_chip::ChipSettings::default(),
+            learn: eventprop_core::spec::Learn::default(),
         };
         match engine {
             EngineKind::Stepped => stepped,
@@ -525,11 +569,23 @@ impl TrainConfig {
         Self::layered(&[(&path.display().to_string(), table)])
     }
 
-    /// Checks every value, and that the engine can run this config.
+    /// Checks every value ([`TrainConfig::validate_settings`]) and the memory estimate
+    /// ([`TrainConfig::check_memory`]). Whether an engine can run the config is checked
+    /// when it is built ([`crate::engine::build`]; the trainer checks settings, builds the
+    /// engine, then checks memory).
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the field.
     pub fn validate(&self) -> Result<()> {
+        self.validate_settings()?;
+        self.check_memory()
+    }
+
+    /// Checks every value and the network description.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field.
+    pub fn validate_settings(&self) -> Result<()> {
         match self.task {
             Task::Yinyang => self.encoding.validate()?,
             Task::Events => {
@@ -619,9 +675,7 @@ impl TrainConfig {
                 }
             }
         }
-        self.network().validate()?;
-        crate::engine::build(self)?;
-        self.check_memory()
+        Ok(self.network().validate()?)
     }
 
     /// Estimated peak memory (measured model, DESIGN.md "Memory estimate"):
@@ -843,11 +897,11 @@ impl TrainConfig {
     /// the validation set is the last `val_size` samples of the train file.
     ///
     /// # Errors
-    /// The readers' errors ([`crate::files::read_yinyang`]), naming the file;
+    /// The readers' errors ([`eventprop_data::files::read_yinyang`]), naming the file;
     /// [`Error::Invalid`] for a `val_size` that leaves no training sample of a train file.
     pub fn splits(&self) -> Result<Splits> {
         let [a, b, c] = yinyang::split_seeds(self.data_seed);
-        let read = |p: &PathBuf| crate::files::read_yinyang(p);
+        let read = |p: &PathBuf| eventprop_data::files::read_yinyang(p);
         let (train, validation) = match (&self.data.train, &self.data.validation) {
             (Some(t), Some(v)) => (read(t)?, read(v)?),
             (Some(t), None) => {

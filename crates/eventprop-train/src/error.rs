@@ -66,6 +66,12 @@ pub enum Error {
     /// An error of the exact event engine.
     #[error(transparent)]
     Exact(#[from] eventprop_exact::Error),
+    /// An error of a data reader, writer or generator.
+    #[error(transparent)]
+    Data(#[from] eventprop_data::Error),
+    /// An error of a chip, recording or mapping.
+    #[error(transparent)]
+    Chip(#[from] eventprop_chip::Error),
 }
 
 /// `e` and its sources joined by `: ` (one line, as the CLI prints errors).

@@ -17,7 +17,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
-use crate::fsio::write_atomic;
+use eventprop_data::fsio::write_atomic;
 use crate::plot::ensure_font;
 
 /// A test point of a [`class_map_png`]: its input coordinates, true and predicted class.
@@ -124,7 +124,7 @@ fn render(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Drawn) 
     }
     let bytes = encode_png(size.0, size.1, &buf)
         .map_err(|e| Error::format(path, format!("PNG encoding: {e}")))?;
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }
 
 /// The fraction `num / den` as a percentage with one decimal.

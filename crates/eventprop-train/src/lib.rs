@@ -37,28 +37,24 @@
 #![warn(rustdoc::broken_intra_doc_links)]
 
 pub mod checkpoint;
-pub mod chip;
-pub mod error;
-pub mod events;
-pub mod figures;
-pub mod files;
-pub mod fsio;
-pub mod metrics;
-pub mod npy;
-pub mod optim;
-pub mod plot;
-pub mod yinyang;
-
 pub mod config;
-pub mod data;
 pub mod engine;
+pub mod error;
+#[cfg(feature = "figures")]
+pub mod figures;
 pub mod loss;
-pub mod model;
-pub mod network;
-pub mod readout;
-pub mod shd;
-pub mod stepped_layer;
+pub mod metrics;
+pub mod optim;
+#[cfg(feature = "figures")]
+pub mod plot;
 pub mod trainer;
+
+pub use eventprop_chip as chip;
+pub use eventprop_core::spec as model;
+pub use eventprop_core::stepped::{layer as stepped_layer, network, readout};
+pub use eventprop_data::{events, files, fsio, npy, shd, yinyang};
+/// Samples as input spike events (the data crate's `sample` module).
+pub use eventprop_data::sample as data;
 
 pub use config::TrainConfig;
 pub use engine::{Engine, EngineKind};

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fsio::write_atomic;
+use eventprop_data::fsio::write_atomic;
 
 /// What one epoch measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ pub fn to_csv(metrics: &[EpochMetrics]) -> String {
 pub fn write(dir: &Path, metrics: &[EpochMetrics]) -> Result<()> {
     let json = serde_json::to_string_pretty(metrics).expect("metrics serialise");
     write_atomic(&dir.join("metrics.json"), json.as_bytes())?;
-    write_atomic(&dir.join("metrics.csv"), to_csv(metrics).as_bytes())
+    Ok(write_atomic(&dir.join("metrics.csv"), to_csv(metrics).as_bytes())?)
 }
 
 /// Reads a `metrics.json` written by [`write()`].

@@ -23,12 +23,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, Tensor, TensorData};
 use crate::config::{Task, TrainConfig};
-use crate::data::SpikeSet;
+use eventprop_data::{EventSources, SpikeSet};
 use crate::engine::{self, BatchOutcome, Engine, EngineKind, Pass};
 use crate::error::{Error, Result};
 use crate::metrics::{self, EpochMetrics};
 use crate::optim::{Adam, AdamSlot, StepLr};
-use crate::{figures, fsio, plot, yinyang};
+use eventprop_data::{fsio, yinyang};
+#[cfg(feature = "figures")]
+use crate::{figures, plot};
 
 /// The config of a run folder.
 pub const CONFIG_TOML: &str = "config.toml";
@@ -45,6 +47,7 @@ pub const RASTER_PNG: &str = "raster.png";
 /// Event runs: the confusion matrix of the test set (the validation set without one).
 pub const CONFUSION_PNG: &str = "confusion.png";
 /// Cells per side of the class map.
+#[cfg(feature = "figures")]
 const CLASS_MAP_CELLS: usize = 100;
 
 /// `format` of the checkpoints written now.
@@ -102,16 +105,8 @@ pub enum Event<'a> {
     Warning(String),
 }
 
-/// The encoded data of a run.
-#[derive(Debug, Clone)]
-pub struct RunData {
-    /// Training samples.
-    pub train: SpikeSet,
-    /// Validation samples.
-    pub validation: SpikeSet,
-    /// Test samples.
-    pub test: SpikeSet,
-}
+/// The encoded data of a run (training, validation and test samples).
+pub type RunData = eventprop_data::Splits;
 
 /// Weights, optimiser, engine, data and history of a run.
 #[derive(Debug)]
@@ -152,8 +147,44 @@ struct MetaV1 {
     history: Vec<EpochMetrics>,
 }
 
+/// Reads the files of an events run (`[data]`), holds out the validation set, and fills
+/// the `[events]` values that are not given from the data: `channels` = largest unit + 1,
+/// `classes` = largest label + 1, `t_max` = the step after the latest event's step
+/// (`(round(t / dt) + 1) dt`, so that every event lies on the grid).
+///
+/// # Errors
+/// [`Error::Invalid`] for another task or a missing train file; the readers' errors
+/// ([`eventprop_data::events::load`]).
+pub fn load_events(config: &mut TrainConfig) -> Result<RunData> {
+    if config.task != Task::Events {
+        return Err(Error::invalid("task", "events", config.task));
+    }
+    config.events.validate()?;
+    let ev = config.events.clone();
+    let train =
+        config.data.train.clone().ok_or_else(|| {
+            Error::invalid("data.train", "a training file for task `events`", "none")
+        })?;
+    let (data, sizes) = eventprop_data::events::load(&EventSources {
+        train: &train,
+        validation: config.data.validation.as_deref(),
+        test: config.data.test.as_deref(),
+        channels: ev.channels,
+        classes: ev.classes,
+        val_fraction: ev.val_fraction,
+        seed: config.data_seed,
+    })?;
+    config.events.channels.get_or_insert(sizes.channels);
+    config.events.classes.get_or_insert(sizes.classes);
+    if config.events.t_max.is_none() {
+        let steps = (sizes.last_event / ev.dt).round() + 1.0;
+        config.events.t_max = Some(steps * ev.dt);
+    }
+    Ok(data)
+}
+
 /// The data of a run: the Yin-Yang splits, latency-encoded, or the event files
-/// ([`crate::events::load`], which also fills the `[events]` values taken from the data).
+/// ([`load_events`], which also fills the `[events]` values taken from the data).
 fn load_data(config: &mut TrainConfig) -> Result<RunData> {
     match config.task {
         Task::Yinyang => {
@@ -164,7 +195,7 @@ fn load_data(config: &mut TrainConfig) -> Result<RunData> {
                 test: yinyang::encode(&s.test, &config.encoding),
             })
         }
-        Task::Events => crate::events::load(config),
+        Task::Events => load_events(config),
     }
 }
 
@@ -239,10 +270,11 @@ impl Trainer {
     ) -> Result<Self> {
         // Event runs take their grid and sizes from the data, so the data come first.
         let events = (config.task == Task::Events)
-            .then(|| crate::events::load(&mut config))
+            .then(|| load_events(&mut config))
             .transpose()?;
-        config.validate()?;
+        config.validate_settings()?;
         let engine = build(&config)?;
+        config.check_memory()?;
         let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
         let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
         let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
@@ -425,6 +457,7 @@ impl Trainer {
                 (None, _) => false,
             };
             self.write_files(dir, improved, on_event)?;
+            #[cfg(feature = "figures")]
             if self.finished() {
                 if let Err(e) = self.write_figures(dir) {
                     on_event(Event::Warning(format!(
@@ -438,6 +471,7 @@ impl Trainer {
         Ok(())
     }
 
+    #[cfg(feature = "figures")]
     /// Writes the figures of the current weights into `dir` (each atomically): for
     /// Yin-Yang [`CLASS_MAP_PNG`]; for event data [`RASTER_PNG`] and [`CONFUSION_PNG`].
     /// [`Trainer::run`] calls it after the last epoch. A prediction of "no output spike"
@@ -456,6 +490,7 @@ impl Trainer {
         }
     }
 
+    #[cfg(feature = "figures")]
     fn write_class_map(&self, path: &Path) -> Result<()> {
         let n = CLASS_MAP_CELLS;
         let centre = |i: usize| (i as f64 + 0.5) / n as f64;
@@ -505,6 +540,7 @@ impl Trainer {
         )
     }
 
+    #[cfg(feature = "figures")]
     /// The test set of an event run, or its validation set without one.
     fn figure_set(&self) -> (&SpikeSet, &'static str) {
         if self.data.test.is_empty() {
@@ -514,6 +550,7 @@ impl Trainer {
         }
     }
 
+    #[cfg(feature = "figures")]
     fn write_raster(&self, path: &Path) -> Result<()> {
         let (set, name) = self.figure_set();
         let classes = self.engine.spec().n_out;
@@ -553,6 +590,7 @@ impl Trainer {
         )
     }
 
+    #[cfg(feature = "figures")]
     fn write_confusion(&self, path: &Path) -> Result<()> {
         let (set, name) = self.figure_set();
         let (_, predicted) = self.predict(set)?;
@@ -595,12 +633,15 @@ impl Trainer {
         best: bool,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<()> {
+        #[cfg(not(feature = "figures"))]
+        let _ = on_event;
         let c = self.to_checkpoint();
         checkpoint::save(&dir.join(LAST_CHECKPOINT), &c)?;
         if best {
             checkpoint::save(&dir.join(BEST_CHECKPOINT), &c)?;
         }
         metrics::write(dir, &self.history)?;
+        #[cfg(feature = "figures")]
         if let Err(e) = plot::plot_metrics(&dir.join(PLOT_PNG), &self.history) {
             on_event(Event::Warning(format!(
                 "plot not written: {}; training goes on",

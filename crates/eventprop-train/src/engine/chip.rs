@@ -1,9 +1,9 @@
 //! The hardware-in-the-loop engine: every forward pass runs on a chip
-//! ([`crate::chip::Chip`]), the backward is the EventProp adjoint on the chip's recording.
+//! ([`eventprop_chip::Chip`]), the backward is the EventProp adjoint on the chip's recording.
 //!
 //! Per batch: the weights are configured on the chip (6-bit levels on the mock), the chip
 //! runs the input spike trains and records the hidden spikes and the output membrane; the
-//! recording is mapped onto the time grid ([`crate::chip::GridMap::map_events`]: hidden
+//! recording is mapped onto the time grid ([`eventprop_chip::GridMap::map_events`]: hidden
 //! spikes as event lists, the output membrane dense) and passed through the seed
 //! function's `hw_data` path on the stepped engine's fused layers
 //! ([`SteppedEngine::run_hw`]): each LIF layer returns the recorded spikes, its current
@@ -11,7 +11,7 @@
 //! through the software weights); the loss reads the recorded output membrane. The backward
 //! is the stepped engine's fused adjoint (same loss, same adjoint, same discretization —
 //! the numbers of the seed function on dense `hw_data` arrays,
-//! [`crate::network::SteppedNetwork::forward_hw`], to rounding), with the software weights
+//! [`eventprop_core::stepped::network::SteppedNetwork::forward_hw`], to rounding), with the software weights
 //! in the synapse backward, as the reference's HIL loop does with its torch parameters. So
 //! the ideal chip trains bit for bit as the stepped engine's default (fused) path. The
 //! trainer clamps the weights to [`Engine::weight_limit`] (the chip's largest level) after
@@ -21,15 +21,15 @@ use ndarray::Array2;
 
 use super::stepped::{HwEvents, SteppedEngine, SteppedPath};
 use super::{BatchOutcome, ChipStats, Engine, EngineKind, Pass};
-use crate::chip::calibrate::{calibrate, Calibration};
-use crate::chip::ideal::IdealChip;
-use crate::chip::mock::MockChip;
-use crate::chip::{Chip, ChipKind, GridMap};
+use eventprop_chip::calibrate::{calibrate, Calibration};
+use eventprop_chip::ideal::IdealChip;
+use eventprop_chip::mock::MockChip;
+use eventprop_chip::{Chip, ChipKind, GridMap};
 use crate::config::TrainConfig;
-use crate::data::Spike;
+use eventprop_data::Spike;
 use crate::error::{Error, Result};
-use crate::model::NetworkSpec;
-use crate::network::{HwLayer, SteppedNetwork};
+use eventprop_core::spec::NetworkSpec;
+use eventprop_core::stepped::network::{HwLayer, SteppedNetwork};
 
 /// Training and evaluation with the forward pass on a chip.
 #[derive(Debug)]
@@ -215,12 +215,12 @@ impl ChipEngine {
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
-        configured: &crate::chip::Configuration,
-        recording: &crate::chip::Recording,
+        configured: &eventprop_chip::Configuration,
+        recording: &eventprop_chip::Recording,
     ) -> Result<BatchOutcome> {
         let spec = &self.net.spec;
         let mapped = self.map.map_events(recording)?;
-        let out_membrane_missing = matches!(spec.readout, crate::model::Readout::Integrator { .. })
+        let out_membrane_missing = matches!(spec.readout, eventprop_core::spec::Readout::Integrator { .. })
             && recording.layers.last().is_none_or(|l| l.membrane.is_none());
         if out_membrane_missing {
             return Err(Error::invalid(

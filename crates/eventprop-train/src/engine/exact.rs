@@ -1,7 +1,7 @@
 //! The exact engine: event-based simulation with exact spike times and the exact
 //! EventProp adjoint ([`eventprop_exact`]), first-spike-time loss, samples in parallel.
 //!
-//! Besides the feed-forward weights it trains what [`crate::model::Learn`] asks for:
+//! Besides the feed-forward weights it trains what [`eventprop_core::spec::Learn`] asks for:
 //! recurrent weights of the hidden layers, delays, per-neuron `ln tau_mem`, `ln tau_syn`
 //! (gradient `tau · dL/dtau`) and threshold parameters `s` with
 //! `threshold = max(leak, reset) + e^s` (gradient `e^s · dL/dthreshold`).
@@ -13,10 +13,10 @@ use ndarray::Array2;
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
-use crate::data::Spike;
+use eventprop_data::Spike;
 use crate::error::{Error, Result};
 use crate::loss::LossKind;
-use crate::model::{NetworkGrads, NetworkSpec, Readout};
+use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
 
 /// Exact event-based simulation and gradients.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ impl ExactEngine {
         })
     }
 
-    /// The network of the tensors `weights` ([`crate::model::Layout`]) and its per-neuron
+    /// The network of the tensors `weights` ([`eventprop_core::spec::Layout`]) and its per-neuron
     /// parameters.
     fn network(&self, weights: &[Array2<f64>]) -> Result<(Network, Vec<NeuronParams>)> {
         self.spec.check_weights(weights)?;

@@ -2,15 +2,16 @@
 //!
 //! The trainer ([`crate::Trainer`]) owns the weights, the optimiser, the data and the
 //! files; an [`Engine`] only answers "loss, accuracy and gradient of these weights on
-//! these samples". Three engines exist:
+//! these samples". Four engines exist (three kinds; the stepped kind has two):
 //!
 //! * [`stepped::SteppedEngine`]: the seed's time-stepped function (`eventprop-core`), with
 //!   the seed or the corrected adjoint discretization; max-over-time or first-spike loss;
+//! * [`stepped_learn::SteppedLearnEngine`]: the stepped engine when more than the
+//!   feed-forward weights is trained (`[learn]`: recurrence, delays, taus, thresholds);
 //! * [`exact::ExactEngine`]: event-based simulation with exact spike times and the exact
-//!   adjoint (`eventprop-exact`); first-spike loss.
-//!
+//!   adjoint (`eventprop-exact`); first-spike loss;
 //! * [`chip::ChipEngine`]: hardware in the loop — the forward on a chip
-//!   ([`crate::chip`]), the stepped adjoint on its recording.
+//!   (`eventprop-chip`), the stepped adjoint on its recording.
 //!
 //! Adding an engine is one file here plus one arm in [`build`] and one name in
 //! [`EngineKind`].
@@ -20,59 +21,14 @@ pub mod exact;
 pub mod stepped;
 pub mod stepped_learn;
 
-use std::fmt;
-use std::str::FromStr;
-
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::EngineKind;
 use crate::config::TrainConfig;
-use crate::data::Spike;
+use eventprop_data::Spike;
 use crate::error::Result;
-use crate::model::NetworkSpec;
-
-/// The engines, by the name used in configs, flags and checkpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// Time-stepped seed function ([`stepped::SteppedEngine`]).
-    #[default]
-    Stepped,
-    /// Event-based, exact spike times and gradients ([`exact::ExactEngine`]).
-    Exact,
-    /// Hardware in the loop: forward on a chip, stepped adjoint ([`chip::ChipEngine`]).
-    Chip,
-}
-
-impl EngineKind {
-    /// Every engine, in the order of the docs.
-    pub const ALL: [EngineKind; 3] = [EngineKind::Stepped, EngineKind::Exact, EngineKind::Chip];
-
-    /// The name in configs and checkpoints.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Stepped => "stepped",
-            Self::Exact => "exact",
-            Self::Chip => "chip",
-        }
-    }
-}
-
-impl fmt::Display for EngineKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for EngineKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("expected `stepped`, `exact` or `chip`, got `{s}`"))
-    }
-}
+use eventprop_core::spec::NetworkSpec;
 
 /// Whether a batch is for training (gradients, training-only loss terms) or evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +64,7 @@ pub struct BatchOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ChipStats {
     /// Spike events recorded, collapsed and dropped by the mapping onto the grid.
-    pub mapping: crate::chip::MappingStats,
+    pub mapping: eventprop_chip::MappingStats,
     /// Weights clipped at the chip's largest level.
     pub saturated_weights: u64,
     /// Weights configured.
@@ -127,7 +83,7 @@ impl std::ops::AddAssign for ChipStats {
 ///
 /// Implementations must be deterministic: the same weights, samples and thread count give
 /// bit-identical outcomes.
-pub trait Engine: Send + Sync + fmt::Debug {
+pub trait Engine: Send + Sync + std::fmt::Debug {
     /// Which engine this is.
     fn kind(&self) -> EngineKind;
 

@@ -6,8 +6,8 @@
 //!   by event lists — memory O(spikes), no dense `(T, B, N)` array; the output layer (a few
 //!   neurons) runs densely as in the seed path, and its gradient reaches the last hidden
 //!   layer at that layer's spikes only;
-//! * **seed**: [`crate::network::SteppedNetwork`] on the seed function's dense arrays, inputs
-//!   put on the grid by [`crate::data::rasterize`] (the reference; the chip engine's
+//! * **seed**: [`eventprop_core::stepped::network::SteppedNetwork`] on the seed function's dense arrays, inputs
+//!   put on the grid by [`eventprop_data::rasterize`] (the reference; the chip engine's
 //!   backward ran on it before it moved to the fused path's `hw_data` forward,
 //!   [`SteppedEngine::run_hw`]).
 //!
@@ -23,12 +23,12 @@ use ndarray::{Array2, Array3, Axis};
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
-use crate::data::{rasterize, Spike};
+use eventprop_data::{rasterize, Spike};
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind, LossOutput};
-use crate::model::{NetworkSpec, Readout};
-use crate::network::{HwLayer, SteppedNetwork, Trace};
-use crate::readout::LeakyIntegrator;
+use eventprop_core::spec::{NetworkSpec, Readout};
+use eventprop_core::stepped::network::{HwLayer, SteppedNetwork, Trace};
+use eventprop_core::stepped::readout::LeakyIntegrator;
 
 /// Which implementation the stepped engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

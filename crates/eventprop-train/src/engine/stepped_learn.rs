@@ -1,4 +1,4 @@
-//! The time-stepped engine for networks with [`crate::model::Learn`] extras (recurrent
+//! The time-stepped engine for networks with [`eventprop_core::spec::Learn`] extras (recurrent
 //! hidden layers, delays, trained time constants and thresholds): every spiking layer is a
 //! [`SteppedLayer`] (the seed's update order and `Corrected` adjoint, extended), the
 //! output is the configured readout (leaky integrator with the max-over-time loss, or
@@ -14,12 +14,12 @@ use rayon::prelude::*;
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
-use crate::data::Spike;
+use eventprop_data::Spike;
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind};
-use crate::model::{NetworkGrads, NetworkSpec, Readout};
-use crate::readout::LeakyIntegrator;
-use crate::stepped_layer::{delay_steps, LayerRun, SteppedLayer};
+use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
+use eventprop_core::stepped::readout::LeakyIntegrator;
+use eventprop_core::stepped::layer::{delay_steps, LayerRun, SteppedLayer};
 
 /// Time-stepped simulation with recurrent weights, delays and per-neuron parameters.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ impl SteppedLearnEngine {
     }
 
     /// The input spikes of one sample per step (several in one step collapse to one, as
-    /// [`crate::data::rasterize`] does; events outside the grid are dropped).
+    /// [`eventprop_data::rasterize`] does; events outside the grid are dropped).
     fn input_steps(&self, input: &[Spike]) -> Vec<Vec<u32>> {
         let mut steps = vec![Vec::new(); self.steps];
         for s in input {

@@ -27,7 +27,7 @@
 //! ```
 //!
 //! with `dv_∓ = leak - {threshold, reset} + i[t]`; `λ` here is the seed's, the negative of
-//! the continuous adjoint of `eventprop_exact` (SPEC §3: `g_spike = -dL/dt` at spike steps).
+//! the continuous adjoint of the exact engine (`eventprop-exact`) (SPEC §3: `g_spike = -dL/dt` at spike steps).
 //! Gradients: `dL/dW[n,j] = Σ tau_syn λ_I[t + D]` over `j`'s spikes at `t` (and `dL/dr`
 //! alike over the layer's spikes), the previous layer's `g_spike[t][j] = Σ_n W[n,j] (λ_V -
 //! λ_I)[t + D]`, `dL/dd[n,j] = -Σ W[n,j] (λ_V - λ_I)[t + D]`; the neuron parameters by the
@@ -41,7 +41,7 @@
 //! Memory: the current and membrane of every step are kept (`2 T N` values), the spikes as
 //! lists.
 
-use eventprop_exact::NeuronParams;
+use crate::model::NeuronParams;
 use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
@@ -129,9 +129,9 @@ impl SteppedLayer<'_> {
                 return Err(Error::invalid("delays", "finite and >= 0", v));
             }
         }
-        self.params
-            .validate(0, n)
-            .map_err(|e| Error::invalid("params", "valid neuron parameters", e))?;
+        if let Some(e) = self.params.violation(0, n) {
+            return Err(Error::invalid("params", "valid neuron parameters", e));
+        }
         Ok((n, n_in))
     }
 

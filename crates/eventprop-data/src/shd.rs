@@ -19,7 +19,7 @@ use std::path::Path;
 
 use hdf5_reader::{ByteOrder, Dataset, Datatype, Hdf5File};
 
-use crate::data::{Spike, SpikeSet};
+use crate::sample::{Spike, SpikeSet};
 use crate::error::{Error, Result};
 
 const TIMES: &str = "spikes/times";

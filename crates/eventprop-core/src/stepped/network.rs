@@ -1,7 +1,7 @@
 //! The time-stepped network: EventProp hidden layers (synapse + the seed's LIF function,
 //! stacked) and an output layer reached through a plain synapse — a leaky-integrator
 //! readout ([`LeakyIntegrator`]) or spiking LIF neurons (for the first-spike-time loss).
-//! The stepped engine ([`crate::engine::stepped`]) runs it; the weights are passed in.
+//! The stepped engine (`eventprop-train`'s `engine::stepped`) runs it; the weights are passed in.
 //!
 //! Chain (SPEC §3): layer `k`: `y_k = z_{k-1} W_k^T`, `z_k = LIF(y_k)`; output
 //! `y_out = z_L W_out^T`, then `v = LI(y_out)` or `z_out = LIF(y_out)`.
@@ -13,15 +13,15 @@
 //! # Shapes
 //! Input spikes `(T, B, N_in)`; hidden `k`: `W_k` `(N_k, N_{k-1})`; output `(T, B, K)`.
 
-use eventprop_core::synapse::{self, input_grad, SparseRows, DENSE_ABOVE};
-use eventprop_core::{
+use crate::synapse::{self, input_grad, SparseRows, DENSE_ABOVE};
+use crate::{
     synapse_forward, Discretization, EventPropNeuron, GuardStats, HwData, Lif, NeuronContext, Real,
 };
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, Axis};
 
 use crate::error::{Error, Result};
-use crate::model::{NetworkSpec, Readout};
-use crate::readout::LeakyIntegrator;
+use crate::spec::{NetworkSpec, Readout};
+use super::readout::LeakyIntegrator;
 
 /// A time-stepped network: its description, the time step and the adjoint
 /// discretization of its LIF layers.

@@ -6,7 +6,7 @@
 
 use ndarray::Array3;
 
-pub use eventprop_exact::Spike;
+pub use eventprop_core::Spike;
 
 /// Labelled samples of input spike events.
 #[derive(Debug, Clone, Default, PartialEq)]

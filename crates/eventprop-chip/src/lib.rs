@@ -1,3 +1,5 @@
+//! # eventprop-chip
+//!
 //! Hardware in the loop: a chip interface, its recordings, and the software mapping of a
 //! recording onto the seed function's time grid (`hw_data`).
 //!
@@ -28,18 +30,20 @@
 //!
 //! [`calibrate`] measures a chip's threshold on the readout scale and its PSP amplitude per
 //! weight unit, as the hardware workflow does, and derives `trace_scale`, the offset and
-//! the weight scale. The HIL engine ([`crate::engine::chip`]) trains with any chip.
+//! the weight scale. The HIL engine of `eventprop-train` (`engine::chip`) trains with any chip.
 //!
 //! # Shapes
 //! A recording of a batch of `B` samples: `layers[l].spikes[b]` (events of sample `b`),
 //! `layers[l].membrane[b][n]` (trace of neuron `n`); mapped: `(T, B, N_l)` per layer.
 
-mod analog;
+#![deny(missing_docs)]
+#![warn(rustdoc::broken_intra_doc_links)]
+
 pub mod calibrate;
+pub mod error;
 pub mod ideal;
 pub mod mapping;
 pub mod mock;
-mod noise;
 pub mod record_file;
 
 use std::fmt;
@@ -48,9 +52,9 @@ use std::str::FromStr;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Spike;
-use crate::error::Result;
-use crate::model::NetworkSpec;
+use eventprop_core::Spike;
+pub use error::{Error, Result};
+use eventprop_core::spec::NetworkSpec;
 
 pub use mapping::{
     GridMap, Interpolation, MappedEventLayer, MappedEvents, MappedLayer, MappedRecording,

@@ -1,5 +1,5 @@
 //! Recordings as `.npz` files, so that a run on real hardware can be stored and replayed
-//! through the mapping ([`super::GridMap`]) and the seed function.
+//! through the mapping ([`crate::GridMap`]) and the seed function.
 //!
 //! Arrays (NumPy names; `k` = layer index, hidden layers first):
 //!
@@ -18,10 +18,10 @@ use std::path::Path;
 use ndarray::Array1;
 use ndarray_npy::NpzWriter;
 
-use super::{LayerRecording, Recording, SampledTrace};
-use crate::data::Spike;
+use crate::{LayerRecording, Recording, SampledTrace};
+use eventprop_core::Spike;
 use crate::error::Result;
-use crate::files::Npz;
+use eventprop_data::files::Npz;
 
 /// Writes `recording` to `path` (atomically).
 ///
@@ -29,7 +29,7 @@ use crate::files::Npz;
 /// [`crate::Error::Io`] naming the file.
 pub fn save_npz(recording: &Recording, path: &Path) -> Result<()> {
     let one = |v: usize| Array1::from_elem(1, v as i64);
-    crate::fsio::write_atomic_with(path, |w| {
+    eventprop_data::fsio::write_atomic_with(path, |w| {
         let mut npz = NpzWriter::new(w);
         let mut add_i =
             |name: String, a: Array1<i64>| npz.add_array(name, &a).map_err(std::io::Error::other);
@@ -88,7 +88,8 @@ pub fn save_npz(recording: &Recording, path: &Path) -> Result<()> {
         }
         npz.finish().map_err(std::io::Error::other)?;
         Ok(())
-    })
+    })?;
+    Ok(())
 }
 
 /// Largest batch a recording file may declare (the per-sample lists are allocated first).
@@ -120,7 +121,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         let v = npz.ints(name, false, "int64 (1,)")?;
         match v.as_slice() {
             [x] if *x >= 0 && *x <= usize::MAX as i128 => Ok(*x as usize),
-            _ => Err(npz.err(
+            _ => Err(npz_err(npz, 
                 name,
                 format!(
                     "expected one integer >= 0, got {} values {:?}",
@@ -133,13 +134,13 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
     let samples = count(&mut npz, "samples")?;
     let n_layers = count(&mut npz, "layers")?;
     if samples > MAX_SAMPLES {
-        return Err(npz.err(
+        return Err(npz_err(&npz, 
             "samples",
             format!("expected at most {MAX_SAMPLES}, got {samples}"),
         ));
     }
     if n_layers > MAX_LAYERS {
-        return Err(npz.err(
+        return Err(npz_err(&npz, 
             "layers",
             format!("expected at most {MAX_LAYERS}, got {n_layers}"),
         ));
@@ -148,7 +149,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
     for k in 0..n_layers {
         let size = count(&mut npz, &format!("l{k}.size"))?;
         if samples.saturating_mul(size) > MAX_TRACES {
-            return Err(npz.err(
+            return Err(npz_err(&npz, 
                 &format!("l{k}.size"),
                 format!("expected at most {MAX_TRACES} samples × neurons, got {samples} × {size}"),
             ));
@@ -156,7 +157,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         let recorded_name = format!("l{k}.spikes_recorded");
         let recorded = count(&mut npz, &recorded_name)?;
         if recorded > 1 {
-            return Err(npz.err(&recorded_name, format!("expected 0 or 1, got {recorded}")));
+            return Err(npz_err(&npz, &recorded_name, format!("expected 0 or 1, got {recorded}")));
         }
         let (sn, nn, tn) = (
             format!("l{k}.spike_sample"),
@@ -167,7 +168,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         let neuron = npz.ints(&nn, false, "int64 (E,)")?;
         let (_, time) = npz.floats(&tn, 1, "float64 (E,)")?;
         if sample.len() != time.len() || neuron.len() != time.len() {
-            return Err(npz.err(
+            return Err(npz_err(&npz, 
                 &tn,
                 format!(
                     "expected {} events as in {sn}, got {} ({nn}: {})",
@@ -178,7 +179,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
             ));
         }
         if recorded == 0 && !time.is_empty() {
-            return Err(npz.err(
+            return Err(npz_err(&npz, 
                 &tn,
                 format!(
                     "expected no events ({recorded_name} = 0), got {}",
@@ -193,19 +194,19 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         };
         for (i, ((&b, &n), &t)) in sample.iter().zip(&neuron).zip(&time).enumerate() {
             if b < 0 || b as usize >= samples {
-                return Err(npz.err(
+                return Err(npz_err(&npz, 
                     &sn,
                     format!("entry {i}: expected a sample in [0, {samples}), got {b}"),
                 ));
             }
             if n < 0 || n as usize >= size {
-                return Err(npz.err(
+                return Err(npz_err(&npz, 
                     &nn,
                     format!("entry {i}: expected a neuron in [0, {size}), got {n}"),
                 ));
             }
             if !(t.is_finite() && t >= 0.0) {
-                return Err(npz.err(
+                return Err(npz_err(&npz, 
                     &tn,
                     format!("entry {i}: expected a finite time >= 0 s, got {t}"),
                 ));
@@ -223,7 +224,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
             let (_, times) = npz.floats(&ttn, 1, "float64 (S,)")?;
             let (_, values) = npz.floats(&tvn, 1, "float64 (S,)")?;
             if values.len() != times.len() {
-                return Err(npz.err(
+                return Err(npz_err(&npz, 
                     &tvn,
                     format!(
                         "expected {} values as in {ttn}, got {}",
@@ -237,7 +238,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
                 && o.windows(2).all(|w| w[0] <= w[1])
                 && o.last().is_some_and(|&e| e == times.len() as i128);
             if !ok {
-                return Err(npz.err(
+                return Err(npz_err(&npz, 
                     &on,
                     format!(
                         "expected {} non-decreasing values from 0 to {} (the length of {ttn}), got {} values",
@@ -248,13 +249,13 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
                 ));
             }
             if let Some(i) = times.iter().position(|t| !t.is_finite()) {
-                return Err(npz.err(
+                return Err(npz_err(&npz, 
                     &ttn,
                     format!("entry {i}: expected a finite time, got {}", times[i]),
                 ));
             }
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(npz.err(
+                return Err(npz_err(&npz, 
                     &tvn,
                     format!("entry {i}: expected a finite value, got {}", values[i]),
                 ));
@@ -266,7 +267,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
                     let j = b * size + n;
                     let (s, e) = (o[j] as usize, o[j + 1] as usize);
                     if let Some(w) = times[s..e].windows(2).position(|w| w[1] <= w[0]) {
-                        return Err(npz.err(
+                        return Err(npz_err(&npz, 
                             &ttn,
                             format!(
                                 "entry {}: expected increasing times within a trace (sample {b}, neuron {n}), got {} after {}",
@@ -294,4 +295,9 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         });
     }
     Ok(Recording { layers, samples })
+}
+
+/// [`Npz::err`] as this crate's error.
+fn npz_err(npz: &Npz, name: &str, reason: impl std::fmt::Display) -> crate::Error {
+    npz.err(name, reason).into()
 }

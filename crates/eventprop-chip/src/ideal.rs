@@ -10,11 +10,11 @@
 
 use ndarray::{Array2, Array3};
 
-use super::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
-use crate::data::{rasterize, Spike};
+use crate::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
+use eventprop_data::{rasterize, Spike};
 use crate::error::Result;
-use crate::model::NetworkSpec;
-use crate::network::SteppedNetwork;
+use eventprop_core::spec::NetworkSpec;
+use eventprop_core::stepped::network::SteppedNetwork;
 
 /// The software engine as a chip (see the module docs).
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ impl Chip for IdealChip {
                 membrane: Some(grid_traces(trace.hidden_membrane(k), dt)),
             })
             .collect();
-        let spiking_out = matches!(spec.readout, crate::model::Readout::Spiking(_));
+        let spiking_out = matches!(spec.readout, eventprop_core::spec::Readout::Spiking(_));
         layers.push(LayerRecording {
             size: spec.n_out,
             spikes: if spiking_out {

@@ -10,7 +10,7 @@
 //!
 //! 1. **rest**: no input; `base_n` = mean code; `offset` = mean over neurons; the same on
 //!    the non-spiking readout layer's own neurons gives `readout_offset` (its rest code is
-//!    its own operating point, [`MockConfig::cadc_readout_leak`](super::mock::MockConfig));
+//!    its own operating point, [`MockConfig::cadc_readout_leak`](crate::mock::MockConfig));
 //! 2. **threshold**: a train of equal input spikes every 1 µs, level 4, 8, 16, … (the
 //!    smallest that makes the neuron fire); `thr_n` = the largest code before its first
 //!    spike; `trace_scale = (threshold - leak) / mean_n(thr_n - base_n)` (model units per
@@ -31,15 +31,15 @@
 //! PSP peak per unit weight (the PSP per level on the nominal scale against the design's)
 //! — on a chip without
 //! fixed pattern, noise or rounding these recover the injected
-//! [`MockConfig::threshold_offset`](super::mock::MockConfig::threshold_offset) and
-//! [`MockConfig::weight_gain`](super::mock::MockConfig::weight_gain) (tested).
+//! [`MockConfig::threshold_offset`](crate::mock::MockConfig::threshold_offset) and
+//! [`MockConfig::weight_gain`](crate::mock::MockConfig::weight_gain) (tested).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::mock::{HostScales, MockChip};
-use super::Chip;
+use crate::mock::{HostScales, MockChip};
+use crate::Chip;
 use crate::error::{Error, Result};
 
 /// What a calibration measured and derived.

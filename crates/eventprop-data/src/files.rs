@@ -29,7 +29,7 @@ use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, ReadableElement};
 use zip::ZipArchive;
 
-use crate::data::{Spike, SpikeSet};
+use crate::sample::{Spike, SpikeSet};
 use crate::error::{Error, Result};
 use crate::npy;
 use crate::yinyang;
@@ -497,14 +497,19 @@ fn one_line(e: impl std::fmt::Display) -> String {
 
 /// An open `.npz` archive whose arrays are read with their sizes checked first (also the
 /// chip's recording files, `chip::record_file`).
-pub(crate) struct Npz {
+pub struct Npz {
     path: PathBuf,
     file_len: u64,
     zip: ZipArchive<BufReader<File>>,
 }
 
 impl Npz {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    /// Opens the archive at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file; [`Error::Format`] for an empty file or one that is
+    /// not a zip archive.
+    pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if file_len == 0 {
@@ -529,7 +534,8 @@ impl Npz {
             .or_else(|| self.zip.index_for_name(name))
     }
 
-    pub(crate) fn has(&self, name: &str) -> bool {
+    /// Whether the archive holds array `name` (`name.npy` or `name`).
+    pub fn has(&self, name: &str) -> bool {
         self.index(name).is_some()
     }
 
@@ -547,7 +553,8 @@ impl Npz {
         }
     }
 
-    pub(crate) fn err(&self, name: &str, reason: impl std::fmt::Display) -> Error {
+    /// An [`Error::Format`] naming the file and array `name`.
+    pub fn err(&self, name: &str, reason: impl std::fmt::Display) -> Error {
         Error::format(&self.path, format!("`{name}`: {reason}"))
     }
 
@@ -650,7 +657,7 @@ impl Npz {
     }
 
     /// A float32/float64 array of `ndim` dimensions: its shape and its values (row-major).
-    pub(crate) fn floats(
+    pub fn floats(
         &mut self,
         name: &str,
         ndim: usize,
@@ -688,7 +695,7 @@ impl Npz {
 
     /// A 1-D integer array (any integer dtype; with `whole_floats`, also float arrays of
     /// whole numbers).
-    pub(crate) fn ints(
+    pub fn ints(
         &mut self,
         name: &str,
         whole_floats: bool,

@@ -3,7 +3,7 @@
 //! * [`advance_neuron`]: one neuron over one interval between the events it sees, with the
 //!   threshold-crossing search (the exact engine's tests and bracket, then [`solve`], to
 //!   `2e-12` of the interval; the per-neuron path of
-//!   [`super::mock::MockChip::simulate_neuron`], calibration, and the rare intervals below);
+//!   [`super::MockChip::simulate_neuron`], calibration, and the rare intervals below);
 //! * [`LayerRun`]: every neuron of a layer at once. The neurons of a layer share their
 //!   breakpoints — the presynaptic events, the noise kicks every `noise_dt`, the CADC
 //!   samples — and differ only in their kinetics, so between two breakpoints the layer is one
@@ -15,8 +15,30 @@
 
 use eventprop_exact::dynamics::{Bracket, Kinetics};
 
-use super::mock::{NeuronPhys, MAX_SPIKES_PER_NEURON};
 use crate::error::{Error, Result};
+
+/// Spikes per neuron and sample beyond which a run is an error (a runaway configuration).
+pub const MAX_SPIKES_PER_NEURON: usize = 1000;
+
+/// One neuron as built on this chip instance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeuronPhys {
+    /// Rates and leak-relative threshold/reset (`theta = +inf` for the integrator).
+    pub kinetics: Kinetics,
+    /// Rest potential `leak_n` (model units).
+    pub leak: f64,
+    /// Whether the neuron spikes (false: the integrator readout).
+    pub spiking: bool,
+    /// CADC offset (codes).
+    pub cadc_offset: f64,
+    /// Peak of the membrane response to a unit current from rest, `max_s a φ(a, b, s)`:
+    /// bounds `u(s) ≤ max(u0, 0) + max(I0, 0) psp_peak`, so that intervals that cannot
+    /// reach the threshold skip the crossing search.
+    pub psp_peak: f64,
+    /// Time of that peak (s): `a φ` rises on `[0, psp_peak_time]`, so over an interval `d`
+    /// no longer than it the bound tightens to `max(u0, 0) + max(I0, 0) a φ(a, b, d)`.
+    pub psp_peak_time: f64,
+}
 
 /// The propagator of an interval `d`: `(e^{-a d}, e^{-b d}, a φ(a, b, d))`, with two
 /// transcendental calls (`e^{-min(a,b) d}` and `expm1(-|b-a| d)` give both exponentials and

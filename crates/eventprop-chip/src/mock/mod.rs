@@ -35,6 +35,9 @@
 //!   point: no threshold, its scores only rise from rest);
 //! * **refractory period** (optional, default 0 = none, as the software model).
 
+mod analog;
+mod noise;
+
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -45,22 +48,21 @@ use serde::{Deserialize, Serialize};
 use eventprop_exact::dynamics::{phi, Kinetics};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::analog::{
+pub use analog::{NeuronPhys, MAX_SPIKES_PER_NEURON};
+use analog::{
     advance_neuron, propagator, too_many_spikes, LayerCore, LayerRun, NeuronState, Scratch,
     TimeBase,
 };
-use super::noise;
-use super::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
-use crate::data::Spike;
+
+use crate::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
+use eventprop_core::Spike;
 use crate::error::{Error, Result};
-use crate::model::{NetworkSpec, Readout};
+use eventprop_core::spec::{NetworkSpec, Readout};
 
 /// Largest weight level of the signed 6-bit synapse (levels `-63 ..= 63`).
 pub const MAX_LEVEL: i8 = 63;
 /// Largest CADC code (8 bit).
 pub const CADC_MAX: f64 = 255.0;
-/// Spikes per neuron and sample beyond which a run is an error (a runaway configuration).
-pub const MAX_SPIKES_PER_NEURON: usize = 1000;
 /// The default [`MockConfig::cadc_readout_leak`]: the readout's rest code (chosen on the
 /// validation split of HIL training, DESIGN.md "Readout operating point").
 pub const READOUT_REST_CODE: f64 = 20.0;
@@ -251,7 +253,7 @@ impl MockConfig {
 }
 
 /// The host-side settings of a chip: how model weights become levels and how readout codes
-/// become model units (from [`super::calibrate`]).
+/// become model units (from [`crate::calibrate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HostScales {
     /// Weight levels per model unit.
@@ -263,26 +265,6 @@ pub struct HostScales {
     pub readout_offset: f64,
     /// Model units per CADC code.
     pub trace_scale: f64,
-}
-
-/// One neuron as built on this chip instance.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NeuronPhys {
-    /// Rates and leak-relative threshold/reset (`theta = +inf` for the integrator).
-    pub kinetics: Kinetics,
-    /// Rest potential `leak_n` (model units).
-    pub leak: f64,
-    /// Whether the neuron spikes (false: the integrator readout).
-    pub spiking: bool,
-    /// CADC offset (codes).
-    pub cadc_offset: f64,
-    /// Peak of the membrane response to a unit current from rest, `max_s a φ(a, b, s)`:
-    /// bounds `u(s) ≤ max(u0, 0) + max(I0, 0) psp_peak`, so that intervals that cannot
-    /// reach the threshold skip the crossing search.
-    pub psp_peak: f64,
-    /// Time of that peak (s): `a φ` rises on `[0, psp_peak_time]`, so over an interval `d`
-    /// no longer than it the bound tightens to `max(u0, 0) + max(I0, 0) a φ(a, b, d)`.
-    pub psp_peak_time: f64,
 }
 
 /// One layer as built on this chip instance.

@@ -6,11 +6,10 @@
 //! output layer). With [`Learn`] (the `[learn]` table) more is trained: recurrent weights
 //! of the hidden layers, synaptic delays, per-neuron time constants and thresholds.
 //! Everything trained is a list of matrices, the *tensors* ([`NetworkSpec::tensor_shapes`],
-//! [`Layout`]): the trainer ([`crate::Trainer`]) owns them, initialises, optimises and
-//! checkpoints them alike; an engine ([`crate::engine::Engine`]) reads them for each batch.
+//! [`Layout`]): the trainer (the trainer of `eventprop-train`) owns them, initialises, optimises and
+//! checkpoints them alike; an engine (an `Engine` of `eventprop-train`) reads them for each batch.
 
-use eventprop_core::Lif;
-use eventprop_exact::NeuronParams;
+use crate::model::{Lif, NeuronParams};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -21,7 +21,7 @@
 //! # Shapes
 //! `y`, `v`, `i`, `g_v`, `dL/dy`: `(T, B, N)`.
 
-use eventprop_core::Real;
+use crate::Real;
 use ndarray::{Array3, ArrayView3, Axis, Zip};
 use serde::{Deserialize, Serialize};
 

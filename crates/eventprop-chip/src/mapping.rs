@@ -24,7 +24,7 @@ use ndarray::{Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Recording, SampledTrace};
+use crate::{Recording, SampledTrace};
 use crate::error::{Error, Result};
 
 /// How membrane samples are read at the grid times.
@@ -236,7 +236,7 @@ impl GridMap {
         l: usize,
         b: usize,
         n: usize,
-        events: &[crate::data::Spike],
+        events: &[eventprop_core::Spike],
         keys: &mut Vec<(usize, u32)>,
         stats: &mut MappingStats,
     ) -> Result<()> {
@@ -281,7 +281,7 @@ impl GridMap {
     fn membrane(
         &self,
         l: usize,
-        layer: &super::LayerRecording,
+        layer: &crate::LayerRecording,
         b_len: usize,
         offset: f64,
     ) -> Result<Option<Array3<f64>>> {
@@ -354,7 +354,7 @@ fn put_sample(m: &mut Array3<f64>, b: usize, sample: &[f64]) {
 }
 
 /// Traces per sample where a layer has them.
-fn check_trace_samples(l: usize, layer: &super::LayerRecording, b_len: usize) -> Result<()> {
+fn check_trace_samples(l: usize, layer: &crate::LayerRecording, b_len: usize) -> Result<()> {
     match &layer.membrane {
         Some(traces) if traces.len() != b_len => {
             Err(bad(l, format!("traces of {b_len} samples"), traces.len()))
@@ -372,7 +372,7 @@ struct SampleOnGrid {
 }
 
 /// A spike list per sample, or none (a non-spiking layer).
-fn check_spike_samples(l: usize, layer: &super::LayerRecording, b_len: usize) -> Result<()> {
+fn check_spike_samples(l: usize, layer: &crate::LayerRecording, b_len: usize) -> Result<()> {
     if !layer.spikes.is_empty() && layer.spikes.len() != b_len {
         return Err(bad(
             l,
@@ -499,8 +499,8 @@ pub struct MappedEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chip::LayerRecording;
-    use crate::data::Spike;
+    use crate::LayerRecording;
+    use eventprop_core::Spike;
 
     fn one_layer(spikes: Vec<Spike>, trace: Option<SampledTrace>) -> Recording {
         Recording {

@@ -211,7 +211,7 @@ pub fn spike_times(features: &[f64; 4], enc: &Encoding) -> [f64; 5] {
 
 /// The input spike events of every sample of `data` (channels 0–3: the features, 4: the
 /// bias), with the labels.
-pub fn encode(data: &Dataset, enc: &Encoding) -> crate::data::SpikeSet {
+pub fn encode(data: &Dataset, enc: &Encoding) -> crate::sample::SpikeSet {
     let samples = data
         .features
         .iter()
@@ -219,14 +219,14 @@ pub fn encode(data: &Dataset, enc: &Encoding) -> crate::data::SpikeSet {
             spike_times(f, enc)
                 .iter()
                 .enumerate()
-                .map(|(j, &time)| crate::data::Spike {
+                .map(|(j, &time)| crate::sample::Spike {
                     time,
                     neuron: j as u32,
                 })
                 .collect()
         })
         .collect();
-    crate::data::SpikeSet {
+    crate::sample::SpikeSet {
         samples,
         labels: data.labels.clone(),
     }
@@ -295,7 +295,7 @@ mod tests {
         };
         let set = encode(&d, &enc);
         let (x, dropped) =
-            crate::data::rasterize(&[&set.samples[0]], N_INPUTS, enc.steps(), enc.dt);
+            crate::sample::rasterize(&[&set.samples[0]], N_INPUTS, enc.steps(), enc.dt);
         assert_eq!(dropped, 0);
         assert_eq!(x.dim(), (38, 1, 5));
         assert_eq!(x.sum(), 5.0);

@@ -1,0 +1,76 @@
+//! The crate's error type.
+
+use std::path::{Path, PathBuf};
+
+/// Errors of the chips, recordings and mappings: each names the argument or file and what
+/// was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is out of its valid range.
+    #[error("{arg}: expected {expected}, got {actual}")]
+    Invalid {
+        /// The argument or field name.
+        arg: &'static str,
+        /// What is allowed.
+        expected: String,
+        /// What was given.
+        actual: String,
+    },
+    /// Reading or writing a file failed (the OS error is the [source](std::error::Error::source)).
+    #[error("{}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file exists but its content is not what was expected.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An error of the time-stepped kernels or simulator.
+    #[error(transparent)]
+    Core(#[from] eventprop_core::Error),
+    /// An error of the exact event engine (the mock chip's dynamics).
+    #[error(transparent)]
+    Exact(#[from] eventprop_exact::Error),
+    /// An error of a data reader or writer.
+    #[error(transparent)]
+    Data(#[from] eventprop_data::Error),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An [`Error::Invalid`].
+    pub fn invalid(
+        arg: &'static str,
+        expected: impl Into<String>,
+        actual: impl std::fmt::Display,
+    ) -> Self {
+        Self::Invalid {
+            arg,
+            expected: expected.into(),
+            actual: actual.to_string(),
+        }
+    }
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    /// An [`Error::Format`] for `path`.
+    pub fn format(path: &Path, reason: impl std::fmt::Display) -> Self {
+        Self::Format {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
+}
