@@ -38,9 +38,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::mock::{HostScales, MockChip};
 use crate::Chip;
-use crate::error::{Error, Result};
 
 /// What a calibration measured and derived.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

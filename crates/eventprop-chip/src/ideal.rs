@@ -10,11 +10,11 @@
 
 use ndarray::{Array2, Array3};
 
-use crate::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
-use eventprop_data::{rasterize, Spike};
 use crate::error::Result;
+use crate::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
 use eventprop_core::spec::NetworkSpec;
 use eventprop_core::stepped::network::SteppedNetwork;
+use eventprop_data::{rasterize, Spike};
 
 /// The software engine as a chip (see the module docs).
 #[derive(Debug, Clone)]

@@ -52,9 +52,9 @@ use std::str::FromStr;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use eventprop_core::Spike;
 pub use error::{Error, Result};
 use eventprop_core::spec::NetworkSpec;
+use eventprop_core::Spike;
 
 pub use mapping::{
     GridMap, Interpolation, MappedEventLayer, MappedEvents, MappedLayer, MappedRecording,
@@ -210,4 +210,29 @@ pub trait Chip: Send + Sync + fmt::Debug {
 
     /// The largest weight magnitude (model units) the chip can apply, if bounded.
     fn weight_limit(&self) -> Option<f64>;
+}
+
+/// The Yin-Yang network of `eventprop train yinyang --chip …` (the trainer's chip
+/// preset, which a test of `eventprop-train` holds equal to this): 5 inputs, `hidden`,
+/// 3 leaky-integrator outputs; hidden LIF `tau_mem = tau_syn = 4 µs`, leak and reset 0,
+/// threshold 1; readout `tau_mem = tau_syn = 6 µs`. Its time grid is the default Yin-Yang
+/// encoding's ([`eventprop_data::yinyang::Encoding::default`]: dt = 1 µs, 38 steps).
+pub fn yinyang_network(hidden: Vec<usize>) -> NetworkSpec {
+    NetworkSpec {
+        n_in: eventprop_data::yinyang::N_INPUTS,
+        hidden,
+        n_out: eventprop_data::yinyang::N_CLASSES,
+        lif: eventprop_core::Lif {
+            leak: 0.0,
+            reset: 0.0,
+            threshold: 1.0,
+            tau_syn: 4e-6,
+            tau_mem: 4e-6,
+        },
+        readout: eventprop_core::spec::Readout::Integrator {
+            tau_syn: 6e-6,
+            tau_mem: 6e-6,
+        },
+        learn: Default::default(),
+    }
 }

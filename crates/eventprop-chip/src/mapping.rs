@@ -24,8 +24,8 @@ use ndarray::{Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{Recording, SampledTrace};
 use crate::error::{Error, Result};
+use crate::{Recording, SampledTrace};
 
 /// How membrane samples are read at the grid times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

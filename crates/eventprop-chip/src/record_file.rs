@@ -18,9 +18,9 @@ use std::path::Path;
 use ndarray::Array1;
 use ndarray_npy::NpzWriter;
 
+use crate::error::Result;
 use crate::{LayerRecording, Recording, SampledTrace};
 use eventprop_core::Spike;
-use crate::error::Result;
 use eventprop_data::files::Npz;
 
 /// Writes `recording` to `path` (atomically).
@@ -121,7 +121,8 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         let v = npz.ints(name, false, "int64 (1,)")?;
         match v.as_slice() {
             [x] if *x >= 0 && *x <= usize::MAX as i128 => Ok(*x as usize),
-            _ => Err(npz_err(npz, 
+            _ => Err(npz_err(
+                npz,
                 name,
                 format!(
                     "expected one integer >= 0, got {} values {:?}",
@@ -134,13 +135,15 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
     let samples = count(&mut npz, "samples")?;
     let n_layers = count(&mut npz, "layers")?;
     if samples > MAX_SAMPLES {
-        return Err(npz_err(&npz, 
+        return Err(npz_err(
+            &npz,
             "samples",
             format!("expected at most {MAX_SAMPLES}, got {samples}"),
         ));
     }
     if n_layers > MAX_LAYERS {
-        return Err(npz_err(&npz, 
+        return Err(npz_err(
+            &npz,
             "layers",
             format!("expected at most {MAX_LAYERS}, got {n_layers}"),
         ));
@@ -149,7 +152,8 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
     for k in 0..n_layers {
         let size = count(&mut npz, &format!("l{k}.size"))?;
         if samples.saturating_mul(size) > MAX_TRACES {
-            return Err(npz_err(&npz, 
+            return Err(npz_err(
+                &npz,
                 &format!("l{k}.size"),
                 format!("expected at most {MAX_TRACES} samples × neurons, got {samples} × {size}"),
             ));
@@ -157,7 +161,11 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         let recorded_name = format!("l{k}.spikes_recorded");
         let recorded = count(&mut npz, &recorded_name)?;
         if recorded > 1 {
-            return Err(npz_err(&npz, &recorded_name, format!("expected 0 or 1, got {recorded}")));
+            return Err(npz_err(
+                &npz,
+                &recorded_name,
+                format!("expected 0 or 1, got {recorded}"),
+            ));
         }
         let (sn, nn, tn) = (
             format!("l{k}.spike_sample"),
@@ -168,7 +176,8 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         let neuron = npz.ints(&nn, false, "int64 (E,)")?;
         let (_, time) = npz.floats(&tn, 1, "float64 (E,)")?;
         if sample.len() != time.len() || neuron.len() != time.len() {
-            return Err(npz_err(&npz, 
+            return Err(npz_err(
+                &npz,
                 &tn,
                 format!(
                     "expected {} events as in {sn}, got {} ({nn}: {})",
@@ -179,7 +188,8 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
             ));
         }
         if recorded == 0 && !time.is_empty() {
-            return Err(npz_err(&npz, 
+            return Err(npz_err(
+                &npz,
                 &tn,
                 format!(
                     "expected no events ({recorded_name} = 0), got {}",
@@ -194,19 +204,22 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
         };
         for (i, ((&b, &n), &t)) in sample.iter().zip(&neuron).zip(&time).enumerate() {
             if b < 0 || b as usize >= samples {
-                return Err(npz_err(&npz, 
+                return Err(npz_err(
+                    &npz,
                     &sn,
                     format!("entry {i}: expected a sample in [0, {samples}), got {b}"),
                 ));
             }
             if n < 0 || n as usize >= size {
-                return Err(npz_err(&npz, 
+                return Err(npz_err(
+                    &npz,
                     &nn,
                     format!("entry {i}: expected a neuron in [0, {size}), got {n}"),
                 ));
             }
             if !(t.is_finite() && t >= 0.0) {
-                return Err(npz_err(&npz, 
+                return Err(npz_err(
+                    &npz,
                     &tn,
                     format!("entry {i}: expected a finite time >= 0 s, got {t}"),
                 ));
@@ -224,7 +237,8 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
             let (_, times) = npz.floats(&ttn, 1, "float64 (S,)")?;
             let (_, values) = npz.floats(&tvn, 1, "float64 (S,)")?;
             if values.len() != times.len() {
-                return Err(npz_err(&npz, 
+                return Err(npz_err(
+                    &npz,
                     &tvn,
                     format!(
                         "expected {} values as in {ttn}, got {}",
@@ -238,7 +252,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
                 && o.windows(2).all(|w| w[0] <= w[1])
                 && o.last().is_some_and(|&e| e == times.len() as i128);
             if !ok {
-                return Err(npz_err(&npz, 
+                return Err(npz_err(&npz,
                     &on,
                     format!(
                         "expected {} non-decreasing values from 0 to {} (the length of {ttn}), got {} values",
@@ -249,13 +263,15 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
                 ));
             }
             if let Some(i) = times.iter().position(|t| !t.is_finite()) {
-                return Err(npz_err(&npz, 
+                return Err(npz_err(
+                    &npz,
                     &ttn,
                     format!("entry {i}: expected a finite time, got {}", times[i]),
                 ));
             }
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(npz_err(&npz, 
+                return Err(npz_err(
+                    &npz,
                     &tvn,
                     format!("entry {i}: expected a finite value, got {}", values[i]),
                 ));
@@ -267,7 +283,7 @@ pub fn load_npz(path: &Path) -> Result<Recording> {
                     let j = b * size + n;
                     let (s, e) = (o[j] as usize, o[j + 1] as usize);
                     if let Some(w) = times[s..e].windows(2).position(|w| w[1] <= w[0]) {
-                        return Err(npz_err(&npz, 
+                        return Err(npz_err(&npz,
                             &ttn,
                             format!(
                                 "entry {}: expected increasing times within a trace (sample {b}, neuron {n}), got {} after {}",

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use eventprop_train::events::{timing_task, TimingTask};
+use eventprop_data::timing::{timing_task, TimingTask};
 
 /// Arguments of `eventprop data`.
 #[derive(Debug, clap::Args)]

@@ -28,7 +28,7 @@ fn is_nir(path: &Path) -> bool {
 /// checkpoint.
 pub fn load_model(path: &Path) -> Result<Trainer> {
     if is_nir(path) {
-        eventprop_nir::load(path).with_context(|| format!("--checkpoint {}", path.display()))
+        eventprop_train::nir::load(path).with_context(|| format!("--checkpoint {}", path.display()))
     } else {
         Trainer::load_for_eval(path).context("--checkpoint")
     }
@@ -37,7 +37,7 @@ pub fn load_model(path: &Path) -> Result<Trainer> {
 /// Runs `export`.
 pub fn run(args: ExportArgs) -> Result<()> {
     let trainer = load_model(&args.checkpoint)?;
-    eventprop_nir::save(&trainer, &args.nir).context("--nir")?;
+    eventprop_train::nir::save(&trainer, &args.nir).context("--nir")?;
     let spec = trainer.engine.spec();
     println!(
         "wrote {} ({}-{}-{} network, {} engine, {} epochs trained)",
@@ -58,8 +58,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
 /// Replaces the initial weights of a fresh run by those of the NIR graph at `path`, whose
 /// network (sizes, neuron parameters, readout) must be the configured one.
 pub fn init_from_nir(trainer: &mut Trainer, path: &Path) -> Result<()> {
-    let from =
-        eventprop_nir::load(path).with_context(|| format!("--init-nir {}", path.display()))?;
+    let from = eventprop_train::nir::load(path)
+        .with_context(|| format!("--init-nir {}", path.display()))?;
     let (want, got) = (trainer.engine.spec(), from.engine.spec());
     if want != got {
         bail!(

@@ -88,11 +88,11 @@ pub use lif::{
     NeuronOutputMut,
 };
 pub use model::{Lif, NeuronParams};
-pub use spec::NetworkSpec;
-pub use spike::{sort_spikes, Spike};
 pub use params::{Coefficients, LifParams, Param};
 pub use real::Real;
 pub use rows::SERIAL_BELOW;
+pub use spec::NetworkSpec;
+pub use spike::{sort_spikes, Spike};
 pub use synapse::{
     synapse_backward, synapse_forward, synapse_forward_stacked, SparseRows, SynapseGrad,
     SynapseInput,

@@ -188,7 +188,11 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: expected {}, got {}", self.arg, self.expected, self.actual)
+        write!(
+            f,
+            "{}: expected {}, got {}",
+            self.arg, self.expected, self.actual
+        )
     }
 }
 

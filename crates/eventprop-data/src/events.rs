@@ -12,8 +12,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
+use crate::files;
 use crate::sample::SpikeSet;
-use crate::{files, shd};
+#[cfg(feature = "hdf5")]
+use crate::shd;
 
 /// Largest channel count accepted when `events.channels` is not given (the unit type is
 /// `u32`).
@@ -41,6 +43,7 @@ pub fn read_event_file(
         classes.unwrap_or(ANY_CLASSES),
     );
     match ext.as_deref() {
+        #[cfg(feature = "hdf5")]
         Some("h5" | "hdf5") => shd::read_shd(path, c, k),
         Some("npz") => files::read_events(path, c, k),
         _ => Err(Error::format(

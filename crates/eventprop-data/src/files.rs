@@ -29,9 +29,9 @@ use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, ReadableElement};
 use zip::ZipArchive;
 
-use crate::sample::{Spike, SpikeSet};
 use crate::error::{Error, Result};
 use crate::npy;
+use crate::sample::{Spike, SpikeSet};
 use crate::yinyang;
 
 /// A labelled feature set.
@@ -695,12 +695,7 @@ impl Npz {
 
     /// A 1-D integer array (any integer dtype; with `whole_floats`, also float arrays of
     /// whole numbers).
-    pub fn ints(
-        &mut self,
-        name: &str,
-        whole_floats: bool,
-        expected: &str,
-    ) -> Result<Vec<i128>> {
+    pub fn ints(&mut self, name: &str, whole_floats: bool, expected: &str) -> Result<Vec<i128>> {
         let (index, header) = self.header(name, expected)?;
         if header.shape.len() != 1 {
             return Err(self.err(

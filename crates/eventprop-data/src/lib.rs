@@ -5,7 +5,7 @@
 //! * [`sample`]: labelled samples of input spike events ([`SpikeSet`]) and their time grid
 //!   ([`rasterize`]);
 //! * file formats, one module each: [`files`] (`.npz` and CSV feature and event files),
-//!   [`shd`] (SHD/SSC-layout HDF5), [`npy`] (checked `.npy` headers inside `.npz`);
+//!   `shd` (SHD/SSC-layout HDF5, feature `hdf5`, on by default), [`npy`] (checked `.npy` headers inside `.npz`);
 //! * [`events`]: reading the event files of a run by extension, the validation hold-out
 //!   and the sizes the data imply;
 //! * generated tasks, one module each: [`yinyang`] (Yin-Yang, Kriener et al. 2021, and its
@@ -21,6 +21,7 @@ pub mod files;
 pub mod fsio;
 pub mod npy;
 pub mod sample;
+#[cfg(feature = "hdf5")]
 pub mod shd;
 pub mod timing;
 pub mod yinyang;

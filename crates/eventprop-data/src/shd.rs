@@ -19,8 +19,8 @@ use std::path::Path;
 
 use hdf5_reader::{ByteOrder, Dataset, Datatype, Hdf5File};
 
-use crate::sample::{Spike, SpikeSet};
 use crate::error::{Error, Result};
+use crate::sample::{Spike, SpikeSet};
 
 const TIMES: &str = "spikes/times";
 const UNITS: &str = "spikes/units";

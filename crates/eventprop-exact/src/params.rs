@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use eventprop_core::{Lif, NeuronParams};
 use eventprop_core::model::NeuronViolation;
+pub use eventprop_core::{Lif, NeuronParams};
 
 use crate::error::{Error, Result};
 

@@ -1,4 +1,5 @@
-//! A trained network ([`Trainer`]) to a NIR [`Graph`] and back.
+//! A network description and its weights to a NIR [`Graph`] ([`network_graph`]) and back
+//! ([`network_from_graph`]).
 //!
 //! # Conventions (also stated in every exported graph's metadata)
 //!
@@ -28,13 +29,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use eventprop_train::data::SpikeSet;
-use eventprop_train::engine::{self, EngineKind};
-use eventprop_train::loss::LossKind;
-use eventprop_train::model::Readout;
-use eventprop_train::optim::{Adam, StepLr};
-use eventprop_train::trainer::RunData;
-use eventprop_train::{yinyang, Lif, TrainConfig, Trainer};
+use eventprop_core::spec::{NetworkSpec, Readout};
+use eventprop_core::Lif;
 use ndarray::{Array1, Array2};
 
 use crate::error::{Error, Result};
@@ -62,10 +58,30 @@ fn cuba_lif(n: usize, l: &Lif) -> Node {
     })
 }
 
-/// The NIR graph of a trained network: `input → linear0 → lif0 → … → linearL → readout →
-/// output` (see the module docs for units and metadata).
-pub fn to_graph(t: &Trainer) -> Graph {
-    let spec = t.engine.spec();
+/// The NIR graph of a network: `input → linear0 → lif0 → … → linearL → readout → output`
+/// (see the module docs for units), with the `format`, `time_unit`, `conventions` and
+/// `source` metadata; the caller adds what describes the run (engine, grid, config).
+///
+/// # Errors
+/// [`Error::Unsupported`] for a network with trained recurrent weights, delays, time
+/// constants or thresholds (`[learn]`; not exported yet), or weights that do not have the
+/// network's shapes.
+pub fn network_graph(spec: &NetworkSpec, weights: &[Array2<f64>]) -> Result<Graph> {
+    let learn = spec.learn;
+    if learn.any() {
+        return Err(Error::Unsupported {
+            node: "graph".into(),
+            kind: "export".into(),
+            reason: format!(
+                "expected a feed-forward network with shared neuron parameters, got [learn] \
+                 {learn:?} (recurrent weights, delays and per-neuron parameters are not \
+                 exported yet)"
+            ),
+        });
+    }
+    if let Err(e) = spec.check_weights(weights) {
+        return Err(Error::unsupported("graph", "export", e));
+    }
     let mut g = Graph::default();
     let mut chain = vec!["input".to_string()];
     g.nodes.insert(
@@ -74,10 +90,10 @@ pub fn to_graph(t: &Trainer) -> Graph {
             shape: vec![spec.n_in as i64],
         },
     );
-    // The feed-forward weights ([`eventprop_nir::save`] refuses networks with more).
+    // The feed-forward weights (networks with more are refused above).
     let n_ff = spec.layout().n_ff;
     let last = n_ff - 1;
-    for (k, w) in t.weights[..n_ff].iter().enumerate() {
+    for (k, w) in weights[..n_ff].iter().enumerate() {
         let lin = format!("linear{k}");
         g.nodes
             .insert(lin.clone(), Node::Linear { weight: w.clone() });
@@ -112,37 +128,16 @@ pub fn to_graph(t: &Trainer) -> Graph {
         .windows(2)
         .map(|p| (p[0].clone(), p[1].clone()))
         .collect();
-    let c = &t.config;
     let m = &mut g.metadata;
     let s = |v: &str| Meta::Str(v.to_string());
     m.insert("format".into(), s(FORMAT));
     m.insert("time_unit".into(), s("s"));
-    m.insert("engine".into(), s(c.engine.name()));
-    if c.engine == EngineKind::Stepped {
-        m.insert("dt".into(), Meta::F64(c.encoding.dt));
-        m.insert(
-            "discretization".into(),
-            s(match c.discretization {
-                eventprop_core::Discretization::Seed => "seed",
-                eventprop_core::Discretization::Corrected => "corrected",
-            }),
-        );
-    }
-    m.insert("t_sim".into(), Meta::F64(c.encoding.t_sim));
     m.insert("conventions".into(), s(CONVENTIONS));
-    m.insert("epochs_done".into(), Meta::I64(t.epochs_done as i64));
-    m.insert(
-        "eventprop_config".into(),
-        Meta::Str(
-            serde_json::to_string(&toml::Table::try_from(c).expect("the config serialises"))
-                .expect("a TOML table serialises to JSON"),
-        ),
-    );
     m.insert(
         "source".into(),
         s(concat!("eventprop ", env!("CARGO_PKG_VERSION"))),
     );
-    g
+    Ok(g)
 }
 
 /// The one value of a per-neuron parameter (all entries equal), or an error naming the node.
@@ -292,21 +287,31 @@ fn weight_of(name: &str, node: &Node) -> Result<Array2<f64>> {
     }
 }
 
-/// A network from a NIR graph, ready for evaluation (no optimiser state, no data; as
-/// [`Trainer::load_for_eval`]).
-///
-/// The config is the graph's `eventprop_config` metadata when present (graphs written by
-/// [`to_graph`] or `eventprop.nir.export`), else the preset of the engine named by the
-/// `engine` metadata (default stepped); the sizes and neuron parameters come from the
-/// nodes. The evaluation task is Yin-Yang: 5 inputs, 3 outputs.
+/// A network read from a NIR graph ([`network_from_graph`]): the weights (with `r` and
+/// `w_in` folded in), the hidden sizes, the shared hidden parameters and the readout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NirNetwork {
+    /// Weight matrices `(N_k, N_{k-1})`, input first.
+    pub weights: Vec<Array2<f64>>,
+    /// Hidden layer sizes.
+    pub hidden: Vec<usize>,
+    /// The hidden layers' shared parameters and the first hidden node's name (none
+    /// without hidden layers).
+    pub hidden_lif: Option<(String, Lif)>,
+    /// The output layer and its node's name.
+    pub readout: (String, Readout),
+    /// The names of the input and output nodes.
+    pub io_names: (String, String),
+}
+
+/// Reads the network of a chain `Input, (Linear|Affine, CubaLIF)*, Linear|Affine,
+/// CubaLI|CubaLIF, Output`.
 ///
 /// # Errors
-/// [`Error::Unsupported`] naming the node for anything but a chain `Input, (Linear|Affine,
-/// CubaLIF)*, Linear|Affine, CubaLI|CubaLIF, Output`, per-neuron parameters that differ,
-/// hidden layers with different parameters, a readout whose `v_leak` (or threshold/reset)
-/// differs from the hidden layers', a non-zero bias, or sizes other than 5 → … → 3;
-/// [`Error::Train`] for an invalid config.
-pub fn to_trainer(g: &Graph) -> Result<Trainer> {
+/// [`Error::Unsupported`] naming the node for anything else, per-neuron parameters that
+/// differ, hidden layers with different parameters, a readout whose `v_leak` differs from
+/// the hidden layers', a non-zero bias, non-finite weights or mismatched sizes.
+pub fn network_from_graph(g: &Graph) -> Result<NirNetwork> {
     let names = chain(g)?;
     // names: input, (w, lif)*, w, readout, output
     let body = &names[1..names.len() - 1];
@@ -424,105 +429,12 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
         n_prev = Some(n);
         weights.push(w);
     }
-    let (in_name, out_name) = (&names[0], &names[names.len() - 1]);
-    let n_in = weights[0].ncols();
-    let n_out = weights.last().expect("one layer").nrows();
-    if n_in != yinyang::N_INPUTS {
-        return Err(Error::unsupported(
-            in_name,
-            "Input",
-            format!(
-                "{n_in} inputs; `eventprop eval` runs Yin-Yang networks (expected {})",
-                yinyang::N_INPUTS
-            ),
-        ));
-    }
-    if n_out != yinyang::N_CLASSES {
-        return Err(Error::unsupported(
-            out_name,
-            "Output",
-            format!(
-                "{n_out} outputs; `eventprop eval` runs Yin-Yang networks (expected {})",
-                yinyang::N_CLASSES
-            ),
-        ));
-    }
-    let mut config = match g.metadata.get("eventprop_config") {
-        Some(Meta::Str(json)) => {
-            let table: toml::Table = serde_json::from_str(json).map_err(|e| {
-                Error::unsupported(
-                    "graph",
-                    "NIRGraph",
-                    format!("metadata `eventprop_config`: not a config ({e})"),
-                )
-            })?;
-            TrainConfig::layered(&[("NIR metadata `eventprop_config`", table)])?
-        }
-        _ => {
-            let engine = match g.metadata.get("engine").and_then(Meta::as_str) {
-                None => EngineKind::Stepped,
-                Some(e) => e.parse().map_err(|e: String| {
-                    Error::unsupported("graph", "NIRGraph", format!("metadata `engine`: {e}"))
-                })?,
-            };
-            TrainConfig::preset(engine)
-        }
-    };
-    let (readout_name, readout) = readout.expect("the last layer sets the readout");
-    let lif = match (&hidden_lif, readout) {
-        (Some((_, h)), _) => *h,
-        (None, Readout::Spiking(l)) => l,
-        (None, Readout::Integrator { .. }) => config.network().lif,
-    };
-    match readout {
-        Readout::Integrator { tau_syn, tau_mem } => {
-            if !matches!(config.loss, LossKind::MaxOverTime { .. }) {
-                config.loss = LossKind::defaults("max_over_time", config.engine)?;
-            }
-            config.readout_tau_syn = tau_syn;
-            config.readout_tau_mem = tau_mem;
-        }
-        Readout::Spiking(l) => {
-            let shared = Lif {
-                tau_syn: lif.tau_syn,
-                tau_mem: lif.tau_mem,
-                ..l
-            };
-            if shared != lif {
-                return Err(Error::unsupported(&readout_name, "CubaLIF", format!("leak/threshold/reset ({}, {}, {}) differ from the hidden layers' ({}, {}, {}); eventprop's spiking readout shares them", l.leak, l.threshold, l.reset, lif.leak, lif.threshold, lif.reset)));
-            }
-            if !matches!(config.loss, LossKind::FirstSpike { .. }) {
-                config.loss = LossKind::defaults("first_spike", config.engine)?;
-            }
-            config.readout_tau_syn = l.tau_syn;
-            config.readout_tau_mem = l.tau_mem;
-        }
-    }
-    config.hidden = hidden;
-    config.tau_syn = lif.tau_syn;
-    config.tau_mem = lif.tau_mem;
-    config.leak = lif.leak;
-    config.reset = lif.reset;
-    config.threshold = lif.threshold;
-    config.validate()?;
-    let engine = engine::build(&config)?;
-    engine.spec().check_weights(&weights)?;
-    let epochs_done = match g.metadata.get("epochs_done") {
-        Some(Meta::I64(e)) if *e >= 0 => *e as usize,
-        _ => 0,
-    };
-    Ok(Trainer {
-        adam: Adam::new(config.lr, config.beta1, config.beta2, config.eps)?,
-        schedule: StepLr::new(config.lr, config.lr_step, config.lr_gamma)?,
-        engine,
+    let (in_name, out_name) = (names[0].clone(), names[names.len() - 1].clone());
+    Ok(NirNetwork {
         weights,
-        epochs_done,
-        history: Vec::new(),
-        data: RunData {
-            train: SpikeSet::default(),
-            validation: SpikeSet::default(),
-            test: SpikeSet::default(),
-        },
-        config,
+        hidden,
+        hidden_lif,
+        readout: readout.expect("the last layer sets the readout"),
+        io_names: (in_name, out_name),
     })
 }

@@ -33,9 +33,6 @@ pub enum Error {
         /// What is not supported, with the expected and the actual value.
         reason: String,
     },
-    /// Building the network or its config failed.
-    #[error(transparent)]
-    Train(#[from] eventprop_train::Error),
 }
 
 impl Error {
@@ -53,11 +50,12 @@ impl Error {
         }
     }
 
-    pub(crate) fn unsupported(node: &str, kind: &str, reason: impl Into<String>) -> Self {
+    /// An [`Error::Unsupported`] naming the node, its NIR type and what is not supported.
+    pub fn unsupported(node: &str, kind: &str, reason: impl std::fmt::Display) -> Self {
         Self::Unsupported {
             node: node.to_string(),
             kind: kind.to_string(),
-            reason: reason.into(),
+            reason: reason.to_string(),
         }
     }
 }

@@ -172,7 +172,10 @@ impl Graph {
     /// HDF5 encoding error), [`Error::Io`] for the file.
     pub fn write(&self, path: &Path) -> Result<()> {
         let bytes = self.to_bytes(path)?;
-        eventprop_train::fsio::write_atomic(path, &bytes)?;
+        eventprop_data::fsio::write_atomic(path, &bytes).map_err(|e| match e {
+            eventprop_data::Error::Io { path, source } => Error::Io { path, source },
+            other => Error::format(path, other.to_string()),
+        })?;
         Ok(())
     }
 

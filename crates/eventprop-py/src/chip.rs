@@ -1,4 +1,4 @@
-//! The mock chip of `eventprop-train` ([`eventprop_train::chip::mock::MockChip`]) for
+//! The mock chip of `eventprop-chip` ([`eventprop_chip::mock::MockChip`]) for
 //! Python: configure weights, run a batch of input rasters, get each layer's `hw_data`
 //! (recorded spikes and membrane on the time grid) for `EventPropNeuronFunction`; and the
 //! same mapping for a recording file (`.npz`, e.g. from real hardware).
@@ -29,14 +29,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use eventprop_train::chip::calibrate::{calibrate, Calibration};
-use eventprop_train::chip::mock::{MockChip, MockConfig};
-use eventprop_train::chip::{record_file, Chip, GridMap, Interpolation, MappedRecording};
-use eventprop_train::config::TrainConfig;
-use eventprop_train::data::Spike;
-use eventprop_train::EngineKind;
+use eventprop_chip::calibrate::{calibrate, Calibration};
+use eventprop_chip::mock::{MockChip, MockConfig};
+use eventprop_chip::{record_file, Chip, GridMap, Interpolation, MappedRecording};
+use eventprop_core::spec::NetworkSpec;
+use eventprop_core::Spike;
+use eventprop_data::yinyang::Encoding;
 
-fn err(e: eventprop_train::Error) -> PyErr {
+fn err(e: eventprop_chip::Error) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
@@ -91,7 +91,8 @@ pub struct PyMockChip {
     chip: MockChip,
     map: GridMap,
     calibration: Option<Calibration>,
-    config: TrainConfig,
+    spec: NetworkSpec,
+    encoding: Encoding,
 }
 
 #[pymethods]
@@ -105,23 +106,16 @@ impl PyMockChip {
         mock_toml: &str,
         calibrate: bool,
     ) -> PyResult<Self> {
-        let mut config = TrainConfig::preset(EngineKind::Chip);
-        config.hidden = hidden;
-        config.chip.seed = chip_seed;
-        config.chip.calibrate = calibrate;
-        config.chip.mock = toml::from_str::<MockConfig>(mock_toml)
+        let spec = eventprop_chip::yinyang_network(hidden);
+        let encoding = Encoding::default();
+        let spec_for_chip = spec.clone();
+        let mock_config = toml::from_str::<MockConfig>(mock_toml)
             .map_err(|e| bad("mock_toml", "the keys of [chip.mock]", e.message()))?;
-        config.validate().map_err(err)?;
+        spec.validate().map_err(|e| err(e.into()))?;
+        mock_config.validate().map_err(err)?;
         py.detach(|| {
-            let spec = config.network();
-            let steps = config.encoding.steps();
-            let mock = MockChip::new(
-                spec,
-                config.chip.mock.clone(),
-                chip_seed,
-                config.encoding.dt,
-                steps,
-            )?;
+            let steps = encoding.steps();
+            let mock = MockChip::new(spec_for_chip, mock_config, chip_seed, encoding.dt, steps)?;
             let (chip, calibration) = if calibrate {
                 let c = self::calibrate(&mock)?;
                 (mock.with_host(c.host())?, Some(c))
@@ -133,7 +127,8 @@ impl PyMockChip {
                 chip,
                 map,
                 calibration,
-                config,
+                spec,
+                encoding,
             })
         })
         .map_err(err)
@@ -142,31 +137,31 @@ impl PyMockChip {
     /// Input channels.
     #[getter]
     fn n_in(&self) -> usize {
-        self.config.network().n_in
+        self.spec.n_in
     }
 
     /// Hidden layer sizes.
     #[getter]
     fn hidden(&self) -> Vec<usize> {
-        self.config.hidden.clone()
+        self.spec.hidden.clone()
     }
 
     /// Output neurons.
     #[getter]
     fn n_out(&self) -> usize {
-        self.config.network().n_out
+        self.spec.n_out
     }
 
     /// Grid step (s).
     #[getter]
     fn dt(&self) -> f64 {
-        self.config.encoding.dt
+        self.encoding.dt
     }
 
     /// Grid steps `T`.
     #[getter]
     fn steps(&self) -> usize {
-        self.config.encoding.steps()
+        self.encoding.steps()
     }
 
     /// The largest weight magnitude the chip applies (model units): clamp to it after each
@@ -180,15 +175,19 @@ impl PyMockChip {
     /// `leak, reset, threshold, tau_syn, tau_mem, readout_tau_syn, readout_tau_mem`.
     #[getter]
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = &self.config;
+        let c = &self.spec.lif;
         let d = PyDict::new(py);
         d.set_item("leak", c.leak)?;
         d.set_item("reset", c.reset)?;
         d.set_item("threshold", c.threshold)?;
         d.set_item("tau_syn", c.tau_syn)?;
         d.set_item("tau_mem", c.tau_mem)?;
-        d.set_item("readout_tau_syn", c.readout_tau_syn)?;
-        d.set_item("readout_tau_mem", c.readout_tau_mem)?;
+        let (tau_syn, tau_mem) = match self.spec.readout {
+            eventprop_core::spec::Readout::Integrator { tau_syn, tau_mem } => (tau_syn, tau_mem),
+            eventprop_core::spec::Readout::Spiking(l) => (l.tau_syn, l.tau_mem),
+        };
+        d.set_item("readout_tau_syn", tau_syn)?;
+        d.set_item("readout_tau_mem", tau_mem)?;
         Ok(d)
     }
 

@@ -15,8 +15,8 @@
 //!
 //! Bad shapes and values become `ValueError` with the library's one-line message.
 
-use eventprop_exact::NeuronParams;
-use eventprop_train::stepped_layer::{LayerRun, SteppedLayer};
+use eventprop_core::stepped::layer::{LayerRun, SteppedLayer};
+use eventprop_core::NeuronParams;
 use ndarray::{Array1, Array2, Array3, Axis, Ix1, Ix2, Ix3};
 use numpy::{IntoPyArray, PyArray3, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyValueError;
@@ -156,7 +156,7 @@ pub fn recurrent_lif_forward(
         ctx.inputs
             .iter()
             .map(|i| layer.forward(i))
-            .collect::<eventprop_train::Result<Vec<_>>>()
+            .collect::<eventprop_core::Result<Vec<_>>>()
     });
     let runs = runs.map_err(|e| PyValueError::new_err(e.to_string()))?;
     for (b, r) in runs.iter().enumerate() {
@@ -200,7 +200,7 @@ pub fn recurrent_lif_backward<'py>(
             .zip(&ctx.runs)
             .enumerate()
             .map(|(b, (i, r))| layer.backward(i, r, g.index_axis(Axis(1), b)))
-            .collect::<eventprop_train::Result<Vec<_>>>()
+            .collect::<eventprop_core::Result<Vec<_>>>()
     });
     let per_sample = per_sample.map_err(|e| PyValueError::new_err(e.to_string()))?;
     let (steps, batch, _) = ctx.spikes.dim();

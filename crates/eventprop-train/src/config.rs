@@ -19,13 +19,13 @@ use eventprop_core::{Discretization, Lif};
 use eventprop_exact::SolverConfig;
 use serde::{Deserialize, Serialize};
 
-use std::fmt;
-use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::loss::LossKind;
-use eventprop_core::spec::{Init, NetworkSpec, Readout};
 use crate::optim::{Adam, StepLr};
+use eventprop_core::spec::{Init, NetworkSpec, Readout};
 use eventprop_data::yinyang::{self, Encoding, Splits};
+use std::fmt;
+use std::str::FromStr;
 
 /// The engines, by the name used in configs, flags and checkpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

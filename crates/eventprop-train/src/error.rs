@@ -72,6 +72,9 @@ pub enum Error {
     /// An error of a chip, recording or mapping.
     #[error(transparent)]
     Chip(#[from] eventprop_chip::Error),
+    /// An error of a NIR graph or file.
+    #[error(transparent)]
+    Nir(#[from] eventprop_nir::Error),
 }
 
 /// `e` and its sources joined by `: ` (one line, as the CLI prints errors).

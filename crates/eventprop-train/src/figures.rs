@@ -17,8 +17,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
-use eventprop_data::fsio::write_atomic;
 use crate::plot::ensure_font;
+use eventprop_data::fsio::write_atomic;
 
 /// A test point of a [`class_map_png`]: its input coordinates, true and predicted class.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -44,6 +44,7 @@ pub mod error;
 pub mod figures;
 pub mod loss;
 pub mod metrics;
+pub mod nir;
 pub mod optim;
 #[cfg(feature = "figures")]
 pub mod plot;
@@ -52,9 +53,9 @@ pub mod trainer;
 pub use eventprop_chip as chip;
 pub use eventprop_core::spec as model;
 pub use eventprop_core::stepped::{layer as stepped_layer, network, readout};
-pub use eventprop_data::{events, files, fsio, npy, shd, yinyang};
 /// Samples as input spike events (the data crate's `sample` module).
 pub use eventprop_data::sample as data;
+pub use eventprop_data::{events, files, fsio, npy, shd, timing, yinyang};
 
 pub use config::TrainConfig;
 pub use engine::{Engine, EngineKind};

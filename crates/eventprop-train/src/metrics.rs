@@ -80,7 +80,10 @@ pub fn to_csv(metrics: &[EpochMetrics]) -> String {
 pub fn write(dir: &Path, metrics: &[EpochMetrics]) -> Result<()> {
     let json = serde_json::to_string_pretty(metrics).expect("metrics serialise");
     write_atomic(&dir.join("metrics.json"), json.as_bytes())?;
-    Ok(write_atomic(&dir.join("metrics.csv"), to_csv(metrics).as_bytes())?)
+    Ok(write_atomic(
+        &dir.join("metrics.csv"),
+        to_csv(metrics).as_bytes(),
+    )?)
 }
 
 /// Reads a `metrics.json` written by [`write()`].

@@ -23,14 +23,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, Tensor, TensorData};
 use crate::config::{Task, TrainConfig};
-use eventprop_data::{EventSources, SpikeSet};
 use crate::engine::{self, BatchOutcome, Engine, EngineKind, Pass};
 use crate::error::{Error, Result};
 use crate::metrics::{self, EpochMetrics};
 use crate::optim::{Adam, AdamSlot, StepLr};
-use eventprop_data::{fsio, yinyang};
 #[cfg(feature = "figures")]
 use crate::{figures, plot};
+use eventprop_data::{fsio, yinyang};
+use eventprop_data::{EventSources, SpikeSet};
 
 /// The config of a run folder.
 pub const CONFIG_TOML: &str = "config.toml";

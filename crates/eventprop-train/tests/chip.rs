@@ -608,13 +608,27 @@ fn bad_recording_files_are_typed_one_line_errors() {
         write_rec(&path, edit);
         let e = load_npz(&path).unwrap_err();
         let msg = e.to_string();
-        assert!(matches!(e, eventprop_train::Error::Format { .. }), "{msg}");
+        assert!(
+            matches!(
+                e,
+                eventprop_chip::Error::Format { .. }
+                    | eventprop_chip::Error::Data(eventprop_data::Error::Format { .. })
+            ),
+            "{msg}"
+        );
         assert!(msg.contains(expected), "expected `{expected}` in: {msg}");
         assert!(msg.contains("rec.npz") && !msg.contains('\n'), "{msg}");
     }
     // unreadable, empty and truncated files
     let e = load_npz(&dir.path().join("missing.npz")).unwrap_err();
-    assert!(matches!(e, eventprop_train::Error::Io { .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            eventprop_chip::Error::Io { .. }
+                | eventprop_chip::Error::Data(eventprop_data::Error::Io { .. })
+        ),
+        "{e}"
+    );
     std::fs::write(&path, b"").unwrap();
     assert!(load_npz(&path)
         .unwrap_err()
@@ -671,4 +685,16 @@ fn corrupted_recording_files_never_panic() {
     }
     assert_eq!(ok + err, 300);
     assert!(err > 100, "{err} errors");
+}
+
+/// The Python package's mock chip builds its network with `eventprop_chip::yinyang_network`
+/// (it does not link the trainer); it must be the trainer's chip preset.
+#[test]
+fn chip_crate_yinyang_network_is_the_chip_preset() {
+    let c = eventprop_train::TrainConfig::preset(eventprop_train::EngineKind::Chip);
+    assert_eq!(
+        c.network(),
+        eventprop_chip::yinyang_network(c.hidden.clone())
+    );
+    assert_eq!(c.encoding, eventprop_data::yinyang::Encoding::default());
 }

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use eventprop_train::config::Task;
-use eventprop_train::events::{timing_task, TimingTask};
 use eventprop_train::files::write_events;
+use eventprop_train::timing::{timing_task, TimingTask};
 use eventprop_train::trainer::{CONFUSION_PNG, LAST_CHECKPOINT, RASTER_PNG};
 use eventprop_train::{EngineKind, TrainConfig, Trainer};
 

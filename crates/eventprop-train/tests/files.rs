@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use eventprop_data::Error as DataError;
 use eventprop_train::files::{read_events, read_features, read_yinyang};
 use eventprop_train::{yinyang, Error, TrainConfig, Trainer};
 use ndarray::{arr1, arr2, Array1, Array2};
@@ -53,9 +54,9 @@ fn text(dir: &Path, file: &str, content: &str) -> PathBuf {
 }
 
 /// Asserts a one-line `Error::Format` naming `path` whose message contains every part.
-fn bad<T: std::fmt::Debug>(r: Result<T, Error>, path: &Path, parts: &[&str]) {
+fn bad<T: std::fmt::Debug>(r: Result<T, DataError>, path: &Path, parts: &[&str]) {
     let e = r.expect_err("expected an error");
-    assert!(matches!(e, Error::Format { .. }), "{e:?}");
+    assert!(matches!(e, DataError::Format { .. }), "{e:?}");
     let msg = e.to_string();
     assert_eq!(msg.lines().count(), 1, "{msg}");
     assert!(msg.starts_with(&path.display().to_string()), "{msg}");

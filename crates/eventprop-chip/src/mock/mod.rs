@@ -48,16 +48,16 @@ use serde::{Deserialize, Serialize};
 use eventprop_exact::dynamics::{phi, Kinetics};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-pub use analog::{NeuronPhys, MAX_SPIKES_PER_NEURON};
 use analog::{
     advance_neuron, propagator, too_many_spikes, LayerCore, LayerRun, NeuronState, Scratch,
     TimeBase,
 };
+pub use analog::{NeuronPhys, MAX_SPIKES_PER_NEURON};
 
-use crate::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
-use eventprop_core::Spike;
 use crate::error::{Error, Result};
+use crate::{Chip, ChipKind, Configuration, GridMap, LayerRecording, Recording, SampledTrace};
 use eventprop_core::spec::{NetworkSpec, Readout};
+use eventprop_core::Spike;
 
 /// Largest weight level of the signed 6-bit synapse (levels `-63 ..= 63`).
 pub const MAX_LEVEL: i8 = 63;
@@ -914,7 +914,7 @@ impl Chip for MockChip {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{yinyang, EngineKind, TrainConfig};
+    use eventprop_data::yinyang;
 
     /// A plain simulation of one neuron, independent of the mock's bounds, propagators and
     /// caches: on every interval between events the exact engine's unbounded crossing search
@@ -976,9 +976,15 @@ mod tests {
     /// hidden spikes) of 100 Yin-Yang samples with random weights that make the neurons
     /// fire. Returns the number of spikes compared.
     fn core_agrees_with_per_neuron_simulation(config: MockConfig) -> usize {
-        let c = TrainConfig::preset(EngineKind::Chip);
-        let chip = MockChip::new(c.network(), config, 5, c.encoding.dt, c.encoding.steps())
-            .expect("valid chip");
+        let encoding = yinyang::Encoding::default();
+        let chip = MockChip::new(
+            crate::yinyang_network(vec![120]),
+            config,
+            5,
+            encoding.dt,
+            encoding.steps(),
+        )
+        .expect("valid chip");
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let weights: Vec<Array2<f64>> = chip
             .spec
@@ -987,7 +993,7 @@ mod tests {
             .map(|&s| Array2::from_shape_simple_fn(s, || rng.random_range(-0.3..2.0)))
             .collect();
         let wt = chip.weights_t(&chip.configure(&weights).expect("valid weights"));
-        let set = yinyang::encode(&yinyang::generate(100, 3), &c.encoding);
+        let set = yinyang::encode(&yinyang::generate(100, 3), &encoding);
         let sample_times = chip.cadc_times();
         let mut scratch = Scratch::default();
         let mut checked = 0;

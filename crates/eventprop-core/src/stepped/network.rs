@@ -19,9 +19,9 @@ use crate::{
 };
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, Axis};
 
+use super::readout::LeakyIntegrator;
 use crate::error::{Error, Result};
 use crate::spec::{NetworkSpec, Readout};
-use super::readout::LeakyIntegrator;
 
 /// A time-stepped network: its description, the time step and the adjoint
 /// discretization of its LIF layers.
@@ -114,7 +114,7 @@ fn synapse_fwd<F: Real>(
 ) -> Result<Array3<F>> {
     let (t_len, b_len, _) = x.dim();
     if sparse.density() > DENSE_ABOVE {
-        return Ok(synapse_forward(x.view(), w)?);
+        return synapse_forward(x.view(), w);
     }
     // The weight shapes are checked in `forward`, so this cannot panic.
     let y = synapse::sparse_forward(sparse, &w);

@@ -21,15 +21,15 @@ use ndarray::Array2;
 
 use super::stepped::{HwEvents, SteppedEngine, SteppedPath};
 use super::{BatchOutcome, ChipStats, Engine, EngineKind, Pass};
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
 use eventprop_chip::calibrate::{calibrate, Calibration};
 use eventprop_chip::ideal::IdealChip;
 use eventprop_chip::mock::MockChip;
 use eventprop_chip::{Chip, ChipKind, GridMap};
-use crate::config::TrainConfig;
-use eventprop_data::Spike;
-use crate::error::{Error, Result};
 use eventprop_core::spec::NetworkSpec;
 use eventprop_core::stepped::network::{HwLayer, SteppedNetwork};
+use eventprop_data::Spike;
 
 /// Training and evaluation with the forward pass on a chip.
 #[derive(Debug)]
@@ -220,8 +220,11 @@ impl ChipEngine {
     ) -> Result<BatchOutcome> {
         let spec = &self.net.spec;
         let mapped = self.map.map_events(recording)?;
-        let out_membrane_missing = matches!(spec.readout, eventprop_core::spec::Readout::Integrator { .. })
-            && recording.layers.last().is_none_or(|l| l.membrane.is_none());
+        let out_membrane_missing =
+            matches!(
+                spec.readout,
+                eventprop_core::spec::Readout::Integrator { .. }
+            ) && recording.layers.last().is_none_or(|l| l.membrane.is_none());
         if out_membrane_missing {
             return Err(Error::invalid(
                 "recording",

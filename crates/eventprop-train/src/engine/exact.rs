@@ -13,10 +13,10 @@ use ndarray::Array2;
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
-use eventprop_data::Spike;
 use crate::error::{Error, Result};
 use crate::loss::LossKind;
 use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
+use eventprop_data::Spike;
 
 /// Exact event-based simulation and gradients.
 #[derive(Debug, Clone)]

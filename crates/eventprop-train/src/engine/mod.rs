@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config::EngineKind;
 use crate::config::TrainConfig;
-use eventprop_data::Spike;
 use crate::error::Result;
 use eventprop_core::spec::NetworkSpec;
+use eventprop_data::Spike;
 
 /// Whether a batch is for training (gradients, training-only loss terms) or evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,12 +23,12 @@ use ndarray::{Array2, Array3, Axis};
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
-use eventprop_data::{rasterize, Spike};
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind, LossOutput};
 use eventprop_core::spec::{NetworkSpec, Readout};
 use eventprop_core::stepped::network::{HwLayer, SteppedNetwork, Trace};
 use eventprop_core::stepped::readout::LeakyIntegrator;
+use eventprop_data::{rasterize, Spike};
 
 /// Which implementation the stepped engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -14,12 +14,12 @@ use rayon::prelude::*;
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
-use eventprop_data::Spike;
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind};
 use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
-use eventprop_core::stepped::readout::LeakyIntegrator;
 use eventprop_core::stepped::layer::{delay_steps, LayerRun, SteppedLayer};
+use eventprop_core::stepped::readout::LeakyIntegrator;
+use eventprop_data::Spike;
 
 /// Time-stepped simulation with recurrent weights, delays and per-neuron parameters.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use eventprop_train::shd;
+use eventprop_data::shd;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{RngAlgorithm, RngSeed, TestCaseError, TestRunner};

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use eventprop_train::data::Spike;
-use eventprop_train::events::read_event_file;
-use eventprop_train::shd::read_shd;
-use eventprop_train::Error;
+use eventprop_data::events::read_event_file;
+use eventprop_data::shd::read_shd;
+use eventprop_data::Error;
+use eventprop_data::Spike;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

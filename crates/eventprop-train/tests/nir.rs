@@ -31,7 +31,7 @@ fn accuracy_and_loss(t: &Trainer) -> (f64, f64) {
 
 fn saved(t: &Trainer, dir: &Path) -> std::path::PathBuf {
     let p = dir.join("m.nir");
-    eventprop_nir::save(t, &p).unwrap();
+    eventprop_train::nir::save(t, &p).unwrap();
     p
 }
 
@@ -39,7 +39,7 @@ fn saved(t: &Trainer, dir: &Path) -> std::path::PathBuf {
 fn stepped_round_trip_is_bit_identical() {
     let t = small(EngineKind::Stepped);
     let dir = tempfile::tempdir().unwrap();
-    let back = eventprop_nir::load(&saved(&t, dir.path())).unwrap();
+    let back = eventprop_train::nir::load(&saved(&t, dir.path())).unwrap();
     // Expected: the weights as trained (w_in = tau_syn, r = 1 means no rescaling), the
     // run's config, and hence the same evaluation bit for bit.
     assert_eq!(back.weights, t.weights);
@@ -52,7 +52,7 @@ fn stepped_round_trip_is_bit_identical() {
 fn exact_round_trip_is_bit_identical() {
     let t = small(EngineKind::Exact);
     let dir = tempfile::tempdir().unwrap();
-    let back = eventprop_nir::load(&saved(&t, dir.path())).unwrap();
+    let back = eventprop_train::nir::load(&saved(&t, dir.path())).unwrap();
     assert_eq!(back.weights, t.weights);
     assert_eq!(back.config, t.config);
     assert_eq!(accuracy_and_loss(&back), accuracy_and_loss(&t));
@@ -109,7 +109,7 @@ fn graph_layout_units_and_metadata() {
 #[test]
 fn exact_graph_has_no_dt_and_a_spiking_readout() {
     let t = small(EngineKind::Exact);
-    let g = eventprop_nir::to_graph(&t);
+    let g = eventprop_train::nir::to_graph(&t).unwrap();
     assert!(!g.metadata.contains_key("dt"));
     assert!(!g.metadata.contains_key("discretization"));
     assert!(matches!(g.nodes["readout"], Node::CubaLif(_)));
@@ -121,7 +121,7 @@ fn exact_graph_has_no_dt_and_a_spiking_readout() {
 #[test]
 fn resistance_and_input_weight_are_folded_into_the_weights() {
     let t = small(EngineKind::Stepped);
-    let mut g = eventprop_nir::to_graph(&t);
+    let mut g = eventprop_train::nir::to_graph(&t).unwrap();
     if let Some(Node::CubaLif(l)) = g.nodes.get_mut("lif0") {
         l.r.fill(2.0);
     }
@@ -136,7 +136,7 @@ fn resistance_and_input_weight_are_folded_into_the_weights() {
     if let Some(Node::Linear { weight }) = g.nodes.get_mut("linear1") {
         weight.mapv_inplace(|w| w * tau);
     }
-    let back = eventprop_nir::to_trainer(&g).unwrap();
+    let back = eventprop_train::nir::to_trainer(&g).unwrap();
     assert_eq!(back.weights[0], t.weights[0]);
     // w * tau / tau: equal to rounding (one multiplication and one division).
     for (a, b) in back.weights[1].iter().zip(&t.weights[1]) {
@@ -145,13 +145,13 @@ fn resistance_and_input_weight_are_folded_into_the_weights() {
 }
 
 fn err_of(g: &Graph) -> String {
-    eventprop_nir::to_trainer(g).unwrap_err().to_string()
+    eventprop_train::nir::to_trainer(g).unwrap_err().to_string()
 }
 
 #[test]
 fn unsupported_graphs_name_the_node() {
     let t = small(EngineKind::Stepped);
-    let base = eventprop_nir::to_graph(&t);
+    let base = eventprop_train::nir::to_graph(&t).unwrap();
 
     let mut g = base.clone();
     g.nodes.insert("lif0".into(), Node::Other("LIF".into()));
@@ -216,9 +216,9 @@ fn unsupported_graphs_name_the_node() {
 #[test]
 fn a_graph_without_our_metadata_runs_on_the_preset() {
     let t = small(EngineKind::Stepped);
-    let mut g = eventprop_nir::to_graph(&t);
+    let mut g = eventprop_train::nir::to_graph(&t).unwrap();
     g.metadata.clear();
-    let back = eventprop_nir::to_trainer(&g).unwrap();
+    let back = eventprop_train::nir::to_trainer(&g).unwrap();
     // The stepped preset with the graph's sizes and parameters: here those are the
     // preset's own, so the config differs from the run's only in what the graph does
     // not carry (sizes of the data splits).
@@ -248,7 +248,10 @@ fn file_errors_name_the_file() {
     for cut in [100, bytes.len() / 2, bytes.len() - 10] {
         let p = dir.path().join(format!("cut{cut}.nir"));
         std::fs::write(&p, &bytes[..cut]).unwrap();
-        assert!(eventprop_nir::load(&p).is_err(), "cut at {cut} loaded");
+        assert!(
+            eventprop_train::nir::load(&p).is_err(),
+            "cut at {cut} loaded"
+        );
     }
 }
 
