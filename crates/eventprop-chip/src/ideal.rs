@@ -8,6 +8,7 @@
 //! sample time is exactly 0), so HIL training with this chip reproduces software training
 //! exactly — an end-to-end test of the recording → grid → `hw_data` path.
 
+use eventprop_data::grid_spikes;
 use ndarray::{Array2, Array3};
 
 use crate::error::Result;
@@ -23,26 +24,6 @@ pub struct IdealChip {
     pub net: SteppedNetwork,
     /// Grid steps of a run (`t_sim / dt`).
     pub steps: usize,
-}
-
-/// Spike events of a `(T, B, N)` spike tensor: `(k dt, n)` for every non-zero `[k, b, n]`,
-/// per sample, in time order.
-pub fn grid_spikes(z: &Array3<f64>, dt: f64) -> Vec<Vec<Spike>> {
-    let (t_len, b_len, n) = z.dim();
-    let mut out = vec![Vec::new(); b_len];
-    for k in 0..t_len {
-        for (b, events) in out.iter_mut().enumerate() {
-            for j in 0..n {
-                if z[[k, b, j]] != 0.0 {
-                    events.push(Spike {
-                        time: k as f64 * dt,
-                        neuron: j as u32,
-                    });
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Membrane traces of a `(T, B, N)` tensor sampled at every grid time `k dt`
@@ -89,7 +70,7 @@ impl Chip for IdealChip {
         let mut layers: Vec<LayerRecording> = (0..trace.n_hidden())
             .map(|k| LayerRecording {
                 size: spec.hidden[k],
-                spikes: grid_spikes(trace.hidden_spikes(k), dt),
+                spikes: grid_spikes(trace.hidden_spikes(k).view(), dt),
                 membrane: Some(grid_traces(trace.hidden_membrane(k), dt)),
             })
             .collect();
@@ -97,7 +78,7 @@ impl Chip for IdealChip {
         layers.push(LayerRecording {
             size: spec.n_out,
             spikes: if spiking_out {
-                grid_spikes(&trace.output, dt)
+                grid_spikes(trace.output.view(), dt)
             } else {
                 Vec::new()
             },

@@ -13,7 +13,7 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use eventprop_core::error::fmt_shape;
+use eventprop_core::error::{fmt_shape, one_line};
 use eventprop_train::npy;
 use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension};
 use ndarray_npy::npy::header::Header;
@@ -37,15 +37,6 @@ impl FloatArray {
             FloatArray::F64(a) => a,
         }
     }
-}
-
-/// `e`'s message with its whitespace (the multi-line syntax errors of the `.npy` header
-/// parser) collapsed, so that the command's error stays one line.
-fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Reads a `.npy` header from `reader` and checks that the data it declares is exactly

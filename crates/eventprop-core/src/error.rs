@@ -92,6 +92,19 @@ pub fn fmt_shape(shape: &[usize]) -> String {
     format!("({})", parts.join(", "))
 }
 
+/// `e`'s message on one line, every run of whitespace (the line breaks of multi-line parser
+/// messages) collapsed to one space, so that a command's error stays one line.
+///
+/// ```
+/// assert_eq!(eventprop_core::error::one_line("expected `]`\n  at line 2"), "expected `]` at line 2");
+/// ```
+pub fn one_line(e: impl std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Converts a flat row-major index into a multi-dimensional one.
 pub(crate) fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     let mut index = vec![0; shape.len()];

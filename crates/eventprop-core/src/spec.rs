@@ -331,6 +331,18 @@ impl NetworkSpec {
         v
     }
 
+    /// Checks that `dims` are the shapes of the feed-forward weights
+    /// ([`NetworkSpec::weight_shapes`]), e.g. of the weights a simulator is given.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the count (`weights`) or the weight (`weight.k`).
+    pub fn check_weight_dims(
+        &self,
+        dims: impl ExactSizeIterator<Item = (usize, usize)>,
+    ) -> Result<()> {
+        check_dims(&self.weight_shapes(), dims)
+    }
+
     /// Checks that `weights` (all tensors) match [`NetworkSpec::tensor_shapes`] and are
     /// finite.
     ///
@@ -338,21 +350,9 @@ impl NetworkSpec {
     /// [`Error::Invalid`] naming the weight (`weight.k`).
     pub fn check_weights(&self, weights: &[Array2<f64>]) -> Result<()> {
         let shapes = self.tensor_shapes();
-        if weights.len() != shapes.len() {
-            return Err(Error::invalid(
-                "weights",
-                format!("{} matrices", shapes.len()),
-                weights.len(),
-            ));
-        }
+        check_count(&shapes, weights.len())?;
         for (k, (w, s)) in weights.iter().zip(&shapes).enumerate() {
-            if w.dim() != *s {
-                return Err(Error::Invalid {
-                    arg: "weight",
-                    expected: format!("weight.{k} of shape {s:?}"),
-                    actual: format!("{:?}", w.dim()),
-                });
-            }
+            check_dim(k, w.dim(), *s)?;
             if let Some((i, v)) = w.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 return Err(Error::Invalid {
                     arg: "weight",
@@ -425,4 +425,40 @@ impl NetworkSpec {
         }
         Ok(weights)
     }
+}
+
+/// Checks `dims` against `shapes`: the count, then each shape.
+fn check_dims(
+    shapes: &[(usize, usize)],
+    dims: impl ExactSizeIterator<Item = (usize, usize)>,
+) -> Result<()> {
+    check_count(shapes, dims.len())?;
+    for (k, (d, s)) in dims.zip(shapes).enumerate() {
+        check_dim(k, d, *s)?;
+    }
+    Ok(())
+}
+
+/// Checks the number of weight matrices.
+fn check_count(shapes: &[(usize, usize)], n: usize) -> Result<()> {
+    if n == shapes.len() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "weights",
+        format!("{} matrices", shapes.len()),
+        n,
+    ))
+}
+
+/// Checks the shape `d` of weight `k` against `s`.
+fn check_dim(k: usize, d: (usize, usize), s: (usize, usize)) -> Result<()> {
+    if d == s {
+        return Ok(());
+    }
+    Err(Error::Invalid {
+        arg: "weight",
+        expected: format!("weight.{k} of shape {s:?}"),
+        actual: format!("{d:?}"),
+    })
 }

@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use eventprop_core::error::fmt_shape;
+use eventprop_core::error::{fmt_shape, one_line};
 use ndarray::{Array2, ArrayD};
 use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, ReadableElement};
@@ -485,14 +485,6 @@ fn parse_label(s: &str) -> Option<i128> {
     }
     let v: f64 = s.parse().ok()?;
     (v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15).then_some(v as i128)
-}
-
-/// `e`'s message on one line (parser errors of the `.npy` header span several).
-fn one_line(e: impl std::fmt::Display) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// An open `.npz` archive whose arrays are read with their sizes checked first (also the

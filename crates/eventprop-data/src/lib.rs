@@ -28,4 +28,4 @@ pub mod yinyang;
 
 pub use error::{Error, Result};
 pub use events::{DataSizes, EventSources, Splits};
-pub use sample::{rasterize, Spike, SpikeSet};
+pub use sample::{grid_spikes, rasterize, Spike, SpikeSet};

@@ -4,7 +4,7 @@
 //! The exact engine simulates the events as they are; the time-stepped engine puts them on
 //! its grid with [`rasterize`].
 
-use ndarray::Array3;
+use ndarray::{Array3, ArrayView3};
 
 pub use eventprop_core::Spike;
 
@@ -48,6 +48,26 @@ pub fn rasterize(samples: &[&[Spike]], n_in: usize, steps: usize, dt: f64) -> (A
         }
     }
     (x, dropped)
+}
+
+/// Spike events of a `(T, B, N)` spike tensor (the inverse of [`rasterize`] on the grid):
+/// `(k dt, n)` for every non-zero `[k, b, n]`, per sample, in time order.
+pub fn grid_spikes(z: ArrayView3<'_, f64>, dt: f64) -> Vec<Vec<Spike>> {
+    let (t_len, b_len, n) = z.dim();
+    let mut out = vec![Vec::new(); b_len];
+    for k in 0..t_len {
+        for (b, events) in out.iter_mut().enumerate() {
+            for j in 0..n {
+                if z[[k, b, j]] != 0.0 {
+                    events.push(Spike {
+                        time: k as f64 * dt,
+                        neuron: j as u32,
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

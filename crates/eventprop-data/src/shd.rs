@@ -17,6 +17,7 @@
 
 use std::path::Path;
 
+use eventprop_core::error::one_line;
 use hdf5_reader::{ByteOrder, Dataset, Datatype, Hdf5File};
 
 use crate::error::{Error, Result};
@@ -36,7 +37,7 @@ pub fn read_shd(path: &Path, n_channels: usize, n_classes: usize) -> Result<Spik
     let file = Hdf5File::open(path).map_err(|e| {
         Error::format(
             path,
-            format!("not a readable HDF5 file: {}", one_line(&e.to_string())),
+            format!("not a readable HDF5 file: {}", one_line(&e)),
         )
     })?;
     let open = |name: &str| {
@@ -45,7 +46,7 @@ pub fn read_shd(path: &Path, n_channels: usize, n_classes: usize) -> Result<Spik
                 path,
                 format!(
                     "`{name}`: {} (an SHD/SSC file has `{TIMES}`, `{UNITS}` and `{LABELS}`)",
-                    one_line(&e.to_string())
+                    one_line(&e)
                 ),
             )
         })
@@ -229,7 +230,7 @@ fn check_1d(path: &Path, name: &str, d: &Dataset) -> Result<()> {
 }
 
 fn reader_error(path: &Path, name: &str, e: impl std::fmt::Display) -> Error {
-    Error::format(path, format!("`{name}`: {}", one_line(&e.to_string())))
+    Error::format(path, format!("`{name}`: {}", one_line(&e)))
 }
 
 /// A 1-D integer dataset.
@@ -273,8 +274,4 @@ fn read_vlen<T>(
             Ok(decode(&bytes, l))
         })
         .collect()
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

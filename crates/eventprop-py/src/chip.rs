@@ -34,6 +34,7 @@ use eventprop_chip::mock::{MockChip, MockConfig};
 use eventprop_chip::{record_file, Chip, GridMap, Interpolation, MappedRecording};
 use eventprop_core::spec::NetworkSpec;
 use eventprop_core::Spike;
+use eventprop_data::grid_spikes;
 use eventprop_data::yinyang::Encoding;
 
 fn err(e: eventprop_chip::Error) -> PyErr {
@@ -259,7 +260,7 @@ impl PyMockChip {
         if let Some(v) = xv.iter().find(|v| !(**v == 0.0 || **v == 1.0)) {
             return Err(bad("input", "spikes 0 or 1", v));
         }
-        let inputs = events(xv.view(), self.map.dt);
+        let inputs = grid_spikes(xv.view(), self.map.dt);
         let (mapped, configured) = py
             .detach(|| {
                 let configured = self.chip.configure(&ws)?;
@@ -277,25 +278,6 @@ impl PyMockChip {
             ],
         )
     }
-}
-
-/// The events of a raster `(T, B, N)`: a 1 at step `k` is a spike at `k dt`.
-fn events(x: ndarray::ArrayView3<'_, f64>, dt: f64) -> Vec<Vec<Spike>> {
-    let (t_len, b_len, n) = x.dim();
-    let mut out = vec![Vec::new(); b_len];
-    for k in 0..t_len {
-        for (b, sample) in out.iter_mut().enumerate() {
-            for j in 0..n {
-                if x[[k, b, j]] != 0.0 {
-                    sample.push(Spike {
-                        time: k as f64 * dt,
-                        neuron: j as u32,
-                    });
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Maps a recording file (`.npz` of `chip::record_file`: e.g. a real chip's run) onto
@@ -352,7 +334,7 @@ mod tests {
         x[[0, 0, 1]] = 1.0;
         x[[3, 0, 1]] = 1.0;
         x[[2, 1, 0]] = 1.0;
-        let e = events(x.view(), 0.5);
+        let e = grid_spikes(x.view(), 0.5);
         assert_eq!(
             e[0],
             vec![

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::loss::LossKind;
 use crate::optim::{Adam, StepLr};
+use eventprop_core::error::one_line;
 use eventprop_core::spec::{Init, NetworkSpec, Readout};
 use eventprop_data::yinyang::{self, Encoding, Splits};
 use std::fmt;
@@ -556,7 +557,7 @@ impl TrainConfig {
         let origin = layers.last().map_or("defaults", |l| l.0);
         toml::Value::Table(base)
             .try_into()
-            .map_err(|e: toml::de::Error| Error::config(origin, one_line(&e.to_string())))
+            .map_err(|e: toml::de::Error| Error::config(origin, one_line(&e)))
     }
 
     /// Parses a TOML config file (layered over the preset of its `engine`).
@@ -952,11 +953,7 @@ impl TrainConfig {
 pub fn read_toml_table(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     text.parse::<toml::Table>()
-        .map_err(|e| Error::format(path, format!("invalid TOML: {}", one_line(&e.to_string()))))
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+        .map_err(|e| Error::format(path, format!("invalid TOML: {}", one_line(&e))))
 }
 
 /// `layer` with dotted keys (`encoding.t_sim = 1`) turned into nested tables.

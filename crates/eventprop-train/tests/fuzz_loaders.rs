@@ -11,144 +11,36 @@
 //! `cargo test -p eventprop-train --test fuzz_loaders -- --ignored regenerate_corpus`
 //! rewrites the generated corpus files.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
+use eventprop_testkit::{no_panic, peak_bytes, runner, Counting, MIB};
 use eventprop_train::checkpoint::{self, Checkpoint, Tensor, TensorData};
 use eventprop_train::{EngineKind, Error, TrainConfig, Trainer};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{RngAlgorithm, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::Value as Json;
 
 // ---------------------------------------------------------------------------------------
-// Allocation accounting: net bytes allocated by the current thread, and their peak.
-
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-/// Requests above this abort the process at once (instead of touching that much memory);
-/// the fuzzers' bounds are far below it, so a test would fail either way.
-const HARD_LIMIT: usize = 1 << 30;
-
-fn note(delta: isize) {
-    let _ = LIVE.try_with(|live| {
-        let v = live.get() + delta;
-        live.set(v);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
-    });
-}
-
-// SAFETY: every call is forwarded to `System` unchanged (or refused with null, which
-// callers must handle); the counters are const-initialised thread locals of plain cells.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > HARD_LIMIT {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            note(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > HARD_LIMIT {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            note(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        note(-(layout.size() as isize));
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > HARD_LIMIT {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            note(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
+// Allocation accounting and the proptest set-up (fixed seed) of `eventprop-testkit`.
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Runs `f`, returning its value and the peak of the bytes it held at once (this thread).
-fn peak_bytes<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let value = f();
-    let peak = PEAK.with(Cell::get) - base;
-    (value, peak.max(0) as usize)
-}
-
-const MIB: usize = 1 << 20;
-
-// ---------------------------------------------------------------------------------------
-// Proptest set-up: fixed seed and case counts (each fuzzer ~20–40 s in the test profile on
-// two cores; measured numbers in DESIGN.md).
-
-const SEED: u64 = 0x0e7e_4a11_f022_2024;
 const CASES_CHECKPOINT: u32 = 30_000;
 const CASES_TRAINER: u32 = 15_000;
 const CASES_CONFIG: u32 = 150_000;
 const CASES_CONFIG_FILE: u32 = 40_000;
 
-fn runner(cases: u32) -> TestRunner {
-    TestRunner::new(ProptestConfig {
-        cases,
-        failure_persistence: None,
-        rng_algorithm: RngAlgorithm::ChaCha,
-        rng_seed: RngSeed::Fixed(SEED),
-        max_shrink_iters: 4096,
-        ..ProptestConfig::default()
-    })
+fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
+    eventprop_testkit::corpus(&corpus_dir(""), kind)
 }
 
 fn corpus_dir(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/corpus")
         .join(kind)
-}
-
-/// The corpus files of `kind` as `(name, bytes)`, sorted by name.
-fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(corpus_dir(kind))
-        .unwrap_or_else(|e| panic!("corpus {kind}: {e}"))
-        .map(|e| {
-            let e = e.unwrap();
-            let name = e.file_name().into_string().unwrap();
-            (name, std::fs::read(e.path()).unwrap())
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "corpus {kind} is empty");
-    files
-}
-
-/// A panic inside `f` as a test failure (proptest shrinks it), with its message.
-fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, TestCaseError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        TestCaseError::fail(format!("{what} panicked: {msg}"))
-    })
 }
 
 /// An error message must be one line (the CLI prints it as such).

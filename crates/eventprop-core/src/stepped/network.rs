@@ -221,22 +221,7 @@ impl SteppedNetwork {
     ) -> Result<Trace<F>> {
         let spec = &self.spec;
         let n_hidden = spec.hidden.len();
-        if weights.len() != n_hidden + 1 {
-            return Err(Error::invalid(
-                "weights",
-                format!("{} matrices", n_hidden + 1),
-                weights.len(),
-            ));
-        }
-        for (k, (w, s)) in weights.iter().zip(spec.weight_shapes()).enumerate() {
-            if w.dim() != s {
-                return Err(Error::Invalid {
-                    arg: "weight",
-                    expected: format!("weight.{k} of shape {s:?}"),
-                    actual: format!("{:?}", w.dim()),
-                });
-            }
-        }
+        spec.check_weight_dims(weights.iter().map(|w| w.dim()))?;
         if x.dim().2 != spec.n_in {
             return Err(Error::invalid(
                 "input",

@@ -393,22 +393,7 @@ impl SteppedEngine {
     ) -> Result<FusedOutput> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
-        if weights.len() != n_hidden + 1 {
-            return Err(Error::invalid(
-                "weights",
-                format!("{} matrices", n_hidden + 1),
-                weights.len(),
-            ));
-        }
-        for (k, (w, s)) in weights.iter().zip(spec.weight_shapes()).enumerate() {
-            if w.dim() != s {
-                return Err(Error::Invalid {
-                    arg: "weight",
-                    expected: format!("weight.{k} of shape {s:?}"),
-                    actual: format!("{:?}", w.dim()),
-                });
-            }
-        }
+        spec.check_weight_dims(weights.iter().map(|w| w.dim()))?;
         for (k, w) in weights[..n_hidden].iter().enumerate() {
             let (below, rest) = layers.split_at_mut(k);
             let x = below.last().map_or(input, |l| l.spikes());
