@@ -356,32 +356,11 @@ fn flag_of(key: &str) -> String {
     format!("--{}", name.replace('_', "-"))
 }
 
-/// Config keys that one engine does not read (a flag setting one of them would be
-/// silently ignored, so it is refused).
-fn unused_by(engine: EngineKind) -> &'static [&'static str] {
-    match engine {
-        EngineKind::Stepped => &["exact", "chip"],
-        EngineKind::Exact => &[
-            "discretization",
-            "encoding.dt",
-            "events.dt",
-            "loss.reg",
-            "rate_reg",
-            "chip",
-        ],
-        EngineKind::Chip => &["exact", "learn"],
-    }
-}
-
 /// Refuses flags that the chosen engine would ignore.
 fn check_flags_apply(flags: &toml::Table, engine: EngineKind) -> Result<()> {
     let ignored: Vec<String> = flags
         .keys()
-        .filter(|k| {
-            unused_by(engine)
-                .iter()
-                .any(|u| *k == u || k.starts_with(&format!("{u}.")))
-        })
+        .filter(|k| !engine.reads(k))
         .map(|k| flag_of(k))
         .collect();
     if !ignored.is_empty() {

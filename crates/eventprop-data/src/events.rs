@@ -23,9 +23,27 @@ const ANY_CHANNELS: usize = u32::MAX as usize;
 /// Largest class count accepted when `events.classes` is not given.
 const ANY_CLASSES: usize = 1 << 20;
 
-/// Reads an event file by its extension: `.h5`/`.hdf5` ([`shd::read_shd`]) or `.npz`
-/// ([`files::read_events`]), with units in `0..channels` and labels in `0..classes`
-/// (any, when not given).
+/// A reader of one event-file format: the file, the channel bound (units must lie below)
+/// and the class bound (labels must lie below).
+pub type EventReader = fn(&Path, usize, usize) -> Result<SpikeSet>;
+
+/// The event-file formats: extensions (lower case), what the format is (for messages) and
+/// its reader. A new format is one module with its reader plus one line here.
+pub fn event_readers() -> Vec<(&'static [&'static str], &'static str, EventReader)> {
+    vec![
+        #[cfg(feature = "hdf5")]
+        (
+            &["h5", "hdf5"],
+            "an SHD/SSC-layout HDF5 file (`.h5`, `.hdf5`)",
+            shd::read_shd,
+        ),
+        (&["npz"], "an event `.npz`", files::read_events),
+    ]
+}
+
+/// Reads an event file with the reader of its extension ([`event_readers`]: SHD/SSC HDF5,
+/// event `.npz`), with units in `0..channels` and labels in `0..classes` (any, when not
+/// given).
 ///
 /// # Errors
 /// The readers' errors, naming the file and the field; [`Error::Format`] for another
@@ -37,19 +55,25 @@ pub fn read_event_file(
 ) -> Result<SpikeSet> {
     let ext = path
         .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     let (c, k) = (
         channels.unwrap_or(ANY_CHANNELS),
         classes.unwrap_or(ANY_CLASSES),
     );
-    match ext.as_deref() {
-        #[cfg(feature = "hdf5")]
-        Some("h5" | "hdf5") => shd::read_shd(path, c, k),
-        Some("npz") => files::read_events(path, c, k),
-        _ => Err(Error::format(
-            path,
-            "unknown event file type: expected an SHD/SSC-layout HDF5 file (`.h5`, `.hdf5`) or an event `.npz`",
-        )),
+    let readers = event_readers();
+    match readers
+        .iter()
+        .find(|(exts, _, _)| exts.contains(&ext.as_str()))
+    {
+        Some((_, _, read)) => read(path, c, k),
+        None => {
+            let what: Vec<&str> = readers.iter().map(|(_, what, _)| *what).collect();
+            Err(Error::format(
+                path,
+                format!("unknown event file type: expected {}", what.join(" or ")),
+            ))
+        }
     }
 }
 

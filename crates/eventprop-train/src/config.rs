@@ -55,6 +55,36 @@ impl EngineKind {
     }
 }
 
+/// The config keys (a section, or a dotted key) that only some engines read, with those
+/// engines; every other key is read by all. A flag that sets a key the chosen engine does
+/// not read would be silently ignored, so the command-line tool refuses it
+/// ([`EngineKind::reads`]).
+pub const ENGINE_KEYS: &[(&str, &[EngineKind])] = &[
+    // The sections of one engine.
+    ("exact", &[EngineKind::Exact]),
+    ("chip", &[EngineKind::Chip]),
+    ("learn", &[EngineKind::Stepped, EngineKind::Exact]),
+    // The time grid and the grid-only loss terms (stepped function, and the chip's
+    // adjoint on its recording).
+    ("discretization", &[EngineKind::Stepped, EngineKind::Chip]),
+    ("encoding.dt", &[EngineKind::Stepped, EngineKind::Chip]),
+    ("events.dt", &[EngineKind::Stepped, EngineKind::Chip]),
+    ("loss.reg", &[EngineKind::Stepped, EngineKind::Chip]),
+    ("rate_reg", &[EngineKind::Stepped, EngineKind::Chip]),
+];
+
+impl EngineKind {
+    /// Whether this engine reads config key `key` (a dotted path such as `exact.max_steps`):
+    /// false when `key` or a section above it is listed in [`ENGINE_KEYS`] without this
+    /// engine.
+    pub fn reads(self, key: &str) -> bool {
+        ENGINE_KEYS.iter().all(|(k, engines)| {
+            let under = key == *k || key.starts_with(&format!("{k}."));
+            !under || engines.contains(&self)
+        })
+    }
+}
+
 impl fmt::Display for EngineKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -1029,4 +1059,57 @@ fn merge(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod engine_key_tests {
+    use super::*;
+
+    /// The keys each engine ignores (the table the command-line tool refused flags by
+    /// before it was derived from [`ENGINE_KEYS`]).
+    #[test]
+    fn engines_read_their_sections_only() {
+        let unread = |e: EngineKind| -> Vec<&str> {
+            [
+                "exact",
+                "exact.max_spikes_per_neuron",
+                "chip",
+                "chip.seed",
+                "learn.recurrent",
+                "discretization",
+                "encoding.dt",
+                "encoding.t_sim",
+                "events.dt",
+                "loss.reg",
+                "loss.kind",
+                "rate_reg",
+                "lr",
+            ]
+            .into_iter()
+            .filter(|k| !e.reads(k))
+            .collect()
+        };
+        assert_eq!(
+            unread(EngineKind::Stepped),
+            ["exact", "exact.max_spikes_per_neuron", "chip", "chip.seed"]
+        );
+        assert_eq!(
+            unread(EngineKind::Exact),
+            [
+                "chip",
+                "chip.seed",
+                "discretization",
+                "encoding.dt",
+                "events.dt",
+                "loss.reg",
+                "rate_reg"
+            ]
+        );
+        assert_eq!(
+            unread(EngineKind::Chip),
+            ["exact", "exact.max_spikes_per_neuron", "learn.recurrent"]
+        );
+        // a key that only shares a prefix with a section is read by all
+        assert!(EngineKind::Stepped.reads("exactly"));
+    }
 }
