@@ -22,7 +22,7 @@ The network and the training settings are those of ``eventprop train yinyang`` (
 engine defaults, DESIGN.md): 5-120-3, EventProp LIF hidden layer (tau 4 µs, corrected
 discretization, dt 1 µs, 38 steps), leaky-integrator readout (6 µs), max-over-time
 cross-entropy + 4e-4 mean(score²), Adam lr 1e-2, StepLR(2, 0.7), batch 50. The data are
-generated here (Kriener et al. 2021, SPEC §5) with numpy, so the splits differ from the
+generated here (Kriener et al. 2021, docs/spec.md §5) with numpy, so the splits differ from the
 binary's generator.
 """
 
@@ -44,7 +44,7 @@ DT, T_EARLY, T_LATE, T_BIAS, STEPS = 1e-6, 2e-6, 26e-6, 2e-6, 38
 
 
 def yinyang(n: int, seed: int):
-    """Features (x, y, 1-x, 1-y) and labels by rejection sampling (SPEC §5)."""
+    """Features (x, y, 1-x, 1-y) and labels by rejection sampling (docs/spec.md §5)."""
     rng = np.random.default_rng(seed)
     feats, labels = [], []
     while len(labels) < n:

@@ -1,5 +1,5 @@
 """Benchmark: one training pass of a first hidden layer, eventprop (Rust) vs. the
-plain-PyTorch implementation of SPEC §1-§3 (python/tests/reference.py).
+plain-PyTorch implementation of docs/spec.md §1-§3 (python/tests/reference.py).
 
 Pass = synapse forward, neuron forward, neuron backward, synapse backward to the weight,
 through torch autograd in both cases. Input spikes Bernoulli(p = 0.05), weight

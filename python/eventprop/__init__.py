@@ -3,7 +3,7 @@
 The numpy entry points below need only numpy; ``eventprop.torch`` (which needs PyTorch)
 wraps them as ``torch.autograd.Function`` s and ``torch.nn.Module`` s.
 
-Shapes are time-major: ``T`` steps, ``B`` batch, ``N`` neurons (see SPEC §1-§3).
+Shapes are time-major: ``T`` steps, ``B`` batch, ``N`` neurons (see docs/spec.md §1-§3).
 
 - ``neuron_forward(input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None,
   dt=1e-6, discretization="seed") -> NeuronContext``: ``input`` ``(2, T, B, N)`` (``input[1]``

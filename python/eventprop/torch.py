@@ -6,7 +6,7 @@ Drop-in for the BrainScaleS-2 (hxtorch) seed::
     y = EventPropSynapseFunction.apply(spikes_in, weight)          # (2, T, B, N)
     z, v, i = EventPropNeuronFunction.apply(y, leak, reset, threshold, tau_syn, tau_mem)
 
-Shapes are time-major (SPEC §1): ``input`` ``(2, T, B, N)`` (``input[1]`` is the seed's zero
+Shapes are time-major (docs/spec.md §1): ``input`` ``(2, T, B, N)`` (``input[1]`` is the seed's zero
 placeholder) or ``(T, B, N)``; outputs ``(T, B, N)``. CPU tensors of dtype float32 or
 float64 only: a tensor on any other device (CUDA, meta, ...) raises ``RuntimeError`` naming
 the argument and the device, as torch does for mismatched devices. Inputs are handed to
@@ -22,7 +22,7 @@ may be edited freely. The synapse saves its ``input`` and ``weight`` the same wa
 returns a fresh tensor. Writes that bypass torch's version counter (``.data``, a numpy
 view) are not detected, as everywhere in torch.
 
-Backward (SPEC §2): the neuron returns ``(2, T, B, N)`` = ``[lambda_i * tau_syn, lambda_v -
+Backward (docs/spec.md §2): the neuron returns ``(2, T, B, N)`` = ``[lambda_i * tau_syn, lambda_v -
 lambda_i]`` for ``input`` and ``None`` for everything else (the parameters get no gradient,
 as in the seed). The gradients w.r.t. membrane and current are accepted and ignored: the
 EventProp adjoint uses the loss's dependence on spikes only. For a ``(T, B, N)`` input the
@@ -243,7 +243,7 @@ def eventprop_neuron(
 
 
 class EventPropSynapseFunction(torch.autograd.Function):
-    """The seed's companion synapse (SPEC §3).
+    """The seed's companion synapse (docs/spec.md §3).
 
     ``apply(input, weight)``: ``input`` ``(T, B, N_in)``, ``weight`` ``(N_out, N_in)``, same
     float dtype; returns ``(2, T, B, N_out) = [input @ weight.T, 0]``. Backward from the
@@ -416,7 +416,7 @@ class RecurrentLIFFunction(torch.autograd.Function):
     ``recurrent`` ``(N, N)`` or ``None``, ``delays`` ``(N, N_in)`` seconds or ``None``,
     the five parameters ``(N,)``; returns the spikes ``(T, B, N)``. Every tensor argument
     gets its EventProp gradient (computed in float64); the input's is the spike gradient of
-    the layer below (SPEC §3 convention), formed at its spikes only.
+    the layer below (docs/spec.md §3 convention), formed at its spikes only.
     """
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""A plain-PyTorch implementation of SPEC §1-§3 (the seed's algorithm, written from the
+"""A plain-PyTorch implementation of docs/spec.md §1-§3 (the seed's algorithm, written from the
 spec with torch tensor ops only), against which the Rust kernels are tested and
 benchmarked.
 
@@ -28,7 +28,7 @@ def current_from_input(x, tau_syn, dt):
 
 
 def lif_forward(x, leak, reset, threshold, tau_syn, tau_mem, dt):
-    """SPEC §1 without hardware data: ``x`` ``(T, B, N)`` -> ``(z, v, i)``."""
+    """docs/spec.md §1 without hardware data: ``x`` ``(T, B, N)`` -> ``(z, v, i)``."""
     p = lambda a: torch.as_tensor(a, dtype=x.dtype)  # noqa: E731
     leak, reset, threshold = p(leak), p(reset), p(threshold)
     _, k_mem, decay_syn, _ = _coeffs(x.dtype, dt, tau_syn, tau_mem)
@@ -47,7 +47,7 @@ def lif_forward(x, leak, reset, threshold, tau_syn, tau_mem, dt):
 
 
 def lif_backward(z, i, grad_spikes, leak, reset, threshold, tau_syn, tau_mem, dt, corrected=False):
-    """SPEC §2: ``(2, T, B, N)`` = ``[lambda_i tau_syn, lambda_v - lambda_i]``; with
+    """docs/spec.md §2: ``(2, T, B, N)`` = ``[lambda_i tau_syn, lambda_v - lambda_i]``; with
     ``corrected`` the jump terms use ``i[t]`` instead of ``i[t-1]``. Also returns the
     number of entries where ``out`` and ``jump`` were not finite."""
     dtype = z.dtype
@@ -79,7 +79,7 @@ def lif_backward(z, i, grad_spikes, leak, reset, threshold, tau_syn, tau_mem, dt
 
 
 class RefNeuronFunction(torch.autograd.Function):
-    """The seed's ``EventPropNeuronFunction`` in plain PyTorch (SPEC §1-§2)."""
+    """The seed's ``EventPropNeuronFunction`` in plain PyTorch (docs/spec.md §1-§2)."""
 
     @staticmethod
     def forward(ctx, input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None, dt=1e-6,
@@ -108,7 +108,7 @@ class RefNeuronFunction(torch.autograd.Function):
 
 
 class RefSynapseFunction(torch.autograd.Function):
-    """SPEC §3: ``[x W^T, 0]`` forward; ``(g[1] W, sum g[0] ⊗ x)`` backward."""
+    """docs/spec.md §3: ``[x W^T, 0]`` forward; ``(g[1] W, sum g[0] ⊗ x)`` backward."""
 
     @staticmethod
     def forward(ctx, input, weight):

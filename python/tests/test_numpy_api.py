@@ -80,11 +80,11 @@ def test_backward_and_stats():
     np.testing.assert_array_equal(grad, grad2)
     assert stats == stats2
     assert grad.shape == (2, 30, 3, 5)
-    # SPEC §2: the last step's adjoint is 0.
+    # docs/spec.md §2: the last step's adjoint is 0.
     assert not grad[:, -1].any()
     assert set(stats.as_dict()) == {"nonfinite_out", "nonfinite_jump", "guarded_spikes"}
     gx, gw = eventprop.synapse_backward(x, w, grad)
-    # SPEC §3: grad_x = g[1] W, grad_W = sum_{t,b} g[0] ⊗ x.
+    # docs/spec.md §3: grad_x = g[1] W, grad_W = sum_{t,b} g[0] ⊗ x.
     np.testing.assert_allclose(gx, grad[1] @ w, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gw, np.einsum("tbo,tbi->oi", grad[0], x), rtol=1e-12, atol=1e-12)
     gx_none, gw2 = eventprop.synapse_backward(x, w, grad, need_input=False)

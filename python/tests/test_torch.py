@@ -1,4 +1,4 @@
-"""eventprop.torch against the plain-PyTorch reference of SPEC §1-§3 (tests/reference.py)."""
+"""eventprop.torch against the plain-PyTorch reference of docs/spec.md §1-§3 (tests/reference.py)."""
 
 import pytest
 import torch
@@ -54,13 +54,13 @@ def test_neuron_matches_reference(dtype, per_neuron, discretization):
     xb = x.clone().requires_grad_()
     za, va, ia = eventprop_neuron(xa, *params, dt=DT, discretization=discretization)
     zb, vb, ib = RefNeuronFunction.apply(xb, *params, None, DT, discretization == "corrected")
-    # Forward: same operations in the same order -> bit-identical (SPEC §1).
+    # Forward: same operations in the same order -> bit-identical (docs/spec.md §1).
     assert torch.equal(za, zb) and torch.equal(va, vb) and torch.equal(ia, ib)
     assert 0 < za.sum() < 0.75 * za.numel()  # the test exercises spikes and silence
     g = torch.randn(T, B, N, generator=gen, dtype=dtype)
     (za * g).sum().backward()
     (zb * g).sum().backward()
-    # SPEC §2 gradient; 1e-6 relative is the issue's bound for float64, and float32
+    # docs/spec.md §2 gradient; 1e-6 relative is the issue's bound for float64, and float32
     # tolerates rounding accumulated over T steps.
     tol = 1e-6 if dtype == torch.float64 else 1e-4
     assert _rel(xa.grad, xb.grad) <= tol
@@ -88,7 +88,7 @@ def test_hardware_path(with_current, discretization):
     za, va, ia = eventprop_neuron(xa, *params, hw, DT, discretization=discretization)
     zb, vb, ib = RefNeuronFunction.apply(xb, *params, hw, DT, discretization == "corrected")
     # Recorded spikes and membrane come back unchanged; the current is recorded or
-    # recomputed from the input (SPEC §1).
+    # recomputed from the input (docs/spec.md §1).
     assert torch.equal(za, hw_z.to(dtype)) and torch.equal(va, hw_v)
     assert torch.equal(ia, ib)
     g = torch.randn(T, B, N, generator=gen, dtype=dtype)
@@ -134,7 +134,7 @@ def test_unused_spikes_give_zero_gradient():
     spikes_in, w = _input(torch.float64, gen)
     x = RefSynapseFunction.apply(spikes_in, w).detach().requires_grad_()
     z, v, i = eventprop_neuron(x)
-    # Loss on the membrane only: EventProp ignores it (SPEC §2), so the gradient is 0.
+    # Loss on the membrane only: EventProp ignores it (docs/spec.md §2), so the gradient is 0.
     v.sum().backward()
     assert x.grad is not None and not x.grad.any()
 
@@ -143,7 +143,7 @@ def test_synapse_gradcheck():
     gen = torch.Generator().manual_seed(16)
     x = torch.rand(5, 3, 4, generator=gen, dtype=torch.float64).requires_grad_()
     w = torch.randn(2, 4, generator=gen, dtype=torch.float64).requires_grad_()
-    # The weight gradient is the true derivative of y = x W^T (SPEC §3).
+    # The weight gradient is the true derivative of y = x W^T (docs/spec.md §3).
     assert torch.autograd.gradcheck(lambda w: EventPropSynapseFunction.apply(x.detach(), w), (w,))
     # The input gradient routes g[1] (EventProp's error path), so it is the true
     # derivative of out[0] + out[1]: there g[0] = g[1] = the upstream gradient.

@@ -18,7 +18,7 @@
 //! 3. **PSP**: one input spike at 1 µs of level `q` ∈ {16, 32, 48, 63};
 //!    `psp_n(q) = (max code - base_n) · trace_scale`; the least-squares slope of `psp`
 //!    against `q` over all neurons is the PSP per level; with `κ` the peak PSP per unit
-//!    weight of the continuous-time model (SPEC §4, `max_s u(s)` after `I += 1` from
+//!    weight of the continuous-time model (docs/spec.md §4, `max_s u(s)` after `I += 1` from
 //!    rest), `weight_scale = κ / slope` (levels per model unit): a deployed weight then
 //!    makes the chip's PSP, relative to the chip's threshold, as large as the model's.
 //!    (Matching the stepped recursion's larger peak instead — 0.42 vs 1/e at dt/τ = 1/4 —

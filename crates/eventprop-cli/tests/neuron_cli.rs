@@ -129,7 +129,7 @@ fn float32_input_gives_float32_outputs_and_hw_path_passes_through() {
         "--hw-membrane",
         &p(dir.path(), "m.npy"),
     ]);
-    // Hardware observables are returned unchanged (SPEC §1).
+    // Hardware observables are returned unchanged (docs/spec.md §1).
     let spikes: Array3<f32> = read_npy(out.join("spikes.npy")).unwrap();
     let membrane: Array3<f32> = read_npy(out.join("membrane.npy")).unwrap();
     assert_eq!(spikes, hw_s);

@@ -1,4 +1,4 @@
-//! The companion synapse (SPEC §3): `y = x W^T`, and its backward
+//! The companion synapse (docs/spec.md §3): `y = x W^T`, and its backward
 //! `grad_x = g[1] W`, `grad_W = Σ_{t,b} g[0][t,b] ⊗ x[t,b]`.
 //!
 //! Spike inputs are sparse, so both the forward and the weight gradient have an

@@ -3,7 +3,7 @@
 //!
 //! Provenance of every expected value: the seed-function path computed in the same test
 //! (synapse forward → neuron forward → neuron backward → synapse backward), itself checked
-//! against SPEC §1–§3 in `seed_faithful.rs`. The fused layer runs the same update order, so
+//! against docs/spec.md §1–§3 in `seed_faithful.rs`. The fused layer runs the same update order, so
 //! spikes must be identical and the gradients equal up to summation order: ≤ 1e-12
 //! relative in f64.
 

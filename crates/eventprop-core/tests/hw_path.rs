@@ -1,5 +1,5 @@
 //! Hardware path: feeding the software forward's own observables back as `HwData` must
-//! reproduce its outputs and gradients bit for bit (SPEC §1: hardware observables are
+//! reproduce its outputs and gradients bit for bit (docs/spec.md §1: hardware observables are
 //! returned unchanged; the current is recomputed from `x` by the same recursion).
 
 mod common;

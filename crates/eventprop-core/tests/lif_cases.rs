@@ -20,7 +20,7 @@ fn spike_steps(z: &Array3<f64>) -> Vec<usize> {
 /// Constant current `I0` (held exactly, see `TAU_HOLD`): with `u = v - leak`, the stepped
 /// forward gives `I0 - u[m+1] = (1 - k)(I0 - u[m])`, `k = dt/tau_mem`, so from a start
 /// `u_0` the first step with `u > theta = threshold - leak` is
-/// `n = floor(ln((I0 - theta)/(I0 - u_0)) / ln(1 - k)) + 1`. The ODE of SPEC §4 gives
+/// `n = floor(ln((I0 - theta)/(I0 - u_0)) / ln(1 - k)) + 1`. The ODE of docs/spec.md §4 gives
 /// `t* = tau_mem ln((I0 - u_0)/(I0 - theta))`; forward Euler crosses earlier by about
 /// `t*/(2 tau_mem)` steps, so `|n dt - t*| < dt` while `t* < 2 tau_mem`.
 #[test]
@@ -134,7 +134,7 @@ fn threshold_edge_no_spike_below_one_spike_above() {
             .into_output()
             .membrane;
         let peak = v.iter().map(|&v| v - leak).fold(f64::MIN, f64::max);
-        // The discrete peak approaches the SPEC §4 closed-form maximum of K as dt -> 0.
+        // The discrete peak approaches the docs/spec.md §4 closed-form maximum of K as dt -> 0.
         let k_max = common::psp_kernel(common::psp_peak_time(tau_syn, tau_mem), tau_syn, tau_mem);
         let rel = (peak - k_max).abs() / k_max;
         assert!(

@@ -1,11 +1,11 @@
 //! Convergence of the time-stepped EventProp weight gradient to the exact spike-time
-//! derivative of SPEC §4 as `dt → 0`, for both adjoint discretisations.
+//! derivative of docs/spec.md §4 as `dt → 0`, for both adjoint discretisations.
 //!
 //! Set-up: one input neuron spikes once at `t_in = 1 µs` (a single 1 in `x` at step
 //! `round(t_in/dt)`), the weight `w` carries it through the synapse into the LIF current;
-//! the loss is the LIF neuron's first spike time, `L = t*`. Per SPEC §3 the neuron receives
+//! the loss is the LIF neuron's first spike time, `L = t*`. Per docs/spec.md §3 the neuron receives
 //! `grad_spikes = -dL/dt_k = -1` at its first spike step, and the synapse's weight
-//! gradient is then `+dL/dw = dt*/dw`, which SPEC §4 gives in closed form (implicit
+//! gradient is then `+dL/dw = dt*/dw`, which docs/spec.md §4 gives in closed form (implicit
 //! function theorem, see `common::spike_time_derivative`).
 //!
 //! Two more set-ups use the same check: `L = t_2`, the second spike of one neuron (the
@@ -42,7 +42,7 @@ fn eventprop_dtdw(w: f64, tau_syn: f64, tau_mem: f64, dt: f64, disc: Discretizat
         .position(|&z| z == 1.0)
         .expect("the neuron must spike");
     let mut grad_spikes = Array3::<f64>::zeros(spikes.dim());
-    // SPEC §3: grad_spikes holds -dL/dt_k; dL/dt_k = 1 for L = t*.
+    // docs/spec.md §3: grad_spikes holds -dL/dt_k; dL/dt_k = 1 for L = t*.
     grad_spikes[[first, 0, 0]] = -1.0;
     let grad = ctx.backward(grad_spikes.view(), None, None).unwrap();
     assert_eq!(
@@ -174,9 +174,9 @@ fn gradient_converges_tau_mem_eq_tau_syn() {
 
 /// Two layers in a chain: input spike → `w1` → hidden neuron → `w2` → output neuron, with
 /// `L = t_out` (first output spike). In the continuous model the output spike follows the
-/// hidden one by a delay that depends on `w2` only, so `dL/dw1 = dt_h/dw1` (SPEC §4 closed
+/// hidden one by a delay that depends on `w2` only, so `dL/dw1 = dt_h/dw1` (docs/spec.md §4 closed
 /// form of the hidden neuron). The hidden neuron's `grad_spikes` is the output synapse's
-/// input gradient `W2^T (lambda_v - lambda_i)` (SPEC §3), so this checks that the
+/// input gradient `W2^T (lambda_v - lambda_i)` (docs/spec.md §3), so this checks that the
 /// previous layer receives `-dL/dt_h` with the right sign and scale.
 fn chain_dldw1(w1: f64, w2: f64, tau_syn: f64, tau_mem: f64, dt: f64, disc: Discretization) -> f64 {
     let steps = (2.0 * T_WINDOW / dt).round() as usize;
@@ -272,7 +272,7 @@ fn eventprop_dt2dw(w: f64, tau_syn: f64, tau_mem: f64, dt: f64, disc: Discretiza
         .weight[[0, 0]]
 }
 
-/// Closed form of `dt_2/dw` (SPEC §4, `leak = reset = 0`): the first spike at `t_1 = s*(w)`
+/// Closed form of `dt_2/dw` (docs/spec.md §4, `leak = reset = 0`): the first spike at `t_1 = s*(w)`
 /// resets `u` to 0 with the current `I_1 = w e^{-t_1/tau_syn}` left, so the second spike
 /// follows at `t_2 = t_1 + s*(I_1)` (the same kernel with weight `I_1`). Chain rule:
 /// `dt_2/dw = s*'(w) + s*'(I_1) dI_1/dw`, `dI_1/dw = e^{-t_1/tau_syn} (1 - (w/tau_syn) s*'(w))`.

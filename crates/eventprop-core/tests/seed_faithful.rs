@@ -1,5 +1,5 @@
 //! Seed-faithfulness: the library against an independent literal implementation of
-//! SPEC §1–§2 (`common::ref_forward`, `common::ref_backward`), plus determinism across
+//! docs/spec.md §1–§2 (`common::ref_forward`, `common::ref_backward`), plus determinism across
 //! runs and rayon thread counts, and properties of the forward and backward.
 
 mod common;
@@ -228,7 +228,7 @@ proptest! {
     /// Without hardware data: spikes are 0/1, `v[0] = leak`, and after every step the
     /// membrane is `<= threshold` (it is either `u <= threshold` or `reset <= threshold`),
     /// and a spike at `t` leaves `v[t] = reset`. The gradient row at `t = T-1` is zero
-    /// (`lambda[T-1] = 0`, SPEC §2).
+    /// (`lambda[T-1] = 0`, docs/spec.md §2).
     #[test]
     fn forward_invariants_and_last_gradient_row(
         seed in 0u64..1_000_000,
@@ -265,7 +265,7 @@ proptest! {
 }
 
 /// `grad_membrane` and `grad_current` are accepted for parity with the seed and ignored
-/// (SPEC §2): random values change nothing.
+/// (docs/spec.md §2): random values change nothing.
 #[test]
 fn membrane_and_current_gradients_are_ignored() {
     let (x, params, grad_spikes) = problem(8);

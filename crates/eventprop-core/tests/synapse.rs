@@ -1,4 +1,4 @@
-//! The companion synapse (SPEC §3) against central differences, a naive triple loop, and
+//! The companion synapse (docs/spec.md §3) against central differences, a naive triple loop, and
 //! across its event-driven and dense paths and rayon thread counts.
 
 mod common;
@@ -27,7 +27,7 @@ fn density(x: &Array3<f64>) -> f64 {
 /// Linear test losses whose gradients are the synapse backward's outputs:
 /// `L0(x, W) = <g[0], x W^T>` has `dL0/dW = Σ g[0] ⊗ x` (the weight gradient), and
 /// `L1(x, W) = <g[1], x W^T>` has `dL1/dx = g[1] W` (the input gradient; the synapse routes
-/// the neuron's second gradient half to the previous layer, SPEC §3).
+/// the neuron's second gradient half to the previous layer, docs/spec.md §3).
 fn loss(x: &Array3<f64>, w: &Array2<f64>, g: &Array3<f64>) -> f64 {
     let y = synapse_forward(x.view(), w.view()).unwrap();
     (&y * g).sum()

@@ -1,4 +1,4 @@
-//! The Yin-Yang data set (Kriener et al. 2021) and its spike-time encoding (SPEC §5).
+//! The Yin-Yang data set (Kriener et al. 2021) and its spike-time encoding (docs/spec.md §5).
 //!
 //! A sample: pick a goal class uniformly from {0, 1, 2}, rejection-sample `(x, y)` uniformly
 //! in `[0, 1]²` until it lies in the disc of radius `R = 0.5` around (0.5, 0.5) and has the
@@ -56,7 +56,7 @@ pub struct Splits {
     pub test: Dataset,
 }
 
-/// The class of a point (SPEC §5).
+/// The class of a point (docs/spec.md §5).
 pub fn class_of(x: f64, y: f64) -> usize {
     let d_r = ((x - 0.75).powi(2) + (y - 0.5).powi(2)).sqrt();
     let d_l = ((x - 0.25).powi(2) + (y - 0.5).powi(2)).sqrt();
@@ -125,7 +125,7 @@ pub struct Encoding {
 }
 
 impl Default for Encoding {
-    /// The seed example's values (SPEC §5): 2, 26, 2, 38 µs, dt = 1 µs.
+    /// The seed example's values (docs/spec.md §5): 2, 26, 2, 38 µs, dt = 1 µs.
     fn default() -> Self {
         Self {
             t_early: 2e-6,
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn classes_of_known_points() {
-        // Centres of the dots are class 2; by the SPEC rule the left half just below the
+        // Centres of the dots are class 2; by the rule of docs/spec.md §5 the left half just below the
         // middle, away from the dots, is class 1 (0.1 < d_L <= 0.25) and the right half
         // near the right dot ring is class 0.
         assert_eq!(class_of(0.75, 0.5), 2);

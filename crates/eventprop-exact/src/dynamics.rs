@@ -389,7 +389,7 @@ mod tests {
         let direct = ((-a * s).exp() - (-b * s).exp()) / (b - a);
         assert!((phi(a, b, s) - direct).abs() <= 1e-15 * direct.abs());
         assert_eq!(phi(a, b, s), phi(b, a, s));
-        // a = b: s e^{-a s} exactly (SPEC §4 equal-tau solution).
+        // a = b: s e^{-a s} exactly (docs/spec.md §4 equal-tau solution).
         assert!((phi(a, a, s) - s * (-a * s).exp()).abs() <= 1e-16);
         // Nearly equal: continuous in b around a (first-order Taylor: d phi/db = -s^2/2 e^{-as}).
         let eps = 1e-9 * a;

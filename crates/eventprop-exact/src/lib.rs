@@ -5,7 +5,7 @@
 //! 11:12829), event by event: weight gradients and input-spike-time gradients that match
 //! central finite differences of the forward to rounding.
 //!
-//! ## Model (SPEC §4)
+//! ## Model (docs/spec.md §4)
 //!
 //! Per neuron, between events, `tau_mem dV/dt = (leak - V) + I`, `tau_syn dI/dt = -I`;
 //! a presynaptic spike of `j` adds `W[n, j]` to `I_n`; `V` crossing `threshold` from below at

@@ -53,7 +53,7 @@ fn threshold_edge_no_spike_below_exactly_one_above() {
 
 #[test]
 fn spike_time_solves_the_equal_tau_closed_form() {
-    // tau_mem = tau_syn = tau: u(s) = w (s/tau) e^{-s/tau} (SPEC §4 with u0 = 0, I0 = w).
+    // tau_mem = tau_syn = tau: u(s) = w (s/tau) e^{-s/tau} (docs/spec.md §4 with u0 = 0, I0 = w).
     let tau = 6e-3;
     let p = Lif {
         tau_syn: tau,

@@ -1,5 +1,5 @@
 //! Exact adjoint vs central finite differences of the event-based forward, in f64, on
-//! random 2- and 3-layer networks (SPEC §4; target: relative error <= 1e-6).
+//! random 2- and 3-layer networks (docs/spec.md §4; target: relative error <= 1e-6).
 //!
 //! A perturbation that changes any layer's spike list (count or neuron order) makes the
 //! loss discontinuous; such entries are excluded and counted, and the test requires that

@@ -3,7 +3,7 @@
 //!
 //! # Conventions (also stated in every exported graph's metadata)
 //!
-//! Our model (SPEC §4): `τ_mem dV/dt = (leak − V) + I`, `τ_syn dI/dt = −I`, a presynaptic
+//! Our model (docs/spec.md §4): `τ_mem dV/dt = (leak − V) + I`, `τ_syn dI/dt = −I`, a presynaptic
 //! spike of `j` adds `W[n, j]` to `I_n`. NIR's `CubaLIF`: `τ_syn dI/dt = −I + w_in·S`,
 //! `τ_mem dv/dt = (v_leak − v) + r·I` with `S` the output of the weight node, a sum of Dirac
 //! deltas weighted by `W`, so a spike raises `I` by `w_in·W/τ_syn`. Hence the export writes

@@ -10,13 +10,13 @@
 //! buffers, except the context's outputs, which are read-only views):
 //!
 //! - `neuron_forward(input, leak, reset, threshold, tau_syn, tau_mem, hw_data=None,
-//!   dt=1e-6, discretization="seed") -> NeuronContext` (SPEC §1), with `.spikes`,
+//!   dt=1e-6, discretization="seed") -> NeuronContext` (docs/spec.md §1), with `.spikes`,
 //!   `.membrane`, `.current` `(T, B, N)`: read-only views of the buffers its backward reads;
 //! - `neuron_backward(ctx, grad_spikes, grad_membrane=None, grad_current=None) ->
-//!   (grad_input (2, T, B, N), GuardStats)` (SPEC §2);
+//!   (grad_input (2, T, B, N), GuardStats)` (docs/spec.md §2);
 //! - `synapse_forward(input, weight, stacked=False)` and
 //!   `synapse_backward(input, weight, grad, need_input=True) -> (grad_input, grad_weight)`
-//!   (SPEC §3);
+//!   (docs/spec.md §3);
 //! - `MockChip` and `map_recording` (module [`chip`]): the mock chip and recording files as
 //!   `hw_data`, behind `eventprop.chip`.
 //!

@@ -231,7 +231,7 @@ impl NeuronContext {
         }
     }
 
-    /// EventProp backward (SPEC §2): returns `(grad_input, stats)`, `grad_input` of shape
+    /// EventProp backward (docs/spec.md §2): returns `(grad_input, stats)`, `grad_input` of shape
     /// `(2, T, B, N)` = `[lambda_i * tau_syn, lambda_v - lambda_i]`. `grad_membrane` and
     /// `grad_current` are accepted as in the seed and not used (their shapes are checked).
     #[pyo3(signature = (grad_spikes, grad_membrane=None, grad_current=None))]
@@ -363,7 +363,7 @@ fn parse_hw<'py>(
     Ok(Some(out))
 }
 
-/// Forward of the EventProp LIF neuron (SPEC §1), the seed's `EventPropNeuronFunction`.
+/// Forward of the EventProp LIF neuron (docs/spec.md §1), the seed's `EventPropNeuronFunction`.
 ///
 /// `input` is `(2, T, B, N)` (`input[1]` ignored) or `(T, B, N)`, float32 or float64, any
 /// strides (read without a copy when C-contiguous). Parameters are numbers, or arrays of
@@ -416,7 +416,7 @@ pub fn neuron_forward(
     }
 }
 
-/// EventProp backward of a `neuron_forward` (SPEC §2): `(grad_input, stats)`, with
+/// EventProp backward of a `neuron_forward` (docs/spec.md §2): `(grad_input, stats)`, with
 /// `grad_input` `(2, T, B, N)`. Same as `ctx.backward(...)`.
 #[pyfunction]
 #[pyo3(signature = (ctx, grad_spikes, grad_membrane=None, grad_current=None))]

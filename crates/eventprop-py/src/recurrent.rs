@@ -9,7 +9,7 @@
 //!   spikes (non-zero = a spike), `weight` `(N, N_in)`, the five parameters `(N,)`,
 //!   `recurrent` `(N, N)`, `delays` `(N, N_in)` in seconds; `ctx.spikes` `(T, B, N)`;
 //! - `recurrent_lif_backward(ctx, grad_spikes) -> dict`: for `grad_spikes` `(T, B, N)`
-//!   (SPEC §3 convention) the batch sums `weight`, `recurrent`, `delays`, `leak`, `reset`,
+//!   (docs/spec.md §3 convention) the batch sums `weight`, `recurrent`, `delays`, `leak`, `reset`,
 //!   `threshold`, `tau_syn`, `tau_mem` and `input` `(T, B, N_in)`, the spike gradient of
 //!   the layer below, formed at its spikes only.
 //!

@@ -1,4 +1,4 @@
-//! The companion synapse (SPEC §3): `synapse_forward` and `synapse_backward`.
+//! The companion synapse (docs/spec.md §3): `synapse_forward` and `synapse_backward`.
 
 use eventprop_core::{Real, SparseRows, SynapseInput};
 use ndarray::{Axis, Ix2, Ix3, Ix4};
@@ -70,7 +70,7 @@ fn backward_impl<'py, F: Real + Element>(
     ))
 }
 
-/// Synapse forward (SPEC §3): `y = x @ weight.T` for `x` `(T, B, N_in)` and `weight`
+/// Synapse forward (docs/spec.md §3): `y = x @ weight.T` for `x` `(T, B, N_in)` and `weight`
 /// `(N_out, N_in)`; returns `(T, B, N_out)`, or the seed's stacked `(2, T, B, N_out) =
 /// [y, 0]` when `stacked`. Event-driven for sparse inputs.
 #[pyfunction]
@@ -89,7 +89,7 @@ pub fn synapse_forward<'py>(
     }
 }
 
-/// Synapse backward (SPEC §3) from the neuron's gradient `grad` `(2, T, B, N_out)`:
+/// Synapse backward (docs/spec.md §3) from the neuron's gradient `grad` `(2, T, B, N_out)`:
 /// returns `(grad_input, grad_weight)` with `grad_input = grad[1] @ weight`
 /// `(T, B, N_in)` (`None` unless `need_input`) and `grad_weight = Σ_{t,b} grad[0][t,b] ⊗
 /// input[t,b]` `(N_out, N_in)`.

@@ -414,7 +414,7 @@ impl LossKind {
 impl TrainConfig {
     /// The defaults of an engine.
     ///
-    /// * `stepped`: the seed example (SPEC §5) with the tuned changes that reach ≥ 95 %
+    /// * `stepped`: the seed example (docs/spec.md §5) with the tuned changes that reach ≥ 95 %
     ///   test accuracy in 10 epochs (measured, see DESIGN.md): `Corrected` discretization,
     ///   hidden `tau_mem = tau_syn = 4 µs` (seed: 6 µs), Adam lr `1e-2` (seed: `2e-3`),
     ///   `StepLR(step 2, gamma 0.7)` (seed: step 10, gamma 0.9), hidden init std `0.5`

@@ -4,10 +4,10 @@
 //! [`confusion_matrix`] to count one).
 //!
 //! Each figure is drawn with plotters into an in-memory RGB buffer (with the embedded
-//! DejaVu Sans font of [`crate::plot`]), encoded as PNG by a small encoder in this module
-//! (no image crate needed) and written with [`write_atomic`], so a reader never sees a
-//! half-written file and a failed write leaves no temporary file. Arguments are checked
-//! first: bad input is an [`Error::Invalid`] naming the argument, never a panic.
+//! DejaVu Sans font of [`crate::plot`]), encoded as PNG with the `png` crate and written
+//! with [`write_atomic`], so a reader never sees a half-written file and a failed write
+//! leaves no temporary file. Arguments are checked first: bad input is an
+//! [`Error::Invalid`] naming the argument, never a panic.
 
 use std::path::Path;
 

@@ -7,7 +7,7 @@
 //! * [`first_spike`]: first-spike-time cross-entropy of the EventProp paper on output spike
 //!   times `t_k` (silent neurons count as `t_k = t_sim`, without gradient):
 //!   `L = mean_b [ -log softmax(-t/tau0)[label] + alpha (exp(t_label/tau1) - 1) ]`.
-//!   The spike-tensor gradient holds `-dL/dt_k` at each neuron's first spike step (SPEC §3).
+//!   The spike-tensor gradient holds `-dL/dt_k` at each neuron's first spike step (docs/spec.md §3).
 //! * [`rate_regularizer`]: `reg * mean_{b,n} c[b,n]²` with `c` the hidden spike counts;
 //!   gradient `∂/∂z[t,b,n] = 2 reg c[b,n] / (B N)` (autograd-style, w.r.t. the spike tensor).
 
@@ -162,7 +162,7 @@ pub fn max_over_time<F: Real>(
 }
 
 /// First-spike-time loss on output spikes `(T, B, K)` with step `dt`. The gradient holds
-/// `-dL/dt_k / B` at each neuron's first spike step (SPEC §3 convention) and 0 elsewhere;
+/// `-dL/dt_k / B` at each neuron's first spike step (docs/spec.md §3 convention) and 0 elsewhere;
 /// silent neurons count as spiking at `T dt` and get no gradient. The prediction is the
 /// earliest neuron (lowest index on ties).
 ///

@@ -162,7 +162,7 @@ fn stepped(n: &Net, dt: f64) -> (Vec<usize>, Named) {
         spikes.push(run.spikes.clone());
         runs.push(run);
     }
-    // L = Σ output spike times: grad_spikes = -1 at output spike steps (SPEC §3).
+    // L = Σ output spike times: grad_spikes = -1 at output spike steps (docs/spec.md §3).
     let mut gs = Array2::zeros((steps, 2));
     for (t, s) in spikes[2].iter().enumerate() {
         for &q in s {

@@ -9,7 +9,7 @@ use eventprop_train::network::SteppedNetwork;
 use eventprop_train::yinyang;
 use ndarray::{Array2, Array3};
 
-/// The seed example's LIF (SPEC §5): tau_mem = tau_syn = 6 µs, threshold 1.
+/// The seed example's LIF (docs/spec.md §5): tau_mem = tau_syn = 6 µs, threshold 1.
 fn seed_lif() -> Lif {
     Lif {
         tau_mem: 6e-6,
@@ -222,7 +222,7 @@ fn a_trace_of_another_network_is_an_error_not_a_panic() {
 
 #[test]
 fn first_spike_loss_gradient_points_downhill_with_the_corrected_discretization() {
-    // Sign check of the SPEC §3 convention (grad_spikes = -dL/dt_k at output spikes) through
+    // Sign check of the docs/spec.md §3 convention (grad_spikes = -dL/dt_k at output spikes) through
     // both layers: steps of 0.5–4 % of |W| along -g lower the first-spike loss on a batch.
     // (With the seed discretization the output layer's jump uses i[t-1], whose
     // `dv_m = i[t-1] - threshold` is often negative at a spike, so its direction flips:

@@ -399,7 +399,7 @@ fn seed_example_config_file_holds_the_spec_values() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/seed_example.toml");
     let c = TrainConfig::from_toml_file(&path).unwrap();
     c.validate().unwrap();
-    // SPEC §5 values.
+    // docs/spec.md §5 values.
     let want = TrainConfig {
         lr: 2e-3,
         lr_step: 10,

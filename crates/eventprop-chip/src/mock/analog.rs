@@ -78,7 +78,7 @@ pub(super) fn margin(p: &NeuronPhys) -> f64 {
     }
 }
 
-/// Whether an interval from `(u0, i0)` to `(u1, i1)` may hold a threshold crossing (SPEC §4:
+/// Whether an interval from `(u0, i0)` to `(u1, i1)` may hold a threshold crossing (docs/spec.md §4:
 /// `u` has at most one extremum per interval). None when
 /// * `max(u0, 0) + max(i0, 0) rise` stays below the threshold (`rise` = `a φ(d)` up to the
 ///   PSP's peak time, where `a φ` rises, the PSP peak beyond), or

@@ -2,7 +2,7 @@
 //! non-idealities, each with a switch ([`MockConfig`]).
 //!
 //! # Analog core
-//! Every neuron follows SPEC §4 in continuous time with its own parameters: with
+//! Every neuron follows docs/spec.md §4 in continuous time with its own parameters: with
 //! `u = V - leak_n`, between events `u(s) = u0 e^{-s/tau_mem,n} + (1/tau_mem,n) I0 φ(s)`,
 //! `I(s) = I0 e^{-s/tau_syn,n}` (the exact engine's closed form,
 //! [`eventprop_exact::dynamics::Kinetics`]); a presynaptic spike of `j` at `t` adds

@@ -155,7 +155,7 @@ pub struct NeuronContext<F> {
 /// Result of the backward.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NeuronGrad<F> {
-    /// `(2, T, B, N)`: `[lambda_i * tau_syn, lambda_v - lambda_i]` (SPEC §2).
+    /// `(2, T, B, N)`: `[lambda_i * tau_syn, lambda_v - lambda_i]` (docs/spec.md §2).
     pub grad_input: Array4<F>,
     /// Numerical guards applied.
     pub stats: GuardStats,
@@ -559,7 +559,7 @@ impl<F: Real> NeuronContext<F> {
         &self.coefficients
     }
 
-    /// EventProp backward (SPEC §2).
+    /// EventProp backward (docs/spec.md §2).
     ///
     /// `grad_membrane` and `grad_current` are accepted for signature parity with the seed and
     /// are **not used**: the EventProp adjoint only takes the loss's dependence on spikes

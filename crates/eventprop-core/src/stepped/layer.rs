@@ -27,7 +27,7 @@
 //! ```
 //!
 //! with `dv_∓ = leak - {threshold, reset} + i[t]`; `λ` here is the seed's, the negative of
-//! the continuous adjoint of the exact engine (`eventprop-exact`) (SPEC §3: `g_spike = -dL/dt` at spike steps).
+//! the continuous adjoint of the exact engine (`eventprop-exact`) (docs/spec.md §3: `g_spike = -dL/dt` at spike steps).
 //! Gradients: `dL/dW[n,j] = Σ tau_syn λ_I[t + D]` over `j`'s spikes at `t` (and `dL/dr`
 //! alike over the layer's spikes), the previous layer's `g_spike[t][j] = Σ_n W[n,j] (λ_V -
 //! λ_I)[t + D]`, `dL/dd[n,j] = -Σ W[n,j] (λ_V - λ_I)[t + D]`; the neuron parameters by the
@@ -96,7 +96,7 @@ pub struct LayerGrads {
     pub delays: Option<Array2<f64>>,
     /// Gradients of the neuron parameters.
     pub params: NeuronParams,
-    /// The spike gradient of the layer below, `(T, N_in)` (SPEC §3 convention), formed
+    /// The spike gradient of the layer below, `(T, N_in)` (docs/spec.md §3 convention), formed
     /// at that layer's spikes only (zero elsewhere: a neuron's adjoint reads its spike
     /// gradient only at its spikes).
     pub input: Array2<f64>,
@@ -203,7 +203,7 @@ impl SteppedLayer<'_> {
         Ok(run)
     }
 
-    /// The adjoint for `grad_spikes` `(T, N)` (SPEC §3: `-dL/dt_k` at spike steps) of a
+    /// The adjoint for `grad_spikes` `(T, N)` (docs/spec.md §3: `-dL/dt_k` at spike steps) of a
     /// run of this layer on `input`.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 //! readout ([`LeakyIntegrator`]) or spiking LIF neurons (for the first-spike-time loss).
 //! The stepped engine (`eventprop-train`'s `engine::stepped`) runs it; the weights are passed in.
 //!
-//! Chain (SPEC §3): layer `k`: `y_k = z_{k-1} W_k^T`, `z_k = LIF(y_k)`; output
+//! Chain (docs/spec.md §3): layer `k`: `y_k = z_{k-1} W_k^T`, `z_k = LIF(y_k)`; output
 //! `y_out = z_L W_out^T`, then `v = LI(y_out)` or `z_out = LIF(y_out)`.
 //! Backward: the output layer turns `∂L/∂(output)` into `dL/dy_out` (LI adjoint) or the
 //! EventProp stacked gradient `g = [tau_syn lambda_i, lambda_v - lambda_i]` (LIF);
@@ -288,7 +288,7 @@ impl SteppedNetwork {
     }
 
     /// Backward from `grad_output` `(T, B, K)` (`∂L/∂v` for the integrator; the spike
-    /// gradient in the SPEC §3 convention for spiking outputs), plus optional extra
+    /// gradient in the docs/spec.md §3 convention for spiking outputs), plus optional extra
     /// `∂L/∂z_k` per hidden layer (e.g. a rate regulariser).
     ///
     /// # Errors

@@ -41,7 +41,7 @@ pub struct LeakyIntegrator {
 }
 
 impl Default for LeakyIntegrator {
-    /// SPEC §5: `tau_syn = tau_mem = 6 µs`, `leak = 0`, `dt = 1 µs`.
+    /// docs/spec.md §5: `tau_syn = tau_mem = 6 µs`, `leak = 0`, `dt = 1 µs`.
     fn default() -> Self {
         Self {
             tau_syn: 6e-6,

@@ -1,6 +1,6 @@
 //! Shared helpers of the integration tests: seeded random data, an independent
-//! straightforward implementation of SPEC §1–§3 (plain loops over full arrays, in SPEC's
-//! order) and the closed-form continuous-time solutions of SPEC §4.
+//! straightforward implementation of docs/spec.md §1–§3 (plain loops over full arrays, in the spec's
+//! order) and the closed-form continuous-time solutions of docs/spec.md §4.
 #![allow(dead_code)]
 
 use eventprop_core::{LifParams, Param, Real};
@@ -97,7 +97,7 @@ impl<F: Real> RefParams<F> {
     }
 }
 
-/// SPEC §1 forward, written out literally: returns `(z, v, i)`, each `(T, B, N)`.
+/// docs/spec.md §1 forward, written out literally: returns `(z, v, i)`, each `(T, B, N)`.
 pub fn ref_forward<F: Real>(
     x: ArrayView3<'_, F>,
     p: &LifParams<F>,
@@ -131,7 +131,7 @@ pub fn ref_forward<F: Real>(
     (z, v, i)
 }
 
-/// SPEC §2 backward, written out literally; `corrected` uses `i[t]` instead of `i[t-1]` in
+/// docs/spec.md §2 backward, written out literally; `corrected` uses `i[t]` instead of `i[t-1]` in
 /// `dv_m` and `dv_p`. Returns `grad_input` `(2, T, B, N)`.
 pub fn ref_backward<F: Real>(
     z: ArrayView3<'_, F>,
@@ -182,7 +182,7 @@ pub fn ref_backward<F: Real>(
     g
 }
 
-/// SPEC §3 synapse forward as a naive triple loop: `y[t, b, o] = Σ_j W[o, j] x[t, b, j]`.
+/// docs/spec.md §3 synapse forward as a naive triple loop: `y[t, b, o] = Σ_j W[o, j] x[t, b, j]`.
 pub fn naive_synapse_forward(x: ArrayView3<'_, f64>, w: ArrayView2<'_, f64>) -> Array3<f64> {
     let (t_len, b_len, n_in) = x.dim();
     let n_out = w.nrows();
@@ -201,7 +201,7 @@ pub fn naive_synapse_forward(x: ArrayView3<'_, f64>, w: ArrayView2<'_, f64>) -> 
     y
 }
 
-/// SPEC §3 synapse backward as naive loops: `(grad_x = g[1] W, grad_W = Σ g[0] ⊗ x)`.
+/// docs/spec.md §3 synapse backward as naive loops: `(grad_x = g[1] W, grad_W = Σ g[0] ⊗ x)`.
 pub fn naive_synapse_backward(
     x: ArrayView3<'_, f64>,
     w: ArrayView2<'_, f64>,
@@ -251,12 +251,12 @@ pub fn bits_equal<D: ndarray::Dimension, F: Real>(
 }
 
 // ---------------------------------------------------------------------------------------
-// SPEC §4: continuous-time LIF, one input spike of weight `w` into the current at s = 0,
+// docs/spec.md §4: continuous-time LIF, one input spike of weight `w` into the current at s = 0,
 // starting from rest (`u = V - leak = 0`).
 
 /// Post-synaptic kernel `K(s)` for unit weight: `u(s) = w K(s)`.
 ///
-/// SPEC §4 with `u0 = 0`, `I0 = 1`: `b = tau_syn/(tau_syn - tau_mem)`, `a = -b`, so
+/// docs/spec.md §4 with `u0 = 0`, `I0 = 1`: `b = tau_syn/(tau_syn - tau_mem)`, `a = -b`, so
 /// `K(s) = b (e^{-s/tau_syn} - e^{-s/tau_mem})`; for `tau_mem = tau_syn = tau`,
 /// `K(s) = (s/tau) e^{-s/tau}`.
 pub fn psp_kernel(s: f64, tau_syn: f64, tau_mem: f64) -> f64 {
@@ -300,7 +300,7 @@ pub fn first_crossing(w: f64, theta_rel: f64, tau_syn: f64, tau_mem: f64) -> Opt
 /// Implicit-function derivative of the first spike time w.r.t. the input weight:
 /// with `F(s, w) = w K(s) - theta_rel = 0`, `ds*/dw = -(∂F/∂w)/(∂F/∂s) = -K(s*)/(w K'(s*))`.
 /// `w K'(s*) = dV/dt = (-(u) + I)/tau_mem = (I(s*) - theta_rel)/tau_mem = D-/tau_mem`
-/// (SPEC §4 ODE; `I(s*) = w e^{-s*/tau_syn}`), hence
+/// (docs/spec.md §4 ODE; `I(s*) = w e^{-s*/tau_syn}`), hence
 /// `ds*/dw = -(theta_rel/w) tau_mem / (w e^{-s*/tau_syn} - theta_rel)`.
 pub fn spike_time_derivative(w: f64, theta_rel: f64, tau_syn: f64, tau_mem: f64) -> Option<f64> {
     let s = first_crossing(w, theta_rel, tau_syn, tau_mem)?;

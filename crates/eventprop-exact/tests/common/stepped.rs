@@ -2,7 +2,7 @@
 //! seed-order LIF forward and Euler adjoint (shared by the agreement test and the
 //! `dt_table` example).
 //!
-//! Mapping (SPEC §1): the stepped model adds `x[t]` into the current at step `t + 1`, and
+//! Mapping (docs/spec.md §1): the stepped model adds `x[t]` into the current at step `t + 1`, and
 //! step `t + 1` integrates the membrane over `(t dt, (t+1) dt]` with that current. An input
 //! spike at time `s` therefore goes to `x[round(s/dt)]`, and `z[t] = 1` is a spike at time
 //! `t dt` (the end of the step in which the crossing happened, so spike times lag by
@@ -56,7 +56,7 @@ pub fn run_stepped(
         xs.push(ctx.output().spikes.clone());
         ctxs.push(ctx);
     }
-    // grad_spikes = -dL/dt_k at spike steps (SPEC §3 sign convention): L = Σ t_k.
+    // grad_spikes = -dL/dt_k at spike steps (docs/spec.md §3 sign convention): L = Σ t_k.
     let mut grad_spikes = -xs[net.n_layers()].clone();
     let mut grads = vec![Array2::zeros((0, 0)); net.n_layers()];
     for k in (0..net.n_layers()).rev() {

@@ -526,7 +526,7 @@ impl SteppedEngine {
     ) -> Result<Vec<Array2<f64>>> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
-        // The stacked gradient (g0, g1) at the output synapse (SPEC §3).
+        // The stacked gradient (g0, g1) at the output synapse (docs/spec.md §3).
         let (g0, g1) = match (spec.readout, &fwd.out_ctx) {
             (Readout::Integrator { tau_syn, tau_mem }, None) => {
                 let g = self.integrator(tau_syn, tau_mem).backward(grad_output);
