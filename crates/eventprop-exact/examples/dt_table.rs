@@ -1,12 +1,12 @@
 //! Error tables of the time-stepped core against the exact event-based mode as `dt`
-//! shrinks, on the 3-4-2 network of `tests/stepped_agreement.rs`:
+//! shrinks, on the 3-4-2 network of `tests/it/stepped_agreement.rs`:
 //! max spike-time error per layer (Corrected forward) and the relative weight-gradient
 //! error `||g_dt - g_exact||_F / ||g_exact||_F` for the Seed and Corrected adjoints
 //! (loss: sum of output spike times).
 //!
 //! `cargo run --release -p eventprop-exact --example dt_table`
 
-#[path = "../tests/common/stepped.rs"]
+#[path = "../tests/it/common/stepped.rs"]
 mod stepped;
 
 use eventprop_core::Discretization;

@@ -7,7 +7,7 @@
 //!
 //! `cargo run --release -p eventprop-exact --example memory`
 
-#[path = "../tests/common/stepped.rs"]
+#[path = "../tests/it/common/stepped.rs"]
 mod stepped;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -36,7 +36,7 @@
 //! `dL/dtau_syn = (dt/tau_syn) Σ_t λ_I[t] i[t+1]`, and at each spike of step `t + 1`
 //! `dL/dthreshold -= tau_mem λ_V[t]`, `dL/dreset += tau_mem w`, with
 //! `dL/dleak = -(dL/dthreshold + dL/dreset)`. They converge to the exact gradients at first
-//! order in `dt` (`tests/stepped_layer.rs`).
+//! order in `dt` (`eventprop-train`'s `tests/it/stepped_layer.rs`).
 //!
 //! Memory: the current and membrane of every step are kept (`2 T N` values), the spikes as
 //! lists.

@@ -13,7 +13,7 @@
 //!
 //! Both give the same spikes, losses and predictions; gradients agree to rounding (the
 //! fused path sums the weight gradient in another order), checked to ≤ 1e-12 relative in
-//! `tests/stepped_fused.rs`.
+//! `tests/it/stepped_fused.rs`.
 
 use std::sync::Mutex;
 

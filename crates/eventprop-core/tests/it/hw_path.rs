@@ -2,7 +2,7 @@
 //! reproduce its outputs and gradients bit for bit (docs/spec.md §1: hardware observables are
 //! returned unchanged; the current is recomputed from `x` by the same recursion).
 
-mod common;
+use crate::common;
 
 use eventprop_core::{synapse_backward, synapse_forward, Discretization, EventPropNeuron, HwData};
 

@@ -1,7 +1,7 @@
 //! Hand-checkable cases of the LIF neuron: closed-form spike times under a constant
 //! current, the single-spike threshold edge, a silent neuron and the adjoint's guards.
 
-mod common;
+use crate::common;
 
 use eventprop_core::{
     synapse_backward, synapse_forward, Discretization, EventPropNeuron, GuardStats, LifParams,

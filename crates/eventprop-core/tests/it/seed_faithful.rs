@@ -2,7 +2,7 @@
 //! docs/spec.md §1–§2 (`common::ref_forward`, `common::ref_backward`), plus determinism across
 //! runs and rayon thread counts, and properties of the forward and backward.
 
-mod common;
+use crate::common;
 
 use eventprop_core::{Discretization, EventPropNeuron, LifParams, NeuronGrad, NeuronOutput, Real};
 use ndarray::{Array3, Array4, Axis};

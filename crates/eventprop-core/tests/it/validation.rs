@@ -1,7 +1,7 @@
 //! Every class of bad input returns a typed `Error` (no panic) whose message names the
 //! argument and states the expected against the actual value.
 
-mod common;
+use crate::common;
 
 use eventprop_core::{
     synapse_backward, synapse_forward, Error, EventPropNeuron, HwData, LifParams, Param,

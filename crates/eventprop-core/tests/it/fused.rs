@@ -7,7 +7,7 @@
 //! spikes must be identical and the gradients equal up to summation order: ≤ 1e-12
 //! relative in f64.
 
-mod common;
+use crate::common;
 
 use eventprop_core::fused::{EventBatch, EventRow, FusedLif};
 use eventprop_core::{

@@ -3,7 +3,7 @@
 //! counts for problems above [`SERIAL_BELOW`] (run in parallel groups) and below it (run
 //! on the calling thread).
 
-mod common;
+use crate::common;
 
 use eventprop_core::{
     synapse_backward, synapse_forward, synapse_forward_stacked, Discretization, Error,

@@ -13,7 +13,7 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-mod common;
+use crate::common;
 use common::fd::{central, check, check_input_times, random_input, signature, Tally, Which};
 
 const T_MAX: f64 = 0.05;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 use common::{ok, one_line_error, run};
 
 fn shd_fixture(name: &str) -> PathBuf {

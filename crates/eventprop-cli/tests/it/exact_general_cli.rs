@@ -11,7 +11,7 @@ use ndarray::{array, Array1, Array2};
 use ndarray_npy::{NpzWriter, ReadNpyExt};
 
 #[allow(dead_code)]
-mod common;
+use crate::common;
 
 fn w() -> Vec<Array2<f64>> {
     vec![

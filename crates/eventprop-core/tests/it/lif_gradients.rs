@@ -13,7 +13,7 @@
 //! two-layer chain (input → hidden → output, `L = t_out`), where the hidden neuron's
 //! `grad_spikes` is the output synapse's input gradient.
 
-mod common;
+use crate::common;
 
 use eventprop_core::{
     synapse_backward, synapse_forward, Discretization, EventPropNeuron, LifParams,

@@ -2,7 +2,7 @@
 //! the exported network evaluates to exactly the checkpoint's numbers; bad NIR files and
 //! unsupported graphs give one-line errors.
 
-mod common;
+use crate::common;
 use common::{ok, one_line_error, run};
 
 #[test]

@@ -2,7 +2,7 @@
 //! (`eventprop_core::EventPropNeuron`) as `dt` shrinks: spike times agree to `O(dt)`, and
 //! the `Corrected` discretisation's weight gradient converges to the exact one.
 
-mod common;
+use crate::common;
 
 use common::stepped::{max_time_error, network, rel_error, run_stepped, T_MAX};
 use eventprop_core::Discretization;

@@ -1,7 +1,7 @@
 //! The companion synapse (docs/spec.md §3) against central differences, a naive triple loop, and
 //! across its event-driven and dense paths and rayon thread counts.
 
-mod common;
+use crate::common;
 
 use eventprop_core::synapse::{self, SparseRows, DENSE_ABOVE};
 use eventprop_core::{synapse_backward, synapse_forward, synapse_forward_stacked, SynapseInput};

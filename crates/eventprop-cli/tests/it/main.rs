@@ -1,0 +1,14 @@
+//! The integration tests of `eventprop-cli`, one module per topic, linked into one test
+//! binary (one link instead of one per file).
+
+mod common;
+mod bench_cli;
+mod chip_cli;
+mod data_files_cli;
+mod events_cli;
+mod exact_cli;
+mod exact_general_cli;
+mod limits_cli;
+mod neuron_cli;
+mod nir_cli;
+mod train_cli;

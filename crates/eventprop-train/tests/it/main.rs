@@ -1,0 +1,12 @@
+//! The integration tests of `eventprop-train`, one module per topic, linked into one test
+//! binary (one link instead of one per file).
+
+mod chip;
+mod events;
+mod files;
+mod learn;
+mod nir;
+mod stepped_fused;
+mod stepped_layer;
+mod stepped_network;
+mod trainer;
