@@ -1,9 +1,9 @@
 //! The integration tests of `eventprop-cli`, one module per topic, linked into one test
 //! binary (one link instead of one per file).
 
-mod common;
 mod bench_cli;
 mod chip_cli;
+mod common;
 mod data_files_cli;
 mod events_cli;
 mod exact_cli;
