@@ -38,9 +38,25 @@ pub enum Error {
     /// An error of the exact event engine (the mock chip's dynamics).
     #[error(transparent)]
     Exact(#[from] eventprop_exact::Error),
-    /// An error of a data reader or writer.
-    #[error(transparent)]
-    Data(#[from] eventprop_data::Error),
+}
+
+/// A data reader's or writer's error as the same variant of this crate's.
+impl From<eventprop_data::Error> for Error {
+    fn from(e: eventprop_data::Error) -> Self {
+        match e {
+            eventprop_data::Error::Invalid {
+                arg,
+                expected,
+                actual,
+            } => Self::Invalid {
+                arg,
+                expected,
+                actual,
+            },
+            eventprop_data::Error::Io { path, source } => Self::Io { path, source },
+            eventprop_data::Error::Format { path, reason } => Self::Format { path, reason },
+        }
+    }
 }
 
 /// `Result` with [`Error`].

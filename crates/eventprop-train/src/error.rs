@@ -66,15 +66,38 @@ pub enum Error {
     /// An error of the exact event engine.
     #[error(transparent)]
     Exact(#[from] eventprop_exact::Error),
-    /// An error of a data reader, writer or generator.
-    #[error(transparent)]
-    Data(#[from] eventprop_data::Error),
-    /// An error of a chip, recording or mapping.
-    #[error(transparent)]
-    Chip(#[from] eventprop_chip::Error),
     /// An error of a NIR graph or file.
     #[error(transparent)]
     Nir(#[from] eventprop_nir::Error),
+}
+
+/// A data reader's, writer's or generator's error as the same variant of this crate's
+/// (`Invalid`, `Io`, `Format`).
+impl From<eventprop_data::Error> for Error {
+    fn from(e: eventprop_data::Error) -> Self {
+        eventprop_chip::Error::from(e).into()
+    }
+}
+
+/// A chip's, recording's or mapping's error as the same variant of this crate's.
+impl From<eventprop_chip::Error> for Error {
+    fn from(e: eventprop_chip::Error) -> Self {
+        match e {
+            eventprop_chip::Error::Invalid {
+                arg,
+                expected,
+                actual,
+            } => Self::Invalid {
+                arg,
+                expected,
+                actual,
+            },
+            eventprop_chip::Error::Io { path, source } => Self::Io { path, source },
+            eventprop_chip::Error::Format { path, reason } => Self::Format { path, reason },
+            eventprop_chip::Error::Core(e) => Self::Core(e),
+            eventprop_chip::Error::Exact(e) => Self::Exact(e),
+        }
+    }
 }
 
 /// `e` and its sources joined by `: ` (one line, as the CLI prints errors).
