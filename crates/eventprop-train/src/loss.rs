@@ -551,7 +551,9 @@ mod shaping_tests {
             let num = (rate_targets_of_counts(p.view(), &t).0
                 - rate_targets_of_counts(m.view(), &t).0)
                 / (2.0 * h);
-            assert!((num - gc[idx]).abs() < 1e-8, "{idx:?}");
+            // At the kink (neuron 1, c̄ = 1) the one-sided quadratics leave
+            // (0.3 - 0.2) (h/2)² / (2h) = 1.25e-8.
+            assert!((num - gc[idx]).abs() < 1e-7, "{idx:?}");
         }
     }
 }

@@ -280,6 +280,7 @@ impl Engine for SteppedEngine {
 /// Loss, accuracy and (for [`Pass::Train`]) gradients of a forward `trace` of `net`: shared
 /// by the stepped engine and the hardware-in-the-loop engine ([`super::chip`]), whose
 /// trace comes from a chip's recording.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn outcome(
     net: &SteppedNetwork,
     loss_kind: LossKind,
