@@ -42,9 +42,18 @@ enum TaskCmd {
 #[serde(rename_all = "snake_case")]
 enum LossArg {
     /// Max-over-time of a leaky-integrator readout + cross-entropy (stepped engine).
+    #[value(alias = "max_over_time")]
     MaxOverTime,
     /// First-spike-time cross-entropy on spiking output neurons.
+    #[value(alias = "first_spike")]
     FirstSpike,
+    /// Loss shaping's `L_time`: the first-spike-time cross-entropy (same as `first-spike`).
+    Time,
+    /// Cross-entropy on the mean readout membrane over the window (`L_sum`).
+    Sum,
+    /// Cross-entropy on the readout membrane weighted by `e^{-t/tau_w}` (`L_sum_exp`).
+    #[value(alias = "sum_exp")]
+    SumExp,
 }
 
 #[derive(Debug, clap::Args)]
@@ -187,9 +196,32 @@ struct Settings {
     #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "loss.silent_label_gamma")]
     silent_label_gamma: Option<f64>,
+    /// Time constant of the `sum-exp` loss's weighting `e^{-t/tau_w}` (s; default: the
+    /// window).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "loss.tau_w")]
+    tau_w: Option<f64>,
     /// Hidden firing-rate regulariser weight (stepped engine).
     #[arg(long, allow_hyphen_values = true)]
     rate_reg: Option<f64>,
+    /// Spike-count target: hidden spikes per neuron and sample (batch mean) above which
+    /// `reg.upper_strength` penalises (default 14).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "reg.upper_rate")]
+    reg_upper_rate: Option<f64>,
+    /// Spike-count target: spikes per neuron and sample below which `reg.lower_strength`
+    /// penalises (default 5).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "reg.lower_rate")]
+    reg_lower_rate: Option<f64>,
+    /// Weight of `Σ_n max(0, c_n - upper_rate)²` (0 = off, the default).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "reg.upper_strength")]
+    reg_upper_strength: Option<f64>,
+    /// Weight of `Σ_n max(0, lower_rate - c_n)²` (0 = off, the default).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "reg.lower_strength")]
+    reg_lower_strength: Option<f64>,
     /// Train recurrent weights in every hidden layer (`learn.recurrent`).
     #[arg(long)]
     #[serde(rename = "learn.recurrent", skip_serializing_if = "is_false")]
@@ -351,6 +383,10 @@ fn flag_of(key: &str) -> String {
         "chip.seed" => "chip_seed",
         "learn.taus" => "train_taus",
         "learn.threshold" => "train_threshold",
+        "reg.upper_rate" => "reg_upper_rate",
+        "reg.lower_rate" => "reg_lower_rate",
+        "reg.upper_strength" => "reg_upper_strength",
+        "reg.lower_strength" => "reg_lower_strength",
         _ => key.rsplit('.').next().unwrap_or(key),
     };
     format!("--{}", name.replace('_', "-"))

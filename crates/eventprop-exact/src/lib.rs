@@ -72,9 +72,9 @@ pub mod network;
 pub mod params;
 
 pub use backward::{AdjointStats, Gradients};
-pub use batch::{first_spike_batch, BatchResult};
+pub use batch::{first_spike_batch, loss_batch, BatchResult, Objective, ReadoutGrads};
 pub use error::{Error, Result};
 pub use forward::{ForwardStats, LayerTrace, Trace};
-pub use loss::{FirstSpikeCe, LossOutput};
+pub use loss::{FirstSpikeCe, LossOutput, RateTargets, ReadoutIntegral, ReadoutOutput, TimeWeight};
 pub use network::{sort_spikes, Network, Spike};
 pub use params::{Lif, NeuronParams, SolverConfig};

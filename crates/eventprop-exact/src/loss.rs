@@ -1,5 +1,9 @@
-//! Losses on output spike times, with their derivatives `∂l/∂t_k` for the adjoint.
+//! Losses on output spike times, with their derivatives `∂l/∂t_k` for the adjoint; the
+//! time-integral readout losses of loss shaping ([`ReadoutIntegral`]) and the per-neuron
+//! spike-count targets ([`RateTargets`]) of Nowotny et al., "Loss shaping enhances exact
+//! gradient learning with EventProp in spiking neural networks".
 
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::backward::Gradients;
@@ -225,6 +229,24 @@ impl FirstSpikeCe {
         label: usize,
         cfg: &SolverConfig,
     ) -> Result<(LossOutput, Gradients)> {
+        self.sample_with(net, trace, label, cfg, None)
+    }
+
+    /// [`FirstSpikeCe::sample`] with further direct spike-time terms `extra[k - 1][i] =
+    /// ∂l/∂t_i` of spike `i` of layer `k` (e.g. [`RateTargets`] on the hidden layers),
+    /// added before the adjoint runs.
+    ///
+    /// # Errors
+    /// As [`FirstSpikeCe::sample`]; [`Error::Shape`] (from the adjoint) when `extra` does
+    /// not have one entry per spike of every layer.
+    pub fn sample_with(
+        &self,
+        net: &Network,
+        trace: &Trace,
+        label: usize,
+        cfg: &SolverConfig,
+        extra: Option<&[Vec<f64>]>,
+    ) -> Result<(LossOutput, Gradients)> {
         let n_layers = net.n_layers();
         let n_out = *net.sizes().last().expect("at least one layer");
         let mut out = self.evaluate(trace.output(), n_out, label, trace.t_max())?;
@@ -232,6 +254,9 @@ impl FirstSpikeCe {
             .map(|k| vec![0.0; trace.spikes(k).len()])
             .collect();
         direct[n_layers - 1].clone_from(&out.dl_dt);
+        if let Some(extra) = extra {
+            add_direct(&mut direct, extra)?;
+        }
         let silent = !trace.output().iter().any(|s| s.neuron as usize == label);
         let mut term = None;
         if silent && self.silent_label_gamma > 0.0 {
@@ -281,6 +306,27 @@ impl FirstSpikeCe {
         }
         Ok((out, grads))
     }
+}
+
+/// `direct += extra`, layer by layer and spike by spike.
+///
+/// # Errors
+/// [`Error::Shape`] when the spike counts differ.
+pub(crate) fn add_direct(direct: &mut [Vec<f64>], extra: &[Vec<f64>]) -> Result<()> {
+    let lens = |v: &[Vec<f64>]| v.iter().map(Vec::len).collect::<Vec<_>>();
+    if lens(direct) != lens(extra) {
+        return Err(Error::Shape {
+            arg: "extra".into(),
+            expected: format!("spikes per layer {:?}", lens(direct)),
+            actual: format!("{:?}", lens(extra)),
+        });
+    }
+    for (d, e) in direct.iter_mut().zip(extra) {
+        for (d, e) in d.iter_mut().zip(e) {
+            *d += e;
+        }
+    }
+    Ok(())
 }
 
 /// Where an input of the membrane term comes from.
@@ -367,4 +413,432 @@ fn membrane_term(net: &Network, trace: &Trace, label: usize, gamma: f64) -> Memb
     term.dl_dtau_mem = gamma * a * a * du_da;
     term.dl_dtau_syn = gamma * b * b * du_db;
     term
+}
+
+/// How the readout integral weights time ([`ReadoutIntegral`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeWeight {
+    /// `w(t) = 1`: the loss `L_sum`.
+    Uniform,
+    /// `w(t) = e^{-t / tau_w}` (`tau_w` in seconds, > 0): the loss `L_sum_exp`, which weights
+    /// early times more.
+    Exp {
+        /// Time constant of the weighting (s).
+        tau_w: f64,
+    },
+}
+
+impl TimeWeight {
+    /// The decay rate `c` of the weight (`1 / tau_w`, 0 for [`TimeWeight::Uniform`]).
+    fn rate(self) -> f64 {
+        match self {
+            Self::Uniform => 0.0,
+            Self::Exp { tau_w } => 1.0 / tau_w,
+        }
+    }
+}
+
+/// Cross-entropy on the time-weighted mean membrane of a leaky-integrator readout
+/// (non-spiking LIF: `tau_mem dV/dt = leak - V + I`, `tau_syn dI/dt = -I`, a spike of `n`
+/// adds `W[k, n]` to `I_k`, `V(0) = leak`) over the window `[0, T]`:
+///
+/// ```text
+/// s_k = (1/T) ∫_0^T w(t) V_k(t) dt,      L = -log softmax(s)[label]
+/// ```
+///
+/// with `w = 1` (`L_sum`) or `w = e^{-t/tau_w}` (`L_sum_exp`). The readout is linear in
+/// its input spikes, so with `u = V - leak`, `a = 1/tau_mem`, `b = 1/tau_syn`,
+/// `c = 1/tau_w` (0 for `L_sum`) and the unit response `u(s) = a phi(a, b, s)` to a spike
+/// arriving at `t_a` (`s = t - t_a`):
+///
+/// ```text
+/// s_k = leak Ω + Σ_j W[k, n_j] F(t_j + d[k, n_j]),    Ω = (1/T) ∫_0^T w,
+/// F(t_a) = (1/T) e^{-c t_a} H(T - t_a),   H(S) = ∫_0^S e^{-c s} u(s) ds
+///        = [a (1 - e^{-(b+c) S}) / (b + c) - e^{-c S} a phi(a, b, S)] / (a + c)
+/// dF/dt_a = -(1/T) [c e^{-c t_a} H(T - t_a) + e^{-c T} a phi(a, b, T - t_a)]
+/// ```
+///
+/// (`H` from `d/ds (e^{-cs} u) = e^{-cs} (a I - (a + c) u)`, so no division by `b - a`;
+/// `F = 0` for arrivals at or after `T`). With `δ_k = softmax(s)_k - [k = label]`:
+/// `∂L/∂W[k, n] = Σ_{j: n_j = n} δ_k F`, `∂L/∂d[k, n] = Σ_{j: n_j = n} δ_k W[k, n] F'`,
+/// and each input spike gets `∂L/∂t_j = Σ_k δ_k W[k, n_j] F'(t_j + d[k, n_j])`, which the
+/// adjoint of the layer below takes as its direct spike-time term
+/// ([`Trace::backward_direct`]). The prediction is the largest score (lowest index on
+/// ties).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadoutIntegral {
+    /// Readout synaptic time constant (s, > 0).
+    pub tau_syn: f64,
+    /// Readout membrane time constant (s, > 0).
+    pub tau_mem: f64,
+    /// Readout resting potential (its membrane starts there).
+    pub leak: f64,
+    /// The time weighting.
+    pub weight: TimeWeight,
+}
+
+/// Value and derivatives of [`ReadoutIntegral`] on one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadoutOutput {
+    /// Loss value.
+    pub value: f64,
+    /// The scores `s_k`.
+    pub scores: Vec<f64>,
+    /// The largest score's class.
+    pub prediction: usize,
+    /// `∂L/∂t_j` of every input spike of the readout (the order given).
+    pub dl_dt: Vec<f64>,
+    /// `∂L/∂W` `(K, N)`.
+    pub dl_dw: Array2<f64>,
+    /// `∂L/∂d` `(K, N)` when delays were given.
+    pub dl_dd: Option<Array2<f64>>,
+}
+
+impl ReadoutIntegral {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        let mut checks = vec![("tau_syn", self.tau_syn), ("tau_mem", self.tau_mem)];
+        if let TimeWeight::Exp { tau_w } = self.weight {
+            checks.push(("tau_w", tau_w));
+        }
+        for (arg, v) in checks {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::Invalid {
+                    arg,
+                    expected: "a finite value > 0".into(),
+                    actual: v.to_string(),
+                });
+            }
+        }
+        if !self.leak.is_finite() {
+            return Err(Error::Invalid {
+                arg: "leak",
+                expected: "a finite value".into(),
+                actual: self.leak.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `(F(t_a), dF/dt_a)` of a unit-weight arrival at `t_a` in the window `[0, t_max]`
+    /// (see the type docs); `(0, 0)` at or after `t_max`.
+    pub fn kernel(&self, t_a: f64, t_max: f64) -> (f64, f64) {
+        let s_len = t_max - t_a;
+        if s_len <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let (a, b, c) = (1.0 / self.tau_mem, 1.0 / self.tau_syn, self.weight.rate());
+        let u_end = a * phi(a, b, s_len);
+        let ec_s = (-c * s_len).exp();
+        let h = (a * (-(-(b + c) * s_len).exp_m1()) / (b + c) - ec_s * u_end) / (a + c);
+        let ec_a = (-c * t_a).exp();
+        let f = ec_a * h / t_max;
+        let df = -(c * ec_a * h + ec_a * ec_s * u_end) / t_max;
+        (f, df)
+    }
+
+    /// `Ω = (1/T) ∫_0^T w(t) dt`, the score of a readout without input.
+    fn resting_weight(&self, t_max: f64) -> f64 {
+        match self.weight {
+            TimeWeight::Uniform => 1.0,
+            TimeWeight::Exp { tau_w } => tau_w * (-(-t_max / tau_w).exp_m1()) / t_max,
+        }
+    }
+
+    /// Loss, scores, prediction and derivatives for one sample: `spikes` are the readout's
+    /// input spikes (the last hidden layer's), `w` its weights `(K, N)`, `d` its delays in
+    /// seconds (`(K, N)`, optional).
+    ///
+    /// # Errors
+    /// [`Error::Label`] when `label >= K`; [`Error::Invalid`] for bad settings or a spike of
+    /// a neuron `>= N`; [`Error::Shape`] when `d` is not `(K, N)`.
+    pub fn sample(
+        &self,
+        w: ArrayView2<'_, f64>,
+        d: Option<ArrayView2<'_, f64>>,
+        spikes: &[Spike],
+        label: usize,
+        t_max: f64,
+    ) -> Result<ReadoutOutput> {
+        self.validate()?;
+        let (k_out, n_in) = w.dim();
+        if label >= k_out {
+            return Err(Error::Label {
+                label,
+                n_classes: k_out,
+            });
+        }
+        if let Some(d) = d {
+            if d.dim() != w.dim() {
+                return Err(Error::Shape {
+                    arg: "delays".into(),
+                    expected: format!("{:?} (the readout weights')", w.dim()),
+                    actual: format!("{:?}", d.dim()),
+                });
+            }
+        }
+        if let Some(s) = spikes.iter().find(|s| s.neuron as usize >= n_in) {
+            return Err(Error::Invalid {
+                arg: "spikes",
+                expected: format!("neurons < {n_in} (the readout's inputs)"),
+                actual: s.neuron.to_string(),
+            });
+        }
+        let rest = self.leak * self.resting_weight(t_max);
+        let mut scores = vec![rest; k_out];
+        // (F, F') per spike and class (one column per class when delayed).
+        let kern: Vec<Vec<(f64, f64)>> = spikes
+            .iter()
+            .map(|s| {
+                let n = s.neuron as usize;
+                match d {
+                    None => vec![self.kernel(s.time, t_max)],
+                    Some(d) => (0..k_out)
+                        .map(|k| self.kernel(s.time + d[[k, n]], t_max))
+                        .collect(),
+                }
+            })
+            .collect();
+        let at = |kj: &Vec<(f64, f64)>, k: usize| kj[if kj.len() == 1 { 0 } else { k }];
+        for (s, kj) in spikes.iter().zip(&kern) {
+            let n = s.neuron as usize;
+            for (k, sc) in scores.iter_mut().enumerate() {
+                *sc += w[[k, n]] * at(kj, k).0;
+            }
+        }
+        let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = scores.iter().map(|x| (x - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let value = m + z.ln() - scores[label];
+        let delta: Vec<f64> = e
+            .iter()
+            .enumerate()
+            .map(|(k, ek)| ek / z - if k == label { 1.0 } else { 0.0 })
+            .collect();
+        let mut dl_dw = Array2::zeros((k_out, n_in));
+        let mut dl_dd = d.map(|_| Array2::zeros((k_out, n_in)));
+        let mut dl_dt = vec![0.0; spikes.len()];
+        for ((s, kj), g) in spikes.iter().zip(&kern).zip(dl_dt.iter_mut()) {
+            let n = s.neuron as usize;
+            for (k, &dk) in delta.iter().enumerate() {
+                let (f, df) = at(kj, k);
+                dl_dw[[k, n]] += dk * f;
+                let dt = dk * w[[k, n]] * df;
+                *g += dt;
+                if let Some(dd) = dl_dd.as_mut() {
+                    dd[[k, n]] += dt;
+                }
+            }
+        }
+        let mut prediction = 0;
+        for (k, &s) in scores.iter().enumerate() {
+            if s > scores[prediction] {
+                prediction = k;
+            }
+        }
+        Ok(ReadoutOutput {
+            value,
+            scores,
+            prediction,
+            dl_dt,
+            dl_dw,
+            dl_dd,
+        })
+    }
+}
+
+/// Per-neuron spike-count targets of a hidden layer (loss shaping's rate regulariser),
+/// on the counts `c̄_n` of neuron `n` averaged over the batch (spikes per sample):
+///
+/// ```text
+/// L_reg = upper_strength Σ_n max(0, c̄_n - upper_rate)² + lower_strength Σ_n max(0, lower_rate - c̄_n)²
+/// g_n   = ∂L_reg/∂c̄_n = 2 upper_strength max(0, c̄_n - upper_rate) - 2 lower_strength max(0, lower_rate - c̄_n)
+/// ```
+///
+/// and `∂L_reg/∂c_{b,n} = g_n / B` for the count of sample `b`. A count has no derivative
+/// w.r.t. spike times; EventProp takes `∂L_reg/∂c` as the spike-tensor gradient at every
+/// spike of the neuron (as an autograd pipeline does for a sum of spikes): the stepped
+/// engine adds `g_n / B` to `grad_spikes` at each spike step (SPEC §3: `grad_spikes =
+/// -dL/dt_k`), the exact engine adds `∂l/∂t_k = -g_n` to each spike of sample `b` (its
+/// per-sample gradients are averaged afterwards). With `g` held fixed this is the exact
+/// gradient of `-Σ_n g_n Σ_k t_{n,k}`: a neuron above its upper target has its spikes
+/// pushed later (out of the window), one below its lower target earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateTargets {
+    /// `upper_rate`: spikes per sample above which a neuron is penalised (>= 0).
+    pub upper_rate: f64,
+    /// `lower_rate`: spikes per sample below which a neuron is penalised (>= 0,
+    /// <= `upper_rate`).
+    pub lower_rate: f64,
+    /// `upper_strength` (>= 0; 0: no upper term).
+    pub upper_strength: f64,
+    /// `lower_strength` (>= 0; 0: no lower term).
+    pub lower_strength: f64,
+}
+
+impl Default for RateTargets {
+    /// Off (both strengths 0), with the loss-shaping paper's SHD targets: at most 14 and at
+    /// least 5 spikes per neuron and sample.
+    fn default() -> Self {
+        Self {
+            upper_rate: 14.0,
+            lower_rate: 5.0,
+            upper_strength: 0.0,
+            lower_strength: 0.0,
+        }
+    }
+}
+
+impl RateTargets {
+    /// Whether either term is on.
+    pub fn is_active(&self) -> bool {
+        self.upper_strength > 0.0 || self.lower_strength > 0.0
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        for (arg, v) in [
+            ("upper_rate", self.upper_rate),
+            ("lower_rate", self.lower_rate),
+            ("upper_strength", self.upper_strength),
+            ("lower_strength", self.lower_strength),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::Invalid {
+                    arg,
+                    expected: "a finite value >= 0".into(),
+                    actual: v.to_string(),
+                });
+            }
+        }
+        if self.lower_rate > self.upper_rate {
+            return Err(Error::Invalid {
+                arg: "lower_rate",
+                expected: format!("<= upper_rate = {}", self.upper_rate),
+                actual: self.lower_rate.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `L_reg` and `g_n = ∂L_reg/∂c̄_n` for the batch-mean counts `mean_counts[n]`.
+    pub fn evaluate(&self, mean_counts: &[f64]) -> (f64, Vec<f64>) {
+        let mut value = 0.0;
+        let g = mean_counts
+            .iter()
+            .map(|&c| {
+                let over = (c - self.upper_rate).max(0.0);
+                let under = (self.lower_rate - c).max(0.0);
+                value += self.upper_strength * over * over + self.lower_strength * under * under;
+                2.0 * self.upper_strength * over - 2.0 * self.lower_strength * under
+            })
+            .collect();
+        (value, g)
+    }
+}
+
+#[cfg(test)]
+mod shaping_tests {
+    use super::*;
+    use ndarray::array;
+
+    /// `(1/T) ∫_{t_a}^T w(t) a phi(a, b, t - t_a) dt` by composite Simpson (2000 panels).
+    fn simpson(r: &ReadoutIntegral, t_a: f64, t_max: f64) -> f64 {
+        let (a, b) = (1.0 / r.tau_mem, 1.0 / r.tau_syn);
+        let w = |t: f64| match r.weight {
+            TimeWeight::Uniform => 1.0,
+            TimeWeight::Exp { tau_w } => (-t / tau_w).exp(),
+        };
+        let f = |t: f64| w(t) * a * phi(a, b, t - t_a);
+        let n = 2000;
+        let h = (t_max - t_a) / n as f64;
+        let mut s = f(t_a) + f(t_max);
+        for i in 1..n {
+            s += f(t_a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+        }
+        s * h / 3.0 / t_max
+    }
+
+    #[test]
+    fn readout_kernel_matches_quadrature_and_its_derivative_matches_differences() {
+        // Unequal, equal and nearly equal time constants; both weightings.
+        for (tau_mem, tau_syn) in [(20e-3, 5e-3), (6e-3, 6e-3), (5e-3, 5e-3 * (1.0 + 1e-9))] {
+            for weight in [TimeWeight::Uniform, TimeWeight::Exp { tau_w: 30e-3 }] {
+                let r = ReadoutIntegral {
+                    tau_syn,
+                    tau_mem,
+                    leak: 0.0,
+                    weight,
+                };
+                for t_a in [0.0, 3e-3, 41e-3] {
+                    let (f, df) = r.kernel(t_a, 0.05);
+                    // Expected: Simpson quadrature of the definition (error ~1e-13).
+                    let q = simpson(&r, t_a, 0.05);
+                    assert!((f - q).abs() <= 1e-9 * q.abs(), "{f} vs {q}");
+                    // Expected: central difference of F (step 1e-7 s, error ~1e-9 rel.).
+                    let h = 1e-7;
+                    let fd = (r.kernel(t_a + h, 0.05).0 - r.kernel(t_a - h, 0.05).0) / (2.0 * h);
+                    assert!((df - fd).abs() <= 1e-6 * df.abs(), "{df} vs {fd}");
+                }
+                // After the window: no contribution.
+                assert_eq!(r.kernel(0.05, 0.05), (0.0, 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn readout_scores_of_a_silent_input_are_the_resting_level() {
+        // No input: V = leak throughout, so s_k = leak Ω for every class and the loss is
+        // ln K (uniform softmax); Ω = 1 (sum) and (tau_w/T)(1 - e^{-T/tau_w}) (sum_exp).
+        let w = array![[1.0, 2.0], [0.5, -1.0], [0.0, 0.3]];
+        for (weight, omega) in [
+            (TimeWeight::Uniform, 1.0),
+            (
+                TimeWeight::Exp { tau_w: 0.02 },
+                0.02 / 0.05 * (1.0 - (-0.05f64 / 0.02).exp()),
+            ),
+        ] {
+            let r = ReadoutIntegral {
+                tau_syn: 5e-3,
+                tau_mem: 20e-3,
+                leak: 0.25,
+                weight,
+            };
+            let out = r.sample(w.view(), None, &[], 1, 0.05).unwrap();
+            for s in &out.scores {
+                assert!((s - 0.25 * omega).abs() < 1e-15);
+            }
+            assert!((out.value - 3f64.ln()).abs() < 1e-12);
+            assert!(out.dl_dw.iter().all(|&g| g == 0.0));
+        }
+    }
+
+    #[test]
+    fn rate_targets_value_and_gradient() {
+        let t = RateTargets {
+            upper_rate: 4.0,
+            lower_rate: 2.0,
+            upper_strength: 0.5,
+            lower_strength: 0.25,
+        };
+        // c̄ = 6 (2 over), 3 (inside), 1 (1 under):
+        // L = 0.5·2² + 0.25·1² = 2.25; g = (2·0.5·2, 0, -2·0.25·1) = (2, 0, -0.5).
+        let (v, g) = t.evaluate(&[6.0, 3.0, 1.0]);
+        assert!((v - 2.25).abs() < 1e-15);
+        assert_eq!(g, vec![2.0, 0.0, -0.5]);
+        assert!(RateTargets::default().validate().is_ok());
+        assert!(!RateTargets::default().is_active());
+        let bad = RateTargets {
+            lower_rate: 5.0,
+            ..t
+        };
+        assert!(bad.validate().is_err());
+    }
 }

@@ -20,7 +20,7 @@ use eventprop_exact::SolverConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::loss::LossKind;
+use crate::loss::{LossKind, RateTargets};
 use crate::optim::{Adam, StepLr};
 use eventprop_core::error::one_line;
 use eventprop_core::spec::{Init, NetworkSpec, Readout};
@@ -163,6 +163,11 @@ pub struct TrainConfig {
     pub loss: LossKind,
     /// Weight of the hidden firing-rate regulariser (0 = off; stepped engine).
     pub rate_reg: f64,
+    /// Per-neuron spike-count targets of the hidden layers (`[reg]`: `upper_rate`,
+    /// `lower_rate`, `upper_strength`, `lower_strength`; off while both strengths are 0,
+    /// the default), both engines ([`RateTargets`]).
+    #[serde(default)]
+    pub reg: RateTargets,
     /// Hidden weight init mean.
     pub hidden_init_mean: f64,
     /// Hidden weight init std.
@@ -349,8 +354,9 @@ pub struct DataFiles {
 }
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 7] = [
+const OPTIONAL_KEYS: [&str; 8] = [
     "weight_clip",
+    "loss.tau_w",
     "data.train",
     "data.validation",
     "data.test",
@@ -367,7 +373,8 @@ impl Default for TrainConfig {
 }
 
 impl LossKind {
-    /// The defaults of loss `kind` (`max_over_time` or `first_spike`) for `engine`.
+    /// The defaults of loss `kind` (`max_over_time`, `first_spike` (alias `time`), `sum`
+    /// or `sum_exp`) for `engine`.
     ///
     /// First-spike: the stepped values are on the seed's µs time scale (measured 86 % with
     /// `--lr 2e-3 --readout-init-mean 1 --readout-init-std 0.5`); the exact values are the
@@ -382,13 +389,17 @@ impl LossKind {
             // inside the 8-bit CADC's range (DESIGN.md, "HIL accuracy").
             ("max_over_time", EngineKind::Chip) => Ok(Self::MaxOverTime { reg: 4e-3 }),
             ("max_over_time", _) => Ok(Self::MaxOverTime { reg: 4e-4 }),
-            ("first_spike", EngineKind::Stepped | EngineKind::Chip) => Ok(Self::FirstSpike {
-                tau0: 1e-6,
-                tau1: 2e-5,
-                alpha: 0.0,
-                silent_label_gamma: 0.0,
-            }),
-            ("first_spike", EngineKind::Exact) => Ok(Self::FirstSpike {
+            ("sum", _) => Ok(Self::Sum),
+            ("sum_exp", _) => Ok(Self::SumExp { tau_w: None }),
+            ("first_spike" | "time", EngineKind::Stepped | EngineKind::Chip) => {
+                Ok(Self::FirstSpike {
+                    tau0: 1e-6,
+                    tau1: 2e-5,
+                    alpha: 0.0,
+                    silent_label_gamma: 0.0,
+                })
+            }
+            ("first_spike" | "time", EngineKind::Exact) => Ok(Self::FirstSpike {
                 tau0: 0.5e-3,
                 tau1: 6.4e-3,
                 alpha: 3e-3,
@@ -396,7 +407,7 @@ impl LossKind {
             }),
             _ => Err(Error::invalid(
                 "loss.kind",
-                "`max_over_time` or `first_spike`",
+                "`max_over_time`, `first_spike`, `time`, `sum` or `sum_exp`",
                 format!("`{kind}`"),
             )),
         }
@@ -407,6 +418,8 @@ impl LossKind {
         match self {
             Self::MaxOverTime { .. } => "max_over_time",
             Self::FirstSpike { .. } => "first_spike",
+            Self::Sum => "sum",
+            Self::SumExp { .. } => "sum_exp",
         }
     }
 }
@@ -461,6 +474,7 @@ impl TrainConfig {
             discretization: Discretization::Corrected,
             loss: LossKind::MaxOverTime { reg: 4e-4 },
             rate_reg: 0.0,
+            reg: RateTargets::default(),
             hidden_init_mean: 0.8,
             hidden_init_std: 0.5,
             readout_init_mean: 0.0,
@@ -658,6 +672,23 @@ impl TrainConfig {
         if !(self.rate_reg.is_finite() && self.rate_reg >= 0.0) {
             return Err(Error::invalid("rate_reg", "finite and >= 0", self.rate_reg));
         }
+        for (name, v) in [
+            ("reg.upper_rate", self.reg.upper_rate),
+            ("reg.lower_rate", self.reg.lower_rate),
+            ("reg.upper_strength", self.reg.upper_strength),
+            ("reg.lower_strength", self.reg.lower_strength),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid(name, "finite and >= 0", v));
+            }
+        }
+        if self.reg.lower_rate > self.reg.upper_rate {
+            return Err(Error::invalid(
+                "reg.lower_rate",
+                format!("<= reg.upper_rate = {}", self.reg.upper_rate),
+                self.reg.lower_rate,
+            ));
+        }
         if let Some(c) = self.weight_clip {
             if !(c.is_finite() && c > 0.0) {
                 return Err(Error::invalid("weight_clip", "finite and > 0", c));
@@ -702,6 +733,14 @@ impl TrainConfig {
                 ] {
                     if !(v.is_finite() && v >= 0.0) {
                         return Err(Error::invalid(name, "finite and >= 0", v));
+                    }
+                }
+            }
+            LossKind::Sum => {}
+            LossKind::SumExp { tau_w } => {
+                if let Some(v) = tau_w {
+                    if !(v.is_finite() && v > 0.0) {
+                        return Err(Error::invalid("loss.tau_w", "finite and > 0", v));
                     }
                 }
             }
@@ -878,10 +917,12 @@ impl TrainConfig {
             tau_mem: self.tau_mem,
         };
         let readout = match self.loss {
-            LossKind::MaxOverTime { .. } => Readout::Integrator {
-                tau_syn: self.readout_tau_syn,
-                tau_mem: self.readout_tau_mem,
-            },
+            LossKind::MaxOverTime { .. } | LossKind::Sum | LossKind::SumExp { .. } => {
+                Readout::Integrator {
+                    tau_syn: self.readout_tau_syn,
+                    tau_mem: self.readout_tau_mem,
+                }
+            }
             LossKind::FirstSpike { .. } => Readout::Spiking(Lif {
                 tau_syn: self.readout_tau_syn,
                 tau_mem: self.readout_tau_mem,
@@ -1028,9 +1069,10 @@ fn merge(
                     .get("loss")
                     .and_then(|l| l.get("kind"))
                     .and_then(|k| k.as_str());
-                if current != Some(kind) {
-                    let fresh = LossKind::defaults(kind, engine)
-                        .map_err(|e| Error::config(origin, e.to_string()))?;
+                let fresh = LossKind::defaults(kind, engine)
+                    .map_err(|e| Error::config(origin, e.to_string()))?;
+                // `time` names `first_spike`: the same kind keeps its settings.
+                if current != Some(fresh.name()) {
                     base.insert(
                         "loss".into(),
                         toml::Value::try_from(fresh).expect("the loss serialises"),
@@ -1038,6 +1080,7 @@ fn merge(
                 }
             }
         }
+        let is_sum_exp = base.get("kind").and_then(|k| k.as_str()) == Some("sum_exp");
         match (base.get_mut(key), value) {
             (Some(toml::Value::Table(b)), toml::Value::Table(l)) => {
                 merge(b, l, &format!("{full}."), engine, origin)?;
@@ -1046,7 +1089,11 @@ fn merge(
                 return Err(Error::config(origin, format!("{full}: expected a table")));
             }
             (Some(slot), _) => *slot = value.clone(),
-            (None, _) if OPTIONAL_KEYS.contains(&full.as_str()) => {
+            // `loss.tau_w` belongs to `sum_exp` only.
+            (None, _)
+                if OPTIONAL_KEYS.contains(&full.as_str())
+                    && (full != "loss.tau_w" || is_sum_exp) =>
+            {
                 base.insert(key.clone(), value.clone());
             }
             (None, _) => {

@@ -10,10 +10,18 @@
 //!   The spike-tensor gradient holds `-dL/dt_k` at each neuron's first spike step (docs/spec.md §3).
 //! * [`rate_regularizer`]: `reg * mean_{b,n} c[b,n]²` with `c` the hidden spike counts;
 //!   gradient `∂/∂z[t,b,n] = 2 reg c[b,n] / (B N)` (autograd-style, w.r.t. the spike tensor).
+//! * [`readout_integral`] (loss shaping, Nowotny et al.): cross-entropy on the time-weighted
+//!   mean of the readout membrane, `score[b,k] = (1/T) Σ_t w(t dt) v[t,b,k]` (the Riemann
+//!   sum of `(1/T) ∫ w V dt` with `T` steps), `w = 1` (`sum`) or `e^{-t/tau_w}`
+//!   (`sum_exp`); gradient `∂L/∂v[t,b,k] = (softmax - onehot)[b,k] w(t dt) / (B T)`.
+//! * [`rate_targets`]: per-neuron spike-count targets on the batch-mean counts
+//!   ([`RateTargets`]); gradient `∂/∂z[t,b,n] = g_n / B` (the same autograd-style spike
+//!   gradient as the rate regulariser).
 
 use eventprop_core::Real;
 use eventprop_exact::loss::first_spike_ce;
-use ndarray::{Array3, ArrayView3};
+pub use eventprop_exact::RateTargets;
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -56,7 +64,10 @@ pub enum LossKind {
         /// Weight of the readout regulariser (seed example: `4e-4`).
         reg: f64,
     },
-    /// First-spike-time cross-entropy on spiking output neurons.
+    /// First-spike-time cross-entropy on spiking output neurons. This is loss shaping's
+    /// `L_time` (`time` is accepted as its name): the same cross-entropy of
+    /// `softmax(-t/tau0)` plus `alpha (exp(t_label/tau1) - 1)`.
+    #[serde(alias = "time")]
     FirstSpike {
         /// Softmax temperature (seconds).
         tau0: f64,
@@ -68,6 +79,17 @@ pub enum LossKind {
         /// [`eventprop_exact::FirstSpikeCe`]).
         #[serde(default)]
         silent_label_gamma: f64,
+    },
+    /// `L_sum`: cross-entropy on the mean readout membrane over the window,
+    /// `(1/T) ∫_0^T V dt` (leaky-integrator readout).
+    Sum,
+    /// `L_sum_exp`: cross-entropy on the exponentially weighted mean readout membrane,
+    /// `(1/T) ∫_0^T e^{-t/tau_w} V dt` (leaky-integrator readout): early times weigh more.
+    SumExp {
+        /// Time constant of the weighting (s, > 0); absent: the window `T` (loss shaping's
+        /// choice, `e^{-t/T}`: the end of the window weighs `1/e` of its start).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tau_w: Option<f64>,
     },
 }
 
@@ -159,6 +181,106 @@ pub fn max_over_time<F: Real>(
         predictions,
         grad,
     })
+}
+
+/// The loss of `kind` on the output tensor `(T, B, K)` of a stepped network (readout
+/// membrane or output spikes) with step `dt`: [`max_over_time`], [`first_spike`] or
+/// [`readout_integral`].
+///
+/// # Errors
+/// As those functions.
+pub fn evaluate<F: Real>(
+    kind: &LossKind,
+    output: ArrayView3<'_, F>,
+    labels: &[usize],
+    dt: f64,
+) -> Result<LossOutput<F>> {
+    match *kind {
+        LossKind::MaxOverTime { reg } => max_over_time(output, labels, reg),
+        LossKind::FirstSpike {
+            tau0, tau1, alpha, ..
+        } => first_spike(output, labels, dt, tau0, tau1, alpha),
+        LossKind::Sum => readout_integral(output, labels, dt, None),
+        LossKind::SumExp { tau_w } => {
+            let tau_w = tau_w.unwrap_or(output.dim().0 as f64 * dt);
+            readout_integral(output, labels, dt, Some(tau_w))
+        }
+    }
+}
+
+/// Time-weighted mean of the readout membrane `v` `(T, B, K)` + cross-entropy (loss
+/// shaping's `L_sum`, `tau_w = None`, and `L_sum_exp`): `score[b,k] = (1/T) Σ_t w_t
+/// v[t,b,k]`, `w_t = e^{-t dt / tau_w}` (1 without `tau_w`), `L = mean_b CE(softmax(score_b),
+/// label_b)`. The gradient is `∂L/∂v[t,b,k] = (softmax[b,k] - [k = label_b]) w_t / (B T)`;
+/// the prediction is the largest score.
+///
+/// # Errors
+/// [`Error::Invalid`] if `labels.len() != B` or a label is `>= K`.
+pub fn readout_integral<F: Real>(
+    v: ArrayView3<'_, F>,
+    labels: &[usize],
+    dt: f64,
+    tau_w: Option<f64>,
+) -> Result<LossOutput<F>> {
+    let (t_len, b_len, k) = v.dim();
+    check_labels(labels, b_len, k)?;
+    let weights: Vec<f64> = (0..t_len)
+        .map(|t| tau_w.map_or(1.0, |tw| (-(t as f64) * dt / tw).exp()) / t_len.max(1) as f64)
+        .collect();
+    let mut scores = vec![0.0; b_len * k];
+    for (t, &w) in weights.iter().enumerate() {
+        for b in 0..b_len {
+            for j in 0..k {
+                scores[b * k + j] += w * v[[t, b, j]].to_f64().expect("float");
+            }
+        }
+    }
+    let predictions: Vec<Option<usize>> = (0..b_len)
+        .map(|b| Some(argmax(&scores[b * k..(b + 1) * k])))
+        .collect();
+    let correct = labels
+        .iter()
+        .zip(&predictions)
+        .filter(|&(&l, &p)| p == Some(l))
+        .count();
+    let (loss, gs) = scores_loss(&scores, k, labels, 0.0);
+    let grad = Array3::from_shape_fn((t_len, b_len, k), |(t, b, j)| {
+        F::of(gs[b * k + j] * weights[t])
+    });
+    Ok(LossOutput {
+        loss,
+        correct,
+        predictions,
+        grad,
+    })
+}
+
+/// The [`RateTargets`] term of one hidden layer from its spike counts `(B, N)`: `L_reg`
+/// of the batch-mean counts and `∂L_reg/∂c[b,n] = g_n / B`.
+pub fn rate_targets_of_counts(
+    counts: ArrayView2<'_, f64>,
+    targets: &RateTargets,
+) -> (f64, Array2<f64>) {
+    let b_len = counts.nrows().max(1) as f64;
+    let mean: Vec<f64> = counts
+        .columns()
+        .into_iter()
+        .map(|c| c.sum() / b_len)
+        .collect();
+    let (value, g) = targets.evaluate(&mean);
+    let grad = Array2::from_shape_fn(counts.dim(), |(_, n)| g[n] / b_len);
+    (value, grad)
+}
+
+/// [`RateTargets`] on a hidden layer's spikes `(T, B, N)`: `L_reg` and `∂L/∂z` `(T, B, N)`
+/// (`g_n / B` at every step; EventProp reads it at the spike steps only).
+pub fn rate_targets<F: Real>(spikes: ArrayView3<'_, F>, targets: &RateTargets) -> (f64, Array3<F>) {
+    let counts = spikes
+        .sum_axis(ndarray::Axis(0))
+        .mapv(|c| c.to_f64().expect("float"));
+    let (value, g) = rate_targets_of_counts(counts.view(), targets);
+    let grad = Array3::from_shape_fn(spikes.dim(), |(_, b, n)| F::of(g[[b, n]]));
+    (value, grad)
 }
 
 /// First-spike-time loss on output spikes `(T, B, K)` with step `dt`. The gradient holds
@@ -345,5 +467,93 @@ mod tests {
             (rate_regularizer(p.view(), 0.5).0 - rate_regularizer(m.view(), 0.5).0) / (2.0 * h);
         assert!((num - g[[3, 0, 1]]).abs() < 1e-8);
         assert!((g[[0, 0, 0]] - 0.5).abs() < 1e-15); // 2 * 0.5 * 2 / 4
+    }
+}
+
+#[cfg(test)]
+mod shaping_tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn readout_integral_gradient_matches_finite_differences() {
+        // The loss is smooth in v (a weighted mean, then CE): central differences with
+        // h = 1e-6 agree to ~1e-10.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let v = Array3::from_shape_fn((7, 3, 4), |_| rng.random_range(-1.0..1.0));
+        let labels = [3, 0, 2];
+        for tau_w in [None, Some(3e-6)] {
+            let out = readout_integral(v.view(), &labels, 1e-6, tau_w).unwrap();
+            let h = 1e-6;
+            for idx in ndarray::indices(v.dim()) {
+                let mut p = v.clone();
+                p[idx] += h;
+                let mut m = v.clone();
+                m[idx] -= h;
+                let num = (readout_integral(p.view(), &labels, 1e-6, tau_w)
+                    .unwrap()
+                    .loss
+                    - readout_integral(m.view(), &labels, 1e-6, tau_w)
+                        .unwrap()
+                        .loss)
+                    / (2.0 * h);
+                assert!((num - out.grad[idx]).abs() < 1e-9, "{idx:?}");
+            }
+        }
+        // v = 1 everywhere, uniform weights: every score is 1, the loss ln 4 (uniform
+        // softmax over 4 classes).
+        let ones = Array3::<f64>::ones((5, 2, 4));
+        let out = readout_integral(ones.view(), &[0, 1], 1e-6, None).unwrap();
+        assert!((out.loss - 4f64.ln()).abs() < 1e-12);
+        // sum_exp with tau_w absent weighs by e^{-t/T}: `evaluate` fills in T = steps·dt.
+        let kind = LossKind::SumExp { tau_w: None };
+        let a = evaluate(&kind, v.view(), &labels, 1e-6).unwrap();
+        let b = readout_integral(v.view(), &labels, 1e-6, Some(7e-6)).unwrap();
+        assert_eq!(a.loss, b.loss);
+    }
+
+    #[test]
+    fn rate_targets_gradient_is_the_count_derivative() {
+        let t = RateTargets {
+            upper_rate: 1.0,
+            lower_rate: 1.0,
+            upper_strength: 0.3,
+            lower_strength: 0.2,
+        };
+        // Counts (B = 2, N = 3): neuron 0: 3 and 1 (mean 2, one over), neuron 1: 1 and 1
+        // (on target), neuron 2: 0 and 0 (one under).
+        let mut z = Array3::<f64>::zeros((4, 2, 3));
+        for t in 0..3 {
+            z[[t, 0, 0]] = 1.0;
+        }
+        z[[1, 1, 0]] = 1.0;
+        z[[2, 0, 1]] = 1.0;
+        z[[0, 1, 1]] = 1.0;
+        let (l, g) = rate_targets(z.view(), &t);
+        // L = 0.3·1² + 0.2·1² = 0.5.
+        assert!((l - 0.5).abs() < 1e-15);
+        // ∂L/∂c[b,n] = g_n / B: neuron 0: 2·0.3·1 / 2 = 0.3, neuron 1: 0,
+        // neuron 2: -2·0.2·1 / 2 = -0.2; the same at every step.
+        assert!((g[[0, 0, 0]] - 0.3).abs() < 1e-15);
+        assert!((g[[3, 1, 0]] - 0.3).abs() < 1e-15);
+        assert_eq!(g[[2, 0, 1]], 0.0);
+        assert!((g[[1, 1, 2]] + 0.2).abs() < 1e-15);
+        // And it is the derivative of L in the counts (central differences, L is
+        // piecewise quadratic, exact to rounding away from the kinks).
+        let counts = z.sum_axis(ndarray::Axis(0));
+        let (_, gc) = rate_targets_of_counts(counts.view(), &t);
+        let h = 1e-6;
+        for idx in ndarray::indices(counts.dim()) {
+            let mut p = counts.clone();
+            p[idx] += h;
+            let mut m = counts.clone();
+            m[idx] -= h;
+            let num = (rate_targets_of_counts(p.view(), &t).0
+                - rate_targets_of_counts(m.view(), &t).0)
+                / (2.0 * h);
+            // At the kink (neuron 1, c̄ = 1) the one-sided quadratics leave
+            // (0.3 - 0.2) (h/2)² / (2h) = 1.25e-8.
+            assert!((num - gc[idx]).abs() < 1e-7, "{idx:?}");
+        }
     }
 }

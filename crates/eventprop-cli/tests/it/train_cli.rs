@@ -390,7 +390,7 @@ fn exact_mode_rejects_stepped_only_flags() {
     ]);
     let e = one_line_error(&o);
     assert!(
-        e.contains("loss.kind: expected first_spike with the exact engine"),
+        e.contains("loss.kind: expected first_spike, time, sum or sum_exp with the exact engine"),
         "{e}"
     );
     assert!(!out.exists());

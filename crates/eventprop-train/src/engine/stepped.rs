@@ -24,7 +24,7 @@ use ndarray::{Array2, Array3, Axis};
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::loss::{self, LossKind, LossOutput};
+use crate::loss::{self, LossKind, LossOutput, RateTargets};
 use eventprop_core::spec::{NetworkSpec, Readout};
 use eventprop_core::stepped::network::{HwLayer, SteppedNetwork, Trace};
 use eventprop_core::stepped::readout::LeakyIntegrator;
@@ -58,6 +58,7 @@ pub struct SteppedEngine {
     steps: usize,
     loss: LossKind,
     rate_reg: f64,
+    targets: RateTargets,
     path: SteppedPath,
     pool: LayerPool,
 }
@@ -83,6 +84,7 @@ impl SteppedEngine {
             steps: config.steps(),
             loss: config.loss,
             rate_reg: config.rate_reg,
+            targets: config.reg,
             path: SteppedPath::Fused,
             pool: LayerPool::default(),
         })
@@ -221,6 +223,7 @@ impl Engine for SteppedEngine {
             &self.net,
             self.loss,
             self.rate_reg,
+            &self.targets,
             weights,
             &trace,
             labels,
@@ -277,22 +280,19 @@ impl Engine for SteppedEngine {
 /// Loss, accuracy and (for [`Pass::Train`]) gradients of a forward `trace` of `net`: shared
 /// by the stepped engine and the hardware-in-the-loop engine ([`super::chip`]), whose
 /// trace comes from a chip's recording.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn outcome(
     net: &SteppedNetwork,
     loss_kind: LossKind,
     rate_reg: f64,
+    targets: &RateTargets,
     weights: &[Array2<f64>],
     trace: &Trace<f64>,
     labels: &[usize],
     pass: Pass,
 ) -> Result<BatchOutcome> {
     let spec = &net.spec;
-    let out = match loss_kind {
-        LossKind::MaxOverTime { reg } => loss::max_over_time(trace.output.view(), labels, reg)?,
-        LossKind::FirstSpike {
-            tau0, tau1, alpha, ..
-        } => loss::first_spike(trace.output.view(), labels, net.dt, tau0, tau1, alpha)?,
-    };
+    let out = loss::evaluate(&loss_kind, trace.output.view(), labels, net.dt)?;
     let silent_outputs = matches!(spec.readout, Readout::Spiking(_)).then(|| {
         trace
             .output
@@ -304,11 +304,22 @@ pub(crate) fn outcome(
     let b = labels.len();
     let mut batch_loss = out.loss;
     let grads = if pass == Pass::Train {
-        let extra = (rate_reg > 0.0).then(|| {
+        let extra = (rate_reg > 0.0 || targets.is_active()).then(|| {
             (0..trace.n_hidden())
                 .map(|k| {
-                    let (l, g) = loss::rate_regularizer(trace.hidden_spikes(k).view(), rate_reg);
-                    batch_loss += l;
+                    let z = trace.hidden_spikes(k);
+                    let mut g = if rate_reg > 0.0 {
+                        let (l, g) = loss::rate_regularizer(z.view(), rate_reg);
+                        batch_loss += l;
+                        g
+                    } else {
+                        Array3::zeros(z.dim())
+                    };
+                    if targets.is_active() {
+                        let (l, gt) = loss::rate_targets(z.view(), targets);
+                        batch_loss += l;
+                        g += &gt;
+                    }
                     g
                 })
                 .collect::<Vec<_>>()
@@ -477,12 +488,8 @@ impl SteppedEngine {
         let spec = &self.net.spec;
         let input = input_events(inputs, spec.n_in, self.steps, self.net.dt);
         let fwd = self.fused_forward(layers, weights, &input, hw)?;
-        let out: LossOutput<f64> = match self.loss {
-            LossKind::MaxOverTime { reg } => loss::max_over_time(fwd.output.view(), labels, reg)?,
-            LossKind::FirstSpike {
-                tau0, tau1, alpha, ..
-            } => loss::first_spike(fwd.output.view(), labels, self.net.dt, tau0, tau1, alpha)?,
-        };
+        let out: LossOutput<f64> =
+            loss::evaluate(&self.loss, fwd.output.view(), labels, self.net.dt)?;
         let silent_outputs = matches!(spec.readout, Readout::Spiking(_)).then(|| {
             fwd.output
                 .sum_axis(Axis(0))
@@ -497,6 +504,12 @@ impl SteppedEngine {
             if self.rate_reg > 0.0 {
                 for l in layers.iter() {
                     batch_loss += rate_loss(l.spikes(), self.rate_reg);
+                }
+            }
+            if self.targets.is_active() {
+                for l in layers.iter() {
+                    let counts = spike_counts(l.spikes());
+                    batch_loss += loss::rate_targets_of_counts(counts.view(), &self.targets).0;
                 }
             }
             Some(self.fused_backward(layers, weights, &input, &fwd, out.grad.view())?)
@@ -562,7 +575,11 @@ impl SteppedEngine {
             g1.as_slice().expect("standard"),
         );
         let mut grad_spikes: Vec<Vec<f64>> = Vec::with_capacity(batch);
-        let rate = (self.rate_reg > 0.0 && n_hidden > 0).then(|| rate_grad(last, self.rate_reg));
+        let rate = if n_hidden > 0 {
+            self.count_grad(last)
+        } else {
+            None
+        };
         for (b, row) in last.rows().iter().enumerate() {
             let mut gs = Vec::with_capacity(row.len());
             for ((t, &n), &x) in row.event_steps().zip(row.indices()).zip(row.values()) {
@@ -593,8 +610,7 @@ impl SteppedEngine {
             rest[0].backward(x, &grad_spikes, &mut gw, (k > 0).then_some(&mut grad_below))?;
             grads.push(gw);
             if k > 0 {
-                if self.rate_reg > 0.0 {
-                    let r = rate_grad(x, self.rate_reg);
+                if let Some(r) = self.count_grad(x) {
                     for (b, (g, row)) in grad_below.iter_mut().zip(x.rows()).enumerate() {
                         for (g, &n) in g.iter_mut().zip(row.indices()) {
                             *g += r[[b, n as usize]];
@@ -606,6 +622,24 @@ impl SteppedEngine {
         }
         grads.reverse();
         Ok(grads)
+    }
+}
+
+impl SteppedEngine {
+    /// The spike-count terms' gradient per `(b, n)` of a hidden layer (the rate
+    /// regulariser and the rate targets; the same at every step, so needed at the spikes
+    /// only); `None` when both are off.
+    fn count_grad(&self, spikes: &EventBatch<f64>) -> Option<Array2<f64>> {
+        let rate = (self.rate_reg > 0.0).then(|| rate_grad(spikes, self.rate_reg));
+        if !self.targets.is_active() {
+            return rate;
+        }
+        let counts = spike_counts(spikes);
+        let (_, g) = loss::rate_targets_of_counts(counts.view(), &self.targets);
+        Some(match rate {
+            Some(r) => r + g,
+            None => g,
+        })
     }
 }
 

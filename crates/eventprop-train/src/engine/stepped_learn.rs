@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::loss::{self, LossKind};
+use crate::loss::{self, LossKind, RateTargets};
 use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
 use eventprop_core::stepped::layer::{delay_steps, LayerRun, SteppedLayer};
 use eventprop_core::stepped::readout::LeakyIntegrator;
@@ -29,6 +29,7 @@ pub struct SteppedLearnEngine {
     steps: usize,
     loss: LossKind,
     rate_reg: f64,
+    targets: RateTargets,
 }
 
 /// One sample's forward: the spike lists of the input and of every spiking layer, and the
@@ -62,6 +63,7 @@ impl SteppedLearnEngine {
             steps: config.steps(),
             loss: config.loss,
             rate_reg: config.rate_reg,
+            targets: config.reg,
         })
     }
 
@@ -206,12 +208,7 @@ impl Engine for SteppedLearnEngine {
                 z
             }
         };
-        let lo = match self.loss {
-            LossKind::MaxOverTime { reg } => loss::max_over_time(out.view(), labels, reg)?,
-            LossKind::FirstSpike {
-                tau0, tau1, alpha, ..
-            } => loss::first_spike(out.view(), labels, self.dt, tau0, tau1, alpha)?,
-        };
+        let lo = loss::evaluate(&self.loss, out.view(), labels, self.dt)?;
         let hidden_count: usize = runs
             .iter()
             .flat_map(|r| r.spikes[1..=n_hidden].iter())
@@ -231,19 +228,30 @@ impl Engine for SteppedLearnEngine {
         });
         let mut batch_loss = lo.loss;
         // Rate regulariser on the hidden spike counts (as the plain stepped engine).
-        let rate_grads: Option<Vec<Array3<f64>>> = (self.rate_reg > 0.0).then(|| {
-            (1..=n_hidden)
-                .map(|k| {
-                    let mut z = Array3::zeros((self.steps, b, self.spec.hidden[k - 1]));
-                    for (bi, r) in runs.iter().enumerate() {
-                        densify(&r.spikes[k], &mut z.index_axis_mut(Axis(1), bi));
-                    }
-                    let (lr, g) = loss::rate_regularizer(z.view(), self.rate_reg);
-                    batch_loss += lr;
-                    g
-                })
-                .collect()
-        });
+        let rate_grads: Option<Vec<Array3<f64>>> =
+            (self.rate_reg > 0.0 || self.targets.is_active()).then(|| {
+                (1..=n_hidden)
+                    .map(|k| {
+                        let mut z = Array3::zeros((self.steps, b, self.spec.hidden[k - 1]));
+                        for (bi, r) in runs.iter().enumerate() {
+                            densify(&r.spikes[k], &mut z.index_axis_mut(Axis(1), bi));
+                        }
+                        let mut g = if self.rate_reg > 0.0 {
+                            let (lr, g) = loss::rate_regularizer(z.view(), self.rate_reg);
+                            batch_loss += lr;
+                            g
+                        } else {
+                            Array3::zeros(z.dim())
+                        };
+                        if self.targets.is_active() {
+                            let (lt, gt) = loss::rate_targets(z.view(), &self.targets);
+                            batch_loss += lt;
+                            g += &gt;
+                        }
+                        g
+                    })
+                    .collect()
+            });
         let grads = if pass == Pass::Train {
             let grad_y = integrator.as_ref().map(|li| li.backward(lo.grad.view()));
             let per_sample: Vec<NetworkGrads> = runs
