@@ -5,6 +5,7 @@ mod chip;
 mod events;
 mod files;
 mod learn;
+mod loss_shaping;
 mod nir;
 mod stepped_fused;
 mod stepped_layer;
