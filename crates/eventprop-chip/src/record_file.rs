@@ -102,7 +102,7 @@ pub const MAX_TRACES: usize = 100_000_000;
 /// Reads a recording written by [`save_npz`] (or by any tool writing the same arrays).
 ///
 /// Arrays are read through the checked `.npz` reader of the data files
-/// ([`crate::files`]): every entry's declared shape and dtype are checked against its data
+/// ([`eventprop_data::files`]): every entry's declared shape and dtype are checked against its data
 /// before anything is allocated, so a truncated or corrupt file is an error, not an
 /// allocation of what its header claims. Integer arrays may have any integer dtype, float
 /// arrays float32 or float64.

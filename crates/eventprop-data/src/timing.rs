@@ -65,7 +65,7 @@ impl Default for TimingTask {
 /// Times are in seconds, each sample's events sorted by time.
 ///
 /// # Errors
-/// [`Error::Invalid`] for zero sizes, or a non-positive or non-finite duration, a negative
+/// [`crate::Error::Invalid`] for zero sizes, or a non-positive or non-finite duration, a negative
 /// jitter or noise rate.
 pub fn timing_task(t: &TimingTask) -> Result<SpikeSet> {
     check_common(t.samples, t.channels, t.classes, t.duration, t.noise_rate)?;

@@ -171,7 +171,7 @@ impl Network {
     /// Sets per-neuron parameters of layer `k + 1`.
     ///
     /// # Errors
-    /// As [`NeuronParams::validate`], and [`Error::Shape`] for a bad `k`.
+    /// As [`crate::params::validate_neurons`], and [`Error::Shape`] for a bad `k`.
     ///
     /// ```
     /// use eventprop_exact::{Network, Lif, NeuronParams};

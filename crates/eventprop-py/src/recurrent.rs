@@ -1,5 +1,5 @@
 //! The time-stepped LIF layer with recurrent weights, per-neuron parameters and delays
-//! ([`eventprop_train::stepped_layer::SteppedLayer`]: the seed's update order and the
+//! ([`eventprop_core::stepped::layer::SteppedLayer`]: the seed's update order and the
 //! `Corrected` adjoint, extended) for Python, behind `eventprop.torch.RecurrentLIF`.
 //!
 //! Entry points (float64 numpy arrays; the batch runs with the GIL released):
