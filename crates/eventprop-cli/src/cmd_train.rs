@@ -356,6 +356,27 @@ struct EventData {
     #[arg(long)]
     #[serde(rename = "events.classes")]
     classes: Option<usize>,
+    /// Augmentation: largest random time shift of a training sample (s; uniform in
+    /// [-S, S]; events leaving the window are dropped; default 0 = off).
+    #[arg(long, allow_hyphen_values = true, value_name = "SECONDS")]
+    #[serde(rename = "augment.time_shift")]
+    aug_time_shift: Option<f64>,
+    /// Augmentation: largest random channel shift of a training sample (uniform integer in
+    /// [-N, N]; events leaving the channels are dropped; default 0 = off).
+    #[arg(long, value_name = "N")]
+    #[serde(rename = "augment.channel_shift")]
+    aug_channel_shift: Option<usize>,
+    /// Augmentation: random time stretch of a training sample, by a factor uniform in
+    /// [1 - F, 1 + F] (F in [0, 1); default 0 = off).
+    #[arg(long, allow_hyphen_values = true, value_name = "FRACTION")]
+    #[serde(rename = "augment.stretch")]
+    aug_stretch: Option<f64>,
+    /// Augmentation: probability of blending a training sample with another of its class
+    /// (aligned by mean time and channel, each event of both kept with probability 1/2;
+    /// default 0 = off).
+    #[arg(long, allow_hyphen_values = true, value_name = "PROBABILITY")]
+    #[serde(rename = "augment.blend")]
+    aug_blend: Option<f64>,
 }
 
 /// The flags as one config layer (absent flags omitted): the common settings, the task's
@@ -387,6 +408,10 @@ fn flag_of(key: &str) -> String {
         "reg.lower_rate" => "reg_lower_rate",
         "reg.upper_strength" => "reg_upper_strength",
         "reg.lower_strength" => "reg_lower_strength",
+        "augment.time_shift" => "aug_time_shift",
+        "augment.channel_shift" => "aug_channel_shift",
+        "augment.stretch" => "aug_stretch",
+        "augment.blend" => "aug_blend",
         _ => key.rsplit('.').next().unwrap_or(key),
     };
     format!("--{}", name.replace('_', "-"))
@@ -784,4 +809,10 @@ fn print_epoch(m: &metrics::EpochMetrics, epochs: usize) {
         m.train_seconds,
         m.hidden_spikes_per_sample
     );
+    if let Some(a) = &m.augment {
+        println!(
+            "  augmentation: {} samples, {} blended, {} events dropped (left the window), {} (left the channels)",
+            a.samples, a.blended, a.dropped_time, a.dropped_channel
+        );
+    }
 }

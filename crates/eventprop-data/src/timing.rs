@@ -6,7 +6,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::generated::{add_noise, check_common, check_non_negative, sort_events};
 use crate::sample::{Spike, SpikeSet};
 
 /// A generated classification task whose classes differ only in spike timing
@@ -25,6 +26,8 @@ pub struct TimingTask {
     pub events_per_sample: usize,
     /// Spike-time jitter (s, Gaussian std).
     pub jitter: f64,
+    /// Background noise (Hz per channel, Poisson; 0 = none), added to every sample.
+    pub noise_rate: f64,
     /// Seed of the class templates (shared by the splits of one task).
     pub task_seed: u64,
     /// Seed of the samples.
@@ -32,7 +35,8 @@ pub struct TimingTask {
 }
 
 impl Default for TimingTask {
-    /// SHD's shape: 700 channels, 20 classes, 1 s; 5000 events per sample; 10 ms jitter.
+    /// SHD's shape: 700 channels, 20 classes, 1 s; 5000 events per sample; 10 ms jitter;
+    /// no background noise.
     fn default() -> Self {
         Self {
             samples: 1000,
@@ -41,6 +45,7 @@ impl Default for TimingTask {
             duration: 1.0,
             events_per_sample: 5000,
             jitter: 10e-3,
+            noise_rate: 0.0,
             task_seed: 0,
             seed: 0,
         }
@@ -53,31 +58,18 @@ impl Default for TimingTask {
 /// spread over the first channels) at times drawn per class from `task_seed`, uniform in
 /// the middle 80 % of `duration`; a sample of class `k` is class `k`'s template with every
 /// spike jittered by `N(0, jitter)` (clamped into `[0, duration)`). Labels cycle through
-/// the classes in a `seed`-shuffled order. Times are in seconds, each sample's events
-/// sorted by time.
+/// the classes in a `seed`-shuffled order. With `noise_rate > 0` every sample also gets
+/// background events, a Poisson process of `noise_rate` Hz on every channel (drawn from
+/// stream 1 of `ChaCha8(seed)`, so the jittered template spikes are the same as without
+/// noise); noise changes the counts per channel, but not their expectation per class.
+/// Times are in seconds, each sample's events sorted by time.
 ///
 /// # Errors
-/// [`Error::Invalid`] for zero sizes, or a non-positive or non-finite duration or a
-/// negative jitter.
+/// [`crate::Error::Invalid`] for zero sizes, or a non-positive or non-finite duration, a negative
+/// jitter or noise rate.
 pub fn timing_task(t: &TimingTask) -> Result<SpikeSet> {
-    for (name, v) in [
-        ("samples", t.samples),
-        ("channels", t.channels),
-        ("classes", t.classes),
-    ] {
-        if v == 0 {
-            return Err(Error::invalid(name, ">= 1", 0));
-        }
-    }
-    if !(t.duration.is_finite() && t.duration > 0.0) {
-        return Err(Error::invalid("duration", "finite and > 0", t.duration));
-    }
-    if !(t.jitter.is_finite() && t.jitter >= 0.0) {
-        return Err(Error::invalid("jitter", "finite and >= 0", t.jitter));
-    }
-    if t.channels > u32::MAX as usize {
-        return Err(Error::invalid("channels", "<= 2^32 - 1", t.channels));
-    }
+    check_common(t.samples, t.channels, t.classes, t.duration, t.noise_rate)?;
+    check_non_negative("jitter", t.jitter)?;
     let per = |c: usize| {
         t.events_per_sample / t.channels + usize::from(c < t.events_per_sample % t.channels)
     };
@@ -98,6 +90,8 @@ pub fn timing_task(t: &TimingTask) -> Result<SpikeSet> {
     labels.shuffle(&mut rng);
     let noise = Normal::new(0.0, t.jitter).expect("jitter checked finite and >= 0");
     let below = t.duration * (1.0 - f64::EPSILON);
+    let mut noise_rng = ChaCha8Rng::seed_from_u64(t.seed);
+    noise_rng.set_stream(1);
     let samples = labels
         .iter()
         .map(|&k| {
@@ -108,7 +102,8 @@ pub fn timing_task(t: &TimingTask) -> Result<SpikeSet> {
                     neuron: e.neuron,
                 })
                 .collect();
-            s.sort_by(|a, b| a.time.total_cmp(&b.time).then(a.neuron.cmp(&b.neuron)));
+            add_noise(&mut s, t.noise_rate, t.channels, t.duration, &mut noise_rng);
+            sort_events(&mut s);
             s
         })
         .collect();
@@ -118,6 +113,7 @@ pub fn timing_task(t: &TimingTask) -> Result<SpikeSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generated::testing::{check_set, mean_events};
 
     #[test]
     fn timing_task_counts_are_class_independent() {
@@ -146,6 +142,52 @@ mod tests {
         }
         // Deterministic in the seeds.
         assert_eq!(timing_task(&t).unwrap(), set);
-        assert_ne!(timing_task(&TimingTask { seed: 1, ..t }).unwrap(), set);
+        assert_ne!(
+            timing_task(&TimingTask {
+                seed: 1,
+                ..t.clone()
+            })
+            .unwrap(),
+            set
+        );
+    }
+
+    #[test]
+    fn timing_noise_adds_events_and_keeps_the_template_spikes() {
+        let t = TimingTask {
+            samples: 40,
+            channels: 20,
+            classes: 4,
+            duration: 0.5,
+            events_per_sample: 100,
+            ..TimingTask::default()
+        };
+        let clean = timing_task(&t).unwrap();
+        let noisy = timing_task(&TimingTask {
+            noise_rate: 10.0,
+            ..t.clone()
+        })
+        .unwrap();
+        check_set(&noisy, 40, 20, 4, 0.5);
+        assert_eq!(noisy.labels, clean.labels);
+        // 10 Hz × 20 channels × 0.5 s = 100 noise events per sample on average.
+        let extra = mean_events(&noisy) - mean_events(&clean);
+        assert!((extra - 100.0).abs() < 10.0, "{extra}");
+        // Every template spike is still there (noise is drawn from its own stream).
+        for (c, n) in clean.samples.iter().zip(&noisy.samples) {
+            let mut rest = n.clone();
+            for e in c {
+                let k = rest
+                    .iter()
+                    .position(|x| x == e)
+                    .expect("template spike kept");
+                rest.swap_remove(k);
+            }
+        }
+        assert!(timing_task(&TimingTask {
+            noise_rate: -1.0,
+            ..t
+        })
+        .is_err());
     }
 }

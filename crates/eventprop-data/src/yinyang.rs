@@ -150,7 +150,7 @@ impl Encoding {
     /// [`Error::Invalid`] naming the offending field.
     ///
     /// ```
-    /// let enc = eventprop_train::yinyang::Encoding { t_sim: 10e-6, ..Default::default() };
+    /// let enc = eventprop_data::yinyang::Encoding { t_sim: 10e-6, ..Default::default() };
     /// assert!(enc.validate().is_err()); // t_late = 26 µs lies outside 10 µs
     /// ```
     pub fn validate(&self) -> Result<()> {

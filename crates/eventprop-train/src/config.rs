@@ -24,6 +24,7 @@ use crate::loss::{LossKind, RateTargets};
 use crate::optim::{Adam, StepLr};
 use eventprop_core::error::one_line;
 use eventprop_core::spec::{Init, NetworkSpec, Readout};
+use eventprop_data::augment::Augment;
 use eventprop_data::yinyang::{self, Encoding, Splits};
 use std::fmt;
 use std::str::FromStr;
@@ -196,6 +197,11 @@ pub struct TrainConfig {
     /// delays, time constants, thresholds; exact engine only).
     #[serde(default)]
     pub learn: eventprop_core::spec::Learn,
+    /// Augmentation of the training samples (`[augment]`: time and channel shift, time
+    /// stretch, blend; [`eventprop_data::augment`]). All off by default; never applied to
+    /// validation or test samples.
+    #[serde(default)]
+    pub augment: Augment,
 }
 
 /// What a run trains on.
@@ -486,6 +492,7 @@ impl TrainConfig {
             events: EventSettings::default(),
             chip: eventprop_chip::ChipSettings::default(),
             learn: eventprop_core::spec::Learn::default(),
+            augment: Augment::default(),
         };
         match engine {
             EngineKind::Stepped => stepped,
@@ -669,6 +676,7 @@ impl TrainConfig {
         }
         Adam::new(self.lr, self.beta1, self.beta2, self.eps)?;
         StepLr::new(self.lr, self.lr_step, self.lr_gamma)?;
+        self.augment.validate()?;
         if !(self.rate_reg.is_finite() && self.rate_reg >= 0.0) {
             return Err(Error::invalid("rate_reg", "finite and >= 0", self.rate_reg));
         }

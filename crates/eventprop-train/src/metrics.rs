@@ -40,6 +40,10 @@ pub struct EpochMetrics {
     /// `metrics.json`, not in the CSV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chip: Option<crate::engine::ChipStats>,
+    /// What augmentation did to the epoch's training samples (runs with `[augment]` on
+    /// only; in `metrics.json`, not in the CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<eventprop_data::augment::AugmentStats>,
 }
 
 /// The CSV header, in column order.
@@ -113,6 +117,7 @@ mod tests {
             train_seconds: 0.2,
             hidden_spikes_per_sample: 12.5,
             chip: None,
+            augment: None,
         }]
     }
 

@@ -154,6 +154,7 @@ mod tests {
                 train_seconds: 0.08,
                 hidden_spikes_per_sample: 10.0,
                 chip: None,
+                augment: None,
             })
             .collect();
         plot_metrics(&p, &m).unwrap();

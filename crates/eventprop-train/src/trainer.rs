@@ -5,7 +5,10 @@
 //! `ChaCha8(shuffle_seed(seed, e))`, so the RNG state at an epoch boundary is `(seed, e)`;
 //! together with the weights, the Adam moments and step counts (all stored bit-exactly in
 //! the checkpoint) a resumed run repeats the uninterrupted one. The engines give
-//! bit-identical results for a fixed thread count.
+//! bit-identical results for a fixed thread count. Augmentation (`[augment]`) of the
+//! training samples of epoch `e` is drawn per `(seed, e, sample index)`
+//! ([`eventprop_data::augment::Augmenter`]), so it needs no saved state either; validation
+//! and test samples are never augmented.
 //!
 //! Files of a run folder ([`Trainer::run`]), each written atomically: [`CONFIG_TOML`],
 //! [`LAST_CHECKPOINT`] (after every epoch, and before the first one so that the folder is
@@ -29,8 +32,9 @@ use crate::metrics::{self, EpochMetrics};
 use crate::optim::{Adam, AdamSlot, StepLr};
 #[cfg(feature = "figures")]
 use crate::{figures, plot};
+use eventprop_data::augment::{AugmentStats, Augmenter};
 use eventprop_data::{fsio, yinyang};
-use eventprop_data::{EventSources, SpikeSet};
+use eventprop_data::{EventSources, Spike, SpikeSet};
 
 /// The config of a run folder.
 pub const CONFIG_TOML: &str = "config.toml";
@@ -341,8 +345,33 @@ impl Trainer {
         let (mut loss_sum, mut correct, mut spikes, mut seen) = (0.0, 0usize, 0.0, 0usize);
         let mut chip_stats: Option<crate::engine::ChipStats> = None;
         let weight_limit = self.engine.weight_limit();
+        // Training samples only, drawn per (seed, epoch, sample index).
+        let augmenter = (!cfg.augment.is_off()).then(|| {
+            Augmenter::new(
+                cfg.augment,
+                train,
+                cfg.t_sim(),
+                self.engine.spec().n_in,
+                cfg.seed,
+            )
+        });
+        let mut augment_stats = augmenter.as_ref().map(|_| AugmentStats::default());
         for (bi, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            let inputs: Vec<&[_]> = chunk.iter().map(|&i| train.samples[i].as_slice()).collect();
+            let augmented: Vec<Vec<Spike>>;
+            let inputs: Vec<&[_]> = match (&augmenter, &mut augment_stats) {
+                (Some(a), Some(stats)) => {
+                    augmented = chunk
+                        .iter()
+                        .map(|&i| {
+                            let (x, s) = a.sample(epoch, i);
+                            *stats += s;
+                            x
+                        })
+                        .collect();
+                    augmented.iter().map(Vec::as_slice).collect()
+                }
+                _ => chunk.iter().map(|&i| train.samples[i].as_slice()).collect(),
+            };
             let labels: Vec<usize> = chunk.iter().map(|&i| train.labels[i]).collect();
             let BatchOutcome {
                 loss_sum: l,
@@ -429,6 +458,7 @@ impl Trainer {
             train_seconds,
             hidden_spikes_per_sample: spikes / n,
             chip: chip_stats,
+            augment: augment_stats,
         };
         self.epochs_done += 1;
         self.history.push(m.clone());

@@ -265,3 +265,197 @@ fn bad_data_files_are_one_line_errors_naming_the_file() {
     );
     assert!(e.contains("--size"), "{e}");
 }
+
+/// `eventprop data KIND` with `args`, in `dir`; returns stdout.
+fn data(dir: &Path, kind: &str, out: &str, args: &[&str]) -> String {
+    let mut a = vec!["data", kind, "--out", out];
+    a.extend_from_slice(args);
+    ok(&run(dir, &a))
+}
+
+#[test]
+fn generated_kinds_write_deterministic_event_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (kind, args, shape) in [
+        (
+            "latency",
+            &["--samples", "30"][..],
+            "30 samples, 64 channels, 10 classes",
+        ),
+        (
+            "rates",
+            &[
+                "--samples",
+                "10",
+                "--channels",
+                "50",
+                "--classes",
+                "5",
+                "--events-per-sample",
+                "300",
+            ][..],
+            "10 samples, 50 channels, 5 classes",
+        ),
+        (
+            "place",
+            &["--samples", "10", "--channels", "100", "--classes", "5"][..],
+            "10 samples, 100 channels, 5 classes",
+        ),
+        (
+            "order",
+            &[
+                "--samples",
+                "12",
+                "--channels",
+                "200",
+                "--classes",
+                "6",
+                "--syllables",
+                "3",
+                "--band",
+                "30",
+            ][..],
+            "12 samples, 200 channels, 6 classes",
+        ),
+        (
+            "timing",
+            &[
+                "--samples",
+                "10",
+                "--channels",
+                "20",
+                "--classes",
+                "5",
+                "--events-per-sample",
+                "40",
+                "--noise-rate",
+                "5",
+            ][..],
+            "10 samples, 20 channels, 5 classes",
+        ),
+    ] {
+        let a = format!("{kind}-a.npz");
+        let b = format!("{kind}-b.npz");
+        let out = data(d, kind, &a, args);
+        assert!(out.contains(shape), "{kind}: {out}");
+        data(d, kind, &b, args);
+        assert_eq!(
+            std::fs::read(d.join(&a)).unwrap(),
+            std::fs::read(d.join(&b)).unwrap(),
+            "{kind}: same seeds, same file"
+        );
+        let mut other = args.to_vec();
+        other.extend(["--seed", "1"]);
+        data(d, kind, &b, &other);
+        assert_ne!(
+            std::fs::read(d.join(&a)).unwrap(),
+            std::fs::read(d.join(&b)).unwrap(),
+            "{kind}: another seed, other samples"
+        );
+    }
+    // Settings the generator refuses: one line naming the setting.
+    let err = one_line_error(
+        &run(d, &["data", "order", "--out", "x.npz", "--classes", "25"]),
+        1,
+    );
+    assert!(err.contains("classes") && err.contains("24"), "{err}");
+    let err = one_line_error(
+        &run(
+            d,
+            &["data", "latency", "--out", "x.npz", "--threshold", "1"],
+        ),
+        1,
+    );
+    assert!(err.contains("threshold"), "{err}");
+}
+
+#[test]
+fn train_events_augments_training_batches_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    data(
+        d,
+        "latency",
+        "train.npz",
+        &["--samples", "100", "--classes", "4"],
+    );
+    data(
+        d,
+        "latency",
+        "test.npz",
+        &["--samples", "40", "--classes", "4", "--seed", "1"],
+    );
+    let base = [
+        "train",
+        "events",
+        "--train",
+        "train.npz",
+        "--test",
+        "test.npz",
+        "--hidden",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--hidden-init-std",
+        "1.5",
+        "--threads",
+        "1",
+        "--quiet",
+    ];
+    let aug = [
+        "--aug-time-shift",
+        "0.005",
+        "--aug-channel-shift",
+        "2",
+        "--aug-stretch",
+        "0.1",
+        "--aug-blend",
+        "0.5",
+    ];
+    let train_run = |out: &str, extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend(["--out", out]);
+        a.extend_from_slice(extra);
+        ok(&run(d, &a))
+    };
+    let printed = train_run("on", &aug);
+    assert!(printed.contains("augmentation: 90 samples"), "{printed}");
+    train_run("on2", &aug);
+    train_run("off", &[]);
+    let (on, on2, off) = (
+        metrics(&d.join("on")),
+        metrics(&d.join("on2")),
+        metrics(&d.join("off")),
+    );
+    assert_eq!(on, on2, "same seed, same augmentations");
+    assert!(on[0]["augment"]["samples"] == 90 && off[0].get("augment").is_none());
+    assert_ne!(on[0]["train_loss"], off[0]["train_loss"]);
+    let config = std::fs::read_to_string(d.join("on/config.toml")).unwrap();
+    assert!(
+        config.contains("[augment]") && config.contains("blend = 0.5"),
+        "{config}"
+    );
+    // The test set is not augmented: evaluating the checkpoint on it gives the logged
+    // test accuracy.
+    let (acc, _) = eval_accuracy(
+        d,
+        &[
+            "--checkpoint",
+            "on/checkpoint.safetensors",
+            "--data",
+            "test.npz",
+        ],
+    );
+    assert_eq!(Some(acc), on[0]["test_acc"].as_f64());
+    // Out of range: one line naming the key.
+    let mut a = base.to_vec();
+    a.extend(["--out", "bad", "--aug-blend", "2"]);
+    let err = one_line_error(&run(d, &a), 1);
+    assert!(
+        err.contains("augment.blend") && err.contains("[0, 1]"),
+        "{err}"
+    );
+}

@@ -20,6 +20,7 @@ fn task(samples: usize, seed: u64) -> TimingTask {
         duration: 0.1,
         events_per_sample: 48,
         jitter: 2e-3,
+        noise_rate: 0.0,
         task_seed: 7,
         seed,
     }

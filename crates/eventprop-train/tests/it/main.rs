@@ -1,6 +1,7 @@
 //! The integration tests of `eventprop-train`, one module per topic, linked into one test
 //! binary (one link instead of one per file).
 
+mod augment;
 mod chip;
 mod events;
 mod files;
