@@ -82,7 +82,7 @@ impl GridMap {
     /// `trace_scale`).
     ///
     /// ```
-    /// use eventprop_train::chip::GridMap;
+    /// use eventprop_chip::GridMap;
     /// let err = GridMap { trace_scale: f64::NAN, ..GridMap::identity(1e-6, 38) }.validate().unwrap_err();
     /// assert_eq!(err.to_string(), "trace_scale: expected finite, got NaN");
     /// ```

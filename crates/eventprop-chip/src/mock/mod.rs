@@ -188,7 +188,7 @@ impl MockConfig {
     /// [`Error::Invalid`] naming the key (`chip.<key>`).
     ///
     /// ```
-    /// use eventprop_train::chip::mock::MockConfig;
+    /// use eventprop_chip::mock::MockConfig;
     /// let err = MockConfig { cadc_period: 0.0, ..MockConfig::default() }.validate().unwrap_err();
     /// assert_eq!(err.to_string(), "chip.cadc_period: expected finite and > 0, got 0");
     /// ```

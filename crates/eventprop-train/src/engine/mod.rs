@@ -119,6 +119,18 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Everything [`crate::Trainer::new`] checks before it trains, in its order: every value
+/// ([`TrainConfig::validate_settings`]), that the engine can run the config (it is built
+/// once, [`build`]), and the memory estimate ([`TrainConfig::check_memory`]).
+///
+/// # Errors
+/// The first of those errors.
+pub fn check(config: &TrainConfig) -> Result<()> {
+    config.validate_settings()?;
+    build(config)?;
+    config.check_memory()
+}
+
 /// The engine a (validated) config asks for — the registry of engines.
 ///
 /// # Errors

@@ -300,8 +300,7 @@ fn engines_refuse_what_they_do_not_have() {
         loss: LossKind::MaxOverTime { reg: 4e-4 },
         ..small_exact()
     };
-    assert!(c
-        .validate()
+    assert!(eventprop_train::engine::check(&c)
         .unwrap_err()
         .to_string()
         .starts_with("loss.kind:"));
@@ -309,8 +308,7 @@ fn engines_refuse_what_they_do_not_have() {
         rate_reg: 1e-3,
         ..small_exact()
     };
-    assert!(c
-        .validate()
+    assert!(eventprop_train::engine::check(&c)
         .unwrap_err()
         .to_string()
         .starts_with("rate_reg:"));
@@ -318,7 +316,10 @@ fn engines_refuse_what_they_do_not_have() {
         reset: 2.0,
         ..small_exact()
     };
-    assert!(c.validate().unwrap_err().to_string().starts_with("reset:"));
+    assert!(eventprop_train::engine::check(&c)
+        .unwrap_err()
+        .to_string()
+        .starts_with("reset:"));
     let c = TrainConfig {
         loss: LossKind::FirstSpike {
             tau0: 1e-6,
@@ -328,8 +329,7 @@ fn engines_refuse_what_they_do_not_have() {
         },
         ..small_stepped()
     };
-    assert!(c
-        .validate()
+    assert!(eventprop_train::engine::check(&c)
         .unwrap_err()
         .to_string()
         .starts_with("loss.silent_label_gamma:"));
