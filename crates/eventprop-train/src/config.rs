@@ -20,6 +20,7 @@ use eventprop_exact::SolverConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::init::{InitRule, InitSettings};
 use crate::loss::LossKind;
 use crate::optim::{Adam, StepLr};
 use eventprop_core::error::one_line;
@@ -161,6 +162,10 @@ pub struct TrainConfig {
     /// delays, time constants, thresholds; exact engine only).
     #[serde(default)]
     pub learn: eventprop_core::spec::Learn,
+    /// How the initial weight scales are chosen (`[init]`: `rule = "fixed" | "data"`, the
+    /// data rule's targets, and the chosen values; [`crate::init`]).
+    #[serde(default)]
+    pub init: InitSettings,
 }
 
 /// What a run trains on.
@@ -319,7 +324,7 @@ pub struct DataFiles {
 }
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 7] = [
+const OPTIONAL_KEYS: [&str; 10] = [
     "weight_clip",
     "data.train",
     "data.validation",
@@ -327,6 +332,9 @@ const OPTIONAL_KEYS: [&str; 7] = [
     "events.t_max",
     "events.channels",
     "events.classes",
+    "init.hidden_std",
+    "init.readout_mean",
+    "init.readout_std",
 ];
 
 impl Default for TrainConfig {
@@ -442,6 +450,7 @@ impl TrainConfig {
             events: EventSettings::default(),
             chip: eventprop_chip::ChipSettings::default(),
             learn: eventprop_core::spec::Learn::default(),
+            init: InitSettings::default(),
         };
         match engine {
             EngineKind::Stepped => stepped,
@@ -518,6 +527,12 @@ impl TrainConfig {
                         silent_label_gamma: 30.0,
                     },
                 },
+                // The hidden and readout init values above are where the calibration
+                // starts (crate::init).
+                init: InitSettings {
+                    rule: InitRule::Data,
+                    ..InitSettings::default()
+                },
                 ..base
             },
         }
@@ -555,9 +570,31 @@ impl TrainConfig {
             merge(&mut base, t, "", engine, origin)?;
         }
         let origin = layers.last().map_or("defaults", |l| l.0);
-        toml::Value::Table(base)
+        let mut config: Self = toml::Value::Table(base)
             .try_into()
-            .map_err(|e: toml::de::Error| Error::config(origin, one_line(&e)))
+            .map_err(|e: toml::de::Error| Error::config(origin, one_line(&e)))?;
+        config.pin_given_inits(layers);
+        Ok(config)
+    }
+
+    /// Under the data rule, an init value that a layer names explicitly is not calibrated:
+    /// `hidden_init_std` fixes every hidden layer's std, `readout_init_mean` or
+    /// `readout_init_std` the output weights' (unless `[init]` already holds values).
+    fn pin_given_inits(&mut self, layers: &[(&str, toml::Table)]) {
+        if self.init.rule != InitRule::Data {
+            return;
+        }
+        let named = |key: &str| layers.iter().any(|(_, t)| t.contains_key(key));
+        if named("hidden_init_std") && self.init.hidden_std.is_none() {
+            self.init.hidden_std = Some(vec![self.hidden_init_std; self.hidden.len()]);
+        }
+        if (named("readout_init_mean") || named("readout_init_std"))
+            && self.init.readout_mean.is_none()
+            && self.init.readout_std.is_none()
+        {
+            self.init.readout_mean = Some(self.readout_init_mean);
+            self.init.readout_std = Some(self.readout_init_std);
+        }
     }
 
     /// Parses a TOML config file (layered over the preset of its `engine`).
@@ -649,6 +686,7 @@ impl TrainConfig {
                 return Err(Error::invalid(name, "finite and >= 0", v));
             }
         }
+        self.init.validate(self.hidden.len())?;
         match self.loss {
             LossKind::MaxOverTime { reg } => {
                 if !(reg.is_finite() && reg >= 0.0) {
@@ -877,17 +915,23 @@ impl TrainConfig {
 
     /// The weight initialisations: `hidden_init_*` for every hidden layer, then
     /// `readout_init_*` for the output weights.
+    ///
+    /// Values stored in `[init]` (chosen by the data rule, or given) take their place.
     pub fn inits(&self) -> Vec<Init> {
-        let mut v = vec![
-            Init {
+        let mut v: Vec<Init> = (0..self.hidden.len())
+            .map(|k| Init {
                 mean: self.hidden_init_mean,
-                std: self.hidden_init_std,
-            };
-            self.hidden.len()
-        ];
+                std: self
+                    .init
+                    .hidden_std
+                    .as_ref()
+                    .and_then(|h| h.get(k).copied())
+                    .unwrap_or(self.hidden_init_std),
+            })
+            .collect();
         v.push(Init {
-            mean: self.readout_init_mean,
-            std: self.readout_init_std,
+            mean: self.init.readout_mean.unwrap_or(self.readout_init_mean),
+            std: self.init.readout_std.unwrap_or(self.readout_init_std),
         });
         v
     }
