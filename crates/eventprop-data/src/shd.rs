@@ -34,12 +34,8 @@ const LABELS: &str = "labels";
 /// [`Error::Format`] naming the file and the dataset (see the module docs); an unreadable
 /// or corrupt file is an [`Error::Format`] too, with the reader's message.
 pub fn read_shd(path: &Path, n_channels: usize, n_classes: usize) -> Result<SpikeSet> {
-    let file = Hdf5File::open(path).map_err(|e| {
-        Error::format(
-            path,
-            format!("not a readable HDF5 file: {}", one_line(&e)),
-        )
-    })?;
+    let file = Hdf5File::open(path)
+        .map_err(|e| Error::format(path, format!("not a readable HDF5 file: {}", one_line(&e))))?;
     let open = |name: &str| {
         file.dataset(name).map_err(|e| {
             Error::format(

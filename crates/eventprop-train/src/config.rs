@@ -491,7 +491,8 @@ impl TrainConfig {
     /// data"): 1 ms steps, one hidden layer of 256 with `tau_mem = 20 ms`,
     /// `tau_syn = 5 ms` (readout the same), batch 32, Adam `1e-3`; stepped: max-over-time
     /// readout cross-entropy; exact: first-spike cross-entropy with times scaled to the
-    /// ~1 s samples (`tau0 = 20 ms`, `tau1 = 200 ms`).
+    /// ~1 s samples (`tau0 = 20 ms`, `tau1 = 200 ms`); initial weight scales calibrated on
+    /// the data (`init.rule = "data"`, [`crate::init`]), starting from `N(0, 0.4)` hidden.
     pub fn preset_for(task: Task, engine: EngineKind) -> Self {
         let base = Self::preset(engine);
         match task {

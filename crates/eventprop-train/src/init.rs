@@ -105,7 +105,7 @@ impl Default for InitSettings {
     fn default() -> Self {
         Self {
             rule: InitRule::Fixed,
-            target_rate: 10.0,
+            target_rate: 40.0,
             silent_outputs: 0.1,
             score_spread: 0.3,
             batches: 3,
@@ -234,7 +234,9 @@ impl fmt::Display for LayerInit {
             ""
         };
         match self.layer {
-            InitLayer::Hidden(k) => write!(f, "hidden layer {}: std {:.4}{recurrent}", k + 1, self.std)?,
+            InitLayer::Hidden(k) => {
+                write!(f, "hidden layer {}: std {:.4}{recurrent}", k + 1, self.std)?
+            }
             InitLayer::Readout => write!(f, "readout: mean {:.4}, std {:.4}", self.mean, self.std)?,
         }
         match &self.source {
@@ -266,7 +268,10 @@ const MAX_BRACKET: usize = 14;
 const MAX_BISECT: usize = 12;
 
 /// The calibration samples: the first `batches` batches of epoch 1's shuffle.
-fn calibration_set<'a>(config: &TrainConfig, train: &'a SpikeSet) -> (Vec<&'a [Spike]>, Vec<usize>) {
+fn calibration_set<'a>(
+    config: &TrainConfig,
+    train: &'a SpikeSet,
+) -> (Vec<&'a [Spike]>, Vec<usize>) {
     let mut order: Vec<usize> = (0..train.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(shuffle_seed(config.seed, 0)));
     order.truncate(config.batch_size.saturating_mul(config.init.batches));
@@ -276,18 +281,32 @@ fn calibration_set<'a>(config: &TrainConfig, train: &'a SpikeSet) -> (Vec<&'a [S
     )
 }
 
+/// The result of a search.
+struct Found {
+    /// The chosen scale.
+    scale: f64,
+    /// The measure there (`None`: past the engine's limits).
+    value: Option<f64>,
+    /// The measure at the start of the search.
+    at_start: Option<f64>,
+    /// Measurements made.
+    evaluations: usize,
+    /// Whether the target was bracketed (and the search converged).
+    reached: bool,
+}
+
 /// What one measurement gives: `Ok(value)`, or `Err(())` when the activity ran past the
 /// engine's limits (the exact engine's spike cap), which counts as "above the target".
 type Measured = std::result::Result<f64, ()>;
 
 /// Searches `scale > 0` on a log scale, starting at `start`, for `measure(scale) ≈ target`
 /// with `measure` increasing. Returns the scale, its value (`None`: past the limits), the
-/// value at `start` and the number of measurements.
+/// value at `start` and the number of measurements ([`Found`]).
 fn search(
     start: f64,
     target: f64,
     measure: &mut dyn FnMut(f64) -> Result<Measured>,
-) -> Result<(f64, Option<f64>, Option<f64>, usize, bool)> {
+) -> Result<Found> {
     let mut evals = 0;
     let mut eval = |s: f64, evals: &mut usize| -> Result<Measured> {
         *evals += 1;
@@ -297,7 +316,13 @@ fn search(
     let first = eval(start, &mut evals)?;
     let at_start = first.ok();
     if first.is_ok_and(close) {
-        return Ok((start, at_start, at_start, evals, true));
+        return Ok(Found {
+            scale: start,
+            value: at_start,
+            at_start,
+            evaluations: evals,
+            reached: true,
+        });
     }
     // Bracket: lo below the target, hi above it.
     let above = |m: Measured| m.map_or(true, |v| v > target);
@@ -316,7 +341,13 @@ fn search(
             m_hi = m_lo;
         }
         if !found {
-            return Ok((lo, m_lo.ok(), at_start, evals, false));
+            return Ok(Found {
+                scale: lo,
+                value: m_lo.ok(),
+                at_start,
+                evaluations: evals,
+                reached: false,
+            });
         }
     } else {
         let mut found = false;
@@ -331,7 +362,13 @@ fn search(
             m_lo = m_hi;
         }
         if !found {
-            return Ok((hi, m_hi.ok(), at_start, evals, false));
+            return Ok(Found {
+                scale: hi,
+                value: m_hi.ok(),
+                at_start,
+                evaluations: evals,
+                reached: false,
+            });
         }
     }
     for _ in 0..MAX_BISECT {
@@ -351,9 +388,21 @@ fn search(
     // The end closer to the target (an end past the limits is never closer).
     let d = |m: Measured| m.map_or(f64::INFINITY, |v| (v - target).abs());
     Ok(if d(m_lo) <= d(m_hi) {
-        (lo, m_lo.ok(), at_start, evals, true)
+        Found {
+            scale: lo,
+            value: m_lo.ok(),
+            at_start,
+            evaluations: evals,
+            reached: true,
+        }
     } else {
-        (hi, m_hi.ok(), at_start, evals, true)
+        Found {
+            scale: hi,
+            value: m_hi.ok(),
+            at_start,
+            evaluations: evals,
+            reached: true,
+        }
     })
 }
 
@@ -406,18 +455,25 @@ pub fn calibrate(
     let seed = config.seed;
     let t_sim = config.t_sim();
     let mean = config.hidden_init_mean;
-    let weights_of = |hidden_std: &[f64], readout_mean: f64, readout_std: f64| -> Result<Vec<Array2<f64>>> {
-        let mut inits: Vec<_> = hidden_std
-            .iter()
-            .map(|&std| eventprop_core::spec::Init { mean, std })
-            .collect();
-        inits.push(eventprop_core::spec::Init {
-            mean: readout_mean,
-            std: readout_std,
-        });
-        Ok(spec.init_weights(&inits, seed)?)
+    let weights_of =
+        |hidden_std: &[f64], readout_mean: f64, readout_std: f64| -> Result<Vec<Array2<f64>>> {
+            let mut inits: Vec<_> = hidden_std
+                .iter()
+                .map(|&std| eventprop_core::spec::Init { mean, std })
+                .collect();
+            inits.push(eventprop_core::spec::Init {
+                mean: readout_mean,
+                std: readout_std,
+            });
+            Ok(spec.init_weights(&inits, seed)?)
+        };
+    let source_of = |given: bool| {
+        if given {
+            InitSource::Given
+        } else {
+            InitSource::Fixed
+        }
     };
-    let source_of = |given: bool| if given { InitSource::Given } else { InitSource::Fixed };
 
     for k in 0..n_hidden {
         if !data || given_hidden {
@@ -444,8 +500,13 @@ pub fn calibrate(
             })();
             limited(r)
         };
-        let (s, measured, start, evaluations, reached) =
-            search(hidden_std[k], config.init.target_rate, &mut measure)?;
+        let Found {
+            scale: s,
+            value: measured,
+            at_start: start,
+            evaluations,
+            reached,
+        } = search(hidden_std[k], config.init.target_rate, &mut measure)?;
         hidden_std[k] = s;
         report.push(LayerInit {
             layer: InitLayer::Hidden(k),
@@ -503,8 +564,13 @@ pub fn calibrate(
                     limited(eval(m, std).map(|(_, s)| 1.0 - s as f64 / samples as f64))
                 };
                 let start = readout_mean.max(std).max(1e-3);
-                let (m, measured, at_start, evaluations, reached) =
-                    search_at_least(start, target, &mut measure)?;
+                let Found {
+                    scale: m,
+                    value: measured,
+                    at_start,
+                    evaluations,
+                    reached,
+                } = search_at_least(start, target, &mut measure)?;
                 readout_mean = m;
                 match (reached, measured) {
                     (true, Some(v)) => InitSource::Calibrated {
@@ -517,20 +583,29 @@ pub fn calibrate(
                         evaluations,
                     },
                     _ => InitSource::Unreached {
-                        why: format!("silent outputs remain at mean {m:.4} after {evaluations} passes"),
+                        why: format!(
+                            "silent outputs remain at mean {m:.4} after {evaluations} passes"
+                        ),
                     },
                 }
             }
             Readout::Integrator { .. } => {
                 let c = spec.n_out.max(2) as f64;
-                let spread = |loss: f64| {
-                    (2.0 * (loss - c.ln()).max(0.0) * c / (c - 1.0)).sqrt()
-                };
+                let spread = |loss: f64| (2.0 * (loss - c.ln()).max(0.0) * c / (c - 1.0)).sqrt();
                 let mean = readout_mean;
                 let mut measure =
                     |s: f64| -> Result<Measured> { limited(eval(mean, s).map(|(l, _)| spread(l))) };
-                let (s, measured, at_start, evaluations, reached) =
-                    search(readout_std.max(1e-6), config.init.score_spread, &mut measure)?;
+                let Found {
+                    scale: s,
+                    value: measured,
+                    at_start,
+                    evaluations,
+                    reached,
+                } = search(
+                    readout_std.max(1e-6),
+                    config.init.score_spread,
+                    &mut measure,
+                )?;
                 readout_std = s;
                 match (reached, measured) {
                     (true, Some(v)) => InitSource::Calibrated {
@@ -543,7 +618,9 @@ pub fn calibrate(
                         evaluations,
                     },
                     _ => InitSource::Unreached {
-                        why: format!("score spread not reached at std {s:.4} after {evaluations} passes"),
+                        why: format!(
+                            "score spread not reached at std {s:.4} after {evaluations} passes"
+                        ),
                     },
                 }
             }
@@ -571,7 +648,7 @@ fn search_at_least(
     start: f64,
     target: f64,
     measure: &mut dyn FnMut(f64) -> Result<Measured>,
-) -> Result<(f64, Option<f64>, Option<f64>, usize, bool)> {
+) -> Result<Found> {
     let mut evals = 1;
     let ok = |m: Measured| m.map_or(true, |v| v >= target);
     let first = measure(start)?;
@@ -591,7 +668,13 @@ fn search_at_least(
             m_hi = m;
         }
         if !found {
-            return Ok((hi, m_hi.ok(), first.ok(), evals, true));
+            return Ok(Found {
+                scale: hi,
+                value: m_hi.ok(),
+                at_start: first.ok(),
+                evaluations: evals,
+                reached: true,
+            });
         }
     } else {
         let mut found = false;
@@ -606,7 +689,13 @@ fn search_at_least(
             }
         }
         if !found {
-            return Ok((hi, m_hi.ok(), first.ok(), evals, false));
+            return Ok(Found {
+                scale: hi,
+                value: m_hi.ok(),
+                at_start: first.ok(),
+                evaluations: evals,
+                reached: false,
+            });
         }
     }
     for _ in 0..MAX_BISECT {
@@ -623,5 +712,11 @@ fn search_at_least(
             lo = mid;
         }
     }
-    Ok((hi, m_hi.ok(), first.ok(), evals, m_hi.is_ok()))
+    Ok(Found {
+        scale: hi,
+        value: m_hi.ok(),
+        at_start: first.ok(),
+        evaluations: evals,
+        reached: m_hi.is_ok(),
+    })
 }
