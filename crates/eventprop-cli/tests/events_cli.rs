@@ -10,7 +10,7 @@ use common::{ok, one_line_error, run};
 
 fn shd_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../eventprop-train/tests/data/shd")
+        .join("../eventprop-data/tests/data/shd")
         .join(name)
 }
 

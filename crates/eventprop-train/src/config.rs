@@ -33,12 +33,12 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
-    /// Time-stepped seed function ([`stepped::SteppedEngine`]).
+    /// Time-stepped seed function ([`crate::engine::stepped::SteppedEngine`]).
     #[default]
     Stepped,
-    /// Event-based, exact spike times and gradients ([`exact::ExactEngine`]).
+    /// Event-based, exact spike times and gradients ([`crate::engine::exact::ExactEngine`]).
     Exact,
-    /// Hardware in the loop: forward on a chip, stepped adjoint ([`chip::ChipEngine`]).
+    /// Hardware in the loop: forward on a chip, stepped adjoint ([`crate::engine::chip::ChipEngine`]).
     Chip,
 }
 
