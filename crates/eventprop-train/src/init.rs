@@ -33,6 +33,7 @@ use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -491,14 +492,14 @@ pub fn calibrate(
             let mut stds = hidden_std.clone();
             stds[k] = s;
             let w = weights_of(&stds, readout_mean, readout_std)?;
-            let mut spikes = 0usize;
-            let r: Result<f64> = (|| {
-                for x in &inputs {
-                    spikes += engine.hidden_spikes(&w, x)?[k].len();
-                }
-                Ok(spikes as f64 / (samples as f64 * neurons * t_sim))
-            })();
-            limited(r)
+            // Samples in parallel; an integer sum does not depend on the thread count.
+            let counts: Result<Vec<usize>> = inputs
+                .par_iter()
+                .map(|x| Ok(engine.hidden_spikes(&w, x)?[k].len()))
+                .collect();
+            limited(
+                counts.map(|c| c.iter().sum::<usize>() as f64 / (samples as f64 * neurons * t_sim)),
+            )
         };
         let Found {
             scale: s,
