@@ -247,6 +247,17 @@ struct Settings {
     /// Output weight init mean.
     #[arg(long, allow_hyphen_values = true)]
     readout_init_mean: Option<f64>,
+    /// How the initial weight scales are chosen: `data` (calibrated on a few training
+    /// batches before the first epoch to a target hidden rate and live outputs; the default
+    /// of `train events`) or `fixed` (the `--*-init-*` values; the default of `train
+    /// yinyang`). An explicit `--hidden-init-std` or `--readout-init-*` is used as given.
+    #[arg(long, value_name = "data|fixed")]
+    #[serde(rename = "init.rule")]
+    init: Option<eventprop_train::init::InitRule>,
+    /// `--init data`: the hidden layers' target mean firing rate at the start (Hz).
+    #[arg(long, value_name = "HZ")]
+    #[serde(rename = "init.target_rate")]
+    init_target_rate: Option<f64>,
     /// Output weight init std.
     #[arg(long, allow_hyphen_values = true)]
     readout_init_std: Option<f64>,
@@ -412,6 +423,8 @@ fn flag_of(key: &str) -> String {
         "augment.channel_shift" => "aug_channel_shift",
         "augment.stretch" => "aug_stretch",
         "augment.blend" => "aug_blend",
+        "init.rule" => "init",
+        "init.target_rate" => "init_target_rate",
         _ => key.rsplit('.').next().unwrap_or(key),
     };
     format!("--{}", name.replace('_', "-"))
@@ -672,6 +685,15 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         d.validation.len(),
         d.test.len()
     );
+    if args.resume.is_some() {
+        eprintln!("init: the checkpoint's weights (nothing recalibrated)");
+    } else if args.init_nir.is_some() {
+        eprintln!("init: the weights of --init-nir");
+    } else {
+        for l in &trainer.init_report {
+            eprintln!("init: {l}");
+        }
+    }
     let epochs = c.epochs;
     let quiet = args.quiet;
     let mut bar: Option<ProgressBar> = None;

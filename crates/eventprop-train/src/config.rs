@@ -20,6 +20,7 @@ use eventprop_exact::SolverConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::init::{InitRule, InitSettings};
 use crate::loss::{LossKind, RateTargets};
 use crate::optim::{Adam, StepLr};
 use eventprop_core::error::one_line;
@@ -202,6 +203,10 @@ pub struct TrainConfig {
     /// validation or test samples.
     #[serde(default)]
     pub augment: Augment,
+    /// How the initial weight scales are chosen (`[init]`: `rule = "fixed" | "data"`, the
+    /// data rule's targets, and the chosen values; [`crate::init`]).
+    #[serde(default)]
+    pub init: InitSettings,
 }
 
 /// What a run trains on.
@@ -360,7 +365,7 @@ pub struct DataFiles {
 }
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 8] = [
+const OPTIONAL_KEYS: [&str; 11] = [
     "weight_clip",
     "loss.tau_w",
     "data.train",
@@ -369,6 +374,9 @@ const OPTIONAL_KEYS: [&str; 8] = [
     "events.t_max",
     "events.channels",
     "events.classes",
+    "init.hidden_std",
+    "init.readout_mean",
+    "init.readout_std",
 ];
 
 impl Default for TrainConfig {
@@ -493,6 +501,7 @@ impl TrainConfig {
             chip: eventprop_chip::ChipSettings::default(),
             learn: eventprop_core::spec::Learn::default(),
             augment: Augment::default(),
+            init: InitSettings::default(),
         };
         match engine {
             EngineKind::Stepped => stepped,
@@ -533,7 +542,8 @@ impl TrainConfig {
     /// data"): 1 ms steps, one hidden layer of 256 with `tau_mem = 20 ms`,
     /// `tau_syn = 5 ms` (readout the same), batch 32, Adam `1e-3`; stepped: max-over-time
     /// readout cross-entropy; exact: first-spike cross-entropy with times scaled to the
-    /// ~1 s samples (`tau0 = 20 ms`, `tau1 = 200 ms`).
+    /// ~1 s samples (`tau0 = 20 ms`, `tau1 = 200 ms`); initial weight scales calibrated on
+    /// the data (`init.rule = "data"`, [`crate::init`]), starting from `N(0, 0.4)` hidden.
     pub fn preset_for(task: Task, engine: EngineKind) -> Self {
         let base = Self::preset(engine);
         match task {
@@ -568,6 +578,12 @@ impl TrainConfig {
                         alpha: 3e-3,
                         silent_label_gamma: 30.0,
                     },
+                },
+                // The hidden and readout init values above are where the calibration
+                // starts (crate::init).
+                init: InitSettings {
+                    rule: InitRule::Data,
+                    ..InitSettings::default()
                 },
                 ..base
             },
@@ -606,9 +622,31 @@ impl TrainConfig {
             merge(&mut base, t, "", engine, origin)?;
         }
         let origin = layers.last().map_or("defaults", |l| l.0);
-        toml::Value::Table(base)
+        let mut config: Self = toml::Value::Table(base)
             .try_into()
-            .map_err(|e: toml::de::Error| Error::config(origin, one_line(&e)))
+            .map_err(|e: toml::de::Error| Error::config(origin, one_line(&e)))?;
+        config.pin_given_inits(layers);
+        Ok(config)
+    }
+
+    /// Under the data rule, an init value that a layer names explicitly is not calibrated:
+    /// `hidden_init_std` fixes every hidden layer's std, `readout_init_mean` or
+    /// `readout_init_std` the output weights' (unless `[init]` already holds values).
+    fn pin_given_inits(&mut self, layers: &[(&str, toml::Table)]) {
+        if self.init.rule != InitRule::Data {
+            return;
+        }
+        let named = |key: &str| layers.iter().any(|(_, t)| t.contains_key(key));
+        if named("hidden_init_std") && self.init.hidden_std.is_none() {
+            self.init.hidden_std = Some(vec![self.hidden_init_std; self.hidden.len()]);
+        }
+        if (named("readout_init_mean") || named("readout_init_std"))
+            && self.init.readout_mean.is_none()
+            && self.init.readout_std.is_none()
+        {
+            self.init.readout_mean = Some(self.readout_init_mean);
+            self.init.readout_std = Some(self.readout_init_std);
+        }
     }
 
     /// Parses a TOML config file (layered over the preset of its `engine`).
@@ -718,6 +756,7 @@ impl TrainConfig {
                 return Err(Error::invalid(name, "finite and >= 0", v));
             }
         }
+        self.init.validate(self.hidden.len())?;
         match self.loss {
             LossKind::MaxOverTime { reg } => {
                 if !(reg.is_finite() && reg >= 0.0) {
@@ -956,17 +995,23 @@ impl TrainConfig {
 
     /// The weight initialisations: `hidden_init_*` for every hidden layer, then
     /// `readout_init_*` for the output weights.
+    ///
+    /// Values stored in `[init]` (chosen by the data rule, or given) take their place.
     pub fn inits(&self) -> Vec<Init> {
-        let mut v = vec![
-            Init {
+        let mut v: Vec<Init> = (0..self.hidden.len())
+            .map(|k| Init {
                 mean: self.hidden_init_mean,
-                std: self.hidden_init_std,
-            };
-            self.hidden.len()
-        ];
+                std: self
+                    .init
+                    .hidden_std
+                    .as_ref()
+                    .and_then(|h| h.get(k).copied())
+                    .unwrap_or(self.hidden_init_std),
+            })
+            .collect();
         v.push(Init {
-            mean: self.readout_init_mean,
-            std: self.readout_init_std,
+            mean: self.init.readout_mean.unwrap_or(self.readout_init_mean),
+            std: self.init.readout_std.unwrap_or(self.readout_init_std),
         });
         v
     }

@@ -42,6 +42,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "figures")]
 pub mod figures;
+pub mod init;
 pub mod loss;
 pub mod metrics;
 pub mod nir;

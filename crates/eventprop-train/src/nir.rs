@@ -167,6 +167,7 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
         epochs_done,
         history: Vec::new(),
         data: RunData::default(),
+        init_report: Vec::new(),
         config,
     })
 }

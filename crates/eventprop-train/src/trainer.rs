@@ -28,6 +28,7 @@ use crate::checkpoint::{self, Checkpoint, Tensor, TensorData};
 use crate::config::{Task, TrainConfig};
 use crate::engine::{self, BatchOutcome, Engine, EngineKind, Pass};
 use crate::error::{Error, Result};
+use crate::init::{self, LayerInit};
 use crate::metrics::{self, EpochMetrics};
 use crate::optim::{Adam, AdamSlot, StepLr};
 #[cfg(feature = "figures")]
@@ -131,6 +132,9 @@ pub struct Trainer {
     pub history: Vec<EpochMetrics>,
     /// The data.
     pub data: RunData,
+    /// How each layer's initial weights were chosen ([`crate::init`]; empty for a run
+    /// restored from a checkpoint).
+    pub init_report: Vec<LayerInit>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -279,13 +283,16 @@ impl Trainer {
         config.validate_settings()?;
         let engine = build(&config)?;
         config.check_memory()?;
-        let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
-        let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
-        let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
         let data = match events {
             Some(d) => d,
             None => load_data(&mut config)?,
         };
+        // The data rule simulates a few training batches to choose the init scales and
+        // stores them in the config (the fixed rule simulates nothing).
+        let init_report = init::calibrate(&mut config, engine.as_ref(), &data.train)?;
+        let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
+        let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
+        let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
         Ok(Self {
             config,
             engine,
@@ -295,6 +302,7 @@ impl Trainer {
             epochs_done: 0,
             history: Vec::new(),
             data,
+            init_report,
         })
     }
 
@@ -837,6 +845,7 @@ impl Trainer {
             epochs_done,
             history,
             data,
+            init_report: Vec::new(),
         })
     }
 }

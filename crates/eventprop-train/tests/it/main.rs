@@ -5,6 +5,7 @@ mod augment;
 mod chip;
 mod events;
 mod files;
+mod init;
 mod learn;
 mod loss_shaping;
 mod nir;
