@@ -97,20 +97,21 @@ def test_our_export_runs_identically_in_norse(eventprop_bin, trained, tmp_path):
     np.testing.assert_array_equal(ours[layers:], theirs[:-layers])
 
 
-def test_readme_norse_snippet_runs(eventprop_bin, trained, tmp_path, monkeypatch):
-    """The README's norse snippet, on an exported first-spike (exact engine) network."""
+def test_docs_norse_snippet_runs(eventprop_bin, trained, tmp_path, monkeypatch):
+    """The NIR page's norse snippet (docs/nir.md), on an exported first-spike (exact engine)
+    network."""
     import re
     from pathlib import Path
 
     engine, ckpt, _ = trained
     if engine != "exact":
         return  # the snippet is for a spiking readout; the stepped case is tested above
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "nir.md").read_text()
     code = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
                 if "norse.torch.from_nir" in b)
     monkeypatch.chdir(tmp_path)
     run(eventprop_bin, "export", "--checkpoint", ckpt, "--nir", "model.nir")
     scope = {}
-    exec(compile(code, "README.md", "exec"), scope)
+    exec(compile(code, "docs/nir.md", "exec"), scope)
     assert tuple(scope["first_spike_step"].shape) == (16, 3)
     assert torch.stack(scope["out"]).sum() > 0  # the outputs spike
