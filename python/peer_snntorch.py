@@ -1,6 +1,6 @@
 """The peer a user would try first: an snnTorch surrogate-gradient network with its
 tutorial settings, trained on the same event `.npz` files as `eventprop train events`
-(issue 24; results in docs/measurements.md, "Side by side with snnTorch").
+(results in docs/measurements.md, "Side by side with snnTorch").
 
 Network (snnTorch tutorial 5): nn.Linear(C, H) -> snn.Leaky(beta=0.9) -> nn.Linear(H, K)
 -> snn.Leaky(beta=0.9), the default surrogate (atan), a time-major loop over the steps,
