@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson};
 
 use crate::error::{Error, Result};
-use crate::sample::Spike;
+use crate::sample::{Spike, SpikeSet};
 
 /// Checks the settings every generated task has.
 ///
@@ -103,6 +103,30 @@ pub(crate) fn add_noise(
 /// Sorts events by time, then channel.
 pub(crate) fn sort_events(events: &mut [Spike]) {
     events.sort_by(|a, b| a.time.total_cmp(&b.time).then(a.neuron.cmp(&b.neuron)));
+}
+
+/// The samples of a generated task: `samples` balanced labels over `classes`
+/// ([`balanced_labels`] of `seed`), then sample `i` of class `k` drawn by `draw(k, rng)`
+/// from its own stream ([`sample_rng`]), with background noise of `noise = (rate,
+/// channels, duration)` from the same stream ([`add_noise`]), sorted ([`sort_events`]).
+pub(crate) fn generate(
+    (samples, classes, seed): (usize, usize, u64),
+    (rate, channels, duration): (f64, usize, f64),
+    mut draw: impl FnMut(usize, &mut ChaCha8Rng) -> Vec<Spike>,
+) -> SpikeSet {
+    let labels = balanced_labels(samples, classes, seed);
+    let samples = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let mut rng = sample_rng(seed, i);
+            let mut events = draw(k, &mut rng);
+            add_noise(&mut events, rate, channels, duration, &mut rng);
+            sort_events(&mut events);
+            events
+        })
+        .collect();
+    SpikeSet { samples, labels }
 }
 
 /// Test helpers shared by the generators' tests.

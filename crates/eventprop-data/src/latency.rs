@@ -18,8 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 use crate::error::{Error, Result};
-use crate::generated::{add_noise, balanced_labels, check_common, check_non_negative};
-use crate::generated::{sample_rng, sort_events};
+use crate::generated::{check_common, check_non_negative, generate};
 use crate::sample::{Spike, SpikeSet};
 
 /// Latency-coded images ([`latency_task`]).
@@ -138,14 +137,12 @@ pub fn latency_task(t: &LatencyTask) -> Result<SpikeSet> {
             (blobs, max)
         })
         .collect();
-    let labels = balanced_labels(t.samples, t.classes, t.seed);
     let noise = Normal::new(0.0, t.noise).expect("noise checked finite and >= 0");
     let below = t.duration * (1.0 - f64::EPSILON);
-    let samples = labels
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| {
-            let mut rng = sample_rng(t.seed, i);
+    Ok(generate(
+        (t.samples, t.classes, t.seed),
+        (t.noise_rate, channels, t.duration),
+        |k, rng| {
             let (blobs, max) = &prototypes[k];
             let mut shift = || {
                 if t.shift > 0.0 {
@@ -159,7 +156,7 @@ pub fn latency_task(t: &LatencyTask) -> Result<SpikeSet> {
             for c in 0..channels {
                 let (x, y) = ((c % t.side) as f64, (c / t.side) as f64);
                 let v = intensity(blobs, x, y, dx, dy) / max.max(f64::MIN_POSITIVE);
-                let v = (v + noise.sample(&mut rng)).clamp(0.0, 1.0);
+                let v = (v + noise.sample(rng)).clamp(0.0, 1.0);
                 if v >= t.threshold && v > 0.0 {
                     events.push(Spike {
                         time: ((1.0 - v) * t.duration).min(below),
@@ -167,12 +164,9 @@ pub fn latency_task(t: &LatencyTask) -> Result<SpikeSet> {
                     });
                 }
             }
-            add_noise(&mut events, t.noise_rate, channels, t.duration, &mut rng);
-            sort_events(&mut events);
             events
-        })
-        .collect();
-    Ok(SpikeSet { samples, labels })
+        },
+    ))
 }
 
 #[cfg(test)]

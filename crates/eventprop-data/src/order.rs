@@ -24,8 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 use crate::error::{Error, Result};
-use crate::generated::{add_noise, balanced_labels, check_common, check_non_negative};
-use crate::generated::{sample_rng, sort_events};
+use crate::generated::{check_common, check_non_negative, generate};
 use crate::sample::{Spike, SpikeSet};
 
 /// Words of reordered syllables ([`order_task`]).
@@ -192,13 +191,11 @@ pub fn order_task(t: &OrderTask) -> Result<SpikeSet> {
             words.push(w);
         }
     }
-    let labels = balanced_labels(t.samples, t.classes, t.seed);
     let jitter = Normal::new(0.0, t.jitter).expect("checked finite and >= 0");
-    let samples = labels
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| {
-            let mut rng = sample_rng(t.seed, i);
+    Ok(generate(
+        (t.samples, t.classes, t.seed),
+        (t.noise_rate, t.channels, t.duration),
+        |k, rng| {
             let shift = rng.random_range(-(t.shift as i64)..=t.shift as i64);
             let s = if t.tempo > 0.0 {
                 rng.random_range(1.0 - t.tempo..=1.0 + t.tempo)
@@ -215,7 +212,7 @@ pub fn order_task(t: &OrderTask) -> Result<SpikeSet> {
             for (m, &syl) in words[k].iter().enumerate() {
                 let onset = t0 + m as f64 * (t.syllable_duration + t.gap) * s;
                 for &(c, offset) in &templates[syl] {
-                    let time = onset + offset * s + jitter.sample(&mut rng);
+                    let time = onset + offset * s + jitter.sample(rng);
                     let c = c as i64 + shift;
                     if (0.0..t.duration).contains(&time) && (0..t.channels as i64).contains(&c) {
                         events.push(Spike {
@@ -225,12 +222,9 @@ pub fn order_task(t: &OrderTask) -> Result<SpikeSet> {
                     }
                 }
             }
-            add_noise(&mut events, t.noise_rate, t.channels, t.duration, &mut rng);
-            sort_events(&mut events);
             events
-        })
-        .collect();
-    Ok(SpikeSet { samples, labels })
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -18,8 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 use crate::error::{Error, Result};
-use crate::generated::{add_noise, balanced_labels, check_common, check_non_negative};
-use crate::generated::{sample_rng, sort_events};
+use crate::generated::{check_common, check_non_negative, generate};
 use crate::sample::{Spike, SpikeSet};
 
 /// Place-coded trajectories ([`place_task`]).
@@ -144,18 +143,16 @@ pub fn place_task(t: &PlaceTask) -> Result<SpikeSet> {
                 .collect()
         })
         .collect();
-    let labels = balanced_labels(t.samples, t.classes, t.seed);
     let dp = Normal::new(0.0, t.position_jitter).expect("checked finite and >= 0");
     let dt = Normal::new(0.0, t.time_jitter).expect("checked finite and >= 0");
     let bins = (t.duration / t.bin).ceil() as usize;
     let half = t.width / 2.0;
-    let samples = labels
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| {
-            let mut rng = sample_rng(t.seed, i);
-            let offsets: Vec<f64> = (0..t.tracks).map(|_| dp.sample(&mut rng)).collect();
-            let lag = dt.sample(&mut rng);
+    Ok(generate(
+        (t.samples, t.classes, t.seed),
+        (t.noise_rate, t.channels, t.duration),
+        |k, rng| {
+            let offsets: Vec<f64> = (0..t.tracks).map(|_| dp.sample(rng)).collect();
+            let lag = dt.sample(rng);
             let mut events = Vec::new();
             for b in 0..bins {
                 let start = b as f64 * t.bin;
@@ -178,12 +175,9 @@ pub fn place_task(t: &PlaceTask) -> Result<SpikeSet> {
                     }
                 }
             }
-            add_noise(&mut events, t.noise_rate, t.channels, t.duration, &mut rng);
-            sort_events(&mut events);
             events
-        })
-        .collect();
-    Ok(SpikeSet { samples, labels })
+        },
+    ))
 }
 
 #[cfg(test)]

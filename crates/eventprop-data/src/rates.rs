@@ -21,8 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
 
 use crate::error::{Error, Result};
-use crate::generated::{add_noise, balanced_labels, check_common, check_non_negative};
-use crate::generated::{sample_rng, sort_events};
+use crate::generated::{check_common, check_non_negative, generate};
 use crate::sample::{Spike, SpikeSet};
 
 /// Dense Poisson-rate classes ([`rates_task`]).
@@ -137,33 +136,26 @@ pub fn rates_task(t: &RatesTask) -> Result<SpikeSet> {
             bumps
         })
         .collect();
-    let labels = balanced_labels(t.samples, t.classes, t.seed);
     let gain = Normal::new(0.0, t.gain_jitter).expect("checked finite and >= 0");
     let dt = Normal::new(0.0, t.time_jitter).expect("checked finite and >= 0");
     let dc = Normal::new(0.0, t.channel_jitter).expect("checked finite and >= 0");
-    let samples = labels
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| {
-            let mut rng = sample_rng(t.seed, i);
+    Ok(generate(
+        (t.samples, t.classes, t.seed),
+        (t.noise_rate, t.channels, d),
+        |k, rng| {
             let mut events = Vec::new();
             for b in &profiles[k] {
-                let g = gain.sample(&mut rng).exp();
-                let (t0, c0) = (
-                    b.time + dt.sample(&mut rng),
-                    b.channel + dc.sample(&mut rng),
-                );
+                let g = gain.sample(rng).exp();
+                let (t0, c0) = (b.time + dt.sample(rng), b.channel + dc.sample(rng));
                 let mean = g * b.events;
                 let n = if mean > 0.0 {
-                    Poisson::new(mean)
-                        .expect("mean finite and > 0")
-                        .sample(&mut rng) as usize
+                    Poisson::new(mean).expect("mean finite and > 0").sample(rng) as usize
                 } else {
                     0
                 };
                 for _ in 0..n {
-                    let zc: f64 = StandardNormal.sample(&mut rng);
-                    let zt: f64 = StandardNormal.sample(&mut rng);
+                    let zc: f64 = StandardNormal.sample(rng);
+                    let zt: f64 = StandardNormal.sample(rng);
                     let c = (c0 + b.channel_width * zc).round();
                     let time = t0 + b.time_width * zt;
                     if (0.0..c_max).contains(&c) && (0.0..d).contains(&time) {
@@ -174,12 +166,9 @@ pub fn rates_task(t: &RatesTask) -> Result<SpikeSet> {
                     }
                 }
             }
-            add_noise(&mut events, t.noise_rate, t.channels, d, &mut rng);
-            sort_events(&mut events);
             events
-        })
-        .collect();
-    Ok(SpikeSet { samples, labels })
+        },
+    ))
 }
 
 #[cfg(test)]
