@@ -20,7 +20,7 @@ use eventprop_exact::SolverConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::init::{InitRule, InitSettings};
+use crate::init_settings::{InitRule, InitSettings};
 use crate::loss::{LossKind, RateTargets};
 use crate::optim::{Adam, StepLr};
 use eventprop_core::error::one_line;
@@ -85,6 +85,12 @@ impl EngineKind {
             !under || engines.contains(&self)
         })
     }
+}
+
+/// Seed of the training shuffle of epoch `epoch` (0-based) of a run seeded `seed` (the
+/// trainer's order, and the calibration batches of [`crate::init`]).
+pub fn shuffle_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl fmt::Display for EngineKind {

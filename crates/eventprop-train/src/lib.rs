@@ -43,6 +43,7 @@ pub mod error;
 #[cfg(feature = "figures")]
 pub mod figures;
 pub mod init;
+pub mod init_settings;
 pub mod loss;
 pub mod metrics;
 pub mod nir;

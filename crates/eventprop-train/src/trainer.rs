@@ -62,10 +62,7 @@ const FORMAT_V1_STEPPED: &str = "eventprop-train/yinyang/1";
 /// The exact-only format of eventprop 0.1 (not read).
 const FORMAT_V1_EXACT: &str = "eventprop-exact-yinyang/1";
 
-/// Seed of the shuffle of epoch `epoch` (0-based).
-pub fn shuffle_seed(seed: u64, epoch: usize) -> u64 {
-    seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
+pub use crate::config::shuffle_seed;
 
 /// Loss, accuracy and activity on a data set.
 #[derive(Debug, Clone, Copy, PartialEq)]
