@@ -151,9 +151,7 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
     config.leak = lif.leak;
     config.reset = lif.reset;
     config.threshold = lif.threshold;
-    config.validate_settings()?;
-    let engine = engine::build(&config)?;
-    config.check_memory()?;
+    let engine = engine::checked(&config, engine::build)?;
     engine.spec().check_weights(&weights)?;
     let epochs_done = match g.metadata.get("epochs_done") {
         Some(Meta::I64(e)) if *e >= 0 => *e as usize,

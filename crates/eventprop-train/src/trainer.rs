@@ -277,9 +277,7 @@ impl Trainer {
         let events = (config.task == Task::Events)
             .then(|| load_events(&mut config))
             .transpose()?;
-        config.validate_settings()?;
-        let engine = build(&config)?;
-        config.check_memory()?;
+        let engine = engine::checked(&config, build)?;
         let data = match events {
             Some(d) => d,
             None => load_data(&mut config)?,

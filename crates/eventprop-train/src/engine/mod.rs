@@ -126,9 +126,22 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
 /// # Errors
 /// The first of those errors.
 pub fn check(config: &TrainConfig) -> Result<()> {
+    checked(config, build).map(drop)
+}
+
+/// The engine `make` builds for `config`, between the checks of [`check`]: values first,
+/// then the engine, then the memory estimate.
+///
+/// # Errors
+/// The first of those errors.
+pub fn checked(
+    config: &TrainConfig,
+    make: impl FnOnce(&TrainConfig) -> Result<Box<dyn Engine>>,
+) -> Result<Box<dyn Engine>> {
     config.validate_settings()?;
-    build(config)?;
-    config.check_memory()
+    let engine = make(config)?;
+    config.check_memory()?;
+    Ok(engine)
 }
 
 /// The engine a (validated) config asks for — the registry of engines.
