@@ -105,11 +105,14 @@ def to_graph(checkpoint: PathLike):
     nir = _nir()
     tensors, meta = read_checkpoint(checkpoint)
     c = meta["config"]
-    hidden = list(c["hidden"])
+    # The network's settings: the `[network]` section, or the top level of a config
+    # written before the config had sections.
+    net = c.get("network", c)
+    hidden = list(net["hidden"])
     weights = [tensors[f"weight.{k}"] for k in range(len(hidden) + 1)]
     lif = dict(
-        tau_syn=c["tau_syn"], tau_mem=c["tau_mem"], leak=c["leak"],
-        threshold=c["threshold"], reset=c["reset"],
+        tau_syn=net["tau_syn"], tau_mem=net["tau_mem"], leak=net["leak"],
+        threshold=net["threshold"], reset=net["reset"],
     )
 
     def cuba_lif(n, p):
@@ -129,13 +132,13 @@ def to_graph(checkpoint: PathLike):
         if k < len(hidden):
             name, node = f"lif{k}", cuba_lif(n, lif)
         elif c["loss"]["kind"] == "max_over_time":
-            ts = c["readout_tau_syn"]
+            ts = net["readout_tau_syn"]
             name, node = "readout", nir.CubaLI(
-                tau_syn=_layer(n, ts), tau_mem=_layer(n, c["readout_tau_mem"]),
-                r=_layer(n, 1.0), v_leak=_layer(n, c["leak"]), w_in=_layer(n, ts),
+                tau_syn=_layer(n, ts), tau_mem=_layer(n, net["readout_tau_mem"]),
+                r=_layer(n, 1.0), v_leak=_layer(n, net["leak"]), w_in=_layer(n, ts),
             )
         else:
-            p = dict(lif, tau_syn=c["readout_tau_syn"], tau_mem=c["readout_tau_mem"])
+            p = dict(lif, tau_syn=net["readout_tau_syn"], tau_mem=net["readout_tau_mem"])
             name, node = "readout", cuba_lif(n, p)
         nodes[name] = node
         chain.append(name)
@@ -153,7 +156,7 @@ def to_graph(checkpoint: PathLike):
     }
     if c["engine"] == "stepped":
         metadata["dt"] = float(c["encoding"]["dt"])
-        metadata["discretization"] = c["discretization"]
+        metadata["discretization"] = c.get("stepped", c)["discretization"]
     return nir.NIRGraph(
         nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), metadata=metadata
     )

@@ -38,7 +38,7 @@ pub fn load_model(path: &Path) -> Result<Trainer> {
 pub fn run(args: ExportArgs) -> Result<()> {
     let trainer = load_model(&args.checkpoint)?;
     eventprop_train::nir::save(&trainer, &args.nir).context("--nir")?;
-    let spec = trainer.engine.spec();
+    let spec = trainer.engine().spec();
     println!(
         "wrote {} ({}-{}-{} network, {} engine, {} epochs trained)",
         args.nir.display(),
@@ -49,8 +49,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join("-"),
         spec.n_out,
-        trainer.config.engine,
-        trainer.epochs_done
+        trainer.config().engine,
+        trainer.epochs_done()
     );
     Ok(())
 }
@@ -60,13 +60,13 @@ pub fn run(args: ExportArgs) -> Result<()> {
 pub fn init_from_nir(trainer: &mut Trainer, path: &Path) -> Result<()> {
     let from = eventprop_train::nir::load(path)
         .with_context(|| format!("--init-nir {}", path.display()))?;
-    let (want, got) = (trainer.engine.spec(), from.engine.spec());
+    let (want, got) = (trainer.engine().spec(), from.engine().spec());
     if want != got {
         bail!(
             "--init-nir {}: the graph's network {got:?} differs from the configured {want:?}; set the matching flags (--hidden, --tau-mem, --tau-syn, --threshold, --leak, --reset, --readout-tau-*, --loss)",
             path.display()
         );
     }
-    trainer.weights = from.weights;
+    trainer.set_weights(from.weights().to_vec())?;
     Ok(())
 }

@@ -126,51 +126,67 @@ struct Settings {
     eval_batch_size: Option<usize>,
     /// Adam learning rate.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "optim.lr")]
     lr: Option<f64>,
     /// Epochs between learning-rate decays.
     #[arg(long)]
+    #[serde(rename = "optim.lr_step")]
     lr_step: Option<usize>,
     /// Learning-rate decay factor.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "optim.lr_gamma")]
     lr_gamma: Option<f64>,
     /// Adam beta1.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "optim.beta1")]
     beta1: Option<f64>,
     /// Adam beta2.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "optim.beta2")]
     beta2: Option<f64>,
     /// Adam eps (> 0).
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "optim.eps")]
     eps: Option<f64>,
     /// Clip weights to [-C, C] after each update.
     #[arg(long, allow_hyphen_values = true, value_name = "C")]
+    #[serde(rename = "optim.weight_clip")]
     weight_clip: Option<f64>,
     /// Hidden layer sizes, comma-separated (e.g. `120` or `100,50`).
     #[arg(long, value_delimiter = ',')]
+    #[serde(rename = "network.hidden")]
     hidden: Option<Vec<usize>>,
     /// Hidden membrane time constant (s).
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.tau_mem")]
     tau_mem: Option<f64>,
     /// Hidden synaptic time constant (s).
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.tau_syn")]
     tau_syn: Option<f64>,
     /// Threshold.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.threshold")]
     threshold: Option<f64>,
     /// Leak potential.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.leak")]
     leak: Option<f64>,
     /// Reset potential.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.reset")]
     reset: Option<f64>,
     /// Readout (or spiking output) membrane time constant (s).
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.readout_tau_mem")]
     readout_tau_mem: Option<f64>,
     /// Readout (or spiking output) synaptic time constant (s).
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.readout_tau_syn")]
     readout_tau_syn: Option<f64>,
     /// Adjoint discretization of the stepped engine: `seed` or `corrected`.
     #[arg(long)]
+    #[serde(rename = "stepped.discretization")]
     discretization: Option<Discretization>,
     /// Loss (resets the loss settings to that loss's defaults for the engine).
     #[arg(long, value_enum)]
@@ -203,6 +219,7 @@ struct Settings {
     tau_w: Option<f64>,
     /// Hidden firing-rate regulariser weight (stepped engine).
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "stepped.rate_reg")]
     rate_reg: Option<f64>,
     /// Spike-count target: hidden spikes per neuron and sample (batch mean) above which
     /// `reg.upper_strength` penalises (default 14).
@@ -240,12 +257,15 @@ struct Settings {
     train_threshold: bool,
     /// Hidden weight init mean.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.hidden_init_mean")]
     hidden_init_mean: Option<f64>,
     /// Hidden weight init std.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.hidden_init_std")]
     hidden_init_std: Option<f64>,
     /// Output weight init mean.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.readout_init_mean")]
     readout_init_mean: Option<f64>,
     /// How the initial weight scales are chosen: `data` (calibrated on a few training
     /// batches before the first epoch to a target hidden rate and live outputs; the default
@@ -260,6 +280,7 @@ struct Settings {
     init_target_rate: Option<f64>,
     /// Output weight init std.
     #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "network.readout_init_std")]
     readout_init_std: Option<f64>,
     /// Exact engine: cap on the spikes of one neuron in one sample.
     #[arg(long)]
@@ -611,22 +632,22 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         let mut t = Trainer::load(&dir.join(LAST_CHECKPOINT))
             .with_context(|| format!("--resume {}", dir.display()))?;
         let task = task.and_then(|v| v.as_str().map(str::to_string));
-        if task.as_deref() != Some(t.config.task.name()) {
+        if task.as_deref() != Some(t.config().task.name()) {
             bail!(
                 "--resume {}: the run is a `train {}` run, resume it with that command",
                 dir.display(),
-                t.config.task
+                t.config().task
             );
         }
         if let Some(e) = epochs {
             let e = e.as_integer().unwrap_or(0) as usize;
-            if e < t.epochs_done {
+            if e < t.epochs_done() {
                 bail!(
                     "--epochs: expected >= {} (epochs already done), got {e}",
-                    t.epochs_done
+                    t.epochs_done()
                 );
             }
-            t.config.epochs = e;
+            t.set_epochs(e)?;
         }
         (t, dir.clone())
     } else {
@@ -657,8 +678,8 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         }
         (trainer, fresh_out_dir(args.out.as_deref())?)
     };
-    let c = &trainer.config;
-    let spec = trainer.engine.spec();
+    let c = &trainer.config();
+    let spec = trainer.engine().spec();
     let sizes: Vec<String> = std::iter::once(spec.n_in)
         .chain(spec.hidden.iter().copied())
         .chain([spec.n_out])
@@ -678,7 +699,7 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         c.dt(),
         dir.display()
     );
-    let d = &trainer.data;
+    let d = &trainer.data();
     eprintln!(
         "data: {} train, {} validation, {} test samples",
         d.train.len(),
@@ -690,7 +711,7 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
     } else if args.init_nir.is_some() {
         eprintln!("init: the weights of --init-nir");
     } else {
-        for l in &trainer.init_report {
+        for l in trainer.init_report() {
             eprintln!("init: {l}");
         }
     }
@@ -715,7 +736,7 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         }
         Event::Warning(w) => eprintln!("warning: {w}"),
     })?;
-    if let Some(m) = trainer.history.last() {
+    if let Some(m) = trainer.history().last() {
         println!("test accuracy: {}", fmt_opt(m.test_acc));
     }
     Ok(())
@@ -725,7 +746,7 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     set_threads(args.threads)?;
     let trainer = crate::cmd_export::load_model(&args.checkpoint)?;
-    let cfg = &trainer.config;
+    let cfg = &trainer.config();
     let (set, source) = if cfg.task == Task::Events {
         let Some(path) = &args.data else {
             bail!("--data: an event run is evaluated on a file (the format of its --train); none given");
@@ -786,7 +807,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
                 .map(|(o, t)| (o.as_str(), t.clone()))
                 .collect();
             let chip_cfg = TrainConfig::layered(&layers)?;
-            let engine = ChipEngine::new(&chip_cfg).context("--chip")?;
+            let engine = ChipEngine::new(&chip_cfg.engine_settings()).context("--chip")?;
             if let Some(c) = engine.calibration() {
                 println!(
                     "calibration: weight scale {:.3}, trace scale {:.5}, offset {:.2}, readout offset {:.2}",
@@ -795,7 +816,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             }
             let e = eventprop_train::trainer::evaluate(
                 &engine,
-                &trainer.weights,
+                trainer.weights(),
                 &set,
                 cfg.eval_batch_size,
             )?;
@@ -812,7 +833,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         println!("silent output fraction: {s}");
     }
     println!("samples: {} ({source}, {engine_name})", e.samples);
-    println!("epochs trained: {}", trainer.epochs_done);
+    println!("epochs trained: {}", trainer.epochs_done());
     Ok(())
 }
 /// Prints one epoch's summary line.

@@ -124,6 +124,109 @@ pub struct NetworkSpec {
     pub learn: Learn,
 }
 
+/// The network's section of a training config (`[network]`): hidden sizes, the neurons'
+/// parameters and the initial weight distributions. The input and output sizes come from
+/// the data, the output layer's kind from the loss: [`NetworkSettings::spec`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// Hidden layer sizes.
+    pub hidden: Vec<usize>,
+    /// Hidden membrane time constant (s).
+    pub tau_mem: f64,
+    /// Hidden synaptic time constant (s).
+    pub tau_syn: f64,
+    /// Threshold (hidden and spiking output neurons).
+    pub threshold: f64,
+    /// Leak potential.
+    pub leak: f64,
+    /// Reset potential.
+    pub reset: f64,
+    /// Readout (or spiking output) membrane time constant (s).
+    pub readout_tau_mem: f64,
+    /// Readout (or spiking output) synaptic time constant (s).
+    pub readout_tau_syn: f64,
+    /// Hidden weight init mean.
+    pub hidden_init_mean: f64,
+    /// Hidden weight init std.
+    pub hidden_init_std: f64,
+    /// Output weight init mean.
+    pub readout_init_mean: f64,
+    /// Output weight init std.
+    pub readout_init_std: f64,
+}
+
+impl NetworkSettings {
+    /// The LIF parameters of the hidden layers.
+    pub fn lif(&self) -> Lif {
+        Lif {
+            leak: self.leak,
+            reset: self.reset,
+            threshold: self.threshold,
+            tau_syn: self.tau_syn,
+            tau_mem: self.tau_mem,
+        }
+    }
+
+    /// The network `n_in → hidden → n_out` of these settings, with a spiking output layer
+    /// (the hidden neurons' parameters with the readout time constants) or a leaky
+    /// integrator, training `learn` besides the feed-forward weights.
+    pub fn spec(
+        &self,
+        n_in: usize,
+        n_out: usize,
+        spiking_readout: bool,
+        learn: Learn,
+    ) -> NetworkSpec {
+        let lif = self.lif();
+        let readout = if spiking_readout {
+            Readout::Spiking(Lif {
+                tau_syn: self.readout_tau_syn,
+                tau_mem: self.readout_tau_mem,
+                ..lif
+            })
+        } else {
+            Readout::Integrator {
+                tau_syn: self.readout_tau_syn,
+                tau_mem: self.readout_tau_mem,
+            }
+        };
+        NetworkSpec {
+            n_in,
+            hidden: self.hidden.clone(),
+            n_out,
+            lif,
+            readout,
+            learn,
+        }
+    }
+
+    /// Checks the initial weight distributions (the neuron parameters are checked with the
+    /// network, [`NetworkSpec::validate`]).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the key (`network.hidden_init_std`, ...).
+    pub fn validate_inits(&self) -> Result<()> {
+        for (name, v) in [
+            ("network.hidden_init_mean", self.hidden_init_mean),
+            ("network.readout_init_mean", self.readout_init_mean),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::invalid(name, "finite", v));
+            }
+        }
+        for (name, v) in [
+            ("network.hidden_init_std", self.hidden_init_std),
+            ("network.readout_init_std", self.readout_init_std),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid(name, "finite and >= 0", v));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Weight initialisation `N(mean, std)` of one weight matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Init {

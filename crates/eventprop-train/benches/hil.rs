@@ -13,7 +13,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eventprop_train::data::Spike;
 use eventprop_train::engine::chip::ChipEngine;
-use eventprop_train::engine::{build, Engine, Pass};
+use eventprop_train::engine::{Engine, Pass};
 use eventprop_train::{yinyang, EngineKind, TrainConfig, Trainer};
 
 /// The allocator of the `eventprop` binary.
@@ -31,7 +31,7 @@ fn hil(c: &mut Criterion) {
     soft.epochs = 1;
     let mut t = Trainer::new(soft.clone()).expect("valid config");
     t.run_epoch(&mut |_| {}).expect("trains");
-    let weights = t.weights;
+    let weights = t.weights().to_vec();
     let chip_cfg = TrainConfig::preset(EngineKind::Chip);
     let set = yinyang::encode(&yinyang::generate(SAMPLES, 11), &chip_cfg.encoding);
     let inputs: Vec<&[Spike]> = set.samples.iter().map(Vec::as_slice).collect();
@@ -39,7 +39,7 @@ fn hil(c: &mut Criterion) {
     let mut group = c.benchmark_group("hil");
     group.sample_size(10);
     group.throughput(Throughput::Elements(SAMPLES as u64));
-    let software = build(&soft).expect("stepped engine");
+    let software = soft.engine().expect("stepped engine");
     let batches = |engine: &dyn Engine| {
         for (x, y) in inputs
             .chunks(soft.batch_size)
@@ -49,7 +49,7 @@ fn hil(c: &mut Criterion) {
         }
     };
     group.bench_function("software_train", |b| b.iter(|| batches(&*software)));
-    let chip = ChipEngine::new(&chip_cfg).expect("mock chip engine");
+    let chip = ChipEngine::new(&chip_cfg.engine_settings()).expect("mock chip engine");
     group.bench_function("mock_train", |b| b.iter(|| batches(&chip)));
     let mock = chip.chip();
     let configured = mock.configure(&weights).expect("valid weights");

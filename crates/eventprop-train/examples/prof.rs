@@ -11,7 +11,7 @@ fn time<F: Real>() -> Result<(), Box<dyn std::error::Error>> {
     let net = SteppedNetwork {
         spec: c.network(),
         dt: c.encoding.dt,
-        discretization: c.discretization,
+        discretization: c.stepped.discretization,
     };
     let weights: Vec<ndarray::Array2<F>> = net
         .spec

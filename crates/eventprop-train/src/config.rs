@@ -1,91 +1,38 @@
-//! One configuration for every engine: a flat set of keys (the TOML keys of `--config`
-//! files; the CLI flags map onto the same keys), with `engine` choosing the engine and
-//! its preset.
+//! One configuration for every engine: the run's own keys at the top level (task, engine,
+//! seed, epochs, sizes) and one section per component (`[optim]`, `[network]`,
+//! `[stepped]`, `[exact]`, `[chip]`, `[loss]`, `[events]`, …), each built into its component
+//! by that component ([`OptimSettings::adam`], [`NetworkSettings::spec`], the engines from
+//! [`EngineSettings`] via [`TrainConfig::engine`]). The TOML keys are those of `--config`
+//! files; the CLI flags map onto the same keys.
 //!
 //! `task` chooses the data: `yinyang` (the generator or Yin-Yang feature files, latency
 //! encoded by `[encoding]`) or `events` (spike-event files, binned by `[events]`).
 //!
 //! Settings are layered: the preset of the chosen task and engine
-//! ([`TrainConfig::preset_for`]) ←
+//! ([`TrainConfig::preset_for`]: the common base, then the engine's registration) ←
 //! each layer in turn ([`TrainConfig::layered`]; the CLI passes the `--config` file, then
-//! the flags). A layer names only the keys it changes; nested tables (`[encoding]`,
-//! `[loss]`, `[exact]`) may be partial. An unknown key at any level is an error naming its
-//! full path. Changing `loss.kind` first resets the `[loss]` table to that kind's defaults
-//! for the engine.
+//! the flags). A layer names only the keys it changes; tables may be partial. An unknown
+//! key at any level is an error naming its full path. Changing `loss.kind` first resets the
+//! `[loss]` table to that kind's defaults for the engine. Keys that were at the top level
+//! before the sections existed ([`MOVED_KEYS`]) are still read there.
 
 use std::path::{Path, PathBuf};
 
-use eventprop_core::{Discretization, Lif};
 use eventprop_exact::SolverConfig;
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::EngineKind;
+use crate::engine::{Engine, EngineSettings};
 use crate::error::{Error, Result};
 use crate::init_settings::{InitRule, InitSettings};
 use crate::loss::{LossKind, RateTargets};
-use crate::optim::{Adam, StepLr};
+pub use crate::optim::OptimSettings;
 use eventprop_core::error::one_line;
-use eventprop_core::spec::{Init, NetworkSpec, Readout};
+pub use eventprop_core::spec::NetworkSettings;
+use eventprop_core::spec::{Init, NetworkSpec};
+pub use eventprop_core::stepped::SteppedSettings;
 use eventprop_data::augment::Augment;
 use eventprop_data::yinyang::{self, Encoding, Splits};
-use std::fmt;
-use std::str::FromStr;
-
-/// The engines, by the name used in configs, flags and checkpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// Time-stepped seed function ([`crate::engine::stepped::SteppedEngine`]).
-    #[default]
-    Stepped,
-    /// Event-based, exact spike times and gradients ([`crate::engine::exact::ExactEngine`]).
-    Exact,
-    /// Hardware in the loop: forward on a chip, stepped adjoint ([`crate::engine::chip::ChipEngine`]).
-    Chip,
-}
-
-impl EngineKind {
-    /// Every engine, in the order of the docs.
-    pub const ALL: [EngineKind; 3] = [EngineKind::Stepped, EngineKind::Exact, EngineKind::Chip];
-
-    /// The name in configs and checkpoints.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Stepped => "stepped",
-            Self::Exact => "exact",
-            Self::Chip => "chip",
-        }
-    }
-}
-
-/// The config keys (a section, or a dotted key) that only some engines read, with those
-/// engines; every other key is read by all. A flag that sets a key the chosen engine does
-/// not read would be silently ignored, so the command-line tool refuses it
-/// ([`EngineKind::reads`]).
-pub const ENGINE_KEYS: &[(&str, &[EngineKind])] = &[
-    // The sections of one engine.
-    ("exact", &[EngineKind::Exact]),
-    ("chip", &[EngineKind::Chip]),
-    ("learn", &[EngineKind::Stepped, EngineKind::Exact]),
-    // The time grid and the grid-only loss terms (stepped function, and the chip's
-    // adjoint on its recording).
-    ("discretization", &[EngineKind::Stepped, EngineKind::Chip]),
-    ("encoding.dt", &[EngineKind::Stepped, EngineKind::Chip]),
-    ("events.dt", &[EngineKind::Stepped, EngineKind::Chip]),
-    ("loss.reg", &[EngineKind::Stepped, EngineKind::Chip]),
-    ("rate_reg", &[EngineKind::Stepped, EngineKind::Chip]),
-];
-
-impl EngineKind {
-    /// Whether this engine reads config key `key` (a dotted path such as `exact.max_steps`):
-    /// false when `key` or a section above it is listed in [`ENGINE_KEYS`] without this
-    /// engine.
-    pub fn reads(self, key: &str) -> bool {
-        ENGINE_KEYS.iter().all(|(k, engines)| {
-            let under = key == *k || key.starts_with(&format!("{k}."));
-            !under || engines.contains(&self)
-        })
-    }
-}
 
 /// Seed of the training shuffle of epoch `epoch` (0-based) of a run seeded `seed` (the
 /// trainer's order, and the calibration batches of [`crate::init`]).
@@ -93,23 +40,7 @@ pub fn shuffle_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-impl fmt::Display for EngineKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for EngineKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("expected `stepped`, `exact` or `chip`, got `{s}`"))
-    }
-}
-
-/// Every setting of a Yin-Yang run. Field names are the TOML keys.
+/// Every setting of a run. Field names are the TOML keys (sections are tables).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
@@ -134,56 +65,21 @@ pub struct TrainConfig {
     pub test_size: usize,
     /// Evaluation batch size.
     pub eval_batch_size: usize,
-    /// Adam learning rate of epoch 0.
-    pub lr: f64,
-    /// Epochs between learning-rate decays.
-    pub lr_step: usize,
-    /// Learning-rate decay factor.
-    pub lr_gamma: f64,
-    /// Adam `beta1`.
-    pub beta1: f64,
-    /// Adam `beta2`.
-    pub beta2: f64,
-    /// Adam `eps` (> 0).
-    pub eps: f64,
-    /// Clip all weights to `[-c, c]` after each update (absent: no clipping).
-    pub weight_clip: Option<f64>,
-    /// Hidden layer sizes.
-    pub hidden: Vec<usize>,
-    /// Hidden membrane time constant (s).
-    pub tau_mem: f64,
-    /// Hidden synaptic time constant (s).
-    pub tau_syn: f64,
-    /// Threshold (hidden and spiking output neurons).
-    pub threshold: f64,
-    /// Leak potential.
-    pub leak: f64,
-    /// Reset potential.
-    pub reset: f64,
-    /// Readout (or spiking output) membrane time constant (s).
-    pub readout_tau_mem: f64,
-    /// Readout (or spiking output) synaptic time constant (s).
-    pub readout_tau_syn: f64,
-    /// Adjoint discretization of the LIF layers (stepped engine).
-    pub discretization: Discretization,
+    /// The optimiser (`[optim]`: Adam, its step schedule, weight clipping).
+    pub optim: OptimSettings,
+    /// The network (`[network]`: hidden sizes, neuron parameters, initial weights).
+    pub network: NetworkSettings,
+    /// The time-stepped engines' settings (`[stepped]`: adjoint discretization, hidden
+    /// rate regulariser; stepped and chip engines).
+    pub stepped: SteppedSettings,
     /// Loss (and with it the output layer: integrator for `max_over_time`, spiking for
     /// `first_spike`).
     pub loss: LossKind,
-    /// Weight of the hidden firing-rate regulariser (0 = off; stepped engine).
-    pub rate_reg: f64,
     /// Per-neuron spike-count targets of the hidden layers (`[reg]`: `upper_rate`,
     /// `lower_rate`, `upper_strength`, `lower_strength`; off while both strengths are 0,
     /// the default), both engines ([`RateTargets`]).
     #[serde(default)]
     pub reg: RateTargets,
-    /// Hidden weight init mean.
-    pub hidden_init_mean: f64,
-    /// Hidden weight init std.
-    pub hidden_init_std: f64,
-    /// Output weight init mean.
-    pub readout_init_mean: f64,
-    /// Output weight init std.
-    pub readout_init_std: f64,
     /// Input spike encoding (also fixes `dt` and the window `t_sim`).
     pub encoding: Encoding,
     /// Solver settings of the exact engine.
@@ -372,7 +268,7 @@ pub struct DataFiles {
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
 const OPTIONAL_KEYS: [&str; 11] = [
-    "weight_clip",
+    "optim.weight_clip",
     "loss.tau_w",
     "data.train",
     "data.validation",
@@ -404,26 +300,18 @@ impl LossKind {
     /// # Errors
     /// [`Error::Invalid`] for another kind name.
     pub fn defaults(kind: &str, engine: EngineKind) -> Result<Self> {
-        match (kind, engine) {
-            // Hardware in the loop: a 10× stronger readout regulariser keeps the scores
-            // inside the 8-bit CADC's range (DESIGN.md, "HIL accuracy").
-            ("max_over_time", EngineKind::Chip) => Ok(Self::MaxOverTime { reg: 4e-3 }),
-            ("max_over_time", _) => Ok(Self::MaxOverTime { reg: 4e-4 }),
-            ("sum", _) => Ok(Self::Sum),
-            ("sum_exp", _) => Ok(Self::SumExp { tau_w: None }),
-            ("first_spike" | "time", EngineKind::Stepped | EngineKind::Chip) => {
-                Ok(Self::FirstSpike {
-                    tau0: 1e-6,
-                    tau1: 2e-5,
-                    alpha: 0.0,
-                    silent_label_gamma: 0.0,
-                })
-            }
-            ("first_spike" | "time", EngineKind::Exact) => Ok(Self::FirstSpike {
-                tau0: 0.5e-3,
-                tau1: 6.4e-3,
-                alpha: 3e-3,
-                silent_label_gamma: 30.0,
+        if let Some(l) = (engine.registration().loss_defaults)(kind) {
+            return Ok(l);
+        }
+        match kind {
+            "max_over_time" => Ok(Self::MaxOverTime { reg: 4e-4 }),
+            "sum" => Ok(Self::Sum),
+            "sum_exp" => Ok(Self::SumExp { tau_w: None }),
+            "first_spike" | "time" => Ok(Self::FirstSpike {
+                tau0: 1e-6,
+                tau1: 2e-5,
+                alpha: 0.0,
+                silent_label_gamma: 0.0,
             }),
             _ => Err(Error::invalid(
                 "loss.kind",
@@ -444,28 +332,45 @@ impl LossKind {
     }
 }
 
+/// The event-data preset of every engine, over the engine's Yin-Yang preset (the engine's
+/// [`crate::engine::Registration::events_preset`] follows): a 700-256-20-style network on
+/// the SHD recipe's time scale (DESIGN.md "Event data"): 1 ms steps, one hidden layer of
+/// 256 with `tau_mem = 20 ms`, `tau_syn = 5 ms` (readout the same), batch 32, Adam `1e-3`;
+/// initial weight scales calibrated on the data (`init.rule = "data"`, [`crate::init`]),
+/// starting from `N(0, 0.4)` hidden and `N(0, 0.1)` readout.
+pub const EVENTS_PRESET: &str = r#"
+    task = "events"
+    epochs = 20
+    batch_size = 32
+    eval_batch_size = 64
+    [optim]
+    lr = 1e-3
+    lr_step = 1
+    lr_gamma = 1.0
+    [network]
+    hidden = [256]
+    tau_mem = 20e-3
+    tau_syn = 5e-3
+    readout_tau_mem = 20e-3
+    readout_tau_syn = 5e-3
+    hidden_init_mean = 0.0
+    hidden_init_std = 0.4
+    readout_init_mean = 0.0
+    readout_init_std = 0.1
+    [init]
+    rule = "data"
+"#;
+
 impl TrainConfig {
-    /// The defaults of an engine.
-    ///
-    /// * `stepped`: the seed example (docs/spec.md §5) with the tuned changes that reach ≥ 95 %
-    ///   test accuracy in 10 epochs (measured, see DESIGN.md): `Corrected` discretization,
-    ///   hidden `tau_mem = tau_syn = 4 µs` (seed: 6 µs), Adam lr `1e-2` (seed: `2e-3`),
-    ///   `StepLR(step 2, gamma 0.7)` (seed: step 10, gamma 0.9), hidden init std `0.5`
-    ///   (seed: 0.25). Everything else is the seed's: 120 hidden, batch 50, readout LI
-    ///   with 6 µs, max-over-time + `4e-4 mean(score²)`, hidden init mean 0.8, readout
-    ///   `N(0, 0.1)`.
-    /// * `chip`: the stepped preset (hardware in the loop trains the stepped network's
-    ///   adjoint on a chip's recording), with the `[chip]` table's defaults, except the
-    ///   readout regulariser `4e-3` (stepped: `4e-4`), tuned on the validation split of
-    ///   HIL on the mock (DESIGN.md). `--readout-reg 4e-4` gives the software settings
-    ///   (e.g. for `--chip ideal`, which then trains bit-identically to software).
-    /// * `exact`: the EventProp paper's Yin-Yang setup: 5-200-3, `tau_mem = 20 ms`,
-    ///   `tau_syn = 5 ms`, first-spike cross-entropy, 40 epochs, batch 32, Adam `3e-3`
-    ///   decayed by 0.93 per epoch; inputs in `[0, 30 ms]` of a 60 ms window; init
-    ///   `N(1.5, 0.8)` / `N(0.93, 0.1)` (chosen here so that every output neuron fires at
-    ///   the start).
-    pub fn preset(engine: EngineKind) -> Self {
-        let stepped = Self {
+    /// The common base of every preset: the seed example (docs/spec.md §5) with the tuned
+    /// changes that reach ≥ 95 % test accuracy in 10 epochs (measured, see DESIGN.md):
+    /// `Corrected` discretization, hidden `tau_mem = tau_syn = 4 µs` (seed: 6 µs), Adam lr
+    /// `1e-2` (seed: `2e-3`), `StepLR(step 2, gamma 0.7)` (seed: step 10, gamma 0.9),
+    /// hidden init std `0.5` (seed: 0.25). Everything else is the seed's: 120 hidden,
+    /// batch 50, readout LI with 6 µs, max-over-time + `4e-4 mean(score²)`, hidden init
+    /// mean 0.8, readout `N(0, 0.1)`. It is the stepped engine's preset.
+    fn base(engine: EngineKind) -> Self {
+        Self {
             task: Task::Yinyang,
             engine,
             seed: 0,
@@ -476,29 +381,29 @@ impl TrainConfig {
             val_size: 1000,
             test_size: 1000,
             eval_batch_size: 1000,
-            lr: 1e-2,
-            lr_step: 2,
-            lr_gamma: 0.7,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_clip: None,
-            hidden: vec![120],
-            tau_mem: 4e-6,
-            tau_syn: 4e-6,
-            threshold: 1.0,
-            leak: 0.0,
-            reset: 0.0,
-            readout_tau_mem: 6e-6,
-            readout_tau_syn: 6e-6,
-            discretization: Discretization::Corrected,
+            optim: OptimSettings {
+                lr: 1e-2,
+                lr_step: 2,
+                lr_gamma: 0.7,
+                ..OptimSettings::default()
+            },
+            network: NetworkSettings {
+                hidden: vec![120],
+                tau_mem: 4e-6,
+                tau_syn: 4e-6,
+                threshold: 1.0,
+                leak: 0.0,
+                reset: 0.0,
+                readout_tau_mem: 6e-6,
+                readout_tau_syn: 6e-6,
+                hidden_init_mean: 0.8,
+                hidden_init_std: 0.5,
+                readout_init_mean: 0.0,
+                readout_init_std: 0.1,
+            },
+            stepped: SteppedSettings::default(),
             loss: LossKind::MaxOverTime { reg: 4e-4 },
-            rate_reg: 0.0,
             reg: RateTargets::default(),
-            hidden_init_mean: 0.8,
-            hidden_init_std: 0.5,
-            readout_init_mean: 0.0,
-            readout_init_std: 0.1,
             encoding: Encoding::default(),
             exact: SolverConfig::default(),
             memory_limit_gib: 16.0,
@@ -508,92 +413,33 @@ impl TrainConfig {
             learn: eventprop_core::spec::Learn::default(),
             augment: Augment::default(),
             init: InitSettings::default(),
-        };
-        match engine {
-            EngineKind::Stepped => stepped,
-            EngineKind::Chip => Self {
-                loss: LossKind::MaxOverTime { reg: 4e-3 },
-                ..stepped
-            },
-            EngineKind::Exact => Self {
-                epochs: 40,
-                batch_size: 32,
-                lr: 3e-3,
-                lr_step: 1,
-                lr_gamma: 0.93,
-                hidden: vec![200],
-                tau_mem: 20e-3,
-                tau_syn: 5e-3,
-                readout_tau_mem: 20e-3,
-                readout_tau_syn: 5e-3,
-                loss: LossKind::defaults("first_spike", engine).expect("known kind"),
-                hidden_init_mean: 1.5,
-                hidden_init_std: 0.8,
-                readout_init_mean: 0.93,
-                readout_init_std: 0.1,
-                encoding: Encoding {
-                    t_early: 0.0,
-                    t_late: 30e-3,
-                    t_bias: 0.0,
-                    t_sim: 60e-3,
-                    dt: 1e-4,
-                },
-                ..stepped
-            },
         }
     }
 
+    /// The Yin-Yang defaults of an engine: the common base (the seed example with tuned
+    /// changes, the stepped engine's preset) with the engine's
+    /// [`crate::engine::Registration::preset`] over it (each engine's documents its own).
+    pub fn preset(engine: EngineKind) -> Self {
+        Self::preset_for(Task::Yinyang, engine)
+    }
+
     /// The defaults of `task` on `engine`: [`TrainConfig::preset`] for Yin-Yang; for event
-    /// data a 700-256-20-style network on the SHD recipe's time scale (DESIGN.md "Event
-    /// data"): 1 ms steps, one hidden layer of 256 with `tau_mem = 20 ms`,
-    /// `tau_syn = 5 ms` (readout the same), batch 32, Adam `1e-3`; stepped: max-over-time
-    /// readout cross-entropy; exact: first-spike cross-entropy with times scaled to the
-    /// ~1 s samples (`tau0 = 20 ms`, `tau1 = 200 ms`); initial weight scales calibrated on
-    /// the data (`init.rule = "data"`, [`crate::init`]), starting from `N(0, 0.4)` hidden.
+    /// data [`EVENTS_PRESET`] and then the engine's
+    /// [`crate::engine::Registration::events_preset`] over it.
     pub fn preset_for(task: Task, engine: EngineKind) -> Self {
-        let base = Self::preset(engine);
-        match task {
-            Task::Yinyang => base,
-            Task::Events => Self {
-                task,
-                epochs: 20,
-                batch_size: 32,
-                eval_batch_size: 64,
-                lr: 1e-3,
-                lr_step: 1,
-                lr_gamma: 1.0,
-                hidden: vec![256],
-                tau_mem: 20e-3,
-                tau_syn: 5e-3,
-                readout_tau_mem: 20e-3,
-                readout_tau_syn: 5e-3,
-                hidden_init_mean: 0.0,
-                hidden_init_std: 0.4,
-                readout_init_mean: match engine {
-                    EngineKind::Stepped | EngineKind::Chip => 0.0,
-                    // First-spike outputs must fire at the start (measured: mean 0 left
-                    // every output silent on the SHD-shaped timing task, 0.3 trains).
-                    EngineKind::Exact => 0.3,
-                },
-                readout_init_std: 0.1,
-                loss: match engine {
-                    EngineKind::Stepped | EngineKind::Chip => LossKind::MaxOverTime { reg: 4e-4 },
-                    EngineKind::Exact => LossKind::FirstSpike {
-                        tau0: 20e-3,
-                        tau1: 200e-3,
-                        alpha: 3e-3,
-                        silent_label_gamma: 30.0,
-                    },
-                },
-                // The hidden and readout init values above are where the calibration
-                // starts (crate::init).
-                init: InitSettings {
-                    rule: InitRule::Data,
-                    ..InitSettings::default()
-                },
-                ..base
-            },
+        let r = engine.registration();
+        let mut layers = vec![r.preset];
+        if task == Task::Events {
+            layers.extend([EVENTS_PRESET, r.events_preset]);
         }
+        let mut t = toml::Table::try_from(Self::base(engine)).expect("the base serialises");
+        for layer in layers {
+            let layer: toml::Table = layer.parse().expect("a preset is valid TOML");
+            merge(&mut t, &layer, "", engine, "preset").expect("a preset names known keys");
+        }
+        toml::Value::Table(t)
+            .try_into()
+            .expect("a preset is a complete config")
     }
 
     /// The config of `layers` applied in order over the preset of the task and engine
@@ -622,16 +468,20 @@ impl TrainConfig {
                     .map_err(|e| Error::config(origin, format!("task: {e}")))?;
             }
         }
+        let layers = layers
+            .iter()
+            .map(|(origin, t)| Ok((*origin, into_sections(t, origin)?)))
+            .collect::<Result<Vec<_>>>()?;
         let mut base =
             toml::Table::try_from(Self::preset_for(task, engine)).expect("the preset serialises");
-        for (origin, t) in layers {
+        for (origin, t) in &layers {
             merge(&mut base, t, "", engine, origin)?;
         }
         let origin = layers.last().map_or("defaults", |l| l.0);
         let mut config: Self = toml::Value::Table(base)
             .try_into()
             .map_err(|e: toml::de::Error| Error::config(origin, one_line(&e)))?;
-        config.pin_given_inits(layers);
+        config.pin_given_inits(&layers);
         Ok(config)
     }
 
@@ -642,16 +492,23 @@ impl TrainConfig {
         if self.init.rule != InitRule::Data {
             return;
         }
-        let named = |key: &str| layers.iter().any(|(_, t)| t.contains_key(key));
+        let named = |key: &str| {
+            layers
+                .iter()
+                .any(|(_, t)| t.get("network").and_then(|n| n.get(key)).is_some())
+        };
         if named("hidden_init_std") && self.init.hidden_std.is_none() {
-            self.init.hidden_std = Some(vec![self.hidden_init_std; self.hidden.len()]);
+            self.init.hidden_std = Some(vec![
+                self.network.hidden_init_std;
+                self.network.hidden.len()
+            ]);
         }
         if (named("readout_init_mean") || named("readout_init_std"))
             && self.init.readout_mean.is_none()
             && self.init.readout_std.is_none()
         {
-            self.init.readout_mean = Some(self.readout_init_mean);
-            self.init.readout_std = Some(self.readout_init_std);
+            self.init.readout_mean = Some(self.network.readout_init_mean);
+            self.init.readout_std = Some(self.network.readout_init_std);
         }
     }
 
@@ -718,12 +575,9 @@ impl TrainConfig {
                 return Err(Error::invalid(name, ">= 1", v));
             }
         }
-        Adam::new(self.lr, self.beta1, self.beta2, self.eps)?;
-        StepLr::new(self.lr, self.lr_step, self.lr_gamma)?;
+        self.optim.validate()?;
+        self.stepped.validate()?;
         self.augment.validate()?;
-        if !(self.rate_reg.is_finite() && self.rate_reg >= 0.0) {
-            return Err(Error::invalid("rate_reg", "finite and >= 0", self.rate_reg));
-        }
         for (name, v) in [
             ("reg.upper_rate", self.reg.upper_rate),
             ("reg.lower_rate", self.reg.lower_rate),
@@ -741,28 +595,8 @@ impl TrainConfig {
                 self.reg.lower_rate,
             ));
         }
-        if let Some(c) = self.weight_clip {
-            if !(c.is_finite() && c > 0.0) {
-                return Err(Error::invalid("weight_clip", "finite and > 0", c));
-            }
-        }
-        for (name, v) in [
-            ("hidden_init_mean", self.hidden_init_mean),
-            ("readout_init_mean", self.readout_init_mean),
-        ] {
-            if !v.is_finite() {
-                return Err(Error::invalid(name, "finite", v));
-            }
-        }
-        for (name, v) in [
-            ("hidden_init_std", self.hidden_init_std),
-            ("readout_init_std", self.readout_init_std),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::invalid(name, "finite and >= 0", v));
-            }
-        }
-        self.init.validate(self.hidden.len())?;
+        self.network.validate_inits()?;
+        self.init.validate(self.network.hidden.len())?;
         match self.loss {
             LossKind::MaxOverTime { reg } => {
                 if !(reg.is_finite() && reg >= 0.0) {
@@ -801,24 +635,14 @@ impl TrainConfig {
         Ok(self.network().validate()?)
     }
 
-    /// Estimated peak memory (measured model, DESIGN.md "Memory estimate"):
-    ///
-    /// * stepped, fused path (no `[learn]` extras): `steps × max(batch_size,
-    ///   eval_batch_size) × (48 B × N_out + 12 B × Σ N_hidden)` — hidden spikes are event
-    ///   lists (12 B a spike, at most one per neuron and step: a bound, not a guess), the
-    ///   output layer is dense (measured 3.75 values per output neuron and step);
-    /// * chip, and stepped with `[learn]` extras:
-    ///   `8 B × steps × max(6 × batch_size, 4 × eval_batch_size) × (N_in + Σ N)`
-    ///   per batch (forward state and adjoint of every layer; factors measured: 5.8 and
-    ///   3.8 values per neuron and step) — the time grid is dense;
-    /// * exact: `40 B × max_spikes_per_neuron × Σ N` per sample in flight (one per thread)
-    ///   — memory grows with spikes only;
-    ///
-    /// plus the weights with their gradient and Adam moments (`4 × 8 B` per weight) and
-    /// the data sets ([`BYTES_PER_SAMPLE`] per sample).
+    /// Estimated peak memory (measured model, DESIGN.md "Memory estimate"): the engine's
+    /// batch state ([`crate::engine::Registration::memory`]: stepped fused path, dense grid
+    /// for `[learn]` extras and the chip, spike buffers for the exact engine), plus the
+    /// weights with their gradient and Adam moments (`4 × 8 B` per weight) and the data
+    /// sets ([`BYTES_PER_SAMPLE`] per sample).
     pub fn memory_estimate(&self) -> MemoryEstimate {
-        let spec = self.network();
-        let neurons: f64 = (spec.n_in + spec.hidden.iter().sum::<usize>() + spec.n_out) as f64;
+        let settings = self.engine_settings();
+        let spec = &settings.network;
         let weights: f64 = spec
             .weight_shapes()
             .iter()
@@ -835,52 +659,7 @@ impl TrainConfig {
             }
         };
         let data = samples * BYTES_PER_SAMPLE;
-        let (batch, what) = match self.engine {
-            // The fused path (stepped engine without [learn] extras): hidden spikes as
-            // event lists (12 B a spike, at most one per neuron and step), the few output
-            // neurons on the dense grid.
-            EngineKind::Stepped if !self.learn.any() => {
-                let steps = self.steps() as f64;
-                let (rows, which) = if self.batch_size >= self.eval_batch_size {
-                    (self.batch_size, "batch_size")
-                } else {
-                    (self.eval_batch_size, "eval_batch_size")
-                };
-                let hidden = spec.hidden.iter().sum::<usize>() as f64;
-                let per = steps * (48.0 * spec.n_out as f64 + 12.0 * hidden);
-                (
-                    per * rows as f64,
-                    format!(
-                        "the time grid: {steps} steps (t_sim / dt) × {rows} samples ({which}) × ({} output neurons × 48 B + {hidden} hidden neurons × 12 B for at most one spike a step)",
-                        spec.n_out
-                    ),
-                )
-            }
-            EngineKind::Stepped | EngineKind::Chip => {
-                let steps = self.steps() as f64;
-                let train = 6.0 * self.batch_size as f64;
-                let eval = 4.0 * self.eval_batch_size as f64;
-                let per = 8.0 * steps * neurons;
-                (
-                    per * train.max(eval),
-                    format!(
-                        "the time grid: {steps} steps (t_sim / dt) × {} samples ({}) × {neurons} neurons",
-                        if train >= eval { self.batch_size } else { self.eval_batch_size },
-                        if train >= eval { "batch_size" } else { "eval_batch_size" },
-                    ),
-                )
-            }
-            EngineKind::Exact => {
-                let threads = rayon::current_num_threads() as f64;
-                (
-                    40.0 * self.exact.max_spikes_per_neuron as f64 * neurons * threads,
-                    format!(
-                        "spike buffers: exact.max_spikes_per_neuron = {} × {neurons} neurons × {threads} threads",
-                        self.exact.max_spikes_per_neuron
-                    ),
-                )
-            }
-        };
+        let (batch, what) = (self.engine.registration().memory)(&settings);
         let parts = [
             (batch, what),
             (
@@ -962,26 +741,7 @@ impl TrainConfig {
 
     /// The network this config describes.
     pub fn network(&self) -> NetworkSpec {
-        let lif = Lif {
-            leak: self.leak,
-            reset: self.reset,
-            threshold: self.threshold,
-            tau_syn: self.tau_syn,
-            tau_mem: self.tau_mem,
-        };
-        let readout = match self.loss {
-            LossKind::MaxOverTime { .. } | LossKind::Sum | LossKind::SumExp { .. } => {
-                Readout::Integrator {
-                    tau_syn: self.readout_tau_syn,
-                    tau_mem: self.readout_tau_mem,
-                }
-            }
-            LossKind::FirstSpike { .. } => Readout::Spiking(Lif {
-                tau_syn: self.readout_tau_syn,
-                tau_mem: self.readout_tau_mem,
-                ..lif
-            }),
-        };
+        let spiking = matches!(self.loss, LossKind::FirstSpike { .. });
         let (n_in, n_out) = match self.task {
             Task::Yinyang => (yinyang::N_INPUTS, yinyang::N_CLASSES),
             Task::Events => (
@@ -989,14 +749,60 @@ impl TrainConfig {
                 self.events.classes.unwrap_or(0),
             ),
         };
-        NetworkSpec {
-            n_in,
-            hidden: self.hidden.clone(),
-            n_out,
-            lif,
-            readout,
-            learn: self.learn,
+        self.network.spec(n_in, n_out, spiking, self.learn)
+    }
+
+    /// What the engine is built from: the network, the time grid, the batch sizes and the
+    /// sections engines read.
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            network: self.network(),
+            dt: self.dt(),
+            steps: self.steps(),
+            t_sim: self.t_sim(),
+            events: self.task == Task::Events,
+            batch_size: self.batch_size,
+            eval_batch_size: self.eval_batch_size,
+            loss: self.loss,
+            reg: self.reg,
+            stepped: self.stepped,
+            exact: self.exact,
+            chip: self.chip.clone(),
         }
+    }
+
+    /// The engine this config asks for, after everything [`crate::Trainer::new`] checks
+    /// before it trains, in its order: every value ([`TrainConfig::validate_settings`]),
+    /// that the engine can run the config (it is built once, from its registration), and
+    /// the memory estimate ([`TrainConfig::check_memory`]).
+    ///
+    /// # Errors
+    /// The first of those errors.
+    pub fn engine(&self) -> Result<Box<dyn Engine>> {
+        self.engine_with(|s| crate::engine::build(self.engine, s))
+    }
+
+    /// As [`TrainConfig::engine`], with the engine that `make` builds from the settings
+    /// (e.g. the stepped engine on an explicit path).
+    ///
+    /// # Errors
+    /// As [`TrainConfig::engine`], and those of `make`.
+    pub fn engine_with(
+        &self,
+        make: impl FnOnce(&EngineSettings) -> Result<Box<dyn Engine>>,
+    ) -> Result<Box<dyn Engine>> {
+        self.validate_settings()?;
+        let engine = make(&self.engine_settings())?;
+        self.check_memory()?;
+        Ok(engine)
+    }
+
+    /// Everything [`TrainConfig::engine`] checks, without keeping the engine.
+    ///
+    /// # Errors
+    /// As [`TrainConfig::engine`].
+    pub fn check(&self) -> Result<()> {
+        self.engine().map(drop)
     }
 
     /// The weight initialisations: `hidden_init_*` for every hidden layer, then
@@ -1004,20 +810,21 @@ impl TrainConfig {
     ///
     /// Values stored in `[init]` (chosen by the data rule, or given) take their place.
     pub fn inits(&self) -> Vec<Init> {
-        let mut v: Vec<Init> = (0..self.hidden.len())
+        let net = &self.network;
+        let mut v: Vec<Init> = (0..net.hidden.len())
             .map(|k| Init {
-                mean: self.hidden_init_mean,
+                mean: net.hidden_init_mean,
                 std: self
                     .init
                     .hidden_std
                     .as_ref()
                     .and_then(|h| h.get(k).copied())
-                    .unwrap_or(self.hidden_init_std),
+                    .unwrap_or(net.hidden_init_std),
             })
             .collect();
         v.push(Init {
-            mean: self.init.readout_mean.unwrap_or(self.readout_init_mean),
-            std: self.init.readout_std.unwrap_or(self.readout_init_std),
+            mean: self.init.readout_mean.unwrap_or(net.readout_init_mean),
+            std: self.init.readout_std.unwrap_or(net.readout_init_std),
         });
         v
     }
@@ -1107,6 +914,66 @@ fn expand_dotted(layer: &toml::Table) -> toml::Table {
     out
 }
 
+/// The keys that were top-level settings before the config had sections, with the
+/// section that holds each now. [`TrainConfig::layered`] reads them at the top level too,
+/// so configs and run folders written before the sections existed load unchanged.
+pub const MOVED_KEYS: &[(&str, &str)] = &[
+    ("lr", "optim"),
+    ("lr_step", "optim"),
+    ("lr_gamma", "optim"),
+    ("beta1", "optim"),
+    ("beta2", "optim"),
+    ("eps", "optim"),
+    ("weight_clip", "optim"),
+    ("hidden", "network"),
+    ("tau_mem", "network"),
+    ("tau_syn", "network"),
+    ("threshold", "network"),
+    ("leak", "network"),
+    ("reset", "network"),
+    ("readout_tau_mem", "network"),
+    ("readout_tau_syn", "network"),
+    ("hidden_init_mean", "network"),
+    ("hidden_init_std", "network"),
+    ("readout_init_mean", "network"),
+    ("readout_init_std", "network"),
+    ("discretization", "stepped"),
+    ("rate_reg", "stepped"),
+];
+
+/// `layer` with dotted keys expanded and the top-level keys of [`MOVED_KEYS`] moved into
+/// their sections.
+///
+/// # Errors
+/// [`Error::Config`] when a layer sets a key both at the top level and in its section.
+fn into_sections(layer: &toml::Table, origin: &str) -> Result<toml::Table> {
+    let mut t = expand_dotted(layer);
+    for (key, section) in MOVED_KEYS {
+        let Some(value) = t.remove(*key) else {
+            continue;
+        };
+        let slot = t
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(table) = slot else {
+            return Err(Error::config(
+                origin,
+                format!("{section}: expected a table"),
+            ));
+        };
+        if table.contains_key(*key) {
+            return Err(Error::config(
+                origin,
+                format!(
+                    "{key} is given twice: at the top level (the old place) and as {section}.{key}"
+                ),
+            ));
+        }
+        table.insert(key.to_string(), value);
+    }
+    Ok(t)
+}
+
 /// Merges `layer` into `base` (complete for its level): values replace, tables merge,
 /// dotted keys (`encoding.t_sim`) address nested tables; a key missing from `base` is
 /// unknown. A new `loss.kind` first resets the loss table to that kind's defaults.
@@ -1165,57 +1032,4 @@ fn merge(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod engine_key_tests {
-    use super::*;
-
-    /// The keys each engine ignores (the table the command-line tool refused flags by
-    /// before it was derived from [`ENGINE_KEYS`]).
-    #[test]
-    fn engines_read_their_sections_only() {
-        let unread = |e: EngineKind| -> Vec<&str> {
-            [
-                "exact",
-                "exact.max_spikes_per_neuron",
-                "chip",
-                "chip.seed",
-                "learn.recurrent",
-                "discretization",
-                "encoding.dt",
-                "encoding.t_sim",
-                "events.dt",
-                "loss.reg",
-                "loss.kind",
-                "rate_reg",
-                "lr",
-            ]
-            .into_iter()
-            .filter(|k| !e.reads(k))
-            .collect()
-        };
-        assert_eq!(
-            unread(EngineKind::Stepped),
-            ["exact", "exact.max_spikes_per_neuron", "chip", "chip.seed"]
-        );
-        assert_eq!(
-            unread(EngineKind::Exact),
-            [
-                "chip",
-                "chip.seed",
-                "discretization",
-                "encoding.dt",
-                "events.dt",
-                "loss.reg",
-                "rate_reg"
-            ]
-        );
-        assert_eq!(
-            unread(EngineKind::Chip),
-            ["exact", "exact.max_spikes_per_neuron", "learn.recurrent"]
-        );
-        // a key that only shares a prefix with a section is read by all
-        assert!(EngineKind::Stepped.reads("exactly"));
-    }
 }

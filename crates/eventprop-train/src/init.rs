@@ -313,10 +313,16 @@ pub fn calibrate(
         .init
         .hidden_std
         .clone()
-        .unwrap_or_else(|| vec![config.hidden_init_std; n_hidden]);
+        .unwrap_or_else(|| vec![config.network.hidden_init_std; n_hidden]);
     let given_readout = config.init.readout_mean.is_some() || config.init.readout_std.is_some();
-    let mut readout_mean = config.init.readout_mean.unwrap_or(config.readout_init_mean);
-    let mut readout_std = config.init.readout_std.unwrap_or(config.readout_init_std);
+    let mut readout_mean = config
+        .init
+        .readout_mean
+        .unwrap_or(config.network.readout_init_mean);
+    let mut readout_std = config
+        .init
+        .readout_std
+        .unwrap_or(config.network.readout_init_std);
     let needs_data = data && !(given_hidden && given_readout);
     if needs_data && train.is_empty() {
         return Err(Error::invalid(
@@ -329,7 +335,7 @@ pub fn calibrate(
     let samples = inputs.len();
     let seed = config.seed;
     let t_sim = config.t_sim();
-    let mean = config.hidden_init_mean;
+    let mean = config.network.hidden_init_mean;
     let weights_of =
         |hidden_std: &[f64], readout_mean: f64, readout_std: f64| -> Result<Vec<Array2<f64>>> {
             let mut inits: Vec<_> = hidden_std

@@ -28,7 +28,8 @@
 //! let m = trainer.run_epoch(&mut |_| {})?;
 //! assert!(m.train_loss.is_finite() && m.test_acc.is_some());
 //! // The same trainer on the exact engine:
-//! let exact = TrainConfig { train_size: 64, val_size: 32, test_size: 32, hidden: vec![30], epochs: 1, ..TrainConfig::preset(EngineKind::Exact) };
+//! let mut exact = TrainConfig { train_size: 64, val_size: 32, test_size: 32, epochs: 1, ..TrainConfig::preset(EngineKind::Exact) };
+//! exact.network.hidden = vec![30];
 //! let m = Trainer::new(exact)?.run_epoch(&mut |_| {})?;
 //! assert!(m.train_loss.is_finite());
 //! # Ok::<(), eventprop_train::Error>(())

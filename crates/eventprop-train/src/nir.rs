@@ -11,10 +11,8 @@ use eventprop_nir::graph::Meta;
 use eventprop_nir::{network_from_graph, network_graph, Error as NirError, Graph, NirNetwork};
 
 use crate::config::{EngineKind, TrainConfig};
-use crate::engine;
 use crate::error::Result;
 use crate::loss::LossKind;
-use crate::optim::{Adam, StepLr};
 use crate::trainer::{RunData, Trainer};
 use eventprop_data::yinyang;
 
@@ -35,7 +33,7 @@ pub fn to_graph(t: &Trainer) -> Result<Graph> {
         m.insert("dt".into(), Meta::F64(c.encoding.dt));
         m.insert(
             "discretization".into(),
-            s(match c.discretization {
+            s(match c.stepped.discretization {
                 eventprop_core::Discretization::Seed => "seed",
                 eventprop_core::Discretization::Corrected => "corrected",
             }),
@@ -126,8 +124,8 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
             if !matches!(config.loss, LossKind::MaxOverTime { .. }) {
                 config.loss = LossKind::defaults("max_over_time", config.engine)?;
             }
-            config.readout_tau_syn = tau_syn;
-            config.readout_tau_mem = tau_mem;
+            config.network.readout_tau_syn = tau_syn;
+            config.network.readout_tau_mem = tau_mem;
         }
         Readout::Spiking(l) => {
             let shared = Lif {
@@ -141,25 +139,25 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
             if !matches!(config.loss, LossKind::FirstSpike { .. }) {
                 config.loss = LossKind::defaults("first_spike", config.engine)?;
             }
-            config.readout_tau_syn = l.tau_syn;
-            config.readout_tau_mem = l.tau_mem;
+            config.network.readout_tau_syn = l.tau_syn;
+            config.network.readout_tau_mem = l.tau_mem;
         }
     }
-    config.hidden = hidden;
-    config.tau_syn = lif.tau_syn;
-    config.tau_mem = lif.tau_mem;
-    config.leak = lif.leak;
-    config.reset = lif.reset;
-    config.threshold = lif.threshold;
-    let engine = engine::checked(&config, engine::build)?;
+    config.network.hidden = hidden;
+    config.network.tau_syn = lif.tau_syn;
+    config.network.tau_mem = lif.tau_mem;
+    config.network.leak = lif.leak;
+    config.network.reset = lif.reset;
+    config.network.threshold = lif.threshold;
+    let engine = config.engine()?;
     engine.spec().check_weights(&weights)?;
     let epochs_done = match g.metadata.get("epochs_done") {
         Some(Meta::I64(e)) if *e >= 0 => *e as usize,
         _ => 0,
     };
     Ok(Trainer {
-        adam: Adam::new(config.lr, config.beta1, config.beta2, config.eps)?,
-        schedule: StepLr::new(config.lr, config.lr_step, config.lr_gamma)?,
+        adam: config.optim.adam()?,
+        schedule: config.optim.schedule()?,
         engine,
         weights,
         epochs_done,

@@ -152,6 +152,101 @@ impl StepLr {
     }
 }
 
+/// The optimiser's section of a run's config (`[optim]`): Adam with a step schedule and
+/// optional weight clipping. [`OptimSettings::adam`] and [`OptimSettings::schedule`] build
+/// the optimiser from this section alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimSettings {
+    /// Adam learning rate of epoch 0.
+    pub lr: f64,
+    /// Epochs between learning-rate decays.
+    pub lr_step: usize,
+    /// Learning-rate decay factor.
+    pub lr_gamma: f64,
+    /// Adam `beta1`.
+    pub beta1: f64,
+    /// Adam `beta2`.
+    pub beta2: f64,
+    /// Adam `eps` (> 0).
+    pub eps: f64,
+    /// Clip all weights to `[-c, c]` after each update (absent: no clipping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_clip: Option<f64>,
+}
+
+impl Default for OptimSettings {
+    /// PyTorch's Adam defaults with `lr = 1e-3`, no decay, no clipping.
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            lr_step: 1,
+            lr_gamma: 1.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_clip: None,
+        }
+    }
+}
+
+impl OptimSettings {
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the key (`optim.lr`, ...).
+    pub fn validate(&self) -> Result<()> {
+        self.adam()?;
+        self.schedule()?;
+        if let Some(c) = self.weight_clip {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::invalid("optim.weight_clip", "finite and > 0", c));
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh Adam optimiser of these settings.
+    ///
+    /// # Errors
+    /// As [`Adam::new`], naming the key under `optim.`.
+    pub fn adam(&self) -> Result<Adam> {
+        Adam::new(self.lr, self.beta1, self.beta2, self.eps).map_err(in_section)
+    }
+
+    /// The learning-rate schedule of these settings.
+    ///
+    /// # Errors
+    /// As [`StepLr::new`], naming the key under `optim.`.
+    pub fn schedule(&self) -> Result<StepLr> {
+        StepLr::new(self.lr, self.lr_step, self.lr_gamma).map_err(in_section)
+    }
+}
+
+/// An error of [`Adam::new`] or [`StepLr::new`] with its argument named by its config key.
+fn in_section(e: Error) -> Error {
+    match e {
+        Error::Invalid {
+            arg,
+            expected,
+            actual,
+        } => Error::Invalid {
+            arg: match arg {
+                "lr" => "optim.lr",
+                "lr_step" => "optim.lr_step",
+                "lr_gamma" => "optim.lr_gamma",
+                "beta1" => "optim.beta1",
+                "beta2" => "optim.beta2",
+                "eps" => "optim.eps",
+                other => other,
+            },
+            expected,
+            actual,
+        },
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, Tensor, TensorData};
 use crate::config::{Task, TrainConfig};
-use crate::engine::{self, BatchOutcome, Engine, EngineKind, Pass};
+use crate::engine::{self, BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
 use crate::init::{self, LayerInit};
 use crate::metrics::{self, EpochMetrics};
@@ -110,28 +110,109 @@ pub enum Event<'a> {
 /// The encoded data of a run (training, validation and test samples).
 pub type RunData = eventprop_data::Splits;
 
-/// Weights, optimiser, engine, data and history of a run.
+/// Weights, optimiser, engine, data and history of a run (read through its accessors).
 #[derive(Debug)]
 pub struct Trainer {
     /// The settings.
-    pub config: TrainConfig,
+    pub(crate) config: TrainConfig,
     /// The engine that runs the batches.
-    pub engine: Box<dyn Engine>,
+    pub(crate) engine: Box<dyn Engine>,
     /// The weights (`f64`), input side first.
-    pub weights: Vec<Array2<f64>>,
+    pub(crate) weights: Vec<Array2<f64>>,
     /// Optimiser state.
-    pub adam: Adam,
+    pub(crate) adam: Adam,
     /// Schedule.
-    pub schedule: StepLr,
+    pub(crate) schedule: StepLr,
     /// Completed epochs.
-    pub epochs_done: usize,
+    pub(crate) epochs_done: usize,
     /// Metrics of the completed epochs.
-    pub history: Vec<EpochMetrics>,
+    pub(crate) history: Vec<EpochMetrics>,
     /// The data.
-    pub data: RunData,
+    pub(crate) data: RunData,
     /// How each layer's initial weights were chosen ([`crate::init`]; empty for a run
     /// restored from a checkpoint).
-    pub init_report: Vec<LayerInit>,
+    pub(crate) init_report: Vec<LayerInit>,
+}
+
+impl Trainer {
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The engine that runs the batches.
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
+    }
+
+    /// The trained tensors (`f64`), input side first ([`eventprop_core::NetworkSpec::tensor_shapes`]).
+    pub fn weights(&self) -> &[Array2<f64>] {
+        &self.weights
+    }
+
+    /// The trained tensors, to change in place (their shapes stay; the trainer clamps and
+    /// checks them as after an update at the next batch).
+    pub fn weights_mut(&mut self) -> &mut [Array2<f64>] {
+        &mut self.weights
+    }
+
+    /// Replaces the trained tensors with `weights` of the same shapes and finite values.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first tensor of another shape or with a non-finite
+    /// value.
+    pub fn set_weights(&mut self, weights: Vec<Array2<f64>>) -> Result<()> {
+        self.engine.spec().check_weights(&weights)?;
+        self.weights = weights;
+        Ok(())
+    }
+
+    /// The optimiser's state.
+    pub fn adam(&self) -> &Adam {
+        &self.adam
+    }
+
+    /// The learning-rate schedule.
+    pub fn schedule(&self) -> &StepLr {
+        &self.schedule
+    }
+
+    /// Completed epochs.
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
+    /// Metrics of the completed epochs.
+    pub fn history(&self) -> &[EpochMetrics] {
+        &self.history
+    }
+
+    /// The data.
+    pub fn data(&self) -> &RunData {
+        &self.data
+    }
+
+    /// How each layer's initial weights were chosen ([`crate::init`]; empty for a run
+    /// restored from a checkpoint).
+    pub fn init_report(&self) -> &[LayerInit] {
+        &self.init_report
+    }
+
+    /// Trains to `epochs` epochs in all (a resumed run going on past its planned end).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for fewer epochs than are done.
+    pub fn set_epochs(&mut self, epochs: usize) -> Result<()> {
+        if epochs < self.epochs_done {
+            return Err(Error::invalid(
+                "epochs",
+                format!(">= {} (epochs already done)", self.epochs_done),
+                epochs,
+            ));
+        }
+        self.config.epochs = epochs;
+        Ok(())
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -261,23 +342,25 @@ impl Trainer {
     /// [`Error::Invalid`] (and the engines' errors) for an invalid config; the errors of
     /// reading the data files ([`TrainConfig::splits`]).
     pub fn new(config: TrainConfig) -> Result<Self> {
-        Self::with_engine(config, engine::build)
+        let kind = config.engine;
+        Self::with_engine(config, |s| engine::build(kind, s))
     }
 
-    /// A fresh run whose engine `build` makes from the (validated) config — e.g. the
-    /// stepped engine on an explicit [`crate::engine::stepped::SteppedPath`].
+    /// A fresh run whose engine `build` makes from the (validated) config's engine
+    /// settings — e.g. the stepped engine on an explicit
+    /// [`crate::engine::stepped::SteppedPath`].
     ///
     /// # Errors
     /// As [`Trainer::new`], and those of `build`.
     pub fn with_engine(
         mut config: TrainConfig,
-        build: impl FnOnce(&TrainConfig) -> Result<Box<dyn Engine>>,
+        build: impl FnOnce(&EngineSettings) -> Result<Box<dyn Engine>>,
     ) -> Result<Self> {
         // Event runs take their grid and sizes from the data, so the data come first.
         let events = (config.task == Task::Events)
             .then(|| load_events(&mut config))
             .transpose()?;
-        let engine = engine::checked(&config, build)?;
+        let engine = config.engine_with(build)?;
         let data = match events {
             Some(d) => d,
             None => load_data(&mut config)?,
@@ -286,8 +369,8 @@ impl Trainer {
         // stores them in the config (the fixed rule simulates nothing).
         let init_report = init::calibrate(&mut config, engine.as_ref(), &data.train)?;
         let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
-        let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
-        let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
+        let adam = config.optim.adam()?;
+        let schedule = config.optim.schedule()?;
         Ok(Self {
             config,
             engine,
@@ -416,7 +499,7 @@ impl Trainer {
                 if k >= n_weights {
                     continue;
                 }
-                if let Some(c) = cfg.weight_clip {
+                if let Some(c) = cfg.optim.weight_clip {
                     w.mapv_inplace(|x| x.clamp(-c, c));
                 }
                 if let Some(c) = weight_limit {
@@ -788,7 +871,7 @@ impl Trainer {
         config
             .validate()
             .map_err(|e| Error::format(path, format!("checkpoint config: {e}")))?;
-        let engine = engine::build(&config)?;
+        let engine = engine::build(config.engine, &config.engine_settings())?;
         let shapes = engine.spec().tensor_shapes();
         let mut weights = Vec::with_capacity(shapes.len());
         for (k, &(o, i)) in shapes.iter().enumerate() {
@@ -808,7 +891,7 @@ impl Trainer {
             }
             weights.push(Array2::from_shape_vec((o, i), data).expect("shape checked"));
         }
-        let mut adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
+        let mut adam = config.optim.adam()?;
         if adam_steps.len() > shapes.len() {
             return Err(Error::format(path, "more Adam states than weights"));
         }
@@ -820,7 +903,7 @@ impl Trainer {
             }
             adam.slots.push(AdamSlot { steps, m, v });
         }
-        let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
+        let schedule = config.optim.schedule()?;
         let mut config = config;
         let data = if with_data {
             load_data(&mut config)?

@@ -62,7 +62,10 @@ fn small(engine: EngineKind) -> TrainConfig {
         eval_batch_size: 10,
         batch_size: 10,
         epochs: 2,
-        hidden: vec![3],
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![3],
+            ..TrainConfig::preset(engine).network.clone()
+        },
         ..TrainConfig::preset(engine)
     }
 }
@@ -329,7 +332,7 @@ fn corpus_outcomes_match_their_names() {
         let trainer = Trainer::load(&p);
         if name.starts_with("ok_trainer_") {
             let t = trainer.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(t.config.validate().is_ok(), "{name}");
+            assert!(t.config().validate().is_ok(), "{name}");
         } else if name.starts_with("ok_") || name.starts_with("raw_") {
             raw.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(trainer.is_err(), "{name} loaded as a trainer");
@@ -743,7 +746,7 @@ fn fuzz_trainer_load() {
             match result? {
                 Ok(t) => {
                     loaded.set(loaded.get() + 1);
-                    let v = no_panic("validate", || t.config.validate())?;
+                    let v = no_panic("validate", || t.config().validate())?;
                     prop_assert!(v.is_ok(), "loaded config does not validate: {v:?}");
                 }
                 Err(e) => one_line(&e)?,

@@ -128,7 +128,7 @@ fn negative_values_reach_validation_and_overflowing_weights_are_named() {
     let e = one_line_error(&run(&["train", "yinyang", "--dt", "-1e-6", "--out", o]));
     assert_eq!(e, "error: dt: expected > 0, got -0.000001");
     let e = one_line_error(&run(&["train", "yinyang", "--lr", "-1e-3", "--out", o]));
-    assert_eq!(e, "error: lr: expected finite and > 0, got -0.001");
+    assert_eq!(e, "error: optim.lr: expected finite and > 0, got -0.001");
     // Integers stay integers: a clap usage error naming the flag (exit 2).
     let r = run(&["train", "yinyang", "--epochs", "-1", "--out", o]);
     assert_eq!(r.status.code(), Some(2));

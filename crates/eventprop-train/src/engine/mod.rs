@@ -13,8 +13,13 @@
 //! * [`chip::ChipEngine`]: hardware in the loop — the forward on a chip
 //!   (`eventprop-chip`), the stepped adjoint on its recording.
 //!
-//! Adding an engine is one file here plus one arm in [`build`] and one name in
-//! [`EngineKind`].
+//! Each engine file ends with its [`Registration`]: its name, the config keys that it (and
+//! no engine that does not list them) reads, its preset, its loss defaults, its memory
+//! model and its builder. Adding an engine is one file here plus one line in the
+//! `engines!` list below (which makes the [`EngineKind`] variant and dispatches to the
+//! registration). Engines are built from [`EngineSettings`] — the network, the time grid
+//! and the config sections engines read — not from the whole training config
+//! (`TrainConfig::engine_settings` makes them).
 
 pub mod chip;
 pub mod exact;
@@ -24,11 +29,163 @@ pub mod stepped_learn;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-pub use crate::config::EngineKind;
-use crate::config::TrainConfig;
+use std::fmt;
+use std::str::FromStr;
+
 use crate::error::Result;
+use crate::loss::{LossKind, RateTargets};
+use eventprop_chip::ChipSettings;
 use eventprop_core::spec::NetworkSpec;
+use eventprop_core::stepped::SteppedSettings;
 use eventprop_data::Spike;
+use eventprop_exact::SolverConfig;
+
+/// Makes [`EngineKind`] (one variant per listed engine, named in configs by its
+/// registration's `name`) and [`EngineKind::registration`] from the list of engines.
+macro_rules! engines {
+    ($($(#[$doc:meta])* $variant:ident => $module:ident),+ $(,)?) => {
+        /// The engines, by the name used in configs, flags and checkpoints.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EngineKind {
+            $($(#[$doc])* $variant),+
+        }
+
+        impl EngineKind {
+            /// Every engine, in the order of the docs.
+            pub const ALL: &'static [EngineKind] = &[$(EngineKind::$variant),+];
+
+            /// What the trainer knows of this engine.
+            pub fn registration(self) -> &'static Registration {
+                match self {
+                    $(Self::$variant => &$module::REGISTRATION),+
+                }
+            }
+        }
+    };
+}
+
+// The registry: one line per engine.
+engines! {
+    /// Time-stepped seed function ([`stepped::SteppedEngine`]; with `[learn]` extras
+    /// [`stepped_learn::SteppedLearnEngine`]).
+    Stepped => stepped,
+    /// Event-based, exact spike times and gradients ([`exact::ExactEngine`]).
+    Exact => exact,
+    /// Hardware in the loop: forward on a chip, stepped adjoint ([`chip::ChipEngine`]).
+    Chip => chip,
+}
+
+impl Default for EngineKind {
+    /// The stepped engine.
+    fn default() -> Self {
+        Self::Stepped
+    }
+}
+
+impl EngineKind {
+    /// The name in configs and checkpoints.
+    pub fn name(self) -> &'static str {
+        self.registration().name
+    }
+
+    /// Whether this engine reads config key `key` (a dotted path such as
+    /// `exact.max_steps`): false when `key` or a section above it is listed in another
+    /// engine's [`Registration::reads`] but not in this engine's.
+    pub fn reads(self, key: &str) -> bool {
+        let under = |k: &&str| key == *k || key.starts_with(&format!("{k}."));
+        let specific = Self::ALL
+            .iter()
+            .any(|e| e.registration().reads.iter().any(under));
+        !specific || self.registration().reads.iter().any(under)
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<String> = Self::ALL.iter().map(|k| format!("`{k}`")).collect();
+                format!("expected one of {}, got `{s}`", names.join(", "))
+            })
+    }
+}
+
+impl serde::Serialize for EngineKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EngineKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the trainer knows of an engine besides running it. Each engine file defines one
+/// (`REGISTRATION`) and lists itself in `engines!`.
+#[derive(Debug)]
+pub struct Registration {
+    /// The name in configs, flags and checkpoints.
+    pub name: &'static str,
+    /// The config keys (sections or dotted keys) that only the engines listing them read;
+    /// a flag setting a key the chosen engine does not read is refused by the command-line
+    /// tool ([`EngineKind::reads`]).
+    pub reads: &'static [&'static str],
+    /// The engine's preset for Yin-Yang, as config keys over the common base (the stepped
+    /// seed example, `TrainConfig::preset`).
+    pub preset: &'static str,
+    /// The engine's changes to the event-data preset (over the common event preset).
+    pub events_preset: &'static str,
+    /// The defaults of loss kind `kind` on this engine, where they differ from the common
+    /// ones ([`LossKind::defaults`]); `None`: the common ones.
+    pub loss_defaults: fn(kind: &str) -> Option<LossKind>,
+    /// Estimated peak bytes of the engine's batch state, with what dominates in words.
+    pub memory: fn(&EngineSettings) -> (f64, String),
+    /// The engine of these settings.
+    pub build: fn(&EngineSettings) -> Result<Box<dyn Engine>>,
+}
+
+/// What an engine is built from: the network, the time grid, the batch sizes and the config
+/// sections engines read (made from a training config by `TrainConfig::engine_settings`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    /// The network (sizes, neurons, readout, what is learned).
+    pub network: NetworkSpec,
+    /// Time step of the grid (s).
+    pub dt: f64,
+    /// Steps of the grid.
+    pub steps: usize,
+    /// The simulated window (s).
+    pub t_sim: f64,
+    /// Whether the data are event files (task `events`) rather than Yin-Yang.
+    pub events: bool,
+    /// Training and evaluation batch sizes.
+    pub batch_size: usize,
+    /// Evaluation batch size.
+    pub eval_batch_size: usize,
+    /// The loss.
+    pub loss: LossKind,
+    /// Per-neuron spike-count targets of the hidden layers.
+    pub reg: RateTargets,
+    /// `[stepped]`.
+    pub stepped: SteppedSettings,
+    /// `[exact]`.
+    pub exact: SolverConfig,
+    /// `[chip]`.
+    pub chip: ChipSettings,
+}
 
 /// Whether a batch is for training (gradients, training-only loss terms) or evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,50 +276,65 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Everything [`crate::Trainer::new`] checks before it trains, in its order: every value
-/// ([`TrainConfig::validate_settings`]), that the engine can run the config (it is built
-/// once, [`build`]), and the memory estimate ([`TrainConfig::check_memory`]).
+/// The engine `settings` ask for, from the engine's registration (the trainer builds it
+/// through `TrainConfig::engine`, which checks the config's values first and its memory
+/// estimate after).
 ///
 /// # Errors
-/// The first of those errors.
-pub fn check(config: &TrainConfig) -> Result<()> {
-    checked(config, build).map(drop)
+/// [`crate::Error::Invalid`] when the settings do not suit the engine.
+pub fn build(kind: EngineKind, settings: &EngineSettings) -> Result<Box<dyn Engine>> {
+    (kind.registration().build)(settings)
 }
 
-/// The engine `make` builds for `config`, between the checks of [`check`]: values first,
-/// then the engine, then the memory estimate.
-///
-/// # Errors
-/// The first of those errors.
-pub fn checked(
-    config: &TrainConfig,
-    make: impl FnOnce(&TrainConfig) -> Result<Box<dyn Engine>>,
-) -> Result<Box<dyn Engine>> {
-    config.validate_settings()?;
-    let engine = make(config)?;
-    config.check_memory()?;
-    Ok(engine)
-}
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
 
-/// The engine a (validated) config asks for — the registry of engines.
-///
-/// # Errors
-/// [`crate::Error::Invalid`] when the config does not suit the engine.
-pub fn build(config: &TrainConfig) -> Result<Box<dyn Engine>> {
-    if config.learn.any() && config.engine == EngineKind::Chip {
-        return Err(crate::Error::invalid(
-            "learn",
-            "all off with the chip engine (recurrent weights, delays, trained taus and \
-             thresholds: stepped and exact engines)",
-            format!("{:?}", config.learn),
-        ));
+    /// The keys each engine ignores (the table the command-line tool refused flags by
+    /// before it was derived from the registrations).
+    #[test]
+    fn engines_read_their_sections_only() {
+        let unread = |e: EngineKind| -> Vec<&str> {
+            [
+                "exact",
+                "exact.max_spikes_per_neuron",
+                "chip",
+                "chip.seed",
+                "learn.recurrent",
+                "stepped.discretization",
+                "encoding.dt",
+                "encoding.t_sim",
+                "events.dt",
+                "loss.reg",
+                "loss.kind",
+                "stepped.rate_reg",
+                "optim.lr",
+            ]
+            .into_iter()
+            .filter(|k| !e.reads(k))
+            .collect()
+        };
+        assert_eq!(
+            unread(EngineKind::Stepped),
+            ["exact", "exact.max_spikes_per_neuron", "chip", "chip.seed"]
+        );
+        assert_eq!(
+            unread(EngineKind::Exact),
+            [
+                "chip",
+                "chip.seed",
+                "stepped.discretization",
+                "encoding.dt",
+                "events.dt",
+                "loss.reg",
+                "stepped.rate_reg"
+            ]
+        );
+        assert_eq!(
+            unread(EngineKind::Chip),
+            ["exact", "exact.max_spikes_per_neuron", "learn.recurrent"]
+        );
+        // a key that only shares a prefix with a section is read by all
+        assert!(EngineKind::Stepped.reads("exactly"));
     }
-    Ok(match config.engine {
-        EngineKind::Stepped if config.learn.any() => {
-            Box::new(stepped_learn::SteppedLearnEngine::new(config)?)
-        }
-        EngineKind::Stepped => Box::new(stepped::SteppedEngine::new(config)?),
-        EngineKind::Exact => Box::new(exact::ExactEngine::new(config)?),
-        EngineKind::Chip => Box::new(chip::ChipEngine::new(config)?),
-    })
 }

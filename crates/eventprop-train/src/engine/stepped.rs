@@ -21,14 +21,60 @@ use eventprop_core::fused::{EventBatch, EventRow, FusedLif};
 use eventprop_core::{EventPropNeuron, HwData, NeuronContext};
 use ndarray::{Array2, Array3, Axis};
 
-use super::{BatchOutcome, Engine, EngineKind, Pass};
-use crate::config::TrainConfig;
+use super::{BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind, LossOutput, RateTargets};
 use eventprop_core::spec::{NetworkSpec, Readout};
 use eventprop_core::stepped::network::{HwLayer, SteppedNetwork, Trace};
 use eventprop_core::stepped::readout::LeakyIntegrator;
 use eventprop_data::{rasterize, Spike};
+
+/// The stepped engine in the registry ([`super::EngineKind::Stepped`]): the common preset,
+/// the fused path (with `[learn]` extras the dense layers of
+/// [`super::stepped_learn::SteppedLearnEngine`]).
+pub(super) const REGISTRATION: super::Registration = super::Registration {
+    name: "stepped",
+    reads: &["stepped", "encoding.dt", "events.dt", "loss.reg", "learn"],
+    preset: "",
+    events_preset: "",
+    loss_defaults: |_| None,
+    memory,
+    build: |s| {
+        Ok(if s.network.learn.any() {
+            Box::new(super::stepped_learn::SteppedLearnEngine::new(s)?)
+        } else {
+            Box::new(SteppedEngine::new(s)?)
+        })
+    },
+};
+
+/// Peak bytes of the stepped engine's batch state (measured model, DESIGN.md "Memory
+/// estimate"): on the fused path `steps × max(batch_size, eval_batch_size) × (48 B × N_out
+/// + 12 B × Σ N_hidden)` — hidden spikes are event lists (12 B a spike, at most one per
+/// neuron and step: a bound, not a guess), the output layer is dense (measured 3.75
+/// values per output neuron and step); with `[learn]` extras the dense model of
+/// [`super::stepped_learn::dense_memory`].
+fn memory(s: &EngineSettings) -> (f64, String) {
+    if s.network.learn.any() {
+        return super::stepped_learn::dense_memory(s);
+    }
+    let spec = &s.network;
+    let steps = s.steps as f64;
+    let (rows, which) = if s.batch_size >= s.eval_batch_size {
+        (s.batch_size, "batch_size")
+    } else {
+        (s.eval_batch_size, "eval_batch_size")
+    };
+    let hidden = spec.hidden.iter().sum::<usize>() as f64;
+    let per = steps * (48.0 * spec.n_out as f64 + 12.0 * hidden);
+    (
+        per * rows as f64,
+        format!(
+            "the time grid: {steps} steps (t_sim / dt) × {rows} samples ({which}) × ({} output neurons × 48 B + {hidden} hidden neurons × 12 B for at most one spike a step)",
+            spec.n_out
+        ),
+    )
+}
 
 /// Which implementation the stepped engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,19 +117,19 @@ impl SteppedEngine {
     /// # Errors
     /// [`Error::Invalid`] for settings this engine does not have (the silent-label term of
     /// the first-spike loss) or an invalid network.
-    pub fn new(config: &TrainConfig) -> Result<Self> {
+    pub fn new(config: &EngineSettings) -> Result<Self> {
         refuse_silent_label(&config.loss)?;
-        let spec = config.network();
+        let spec = config.network.clone();
         spec.validate()?;
         Ok(Self {
             net: SteppedNetwork {
                 spec,
-                dt: config.dt(),
-                discretization: config.discretization,
+                dt: config.dt,
+                discretization: config.stepped.discretization,
             },
-            steps: config.steps(),
+            steps: config.steps,
             loss: config.loss,
-            rate_reg: config.rate_reg,
+            rate_reg: config.stepped.rate_reg,
             targets: config.reg,
             path: SteppedPath::Fused,
             pool: LayerPool::default(),
@@ -94,7 +140,7 @@ impl SteppedEngine {
     ///
     /// # Errors
     /// As [`SteppedEngine::new`].
-    pub fn with_path(config: &TrainConfig, path: SteppedPath) -> Result<Self> {
+    pub fn with_path(config: &EngineSettings, path: SteppedPath) -> Result<Self> {
         Ok(Self {
             path,
             ..Self::new(config)?

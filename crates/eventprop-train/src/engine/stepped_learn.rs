@@ -12,14 +12,42 @@ use eventprop_exact::NeuronParams;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use super::{BatchOutcome, Engine, EngineKind, Pass};
-use crate::config::TrainConfig;
+use super::{BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind, RateTargets};
 use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
 use eventprop_core::stepped::layer::{delay_steps, LayerRun, SteppedLayer};
 use eventprop_core::stepped::readout::LeakyIntegrator;
 use eventprop_data::Spike;
+
+/// Peak bytes of a batch on the dense time grid (the stepped engine with `[learn]` extras,
+/// and the chip engine): `8 B × steps × max(6 × batch_size, 4 × eval_batch_size) ×
+/// (N_in + Σ N)` — forward state and adjoint of every layer (factors measured: 5.8 and 3.8
+/// values per neuron and step).
+pub(super) fn dense_memory(s: &EngineSettings) -> (f64, String) {
+    let spec = &s.network;
+    let neurons = (spec.n_in + spec.hidden.iter().sum::<usize>() + spec.n_out) as f64;
+    let steps = s.steps as f64;
+    let train = 6.0 * s.batch_size as f64;
+    let eval = 4.0 * s.eval_batch_size as f64;
+    let per = 8.0 * steps * neurons;
+    (
+        per * train.max(eval),
+        format!(
+            "the time grid: {steps} steps (t_sim / dt) × {} samples ({}) × {neurons} neurons",
+            if train >= eval {
+                s.batch_size
+            } else {
+                s.eval_batch_size
+            },
+            if train >= eval {
+                "batch_size"
+            } else {
+                "eval_batch_size"
+            },
+        ),
+    )
+}
 
 /// Time-stepped simulation with recurrent weights, delays and per-neuron parameters.
 #[derive(Debug, Clone)]
@@ -45,24 +73,24 @@ impl SteppedLearnEngine {
     /// # Errors
     /// [`Error::Invalid`] for the silent-label term (exact engine only), a `Seed`
     /// discretization (these layers implement the `Corrected` one) or an invalid network.
-    pub fn new(config: &TrainConfig) -> Result<Self> {
+    pub fn new(config: &EngineSettings) -> Result<Self> {
         super::stepped::refuse_silent_label(&config.loss)?;
-        if config.discretization != eventprop_core::Discretization::Corrected {
+        if config.stepped.discretization != eventprop_core::Discretization::Corrected {
             return Err(Error::invalid(
-                "discretization",
+                "stepped.discretization",
                 "corrected with [learn] on the stepped engine (its layers implement the \
                  corrected adjoint)",
-                config.discretization,
+                config.stepped.discretization,
             ));
         }
-        let spec = config.network();
+        let spec = config.network.clone();
         spec.validate()?;
         Ok(Self {
             spec,
-            dt: config.dt(),
-            steps: config.steps(),
+            dt: config.dt,
+            steps: config.steps,
             loss: config.loss,
-            rate_reg: config.rate_reg,
+            rate_reg: config.stepped.rate_reg,
             targets: config.reg,
         })
     }

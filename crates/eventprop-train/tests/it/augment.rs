@@ -34,11 +34,11 @@ fn config(train: &Path, test: &Path, augment: bool) -> TrainConfig {
     let mut c = TrainConfig::preset_for(Task::Events, EngineKind::Stepped);
     c.data.train = Some(train.to_path_buf());
     c.data.test = Some(test.to_path_buf());
-    c.hidden = vec![32];
+    c.network.hidden = vec![32];
     c.batch_size = 16;
-    c.lr = 5e-3;
-    c.hidden_init_std = 1.5;
-    c.hidden_init_mean = 0.3;
+    c.optim.lr = 5e-3;
+    c.network.hidden_init_std = 1.5;
+    c.network.hidden_init_mean = 0.3;
     if augment {
         c.augment.time_shift = 5e-3;
         c.augment.channel_shift = 1;
@@ -57,7 +57,7 @@ fn timeless(mut m: EpochMetrics) -> EpochMetrics {
 
 #[test]
 fn augmentation_is_off_by_default() {
-    for engine in EngineKind::ALL {
+    for &engine in EngineKind::ALL {
         assert!(TrainConfig::preset_for(Task::Events, engine)
             .augment
             .is_off());
@@ -97,9 +97,9 @@ fn evaluation_is_never_augmented() {
     let m = on.run_epoch(&mut |_| {}).unwrap();
     // The same weights in a run without augmentation evaluate to the epoch's metrics.
     let mut off = Trainer::new(config(&train, &test, false)).unwrap();
-    off.weights = on.weights.clone();
-    let val = off.evaluate(&off.data.validation).unwrap();
-    let test = off.evaluate(&off.data.test).unwrap();
+    off.set_weights(on.weights().to_vec()).unwrap();
+    let val = off.evaluate(&off.data().validation).unwrap();
+    let test = off.evaluate(&off.data().test).unwrap();
     assert_eq!(
         (m.val_loss, m.val_acc),
         (Some(val.loss), Some(val.accuracy))
@@ -108,7 +108,7 @@ fn evaluation_is_never_augmented() {
         (m.test_loss, m.test_acc),
         (Some(test.loss), Some(test.accuracy))
     );
-    assert_eq!(on.evaluate(&on.data.test).unwrap(), test);
+    assert_eq!(on.evaluate(&on.data().test).unwrap(), test);
 }
 
 #[test]

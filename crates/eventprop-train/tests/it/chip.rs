@@ -37,7 +37,7 @@ fn some_weights(config: &TrainConfig) -> Vec<Array2<f64>> {
     c.epochs = 1;
     let mut t = Trainer::new(c).unwrap();
     t.run_epoch(&mut |_| {}).unwrap();
-    t.weights
+    t.weights().to_vec()
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn ideal_chip_forward_mapping_and_hil_gradients_are_bit_identical_to_software() 
         let net = SteppedNetwork {
             spec: config.network(),
             dt: config.encoding.dt,
-            discretization: config.discretization,
+            discretization: config.stepped.discretization,
         };
         let steps = config.encoding.steps();
         let chip = IdealChip {
@@ -93,9 +93,9 @@ fn ideal_chip_forward_mapping_and_hil_gradients_are_bit_identical_to_software() 
 
         // HIL loss, accuracy and gradients: bit for bit the software's (fused path, the
         // default)
-        let soft = SteppedEngine::new(&config).unwrap();
+        let soft = SteppedEngine::new(&config.engine_settings()).unwrap();
         assert_eq!(soft.path(), SteppedPath::Fused);
-        let hil = ChipEngine::new(&config).unwrap();
+        let hil = ChipEngine::new(&config.engine_settings()).unwrap();
         for pass in [Pass::Train, Pass::Eval] {
             let a = soft.run(&weights, &inputs, &labels, pass).unwrap();
             let mut b = hil.run(&weights, &inputs, &labels, pass).unwrap();
@@ -140,8 +140,8 @@ fn hil_training_on_the_ideal_chip_equals_software_training() {
         assert_eq!(c.mapping.collapsed, 0);
         assert!(c.mapping.spikes > 0);
     }
-    assert_eq!(soft.weights, hil.weights);
-    assert_eq!(strip(&soft.history), strip(&hil.history));
+    assert_eq!(soft.weights(), hil.weights());
+    assert_eq!(strip(soft.history()), strip(hil.history()));
 }
 
 fn mock(config: MockConfig, seed: u64) -> MockChip {
@@ -428,7 +428,10 @@ fn hil_training_on_the_mock_resumes_bit_identically() {
         val_size: 50,
         test_size: 50,
         epochs: 2,
-        hidden: vec![40],
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![40],
+            ..chip_config(ChipKind::Mock).network.clone()
+        },
         ..chip_config(ChipKind::Mock)
     };
     let dir = tempfile::tempdir().unwrap();
@@ -442,9 +445,9 @@ fn hil_training_on_the_mock_resumes_bit_identically() {
     let b = dir.path().join("b");
     first.run(&b, &mut |_| {}).unwrap();
     let mut resumed = Trainer::load(&b.join(eventprop_train::trainer::LAST_CHECKPOINT)).unwrap();
-    resumed.config.epochs = 2;
+    resumed.set_epochs(2).unwrap();
     resumed.run(&b, &mut |_| {}).unwrap();
-    assert_eq!(whole.weights, resumed.weights);
+    assert_eq!(whole.weights(), resumed.weights());
     let strip_time = |h: &[EpochMetrics]| -> Vec<EpochMetrics> {
         h.iter()
             .cloned()
@@ -455,9 +458,9 @@ fn hil_training_on_the_mock_resumes_bit_identically() {
             })
             .collect()
     };
-    assert_eq!(strip_time(&whole.history), strip_time(&resumed.history));
+    assert_eq!(strip_time(whole.history()), strip_time(resumed.history()));
     // the recording statistics are part of the history
-    assert!(whole.history.iter().all(|m| m.chip.is_some()));
+    assert!(whole.history().iter().all(|m| m.chip.is_some()));
 }
 
 #[test]
@@ -680,7 +683,7 @@ fn chip_crate_yinyang_network_is_the_chip_preset() {
     let c = eventprop_train::TrainConfig::preset(eventprop_train::EngineKind::Chip);
     assert_eq!(
         c.network(),
-        eventprop_chip::yinyang_network(c.hidden.clone())
+        eventprop_chip::yinyang_network(c.network.hidden.clone())
     );
     assert_eq!(c.encoding, eventprop_data::yinyang::Encoding::default());
 }

@@ -38,14 +38,14 @@ fn config(engine: EngineKind, train: &Path, test: &Path) -> TrainConfig {
     let mut c = TrainConfig::preset_for(Task::Events, engine);
     c.data.train = Some(train.to_path_buf());
     c.data.test = Some(test.to_path_buf());
-    c.hidden = vec![64];
+    c.network.hidden = vec![64];
     c.epochs = 3;
     c.batch_size = 16;
-    c.lr = 5e-3;
+    c.optim.lr = 5e-3;
     // 48 input events per 100 ms (vs ~5000 per second in the preset's SHD-like setting):
     // larger initial weights so that the hidden layer fires.
-    c.hidden_init_std = 1.5;
-    c.hidden_init_mean = 0.3;
+    c.network.hidden_init_std = 1.5;
+    c.network.hidden_init_mean = 0.3;
     c
 }
 
@@ -54,28 +54,28 @@ fn sizes_grid_and_validation_come_from_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let (train, test) = write_task(dir.path());
     let t = Trainer::new(config(EngineKind::Stepped, &train, &test)).unwrap();
-    let ev = &t.config.events;
+    let ev = &t.config().events;
     assert_eq!(ev.channels, Some(12));
     assert_eq!(ev.classes, Some(4));
     // Events lie in [0, 0.1 s): the last one's step is at most 100, so t_max <= 101 ms,
     // and t_max covers every event.
     let last = t
-        .data
+        .data()
         .train
         .samples
         .iter()
-        .chain(&t.data.validation.samples)
-        .chain(&t.data.test.samples)
+        .chain(&t.data().validation.samples)
+        .chain(&t.data().test.samples)
         .flatten()
         .map(|e| e.time)
         .fold(0.0, f64::max);
     let t_max = ev.t_max.unwrap();
     assert!(t_max <= 0.101 + 1e-12 && (last / 1e-3).round() < (t_max / 1e-3).round());
     // val_fraction 0.1 of 400.
-    assert_eq!((t.data.train.len(), t.data.validation.len()), (360, 40));
-    assert_eq!(t.data.test.len(), 100);
-    assert_eq!(t.engine.spec().n_in, 12);
-    assert_eq!(t.engine.spec().n_out, 4);
+    assert_eq!((t.data().train.len(), t.data().validation.len()), (360, 40));
+    assert_eq!(t.data().test.len(), 100);
+    assert_eq!(t.engine().spec().n_in, 12);
+    assert_eq!(t.engine().spec().n_out, 4);
 }
 
 #[test]
@@ -129,13 +129,13 @@ fn a_run_folder_resumes_and_its_checkpoint_evaluates_the_same() {
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f}");
     }
     let loaded = Trainer::load(&out.join(LAST_CHECKPOINT)).unwrap();
-    assert_eq!(loaded.config, t.config);
-    let a = t.evaluate(&t.data.test).unwrap();
-    let b = loaded.evaluate(&loaded.data.test).unwrap();
+    assert_eq!(loaded.config(), t.config());
+    let a = t.evaluate(&t.data().test).unwrap();
+    let b = loaded.evaluate(&loaded.data().test).unwrap();
     assert_eq!(a, b);
     // The resolved sizes are stored: evaluating a file needs no data of the run.
     let e = Trainer::load_for_eval(&out.join(LAST_CHECKPOINT)).unwrap();
-    assert_eq!(e.config.events.channels, Some(12));
+    assert_eq!(e.config().events.channels, Some(12));
 }
 
 #[test]

@@ -616,7 +616,10 @@ fn small() -> TrainConfig {
         test_size: 50,
         batch_size: 20,
         epochs: 1,
-        hidden: vec![20],
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![20],
+            ..TrainConfig::default().network.clone()
+        },
         ..TrainConfig::default()
     }
 }
@@ -696,10 +699,10 @@ fn training_on_files_written_from_the_generator_equals_training_on_the_generator
     files.test_size = 3;
     let mut a = Trainer::new(cfg).unwrap();
     let mut b = Trainer::new(files).unwrap();
-    assert_eq!(a.data.train, b.data.train);
+    assert_eq!(a.data().train, b.data().train);
     let ma = a.run_epoch(&mut |_| {}).unwrap();
     let mb = b.run_epoch(&mut |_| {}).unwrap();
-    assert_eq!(a.weights, b.weights);
+    assert_eq!(a.weights(), b.weights());
     assert_eq!(
         (ma.train_loss, ma.val_acc, ma.test_acc),
         (mb.train_loss, mb.val_acc, mb.test_acc)
@@ -708,14 +711,14 @@ fn training_on_files_written_from_the_generator_equals_training_on_the_generator
     let ck = d.path().join("ck.safetensors");
     b.save(&ck).unwrap();
     let r = Trainer::load(&ck).unwrap();
-    assert_eq!(r.config.data, b.config.data);
-    assert_eq!(r.data.test, b.data.test);
+    assert_eq!(r.config().data, b.config().data);
+    assert_eq!(r.data().test, b.data().test);
     // Evaluating the file-backed checkpoint needs no data files.
     std::fs::remove_file(&paths[0]).unwrap();
     assert!(Trainer::load(&ck).is_err());
     let e = Trainer::load_for_eval(&ck).unwrap();
     assert_eq!(
-        e.evaluate(&b.data.test).unwrap().accuracy,
+        e.evaluate(&b.data().test).unwrap().accuracy,
         mb.test_acc.unwrap()
     );
 }

@@ -67,7 +67,7 @@ fn the_calibration_moves_a_silent_hidden_layer_to_the_target_rate_on_both_engine
         let c = config(&[flags(engine, &train)]);
         assert_eq!(c.init.rule, InitRule::Data, "the event preset's rule");
         let t = Trainer::new(c).unwrap();
-        let hidden = &t.init_report[0];
+        let hidden = &t.init_report()[0];
         assert_eq!(hidden.layer, InitLayer::Hidden(0));
         let (measured, target, start) = calibrated(&hidden.source);
         // At the preset's std 0.4 the layer is (almost) silent; calibrated, its rate is
@@ -79,23 +79,23 @@ fn the_calibration_moves_a_silent_hidden_layer_to_the_target_rate_on_both_engine
         );
         assert!(hidden.std > 0.4, "{engine}: std {}", hidden.std);
         // The chosen values are in the run's config and give the run's weights.
-        assert_eq!(t.config.init.hidden_std, Some(vec![hidden.std]));
+        assert_eq!(t.config().init.hidden_std, Some(vec![hidden.std]));
         let w = t
-            .engine
+            .engine()
             .spec()
-            .init_weights(&t.config.inits(), t.config.seed)
+            .init_weights(&t.config().inits(), t.config().seed)
             .unwrap();
-        assert_eq!(w, t.weights);
+        assert_eq!(w, t.weights());
         // Independently: the hidden rate of the trainer's weights on the calibration
         // batches' samples is near the target too (all training samples here).
         let spikes: usize = t
-            .data
+            .data()
             .train
             .samples
             .iter()
-            .map(|x| t.engine.hidden_spikes(&t.weights, x).unwrap()[0].len())
+            .map(|x| t.engine().hidden_spikes(t.weights(), x).unwrap()[0].len())
             .sum();
-        let rate = spikes as f64 / (t.data.train.len() as f64 * 32.0 * t.config.t_sim());
+        let rate = spikes as f64 / (t.data().train.len() as f64 * 32.0 * t.config().t_sim());
         assert!(
             rate > 0.5 * target && rate < 2.0 * target,
             "{engine}: {rate} Hz on the whole training set"
@@ -108,11 +108,11 @@ fn first_spike_outputs_fire_after_the_calibration() {
     let dir = tempfile::tempdir().unwrap();
     let train = write_task(dir.path());
     let t = Trainer::new(config(&[flags(EngineKind::Exact, &train)])).unwrap();
-    let readout = &t.init_report[1];
+    let readout = &t.init_report()[1];
     assert_eq!(readout.layer, InitLayer::Readout);
     let (measured, target, _) = calibrated(&readout.source);
     assert!(measured <= target, "{measured} % silent, target {target} %");
-    let e = t.evaluate(&t.data.train).unwrap();
+    let e = t.evaluate(&t.data().train).unwrap();
     assert!(
         e.silent_output_fraction.unwrap() <= 0.25,
         "{:?} of the training samples with a silent output",
@@ -126,9 +126,9 @@ fn the_calibration_is_deterministic() {
     let train = write_task(dir.path());
     let a = Trainer::new(config(&[flags(EngineKind::Stepped, &train)])).unwrap();
     let b = Trainer::new(config(&[flags(EngineKind::Stepped, &train)])).unwrap();
-    assert_eq!(a.config.init, b.config.init);
-    assert_eq!(a.init_report, b.init_report);
-    assert_eq!(a.weights, b.weights);
+    assert_eq!(a.config().init, b.config().init);
+    assert_eq!(a.init_report(), b.init_report());
+    assert_eq!(a.weights(), b.weights());
 }
 
 #[test]
@@ -141,21 +141,24 @@ fn explicit_init_values_are_used_as_given() {
     let c = config(&[flags(EngineKind::Stepped, &train), given]);
     assert_eq!(c.init.hidden_std, Some(vec![1.5]));
     let t = Trainer::new(c).unwrap();
-    for l in &t.init_report {
+    for l in t.init_report() {
         assert_eq!(l.source, InitSource::Given, "{l}");
     }
-    assert_eq!((t.init_report[0].std, t.init_report[1].std), (1.5, 0.05));
+    assert_eq!(
+        (t.init_report()[0].std, t.init_report()[1].std),
+        (1.5, 0.05)
+    );
     // Only the hidden std given: the readout is still calibrated.
     let hidden_only: toml::Table = "hidden_init_std = 1.5".parse().unwrap();
     let t = Trainer::new(config(&[flags(EngineKind::Stepped, &train), hidden_only])).unwrap();
-    assert_eq!(t.init_report[0].source, InitSource::Given);
-    calibrated(&t.init_report[1].source);
+    assert_eq!(t.init_report()[0].source, InitSource::Given);
+    calibrated(&t.init_report()[1].source);
     // The fixed rule calibrates nothing.
     let fixed: toml::Table = "[init]\nrule = \"fixed\"".parse().unwrap();
     let t = Trainer::new(config(&[flags(EngineKind::Stepped, &train), fixed])).unwrap();
-    assert_eq!(t.init_report[0].source, InitSource::Fixed);
-    assert_eq!(t.init_report[0].std, 0.4);
-    assert_eq!(t.config.init.hidden_std, None);
+    assert_eq!(t.init_report()[0].source, InitSource::Fixed);
+    assert_eq!(t.init_report()[0].std, 0.4);
+    assert_eq!(t.config().init.hidden_std, None);
 }
 
 #[test]
@@ -164,22 +167,22 @@ fn resume_and_the_stored_config_do_not_recalibrate() {
     let train = write_task(dir.path());
     let run = dir.path().join("run");
     let mut t = Trainer::new(config(&[flags(EngineKind::Stepped, &train)])).unwrap();
-    let chosen = t.config.init.clone();
+    let chosen = t.config().init.clone();
     assert!(chosen.hidden_std.is_some() && chosen.readout_std.is_some());
     t.run(&run, &mut |_| {}).unwrap();
     // The checkpoint holds the chosen values; loading simulates nothing.
     let r = Trainer::load(&run.join(LAST_CHECKPOINT)).unwrap();
-    assert_eq!(r.config.init, chosen);
-    assert!(r.init_report.is_empty());
-    assert_eq!(r.weights, t.weights);
+    assert_eq!(r.config().init, chosen);
+    assert!(r.init_report().is_empty());
+    assert_eq!(r.weights(), t.weights());
     // A new run from the stored config.toml uses the stored values as given.
     let stored = eventprop_train::config::read_toml_table(&run.join("config.toml")).unwrap();
     let again = Trainer::new(config(&[stored])).unwrap();
     assert!(again
-        .init_report
+        .init_report()
         .iter()
         .all(|l| l.source == InitSource::Given));
-    assert_eq!(again.config.init, chosen);
+    assert_eq!(again.config().init, chosen);
 }
 
 #[test]
@@ -194,24 +197,27 @@ fn yinyang_keeps_its_fixed_preset() {
             ..c.clone()
         })
         .unwrap();
-        assert!(t.init_report.iter().all(|l| l.source == InitSource::Fixed));
+        assert!(t
+            .init_report()
+            .iter()
+            .all(|l| l.source == InitSource::Fixed));
         let w = t
-            .engine
+            .engine()
             .spec()
             .init_weights(
                 &[
                     eventprop_train::model::Init {
-                        mean: c.hidden_init_mean,
-                        std: c.hidden_init_std,
+                        mean: c.network.hidden_init_mean,
+                        std: c.network.hidden_init_std,
                     },
                     eventprop_train::model::Init {
-                        mean: c.readout_init_mean,
-                        std: c.readout_init_std,
+                        mean: c.network.readout_init_mean,
+                        std: c.network.readout_init_std,
                     },
                 ],
                 c.seed,
             )
             .unwrap();
-        assert_eq!(w, t.weights);
+        assert_eq!(w, t.weights());
     }
 }

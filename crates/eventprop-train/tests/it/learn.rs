@@ -21,9 +21,12 @@ fn small(learn: Learn) -> TrainConfig {
         val_size: 100,
         test_size: 100,
         epochs: 2,
-        hidden: vec![40],
         seed: 3,
         learn,
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![40],
+            ..TrainConfig::preset(EngineKind::Exact).network.clone()
+        },
         ..TrainConfig::preset(EngineKind::Exact)
     }
 }
@@ -31,18 +34,24 @@ fn small(learn: Learn) -> TrainConfig {
 #[test]
 fn tensors_follow_the_layout_and_leave_the_plain_weights_unchanged() {
     let plain = Trainer::new(TrainConfig {
-        hidden: vec![7, 5],
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![7, 5],
+            ..small(Learn::default()).network.clone()
+        },
         ..small(Learn::default())
     })
     .unwrap();
     let t = Trainer::new(TrainConfig {
-        hidden: vec![7, 5],
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![7, 5],
+            ..small(ALL).network.clone()
+        },
         ..small(ALL)
     })
     .unwrap();
-    let spec = t.engine.spec();
+    let spec = t.engine().spec();
     let l = spec.layout();
-    let shapes: Vec<(usize, usize)> = t.weights.iter().map(|w| w.dim()).collect();
+    let shapes: Vec<(usize, usize)> = t.weights().iter().map(|w| w.dim()).collect();
     // 5 → 7 → 5 → 3: 3 weight matrices, 2 recurrent, 3 delay matrices, 2 × 3 ln tau rows,
     // 3 threshold rows.
     let expected = vec![
@@ -71,17 +80,21 @@ fn tensors_follow_the_layout_and_leave_the_plain_weights_unchanged() {
     );
     assert_eq!(l.n_weights(), 5);
     // The feed-forward weights are drawn first from the same stream: unchanged.
-    assert_eq!(t.weights[..3], plain.weights[..]);
+    assert_eq!(t.weights()[..3], plain.weights()[..]);
     // Delays start at 0; ln tau and the threshold parameter at the config's values.
-    assert!(t.weights[5..8].iter().all(|d| d.iter().all(|&v| v == 0.0)));
-    let c = &t.config;
-    assert!(t.weights[8].iter().all(|&v| v == c.tau_mem.ln()));
-    assert!(t.weights[10].iter().all(|&v| v == c.readout_tau_mem.ln()));
-    assert!(t.weights[11].iter().all(|&v| v == c.tau_syn.ln()));
-    let floor = c.leak.max(c.reset);
-    assert!(t.weights[14]
+    assert!(t.weights()[5..8]
         .iter()
-        .all(|&v| ((floor + v.exp()) - c.threshold).abs() < 1e-15));
+        .all(|d| d.iter().all(|&v| v == 0.0)));
+    let c = &t.config();
+    assert!(t.weights()[8].iter().all(|&v| v == c.network.tau_mem.ln()));
+    assert!(t.weights()[10]
+        .iter()
+        .all(|&v| v == c.network.readout_tau_mem.ln()));
+    assert!(t.weights()[11].iter().all(|&v| v == c.network.tau_syn.ln()));
+    let floor = c.network.leak.max(c.network.reset);
+    assert!(t.weights()[14]
+        .iter()
+        .all(|&v| ((floor + v.exp()) - c.network.threshold).abs() < 1e-15));
 }
 
 /// Central difference with Richardson extrapolation.
@@ -93,16 +106,19 @@ fn central(f: &dyn Fn(f64) -> f64, h: f64) -> f64 {
 #[test]
 fn engine_gradients_of_every_tensor_match_finite_differences() {
     let mut t = Trainer::new(TrainConfig {
-        hidden: vec![8],
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![8],
+            ..small(ALL).network.clone()
+        },
         ..small(ALL)
     })
     .unwrap();
     // Move every tensor off its initial value so no gradient is trivially zero: delays
     // 0.2–1 ms (0.04–0.2 in units of tau_syn = 5 ms), ln tau and thresholds spread per
     // neuron, some recurrence.
-    let l = t.engine.spec().layout();
+    let l = t.engine().spec().layout();
     let mut k = 0.0_f64;
-    for (i, w) in t.weights.iter_mut().enumerate().skip(l.n_ff) {
+    for (i, w) in t.weights_mut().iter_mut().enumerate().skip(l.n_ff) {
         for v in w.iter_mut() {
             k += 1.0;
             let wobble = (k * 0.7).sin();
@@ -115,21 +131,21 @@ fn engine_gradients_of_every_tensor_match_finite_differences() {
             };
         }
     }
-    let set = &t.data.train;
+    let set = &t.data().train;
     let inputs: Vec<&[_]> = set.samples[..16].iter().map(|s| s.as_slice()).collect();
     let labels = &set.labels[..16];
-    let run = |w: &[Array2<f64>]| t.engine.run(w, &inputs, labels, Pass::Train).unwrap();
-    let base = run(&t.weights);
+    let run = |w: &[Array2<f64>]| t.engine().run(w, &inputs, labels, Pass::Train).unwrap();
+    let base = run(t.weights());
     let grads = base.grads.clone().unwrap();
     let (mut checked, mut agree) = (0, 0);
-    for (i, w) in t.weights.iter().enumerate() {
+    for (i, w) in t.weights().iter().enumerate() {
         // A few entries of every tensor.
         for flat in (0..w.len()).step_by((w.len() / 3).max(1)) {
             let (r, c) = (flat / w.ncols(), flat % w.ncols());
             let v0 = w[[r, c]];
             let h = 1e-6 * v0.abs().max(1.0);
             let f = |e: f64| {
-                let mut moved = t.weights.clone();
+                let mut moved = t.weights().to_vec();
                 moved[i][[r, c]] = v0 + e;
                 run(&moved).loss_sum / inputs.len() as f64
             };
@@ -158,7 +174,7 @@ fn learned_tensors_train_stay_in_range_and_resume_bit_identically() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.safetensors");
     let mut full = Trainer::new(cfg.clone()).unwrap();
-    let init = full.weights.clone();
+    let init = full.weights().to_vec();
     full.run_epoch(&mut |_| {}).unwrap();
     full.run_epoch(&mut |_| {}).unwrap();
     let mut first = Trainer::new(cfg.clone()).unwrap();
@@ -166,20 +182,20 @@ fn learned_tensors_train_stay_in_range_and_resume_bit_identically() {
     first.save(&path).unwrap();
     drop(first);
     let mut resumed = Trainer::load(&path).unwrap();
-    assert_eq!(resumed.config.learn, ALL);
+    assert_eq!(resumed.config().learn, ALL);
     resumed.run_epoch(&mut |_| {}).unwrap();
-    assert_eq!(resumed.weights, full.weights, "bit-identical tensors");
-    let l = full.engine.spec().layout();
+    assert_eq!(resumed.weights(), full.weights(), "bit-identical tensors");
+    let l = full.engine().spec().layout();
     // Every kind of tensor moved, and the delays stayed >= 0.
-    for (i, (a, b)) in full.weights.iter().zip(&init).enumerate() {
+    for (i, (a, b)) in full.weights().iter().zip(&init).enumerate() {
         assert_ne!(a, b, "tensor {i} trained");
     }
     let d = l.delays.unwrap();
-    assert!(full.weights[d..d + l.n_ff]
+    assert!(full.weights()[d..d + l.n_ff]
         .iter()
         .all(|t| t.iter().all(|&v| v >= 0.0)));
     // Chance is 1/3; measured 0.76 (train) / 0.85 (validation) after 2 epochs.
-    assert!(full.history[1].train_acc > 0.5, "{:?}", full.history[1]);
+    assert!(full.history()[1].train_acc > 0.5, "{:?}", full.history()[1]);
 }
 
 #[test]
@@ -234,17 +250,17 @@ fn stepped_learn_engine_matches_the_seed_engine_on_the_plain_network() {
             ..base
         })
         .unwrap();
-        let n_ff = plain.weights.len();
-        assert_eq!(plain.weights[..], learn.weights[..n_ff]);
-        let set = &plain.data.train;
+        let n_ff = plain.weights().len();
+        assert_eq!(plain.weights()[..], learn.weights()[..n_ff]);
+        let set = &plain.data().train;
         let inputs: Vec<&[_]> = set.samples.iter().map(|s| s.as_slice()).collect();
         let a = plain
-            .engine
-            .run(&plain.weights, &inputs, &set.labels, Pass::Train)
+            .engine()
+            .run(plain.weights(), &inputs, &set.labels, Pass::Train)
             .unwrap();
         let b = learn
-            .engine
-            .run(&learn.weights, &inputs, &set.labels, Pass::Train)
+            .engine()
+            .run(learn.weights(), &inputs, &set.labels, Pass::Train)
             .unwrap();
         assert!((a.loss_sum - b.loss_sum).abs() <= 1e-12 * a.loss_sum.abs());
         assert_eq!(a.predictions, b.predictions);
@@ -283,7 +299,7 @@ fn stepped_training_with_every_extra_learns_and_resumes() {
     first.save(&path).unwrap();
     let mut resumed = Trainer::load(&path).unwrap();
     resumed.run_epoch(&mut |_| {}).unwrap();
-    assert_eq!(resumed.weights, full.weights);
-    eprintln!("{:?}", full.history[1]);
-    assert!(full.history[1].train_acc > 0.5, "{:?}", full.history[1]);
+    assert_eq!(resumed.weights(), full.weights());
+    eprintln!("{:?}", full.history()[1]);
+    assert!(full.history()[1].train_acc > 0.5, "{:?}", full.history()[1]);
 }

@@ -9,7 +9,7 @@
 //!   is smooth in them on the grid), and every gradient against the exact engine as
 //!   `dt → 0` (first-order convergence).
 
-use eventprop_train::engine::{build, Engine, Pass};
+use eventprop_train::engine::{Engine, Pass};
 use eventprop_train::loss::{LossKind, RateTargets};
 use eventprop_train::model::Learn;
 use eventprop_train::{EngineKind, TrainConfig, Trainer};
@@ -21,12 +21,15 @@ fn exact(loss: LossKind, hidden: usize, learn: Learn) -> TrainConfig {
         train_size: 40,
         val_size: 10,
         test_size: 10,
-        hidden: vec![hidden],
         seed: 3,
         loss,
         learn,
-        readout_init_mean: 0.0,
-        readout_init_std: 1.0,
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![hidden],
+            readout_init_mean: 0.0,
+            readout_init_std: 1.0,
+            ..TrainConfig::preset(EngineKind::Exact).network.clone()
+        },
         ..TrainConfig::preset(EngineKind::Exact)
     }
 }
@@ -88,9 +91,9 @@ fn exact_readout_losses_match_finite_differences() {
             let mut t = Trainer::new(exact(loss, 8, learn)).unwrap();
             // Spread delays (0.2–1 ms), recurrence, taus and thresholds off their initial
             // values so no gradient is trivially zero.
-            let l = t.engine.spec().layout();
+            let l = t.engine().spec().layout();
             let mut k = 0.0_f64;
-            for (i, w) in t.weights.iter_mut().enumerate().skip(l.n_ff) {
+            for (i, w) in t.weights_mut().iter_mut().enumerate().skip(l.n_ff) {
                 for v in w.iter_mut() {
                     k += 1.0;
                     let wobble = (k * 0.7).sin();
@@ -103,12 +106,12 @@ fn exact_readout_losses_match_finite_differences() {
                     };
                 }
             }
-            let set = &t.data.train;
+            let set = &t.data().train;
             let inputs: Vec<&[_]> = set.samples[..12].iter().map(|s| s.as_slice()).collect();
             let labels = &set.labels[..12];
-            let run = |w: &[Array2<f64>]| t.engine.run(w, &inputs, labels, Pass::Train).unwrap();
-            let grads = run(&t.weights).grads.unwrap();
-            let (agree, checked, worst) = check_all(&t.weights, &grads, &|w| {
+            let run = |w: &[Array2<f64>]| t.engine().run(w, &inputs, labels, Pass::Train).unwrap();
+            let grads = run(t.weights()).grads.unwrap();
+            let (agree, checked, worst) = check_all(t.weights(), &grads, &|w| {
                 run(w).loss_sum / inputs.len() as f64
             });
             eprintln!(
@@ -161,16 +164,16 @@ fn exact_rate_targets_match_their_surrogate_differences() {
         };
         let mut c = exact(loss, 10, Learn::default());
         if let LossKind::FirstSpike { .. } = loss {
-            c.readout_init_mean = 0.93;
-            c.readout_init_std = 0.1;
+            c.network.readout_init_mean = 0.93;
+            c.network.readout_init_std = 0.1;
         }
         let t = Trainer::new(c.clone()).unwrap();
-        let set = &t.data.train;
+        let set = &t.data().train;
         let inputs: Vec<&[_]> = set.samples[..8].iter().map(|s| s.as_slice()).collect();
         let labels = &set.labels[..8];
         let b = inputs.len() as f64;
         // The batch-mean counts of the network (they do not depend on the targets).
-        let times = hidden_times(t.engine.as_ref(), &t.weights, &inputs);
+        let times = hidden_times(t.engine(), t.weights(), &inputs);
         let mut mean = vec![0.0; 10];
         for s in &times {
             for &(_, n) in s {
@@ -186,10 +189,10 @@ fn exact_rate_targets_match_their_surrogate_differences() {
             ..targets
         };
         c.reg = targets;
-        let engine = build(&c).unwrap();
+        let engine = c.engine().unwrap();
         let engine = engine.as_ref();
         let base = engine
-            .run(&t.weights, &inputs, labels, Pass::Train)
+            .run(t.weights(), &inputs, labels, Pass::Train)
             .unwrap();
         let grads = base.grads.unwrap();
         let (_, g) = targets.evaluate(&mean);
@@ -206,7 +209,7 @@ fn exact_rate_targets_match_their_surrogate_differences() {
                 .sum();
             ce + surrogate
         };
-        let (agree, checked, worst) = check_all(&t.weights, &grads, &value);
+        let (agree, checked, worst) = check_all(t.weights(), &grads, &value);
         eprintln!(
             "exact {} + targets: {agree} of {checked} agree, worst rel. error {worst:.2e}",
             loss.name()
@@ -215,7 +218,9 @@ fn exact_rate_targets_match_their_surrogate_differences() {
         assert!(worst <= 1e-5);
         // The reported training loss includes L_reg of the batch-mean counts.
         let reg: f64 = targets.evaluate(&mean).0;
-        let eval = engine.run(&t.weights, &inputs, labels, Pass::Eval).unwrap();
+        let eval = engine
+            .run(t.weights(), &inputs, labels, Pass::Eval)
+            .unwrap();
         assert!(((base.loss_sum - eval.loss_sum) / b - reg).abs() < 1e-12);
     }
 }
@@ -232,18 +237,18 @@ fn stepped_readout_weight_gradients_match_finite_differences() {
             loss,
             ..TrainConfig::preset(EngineKind::Stepped)
         };
-        c.readout_init_std = 1.0;
+        c.network.readout_init_std = 1.0;
         let t = Trainer::new(c).unwrap();
-        let set = &t.data.train;
+        let set = &t.data().train;
         let inputs: Vec<&[_]> = set.samples[..16].iter().map(|s| s.as_slice()).collect();
         let labels = &set.labels[..16];
-        let run = |w: &[Array2<f64>]| t.engine.run(w, &inputs, labels, Pass::Train).unwrap();
-        let grads = run(&t.weights).grads.unwrap();
-        let out = t.weights.len() - 1;
-        let w = &t.weights[out];
+        let run = |w: &[Array2<f64>]| t.engine().run(w, &inputs, labels, Pass::Train).unwrap();
+        let grads = run(t.weights()).grads.unwrap();
+        let out = t.weights().len() - 1;
+        let w = &t.weights()[out];
         for ((r, cc), &g) in grads[out].indexed_iter() {
             let f = |e: f64| {
-                let mut moved = t.weights.clone();
+                let mut moved = t.weights().to_vec();
                 moved[out][[r, cc]] = w[[r, cc]] + e;
                 run(&moved).loss_sum / inputs.len() as f64
             };
@@ -289,17 +294,17 @@ fn stepped_gradients_converge_to_the_exact_ones() {
     for loss in [LossKind::Sum, LossKind::SumExp { tau_w: None }, fs] {
         let mut c = exact(loss, 10, Learn::default());
         if let LossKind::FirstSpike { .. } = loss {
-            c.readout_init_mean = 0.93;
-            c.readout_init_std = 0.1;
+            c.network.readout_init_mean = 0.93;
+            c.network.readout_init_std = 0.1;
         }
         c.reg = targets;
         let t = Trainer::new(c.clone()).unwrap();
-        let set = &t.data.train;
+        let set = &t.data().train;
         let inputs: Vec<&[_]> = set.samples[..8].iter().map(|s| s.as_slice()).collect();
         let labels = &set.labels[..8];
         let g_exact = t
-            .engine
-            .run(&t.weights, &inputs, labels, Pass::Train)
+            .engine()
+            .run(t.weights(), &inputs, labels, Pass::Train)
             .unwrap()
             .grads
             .unwrap();
@@ -309,9 +314,9 @@ fn stepped_gradients_converge_to_the_exact_ones() {
             s.engine = EngineKind::Stepped;
             s.encoding.dt = dt;
             s.memory_limit_gib = 64.0;
-            let stepped = build(&s).unwrap();
+            let stepped = s.engine().unwrap();
             let g = stepped
-                .run(&t.weights, &inputs, labels, Pass::Train)
+                .run(t.weights(), &inputs, labels, Pass::Train)
                 .unwrap()
                 .grads
                 .unwrap();

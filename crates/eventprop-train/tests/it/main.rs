@@ -9,6 +9,7 @@ mod init;
 mod learn;
 mod loss_shaping;
 mod nir;
+mod sections;
 mod stepped_fused;
 mod stepped_layer;
 mod stepped_network;

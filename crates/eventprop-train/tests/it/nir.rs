@@ -12,8 +12,11 @@ fn small(engine: EngineKind) -> Trainer {
         train_size: 100,
         val_size: 0,
         test_size: 200,
-        hidden: vec![20],
         epochs: 1,
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![20],
+            ..TrainConfig::preset(engine).network.clone()
+        },
         ..TrainConfig::preset(engine)
     };
     let mut t = Trainer::new(config).unwrap();
@@ -24,7 +27,7 @@ fn small(engine: EngineKind) -> Trainer {
 fn accuracy_and_loss(t: &Trainer) -> (f64, f64) {
     let data = yinyang::generate(200, 7);
     let e = t
-        .evaluate(&yinyang::encode(&data, &t.config.encoding))
+        .evaluate(&yinyang::encode(&data, &t.config().encoding))
         .unwrap();
     (e.accuracy, e.loss)
 }
@@ -42,9 +45,9 @@ fn stepped_round_trip_is_bit_identical() {
     let back = eventprop_train::nir::load(&saved(&t, dir.path())).unwrap();
     // Expected: the weights as trained (w_in = tau_syn, r = 1 means no rescaling), the
     // run's config, and hence the same evaluation bit for bit.
-    assert_eq!(back.weights, t.weights);
-    assert_eq!(back.config, t.config);
-    assert_eq!(back.epochs_done, 1);
+    assert_eq!(back.weights(), t.weights());
+    assert_eq!(back.config(), t.config());
+    assert_eq!(back.epochs_done(), 1);
     assert_eq!(accuracy_and_loss(&back), accuracy_and_loss(&t));
 }
 
@@ -53,8 +56,8 @@ fn exact_round_trip_is_bit_identical() {
     let t = small(EngineKind::Exact);
     let dir = tempfile::tempdir().unwrap();
     let back = eventprop_train::nir::load(&saved(&t, dir.path())).unwrap();
-    assert_eq!(back.weights, t.weights);
-    assert_eq!(back.config, t.config);
+    assert_eq!(back.weights(), t.weights());
+    assert_eq!(back.config(), t.config());
     assert_eq!(accuracy_and_loss(&back), accuracy_and_loss(&t));
 }
 
@@ -132,14 +135,14 @@ fn resistance_and_input_weight_are_folded_into_the_weights() {
         // w_in = 1 (NIR's default) with weights scaled by tau_syn: the same currents.
         r.w_in.fill(1.0);
     }
-    let tau = t.config.readout_tau_syn;
+    let tau = t.config().network.readout_tau_syn;
     if let Some(Node::Linear { weight }) = g.nodes.get_mut("linear1") {
         weight.mapv_inplace(|w| w * tau);
     }
     let back = eventprop_train::nir::to_trainer(&g).unwrap();
-    assert_eq!(back.weights[0], t.weights[0]);
+    assert_eq!(back.weights()[0], t.weights()[0]);
     // w * tau / tau: equal to rounding (one multiplication and one division).
-    for (a, b) in back.weights[1].iter().zip(&t.weights[1]) {
+    for (a, b) in back.weights()[1].iter().zip(&t.weights()[1]) {
         assert!((a - b).abs() <= 4.0 * f64::EPSILON * b.abs(), "{a} vs {b}");
     }
 }
@@ -222,10 +225,10 @@ fn a_graph_without_our_metadata_runs_on_the_preset() {
     // The stepped preset with the graph's sizes and parameters: here those are the
     // preset's own, so the config differs from the run's only in what the graph does
     // not carry (sizes of the data splits).
-    assert_eq!(back.config.engine, EngineKind::Stepped);
-    assert_eq!(back.config.hidden, vec![20]);
-    assert_eq!(back.weights, t.weights);
-    assert_eq!(back.epochs_done, 0);
+    assert_eq!(back.config().engine, EngineKind::Stepped);
+    assert_eq!(back.config().network.hidden, vec![20]);
+    assert_eq!(back.weights(), t.weights());
+    assert_eq!(back.epochs_done(), 0);
 }
 
 #[test]

@@ -27,8 +27,8 @@ fn compare(config: &TrainConfig, what: &str) {
     let weights = spec.init_weights(&config.inits(), 3).unwrap();
     let set = yinyang::encode(&yinyang::generate(37, 5), &config.encoding);
     let inputs: Vec<&[Spike]> = set.samples.iter().map(Vec::as_slice).collect();
-    let fused = SteppedEngine::with_path(config, SteppedPath::Fused).unwrap();
-    let seed = SteppedEngine::with_path(config, SteppedPath::Seed).unwrap();
+    let fused = SteppedEngine::with_path(&config.engine_settings(), SteppedPath::Fused).unwrap();
+    let seed = SteppedEngine::with_path(&config.engine_settings(), SteppedPath::Seed).unwrap();
     assert_eq!(fused.path(), SteppedPath::Fused);
     for pass in [Pass::Train, Pass::Eval] {
         // Twice: the second run reuses the fused layers' buffers.
@@ -72,8 +72,8 @@ fn compare(config: &TrainConfig, what: &str) {
 }
 
 fn two_hidden(mut c: TrainConfig) -> TrainConfig {
-    c.hidden = vec![30, 20];
-    c.hidden_init_mean = 1.2;
+    c.network.hidden = vec![30, 20];
+    c.network.hidden_init_mean = 1.2;
     c
 }
 
@@ -84,11 +84,11 @@ fn fused_stepped_engine_equals_the_seed_path() {
     compare(&preset, "preset");
     for disc in [Discretization::Seed, Discretization::Corrected] {
         let mut c = two_hidden(preset.clone());
-        c.discretization = disc;
-        c.rate_reg = 1e-3;
+        c.stepped.discretization = disc;
+        c.stepped.rate_reg = 1e-3;
         compare(&c, &format!("two hidden layers, rate term, {disc}"));
         let mut c = two_hidden(preset.clone());
-        c.discretization = disc;
+        c.stepped.discretization = disc;
         c.loss = LossKind::defaults("first_spike", EngineKind::Stepped).unwrap();
         compare(&c, &format!("two hidden layers, spiking output, {disc}"));
     }
@@ -97,9 +97,15 @@ fn fused_stepped_engine_equals_the_seed_path() {
 #[test]
 fn chip_configs_use_the_fused_path_as_the_chip_engine_does() {
     let mut c = TrainConfig::preset(EngineKind::Stepped);
-    assert_eq!(SteppedEngine::new(&c).unwrap().path(), SteppedPath::Fused);
+    assert_eq!(
+        SteppedEngine::new(&c.engine_settings()).unwrap().path(),
+        SteppedPath::Fused
+    );
     c.engine = EngineKind::Chip;
-    assert_eq!(SteppedEngine::new(&c).unwrap().path(), SteppedPath::Fused);
+    assert_eq!(
+        SteppedEngine::new(&c.engine_settings()).unwrap().path(),
+        SteppedPath::Fused
+    );
 }
 
 #[test]

@@ -27,8 +27,11 @@ fn small_exact() -> TrainConfig {
         val_size: 200,
         test_size: 200,
         epochs: 2,
-        hidden: vec![40],
         seed: 5,
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![40],
+            ..TrainConfig::preset(EngineKind::Exact).network.clone()
+        },
         ..TrainConfig::preset(EngineKind::Exact)
     }
 }
@@ -96,10 +99,10 @@ fn same_seed_gives_identical_runs_and_another_seed_does_not() {
         };
         let a = run(cfg.clone());
         let b = run(cfg.clone());
-        assert_eq!(a.weights, b.weights);
-        assert_eq!(strip_time(&a.history), strip_time(&b.history));
+        assert_eq!(a.weights(), b.weights());
+        assert_eq!(strip_time(a.history()), strip_time(b.history()));
         let c = run(TrainConfig { seed: 1, ..cfg });
-        assert_ne!(a.weights, c.weights);
+        assert_ne!(a.weights(), c.weights());
     }
 }
 
@@ -117,18 +120,19 @@ fn resumed_run_equals_uninterrupted_run_on_both_engines() {
         first.save(&path).unwrap();
         drop(first);
         let mut resumed = Trainer::load(&path).unwrap();
-        assert_eq!(resumed.config, cfg);
-        assert_eq!(resumed.engine.kind(), cfg.engine);
-        assert_eq!(resumed.epochs_done, 1);
+        assert_eq!(resumed.config(), &cfg);
+        assert_eq!(resumed.engine().kind(), cfg.engine);
+        assert_eq!(resumed.epochs_done(), 1);
         resumed.run_epoch(&mut |_| {}).unwrap();
         assert!(resumed.finished());
         assert_eq!(
-            resumed.weights, full.weights,
+            resumed.weights(),
+            full.weights(),
             "{}: bit-identical weights",
             cfg.engine
         );
-        assert_eq!(resumed.adam, full.adam, "bit-identical optimizer state");
-        assert_eq!(strip_time(&resumed.history), strip_time(&full.history));
+        assert_eq!(resumed.adam(), full.adam(), "bit-identical optimizer state");
+        assert_eq!(strip_time(resumed.history()), strip_time(full.history()));
     }
 }
 
@@ -156,15 +160,15 @@ fn run_writes_the_folder_and_the_checkpoints_evaluate_to_the_recorded_metrics() 
         assert!(dir.path().join(f).is_file(), "{f}");
     }
     let last = Trainer::load(&dir.path().join(LAST_CHECKPOINT)).unwrap();
-    let e = last.evaluate(&last.data.test).unwrap();
-    assert_eq!(Some(e.accuracy), t.history[1].test_acc);
-    assert_eq!(Some(e.loss), t.history[1].test_loss);
+    let e = last.evaluate(&last.data().test).unwrap();
+    assert_eq!(Some(e.accuracy), t.history()[1].test_acc);
+    assert_eq!(Some(e.loss), t.history()[1].test_loss);
     assert!(e.silent_output_fraction.is_some());
     // The best checkpoint is the epoch with the best validation accuracy.
     let best = Trainer::load(&dir.path().join(BEST_CHECKPOINT)).unwrap();
-    let vals: Vec<f64> = t.history.iter().map(|m| m.val_acc.unwrap()).collect();
+    let vals: Vec<f64> = t.history().iter().map(|m| m.val_acc.unwrap()).collect();
     let want = if vals[1] > vals[0] { 2 } else { 1 };
-    assert_eq!(best.epochs_done, want);
+    assert_eq!(best.epochs_done(), want);
     let cfg = TrainConfig::from_toml_file(&dir.path().join(CONFIG_TOML)).unwrap();
     assert_eq!(cfg, small_exact());
 }
@@ -237,13 +241,21 @@ fn corrupt_checkpoints_and_configs_are_typed_errors() {
     );
     std::fs::write(&cfg, "lr = -1.0\n").unwrap();
     let c = TrainConfig::from_toml_file(&cfg).unwrap();
-    assert!(c.validate().unwrap_err().to_string().starts_with("lr:"));
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("optim.lr:"));
     std::fs::write(&cfg, "hidden = [120, 0]\n").unwrap();
     let c = TrainConfig::from_toml_file(&cfg).unwrap();
     assert!(c.validate().unwrap_err().to_string().starts_with("hidden:"));
     std::fs::write(&cfg, "eps = 0.0\n").unwrap();
     let c = TrainConfig::from_toml_file(&cfg).unwrap();
-    assert!(c.validate().unwrap_err().to_string().starts_with("eps:"));
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("optim.eps:"));
 }
 
 #[test]
@@ -290,7 +302,7 @@ fn nested_tables_may_be_partial_and_unknown_nested_keys_are_named() {
     let e = TrainConfig::layered(&[("flags", layer("engine = \"loihi\"\n"))]).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "flags: engine: expected `stepped`, `exact` or `chip`, got `loihi`"
+        "flags: engine: expected one of `stepped`, `exact`, `chip`, got `loihi`"
     );
 }
 
@@ -300,26 +312,27 @@ fn engines_refuse_what_they_do_not_have() {
         loss: LossKind::MaxOverTime { reg: 4e-4 },
         ..small_exact()
     };
-    assert!(eventprop_train::engine::check(&c)
-        .unwrap_err()
-        .to_string()
-        .starts_with("loss.kind:"));
+    assert!(c.check().unwrap_err().to_string().starts_with("loss.kind:"));
     let c = TrainConfig {
-        rate_reg: 1e-3,
+        stepped: eventprop_train::config::SteppedSettings {
+            rate_reg: 1e-3,
+            ..small_exact().stepped
+        },
         ..small_exact()
     };
-    assert!(eventprop_train::engine::check(&c)
+    assert!(c
+        .check()
         .unwrap_err()
         .to_string()
-        .starts_with("rate_reg:"));
+        .starts_with("stepped.rate_reg:"));
     let c = TrainConfig {
-        reset: 2.0,
+        network: eventprop_train::config::NetworkSettings {
+            reset: 2.0,
+            ..small_exact().network.clone()
+        },
         ..small_exact()
     };
-    assert!(eventprop_train::engine::check(&c)
-        .unwrap_err()
-        .to_string()
-        .starts_with("reset:"));
+    assert!(c.check().unwrap_err().to_string().starts_with("reset:"));
     let c = TrainConfig {
         loss: LossKind::FirstSpike {
             tau0: 1e-6,
@@ -329,18 +342,22 @@ fn engines_refuse_what_they_do_not_have() {
         },
         ..small_stepped()
     };
-    assert!(eventprop_train::engine::check(&c)
+    assert!(c
+        .check()
         .unwrap_err()
         .to_string()
         .starts_with("loss.silent_label_gamma:"));
     // The exact engine runs any number of hidden layers.
     let c = TrainConfig {
-        hidden: vec![20, 10],
         epochs: 1,
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![20, 10],
+            ..small_exact().network.clone()
+        },
         ..small_exact()
     };
     let mut t = Trainer::new(c).unwrap();
-    assert_eq!(t.weights.len(), 3);
+    assert_eq!(t.weights().len(), 3);
     assert!(t.run_epoch(&mut |_| {}).unwrap().train_loss.is_finite());
 }
 
@@ -384,8 +401,14 @@ fn toml_round_trip_of_the_config() {
         TrainConfig::preset(EngineKind::Exact),
     ] {
         let c = TrainConfig {
-            weight_clip: Some(3.0),
-            hidden: vec![50, 40],
+            optim: eventprop_train::config::OptimSettings {
+                weight_clip: Some(3.0),
+                ..base.optim.clone()
+            },
+            network: eventprop_train::config::NetworkSettings {
+                hidden: vec![50, 40],
+                ..base.network.clone()
+            },
             ..base
         };
         let text = toml::to_string(&c).unwrap();
@@ -401,13 +424,22 @@ fn seed_example_config_file_holds_the_spec_values() {
     c.validate().unwrap();
     // docs/spec.md §5 values.
     let want = TrainConfig {
-        lr: 2e-3,
-        lr_step: 10,
-        lr_gamma: 0.9,
-        tau_mem: 6e-6,
-        tau_syn: 6e-6,
-        discretization: Discretization::Seed,
-        hidden_init_std: 0.25,
+        optim: eventprop_train::config::OptimSettings {
+            lr: 2e-3,
+            lr_step: 10,
+            lr_gamma: 0.9,
+            ..TrainConfig::default().optim.clone()
+        },
+        network: eventprop_train::config::NetworkSettings {
+            tau_mem: 6e-6,
+            tau_syn: 6e-6,
+            hidden_init_std: 0.25,
+            ..TrainConfig::default().network.clone()
+        },
+        stepped: eventprop_train::config::SteppedSettings {
+            discretization: Discretization::Seed,
+            ..TrainConfig::default().stepped
+        },
         ..TrainConfig::default()
     };
     assert_eq!(c, want);
@@ -435,8 +467,8 @@ fn a_stepped_checkpoint_of_eventprop_0_1_still_loads() {
     let p = dir.path().join("old.safetensors");
     checkpoint::save(&p, &c).unwrap();
     let back = Trainer::load(&p).unwrap();
-    assert_eq!(back.config, t.config);
-    assert_eq!(back.weights, t.weights);
+    assert_eq!(back.config(), t.config());
+    assert_eq!(back.weights(), t.weights());
 }
 
 #[test]
@@ -454,8 +486,8 @@ fn a_run_folder_is_resumable_before_the_first_epoch_ends() {
         if let Event::Batch(p) = e {
             if p.batch == 1 {
                 let early = Trainer::load(&dir.path().join(LAST_CHECKPOINT)).unwrap();
-                assert_eq!(early.epochs_done, 0);
-                assert_eq!(early.config, cfg);
+                assert_eq!(early.epochs_done(), 0);
+                assert_eq!(early.config(), &cfg);
                 checked = true;
             }
         }
@@ -484,7 +516,7 @@ fn a_plot_that_cannot_be_written_is_a_warning_and_training_goes_on() {
         }
     })
     .unwrap();
-    assert_eq!(t.epochs_done, 2);
+    assert_eq!(t.epochs_done(), 2);
     // One warning per write: before the first epoch and after each epoch.
     assert_eq!(warnings.len(), 3, "{warnings:?}");
     let w = &warnings[0];
