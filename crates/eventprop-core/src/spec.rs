@@ -62,6 +62,14 @@ impl Learn {
     pub fn any(&self) -> bool {
         self.recurrent || self.delays || self.taus || self.threshold
     }
+
+    /// Whether the time-stepped engine runs these on its fused, event-driven layers
+    /// (`eventprop_core::fused`): nothing beyond the feed-forward weights, or recurrent
+    /// weights only. Delays and trained time constants or thresholds run on the dense
+    /// [`crate::stepped::layer::SteppedLayer`].
+    pub fn fused_stepped(&self) -> bool {
+        !(self.delays || self.taus || self.threshold)
+    }
 }
 
 /// Where each kind of tensor sits in the list of [`NetworkSpec::tensor_shapes`]: the

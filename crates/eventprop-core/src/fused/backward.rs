@@ -13,6 +13,14 @@
 //!     grad_input    = W^T[j, :] · (lambda_v - lambda_i)          # to the layer below
 //! ```
 //!
+//! A recurrent layer (weight `R`, held transposed as `R^T`) adds two terms, those of
+//! [`crate::stepped::layer::SteppedLayer`]: at the start of step `t` (before the decay,
+//! `lambda` is then `lambda[t]`) each spike `m` of step `t` gains
+//! `R^T[m, :] · (lambda_v - lambda_i)` in its spike gradient (its recurrent input acts at
+//! step `t + 1`); and the layer's own spikes of step `t - 1` are input events for the
+//! recurrent weight gradient, `gradR^T[m, :] += tau_syn lambda_i`, as the input events are
+//! for `gradW^T`.
+//!
 //! Where the neuron does not spike the seed's `lambda_v[t-1]` is `w = lambda_v decay_mem`
 //! whatever its guards do, so only spikes need work; guards are counted at spikes only.
 
@@ -41,6 +49,8 @@ pub(crate) struct BackwardScratch<F> {
     start: Vec<u32>,
     /// The block's input events by channel: `(position, step - block start)`.
     sorted: Vec<(u32, u32)>,
+    /// The recurrent spike gradients of one step's spikes.
+    rec_grad: Vec<F>,
 }
 
 impl<F: Real> BackwardScratch<F> {
@@ -165,8 +175,17 @@ pub(crate) struct RowAdjoint<'a, F> {
     pub grad_spikes: &'a [F],
 }
 
+/// The recurrent part of one row's adjoint.
+pub(crate) struct RowRecurrent<'a, F> {
+    /// The transposed recurrent weight `R^T` `(N, N)`, row-major.
+    pub rt: &'a [F],
+    /// The transposed recurrent weight gradient `(N, N)` it adds into.
+    pub grad_rt: &'a mut [F],
+}
+
 /// Runs the adjoint of one batch row, adding its weight gradient into `grad_wt`
-/// (`(N_in, N)`, row-major) and, if given, writing the gradient at each input event into
+/// (`(N_in, N)`, row-major), for a recurrent layer (`rec`) its recurrent weight gradient
+/// into `rec.grad_rt`, and, if given, writing the gradient at each input event into
 /// `grad_input` (aligned with the input's events). Returns the guard counts and whether the
 /// adjoint stayed finite.
 ///
@@ -180,10 +199,11 @@ pub(crate) fn row_backward<F: Real>(
     steps: usize,
     s: &mut BackwardScratch<F>,
     grad_wt: &mut [F],
+    rec: Option<RowRecurrent<'_, F>>,
     grad_input: Option<&mut [F]>,
 ) -> (GuardStats, bool) {
     let block = BLOCK_BYTES / (c.len().max(1) * std::mem::size_of::<F>());
-    row_backward_in_blocks(c, wt, row, steps, block, s, grad_wt, grad_input)
+    row_backward_in_blocks(c, wt, row, steps, block, s, grad_wt, rec, grad_input)
 }
 
 /// [`row_backward`] with the weight gradient flushed every `block` steps (any `block >=
@@ -198,6 +218,7 @@ fn row_backward_in_blocks<F: Real>(
     block: usize,
     s: &mut BackwardScratch<F>,
     grad_wt: &mut [F],
+    mut rec: Option<RowRecurrent<'_, F>>,
     mut grad_input: Option<&mut [F]>,
 ) -> (GuardStats, bool) {
     let n = c.len();
@@ -214,6 +235,7 @@ fn row_backward_in_blocks<F: Real>(
         g0,
         start,
         sorted,
+        rec_grad: rg,
     } = s;
     let (lambda_v, lambda_i) = (&mut lambda_v[..n], &mut lambda_i[..n]);
     lambda_v.fill(F::zero());
@@ -232,14 +254,31 @@ fn row_backward_in_blocks<F: Real>(
     for t in (1..steps).rev() {
         let e = t - 1;
         let lo = (hi + 1).saturating_sub(block);
+        // Recurrent: the spikes of step t drive step t + 1, whose adjoint is lambda now.
+        let own = row.spikes.range(t);
+        let rt = rec.as_ref().map(|r| r.rt).filter(|_| !own.is_empty());
+        if let Some(rt) = rt {
+            for k in 0..n {
+                g1[k] = lambda_v[k] - lambda_i[k];
+            }
+            rg.clear();
+            rg.extend(own.map(|p| {
+                let m = sp_idx[p] as usize;
+                dot(&rt[m * n..(m + 1) * n], g1)
+            }));
+        }
         decay(lambda_v, lambda_i, k_syn, decay_mem);
-        for p in row.spikes.range(t) {
+        for (q, p) in row.spikes.range(t).enumerate() {
             let k = sp_idx[p] as usize;
             let i_star = row.i_star[p];
             let dv_m = leak[k] - threshold[k] + i_star;
             let dv_p = leak[k] - reset[k] + i_star;
             // The seed's `z grad / dv_m` and `z dv_p / dv_m` with `z = 1`.
-            let mut out = row.grad_spikes[p] / dv_m;
+            let grad = match rt {
+                Some(_) => row.grad_spikes[p] + rg[q],
+                None => row.grad_spikes[p],
+            };
+            let mut out = grad / dv_m;
             let mut jump = dv_p / dv_m;
             let (out_ok, jump_ok) = (out.is_finite(), jump.is_finite());
             if !(out_ok && jump_ok) {
@@ -256,7 +295,8 @@ fn row_backward_in_blocks<F: Real>(
             lambda_v[k] = jump * lambda_v[k] + out;
         }
         let r = row.input.range(e);
-        if !r.is_empty() {
+        let own_in = rec.is_some() && !row.spikes.range(e).is_empty();
+        if !r.is_empty() || own_in {
             let g0 = &mut g0[(e - lo) * n..(e - lo + 1) * n];
             for k in 0..n {
                 g0[k] = lambda_i[k] * tau_syn[k];
@@ -273,6 +313,9 @@ fn row_backward_in_blocks<F: Real>(
         }
         if e == lo {
             flush_block(row.input, lo, hi, n, g0, start, sorted, grad_wt);
+            if let Some(rec) = rec.as_mut() {
+                flush_block(row.spikes, lo, hi, n, g0, start, sorted, rec.grad_rt);
+            }
             hi = lo.saturating_sub(1);
         }
     }
@@ -330,6 +373,7 @@ mod tests {
                 &c,
                 Discretization::Seed,
                 &wt,
+                None,
                 row,
                 steps,
                 &mut fwd,
@@ -356,6 +400,7 @@ mod tests {
                     block,
                     &mut s,
                     &mut gw,
+                    None,
                     Some(&mut gi),
                 );
                 assert!(ok);

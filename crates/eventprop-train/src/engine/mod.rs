@@ -6,8 +6,9 @@
 //!
 //! * [`stepped::SteppedEngine`]: the seed's time-stepped function (`eventprop-core`), with
 //!   the seed or the corrected adjoint discretization; max-over-time or first-spike loss;
-//! * [`stepped_learn::SteppedLearnEngine`]: the stepped engine when more than the
-//!   feed-forward weights is trained (`[learn]`: recurrence, delays, taus, thresholds);
+//! * [`stepped_learn::SteppedLearnEngine`]: the stepped engine on dense layers when
+//!   delays, taus or thresholds are trained (`[learn]`; recurrence alone runs on the fused
+//!   path of [`stepped::SteppedEngine`], and this engine is its dense reference);
 //! * [`exact::ExactEngine`]: event-based simulation with exact spike times and the exact
 //!   adjoint (`eventprop-exact`); first-spike loss;
 //! * [`chip::ChipEngine`]: hardware in the loop — the forward on a chip
@@ -158,7 +159,9 @@ pub fn build(config: &TrainConfig) -> Result<Box<dyn Engine>> {
         ));
     }
     Ok(match config.engine {
-        EngineKind::Stepped if config.learn.any() => {
+        // Recurrence alone runs on the fused layers; delays and trained taus or
+        // thresholds on the dense stepped layers.
+        EngineKind::Stepped if !config.learn.fused_stepped() => {
             Box::new(stepped_learn::SteppedLearnEngine::new(config)?)
         }
         EngineKind::Stepped => Box::new(stepped::SteppedEngine::new(config)?),

@@ -14,6 +14,11 @@
 //! Both give the same spikes, losses and predictions; gradients agree to rounding (the
 //! fused path sums the weight gradient in another order), checked to ≤ 1e-12 relative in
 //! `tests/it/stepped_fused.rs`.
+//!
+//! With recurrent hidden layers (`[learn] recurrent` and nothing else) the fused path runs
+//! them with [`FusedLif::forward_recurrent`] / [`FusedLif::backward_recurrent`] (the seed
+//! path has no recurrence and refuses them); its reference is then the dense
+//! [`super::stepped_learn::SteppedLearnEngine`], checked in `tests/it/stepped_recurrent.rs`.
 
 use std::sync::Mutex;
 
@@ -75,6 +80,23 @@ impl SteppedEngine {
         refuse_silent_label(&config.loss)?;
         let spec = config.network();
         spec.validate()?;
+        if !spec.learn.fused_stepped() {
+            return Err(Error::invalid(
+                "learn",
+                "nothing or recurrent only on the fused stepped engine (delays, taus and \
+                 thresholds run on the dense stepped layers)",
+                format!("{:?}", spec.learn),
+            ));
+        }
+        if spec.learn.recurrent && config.discretization != eventprop_core::Discretization::Corrected
+        {
+            return Err(Error::invalid(
+                "discretization",
+                "corrected with [learn] on the stepped engine (its layers implement the \
+                 corrected adjoint)",
+                config.discretization,
+            ));
+        }
         Ok(Self {
             net: SteppedNetwork {
                 spec,
@@ -93,12 +115,25 @@ impl SteppedEngine {
     /// The engine of `config` on an explicit path.
     ///
     /// # Errors
-    /// As [`SteppedEngine::new`].
+    /// As [`SteppedEngine::new`]; [`Error::Invalid`] naming `path` for the seed path with
+    /// recurrent layers (the seed function has none; their dense reference is
+    /// [`super::stepped_learn::SteppedLearnEngine`]).
     pub fn with_path(config: &TrainConfig, path: SteppedPath) -> Result<Self> {
-        Ok(Self {
-            path,
-            ..Self::new(config)?
-        })
+        let engine = Self::new(config)?;
+        if path == SteppedPath::Seed && engine.net.spec.learn.recurrent {
+            return Err(Error::invalid(
+                "path",
+                "fused with recurrent layers (the seed function has no recurrence)",
+                format!("{path:?}"),
+            ));
+        }
+        Ok(Self { path, ..engine })
+    }
+
+    /// The recurrent weights of hidden layer `k` among `weights` (all tensors), if the
+    /// layers are recurrent.
+    fn recurrent<'a>(&self, weights: &'a [Array2<f64>], k: usize) -> Option<&'a Array2<f64>> {
+        self.net.spec.layout().recurrent.map(|r| &weights[r + k])
     }
 
     /// The path this engine runs.
@@ -404,13 +439,25 @@ impl SteppedEngine {
     ) -> Result<FusedOutput> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
-        spec.check_weight_dims(weights.iter().map(|w| w.dim()))?;
+        if spec.learn.recurrent {
+            if hw.is_some() {
+                return Err(Error::invalid(
+                    "hw_data",
+                    "none with recurrent layers (the chip engine has no recurrence)",
+                    "a recording",
+                ));
+            }
+            spec.check_weights(weights)?;
+        } else {
+            spec.check_weight_dims(weights.iter().map(|w| w.dim()))?;
+        }
         for (k, w) in weights[..n_hidden].iter().enumerate() {
             let (below, rest) = layers.split_at_mut(k);
             let x = below.last().map_or(input, |l| l.spikes());
-            match hw {
-                None => rest[0].forward(x, w.view())?,
-                Some(h) => rest[0].forward_hw(x, w.view(), &h.hidden[k])?,
+            match (hw, self.recurrent(weights, k)) {
+                (None, None) => rest[0].forward(x, w.view())?,
+                (None, Some(r)) => rest[0].forward_recurrent(x, w.view(), r.view())?,
+                (Some(h), _) => rest[0].forward_hw(x, w.view(), &h.hidden[k])?,
             };
         }
         let w_out = &weights[n_hidden];
@@ -602,12 +649,23 @@ impl SteppedEngine {
         }
         let gw_out = Array2::from_shape_fn((k_out, n_last), |(k, n)| gwt[n * k_out + k]);
         let mut grads = vec![gw_out];
+        // The recurrent weights' gradients, top layer first.
+        let mut rec_grads = Vec::new();
         let mut grad_below: Vec<Vec<f64>> = Vec::new();
         for k in (0..n_hidden).rev() {
             let (below, rest) = layers.split_at_mut(k);
             let x = below.last().map_or(input, |l| l.spikes());
             let mut gw = Array2::<f64>::zeros(weights[k].dim());
-            rest[0].backward(x, &grad_spikes, &mut gw, (k > 0).then_some(&mut grad_below))?;
+            let gi = (k > 0).then_some(&mut grad_below);
+            match self.recurrent(weights, k) {
+                None => rest[0].backward(x, &grad_spikes, &mut gw, gi)?,
+                Some(r) => {
+                    let mut gr = Array2::<f64>::zeros(r.dim());
+                    let s = rest[0].backward_recurrent(x, &grad_spikes, &mut gw, &mut gr, gi)?;
+                    rec_grads.push(gr);
+                    s
+                }
+            };
             grads.push(gw);
             if k > 0 {
                 if let Some(r) = self.count_grad(x) {
@@ -621,6 +679,9 @@ impl SteppedEngine {
             }
         }
         grads.reverse();
+        // The tensor order: feed-forward weights, then one recurrent matrix per hidden layer.
+        rec_grads.reverse();
+        grads.append(&mut rec_grads);
         Ok(grads)
     }
 }

@@ -5,8 +5,10 @@
 //! spiking with the first-spike loss), samples run in parallel (rayon) and their gradients
 //! are summed in sample order, so results do not depend on the thread count.
 //!
-//! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for anything; a
-//! plain stepped run keeps the seed function ([`super::stepped::SteppedEngine`]).
+//! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for delays, trained
+//! taus or thresholds; a plain stepped run, and one with recurrence alone, runs on the
+//! fused layers of [`super::stepped::SteppedEngine`] (for which this engine, built
+//! directly, is the dense reference: `tests/it/stepped_recurrent.rs`).
 
 use eventprop_exact::NeuronParams;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
