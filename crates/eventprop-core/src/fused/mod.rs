@@ -315,8 +315,7 @@ impl<F: Real> FusedLif<F> {
             .map(|(g, (((out, istar), inp), scratch))| {
                 let mut bad = None;
                 for (r, ((o, is), x)) in out.iter_mut().zip(istar).zip(inp).enumerate() {
-                    if !row_forward(c, disc, wt, rt, x, steps, scratch, o, is) && bad.is_none()
-                    {
+                    if !row_forward(c, disc, wt, rt, x, steps, scratch, o, is) && bad.is_none() {
                         bad = Some(g * gl + r);
                     }
                 }
@@ -577,16 +576,8 @@ impl<F: Real> FusedLif<F> {
                         rt,
                         grad_rt: &mut rp[..],
                     });
-                    let (s, ok) = row_backward(
-                        c,
-                        wt,
-                        &row,
-                        steps,
-                        scratch,
-                        partial,
-                        rec,
-                        gi.as_deref_mut(),
-                    );
+                    let (s, ok) =
+                        row_backward(c, wt, &row, steps, scratch, partial, rec, gi.as_deref_mut());
                     stats += s;
                     if !ok && bad.is_none() {
                         bad = Some(b);

@@ -149,13 +149,21 @@ fn recurrent_fused_layer_equals_the_dense_stepped_layer_in_f64() {
                 r: Array2::zeros(c.r.dim()),
                 ..random_case(seed, dims, r_scale)
             };
-            assert_ne!(fused(&plain).0, z, "seed {seed}: recurrence changes nothing");
+            assert_ne!(
+                fused(&plain).0,
+                z,
+                "seed {seed}: recurrence changes nothing"
+            );
             assert!(rgr.iter().any(|&v| v != 0.0), "seed {seed}: dL/dR is zero");
         }
         for (what, a, b) in [
             ("dL/dW", gw.as_slice().unwrap(), rgw.as_slice().unwrap()),
             ("dL/dR", gr.as_slice().unwrap(), rgr.as_slice().unwrap()),
-            ("input gradient", gx.as_slice().unwrap(), rgx.as_slice().unwrap()),
+            (
+                "input gradient",
+                gx.as_slice().unwrap(),
+                rgx.as_slice().unwrap(),
+            ),
         ] {
             let e = rel_max(a, b);
             assert!(e <= 1e-12, "seed {seed}: {what} off by {e:e}");
@@ -204,8 +212,7 @@ fn recurrent_fused_layer_is_deterministic_across_threads_and_calls() {
             .build()
             .unwrap();
         pool.install(|| {
-            let mut layer =
-                FusedLif::new(&c.params, 13, 1e-6, Discretization::Corrected).unwrap();
+            let mut layer = FusedLif::new(&c.params, 13, 1e-6, Discretization::Corrected).unwrap();
             let mut out = Vec::new();
             for _ in 0..2 {
                 let gs = layer

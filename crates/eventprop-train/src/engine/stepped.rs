@@ -88,7 +88,8 @@ impl SteppedEngine {
                 format!("{:?}", spec.learn),
             ));
         }
-        if spec.learn.recurrent && config.discretization != eventprop_core::Discretization::Corrected
+        if spec.learn.recurrent
+            && config.discretization != eventprop_core::Discretization::Corrected
         {
             return Err(Error::invalid(
                 "discretization",

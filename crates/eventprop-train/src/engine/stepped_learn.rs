@@ -229,9 +229,10 @@ impl Engine for SteppedLearnEngine {
                 .count()
         });
         let mut batch_loss = lo.loss;
-        // Rate regulariser on the hidden spike counts (as the plain stepped engine).
+        // Rate regulariser on the hidden spike counts (as the plain stepped engine: a
+        // training term, not part of the evaluation loss).
         let rate_grads: Option<Vec<Array3<f64>>> =
-            (self.rate_reg > 0.0 || self.targets.is_active()).then(|| {
+            (pass == Pass::Train && (self.rate_reg > 0.0 || self.targets.is_active())).then(|| {
                 (1..=n_hidden)
                     .map(|k| {
                         let mut z = Array3::zeros((self.steps, b, self.spec.hidden[k - 1]));

@@ -12,4 +12,5 @@ mod nir;
 mod stepped_fused;
 mod stepped_layer;
 mod stepped_network;
+mod stepped_recurrent;
 mod trainer;
