@@ -337,9 +337,11 @@ mod tests {
 
     /// The blocked weight-gradient accumulation adds the same terms in the same order per
     /// gradient row whatever the block, so every block size gives the gradient (and the
-    /// input gradients) of the one-block run bit for bit. Inputs: 3 rows of 60 steps, 9
-    /// channels firing in most steps (several events per step, repeated channels across
-    /// steps), 7 neurons that spike, deterministic pseudo-random weights and gradients.
+    /// input gradients, and for a recurrent layer the recurrent gradient) of the one-block
+    /// run bit for bit. Inputs: 3 rows of 60 steps, 9 channels firing in most steps
+    /// (several events per step, repeated channels across steps), 7 neurons that spike,
+    /// deterministic pseudo-random weights and gradients; without and with recurrent
+    /// weights.
     #[test]
     fn every_block_size_gives_the_same_bits() {
         let (steps, batch, n_in, n) = (60, 3, 9, 7);
@@ -365,64 +367,83 @@ mod tests {
         let c = LifParams::scalar(0.0, 0.0, 1.0, 5e-6, 1e-5)
             .resolve(n, 1e-6)
             .unwrap();
+        let rt: Vec<f64> = (0..n * n).map(|_| next() - 0.6).collect();
         let mut fwd = ForwardScratch::default();
         let mut total_spikes = 0;
         for (b, row) in input.rows().iter().enumerate() {
-            let (mut spikes, mut i_star) = (EventRow::new(), Vec::new());
-            assert!(row_forward(
-                &c,
-                Discretization::Seed,
-                &wt,
-                None,
-                row,
-                steps,
-                &mut fwd,
-                &mut spikes,
-                &mut i_star
-            ));
-            total_spikes += spikes.len();
-            let grad: Vec<f64> = (0..spikes.len()).map(|_| next() - 0.5).collect();
-            let adj = RowAdjoint {
-                input: row,
-                spikes: &spikes,
-                i_star: &i_star,
-                grad_spikes: &grad,
-            };
-            let run = |block: usize| {
-                let mut s = BackwardScratch::default();
-                let mut gw = vec![0.25; n_in * n]; // accumulates into what is there
-                let mut gi = vec![0.0; row.len()];
-                let (_, ok) = row_backward_in_blocks(
+            for rt in [None, Some(&rt[..])] {
+                let (mut spikes, mut i_star) = (EventRow::new(), Vec::new());
+                assert!(row_forward(
                     &c,
+                    Discretization::Seed,
                     &wt,
-                    &adj,
+                    rt,
+                    row,
                     steps,
-                    block,
-                    &mut s,
-                    &mut gw,
-                    None,
-                    Some(&mut gi),
-                );
-                assert!(ok);
-                (gw, gi)
-            };
-            let whole = run(steps);
-            assert!(
-                whole.0.iter().any(|&g| g != 0.25),
-                "row {b}: the gradient must not be trivial"
-            );
-            for block in [1, 2, 3, 7, 16, 59] {
-                let (gw, gi) = run(block);
-                let same =
-                    |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                    &mut fwd,
+                    &mut spikes,
+                    &mut i_star
+                ));
+                total_spikes += spikes.len();
+                let grad: Vec<f64> = (0..spikes.len()).map(|_| next() - 0.5).collect();
+                let adj = RowAdjoint {
+                    input: row,
+                    spikes: &spikes,
+                    i_star: &i_star,
+                    grad_spikes: &grad,
+                };
+                let run = |block: usize| {
+                    let mut s = BackwardScratch::default();
+                    let mut gw = vec![0.25; n_in * n]; // accumulates into what is there
+                    let mut gi = vec![0.0; row.len()];
+                    let mut gr = vec![-0.5; n * n];
+                    let rec = rt.map(|rt| RowRecurrent {
+                        rt,
+                        grad_rt: &mut gr[..],
+                    });
+                    let (_, ok) = row_backward_in_blocks(
+                        &c,
+                        &wt,
+                        &adj,
+                        steps,
+                        block,
+                        &mut s,
+                        &mut gw,
+                        rec,
+                        Some(&mut gi),
+                    );
+                    assert!(ok);
+                    (gw, gi, gr)
+                };
+                let whole = run(steps);
                 assert!(
-                    same(&gw, &whole.0),
-                    "row {b}, block {block}: weight gradient"
+                    whole.0.iter().any(|&g| g != 0.25),
+                    "row {b}: the gradient must not be trivial"
                 );
-                assert!(
-                    same(&gi, &whole.1),
-                    "row {b}, block {block}: input gradient"
-                );
+                if rt.is_some() {
+                    assert!(
+                        whole.2.iter().any(|&g| g != -0.5),
+                        "row {b}: the recurrent gradient must not be trivial"
+                    );
+                }
+                for block in [1, 2, 3, 7, 16, 59] {
+                    let (gw, gi, gr) = run(block);
+                    let same = |a: &[f64], b: &[f64]| {
+                        a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                    };
+                    assert!(
+                        same(&gw, &whole.0),
+                        "row {b}, block {block}: weight gradient"
+                    );
+                    assert!(
+                        same(&gi, &whole.1),
+                        "row {b}, block {block}: input gradient"
+                    );
+                    assert!(
+                        same(&gr, &whole.2),
+                        "row {b}, block {block}: recurrent gradient"
+                    );
+                }
             }
         }
         assert!(
