@@ -191,6 +191,7 @@ pub(crate) struct RowRecurrent<'a, F> {
 ///
 /// # Panics
 /// If the slices do not fit the row's events and `N`.
+#[allow(clippy::too_many_arguments)]
 #[track_caller]
 pub(crate) fn row_backward<F: Real>(
     c: &Coefficients<F>,

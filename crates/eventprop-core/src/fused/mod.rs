@@ -455,7 +455,7 @@ impl<F: Real> FusedLif<F> {
         input: &EventBatch<F>,
         grad_spikes: &[Vec<F>],
         grad_weight: &mut Array2<F>,
-        mut grad_recurrent: Option<&mut Array2<F>>,
+        grad_recurrent: Option<&mut Array2<F>>,
         grad_input: Option<&mut Vec<Vec<F>>>,
     ) -> Result<GuardStats> {
         let n = self.neurons();
@@ -618,7 +618,7 @@ impl<F: Real> FusedLif<F> {
                 }
             }
         }
-        if let Some(gr) = grad_recurrent.as_deref_mut() {
+        if let Some(gr) = grad_recurrent {
             gr.fill(F::zero());
             for partial in self.rec_partials[..groups].iter().filter(|_| n > 0) {
                 for (m, src) in partial.chunks_exact(n).enumerate() {
