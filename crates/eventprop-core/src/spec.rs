@@ -62,14 +62,6 @@ impl Learn {
     pub fn any(&self) -> bool {
         self.recurrent || self.delays || self.taus || self.threshold
     }
-
-    /// Whether the time-stepped engine runs these on its fused, event-driven layers
-    /// (`eventprop_core::fused`): nothing beyond the feed-forward weights, or recurrent
-    /// weights only. Delays and trained time constants or thresholds run on the dense
-    /// [`crate::stepped::layer::SteppedLayer`].
-    pub fn fused_stepped(&self) -> bool {
-        !(self.delays || self.taus || self.threshold)
-    }
 }
 
 /// Where each kind of tensor sits in the list of [`NetworkSpec::tensor_shapes`]: the
@@ -173,6 +165,17 @@ impl NetworkSpec {
             }
             Readout::Spiking(l) => Ok(l.validate()?),
         }
+    }
+
+    /// Whether the time-stepped engine runs this network on its fused, event-driven layers
+    /// ([`crate::fused`]): with nothing beyond the feed-forward weights, recurrent weights,
+    /// and trained thresholds with the integrator readout (a spiking output layer's
+    /// thresholds have no fused gradient). Delays, trained time constants and trained
+    /// thresholds of a spiking output run on the dense
+    /// [`crate::stepped::layer::SteppedLayer`].
+    pub fn fused_stepped(&self) -> bool {
+        let spiking_out = matches!(self.readout, Readout::Spiking(_));
+        !(self.learn.delays || self.learn.taus || (self.learn.threshold && spiking_out))
     }
 
     /// `(N_out, N_in)` of each weight matrix, input side first.

@@ -836,10 +836,10 @@ impl TrainConfig {
         };
         let data = samples * BYTES_PER_SAMPLE;
         let (batch, what) = match self.engine {
-            // The fused path (stepped engine without [learn] extras, or recurrence only):
-            // hidden spikes as event lists (12 B a spike, at most one per neuron and step),
-            // the few output neurons on the dense grid.
-            EngineKind::Stepped if self.learn.fused_stepped() => {
+            // The fused path (stepped engine without [learn] extras, or recurrence and
+            // thresholds only): hidden spikes as event lists (12 B a spike, at most one per
+            // neuron and step), the few output neurons on the dense grid.
+            EngineKind::Stepped if spec.fused_stepped() => {
                 let steps = self.steps() as f64;
                 let (rows, which) = if self.batch_size >= self.eval_batch_size {
                     (self.batch_size, "batch_size")

@@ -51,14 +51,34 @@ pub(crate) struct BackwardScratch<F> {
     sorted: Vec<(u32, u32)>,
     /// The recurrent spike gradients of one step's spikes.
     rec_grad: Vec<F>,
+    /// `dL/dthreshold` per neuron, summed over the group's rows.
+    grad_threshold: Vec<F>,
+    /// `dL/dreset` per neuron, summed over the group's rows.
+    grad_reset: Vec<F>,
 }
 
 impl<F: Real> BackwardScratch<F> {
+    /// Zeroes the group's parameter gradients (`n` each) before its first row.
+    pub(crate) fn start_params(&mut self, n: usize) {
+        for b in [&mut self.grad_threshold, &mut self.grad_reset] {
+            b.clear();
+            b.resize(n, F::zero());
+        }
+    }
+
+    /// The group's `dL/dthreshold` and `dL/dreset` (after its rows' backward).
+    pub(crate) fn param_grads(&self) -> (&[F], &[F]) {
+        (&self.grad_threshold, &self.grad_reset)
+    }
+
     fn fit(&mut self, n: usize, block: usize) {
         for b in [&mut self.lambda_v, &mut self.lambda_i, &mut self.g1] {
             b.resize(n, F::zero());
         }
         self.g0.resize(block * n, F::zero());
+        // Keeps what the group's earlier rows accumulated ([`Self::start_params`] zeroes).
+        self.grad_threshold.resize(n, F::zero());
+        self.grad_reset.resize(n, F::zero());
     }
 }
 
@@ -237,11 +257,15 @@ fn row_backward_in_blocks<F: Real>(
         start,
         sorted,
         rec_grad: rg,
+        grad_threshold: g_th,
+        grad_reset: g_re,
     } = s;
     let (lambda_v, lambda_i) = (&mut lambda_v[..n], &mut lambda_i[..n]);
     lambda_v.fill(F::zero());
     lambda_i.fill(F::zero());
     let (k_syn, decay_mem, tau_syn) = (&c.k_syn[..n], &c.decay_mem[..n], &c.tau_syn[..n]);
+    let tau_mem = &c.tau_mem[..n];
+    let (g_th, g_re) = (&mut g_th[..n], &mut g_re[..n]);
     let (leak, reset, threshold) = (&c.leak[..n], &c.reset[..n], &c.threshold[..n]);
     let in_idx = row.input.indices();
     let sp_idx = row.spikes.indices();
@@ -293,7 +317,11 @@ fn row_backward_in_blocks<F: Real>(
                 }
                 stats.guarded_spikes += 1;
             }
+            // The parameter gradients at the spike (SteppedLayer's): the reset by the
+            // post-spike adjoint, the threshold by the pre-spike one.
+            g_re[k] += tau_mem[k] * lambda_v[k];
             lambda_v[k] = jump * lambda_v[k] + out;
+            g_th[k] -= tau_mem[k] * lambda_v[k];
         }
         let r = row.input.range(e);
         let own_in = rec.is_some() && !row.spikes.range(e).is_empty();

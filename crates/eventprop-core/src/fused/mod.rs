@@ -146,6 +146,10 @@ pub struct FusedLif<F> {
     partials: Vec<Vec<F>>,
     /// Per group: the recurrent weight-gradient partial sum `(N, N)` (recurrent only).
     rec_partials: Vec<Vec<F>>,
+    /// `dL/dthreshold` per neuron of the last backward (batch sum).
+    grad_threshold: Vec<F>,
+    /// `dL/dreset` per neuron of the last backward (batch sum).
+    grad_reset: Vec<F>,
     stamp: Option<Stamp>,
 }
 
@@ -194,6 +198,8 @@ impl<F: Real> FusedLif<F> {
             bwd: Vec::new(),
             partials: Vec::new(),
             rec_partials: Vec::new(),
+            grad_threshold: Vec::new(),
+            grad_reset: Vec::new(),
             stamp: None,
         })
     }
@@ -206,6 +212,42 @@ impl<F: Real> FusedLif<F> {
     /// The spikes of the last forward.
     pub fn spikes(&self) -> &EventBatch<F> {
         &self.spikes
+    }
+
+    /// Replaces the neuron parameters (scalar or per neuron; `N` and `dt` stay), e.g. the
+    /// trained thresholds of the next batch. The next backward needs a forward with them.
+    ///
+    /// # Errors
+    /// As [`LifParams::resolve`].
+    ///
+    /// ```
+    /// use eventprop_core::fused::FusedLif;
+    /// use eventprop_core::{Discretization, Error, LifParams, Param};
+    /// let mut layer = FusedLif::new(&LifParams::<f64>::default(), 2, 1e-6, Discretization::Corrected)?;
+    /// let mut p = LifParams::<f64>::default();
+    /// p.threshold = Param::PerNeuron(vec![1.0, 1.5]);
+    /// layer.set_params(&p)?;
+    /// p.threshold = Param::PerNeuron(vec![1.0]);
+    /// assert!(matches!(layer.set_params(&p).unwrap_err(), Error::Shape { arg: "threshold", .. }));
+    /// # Ok::<(), eventprop_core::Error>(())
+    /// ```
+    pub fn set_params(&mut self, params: &LifParams<F>) -> Result<()> {
+        self.coefficients = params.resolve(self.neurons(), self.coefficients.dt)?;
+        self.stamp = None;
+        Ok(())
+    }
+
+    /// `dL/dthreshold` per neuron from the last backward, summed over the batch (the sums
+    /// of [`crate::stepped::layer::SteppedLayer`]: `-tau_mem lambda_v` after each spike's
+    /// jump); empty before any backward.
+    pub fn grad_threshold(&self) -> &[F] {
+        &self.grad_threshold
+    }
+
+    /// `dL/dreset` per neuron from the last backward, summed over the batch (`tau_mem
+    /// lambda_v` before each spike's jump); `dL/dleak` is `-(dL/dthreshold + dL/dreset)`.
+    pub fn grad_reset(&self) -> &[F] {
+        &self.grad_reset
     }
 
     /// Keeps the transpose `(N_in, N)` of `weight` (shape already checked) for the passes;
@@ -562,6 +604,7 @@ impl<F: Real> FusedLif<F> {
                     rp.clear();
                     rp.resize(n * n, F::zero());
                 }
+                scratch.start_params(n);
                 let mut stats = GuardStats::default();
                 let mut bad = None;
                 for (r, gi) in gi.iter_mut().enumerate() {
@@ -616,6 +659,20 @@ impl<F: Real> FusedLif<F> {
                         }
                     }
                 }
+            }
+        }
+        // The parameter gradients, summed in group order.
+        for b in [&mut self.grad_threshold, &mut self.grad_reset] {
+            b.clear();
+            b.resize(n, F::zero());
+        }
+        for scratch in &self.bwd[..groups] {
+            let (th, re) = scratch.param_grads();
+            for (a, &v) in self.grad_threshold.iter_mut().zip(th) {
+                *a += v;
+            }
+            for (a, &v) in self.grad_reset.iter_mut().zip(re) {
+                *a += v;
             }
         }
         if let Some(gr) = grad_recurrent {

@@ -1,5 +1,6 @@
 //! The fused layer with recurrent weights (`FusedLif::forward_recurrent` /
-//! `backward_recurrent`) against the dense time-stepped layer
+//! `backward_recurrent`, and the threshold and reset gradients of every fused layer)
+//! against the dense time-stepped layer
 //! (`eventprop_core::stepped::SteppedLayer`, `Corrected` adjoint, 2 T N state).
 //!
 //! Provenance of every expected value: `SteppedLayer` computed in the same test on the
@@ -67,9 +68,20 @@ fn lists(x: &Array3<f64>, b: usize) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// The dense reference: spikes `(T, B, N)`, `dL/dW`, `dL/dR` (batch sums) and the input
-/// gradient `(T, B, N_in)`.
-fn dense(c: &Case) -> (Array3<f64>, Array2<f64>, Array2<f64>, Array3<f64>) {
+/// What both layers give: spikes `(T, B, N)`, `dL/dW`, `dL/dR` (batch sums), the input
+/// gradient `(T, B, N_in)` (at the input events), `dL/dthreshold` and `dL/dreset` (batch
+/// sums).
+type Out = (
+    Array3<f64>,
+    Array2<f64>,
+    Array2<f64>,
+    Array3<f64>,
+    Vec<f64>,
+    Vec<f64>,
+);
+
+/// The dense reference.
+fn dense(c: &Case) -> Out {
     let (t, b, n_in) = c.x.dim();
     let n = c.w.nrows();
     let np = neuron_params(&c.params, n);
@@ -84,6 +96,7 @@ fn dense(c: &Case) -> (Array3<f64>, Array2<f64>, Array2<f64>, Array3<f64>) {
     let mut gw = Array2::zeros((n, n_in));
     let mut gr = Array2::zeros((n, n));
     let mut gx = Array3::zeros((t, b, n_in));
+    let (mut gth, mut gre) = (vec![0.0; n], vec![0.0; n]);
     for bi in 0..b {
         let input = lists(&c.x, bi);
         let run = layer.forward(&input).unwrap();
@@ -98,13 +111,16 @@ fn dense(c: &Case) -> (Array3<f64>, Array2<f64>, Array2<f64>, Array3<f64>) {
         gw += &g.w;
         gr += g.r.as_ref().unwrap();
         gx.index_axis_mut(Axis(1), bi).assign(&g.input);
+        for k in 0..n {
+            gth[k] += g.params.threshold[k];
+            gre[k] += g.params.reset[k];
+        }
     }
-    (z, gw, gr, gx)
+    (z, gw, gr, gx, gth, gre)
 }
 
-/// The fused layer in f64: spikes, `dL/dW`, `dL/dR`, the input gradient at the input
-/// events (dense, zero elsewhere).
-fn fused(c: &Case) -> (Array3<f64>, Array2<f64>, Array2<f64>, Array3<f64>) {
+/// The fused layer in f64.
+fn fused(c: &Case) -> Out {
     let n = c.w.nrows();
     let input = EventBatch::from_dense(c.x.view()).unwrap();
     let mut layer = FusedLif::new(&c.params, n, 1e-6, Discretization::Corrected).unwrap();
@@ -126,7 +142,14 @@ fn fused(c: &Case) -> (Array3<f64>, Array2<f64>, Array2<f64>, Array3<f64>) {
             gxd[[s, bi, j as usize]] = v;
         }
     }
-    (spikes.to_dense(), gw, gr, gxd)
+    (
+        spikes.to_dense(),
+        gw,
+        gr,
+        gxd,
+        layer.grad_threshold().to_vec(),
+        layer.grad_reset().to_vec(),
+    )
 }
 
 #[test]
@@ -139,8 +162,8 @@ fn recurrent_fused_layer_equals_the_dense_stepped_layer_in_f64() {
         (5, (200, 4, 8, 70), 0.3),
     ] {
         let c = random_case(seed, dims, r_scale);
-        let (z, gw, gr, gx) = fused(&c);
-        let (rz, rgw, rgr, rgx) = dense(&c);
+        let (z, gw, gr, gx, gth, gre) = fused(&c);
+        let (rz, rgw, rgr, rgx, rgth, rgre) = dense(&c);
         assert_eq!(z, rz, "seed {seed}: spikes");
         if dims.3 > 1 {
             assert!(z.sum() > 10.0, "seed {seed}: the layer must spike");
@@ -164,6 +187,8 @@ fn recurrent_fused_layer_equals_the_dense_stepped_layer_in_f64() {
                 gx.as_slice().unwrap(),
                 rgx.as_slice().unwrap(),
             ),
+            ("dL/dthreshold", &gth, &rgth),
+            ("dL/dreset", &gre, &rgre),
         ] {
             let e = rel_max(a, b);
             assert!(e <= 1e-12, "seed {seed}: {what} off by {e:e}");
@@ -176,7 +201,7 @@ fn recurrent_fused_layer_equals_the_dense_stepped_layer_in_f64() {
 #[test]
 fn recurrent_fused_layer_agrees_in_f32() {
     let c = random_case(11, (150, 6, 12, 20), 0.5);
-    let (rz, rgw, rgr, _) = dense(&c);
+    let (rz, rgw, rgr, ..) = dense(&c);
     let n = c.w.nrows();
     let x32 = c.x.mapv(|v| v as f32);
     let input = EventBatch::from_dense(x32.view()).unwrap();

@@ -7,8 +7,9 @@
 //! * [`stepped::SteppedEngine`]: the seed's time-stepped function (`eventprop-core`), with
 //!   the seed or the corrected adjoint discretization; max-over-time or first-spike loss;
 //! * [`stepped_learn::SteppedLearnEngine`]: the stepped engine on dense layers when
-//!   delays, taus or thresholds are trained (`[learn]`; recurrence alone runs on the fused
-//!   path of [`stepped::SteppedEngine`], and this engine is its dense reference);
+//!   delays, taus or a spiking output's thresholds are trained (`[learn]`; recurrence and
+//!   hidden thresholds run on the fused path of [`stepped::SteppedEngine`], and this engine
+//!   is its dense reference);
 //! * [`exact::ExactEngine`]: event-based simulation with exact spike times and the exact
 //!   adjoint (`eventprop-exact`); first-spike loss;
 //! * [`chip::ChipEngine`]: hardware in the loop — the forward on a chip
@@ -159,9 +160,9 @@ pub fn build(config: &TrainConfig) -> Result<Box<dyn Engine>> {
         ));
     }
     Ok(match config.engine {
-        // Recurrence alone runs on the fused layers; delays and trained taus or
-        // thresholds on the dense stepped layers.
-        EngineKind::Stepped if !config.learn.fused_stepped() => {
+        // Recurrence and trained hidden thresholds run on the fused layers; delays, trained
+        // taus and a spiking output's thresholds on the dense stepped layers.
+        EngineKind::Stepped if !config.network().fused_stepped() => {
             Box::new(stepped_learn::SteppedLearnEngine::new(config)?)
         }
         EngineKind::Stepped => Box::new(stepped::SteppedEngine::new(config)?),

@@ -15,9 +15,11 @@
 //! fused path sums the weight gradient in another order), checked to ≤ 1e-12 relative in
 //! `tests/it/stepped_fused.rs`.
 //!
-//! With recurrent hidden layers (`[learn] recurrent` and nothing else) the fused path runs
-//! them with [`FusedLif::forward_recurrent`] / [`FusedLif::backward_recurrent`] (the seed
-//! path has no recurrence and refuses them); its reference is then the dense
+//! With recurrent hidden layers (`[learn] recurrent`) the fused path runs them with
+//! [`FusedLif::forward_recurrent`] / [`FusedLif::backward_recurrent`], and with trained
+//! thresholds (`[learn] threshold`, integrator readout) it sets each batch's thresholds
+//! ([`FusedLif::set_params`]) and reads their gradients ([`FusedLif::grad_threshold`]);
+//! the seed path has neither and refuses them. Their reference is the dense
 //! [`super::stepped_learn::SteppedLearnEngine`], checked in `tests/it/stepped_recurrent.rs`.
 
 use std::sync::Mutex;
@@ -30,9 +32,10 @@ use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind, LossOutput, RateTargets};
-use eventprop_core::spec::{NetworkSpec, Readout};
+use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
 use eventprop_core::stepped::network::{HwLayer, SteppedNetwork, Trace};
 use eventprop_core::stepped::readout::LeakyIntegrator;
+use eventprop_core::{LifParams, NeuronParams, Param};
 use eventprop_data::{rasterize, Spike};
 
 /// Which implementation the stepped engine runs.
@@ -80,17 +83,16 @@ impl SteppedEngine {
         refuse_silent_label(&config.loss)?;
         let spec = config.network();
         spec.validate()?;
-        if !spec.learn.fused_stepped() {
+        if !spec.fused_stepped() {
             return Err(Error::invalid(
                 "learn",
-                "nothing or recurrent only on the fused stepped engine (delays, taus and \
-                 thresholds run on the dense stepped layers)",
+                "recurrent weights or thresholds with the integrator readout on the fused \
+                 stepped engine (delays, taus and a spiking output's thresholds run on the \
+                 dense stepped layers)",
                 format!("{:?}", spec.learn),
             ));
         }
-        if spec.learn.recurrent
-            && config.discretization != eventprop_core::Discretization::Corrected
-        {
+        if spec.learn.any() && config.discretization != eventprop_core::Discretization::Corrected {
             return Err(Error::invalid(
                 "discretization",
                 "corrected with [learn] on the stepped engine (its layers implement the \
@@ -117,14 +119,15 @@ impl SteppedEngine {
     ///
     /// # Errors
     /// As [`SteppedEngine::new`]; [`Error::Invalid`] naming `path` for the seed path with
-    /// recurrent layers (the seed function has none; their dense reference is
-    /// [`super::stepped_learn::SteppedLearnEngine`]).
+    /// recurrent layers or trained thresholds (the seed function has neither; their dense
+    /// reference is [`super::stepped_learn::SteppedLearnEngine`]).
     pub fn with_path(config: &TrainConfig, path: SteppedPath) -> Result<Self> {
         let engine = Self::new(config)?;
-        if path == SteppedPath::Seed && engine.net.spec.learn.recurrent {
+        if path == SteppedPath::Seed && engine.net.spec.learn.any() {
             return Err(Error::invalid(
                 "path",
-                "fused with recurrent layers (the seed function has no recurrence)",
+                "fused with [learn] extras (the seed function has no recurrence and no \
+                 trained thresholds)",
                 format!("{path:?}"),
             ));
         }
@@ -440,15 +443,27 @@ impl SteppedEngine {
     ) -> Result<FusedOutput> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
-        if spec.learn.recurrent {
+        if spec.learn.any() {
             if hw.is_some() {
                 return Err(Error::invalid(
                     "hw_data",
-                    "none with recurrent layers (the chip engine has no recurrence)",
+                    "none with [learn] extras (the chip engine has none)",
                     "a recording",
                 ));
             }
             spec.check_weights(weights)?;
+            if spec.learn.threshold {
+                // This batch's trained thresholds (per neuron).
+                for (layer, p) in layers.iter_mut().zip(spec.neuron_params(weights)) {
+                    layer.set_params(&LifParams {
+                        leak: Param::PerNeuron(p.leak),
+                        reset: Param::PerNeuron(p.reset),
+                        threshold: Param::PerNeuron(p.threshold),
+                        tau_syn: Param::PerNeuron(p.tau_syn),
+                        tau_mem: Param::PerNeuron(p.tau_mem),
+                    })?;
+                }
+            }
         } else {
             spec.check_weight_dims(weights.iter().map(|w| w.dim()))?;
         }
@@ -650,8 +665,9 @@ impl SteppedEngine {
         }
         let gw_out = Array2::from_shape_fn((k_out, n_last), |(k, n)| gwt[n * k_out + k]);
         let mut grads = vec![gw_out];
-        // The recurrent weights' gradients, top layer first.
+        // The recurrent weights' and the neuron parameters' gradients, top layer first.
         let mut rec_grads = Vec::new();
+        let mut param_grads = Vec::new();
         let mut grad_below: Vec<Vec<f64>> = Vec::new();
         for k in (0..n_hidden).rev() {
             let (below, rest) = layers.split_at_mut(k);
@@ -668,6 +684,18 @@ impl SteppedEngine {
                 }
             };
             grads.push(gw);
+            if spec.learn.threshold {
+                let l = &rest[0];
+                let (th, re) = (l.grad_threshold().to_vec(), l.grad_reset().to_vec());
+                let n = th.len();
+                param_grads.push(NeuronParams {
+                    leak: th.iter().zip(&re).map(|(a, b)| -(a + b)).collect(),
+                    reset: re,
+                    threshold: th,
+                    tau_syn: vec![0.0; n],
+                    tau_mem: vec![0.0; n],
+                });
+            }
             if k > 0 {
                 if let Some(r) = self.count_grad(x) {
                     for (b, (g, row)) in grad_below.iter_mut().zip(x.rows()).enumerate() {
@@ -680,10 +708,19 @@ impl SteppedEngine {
             }
         }
         grads.reverse();
-        // The tensor order: feed-forward weights, then one recurrent matrix per hidden layer.
         rec_grads.reverse();
-        grads.append(&mut rec_grads);
-        Ok(grads)
+        param_grads.reverse();
+        // The tensor order ([`NetworkSpec::tensor_grads`]): feed-forward weights, one
+        // recurrent matrix per hidden layer, the threshold parameters.
+        Ok(spec.tensor_grads(
+            &spec.neuron_params(weights),
+            NetworkGrads {
+                weights: grads,
+                recurrent: rec_grads,
+                delays: Vec::new(),
+                params: param_grads,
+            },
+        ))
     }
 }
 

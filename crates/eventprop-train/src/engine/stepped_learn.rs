@@ -6,9 +6,10 @@
 //! are summed in sample order, so results do not depend on the thread count.
 //!
 //! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for delays, trained
-//! taus or thresholds; a plain stepped run, and one with recurrence alone, runs on the
-//! fused layers of [`super::stepped::SteppedEngine`] (for which this engine, built
-//! directly, is the dense reference: `tests/it/stepped_recurrent.rs`).
+//! taus or a spiking output's thresholds; a plain stepped run, and one with recurrence or
+//! hidden thresholds (integrator readout), runs on the fused layers of
+//! [`super::stepped::SteppedEngine`] (for which this engine, built directly, is the dense
+//! reference: `tests/it/stepped_recurrent.rs`).
 
 use eventprop_exact::NeuronParams;
 use ndarray::{Array2, Array3, ArrayView2, Axis};

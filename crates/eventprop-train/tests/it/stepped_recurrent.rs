@@ -1,7 +1,8 @@
-//! Recurrent hidden layers on the stepped engine: the fused path (`SteppedEngine`, the
-//! default for `[learn] recurrent` alone) against the dense layers (`SteppedLearnEngine`,
-//! built directly): same spikes, losses and predictions, every gradient (feed-forward and
-//! recurrent) equal to rounding; thread-count independence; a training run with the same
+//! Recurrent hidden layers and trained hidden thresholds on the stepped engine: the fused
+//! path (`SteppedEngine`, the default for `[learn] recurrent` and, with the integrator
+//! readout, `threshold`) against the dense layers (`SteppedLearnEngine`, built directly):
+//! same spikes, losses and predictions, every gradient (feed-forward, recurrent,
+//! threshold) equal to rounding; thread-count independence; training runs with the same
 //! per-epoch metrics on both.
 //!
 //! Provenance: the expected values are the dense engine's (`SteppedLayer`, checked against
@@ -40,14 +41,40 @@ fn recurrent(c: TrainConfig) -> TrainConfig {
     }
 }
 
+const THRESHOLD: Learn = Learn {
+    recurrent: false,
+    delays: false,
+    taus: false,
+    threshold: true,
+};
+
+const BOTH: Learn = Learn {
+    recurrent: true,
+    delays: false,
+    taus: false,
+    threshold: true,
+};
+
 /// Weights of `config` from `seed`, the recurrent ones scaled by `r_scale` (so that the
-/// recurrence changes the spikes).
+/// recurrence changes the spikes), the threshold parameters moved apart per neuron (so
+/// that every neuron has its own threshold).
 fn weights(config: &TrainConfig, seed: u64, r_scale: f64) -> Vec<Array2<f64>> {
     let spec = config.network();
+    let l = spec.layout();
     let mut w = spec.init_weights(&config.inits(), seed).unwrap();
-    let r = spec.layout().recurrent.unwrap();
-    for t in &mut w[r..] {
-        *t *= r_scale;
+    if let Some(r) = l.recurrent {
+        for t in &mut w[r..r + spec.hidden.len()] {
+            *t *= r_scale;
+        }
+    }
+    if let Some(th) = l.threshold {
+        for t in &mut w[th..] {
+            let mut k = 0.0;
+            t.mapv_inplace(|v| {
+                k += 1.0;
+                v + 0.3 * (k * 1.7 + seed as f64).sin()
+            });
+        }
     }
     w
 }
@@ -58,19 +85,23 @@ fn compare(config: &TrainConfig, seed: u64, r_scale: f64, what: &str) {
     let inputs: Vec<&[Spike]> = set.samples.iter().map(Vec::as_slice).collect();
     let fused = SteppedEngine::new(config).unwrap();
     let dense = SteppedLearnEngine::new(config).unwrap();
-    // The recurrence matters: zero recurrent weights give other spikes.
-    let mut w0 = w.clone();
-    let r = config.network().layout().recurrent.unwrap();
-    w0[r..].iter_mut().for_each(|t| t.fill(0.0));
-    let plain: Vec<_> = inputs
-        .iter()
-        .map(|x| fused.hidden_spikes(&w0, x).unwrap())
-        .collect();
     let with: Vec<_> = inputs
         .iter()
         .map(|x| fused.hidden_spikes(&w, x).unwrap())
         .collect();
-    assert_ne!(plain, with, "{what}: the recurrence changes no spike");
+    // The recurrence matters: zero recurrent weights give other spikes.
+    let spec = config.network();
+    if let Some(r) = spec.layout().recurrent {
+        let mut w0 = w.clone();
+        w0[r..r + spec.hidden.len()]
+            .iter_mut()
+            .for_each(|t| t.fill(0.0));
+        let plain: Vec<_> = inputs
+            .iter()
+            .map(|x| fused.hidden_spikes(&w0, x).unwrap())
+            .collect();
+        assert_ne!(plain, with, "{what}: the recurrence changes no spike");
+    }
     for (k, x) in inputs.iter().enumerate() {
         assert_eq!(
             with[k],
@@ -138,11 +169,34 @@ fn fused_recurrent_layers_equal_the_dense_layers() {
 }
 
 #[test]
-fn recurrence_alone_runs_on_the_fused_path_and_the_rest_on_the_dense_layers() {
+fn fused_trained_thresholds_equal_the_dense_layers() {
+    let preset = TrainConfig::preset(EngineKind::Stepped);
+    for learn in [THRESHOLD, BOTH] {
+        let c = TrainConfig {
+            learn,
+            ..preset.clone()
+        };
+        compare(&c, 3, 3.0, &format!("preset, {learn:?}"));
+        let mut c = two_hidden(c);
+        c.rate_reg = 1e-3;
+        compare(
+            &c,
+            5,
+            2.0,
+            &format!("two hidden layers, rate term, {learn:?}"),
+        );
+    }
+}
+
+#[test]
+fn recurrence_and_hidden_thresholds_run_on_the_fused_path_the_rest_on_the_dense_layers() {
     let c = recurrent(TrainConfig::preset(EngineKind::Stepped));
-    let e = engine::build(&c).unwrap();
-    assert!(format!("{e:?}").starts_with("SteppedEngine"), "{e:?}");
-    assert_eq!(SteppedEngine::new(&c).unwrap().path(), SteppedPath::Fused);
+    for learn in [RECURRENT, THRESHOLD, BOTH] {
+        let c = TrainConfig { learn, ..c.clone() };
+        let e = engine::build(&c).unwrap();
+        assert!(format!("{e:?}").starts_with("SteppedEngine"), "{e:?}");
+        assert_eq!(SteppedEngine::new(&c).unwrap().path(), SteppedPath::Fused);
+    }
     for learn in [
         Learn {
             delays: true,
@@ -152,12 +206,13 @@ fn recurrence_alone_runs_on_the_fused_path_and_the_rest_on_the_dense_layers() {
             taus: true,
             ..RECURRENT
         },
-        Learn {
-            threshold: true,
-            ..Learn::default()
-        },
+        // A spiking output's thresholds have no fused gradient.
+        THRESHOLD,
     ] {
-        let c = TrainConfig { learn, ..c.clone() };
+        let mut c = TrainConfig { learn, ..c.clone() };
+        if learn == THRESHOLD {
+            c.loss = LossKind::defaults("first_spike", EngineKind::Stepped).unwrap();
+        }
         let e = engine::build(&c).unwrap();
         assert!(format!("{e:?}").starts_with("SteppedLearnEngine"), "{e:?}");
         // The fused engine refuses them, naming `learn`.
@@ -184,7 +239,10 @@ fn recurrence_alone_runs_on_the_fused_path_and_the_rest_on_the_dense_layers() {
 
 #[test]
 fn fused_recurrent_engine_is_independent_of_the_thread_count() {
-    let c = two_hidden(recurrent(TrainConfig::preset(EngineKind::Stepped)));
+    let c = TrainConfig {
+        learn: BOTH,
+        ..two_hidden(TrainConfig::preset(EngineKind::Stepped))
+    };
     let w = weights(&c, 8, 2.0);
     let set = yinyang::encode(&yinyang::generate(50, 8), &c.encoding);
     let inputs: Vec<&[Spike]> = set.samples.iter().map(Vec::as_slice).collect();
@@ -210,12 +268,19 @@ fn fused_recurrent_engine_is_independent_of_the_thread_count() {
 
 #[test]
 fn recurrent_training_gives_the_same_epochs_on_both_paths() {
+    for learn in [RECURRENT, BOTH] {
+        train_on_both_paths(learn);
+    }
+}
+
+fn train_on_both_paths(learn: Learn) {
     let cfg = TrainConfig {
         train_size: 200,
         val_size: 60,
         test_size: 60,
         epochs: 3,
-        ..recurrent(TrainConfig::preset(EngineKind::Stepped))
+        learn,
+        ..TrainConfig::preset(EngineKind::Stepped)
     };
     let mut fused = Trainer::new(cfg.clone()).unwrap();
     let mut dense = Trainer::with_engine(cfg, |c| {
