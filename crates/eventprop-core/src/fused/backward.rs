@@ -13,6 +13,14 @@
 //!     grad_input    = W^T[j, :] · (lambda_v - lambda_i)          # to the layer below
 //! ```
 //!
+//! A recurrent layer (weight `R`, held transposed as `R^T`) adds two terms, those of
+//! [`crate::stepped::layer::SteppedLayer`]: at the start of step `t` (before the decay,
+//! `lambda` is then `lambda[t]`) each spike `m` of step `t` gains
+//! `R^T[m, :] · (lambda_v - lambda_i)` in its spike gradient (its recurrent input acts at
+//! step `t + 1`); and the layer's own spikes of step `t - 1` are input events for the
+//! recurrent weight gradient, `gradR^T[m, :] += tau_syn lambda_i`, as the input events are
+//! for `gradW^T`.
+//!
 //! Where the neuron does not spike the seed's `lambda_v[t-1]` is `w = lambda_v decay_mem`
 //! whatever its guards do, so only spikes need work; guards are counted at spikes only.
 
@@ -41,14 +49,36 @@ pub(crate) struct BackwardScratch<F> {
     start: Vec<u32>,
     /// The block's input events by channel: `(position, step - block start)`.
     sorted: Vec<(u32, u32)>,
+    /// The recurrent spike gradients of one step's spikes.
+    rec_grad: Vec<F>,
+    /// `dL/dthreshold` per neuron, summed over the group's rows.
+    grad_threshold: Vec<F>,
+    /// `dL/dreset` per neuron, summed over the group's rows.
+    grad_reset: Vec<F>,
 }
 
 impl<F: Real> BackwardScratch<F> {
+    /// Zeroes the group's parameter gradients (`n` each) before its first row.
+    pub(crate) fn start_params(&mut self, n: usize) {
+        for b in [&mut self.grad_threshold, &mut self.grad_reset] {
+            b.clear();
+            b.resize(n, F::zero());
+        }
+    }
+
+    /// The group's `dL/dthreshold` and `dL/dreset` (after its rows' backward).
+    pub(crate) fn param_grads(&self) -> (&[F], &[F]) {
+        (&self.grad_threshold, &self.grad_reset)
+    }
+
     fn fit(&mut self, n: usize, block: usize) {
         for b in [&mut self.lambda_v, &mut self.lambda_i, &mut self.g1] {
             b.resize(n, F::zero());
         }
         self.g0.resize(block * n, F::zero());
+        // Keeps what the group's earlier rows accumulated ([`Self::start_params`] zeroes).
+        self.grad_threshold.resize(n, F::zero());
+        self.grad_reset.resize(n, F::zero());
     }
 }
 
@@ -165,13 +195,23 @@ pub(crate) struct RowAdjoint<'a, F> {
     pub grad_spikes: &'a [F],
 }
 
+/// The recurrent part of one row's adjoint.
+pub(crate) struct RowRecurrent<'a, F> {
+    /// The transposed recurrent weight `R^T` `(N, N)`, row-major.
+    pub rt: &'a [F],
+    /// The transposed recurrent weight gradient `(N, N)` it adds into.
+    pub grad_rt: &'a mut [F],
+}
+
 /// Runs the adjoint of one batch row, adding its weight gradient into `grad_wt`
-/// (`(N_in, N)`, row-major) and, if given, writing the gradient at each input event into
+/// (`(N_in, N)`, row-major), for a recurrent layer (`rec`) its recurrent weight gradient
+/// into `rec.grad_rt`, and, if given, writing the gradient at each input event into
 /// `grad_input` (aligned with the input's events). Returns the guard counts and whether the
 /// adjoint stayed finite.
 ///
 /// # Panics
 /// If the slices do not fit the row's events and `N`.
+#[allow(clippy::too_many_arguments)]
 #[track_caller]
 pub(crate) fn row_backward<F: Real>(
     c: &Coefficients<F>,
@@ -180,10 +220,11 @@ pub(crate) fn row_backward<F: Real>(
     steps: usize,
     s: &mut BackwardScratch<F>,
     grad_wt: &mut [F],
+    rec: Option<RowRecurrent<'_, F>>,
     grad_input: Option<&mut [F]>,
 ) -> (GuardStats, bool) {
     let block = BLOCK_BYTES / (c.len().max(1) * std::mem::size_of::<F>());
-    row_backward_in_blocks(c, wt, row, steps, block, s, grad_wt, grad_input)
+    row_backward_in_blocks(c, wt, row, steps, block, s, grad_wt, rec, grad_input)
 }
 
 /// [`row_backward`] with the weight gradient flushed every `block` steps (any `block >=
@@ -198,6 +239,7 @@ fn row_backward_in_blocks<F: Real>(
     block: usize,
     s: &mut BackwardScratch<F>,
     grad_wt: &mut [F],
+    mut rec: Option<RowRecurrent<'_, F>>,
     mut grad_input: Option<&mut [F]>,
 ) -> (GuardStats, bool) {
     let n = c.len();
@@ -214,11 +256,16 @@ fn row_backward_in_blocks<F: Real>(
         g0,
         start,
         sorted,
+        rec_grad: rg,
+        grad_threshold: g_th,
+        grad_reset: g_re,
     } = s;
     let (lambda_v, lambda_i) = (&mut lambda_v[..n], &mut lambda_i[..n]);
     lambda_v.fill(F::zero());
     lambda_i.fill(F::zero());
     let (k_syn, decay_mem, tau_syn) = (&c.k_syn[..n], &c.decay_mem[..n], &c.tau_syn[..n]);
+    let tau_mem = &c.tau_mem[..n];
+    let (g_th, g_re) = (&mut g_th[..n], &mut g_re[..n]);
     let (leak, reset, threshold) = (&c.leak[..n], &c.reset[..n], &c.threshold[..n]);
     let in_idx = row.input.indices();
     let sp_idx = row.spikes.indices();
@@ -232,14 +279,31 @@ fn row_backward_in_blocks<F: Real>(
     for t in (1..steps).rev() {
         let e = t - 1;
         let lo = (hi + 1).saturating_sub(block);
+        // Recurrent: the spikes of step t drive step t + 1, whose adjoint is lambda now.
+        let own = row.spikes.range(t);
+        let rt = rec.as_ref().map(|r| r.rt).filter(|_| !own.is_empty());
+        if let Some(rt) = rt {
+            for k in 0..n {
+                g1[k] = lambda_v[k] - lambda_i[k];
+            }
+            rg.clear();
+            rg.extend(own.map(|p| {
+                let m = sp_idx[p] as usize;
+                dot(&rt[m * n..(m + 1) * n], g1)
+            }));
+        }
         decay(lambda_v, lambda_i, k_syn, decay_mem);
-        for p in row.spikes.range(t) {
+        for (q, p) in row.spikes.range(t).enumerate() {
             let k = sp_idx[p] as usize;
             let i_star = row.i_star[p];
             let dv_m = leak[k] - threshold[k] + i_star;
             let dv_p = leak[k] - reset[k] + i_star;
             // The seed's `z grad / dv_m` and `z dv_p / dv_m` with `z = 1`.
-            let mut out = row.grad_spikes[p] / dv_m;
+            let grad = match rt {
+                Some(_) => row.grad_spikes[p] + rg[q],
+                None => row.grad_spikes[p],
+            };
+            let mut out = grad / dv_m;
             let mut jump = dv_p / dv_m;
             let (out_ok, jump_ok) = (out.is_finite(), jump.is_finite());
             if !(out_ok && jump_ok) {
@@ -253,10 +317,15 @@ fn row_backward_in_blocks<F: Real>(
                 }
                 stats.guarded_spikes += 1;
             }
+            // The parameter gradients at the spike (SteppedLayer's): the reset by the
+            // post-spike adjoint, the threshold by the pre-spike one.
+            g_re[k] += tau_mem[k] * lambda_v[k];
             lambda_v[k] = jump * lambda_v[k] + out;
+            g_th[k] -= tau_mem[k] * lambda_v[k];
         }
         let r = row.input.range(e);
-        if !r.is_empty() {
+        let own_in = rec.is_some() && !row.spikes.range(e).is_empty();
+        if !r.is_empty() || own_in {
             let g0 = &mut g0[(e - lo) * n..(e - lo + 1) * n];
             for k in 0..n {
                 g0[k] = lambda_i[k] * tau_syn[k];
@@ -273,6 +342,9 @@ fn row_backward_in_blocks<F: Real>(
         }
         if e == lo {
             flush_block(row.input, lo, hi, n, g0, start, sorted, grad_wt);
+            if let Some(rec) = rec.as_mut() {
+                flush_block(row.spikes, lo, hi, n, g0, start, sorted, rec.grad_rt);
+            }
             hi = lo.saturating_sub(1);
         }
     }
@@ -294,9 +366,11 @@ mod tests {
 
     /// The blocked weight-gradient accumulation adds the same terms in the same order per
     /// gradient row whatever the block, so every block size gives the gradient (and the
-    /// input gradients) of the one-block run bit for bit. Inputs: 3 rows of 60 steps, 9
-    /// channels firing in most steps (several events per step, repeated channels across
-    /// steps), 7 neurons that spike, deterministic pseudo-random weights and gradients.
+    /// input gradients, and for a recurrent layer the recurrent gradient) of the one-block
+    /// run bit for bit. Inputs: 3 rows of 60 steps, 9 channels firing in most steps
+    /// (several events per step, repeated channels across steps), 7 neurons that spike,
+    /// deterministic pseudo-random weights and gradients; without and with recurrent
+    /// weights.
     #[test]
     fn every_block_size_gives_the_same_bits() {
         let (steps, batch, n_in, n) = (60, 3, 9, 7);
@@ -322,62 +396,83 @@ mod tests {
         let c = LifParams::scalar(0.0, 0.0, 1.0, 5e-6, 1e-5)
             .resolve(n, 1e-6)
             .unwrap();
+        let rt: Vec<f64> = (0..n * n).map(|_| next() - 0.6).collect();
         let mut fwd = ForwardScratch::default();
         let mut total_spikes = 0;
         for (b, row) in input.rows().iter().enumerate() {
-            let (mut spikes, mut i_star) = (EventRow::new(), Vec::new());
-            assert!(row_forward(
-                &c,
-                Discretization::Seed,
-                &wt,
-                row,
-                steps,
-                &mut fwd,
-                &mut spikes,
-                &mut i_star
-            ));
-            total_spikes += spikes.len();
-            let grad: Vec<f64> = (0..spikes.len()).map(|_| next() - 0.5).collect();
-            let adj = RowAdjoint {
-                input: row,
-                spikes: &spikes,
-                i_star: &i_star,
-                grad_spikes: &grad,
-            };
-            let run = |block: usize| {
-                let mut s = BackwardScratch::default();
-                let mut gw = vec![0.25; n_in * n]; // accumulates into what is there
-                let mut gi = vec![0.0; row.len()];
-                let (_, ok) = row_backward_in_blocks(
+            for rt in [None, Some(&rt[..])] {
+                let (mut spikes, mut i_star) = (EventRow::new(), Vec::new());
+                assert!(row_forward(
                     &c,
+                    Discretization::Seed,
                     &wt,
-                    &adj,
+                    rt,
+                    row,
                     steps,
-                    block,
-                    &mut s,
-                    &mut gw,
-                    Some(&mut gi),
-                );
-                assert!(ok);
-                (gw, gi)
-            };
-            let whole = run(steps);
-            assert!(
-                whole.0.iter().any(|&g| g != 0.25),
-                "row {b}: the gradient must not be trivial"
-            );
-            for block in [1, 2, 3, 7, 16, 59] {
-                let (gw, gi) = run(block);
-                let same =
-                    |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                    &mut fwd,
+                    &mut spikes,
+                    &mut i_star
+                ));
+                total_spikes += spikes.len();
+                let grad: Vec<f64> = (0..spikes.len()).map(|_| next() - 0.5).collect();
+                let adj = RowAdjoint {
+                    input: row,
+                    spikes: &spikes,
+                    i_star: &i_star,
+                    grad_spikes: &grad,
+                };
+                let run = |block: usize| {
+                    let mut s = BackwardScratch::default();
+                    let mut gw = vec![0.25; n_in * n]; // accumulates into what is there
+                    let mut gi = vec![0.0; row.len()];
+                    let mut gr = vec![-0.5; n * n];
+                    let rec = rt.map(|rt| RowRecurrent {
+                        rt,
+                        grad_rt: &mut gr[..],
+                    });
+                    let (_, ok) = row_backward_in_blocks(
+                        &c,
+                        &wt,
+                        &adj,
+                        steps,
+                        block,
+                        &mut s,
+                        &mut gw,
+                        rec,
+                        Some(&mut gi),
+                    );
+                    assert!(ok);
+                    (gw, gi, gr)
+                };
+                let whole = run(steps);
                 assert!(
-                    same(&gw, &whole.0),
-                    "row {b}, block {block}: weight gradient"
+                    whole.0.iter().any(|&g| g != 0.25),
+                    "row {b}: the gradient must not be trivial"
                 );
-                assert!(
-                    same(&gi, &whole.1),
-                    "row {b}, block {block}: input gradient"
-                );
+                if rt.is_some() {
+                    assert!(
+                        whole.2.iter().any(|&g| g != -0.5),
+                        "row {b}: the recurrent gradient must not be trivial"
+                    );
+                }
+                for block in [1, 2, 3, 7, 16, 59] {
+                    let (gw, gi, gr) = run(block);
+                    let same = |a: &[f64], b: &[f64]| {
+                        a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                    };
+                    assert!(
+                        same(&gw, &whole.0),
+                        "row {b}, block {block}: weight gradient"
+                    );
+                    assert!(
+                        same(&gi, &whole.1),
+                        "row {b}, block {block}: input gradient"
+                    );
+                    assert!(
+                        same(&gr, &whole.2),
+                        "row {b}, block {block}: recurrent gradient"
+                    );
+                }
             }
         }
         assert!(

@@ -11,6 +11,11 @@
 //!
 //! A spike of step `t + 1` is stored with `i* = i[t]` (seed discretization) or `i[t+1]`
 //! (corrected): all the adjoint needs besides the events.
+//!
+//! A recurrent layer (weight `R` `(N, N)`, held transposed) adds, after the input events,
+//! the rows `R^T[m, :]` of its own spikes `m` of step `t` to `y` in ascending `m`: the
+//! spikes of step `t` drive step `t + 1`, in the order of
+//! [`crate::stepped::layer::SteppedLayer`].
 
 use super::events::{reserve_pow2, EventRow};
 use super::simd::dispatch;
@@ -173,7 +178,9 @@ fn compact(spike: &[u8], found: &mut [u32]) -> usize {
 
 /// Runs the forward of one batch row over `steps` steps.
 ///
-/// `wt` is the transposed weight `(N_in, N)`, row-major. Fills `spikes` (cleared first,
+/// `wt` is the transposed weight `(N_in, N)`, row-major; `rt`, if given, the transposed
+/// recurrent weight `(N, N)` (the layer's spikes of step `t` feed step `t + 1` through it).
+/// Fills `spikes` (cleared first,
 /// `steps` steps, value 1 per spike) and `i_star` (the current the adjoint's jump uses, one
 /// per spike). Returns whether the current and membrane stayed finite (a non-finite state
 /// stays non-finite, see [`crate::lif::forward`], so the final state tells).
@@ -186,6 +193,7 @@ pub(crate) fn row_forward<F: Real>(
     c: &Coefficients<F>,
     discretization: Discretization,
     wt: &[F],
+    rt: Option<&[F]>,
     input: &EventRow<F>,
     steps: usize,
     s: &mut ForwardScratch<F>,
@@ -214,13 +222,24 @@ pub(crate) fn row_forward<F: Real>(
     let (mut i_now, mut i_next) = (i_a, i_b);
     for t in 0..steps - 1 {
         let r = input.range(t);
-        let x = if r.is_empty() {
+        // The layer's own spikes of step `t` (recurrent input; none without `rt`).
+        let own = match rt {
+            Some(_) => spikes.range(t),
+            None => 0..0,
+        };
+        let x = if r.is_empty() && own.is_empty() {
             None
         } else {
             y.fill(F::zero());
             for p in r {
                 let j = idx[p] as usize;
                 axpy(y, val[p], &wt[j * n..(j + 1) * n]);
+            }
+            if let Some(rt) = rt {
+                for p in own {
+                    let m = spikes.indices()[p] as usize;
+                    axpy(y, F::one(), &rt[m * n..(m + 1) * n]);
+                }
             }
             Some(&y[..])
         };

@@ -24,11 +24,17 @@
 //! change the gradient); the fused layer never evaluates those terms, so its
 //! [`GuardStats`] count the guards at spikes only.
 //!
-//! The structure leaves room for a recurrent weight matrix (the compacted spikes of step
-//! `t` add their recurrent rows into the next step's `y`; in reverse, each spike's
-//! gradient gains `W_rec^T[n, :] · (lambda_v - lambda_i)`), for per-neuron parameters
-//! (already per neuron in [`Coefficients`]) and their gradients (sums over spikes and
-//! steps of the same `lambda`s).
+//! **Recurrent layers** ([`FusedLif::forward_recurrent`], [`FusedLif::backward_recurrent`]):
+//! a recurrent weight `R` `(N, N)` feeds the layer's spikes of step `t` into step `t + 1`
+//! (their rows `R^T[m, :]` are added into `y` after the input events'), in the update order
+//! of [`crate::stepped::layer::SteppedLayer`]; in reverse, each spike's gradient gains
+//! `R^T[m, :] · (lambda_v - lambda_i)` (the adjoint of the step it drives) and the layer's
+//! own spikes are input events for the recurrent weight gradient. Nothing of size `T N`
+//! is kept: memory stays O(events + spikes) per row, plus one `(N, N)` partial per group.
+//!
+//! The structure leaves room for per-neuron parameters (already per neuron in
+//! [`Coefficients`]) and their gradients (sums over spikes and steps of the same
+//! `lambda`s).
 //!
 //! # Shapes
 //! Input events: `B` rows of `T` steps, channels `< N_in`; weight `(N, N_in)`; output
@@ -69,7 +75,7 @@ use crate::error::{check_finite, Error, Result};
 use crate::lif::{Discretization, GuardStats};
 use crate::params::{Coefficients, LifParams};
 use crate::Real;
-use backward::{row_backward, BackwardScratch, RowAdjoint};
+use backward::{row_backward, BackwardScratch, RowAdjoint, RowRecurrent};
 use forward::{row_current, row_forward, ForwardScratch};
 
 /// Number of row groups: the unit of parallel work and of weight-gradient partial sums.
@@ -83,15 +89,18 @@ struct Stamp {
     batch: usize,
     n_in: usize,
     events: usize,
+    /// Whether the forward was recurrent.
+    recurrent: bool,
 }
 
 impl Stamp {
-    fn of<F: Real>(input: &EventBatch<F>) -> Self {
+    fn of<F: Real>(input: &EventBatch<F>, recurrent: bool) -> Self {
         Self {
             steps: input.steps(),
             batch: input.batch(),
             n_in: input.channels(),
             events: input.len(),
+            recurrent,
         }
     }
 }
@@ -126,6 +135,8 @@ pub struct FusedLif<F> {
     discretization: Discretization,
     /// The forward's weight, transposed `(N_in, N)`.
     wt: Vec<F>,
+    /// The forward's recurrent weight, transposed `(N, N)` (empty when not recurrent).
+    rt: Vec<F>,
     spikes: EventBatch<F>,
     /// Per row: the current `i*` at each spike.
     i_star: Vec<Vec<F>>,
@@ -133,6 +144,12 @@ pub struct FusedLif<F> {
     bwd: Vec<BackwardScratch<F>>,
     /// Per group: the weight-gradient partial sum `(N_in, N)`.
     partials: Vec<Vec<F>>,
+    /// Per group: the recurrent weight-gradient partial sum `(N, N)` (recurrent only).
+    rec_partials: Vec<Vec<F>>,
+    /// `dL/dthreshold` per neuron of the last backward (batch sum).
+    grad_threshold: Vec<F>,
+    /// `dL/dreset` per neuron of the last backward (batch sum).
+    grad_reset: Vec<F>,
     stamp: Option<Stamp>,
 }
 
@@ -174,11 +191,15 @@ impl<F: Real> FusedLif<F> {
             coefficients,
             discretization,
             wt: Vec::new(),
+            rt: Vec::new(),
             spikes: EventBatch::empty(0, 0, n),
             i_star: Vec::new(),
             fwd: Vec::new(),
             bwd: Vec::new(),
             partials: Vec::new(),
+            rec_partials: Vec::new(),
+            grad_threshold: Vec::new(),
+            grad_reset: Vec::new(),
             stamp: None,
         })
     }
@@ -191,6 +212,42 @@ impl<F: Real> FusedLif<F> {
     /// The spikes of the last forward.
     pub fn spikes(&self) -> &EventBatch<F> {
         &self.spikes
+    }
+
+    /// Replaces the neuron parameters (scalar or per neuron; `N` and `dt` stay), e.g. the
+    /// trained thresholds of the next batch. The next backward needs a forward with them.
+    ///
+    /// # Errors
+    /// As [`LifParams::resolve`].
+    ///
+    /// ```
+    /// use eventprop_core::fused::FusedLif;
+    /// use eventprop_core::{Discretization, Error, LifParams, Param};
+    /// let mut layer = FusedLif::new(&LifParams::<f64>::default(), 2, 1e-6, Discretization::Corrected)?;
+    /// let mut p = LifParams::<f64>::default();
+    /// p.threshold = Param::PerNeuron(vec![1.0, 1.5]);
+    /// layer.set_params(&p)?;
+    /// p.threshold = Param::PerNeuron(vec![1.0]);
+    /// assert!(matches!(layer.set_params(&p).unwrap_err(), Error::Shape { arg: "threshold", .. }));
+    /// # Ok::<(), eventprop_core::Error>(())
+    /// ```
+    pub fn set_params(&mut self, params: &LifParams<F>) -> Result<()> {
+        self.coefficients = params.resolve(self.neurons(), self.coefficients.dt)?;
+        self.stamp = None;
+        Ok(())
+    }
+
+    /// `dL/dthreshold` per neuron from the last backward, summed over the batch (the sums
+    /// of [`crate::stepped::layer::SteppedLayer`]: `-tau_mem lambda_v` after each spike's
+    /// jump); empty before any backward.
+    pub fn grad_threshold(&self) -> &[F] {
+        &self.grad_threshold
+    }
+
+    /// `dL/dreset` per neuron from the last backward, summed over the batch (`tau_mem
+    /// lambda_v` before each spike's jump); `dL/dleak` is `-(dL/dthreshold + dL/dreset)`.
+    pub fn grad_reset(&self) -> &[F] {
+        &self.grad_reset
     }
 
     /// Keeps the transpose `(N_in, N)` of `weight` (shape already checked) for the passes;
@@ -214,16 +271,81 @@ impl<F: Real> FusedLif<F> {
         input: &EventBatch<F>,
         weight: ArrayView2<'_, F>,
     ) -> Result<&EventBatch<F>> {
+        self.forward_with(input, weight, None)
+    }
+
+    /// [`FusedLif::forward`] of a recurrent layer: the spikes of step `t` also drive step
+    /// `t + 1` through `recurrent` `(N, N)` (row = receiving neuron), as
+    /// [`crate::stepped::layer::SteppedLayer`] with `r = recurrent`. Follow it with
+    /// [`FusedLif::backward_recurrent`].
+    ///
+    /// # Errors
+    /// As [`FusedLif::forward`]; [`Error::Shape`] naming `recurrent` when it is not
+    /// `(N, N)`, [`Error::NonFinite`] naming it for NaN/inf.
+    ///
+    /// ```
+    /// use eventprop_core::fused::{EventBatch, FusedLif};
+    /// use eventprop_core::{Discretization, Error, LifParams};
+    /// use ndarray::{Array2, Array3};
+    ///
+    /// let mut x = Array3::<f64>::zeros((20, 1, 2));
+    /// x[[2, 0, 0]] = 1.0;
+    /// let input = EventBatch::from_dense(x.view())?;
+    /// let params = LifParams::scalar(0.0, 0.0, 1.0, 5e-6, 1e-5);
+    /// let mut layer = FusedLif::new(&params, 3, 1e-6, Discretization::Corrected)?;
+    /// let w = Array2::from_elem((3, 2), 5.0);
+    /// let plain = layer.forward(&input, w.view())?.len();
+    /// // Excitatory recurrence: more spikes than without.
+    /// let r = Array2::from_elem((3, 3), 2.0);
+    /// assert!(layer.forward_recurrent(&input, w.view(), r.view())?.len() > plain);
+    /// let err = layer.forward_recurrent(&input, w.view(), w.view()).unwrap_err();
+    /// assert!(matches!(err, Error::Shape { arg: "recurrent", .. }));
+    /// # Ok::<(), eventprop_core::Error>(())
+    /// ```
+    pub fn forward_recurrent(
+        &mut self,
+        input: &EventBatch<F>,
+        weight: ArrayView2<'_, F>,
+        recurrent: ArrayView2<'_, F>,
+    ) -> Result<&EventBatch<F>> {
+        self.forward_with(input, weight, Some(recurrent))
+    }
+
+    fn forward_with(
+        &mut self,
+        input: &EventBatch<F>,
+        weight: ArrayView2<'_, F>,
+        recurrent: Option<ArrayView2<'_, F>>,
+    ) -> Result<&EventBatch<F>> {
         let n = self.neurons();
         let (steps, batch, n_in) = (input.steps(), input.batch(), input.channels());
         check_weight_shape(&weight, n, n_in)?;
         self.stamp = None;
         self.load_weight(weight)?;
+        self.rt.clear();
+        if let Some(r) = recurrent {
+            if r.dim() != (n, n) {
+                return Err(Error::Shape {
+                    arg: "recurrent",
+                    expected: format!("(N, N) = ({n}, {n})"),
+                    actual: format!("{:?}", r.dim()),
+                });
+            }
+            if let Some(((q, m), v)) = r.indexed_iter().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    arg: "recurrent",
+                    index: vec![q, m],
+                    value: v.to_f64().unwrap_or(f64::NAN),
+                });
+            }
+            self.rt.extend(r.t().iter().copied());
+        }
         self.spikes.reset_shape(steps, batch, n);
         self.i_star.resize_with(batch, Vec::new);
         let gl = group_len(batch);
         self.fwd.resize_with(batch.div_ceil(gl), Default::default);
         let (c, disc, wt) = (&self.coefficients, self.discretization, &self.wt[..]);
+        let rt = recurrent.map(|_| &self.rt[..]);
         let bad = self
             .spikes
             .rows_mut()
@@ -235,7 +357,7 @@ impl<F: Real> FusedLif<F> {
             .map(|(g, (((out, istar), inp), scratch))| {
                 let mut bad = None;
                 for (r, ((o, is), x)) in out.iter_mut().zip(istar).zip(inp).enumerate() {
-                    if !row_forward(c, disc, wt, x, steps, scratch, o, is) && bad.is_none() {
+                    if !row_forward(c, disc, wt, rt, x, steps, scratch, o, is) && bad.is_none() {
                         bad = Some(g * gl + r);
                     }
                 }
@@ -245,7 +367,7 @@ impl<F: Real> FusedLif<F> {
         if let Some(b) = bad {
             return Err(input_overflow::<F>(b, "synaptic current or membrane"));
         }
-        self.stamp = Some(Stamp::of(input));
+        self.stamp = Some(Stamp::of(input, recurrent.is_some()));
         Ok(&self.spikes)
     }
 
@@ -320,7 +442,7 @@ impl<F: Real> FusedLif<F> {
         if let Some(b) = bad {
             return Err(input_overflow::<F>(b, "synaptic current"));
         }
-        self.stamp = Some(Stamp::of(input));
+        self.stamp = Some(Stamp::of(input, false));
         Ok(&self.spikes)
     }
 
@@ -342,21 +464,75 @@ impl<F: Real> FusedLif<F> {
         grad_weight: &mut Array2<F>,
         grad_input: Option<&mut Vec<Vec<F>>>,
     ) -> Result<GuardStats> {
+        self.backward_with(input, grad_spikes, grad_weight, None, grad_input)
+    }
+
+    /// [`FusedLif::backward`] after [`FusedLif::forward_recurrent`]: also writes `dL/dR`
+    /// `(N, N)` into `grad_recurrent` (overwritten); the spike gradients include the
+    /// recurrent path (as [`crate::stepped::layer::SteppedLayer::backward`]).
+    ///
+    /// # Errors
+    /// As [`FusedLif::backward`]; [`Error::Shape`] naming `grad_recurrent` when it is not
+    /// `(N, N)`, and naming `input` when the last forward was not recurrent (or, for
+    /// [`FusedLif::backward`], when it was).
+    pub fn backward_recurrent(
+        &mut self,
+        input: &EventBatch<F>,
+        grad_spikes: &[Vec<F>],
+        grad_weight: &mut Array2<F>,
+        grad_recurrent: &mut Array2<F>,
+        grad_input: Option<&mut Vec<Vec<F>>>,
+    ) -> Result<GuardStats> {
+        self.backward_with(
+            input,
+            grad_spikes,
+            grad_weight,
+            Some(grad_recurrent),
+            grad_input,
+        )
+    }
+
+    fn backward_with(
+        &mut self,
+        input: &EventBatch<F>,
+        grad_spikes: &[Vec<F>],
+        grad_weight: &mut Array2<F>,
+        grad_recurrent: Option<&mut Array2<F>>,
+        grad_input: Option<&mut Vec<Vec<F>>>,
+    ) -> Result<GuardStats> {
         let n = self.neurons();
-        let stamp = Stamp::of(input);
+        let recurrent = grad_recurrent.is_some();
+        let stamp = Stamp::of(input, recurrent);
+        if let Some(gr) = grad_recurrent.as_deref() {
+            if gr.dim() != (n, n) {
+                return Err(Error::Shape {
+                    arg: "grad_recurrent",
+                    expected: format!("({n}, {n})"),
+                    actual: format!("{:?}", gr.dim()),
+                });
+            }
+        }
         if self.stamp != Some(stamp) {
             return Err(Error::Shape {
                 arg: "input",
                 expected: match self.stamp {
                     Some(s) => format!(
-                        "the forward's input: T = {}, B = {}, N_in = {}, {} events",
-                        s.steps, s.batch, s.n_in, s.events
+                        "the forward's input: T = {}, B = {}, N_in = {}, {} events, {}",
+                        s.steps,
+                        s.batch,
+                        s.n_in,
+                        s.events,
+                        kind(s.recurrent)
                     ),
                     None => "a forward before the backward".into(),
                 },
                 actual: format!(
-                    "T = {}, B = {}, N_in = {}, {} events",
-                    stamp.steps, stamp.batch, stamp.n_in, stamp.events
+                    "T = {}, B = {}, N_in = {}, {} events, {}",
+                    stamp.steps,
+                    stamp.batch,
+                    stamp.n_in,
+                    stamp.events,
+                    kind(stamp.recurrent)
                 ),
             });
         }
@@ -407,16 +583,28 @@ impl<F: Real> FusedLif<F> {
         let groups = batch.div_ceil(gl);
         self.bwd.resize_with(groups, Default::default);
         self.partials.resize_with(groups, Vec::new);
-        let (c, wt) = (&self.coefficients, &self.wt[..]);
+        self.rec_partials
+            .resize_with(if recurrent { groups } else { 0 }, Vec::new);
+        let mut rec_partials: Vec<Option<&mut Vec<F>>> = match recurrent {
+            true => self.rec_partials.iter_mut().map(Some).collect(),
+            false => (0..groups).map(|_| None).collect(),
+        };
+        let (c, wt, rt) = (&self.coefficients, &self.wt[..], &self.rt[..]);
         let (stats, bad) = self
             .partials
             .par_iter_mut()
+            .zip(rec_partials.par_iter_mut())
             .zip(self.bwd.par_iter_mut())
             .zip(gi_rows.par_chunks_mut(gl))
             .enumerate()
-            .map(|(g, ((partial, scratch), gi))| {
+            .map(|(g, (((partial, rec_partial), scratch), gi))| {
                 partial.clear();
                 partial.resize(n_in * n, F::zero());
+                if let Some(rp) = rec_partial.as_deref_mut() {
+                    rp.clear();
+                    rp.resize(n * n, F::zero());
+                }
+                scratch.start_params(n);
                 let mut stats = GuardStats::default();
                 let mut bad = None;
                 for (r, gi) in gi.iter_mut().enumerate() {
@@ -427,8 +615,12 @@ impl<F: Real> FusedLif<F> {
                         i_star: &self.i_star[b],
                         grad_spikes: &grad_spikes[b],
                     };
+                    let rec = rec_partial.as_deref_mut().map(|rp| RowRecurrent {
+                        rt,
+                        grad_rt: &mut rp[..],
+                    });
                     let (s, ok) =
-                        row_backward(c, wt, &row, steps, scratch, partial, gi.as_deref_mut());
+                        row_backward(c, wt, &row, steps, scratch, partial, rec, gi.as_deref_mut());
                     stats += s;
                     if !ok && bad.is_none() {
                         bad = Some(b);
@@ -469,6 +661,39 @@ impl<F: Real> FusedLif<F> {
                 }
             }
         }
+        // The parameter gradients, summed in group order.
+        for b in [&mut self.grad_threshold, &mut self.grad_reset] {
+            b.clear();
+            b.resize(n, F::zero());
+        }
+        for scratch in &self.bwd[..groups] {
+            let (th, re) = scratch.param_grads();
+            for (a, &v) in self.grad_threshold.iter_mut().zip(th) {
+                *a += v;
+            }
+            for (a, &v) in self.grad_reset.iter_mut().zip(re) {
+                *a += v;
+            }
+        }
+        if let Some(gr) = grad_recurrent {
+            gr.fill(F::zero());
+            for partial in self.rec_partials[..groups].iter().filter(|_| n > 0) {
+                for (m, src) in partial.chunks_exact(n).enumerate() {
+                    for (q, &v) in src.iter().enumerate() {
+                        gr[[q, m]] += v;
+                    }
+                }
+            }
+        }
         Ok(stats)
+    }
+}
+
+/// How a forward was run, for the backward's shape error.
+fn kind(recurrent: bool) -> &'static str {
+    if recurrent {
+        "recurrent"
+    } else {
+        "feed-forward"
     }
 }

@@ -3,6 +3,7 @@
 
 mod common;
 mod fused;
+mod fused_recurrent;
 mod hardening;
 mod hw_path;
 mod into_buffers;

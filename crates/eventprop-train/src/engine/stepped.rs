@@ -14,6 +14,13 @@
 //! Both give the same spikes, losses and predictions; gradients agree to rounding (the
 //! fused path sums the weight gradient in another order), checked to ≤ 1e-12 relative in
 //! `tests/it/stepped_fused.rs`.
+//!
+//! With recurrent hidden layers (`[learn] recurrent`) the fused path runs them with
+//! [`FusedLif::forward_recurrent`] / [`FusedLif::backward_recurrent`], and with trained
+//! thresholds (`[learn] threshold`, integrator readout) it sets each batch's thresholds
+//! ([`FusedLif::set_params`]) and reads their gradients ([`FusedLif::grad_threshold`]);
+//! the seed path has neither and refuses them. Their reference is the dense
+//! [`super::stepped_learn::SteppedLearnEngine`], checked in `tests/it/stepped_recurrent.rs`.
 
 use std::sync::Mutex;
 
@@ -24,14 +31,15 @@ use ndarray::{Array2, Array3, Axis};
 use super::{BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
 use crate::loss::{self, LossKind, LossOutput, RateTargets};
-use eventprop_core::spec::{NetworkSpec, Readout};
+use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
 use eventprop_core::stepped::network::{HwLayer, SteppedNetwork, Trace};
 use eventprop_core::stepped::readout::LeakyIntegrator;
+use eventprop_core::{LifParams, NeuronParams, Param};
 use eventprop_data::{rasterize, Spike};
 
 /// The stepped engine in the registry ([`super::EngineKind::Stepped`]): the common preset,
-/// the fused path (with `[learn]` extras the dense layers of
-/// [`super::stepped_learn::SteppedLearnEngine`]).
+/// the fused path (for delays, trained taus and a spiking output's thresholds the dense
+/// layers of [`super::stepped_learn::SteppedLearnEngine`]).
 pub(super) const REGISTRATION: super::Registration = super::Registration {
     name: "stepped",
     reads: &["stepped", "encoding.dt", "events.dt", "loss.reg", "learn"],
@@ -40,7 +48,9 @@ pub(super) const REGISTRATION: super::Registration = super::Registration {
     loss_defaults: |_| None,
     memory,
     build: |s| {
-        Ok(if s.network.learn.any() {
+        // Recurrence and trained hidden thresholds run on the fused layers; delays, trained
+        // taus and a spiking output's thresholds on the dense stepped layers.
+        Ok(if !s.network.fused_stepped() {
             Box::new(super::stepped_learn::SteppedLearnEngine::new(s)?)
         } else {
             Box::new(SteppedEngine::new(s)?)
@@ -52,10 +62,10 @@ pub(super) const REGISTRATION: super::Registration = super::Registration {
 /// estimate"): on the fused path `steps × max(batch_size, eval_batch_size) × (48 B × N_out
 /// + 12 B × Σ N_hidden)` — hidden spikes are event lists (12 B a spike, at most one per
 /// neuron and step: a bound, not a guess), the output layer is dense (measured 3.75
-/// values per output neuron and step); with `[learn]` extras the dense model of
+/// values per output neuron and step); on the dense layers the model of
 /// [`super::stepped_learn::dense_memory`].
 fn memory(s: &EngineSettings) -> (f64, String) {
-    if s.network.learn.any() {
+    if !s.network.fused_stepped() {
         return super::stepped_learn::dense_memory(s);
     }
     let spec = &s.network;
@@ -121,6 +131,25 @@ impl SteppedEngine {
         refuse_silent_label(&config.loss)?;
         let spec = config.network.clone();
         spec.validate()?;
+        if !spec.fused_stepped() {
+            return Err(Error::invalid(
+                "learn",
+                "recurrent weights or thresholds with the integrator readout on the fused \
+                 stepped engine (delays, taus and a spiking output's thresholds run on the \
+                 dense stepped layers)",
+                format!("{:?}", spec.learn),
+            ));
+        }
+        if spec.learn.any()
+            && config.stepped.discretization != eventprop_core::Discretization::Corrected
+        {
+            return Err(Error::invalid(
+                "stepped.discretization",
+                "corrected with [learn] on the stepped engine (its layers implement the \
+                 corrected adjoint)",
+                config.stepped.discretization,
+            ));
+        }
         Ok(Self {
             net: SteppedNetwork {
                 spec,
@@ -139,12 +168,26 @@ impl SteppedEngine {
     /// The engine of `config` on an explicit path.
     ///
     /// # Errors
-    /// As [`SteppedEngine::new`].
+    /// As [`SteppedEngine::new`]; [`Error::Invalid`] naming `path` for the seed path with
+    /// recurrent layers or trained thresholds (the seed function has neither; their dense
+    /// reference is [`super::stepped_learn::SteppedLearnEngine`]).
     pub fn with_path(config: &EngineSettings, path: SteppedPath) -> Result<Self> {
-        Ok(Self {
-            path,
-            ..Self::new(config)?
-        })
+        let engine = Self::new(config)?;
+        if path == SteppedPath::Seed && engine.net.spec.learn.any() {
+            return Err(Error::invalid(
+                "path",
+                "fused with [learn] extras (the seed function has no recurrence and no \
+                 trained thresholds)",
+                format!("{path:?}"),
+            ));
+        }
+        Ok(Self { path, ..engine })
+    }
+
+    /// The recurrent weights of hidden layer `k` among `weights` (all tensors), if the
+    /// layers are recurrent.
+    fn recurrent<'a>(&self, weights: &'a [Array2<f64>], k: usize) -> Option<&'a Array2<f64>> {
+        self.net.spec.layout().recurrent.map(|r| &weights[r + k])
     }
 
     /// The path this engine runs.
@@ -450,13 +493,37 @@ impl SteppedEngine {
     ) -> Result<FusedOutput> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
-        spec.check_weight_dims(weights.iter().map(|w| w.dim()))?;
+        if spec.learn.any() {
+            if hw.is_some() {
+                return Err(Error::invalid(
+                    "hw_data",
+                    "none with [learn] extras (the chip engine has none)",
+                    "a recording",
+                ));
+            }
+            spec.check_weights(weights)?;
+            if spec.learn.threshold {
+                // This batch's trained thresholds (per neuron).
+                for (layer, p) in layers.iter_mut().zip(spec.neuron_params(weights)) {
+                    layer.set_params(&LifParams {
+                        leak: Param::PerNeuron(p.leak),
+                        reset: Param::PerNeuron(p.reset),
+                        threshold: Param::PerNeuron(p.threshold),
+                        tau_syn: Param::PerNeuron(p.tau_syn),
+                        tau_mem: Param::PerNeuron(p.tau_mem),
+                    })?;
+                }
+            }
+        } else {
+            spec.check_weight_dims(weights.iter().map(|w| w.dim()))?;
+        }
         for (k, w) in weights[..n_hidden].iter().enumerate() {
             let (below, rest) = layers.split_at_mut(k);
             let x = below.last().map_or(input, |l| l.spikes());
-            match hw {
-                None => rest[0].forward(x, w.view())?,
-                Some(h) => rest[0].forward_hw(x, w.view(), &h.hidden[k])?,
+            match (hw, self.recurrent(weights, k)) {
+                (None, None) => rest[0].forward(x, w.view())?,
+                (None, Some(r)) => rest[0].forward_recurrent(x, w.view(), r.view())?,
+                (Some(h), _) => rest[0].forward_hw(x, w.view(), &h.hidden[k])?,
             };
         }
         let w_out = &weights[n_hidden];
@@ -648,13 +715,37 @@ impl SteppedEngine {
         }
         let gw_out = Array2::from_shape_fn((k_out, n_last), |(k, n)| gwt[n * k_out + k]);
         let mut grads = vec![gw_out];
+        // The recurrent weights' and the neuron parameters' gradients, top layer first.
+        let mut rec_grads = Vec::new();
+        let mut param_grads = Vec::new();
         let mut grad_below: Vec<Vec<f64>> = Vec::new();
         for k in (0..n_hidden).rev() {
             let (below, rest) = layers.split_at_mut(k);
             let x = below.last().map_or(input, |l| l.spikes());
             let mut gw = Array2::<f64>::zeros(weights[k].dim());
-            rest[0].backward(x, &grad_spikes, &mut gw, (k > 0).then_some(&mut grad_below))?;
+            let gi = (k > 0).then_some(&mut grad_below);
+            match self.recurrent(weights, k) {
+                None => rest[0].backward(x, &grad_spikes, &mut gw, gi)?,
+                Some(r) => {
+                    let mut gr = Array2::<f64>::zeros(r.dim());
+                    let s = rest[0].backward_recurrent(x, &grad_spikes, &mut gw, &mut gr, gi)?;
+                    rec_grads.push(gr);
+                    s
+                }
+            };
             grads.push(gw);
+            if spec.learn.threshold {
+                let l = &rest[0];
+                let (th, re) = (l.grad_threshold().to_vec(), l.grad_reset().to_vec());
+                let n = th.len();
+                param_grads.push(NeuronParams {
+                    leak: th.iter().zip(&re).map(|(a, b)| -(a + b)).collect(),
+                    reset: re,
+                    threshold: th,
+                    tau_syn: vec![0.0; n],
+                    tau_mem: vec![0.0; n],
+                });
+            }
             if k > 0 {
                 if let Some(r) = self.count_grad(x) {
                     for (b, (g, row)) in grad_below.iter_mut().zip(x.rows()).enumerate() {
@@ -667,7 +758,19 @@ impl SteppedEngine {
             }
         }
         grads.reverse();
-        Ok(grads)
+        rec_grads.reverse();
+        param_grads.reverse();
+        // The tensor order ([`NetworkSpec::tensor_grads`]): feed-forward weights, one
+        // recurrent matrix per hidden layer, the threshold parameters.
+        Ok(spec.tensor_grads(
+            &spec.neuron_params(weights),
+            NetworkGrads {
+                weights: grads,
+                recurrent: rec_grads,
+                delays: Vec::new(),
+                params: param_grads,
+            },
+        ))
     }
 }
 

@@ -5,8 +5,11 @@
 //! spiking with the first-spike loss), samples run in parallel (rayon) and their gradients
 //! are summed in sample order, so results do not depend on the thread count.
 //!
-//! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for anything; a
-//! plain stepped run keeps the seed function ([`super::stepped::SteppedEngine`]).
+//! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for delays, trained
+//! taus or a spiking output's thresholds; a plain stepped run, and one with recurrence or
+//! hidden thresholds (integrator readout), runs on the fused layers of
+//! [`super::stepped::SteppedEngine`] (for which this engine, built directly, is the dense
+//! reference: `tests/it/stepped_recurrent.rs`).
 
 use eventprop_exact::NeuronParams;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
@@ -255,9 +258,10 @@ impl Engine for SteppedLearnEngine {
                 .count()
         });
         let mut batch_loss = lo.loss;
-        // Rate regulariser on the hidden spike counts (as the plain stepped engine).
+        // Rate regulariser on the hidden spike counts (as the plain stepped engine: a
+        // training term, not part of the evaluation loss).
         let rate_grads: Option<Vec<Array3<f64>>> =
-            (self.rate_reg > 0.0 || self.targets.is_active()).then(|| {
+            (pass == Pass::Train && (self.rate_reg > 0.0 || self.targets.is_active())).then(|| {
                 (1..=n_hidden)
                     .map(|k| {
                         let mut z = Array3::zeros((self.steps, b, self.spec.hidden[k - 1]));

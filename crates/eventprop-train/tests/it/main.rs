@@ -13,4 +13,5 @@ mod sections;
 mod stepped_fused;
 mod stepped_layer;
 mod stepped_network;
+mod stepped_recurrent;
 mod trainer;
