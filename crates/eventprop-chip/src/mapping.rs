@@ -61,6 +61,9 @@ pub struct GridMap {
     pub trace_scale: f64,
 }
 
+/// The largest mapped grid ([`GridMap::check_grid_size`]), bytes.
+pub const MAX_GRID_BYTES: u64 = 8 << 30;
+
 impl GridMap {
     /// The identity mapping on a grid: linear, no shift, offset 0, scale 1.
     pub fn identity(dt: f64, steps: usize) -> Self {
@@ -106,6 +109,45 @@ impl GridMap {
         Ok(())
     }
 
+    /// Refuses a mapping whose grid arrays (`steps × samples × neurons` of 8 B per layer:
+    /// the spikes where `dense_spikes`, else a step offset per sample, and the membrane
+    /// where recorded) would
+    /// exceed [`MAX_GRID_BYTES`]: one error naming `steps`, the sizes and the bytes, before
+    /// anything is allocated (a 26 KB recording may declare a million samples).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `steps`.
+    pub fn check_grid_size(&self, recording: &Recording, dense_spikes: bool) -> Result<()> {
+        let cells_per_step_sample: u128 = recording
+            .layers
+            .iter()
+            .map(|l| {
+                let arrays = u128::from(dense_spikes) + u128::from(l.membrane.is_some());
+                // event lists: a step offset per sample and step
+                l.size as u128 * arrays + u128::from(!dense_spikes)
+            })
+            .sum();
+        let bytes = self.steps as u128 * recording.samples as u128 * cells_per_step_sample * 8;
+        if bytes > u128::from(MAX_GRID_BYTES) {
+            let neurons: usize = recording.layers.iter().map(|l| l.size).sum();
+            return Err(Error::invalid(
+                "steps",
+                format!(
+                    "a grid of at most {} GiB (steps × samples × neurons × 8 B per array)",
+                    MAX_GRID_BYTES >> 30
+                ),
+                format!(
+                    "{} steps × {} samples × {neurons} neurons ({} layers) = {:.1} GiB",
+                    self.steps,
+                    recording.samples,
+                    recording.layers.len(),
+                    bytes as f64 / (1u64 << 30) as f64
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Maps `recording` onto the grid.
     ///
     /// # Errors
@@ -116,6 +158,7 @@ impl GridMap {
     /// non-finite values.
     pub fn map(&self, recording: &Recording) -> Result<MappedRecording> {
         self.validate()?;
+        self.check_grid_size(recording, true)?;
         let b_len = recording.samples;
         let mut stats = MappingStats::default();
         let mut layers = Vec::with_capacity(recording.layers.len());
@@ -149,6 +192,7 @@ impl GridMap {
     /// As [`GridMap::map`].
     pub fn map_events(&self, recording: &Recording) -> Result<MappedEvents> {
         self.validate()?;
+        self.check_grid_size(recording, false)?;
         let b_len = recording.samples;
         for (l, layer) in recording.layers.iter().enumerate() {
             check_spike_samples(l, layer, b_len)?;
@@ -588,6 +632,47 @@ mod tests {
         for (k, e) in expect.iter().enumerate() {
             assert_eq!(v[[k, 0, 1]], *e, "step {k}");
         }
+    }
+
+    #[test]
+    fn grids_beyond_the_bound_are_refused_before_allocating() {
+        // a recording declaring a million samples of 3 neurons, 38 steps: 0.9 GiB (spikes +
+        // membrane) is fine; 10^10 steps of one sample is not
+        let rec = Recording {
+            layers: vec![LayerRecording {
+                size: 3,
+                spikes: vec![Vec::new(); 1],
+                membrane: None,
+            }],
+            samples: 1,
+        };
+        let e = GridMap::identity(1e-6, 10_000_000_000)
+            .map(&rec)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("steps: expected a grid of at most 8 GiB")
+                && e.contains("got 10000000000 steps × 1 samples × 3 neurons"),
+            "{e}"
+        );
+        let e = GridMap::identity(1e-6, 10_000_000_000)
+            .map_events(&rec)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().starts_with("steps: expected"), "{e}");
+        let big = Recording {
+            samples: 1_000_000,
+            layers: vec![LayerRecording {
+                size: 3,
+                spikes: Vec::new(),
+                membrane: Some(Vec::new()),
+            }],
+        };
+        let e = GridMap::identity(1e-6, 38_000).check_grid_size(&big, true);
+        assert!(e.is_err());
+        GridMap::identity(1e-6, 38)
+            .check_grid_size(&big, true)
+            .unwrap();
     }
 
     #[test]

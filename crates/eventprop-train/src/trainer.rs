@@ -178,6 +178,9 @@ pub fn load_events(config: &mut TrainConfig) -> Result<RunData> {
         classes: ev.classes,
         val_fraction: ev.val_fraction,
         seed: config.data_seed,
+        // the events count against the memory limit (the network's own estimate is
+        // checked against it once the sizes are known)
+        max_bytes: Some((config.memory_limit_gib.max(0.0) * (1u64 << 30) as f64) as u64),
     })?;
     config.events.channels.get_or_insert(sizes.channels);
     config.events.classes.get_or_insert(sizes.classes);
@@ -185,7 +188,40 @@ pub fn load_events(config: &mut TrainConfig) -> Result<RunData> {
         let steps = (sizes.last_event / ev.dt).round() + 1.0;
         config.events.t_max = Some(steps * ev.dt);
     }
+    check_memory_with_events(config, &data)?;
     Ok(data)
+}
+
+/// The config's memory estimate plus the loaded events (16 B each) against
+/// `memory_limit_gib`: the data are in memory for the whole run.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `memory`, both parts and the limit.
+fn check_memory_with_events(config: &TrainConfig, data: &RunData) -> Result<()> {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let events: usize = [&data.train, &data.validation, &data.test]
+        .iter()
+        .flat_map(|s| s.samples.iter().map(Vec::len))
+        .sum();
+    let data_bytes = events as f64 * std::mem::size_of::<Spike>() as f64;
+    let e = config.memory_estimate();
+    let gib = (e.bytes + data_bytes) / GIB;
+    if gib > config.memory_limit_gib {
+        return Err(Error::Invalid {
+            arg: "memory",
+            expected: format!(
+                "an estimated peak below memory_limit_gib = {} GiB",
+                config.memory_limit_gib
+            ),
+            actual: format!(
+                "{gib:.1} GiB: the event data {:.1} GiB ({events} events × 16 B) + {:.1} GiB, mostly {} (reduce those, or raise --memory-limit-gib)",
+                data_bytes / GIB,
+                e.bytes / GIB,
+                e.dominant
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The data of a run: the Yin-Yang splits, latency-encoded, or the event files

@@ -75,3 +75,165 @@ fn chip_periods_and_clock_out_of_bounds_are_one_line_errors() {
         assert!(e.contains("got "), "{body}: {e}");
     }
 }
+
+/// An event file of `samples` samples with one event each (unit `k % 4`, label `k % 2`,
+/// time `k` ms), written by the library's writer.
+pub fn write_events(path: &Path, samples: usize) {
+    use eventprop_train::data::{Spike, SpikeSet};
+    let set = SpikeSet {
+        samples: (0..samples)
+            .map(|k| {
+                vec![Spike {
+                    time: (k % 10) as f64 * 1e-3,
+                    neuron: (k % 4) as u32,
+                }]
+            })
+            .collect(),
+        labels: (0..samples).map(|k| k % 2).collect(),
+    };
+    eventprop_train::files::write_events(path, &set).unwrap();
+}
+
+#[test]
+fn sizes_from_input_are_bounded_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // bench: 10^8 steps of the Yin-Yang size
+    let e = one_line_error(
+        &run(
+            d,
+            &[
+                "bench",
+                "--size",
+                "yinyang",
+                "--steps",
+                "100000000",
+                "--reps",
+                "1",
+            ],
+        ),
+        1,
+    );
+    assert!(
+        e.contains("memory: expected an estimated peak below --memory-limit-gib = 16 GiB")
+            && e.contains("T = 100000000 steps"),
+        "{e}"
+    );
+    // chip map: 10^10 steps of a one-sample recording
+    use eventprop_train::chip::record_file::save_npz;
+    use eventprop_train::chip::{LayerRecording, Recording};
+    let rec = Recording {
+        layers: vec![LayerRecording {
+            size: 3,
+            spikes: vec![Vec::new()],
+            membrane: None,
+        }],
+        samples: 1,
+    };
+    let r = d.join("rec.npz");
+    save_npz(&rec, &r).unwrap();
+    let map = |steps: &str| {
+        run(
+            d,
+            &[
+                "chip",
+                "map",
+                "--recording",
+                r.to_str().unwrap(),
+                "--layer",
+                "0",
+                "--steps",
+                steps,
+                "--out",
+                d.join("m").to_str().unwrap(),
+            ],
+        )
+    };
+    let e = one_line_error(&map("10000000000"), 1);
+    assert!(
+        e.contains("steps: expected a grid of at most 8 GiB")
+            && e.contains("10000000000 steps × 1 samples × 3 neurons"),
+        "{e}"
+    );
+    // a recording declaring a million samples of 120 + 3 neurons (the 30 GB)
+    let rec = Recording {
+        layers: vec![
+            LayerRecording {
+                size: 120,
+                spikes: vec![Vec::new(); 1_000_000],
+                membrane: None,
+            },
+            LayerRecording {
+                size: 3,
+                spikes: vec![Vec::new(); 1_000_000],
+                membrane: None,
+            },
+        ],
+        samples: 1_000_000,
+    };
+    save_npz(&rec, &r).unwrap();
+    let e = one_line_error(&map("38"), 1);
+    assert!(
+        e.contains("`l0.size`: expected at most 10000000 samples × neurons, got 1000000 × 120"),
+        "{e}"
+    );
+    // within the loader's bound, but 380 steps of it are a 27 GiB grid
+    let rec = Recording {
+        layers: vec![LayerRecording {
+            size: 9,
+            spikes: vec![Vec::new(); 1_000_000],
+            membrane: None,
+        }],
+        samples: 1_000_000,
+    };
+    save_npz(&rec, &r).unwrap();
+    let e = one_line_error(&map("380"), 1);
+    assert!(e.contains("380 steps × 1000000 samples × 9 neurons"), "{e}");
+    // event data against --memory-limit-gib: refused naming the file and the count
+    let ev = d.join("ev.npz");
+    write_events(&ev, 2000);
+    let e = one_line_error(
+        &run(
+            d,
+            &[
+                "train",
+                "events",
+                "--train",
+                ev.to_str().unwrap(),
+                "--memory-limit-gib",
+                "0.00001",
+                "--out",
+                d.join("run").to_str().unwrap(),
+            ],
+        ),
+        1,
+    );
+    assert!(
+        e.contains("memory: expected at most")
+            && e.contains("ev.npz")
+            && e.contains("2000 events declared"),
+        "{e}"
+    );
+}
+
+/// An allocation the estimate let through but the machine (here a 1.5 GB address-space
+/// limit) cannot give: one line naming the bytes, exit 1, not Rust's abort (134).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_allocation_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new("sh")
+        .current_dir(dir.path())
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1500000; exec '{}' train yinyang --hidden 20000,20000 --memory-limit-gib 100 --epochs 1 --out run",
+            env!("CARGO_BIN_EXE_eventprop")
+        ))
+        .output()
+        .unwrap();
+    let e = one_line_error(&o, 1);
+    assert!(
+        e.starts_with("error: memory: an allocation of ") && e.contains(" bytes failed"),
+        "{e}"
+    );
+}

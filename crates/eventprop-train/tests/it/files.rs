@@ -444,6 +444,17 @@ fn events_round_trip_with_offsets_or_sample_index() {
         ],
     );
     assert_eq!(read_events(&p, 7, 3).unwrap(), s);
+    // a bound on the declared events: 5 fit, 4 do not (refused before reading the arrays)
+    use eventprop_train::files::read_events_bounded;
+    assert_eq!(read_events_bounded(&p, 7, 3, Some(5)).unwrap(), s);
+    let e = read_events_bounded(&p, 7, 3, Some(4))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("memory: expected at most 4 events in ")
+            && e.ends_with("got 5 events declared by `times`"),
+        "{e}"
+    );
 }
 
 #[test]
