@@ -15,6 +15,7 @@ use eventprop_core::Discretization;
 use eventprop_train::chip::ChipKind;
 use eventprop_train::config::Task;
 use eventprop_train::engine::chip::ChipEngine;
+use eventprop_train::fsio::DirLock;
 use eventprop_train::trainer::{Event, LAST_CHECKPOINT};
 use eventprop_train::{metrics, yinyang, EngineKind, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -598,6 +599,8 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
 
 fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Result<()> {
     set_threads(args.threads)?;
+    // held until the run ends (the trainer shares it)
+    let mut lock: Option<DirLock> = None;
     let (mut trainer, dir) = if let Some(dir) = &args.resume {
         let task = flags.remove("task");
         let epochs = flags.remove("epochs");
@@ -607,6 +610,10 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
                 "--resume: settings cannot change when resuming (only --epochs); got {}",
                 given.join(", ")
             );
+        }
+        // the folder's lock first: a live writer's run is not resumed under it
+        if dir.is_dir() {
+            lock = Some(DirLock::acquire(dir).context("--resume")?);
         }
         let mut t = Trainer::load(&dir.join(LAST_CHECKPOINT))
             .with_context(|| format!("--resume {}", dir.display()))?;
@@ -655,8 +662,11 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         if let Some(p) = &args.init_nir {
             crate::cmd_export::init_from_nir(&mut trainer, p)?;
         }
-        (trainer, fresh_out_dir(args.out.as_deref())?)
+        let dir = fresh_out_dir(args.out.as_deref())?;
+        lock = Some(DirLock::acquire(&dir).context("--out")?);
+        (trainer, dir)
     };
+    let _lock = lock;
     let c = &trainer.config;
     let spec = trainer.engine.spec();
     let sizes: Vec<String> = std::iter::once(spec.n_in)

@@ -505,14 +505,18 @@ impl Trainer {
     }
 
     /// Trains the remaining epochs, writing the run folder `dir` (see the module docs)
-    /// before the first and after every epoch. A plot that cannot be written is an
+    /// before the first and after every epoch, holding its lock
+    /// ([`eventprop_data::fsio::DirLock`]) throughout. A plot that cannot be written is an
     /// [`Event::Warning`], not the end of the run.
     ///
     /// # Errors
     /// As [`Trainer::run_epoch`], and [`Error::Io`] for the checkpoint, config and metrics
-    /// files.
+    /// files; an error naming the folder when another live process holds its lock.
     pub fn run(&mut self, dir: &Path, on_event: &mut dyn FnMut(Event<'_>)) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // one writer per run folder, for the whole run (shared with a caller of this
+        // process that already holds it, as the CLI does)
+        let _lock = fsio::DirLock::acquire(dir)?;
         fsio::clean_stale_temps(dir);
         let toml = toml::to_string(&self.config).expect("the config serialises");
         fsio::write_atomic(&dir.join(CONFIG_TOML), toml.as_bytes())?;

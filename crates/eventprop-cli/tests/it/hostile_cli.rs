@@ -237,3 +237,91 @@ fn a_failed_allocation_is_a_one_line_error() {
         "{e}"
     );
 }
+
+const SMALL: &[&str] = &[
+    "--train-size",
+    "200",
+    "--val-size",
+    "100",
+    "--test-size",
+    "100",
+    "--batch-size",
+    "25",
+    "--threads",
+    "1",
+    "--quiet",
+];
+
+/// `train yinyang --out run SMALL EXTRA` in `dir`.
+fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["train", "yinyang", "--out", "run"];
+    a.extend_from_slice(SMALL);
+    a.extend_from_slice(extra);
+    a
+}
+
+/// A run folder is written by one process at a time: a second `train` into it and a
+/// `--resume` of it are refused while its writer lives (a real concurrent writer, and a
+/// lock held by a live process), and accepted once the lock's process is gone.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_live_run_folder_is_locked_against_a_second_writer() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::common::ok(&run(d, &train_args(&["--epochs", "1"])));
+    let lock = d.join("run/.eventprop.lock");
+    assert!(!lock.exists(), "released on exit");
+    // a writer that lives: resume it for many epochs in the background
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .current_dir(d)
+        .args([
+            "train", "yinyang", "--resume", "run", "--epochs", "400", "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !lock.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(lock.exists(), "the writer took the lock");
+    let e = one_line_error(
+        &run(
+            d,
+            &["train", "yinyang", "--resume", "run", "--epochs", "500"],
+        ),
+        1,
+    );
+    let pid = writer.id();
+    assert!(
+        e.starts_with("error: --resume: run: the run folder is in use by process ")
+            && e.contains(&pid.to_string()),
+        "{e}"
+    );
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    // a stale lock (its process is dead) is replaced: the resume runs
+    assert!(lock.exists(), "a killed writer leaves its lock");
+    crate::common::ok(&run(
+        d,
+        &["train", "yinyang", "--resume", "run", "--epochs", "2"],
+    ));
+    assert!(!lock.exists());
+    // a lock held by a live process refuses a fresh train into the folder too
+    let fresh = d.join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    let mut holder = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(fresh.join(".eventprop.lock"), format!("{}\n", holder.id())).unwrap();
+    let mut a = train_args(&["--epochs", "1"]);
+    a[3] = "fresh";
+    let e = one_line_error(&run(d, &a), 1);
+    assert!(
+        e.contains("--out: fresh: the run folder is in use by process"),
+        "{e}"
+    );
+    assert!(!fresh.join("metrics.json").exists());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
