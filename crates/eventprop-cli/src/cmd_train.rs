@@ -16,7 +16,7 @@ use eventprop_train::chip::ChipKind;
 use eventprop_train::config::Task;
 use eventprop_train::engine::chip::ChipEngine;
 use eventprop_train::fsio::DirLock;
-use eventprop_train::trainer::{Event, LAST_CHECKPOINT};
+use eventprop_train::trainer::{DataChange, Event, LAST_CHECKPOINT};
 use eventprop_train::{metrics, yinyang, EngineKind, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -71,6 +71,10 @@ struct TaskArgs<D: clap::Args> {
     /// uninterrupted run with the same thread count.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
     resume: Option<PathBuf>,
+    /// With `--resume`: use data files that changed since the run started (their size or
+    /// content differs from the fingerprints in its config); refused without it.
+    #[arg(long, requires = "resume")]
+    allow_data_change: bool,
     /// Number of rayon threads (default: all cores; at most 4 × the cores); results are
     /// identical for a fixed count.
     #[arg(long)]
@@ -615,7 +619,12 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         if dir.is_dir() {
             lock = Some(DirLock::acquire(dir).context("--resume")?);
         }
-        let mut t = Trainer::load(&dir.join(LAST_CHECKPOINT))
+        let change = if args.allow_data_change {
+            DataChange::Allow
+        } else {
+            DataChange::Refuse
+        };
+        let mut t = Trainer::load_with_data(&dir.join(LAST_CHECKPOINT), change)
             .with_context(|| format!("--resume {}", dir.display()))?;
         let task = task.and_then(|v| v.as_str().map(str::to_string));
         if task.as_deref() != Some(t.config.task.name()) {

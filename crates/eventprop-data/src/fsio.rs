@@ -77,6 +77,45 @@ pub fn clean_stale_temps(dir: &Path) {
     }
 }
 
+/// A fingerprint of the file at `path`: its size and a 64-bit hash of its content
+/// (`"<bytes> B, h64 <16 hex digits>"`; the hash mixes each 8-byte little-endian word in
+/// turn, then the length). Equal files give equal fingerprints; a changed byte, a
+/// truncation or an extension changes it (up to hash collisions, 2^-64 for a random
+/// change). Streams the file (1 MiB at a time).
+///
+/// # Errors
+/// [`Error::Io`] naming `path`.
+pub fn fingerprint(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut h, mut len, mut fill) = (0xcbf2_9ce4_8422_2325u64, 0u64, 0usize);
+    let mix = |h: u64, w: u64| {
+        let x = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3);
+        x ^ (x >> 29)
+    };
+    loop {
+        let n = f.read(&mut buf[fill..]).map_err(|e| Error::io(path, e))?;
+        len += n as u64;
+        fill += n;
+        let whole = fill / 8 * 8;
+        if n == 0 || fill == buf.len() {
+            for w in buf[..whole].chunks_exact(8) {
+                h = mix(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+            }
+            buf.copy_within(whole..fill, 0);
+            fill -= whole;
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    let mut tail = [0u8; 8];
+    tail[..fill].copy_from_slice(&buf[..fill]);
+    h = mix(mix(h, u64::from_le_bytes(tail)), len);
+    Ok(format!("{len} B, h64 {h:016x}"))
+}
+
 /// Whether process `pid` is alive (Linux: `/proc/PID` exists; elsewhere every process
 /// counts as alive, so nothing of another process is ever taken over).
 pub fn process_alive(pid: u32) -> bool {
@@ -256,6 +295,29 @@ mod tests {
         drop(lock);
         let left: Vec<_> = std::fs::read_dir(d).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn fingerprints_follow_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.bin");
+        let data: Vec<u8> = (0..3_000_001u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let a = fingerprint(&p).unwrap();
+        assert!(a.starts_with("3000001 B, h64 "), "{a}");
+        assert_eq!(fingerprint(&p).unwrap(), a);
+        let mut changed = data.clone();
+        changed[2_500_000] ^= 1;
+        std::fs::write(&p, &changed).unwrap();
+        assert_ne!(fingerprint(&p).unwrap(), a);
+        std::fs::write(&p, &data[..3_000_000]).unwrap();
+        assert_ne!(fingerprint(&p).unwrap(), a);
+        let mut padded = data[..3_000_000].to_vec();
+        padded.push(0);
+        std::fs::write(&p, &padded).unwrap();
+        let b = fingerprint(&p).unwrap();
+        assert_ne!(b, a);
+        assert!(b.starts_with("3000001 B"), "{b}");
     }
 
     #[test]

@@ -368,15 +368,35 @@ pub struct DataFiles {
     /// Test set file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PathBuf>,
+    /// The fingerprint of each file the run read (`train`, `validation`, `test`: size and
+    /// content hash, [`eventprop_data::fsio::fingerprint`]), recorded when the run starts
+    /// and checked on resume.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fingerprints: std::collections::BTreeMap<String, String>,
+}
+
+impl DataFiles {
+    /// The files given, by key (`train`, `validation`, `test`).
+    pub fn files(&self) -> Vec<(&'static str, &std::path::Path)> {
+        [
+            ("train", &self.train),
+            ("validation", &self.validation),
+            ("test", &self.test),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.as_deref().map(|p| (k, p)))
+        .collect()
+    }
 }
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 11] = [
+const OPTIONAL_KEYS: [&str; 12] = [
     "weight_clip",
     "loss.tau_w",
     "data.train",
     "data.validation",
     "data.test",
+    "data.fingerprints",
     "events.t_max",
     "events.channels",
     "events.classes",

@@ -192,6 +192,83 @@ pub fn load_events(config: &mut TrainConfig) -> Result<RunData> {
     Ok(data)
 }
 
+/// Replaces each data path of `config` by its canonical absolute form (a path that does
+/// not resolve is left as given: reading it names it).
+fn canonicalize_data_paths(config: &mut TrainConfig) {
+    let d = &mut config.data;
+    for p in [&mut d.train, &mut d.validation, &mut d.test]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(c) = std::fs::canonicalize(&*p) {
+            *p = c;
+        }
+    }
+}
+
+/// The fingerprint of each data file of `config` ([`eventprop_data::fsio::fingerprint`]).
+///
+/// # Errors
+/// [`Error::Io`] naming an unreadable file.
+fn fingerprints(config: &TrainConfig) -> Result<std::collections::BTreeMap<String, String>> {
+    config
+        .data
+        .files()
+        .into_iter()
+        .map(|(k, p)| Ok((k.to_string(), fsio::fingerprint(p)?)))
+        .collect()
+}
+
+/// Whether a resumed run may read data files that differ from the ones it started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataChange {
+    /// Refuse changed files ([`Trainer::load`]).
+    #[default]
+    Refuse,
+    /// Accept them and record their new fingerprints (`--allow-data-change`).
+    Allow,
+}
+
+/// Checks the data files of a restored config against their recorded fingerprints.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `data.<key>`, the file, the recorded and the current
+/// fingerprint (or that the file is gone), unless `change` allows it; with
+/// [`DataChange::Allow`], the new fingerprints are recorded.
+fn check_fingerprints(config: &mut TrainConfig, change: DataChange) -> Result<()> {
+    let mut now = std::collections::BTreeMap::new();
+    for (key, path) in config.data.files() {
+        let Some(recorded) = config.data.fingerprints.get(key) else {
+            continue;
+        };
+        let current = fsio::fingerprint(path).map_or_else(
+            |e| format!("unreadable ({})", crate::error::chain(&e)),
+            |f| f,
+        );
+        if &current != recorded && change == DataChange::Refuse {
+            return Err(Error::Invalid {
+                arg: match key {
+                    "train" => "data.train",
+                    "validation" => "data.validation",
+                    _ => "data.test",
+                },
+                expected: format!(
+                    "the data the run started with ({recorded}) at {}",
+                    path.display()
+                ),
+                actual: format!(
+                    "{current} (the file changed; pass --allow-data-change to resume on it anyway)"
+                ),
+            });
+        }
+        now.insert(key.to_string(), current);
+    }
+    if change == DataChange::Allow {
+        config.data.fingerprints.extend(now);
+    }
+    Ok(())
+}
+
 /// The config's memory estimate plus the loaded events (16 B each) against
 /// `memory_limit_gib`: the data are in memory for the whole run.
 ///
@@ -309,6 +386,8 @@ impl Trainer {
         mut config: TrainConfig,
         build: impl FnOnce(&TrainConfig) -> Result<Box<dyn Engine>>,
     ) -> Result<Self> {
+        // Data paths absolute, so that a resume works from any directory.
+        canonicalize_data_paths(&mut config);
         // Event runs take their grid and sizes from the data, so the data come first.
         let events = (config.task == Task::Events)
             .then(|| load_events(&mut config))
@@ -320,6 +399,7 @@ impl Trainer {
         };
         // The data rule simulates a few training batches to choose the init scales and
         // stores them in the config (the fixed rule simulates nothing).
+        config.data.fingerprints = fingerprints(&config)?;
         let init_report = init::calibrate(&mut config, engine.as_ref(), &data.train)?;
         let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
         let adam = Adam::new(config.lr, config.beta1, config.beta2, config.eps)?;
@@ -775,7 +855,16 @@ impl Trainer {
     /// weight of the wrong shape or with a non-finite value; the errors of reading the
     /// run's data files ([`TrainConfig::splits`]; the paths are in the checkpoint's config).
     pub fn load(path: &Path) -> Result<Self> {
-        Self::load_with(path, true)
+        Self::load_with(path, Some(DataChange::Refuse))
+    }
+
+    /// [`Trainer::load`], with the data files checked against the fingerprints recorded
+    /// when the run started as `change` says (refused, or accepted and re-recorded).
+    ///
+    /// # Errors
+    /// As [`Trainer::load`].
+    pub fn load_with_data(path: &Path, change: DataChange) -> Result<Self> {
+        Self::load_with(path, Some(change))
     }
 
     /// Restores a checkpoint as [`Trainer::load`] does, but leaves [`Trainer::data`] empty:
@@ -785,10 +874,10 @@ impl Trainer {
     /// # Errors
     /// As [`Trainer::load`], without the data errors.
     pub fn load_for_eval(path: &Path) -> Result<Self> {
-        Self::load_with(path, false)
+        Self::load_with(path, None)
     }
 
-    fn load_with(path: &Path, with_data: bool) -> Result<Self> {
+    fn load_with(path: &Path, with_data: Option<DataChange>) -> Result<Self> {
         let c = checkpoint::load(path)?;
         let value: serde_json::Value = serde_json::from_str(&c.metadata)
             .map_err(|e| Error::format(path, format!("checkpoint metadata: {e}")))?;
@@ -862,7 +951,8 @@ impl Trainer {
         }
         let schedule = StepLr::new(config.lr, config.lr_step, config.lr_gamma)?;
         let mut config = config;
-        let data = if with_data {
+        let data = if let Some(change) = with_data {
+            check_fingerprints(&mut config, change)?;
             load_data(&mut config)?
         } else {
             RunData {

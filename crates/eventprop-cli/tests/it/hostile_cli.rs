@@ -325,3 +325,41 @@ fn a_live_run_folder_is_locked_against_a_second_writer() {
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
+
+/// Resume reads the data the run started with: the paths are stored absolute (a resume
+/// from another directory works), and a regenerated file at the same path is refused in one
+/// line unless `--allow-data-change`.
+#[test]
+fn resume_checks_the_data_fingerprints_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_events(&d.join("ev.npz"), 200);
+    let train = |cwd: &Path, extra: &[&str]| {
+        let mut a = vec!["train", "events", "--threads", "1", "--quiet"];
+        a.extend_from_slice(extra);
+        run(cwd, &a)
+    };
+    crate::common::ok(&train(
+        d,
+        &[
+            "--train", "ev.npz", "--hidden", "8", "--epochs", "1", "--out", "run",
+        ],
+    ));
+    let cfg = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(cfg.contains("[data.fingerprints]"), "{cfg}");
+    let sub = d.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    crate::common::ok(&train(&sub, &["--resume", "../run", "--epochs", "2"]));
+    write_events(&d.join("ev.npz"), 150);
+    let e = one_line_error(&train(&sub, &["--resume", "../run", "--epochs", "3"]), 1);
+    assert!(
+        e.contains("data.train: expected the data the run started with (")
+            && e.contains("ev.npz")
+            && e.contains("--allow-data-change"),
+        "{e}"
+    );
+    crate::common::ok(&train(
+        &sub,
+        &["--resume", "../run", "--epochs", "3", "--allow-data-change"],
+    ));
+}

@@ -730,3 +730,47 @@ fn training_on_files_written_from_the_generator_equals_training_on_the_generator
         mb.test_acc.unwrap()
     );
 }
+
+/// A resumed run reads the files it started with: the paths are stored absolute, each
+/// file's fingerprint is in the config, and a changed file is refused (naming the key, the
+/// file and both fingerprints) unless the change is allowed, which records the new one.
+#[test]
+fn resume_refuses_changed_data_unless_allowed() {
+    use eventprop_train::trainer::DataChange;
+    let d = tempfile::tempdir().unwrap();
+    let mut cfg = TrainConfig::default();
+    cfg.train_size = 40;
+    cfg.val_size = 10;
+    cfg.test_size = 10;
+    let s = cfg.splits().unwrap();
+    let train = d.path().join("train.npz");
+    write_yinyang(&train, &s.train);
+    // a path through `..`: stored in canonical form
+    std::fs::create_dir(d.path().join("sub")).unwrap();
+    cfg.data.train = Some(d.path().join("sub/../train.npz"));
+    let b = Trainer::new(cfg).unwrap();
+    let stored = b.config.data.train.clone().unwrap();
+    assert_eq!(stored, std::fs::canonicalize(&train).unwrap());
+    let fp = b.config.data.fingerprints["train"].clone();
+    assert!(fp.contains(" B, h64 "), "{fp}");
+    let ck = d.path().join("ck.safetensors");
+    b.save(&ck).unwrap();
+    Trainer::load(&ck).unwrap();
+    // the same file regenerated shorter: refused
+    let shorter = yinyang::Dataset {
+        features: s.train.features[..30].to_vec(),
+        labels: s.train.labels[..30].to_vec(),
+    };
+    write_yinyang(&train, &shorter);
+    let e = Trainer::load(&ck).unwrap_err().to_string();
+    assert!(
+        e.starts_with("data.train: expected the data the run started with (")
+            && e.contains(&fp)
+            && e.contains("pass --allow-data-change"),
+        "{e}"
+    );
+    let r = Trainer::load_with_data(&ck, DataChange::Allow).unwrap();
+    // 30 samples, 10 of them held out for validation
+    assert_eq!(r.data.train.len(), 20);
+    assert_ne!(r.config.data.fingerprints["train"], fp);
+}
