@@ -480,6 +480,10 @@ pub struct EvalArgs {
     /// `train events --train`; required there).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["data_seed", "size"])]
     data: Option<PathBuf>,
+    /// Evaluate an event file whose events reach past the network's window without them
+    /// (their count is printed as a warning); refused without it.
+    #[arg(long, requires = "data")]
+    truncate: bool,
     /// Number of rayon threads (at most 4 × the cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -704,6 +708,9 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         d.validation.len(),
         d.test.len()
     );
+    for w in eventprop_train::trainer::data_warnings(c, d) {
+        eprintln!("warning: {w}");
+    }
     if args.resume.is_some() {
         eprintln!("init: the checkpoint's weights (nothing recalibrated)");
     } else if args.init_nir.is_some() {
@@ -757,6 +764,22 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         let set =
             eventprop_train::events::read_event_file(path, cfg.events.channels, cfg.events.classes)
                 .context("--data")?;
+        let (past, first) = eventprop_train::trainer::events_past_window(cfg, &set);
+        if let Some((b, t)) = first {
+            let total: usize = set.samples.iter().map(Vec::len).sum();
+            if !args.truncate {
+                bail!(
+                    "--data {}: sample {b} has an event at {t} s, past the network's window events.t_max = {} s ({past} of {total} events past it; pass --truncate to evaluate without them)",
+                    path.display(),
+                    cfg.t_sim()
+                );
+            }
+            eprintln!(
+                "warning: --data {}: {past} of {total} events lie past the network's window events.t_max = {} s and are not used (--truncate)",
+                path.display(),
+                cfg.t_sim()
+            );
+        }
         (set, format!("file {}", path.display()))
     } else if let Some(path) = &args.data {
         let data = eventprop_train::files::read_yinyang(path).context("--data")?;

@@ -303,6 +303,16 @@ impl EventSettings {
                 return Err(Error::invalid("events.t_max", "finite and > 0", t));
             }
             let steps = t / self.dt;
+            if steps.round() < 1.0 {
+                return Err(Error::invalid(
+                    "events.t_max",
+                    format!(
+                        "at least one step of events.dt = {} s (round(t_max / dt) >= 1)",
+                        self.dt
+                    ),
+                    format!("{t} s ({} steps)", steps.round()),
+                ));
+            }
             if steps > 1e7 {
                 return Err(Error::invalid(
                     "events.t_max",

@@ -186,10 +186,97 @@ pub fn load_events(config: &mut TrainConfig) -> Result<RunData> {
     config.events.classes.get_or_insert(sizes.classes);
     if config.events.t_max.is_none() {
         let steps = (sizes.last_event / ev.dt).round() + 1.0;
+        if steps < 2.0 && sizes.last_event > 0.0 && config.engine != crate::EngineKind::Exact {
+            return Err(Error::invalid(
+                "events.dt",
+                format!(
+                    "a step that resolves the data (the latest event is at {} s; with this dt every event falls in step 0)",
+                    sizes.last_event
+                ),
+                ev.dt,
+            ));
+        }
         config.events.t_max = Some(steps * ev.dt);
     }
     check_memory_with_events(config, &data)?;
+    let events: usize = data.train.samples.iter().map(Vec::len).sum();
+    if events == 0 {
+        return Err(Error::invalid(
+            "data.train",
+            "at least one input event (every training sample is empty)",
+            format!(
+                "0 events in {} samples of {}",
+                data.train.len(),
+                train.display()
+            ),
+        ));
+    }
     Ok(data)
+}
+
+/// The events of `set` that fall outside the grid of `config` (stepped and chip engines:
+/// `round(t / dt) >= steps`; exact engine: `t >= t_max`), which a run does not see: their
+/// count, and the first one as `(sample, time)`.
+pub fn events_past_window(config: &TrainConfig, set: &SpikeSet) -> (usize, Option<(usize, f64)>) {
+    let (dt, steps, t_max) = (config.dt(), config.steps(), config.t_sim());
+    let past = |t: f64| match config.engine {
+        crate::EngineKind::Exact => t >= t_max,
+        _ => (t / dt).round() >= steps as f64,
+    };
+    let mut first = None;
+    let mut n = 0;
+    for (b, sample) in set.samples.iter().enumerate() {
+        for e in sample.iter().filter(|e| past(e.time)) {
+            n += 1;
+            first.get_or_insert((b, e.time));
+        }
+    }
+    (n, first)
+}
+
+/// What a run uses of its data only in part, as one-line warnings (without the
+/// `warning: ` prefix): events past the window (`events.t_max` set shorter than the data),
+/// and a training set of one class.
+pub fn data_warnings(config: &TrainConfig, data: &RunData) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.task == Task::Events {
+        let sets = [
+            ("train", &data.train),
+            ("validation", &data.validation),
+            ("test", &data.test),
+        ];
+        let counts: Vec<(&str, usize, usize)> = sets
+            .iter()
+            .map(|(k, s)| {
+                let total = s.samples.iter().map(Vec::len).sum();
+                (*k, events_past_window(config, s).0, total)
+            })
+            .collect();
+        let (past, total): (usize, usize) =
+            counts.iter().fold((0, 0), |(p, t), c| (p + c.1, t + c.2));
+        if past > 0 {
+            let parts: Vec<String> = counts
+                .iter()
+                .filter(|c| c.1 > 0)
+                .map(|c| format!("{} {} of {}", c.0, c.1, c.2))
+                .collect();
+            out.push(format!(
+                "events.t_max = {} s: {past} of {total} events lie past the window and are not used ({})",
+                config.t_sim(),
+                parts.join(", ")
+            ));
+        }
+    }
+    let mut labels = data.train.labels.iter();
+    if let Some(&first) = labels.next() {
+        if labels.all(|&l| l == first) {
+            out.push(format!(
+                "data.train: all {} training samples have label {first} (one class: nothing to tell apart)",
+                data.train.len()
+            ));
+        }
+    }
+    out
 }
 
 /// Replaces each data path of `config` by its canonical absolute form (a path that does

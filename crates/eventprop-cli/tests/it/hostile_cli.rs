@@ -302,11 +302,18 @@ fn a_live_run_folder_is_locked_against_a_second_writer() {
     );
     writer.kill().unwrap();
     writer.wait().unwrap();
-    // a stale lock (its process is dead) is replaced: the resume runs
+    // a stale lock (its process is dead) is replaced: the resume runs (one more epoch than
+    // the killed writer finished: metrics.csv has a header and a line per epoch)
     assert!(lock.exists(), "a killed writer leaves its lock");
+    let done = std::fs::read_to_string(d.join("run/metrics.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    let more = (done + 1).to_string();
     crate::common::ok(&run(
         d,
-        &["train", "yinyang", "--resume", "run", "--epochs", "2"],
+        &["train", "yinyang", "--resume", "run", "--epochs", &more],
     ));
     assert!(!lock.exists());
     // a lock held by a live process refuses a fresh train into the folder too
@@ -362,4 +369,160 @@ fn resume_checks_the_data_fingerprints_from_any_directory() {
         &sub,
         &["--resume", "../run", "--epochs", "3", "--allow-data-change"],
     ));
+}
+
+/// An event file of the given samples (`(time, unit)` events) and labels.
+fn write_set(path: &Path, samples: Vec<Vec<(f64, u32)>>, labels: Vec<usize>) {
+    use eventprop_train::data::{Spike, SpikeSet};
+    let set = SpikeSet {
+        samples: samples
+            .into_iter()
+            .map(|s| {
+                s.into_iter()
+                    .map(|(time, neuron)| Spike { time, neuron })
+                    .collect()
+            })
+            .collect(),
+        labels,
+    };
+    eventprop_train::files::write_events(path, &set).unwrap();
+}
+
+/// The samples of [`write_events`] (one event each, units 0..4, labels 0..2, times up to
+/// 9 ms) with `f` applied to sample 7.
+fn samples_with(f: impl Fn(&mut (f64, u32))) -> Vec<Vec<(f64, u32)>> {
+    (0..200)
+        .map(|k| {
+            let mut e = ((k % 10) as f64 * 1e-3, (k % 4) as u32);
+            if k == 7 {
+                f(&mut e);
+            }
+            vec![e]
+        })
+        .collect()
+}
+
+#[test]
+fn event_data_is_checked_against_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_events(&d.join("train.npz"), 200);
+    let labels: Vec<usize> = (0..200).map(|k| k % 2).collect();
+    let train = |extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "events",
+            "--train",
+            "train.npz",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--quiet",
+        ];
+        a.extend_from_slice(extra);
+        run(d, &a)
+    };
+    // a test file with a unit or a label the train file does not have
+    write_set(
+        &d.join("unit.npz"),
+        samples_with(|e| e.1 = 200_000),
+        labels.clone(),
+    );
+    let e = one_line_error(&train(&["--test", "unit.npz", "--out", "r1"]), 1);
+    assert!(
+        e.contains("unit.npz") && e.contains("unit 200000") && e.contains("4 channels"),
+        "{e}"
+    );
+    let mut extra_label = labels.clone();
+    extra_label[7] = 2;
+    write_set(&d.join("label.npz"), samples_with(|_| {}), extra_label);
+    let e = one_line_error(&train(&["--test", "label.npz", "--out", "r2"]), 1);
+    assert!(e.contains("label.npz") && e.contains("2 classes"), "{e}");
+    // no events at all: refused
+    write_set(
+        &d.join("empty.npz"),
+        vec![Vec::new(); 50],
+        (0..50).map(|k| k % 2).collect(),
+    );
+    let e = one_line_error(
+        &run(
+            d,
+            &["train", "events", "--train", "empty.npz", "--out", "r3"],
+        ),
+        1,
+    );
+    assert!(
+        e.contains("data.train: expected at least one input event"),
+        "{e}"
+    );
+    // one class: a warning line
+    write_set(&d.join("one.npz"), samples_with(|_| {}), vec![0; 200]);
+    let o = run(
+        d,
+        &[
+            "train", "events", "--train", "one.npz", "--hidden", "8", "--epochs", "1", "--quiet",
+            "--out", "r4",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: data.train: all 180 training samples have label 0")),
+        "{err}"
+    );
+    // --t-max shorter than the data: a warning with the counts
+    let o = train(&["--t-max", "5e-3", "--out", "r5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: events.t_max = 0.005 s: ")
+                && l.contains("events lie past the window")),
+        "{err}"
+    );
+    // --t-max below one step, --dt beyond the data: one line naming the key
+    let e = one_line_error(&train(&["--t-max", "1e-9", "--out", "r6"]), 1);
+    assert!(
+        e.contains("events.t_max: expected at least one step"),
+        "{e}"
+    );
+    let e = one_line_error(&train(&["--dt", "1e300", "--out", "r7"]), 1);
+    assert!(
+        e.contains("events.dt: expected a step that resolves the data"),
+        "{e}"
+    );
+    // eval on a file reaching past the trained window (9 ms): refused, or truncated
+    crate::common::ok(&train(&["--out", "r8"]));
+    write_set(&d.join("late.npz"), samples_with(|e| e.0 = 0.5), labels);
+    let ck = "r8/checkpoint.safetensors";
+    let e = one_line_error(
+        &run(d, &["eval", "--checkpoint", ck, "--data", "late.npz"]),
+        1,
+    );
+    assert!(
+        e.contains("late.npz: sample 7 has an event at 0.5 s, past the network's window")
+            && e.contains("--truncate"),
+        "{e}"
+    );
+    let o = run(
+        d,
+        &[
+            "eval",
+            "--checkpoint",
+            ck,
+            "--data",
+            "late.npz",
+            "--truncate",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: --data late.npz: 1 of 200 events"),
+        "{err}"
+    );
 }
