@@ -74,3 +74,8 @@ def test_bad_arguments_name_themselves():
         RecurrentLIF(3, 4, tau_mem=0.0)
     with pytest.raises(ValueError, match="dt"):
         RecurrentLIF(3, 4, dt=0.0)
+    # a layer of no neurons is a ValueError naming `size`, not a ZeroDivisionError
+    with pytest.raises(ValueError, match=r"size: expected an integer >= 1, got 0"):
+        RecurrentLIF(5, 0, recurrent=True)
+    with pytest.raises(ValueError, match=r"in_features: expected an integer >= 1"):
+        RecurrentLIF(-1, 4)

@@ -111,14 +111,14 @@ struct Settings {
     #[serde(rename = "chip.kind")]
     chip: Option<ChipKind>,
     /// The mock chip instance (seed of its fixed-pattern variation).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = seed_arg)]
     #[serde(rename = "chip.seed")]
     chip_seed: Option<u64>,
     /// Seed of initialisation and shuffling.
-    #[arg(long)]
+    #[arg(long, value_parser = seed_arg)]
     seed: Option<u64>,
     /// Seed of the data splits.
-    #[arg(long)]
+    #[arg(long, value_parser = seed_arg)]
     data_seed: Option<u64>,
     /// Number of epochs (may be raised on `--resume`).
     #[arg(long)]
@@ -151,7 +151,7 @@ struct Settings {
     #[arg(long, allow_hyphen_values = true, value_name = "C")]
     weight_clip: Option<f64>,
     /// Hidden layer sizes, comma-separated (e.g. `120` or `100,50`).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     hidden: Option<Vec<usize>>,
     /// Hidden membrane time constant (s).
     #[arg(long, allow_hyphen_values = true)]
@@ -491,11 +491,23 @@ pub struct EvalArgs {
     #[arg(long, value_name = "mock|ideal")]
     chip: Option<ChipKind>,
     /// The mock chip instance (default: the run's, else 0).
-    #[arg(long, value_name = "S", requires = "chip")]
+    #[arg(long, value_name = "S", requires = "chip", value_parser = seed_arg)]
     chip_seed: Option<u64>,
     /// TOML file of the mock chip's non-idealities (keys of `[chip.mock]`).
     #[arg(long, value_name = "FILE", requires = "chip")]
     chip_config: Option<PathBuf>,
+}
+
+/// Parses a seed: an integer in `0 ..= 2^63 - 1` (a config stores it as a TOML integer,
+/// which is signed 64-bit), so that a larger one is refused naming its flag.
+fn seed_arg(value: &str) -> std::result::Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if n <= i64::MAX as u64 => Ok(n),
+        _ => Err(format!(
+            "expected an integer in 0..={} (a TOML integer), got `{value}`",
+            i64::MAX
+        )),
+    }
 }
 
 /// The most threads `--threads` accepts: 4 × the cores (more only adds scheduling cost;
@@ -813,6 +825,19 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             layer.insert("engine".into(), toml::Value::String("chip".into()));
             let mut base = toml::Table::try_from(cfg).context("the checkpoint's config")?;
             base.insert("engine".into(), toml::Value::String("chip".into()));
+            // an exact run's membrane-maximum loss term has no counterpart on the chip's
+            // grid: its loss is reported without it (the accuracy does not depend on it)
+            if let Some(toml::Value::Table(loss)) = base.get_mut("loss") {
+                let gamma = loss
+                    .get("silent_label_gamma")
+                    .and_then(toml::Value::as_float);
+                if let Some(g) = gamma.filter(|&g| g != 0.0) {
+                    loss.insert("silent_label_gamma".into(), toml::Value::Float(0.0));
+                    eprintln!(
+                        "warning: loss.silent_label_gamma = {g} is exact-engine only: the loss on the chip is reported without its term"
+                    );
+                }
+            }
             let mut layers = vec![("the checkpoint's config".to_string(), base)];
             if let Some(p) = &args.chip_config {
                 layers.push(chip_config_layer(p)?);

@@ -526,3 +526,100 @@ fn event_data_is_checked_against_the_network() {
         "{err}"
     );
 }
+
+#[test]
+fn misleading_messages_name_the_flag_and_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // a repeated --hidden is an error like every other repeated flag
+    let e = one_line_error(
+        &run(d, &["train", "yinyang", "--hidden", "8", "--hidden", "4"]),
+        2,
+    );
+    assert!(
+        e.contains("'--hidden <HIDDEN>' cannot be used multiple times"),
+        "{e}"
+    );
+    // a seed beyond a TOML integer names its flag
+    for flag in ["--chip-seed", "--seed", "--data-seed"] {
+        let e = one_line_error(
+            &run(d, &["train", "yinyang", flag, "18446744073709551615"]),
+            2,
+        );
+        assert!(
+            e.contains(flag) && e.contains("0..=9223372036854775807"),
+            "{e}"
+        );
+    }
+    // --init-nir with another network: the differing settings, not two raw structs
+    crate::common::ok(&run(d, &train_args(&["--epochs", "1", "--hidden", "8"])));
+    crate::common::ok(&run(
+        d,
+        &[
+            "export",
+            "--checkpoint",
+            "run/checkpoint.safetensors",
+            "--nir",
+            "net.nir",
+        ],
+    ));
+    let e = one_line_error(
+        &run(
+            d,
+            &[
+                "train",
+                "yinyang",
+                "--init-nir",
+                "net.nir",
+                "--hidden",
+                "10",
+                "--out",
+                "r2",
+            ],
+        ),
+        1,
+    );
+    assert!(
+        e.contains("hidden = [8] (configured [10])") && !e.contains("NetworkSpec"),
+        "{e}"
+    );
+    // an exact checkpoint deployed on the mock: not refused over its exact-only loss term
+    crate::common::ok(&run(
+        d,
+        &[
+            "train",
+            "yinyang",
+            "--engine",
+            "exact",
+            "--epochs",
+            "1",
+            "--train-size",
+            "50",
+            "--val-size",
+            "10",
+            "--test-size",
+            "10",
+            "--quiet",
+            "--out",
+            "ex",
+        ],
+    ));
+    let o = run(
+        d,
+        &[
+            "eval",
+            "--checkpoint",
+            "ex/checkpoint.safetensors",
+            "--chip",
+            "ideal",
+            "--size",
+            "20",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: loss.silent_label_gamma = 30 is exact-engine only")
+            && !err.contains("expected 0 with the stepped engine"),
+        "{err}"
+    );
+}
