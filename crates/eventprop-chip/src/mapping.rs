@@ -96,6 +96,16 @@ impl GridMap {
         if self.steps == 0 {
             return Err(Error::invalid("steps", ">= 1", 0));
         }
+        let window = self.steps as f64 * self.dt;
+        if !(self.shift.abs() < window) {
+            return Err(Error::invalid(
+                "shift",
+                format!(
+                    "|shift| < the window steps × dt = {window:e} s (else no grid time reads a sample)"
+                ),
+                self.shift,
+            ));
+        }
         for (name, v) in [
             ("shift", self.shift),
             ("offset", self.offset),
@@ -673,6 +683,15 @@ mod tests {
         GridMap::identity(1e-6, 38)
             .check_grid_size(&big, true)
             .unwrap();
+        // a shift beyond the window reads no sample at any grid time: refused
+        let e = GridMap {
+            shift: 1e300,
+            ..GridMap::identity(1e-6, 38)
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("shift: expected |shift| < the window"), "{e}");
     }
 
     #[test]

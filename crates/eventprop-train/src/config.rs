@@ -916,7 +916,9 @@ impl TrainConfig {
             (
                 weights,
                 format!(
-                    "the weights: {} hidden",
+                    "the weights: {} inputs, {} outputs, {} hidden",
+                    spec.n_in,
+                    spec.n_out,
                     spec.hidden
                         .iter()
                         .map(ToString::to_string)

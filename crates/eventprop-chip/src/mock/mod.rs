@@ -1299,4 +1299,90 @@ mod tests {
         };
         assert!(((f - sum) / sum).abs() < 1e-3, "{f} vs {sum}");
     }
+
+    /// Fuzzer (bounded, fixed seed): 400 configs with keys drawn from hostile values (0,
+    /// ±tiny, ±huge, NaN, ±∞, and values around the defaults) never panic or hang in
+    /// [`MockChip::new`]; each accepted one runs a Yin-Yang sample within its bounds.
+    #[test]
+    fn fuzzed_configs_are_accepted_or_refused_never_panic() {
+        let mut rng = ChaCha8Rng::seed_from_u64(26);
+        let hostile = [
+            0.0,
+            -1.0,
+            1e-300,
+            1e-12,
+            1e-9,
+            1e-7,
+            1e-6,
+            2e-6,
+            3.8e-5,
+            1e-3,
+            1.0,
+            1e3,
+            1e6,
+            1e12,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let encoding = yinyang::Encoding::default();
+        let input = yinyang::encode(&yinyang::generate(1, 4), &encoding);
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..400 {
+            let mut c = MockConfig::default();
+            let mut pick = |v: &mut f64| {
+                if rng.random_range(0..3) == 0 {
+                    *v = hostile[rng.random_range(0..hostile.len())];
+                }
+            };
+            for v in [
+                &mut c.noise_dt,
+                &mut c.cadc_period,
+                &mut c.clock_hz,
+                &mut c.weight_gain,
+                &mut c.design_weight_scale,
+                &mut c.noise_std,
+                &mut c.refractory,
+                &mut c.threshold_offset,
+                &mut c.tau_mem_cv,
+                &mut c.cadc_offset_std,
+            ] {
+                pick(v);
+            }
+            let start = std::time::Instant::now();
+            let r = std::panic::catch_unwind(|| {
+                let chip = MockChip::new(
+                    crate::yinyang_network(vec![10]),
+                    c.clone(),
+                    1,
+                    encoding.dt,
+                    encoding.steps(),
+                )?;
+                let w: Vec<Array2<f64>> = chip
+                    .spec
+                    .weight_shapes()
+                    .iter()
+                    .map(|&s| Array2::from_elem(s, 0.5))
+                    .collect();
+                let conf = chip.configure(&w)?;
+                let inputs: Vec<&[Spike]> = input.samples.iter().map(Vec::as_slice).collect();
+                chip.run(&conf, &inputs).map(|_| ())
+            });
+            match r {
+                Ok(Ok(())) => accepted += 1,
+                Ok(Err(e)) => {
+                    let e = e.to_string();
+                    assert!(e.contains(": expected "), "{e}");
+                    refused += 1;
+                }
+                Err(_) => panic!("panicked on {c:?}"),
+            }
+            assert!(start.elapsed().as_secs() < 10, "slow on {c:?}");
+        }
+        assert!(
+            accepted > 20 && refused > 100,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
 }
