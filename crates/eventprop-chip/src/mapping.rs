@@ -97,7 +97,7 @@ impl GridMap {
             return Err(Error::invalid("steps", ">= 1", 0));
         }
         let window = self.steps as f64 * self.dt;
-        if !(self.shift.abs() < window) {
+        if self.shift.is_nan() || self.shift.abs() >= window {
             return Err(Error::invalid(
                 "shift",
                 format!(

@@ -328,10 +328,8 @@ fn check_fingerprints(config: &mut TrainConfig, change: DataChange) -> Result<()
         let Some(recorded) = config.data.fingerprints.get(key) else {
             continue;
         };
-        let current = fsio::fingerprint(path).map_or_else(
-            |e| format!("unreadable ({})", crate::error::chain(&e)),
-            |f| f,
-        );
+        let current = fsio::fingerprint(path)
+            .unwrap_or_else(|e| format!("unreadable ({})", crate::error::chain(&e)));
         if &current != recorded && change == DataChange::Refuse {
             return Err(Error::Invalid {
                 arg: match key {

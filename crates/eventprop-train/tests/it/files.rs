@@ -738,10 +738,12 @@ fn training_on_files_written_from_the_generator_equals_training_on_the_generator
 fn resume_refuses_changed_data_unless_allowed() {
     use eventprop_train::trainer::DataChange;
     let d = tempfile::tempdir().unwrap();
-    let mut cfg = TrainConfig::default();
-    cfg.train_size = 40;
-    cfg.val_size = 10;
-    cfg.test_size = 10;
+    let mut cfg = TrainConfig {
+        train_size: 40,
+        val_size: 10,
+        test_size: 10,
+        ..TrainConfig::default()
+    };
     let s = cfg.splits().unwrap();
     let train = d.path().join("train.npz");
     write_yinyang(&train, &s.train);
