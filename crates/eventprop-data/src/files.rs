@@ -138,6 +138,10 @@ pub fn read_events(path: &Path, n_channels: usize, n_classes: usize) -> Result<S
 /// event; the samples it returns hold 16 B per event.
 pub const LOAD_BYTES_PER_EVENT: u64 = 40;
 
+/// The peak bytes per sample of [`read_events`] while it reads, by count: its event list
+/// (24 B), its label (8 B) and the label as read (16 B).
+pub const LOAD_BYTES_PER_SAMPLE: u64 = 48;
+
 /// [`read_events`], refusing a file whose `times` declares more than `max_events` events
 /// before any array is read: a small file of well-compressed zeros may declare gigabytes.
 ///
@@ -168,6 +172,20 @@ pub fn read_events_bounded(
                     path.display()
                 ),
                 format!("{declared} events declared by `times`"),
+            ));
+        }
+        // samples cost memory without events (a list and a label each): a small file may
+        // declare millions of empty ones
+        let most = max.saturating_mul(LOAD_BYTES_PER_EVENT) / LOAD_BYTES_PER_SAMPLE;
+        let samples = npz.declared_len("labels", expected)?;
+        if samples > most {
+            return Err(Error::invalid(
+                "memory",
+                format!(
+                    "at most {most} samples in {} (what memory_limit_gib leaves at {LOAD_BYTES_PER_SAMPLE} B per sample while loading)",
+                    path.display()
+                ),
+                format!("{samples} samples declared by `labels`"),
             ));
         }
     }

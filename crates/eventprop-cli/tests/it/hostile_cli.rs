@@ -214,6 +214,30 @@ fn sizes_from_input_are_bounded_before_allocating() {
             && e.contains("2000 events declared"),
         "{e}"
     );
+    // 20000 empty samples and one event: refused by the samples they declare
+    let mut samples = vec![Vec::new(); 20_000];
+    samples[0].push((0.0, 0));
+    write_set(&d.join("many.npz"), samples, vec![0; 20_000]);
+    let e = one_line_error(
+        &run(
+            d,
+            &[
+                "train",
+                "events",
+                "--train",
+                "many.npz",
+                "--memory-limit-gib",
+                "0.0001",
+                "--out",
+                d.join("run2").to_str().unwrap(),
+            ],
+        ),
+        1,
+    );
+    assert!(
+        e.contains("samples in") && e.contains("20000 samples declared by `labels`"),
+        "{e}"
+    );
 }
 
 /// An allocation the estimate let through but the machine (here a 1.5 GB address-space
