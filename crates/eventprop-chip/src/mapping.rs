@@ -61,6 +61,28 @@ pub struct GridMap {
     pub trace_scale: f64,
 }
 
+/// A zeroed `(T, B, N)` array, allocated fallibly: an allocation the machine cannot give
+/// is an error naming `steps` and the bytes (the bound of [`GridMap::check_grid_size`]
+/// comes first; this is for a machine with less memory than the bound).
+fn try_zeros(shape: (usize, usize, usize)) -> Result<Array3<f64>> {
+    let (t, b, n) = shape;
+    let len = t.checked_mul(b).and_then(|x| x.checked_mul(n));
+    let mut v: Vec<f64> = Vec::new();
+    let ok = len.is_some_and(|len| v.try_reserve_exact(len).is_ok());
+    if !ok {
+        return Err(Error::invalid(
+            "steps",
+            "a grid that fits in memory",
+            format!(
+                "{t} steps × {b} samples × {n} neurons × 8 B = {:.1} GiB could not be allocated",
+                t as f64 * b as f64 * n as f64 * 8.0 / (1u64 << 30) as f64
+            ),
+        ));
+    }
+    v.resize(len.unwrap_or(0), 0.0);
+    Ok(Array3::from_shape_vec(shape, v).expect("the length is the shape's"))
+}
+
 /// The largest mapped grid ([`GridMap::check_grid_size`]), bytes.
 pub const MAX_GRID_BYTES: u64 = 8 << 30;
 
@@ -175,7 +197,7 @@ impl GridMap {
         let mut keys = Vec::new();
         for (l, layer) in recording.layers.iter().enumerate() {
             let n = layer.size;
-            let mut z = Array3::<f64>::zeros((self.steps, b_len, n));
+            let mut z = try_zeros((self.steps, b_len, n))?;
             check_spike_samples(l, layer, b_len)?;
             for (b, events) in layer.spikes.iter().enumerate() {
                 self.bin(l, b, n, events, &mut keys, &mut stats)?;
@@ -259,9 +281,10 @@ impl GridMap {
                 layer
                     .membrane
                     .as_ref()
-                    .map(|_| Array3::zeros((self.steps, b_len, layer.size)))
+                    .map(|_| try_zeros((self.steps, b_len, layer.size)))
+                    .transpose()
             })
-            .collect();
+            .collect::<Result<_>>()?;
         for (b, sample) in per_sample.into_iter().enumerate() {
             let sample = sample?;
             stats += sample.stats;
@@ -344,7 +367,7 @@ impl GridMap {
             return Ok(None);
         };
         check_trace_samples(l, layer, b_len)?;
-        let mut v = Array3::<f64>::zeros((self.steps, b_len, n));
+        let mut v = try_zeros((self.steps, b_len, n))?;
         let mut sample = vec![0.0; self.steps * n];
         for (b, per_neuron) in traces.iter().enumerate() {
             self.membrane_sample(l, b, n, per_neuron, offset, &mut sample)?;
@@ -692,6 +715,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("shift: expected |shift| < the window"), "{e}");
+        // the fallible allocation: an overflowing or impossible size is an error
+        let e = try_zeros((usize::MAX, 2, 1)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("steps: expected a grid that fits in memory"),
+            "{e}"
+        );
+        let e = try_zeros((1 << 40, 1 << 20, 1)).unwrap_err().to_string();
+        assert!(e.contains("could not be allocated"), "{e}");
+        assert_eq!(
+            try_zeros((2, 3, 4)).unwrap(),
+            Array3::<f64>::zeros((2, 3, 4))
+        );
     }
 
     #[test]
