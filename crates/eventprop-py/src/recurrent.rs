@@ -140,6 +140,13 @@ pub fn recurrent_lif_forward(
         ));
     }
     let (steps, batch, _) = x.dim();
+    // the spikes and the run's per-step state: 4 arrays of (T, B, N) f64
+    crate::convert::ensure_memory(
+        "input",
+        &format!("the layer's arrays ({steps} steps × {batch} samples × {n} neurons × 4)"),
+        4 * steps as u128 * batch as u128 * n as u128,
+        8,
+    )?;
     let inputs: Vec<Vec<Vec<u32>>> = (0..batch)
         .map(|b| {
             (0..steps)
