@@ -465,6 +465,20 @@ fn event_data_is_checked_against_the_network() {
     write_set(&d.join("label.npz"), samples_with(|_| {}), extra_label);
     let e = one_line_error(&train(&["--test", "label.npz", "--out", "r2"]), 1);
     assert!(e.contains("label.npz") && e.contains("2 classes"), "{e}");
+    // a unit near u32::MAX in the train file: the estimate names the inputs it implies
+    write_set(
+        &d.join("huge_unit.npz"),
+        samples_with(|e| e.1 = 4_294_967_294),
+        labels.clone(),
+    );
+    let e = one_line_error(
+        &run(
+            d,
+            &["train", "events", "--train", "huge_unit.npz", "--out", "r0"],
+        ),
+        1,
+    );
+    assert!(e.contains("the weights: 4294967295 inputs"), "{e}");
     // no events at all: refused
     write_set(
         &d.join("empty.npz"),
