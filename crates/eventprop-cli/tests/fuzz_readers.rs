@@ -455,6 +455,7 @@ fn check_npy(path: &Path, len: usize) -> Result<bool, TestCaseError> {
             Ok(true)
         }
         Err(e) => {
+            let e = anyhow::Error::from(e);
             one_line(&e)?;
             prop_assert!(format!("{e:#}").contains("input"), "{e:#}");
             Ok(false)
