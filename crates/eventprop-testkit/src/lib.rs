@@ -9,8 +9,11 @@
 //! * [`runner`]: a proptest runner with the fixed seed [`SEED`], so runs are deterministic
 //!   and bounded;
 //! * [`corpus`]: the seed files of a corpus folder; [`no_panic`]: a panic as a test
-//!   failure with its message.
+//!   failure with its message;
+//! * [`edits`]: byte-level mutations of a file.
 #![deny(missing_docs)]
+
+pub mod edits;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
