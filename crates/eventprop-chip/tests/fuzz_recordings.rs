@@ -6,13 +6,10 @@
 
 use std::path::Path;
 
-use eventprop_chip::record_file::{self, load_npz, save_npz};
+use eventprop_chip::record_file::{load_npz, save_npz};
 use eventprop_chip::{LayerRecording, Recording, SampledTrace};
 use eventprop_core::Spike;
-use eventprop_testkit::edits::{apply, byte_edit_with_u64, ByteEdit};
-use eventprop_testkit::{no_panic, peak_bytes, runner, Counting, MIB};
-use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
+use eventprop_testkit::{fuzz_loader, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -77,50 +74,14 @@ fn seeds(dir: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// One mutated file loaded; `Ok(true)` when it loaded.
-fn check(path: &Path, bytes: &[u8]) -> Result<bool, TestCaseError> {
-    std::fs::write(path, bytes).unwrap();
-    let (r, peak) = peak_bytes(|| no_panic("load_npz", || record_file::load_npz(path)));
-    prop_assert!(
-        peak <= 16 * bytes.len() + 16 * MIB,
-        "loading {} bytes held {peak} bytes",
-        bytes.len()
-    );
-    match r? {
-        Ok(_) => Ok(true),
-        Err(e) => {
-            let s = e.to_string();
-            prop_assert!(
-                !s.contains('\n') && !s.is_empty(),
-                "error not one line: {s:?}"
-            );
-            Ok(false)
-        }
-    }
-}
-
 #[test]
-fn mutated_recordings_never_panic() {
+fn mutated_files_never_panic() {
     let dir = tempfile::tempdir().unwrap();
     let seeds = seeds(dir.path());
-    let path = dir.path().join("case.npz");
-    let strategy = (
-        0..seeds.len(),
-        prop::collection::vec(byte_edit_with_u64(), 1..6),
-    );
-    let (ok, err) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
-    runner(CASES)
-        .run(&strategy, |(k, edits): (usize, Vec<ByteEdit>)| {
-            let mut bytes = seeds[k].clone();
-            for e in &edits {
-                apply(&mut bytes, e);
-            }
-            let counter = if check(&path, &bytes)? { &ok } else { &err };
-            counter.set(counter.get() + 1);
-            Ok(())
-        })
-        .unwrap();
-    let (ok, err) = (ok.get(), err.get());
+    let path = dir.path().join("case");
+    let (ok, err) = fuzz_loader("load_npz", &seeds, &path, CASES, |p| load_npz(p).map(drop));
+    // Both outcomes occur: the edits reach past the headers, and not every edit breaks
+    // the file (the counts depend only on the fixed seed).
     assert!(err > 0 && ok + err >= CASES, "ok {ok}, err {err}");
     eprintln!("recording fuzzer: {ok} loaded, {err} refused");
 }

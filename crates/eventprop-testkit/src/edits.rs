@@ -50,16 +50,10 @@ pub fn byte_edit() -> impl Strategy<Value = ByteEdit> {
     ]
 }
 
-/// Every edit, [`ByteEdit::U64`] included.
+/// Every edit, [`ByteEdit::U64`] included (one time in eleven).
 pub fn byte_edit_with_u64() -> impl Strategy<Value = ByteEdit> {
     prop_oneof![
-        4 => (any::<Index>(), 0..8u8).prop_map(|(i, b)| ByteEdit::Flip(i, b)),
-        2 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Set(i, b)),
-        2 => any::<Index>().prop_map(ByteEdit::Truncate),
-        1 => (any::<Index>(), prop::collection::vec(any::<u8>(), 1..16))
-            .prop_map(|(i, v)| ByteEdit::Insert(i, v)),
-        1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| ByteEdit::Remove(a, b)),
-        1 => prop::collection::vec(any::<u8>(), 1..64).prop_map(ByteEdit::Append),
+        10 => byte_edit(),
         1 => (any::<Index>(), interesting_u64()).prop_map(|(i, v)| ByteEdit::U64(i, v)),
     ]
 }

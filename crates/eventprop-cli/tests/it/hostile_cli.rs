@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{one_line_error, run};
+use crate::common::{one_line_error, run, SMALL};
 
 /// `chip calibrate --chip mock` with a `--chip-config` of `body`: the one-line error.
 fn chip_config_error(dir: &Path, body: &str) -> String {
@@ -261,20 +261,6 @@ fn a_failed_allocation_is_a_one_line_error() {
         "{e}"
     );
 }
-
-const SMALL: &[&str] = &[
-    "--train-size",
-    "200",
-    "--val-size",
-    "100",
-    "--test-size",
-    "100",
-    "--batch-size",
-    "25",
-    "--threads",
-    "1",
-    "--quiet",
-];
 
 /// `train yinyang --out run SMALL EXTRA` in `dir`.
 fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {

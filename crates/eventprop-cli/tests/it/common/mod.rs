@@ -30,3 +30,18 @@ pub fn one_line_error(o: &Output, code: i32) -> String {
     assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
     err
 }
+
+/// Small, fast settings (a few hundred samples, one thread for bit-identical results).
+pub const SMALL: &[&str] = &[
+    "--train-size",
+    "200",
+    "--val-size",
+    "100",
+    "--test-size",
+    "100",
+    "--batch-size",
+    "25",
+    "--threads",
+    "1",
+    "--quiet",
+];
