@@ -142,6 +142,19 @@ pub fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, TestCaseError
     })
 }
 
+/// Runs `f` on a fresh rayon pool of `threads` threads (determinism tests compare results
+/// across thread counts).
+///
+/// # Panics
+/// If the pool cannot be built.
+pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+        .install(f)
+}
+
 /// Fuzzes a file loader: `cases` copies of the `seeds` (chosen by the fixed-seed
 /// [`runner`]), each with 1 to 5 byte edits ([`edits::byte_edit_with_u64`]), written to
 /// `path` and passed to `load`. Every case must return without a panic, hold at most
