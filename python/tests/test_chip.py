@@ -120,6 +120,9 @@ def test_bad_arguments(chip):
         chip.run([w0], raster(2, 0))
     with pytest.raises(ValueError, match="mock_toml"):
         MockChip(hidden=[4], config={"no_such_key": True})
+    # a network far beyond the mock's synapse bound: refused before anything is allocated
+    with pytest.raises(ValueError, match="hidden: expected at most 134217728 synapses"):
+        MockChip(hidden=[10**6, 10**6])
     w = w0.clone()
     w[0, 0] = math.nan
     with pytest.raises(ValueError):

@@ -514,6 +514,12 @@ pub fn quantize_level(x: f64) -> i8 {
     x.round().clamp(-(MAX_LEVEL as f64), MAX_LEVEL as f64) as i8
 }
 
+/// The mock chip's largest network: 2^27 synapses in all (its per-synapse gains and
+/// weights take 16 B each, so 2 GiB). A BrainScaleS-2 chip has 131,072 synapses (512
+/// neurons × 256 rows); the mock emulates larger ones, but not without bound (a Python
+/// `MockChip(hidden=[10**6, 10**6])` asked for 10^12).
+pub const MAX_SYNAPSES: usize = 1 << 27;
+
 impl MockChip {
     /// A chip instance for `spec` on a grid of `steps` × `dt` (window `t_sim = steps dt`),
     /// with non-idealities `config` and fixed pattern from `seed`, and nominal host scales
@@ -532,6 +538,25 @@ impl MockChip {
         spec.validate()?;
         config.validate()?;
         config.validate_window(dt, steps)?;
+        let synapses = spec
+            .weight_shapes()
+            .iter()
+            .try_fold(0usize, |acc, &(o, i)| {
+                o.checked_mul(i).and_then(|n| acc.checked_add(n))
+            });
+        if synapses.is_none_or(|n| n > MAX_SYNAPSES) {
+            return Err(Error::invalid(
+                "hidden",
+                format!("at most {MAX_SYNAPSES} synapses in all on the mock chip"),
+                format!(
+                    "{} ({} inputs, hidden {:?}, {} outputs)",
+                    synapses.map_or_else(|| "more than usize::MAX".to_string(), |n| n.to_string()),
+                    spec.n_in,
+                    spec.hidden,
+                    spec.n_out
+                ),
+            ));
+        }
         let span = spec.lif.threshold - spec.lif.leak;
         if span.is_nan() || span <= 0.0 {
             return Err(Error::invalid(
@@ -1208,6 +1233,36 @@ mod tests {
         };
         let n = core_agrees_with_per_neuron_simulation(refractory);
         assert!(n > 500);
+    }
+
+    /// Networks too large for the mock (the synapse count, or its overflow) are refused
+    /// before anything is allocated, naming `hidden`; the largest allowed one is built.
+    #[test]
+    fn network_size_is_bounded() {
+        let (dt, steps) = (1e-6, 38);
+        for hidden in [vec![1 << 20, 1 << 20], vec![usize::MAX / 2, 3]] {
+            let err = MockChip::new(
+                crate::yinyang_network(hidden.clone()),
+                MockConfig::default(),
+                0,
+                dt,
+                steps,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.starts_with("hidden: expected at most 134217728 synapses"),
+                "{hidden:?}: {err}"
+            );
+        }
+        MockChip::new(
+            crate::yinyang_network(vec![64, 32]),
+            MockConfig::default(),
+            0,
+            dt,
+            steps,
+        )
+        .expect("a small network");
     }
 
     /// Periods against the window: tiny or huge periods and clocks are refused before
