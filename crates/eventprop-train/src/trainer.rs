@@ -94,6 +94,8 @@ pub struct Progress {
     pub accuracy: f64,
     /// Running hidden spikes per sample.
     pub hidden_spikes_per_sample: f64,
+    /// Training samples done in this epoch (for a samples/s rate).
+    pub samples: usize,
 }
 
 /// What [`Trainer::run`] reports while it runs.
@@ -398,6 +400,14 @@ impl Trainer {
             .fold(None, |b, v| Some(b.map_or(v, |b: f64| b.max(v))))
     }
 
+    /// The metrics of the epoch whose weights [`BEST_CHECKPOINT`] holds: the first epoch
+    /// with the best validation accuracy (`None` before the first epoch or without a
+    /// validation set).
+    pub fn best_epoch(&self) -> Option<&EpochMetrics> {
+        let best = self.best_val_acc()?;
+        self.history.iter().find(|m| m.val_acc == Some(best))
+    }
+
     /// Evaluates the current weights on `set`.
     ///
     /// # Errors
@@ -521,6 +531,7 @@ impl Trainer {
                 loss: loss_sum / seen as f64,
                 accuracy: correct as f64 / seen as f64,
                 hidden_spikes_per_sample: spikes / seen as f64,
+                samples: seen,
             });
         }
         let train_seconds = start.elapsed().as_secs_f64();

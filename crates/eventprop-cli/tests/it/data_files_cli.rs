@@ -106,11 +106,7 @@ fn eval_accuracy(cwd: &Path, args: &[&str]) -> (f64, String) {
     let mut a = vec!["eval", "--threads", "1"];
     a.extend_from_slice(args);
     let e = ok(&run(cwd, &a));
-    let line = e
-        .lines()
-        .find(|l| l.starts_with("accuracy: "))
-        .expect("accuracy line");
-    (line["accuracy: ".len()..].parse().unwrap(), e)
+    (crate::common::accuracy(&e, "accuracy: "), e)
 }
 
 #[test]
@@ -133,9 +129,9 @@ fn train_on_files_and_eval_data_reproduces_the_logged_test_accuracy() {
     assert!(config.contains("test = \"test.npz\""), "{config}");
     let m = metrics(&d.join("run"));
     let test_acc = m[1]["test_acc"].as_f64().unwrap();
-    assert!(
-        stdout.contains(&format!("test accuracy: {test_acc:.4}")),
-        "{stdout}"
+    assert_eq!(
+        crate::common::accuracy(&stdout, "test accuracy: "),
+        test_acc
     );
     let ck = "run/checkpoint.safetensors";
     let (acc, out) = eval_accuracy(d, &["--checkpoint", ck, "--data", "test.npz"]);

@@ -94,12 +94,34 @@ fn train_writes_all_outputs_and_eval_reproduces_the_test_accuracy() {
         "--threads",
         "1",
     ]));
-    let line = e
-        .lines()
-        .find(|l| l.starts_with("accuracy: "))
-        .expect("accuracy line");
-    let acc: f64 = line["accuracy: ".len()..].parse().unwrap();
+    let acc = crate::common::accuracy(&e, "accuracy: ");
     assert_eq!(acc, test_acc);
+    // The closing lines name the checkpoint each number belongs to.
+    assert_eq!(
+        crate::common::accuracy(&stdout, "test accuracy: "),
+        test_acc
+    );
+    assert!(
+        stdout.contains("(last epoch 2, checkpoint.safetensors; validation "),
+        "{stdout}"
+    );
+    let best = m.iter().enumerate().fold(0, |b, (i, x)| {
+        if x["val_acc"].as_f64() > m[b]["val_acc"].as_f64() {
+            i
+        } else {
+            b
+        }
+    });
+    assert!(
+        stdout.contains(&format!("best validation: epoch {}, ", best + 1))
+            && stdout.contains("(best.safetensors; its test accuracy "),
+        "{stdout}"
+    );
+    // Accuracies are percentages; the epoch line reports the training throughput.
+    assert!(
+        stdout.contains(" %") && stdout.contains(" samples/s)"),
+        "{stdout}"
+    );
     // Another data seed and size: a different set, still a fraction in [0, 1].
     let e = ok(&run(&[
         "eval",
@@ -275,12 +297,7 @@ fn exact_mode_trains_and_evaluates() {
     );
     let ckpt = out.join("checkpoint.safetensors");
     let e = ok(&run(&["eval", "--checkpoint", ckpt.to_str().unwrap()]));
-    let acc: f64 = e
-        .lines()
-        .find_map(|l| l.strip_prefix("accuracy: "))
-        .expect("accuracy line")
-        .parse()
-        .unwrap();
+    let acc = crate::common::accuracy(&e, "accuracy: ");
     assert_eq!(acc, logged);
 }
 
