@@ -774,16 +774,16 @@ fn print_summary(trainer: &Trainer) {
     let test =
         |m: &metrics::EpochMetrics| m.test_acc.map_or_else(|| "-".into(), |a| pct_of(a, n_test));
     println!(
-        "test accuracy: {} (last epoch {}, {LAST_CHECKPOINT}; validation {})",
+        "test accuracy: {}: last epoch {} ({LAST_CHECKPOINT}), validation {}",
         test(last),
         last.epoch,
         pct_opt(last.val_acc)
     );
     if let Some(best) = trainer.best_epoch() {
         println!(
-            "best validation: epoch {}, {} ({BEST_CHECKPOINT}; its test accuracy {})",
-            best.epoch,
+            "best validation: {} at epoch {} ({BEST_CHECKPOINT}), test accuracy there {}",
             pct_opt(best.val_acc),
+            best.epoch,
             test(best)
         );
     }

@@ -64,6 +64,17 @@ const FORMAT_V1_EXACT: &str = "eventprop-exact-yinyang/1";
 
 pub use crate::config::shuffle_seed;
 
+/// The spike-activity watchdog ([`Trainer::activity_warnings`]) probes this many samples.
+pub const WATCH_SAMPLES: usize = 32;
+/// [`Trainer::run`] checks the activity after this many batches of a run's first epoch
+/// (after the last batch when the epoch has fewer).
+pub const WATCH_BATCH: usize = 5;
+/// A hidden layer with fewer spikes per sample (all its neurons together) is silent.
+pub const SILENT_SPIKES: f64 = 0.1;
+/// With `init.rule = "data"`, a hidden layer whose mean rate exceeds this multiple of
+/// `init.target_rate` (the rate it was calibrated to) is saturated.
+pub const SATURATED_RATE_FACTOR: f64 = 20.0;
+
 /// Loss, accuracy and activity on a data set.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
@@ -105,7 +116,9 @@ pub enum Event<'a> {
     Batch(Progress),
     /// An epoch finished and its files are written.
     Epoch(&'a EpochMetrics),
-    /// Something failed that does not end the run (e.g. the plot could not be written).
+    /// Something failed that does not end the run (e.g. the plot could not be written), or
+    /// the spike-activity watchdog found a silent or saturated hidden layer
+    /// ([`Trainer::activity_warnings`]; also in the epoch's [`EpochMetrics::warnings`]).
     Warning(String),
 }
 
@@ -428,7 +441,77 @@ impl Trainer {
     /// The engine's errors, and [`Error::Diverged`] when the loss or a weight becomes
     /// non-finite (the weights of the failing batch are not applied).
     pub fn run_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
+        self.epoch(&mut |e| {
+            if let Event::Batch(p) = e {
+                progress(p);
+            }
+        })
+    }
+
+    /// The spike-activity watchdog: the hidden layers' activity on the first
+    /// [`WATCH_SAMPLES`] validation samples (training samples without a validation set)
+    /// under the current weights, and one warning, with the fix it suggests, per layer
+    /// that is silent (fewer than [`SILENT_SPIKES`] spikes per sample) or saturated (a
+    /// neuron spiking at more than half of the steps on average, or, with `init.rule =
+    /// "data"`, a mean rate above [`SATURATED_RATE_FACTOR`] × `init.target_rate`). `when`
+    /// starts each warning.
+    /// [`Trainer::run`] checks after the first [`WATCH_BATCH`] batches of a run and after
+    /// every epoch. An engine error of the probe (e.g. the exact engine's spike cap)
+    /// skips the check.
+    pub fn activity_warnings(&self, when: &str) -> Vec<String> {
+        use rayon::prelude::*;
+        let (set, name) = if self.data.validation.is_empty() {
+            (&self.data.train, "training")
+        } else {
+            (&self.data.validation, "validation")
+        };
+        let n = set.len().min(WATCH_SAMPLES);
+        let hidden = &self.engine.spec().hidden;
+        if n == 0 || hidden.is_empty() {
+            return Vec::new();
+        }
+        let counts: Result<Vec<Vec<usize>>> = set.samples[..n]
+            .par_iter()
+            .map(|x| {
+                let layers = self.engine.hidden_spikes(&self.weights, x)?;
+                Ok(layers.iter().map(Vec::len).collect())
+            })
+            .collect();
+        let Ok(counts) = counts else {
+            return Vec::new();
+        };
+        let t_sim = self.config.t_sim();
+        let steps = self.config.steps().max(1) as f64;
+        let target = self.config.init.target_rate;
+        let calibrated = self.config.init.rule == crate::init::InitRule::Data;
+        let mut out = Vec::new();
+        for (l, &h) in hidden.iter().enumerate() {
+            let total: usize = counts.iter().map(|c| c.get(l).copied().unwrap_or(0)).sum();
+            let per_sample = total as f64 / n as f64;
+            let per_neuron = per_sample / h.max(1) as f64;
+            let rate = per_neuron / t_sim;
+            if per_sample < SILENT_SPIKES {
+                out.push(format!(
+                    "{when}: hidden layer {} is silent ({per_sample:.2} spikes/sample on {n} {name} samples), so nothing reaches the output and there is no gradient; start from `--init data` (calibrated to `--init-target-rate`) or a larger `--hidden-init-std`/`--hidden-init-mean`; if it fell silent during training, lower `--lr`",
+                    l + 1
+                ));
+            } else if per_neuron > 0.5 * steps
+                || (calibrated && rate > SATURATED_RATE_FACTOR * target)
+            {
+                out.push(format!(
+                    "{when}: hidden layer {} is saturated ({per_neuron:.1} spikes per neuron and sample over {steps} steps, {rate:.0} Hz, on {n} {name} samples); start from `--init data` (calibrated to `--init-target-rate`, {target} Hz) or a smaller `--hidden-init-std`/`--hidden-init-mean`, add `--reg-upper-strength`, or lower `--lr`",
+                    l + 1
+                ));
+            }
+        }
+        out
+    }
+
+    /// One epoch ([`Trainer::run_epoch`]), reporting batches and the watchdog's warnings
+    /// to `on_event`.
+    fn epoch(&mut self, on_event: &mut dyn FnMut(Event<'_>)) -> Result<EpochMetrics> {
         let start = Instant::now();
+        let mut warnings = Vec::new();
         let epoch = self.epochs_done;
         let cfg = &self.config;
         self.adam.lr = self.schedule.lr(epoch);
@@ -524,7 +607,7 @@ impl Trainer {
             correct += c;
             spikes += hidden_spikes;
             seen += samples;
-            progress(Progress {
+            on_event(Event::Batch(Progress {
                 epoch: epoch + 1,
                 batch: bi + 1,
                 batches,
@@ -532,7 +615,13 @@ impl Trainer {
                 accuracy: correct as f64 / seen as f64,
                 hidden_spikes_per_sample: spikes / seen as f64,
                 samples: seen,
-            });
+            }));
+            if epoch == 0 && bi + 1 == WATCH_BATCH.min(batches) {
+                for w in self.activity_warnings(&format!("after {} batches", bi + 1)) {
+                    on_event(Event::Warning(w.clone()));
+                    warnings.push(w);
+                }
+            }
         }
         let train_seconds = start.elapsed().as_secs_f64();
         let val = (!self.data.validation.is_empty())
@@ -556,7 +645,14 @@ impl Trainer {
             hidden_spikes_per_sample: spikes / n,
             chip: chip_stats,
             augment: augment_stats,
+            warnings: Vec::new(),
         };
+        let after = self.activity_warnings(&format!("after epoch {}", epoch + 1));
+        for w in after {
+            on_event(Event::Warning(w.clone()));
+            warnings.push(w);
+        }
+        let m = EpochMetrics { warnings, ..m };
         self.epochs_done += 1;
         self.history.push(m.clone());
         Ok(m)
@@ -577,7 +673,7 @@ impl Trainer {
         self.write_files(dir, false, on_event)?;
         while !self.finished() {
             let before = self.best_val_acc();
-            let m = self.run_epoch(&mut |p| on_event(Event::Batch(p)))?;
+            let m = self.epoch(on_event)?;
             let improved = match (m.val_acc, before) {
                 (Some(v), Some(b)) => v > b,
                 (Some(_), None) => true,

@@ -71,8 +71,12 @@ fn metrics_without_time(dir: &Path) -> Vec<serde_json::Value> {
 fn train_writes_all_outputs_and_eval_reproduces_the_test_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let stdout = ok(&train(&out, &["--epochs", "2"]));
+    let o = train(&out, &["--epochs", "2"]);
+    let stdout = ok(&o);
     assert!(stdout.contains("epoch 2/2"), "{stdout}");
+    // The preset's hidden layer is neither silent nor saturated: the watchdog is quiet.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("warning:"), "{stderr}");
     for f in [
         "checkpoint.safetensors",
         "metrics.json",
@@ -102,7 +106,7 @@ fn train_writes_all_outputs_and_eval_reproduces_the_test_accuracy() {
         test_acc
     );
     assert!(
-        stdout.contains("(last epoch 2, checkpoint.safetensors; validation "),
+        stdout.contains(": last epoch 2 (checkpoint.safetensors), validation "),
         "{stdout}"
     );
     let best = m.iter().enumerate().fold(0, |b, (i, x)| {
@@ -113,8 +117,10 @@ fn train_writes_all_outputs_and_eval_reproduces_the_test_accuracy() {
         }
     });
     assert!(
-        stdout.contains(&format!("best validation: epoch {}, ", best + 1))
-            && stdout.contains("(best.safetensors; its test accuracy "),
+        stdout.contains(&format!(
+            " at epoch {} (best.safetensors), test accuracy there ",
+            best + 1
+        )),
         "{stdout}"
     );
     // Accuracies are percentages; the epoch line reports the training throughput.
@@ -411,4 +417,53 @@ fn exact_mode_rejects_stepped_only_flags() {
         "{e}"
     );
     assert!(!out.exists());
+}
+
+/// The spike-activity watchdog: a silent hidden layer gets a `warning:` line after the
+/// first batches and after the epoch, with the fix, and the epoch's metrics record it.
+#[test]
+fn silent_and_saturated_hidden_layers_are_warned_about_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, flags, word) in [
+        (
+            "silent",
+            ["--hidden-init-mean", "0", "--hidden-init-std", "1e-6"],
+            "is silent",
+        ),
+        (
+            "saturated",
+            ["--hidden-init-mean", "50", "--hidden-init-std", "1"],
+            "is saturated",
+        ),
+    ] {
+        let out = dir.path().join(name);
+        let mut a = vec!["--epochs", "1", "--lr", "1e-9"];
+        a.extend_from_slice(&flags);
+        let o = train(&out, &a);
+        ok(&o);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .collect();
+        assert_eq!(warnings.len(), 2, "{stderr}");
+        assert!(
+            warnings[0].starts_with("warning: after 5 batches: hidden layer 1 "),
+            "{stderr}"
+        );
+        assert!(
+            warnings[1].starts_with("warning: after epoch 1: hidden layer 1 "),
+            "{stderr}"
+        );
+        for w in &warnings {
+            assert!(w.contains(word) && w.contains("--init data"), "{w}");
+        }
+        let m = metrics_without_time(&out);
+        let recorded = m[0]["warnings"].as_array().expect("warnings recorded");
+        assert_eq!(recorded.len(), 2);
+        assert_eq!(
+            format!("warning: {}", recorded[1].as_str().unwrap()),
+            warnings[1]
+        );
+    }
 }
