@@ -152,6 +152,26 @@ struct Settings {
     #[arg(long, allow_hyphen_values = true, value_name = "C")]
     #[serde(rename = "optim.weight_clip")]
     weight_clip: Option<f64>,
+    /// Decoupled (AdamW) weight decay: weights are multiplied by 1 − lr × this before each
+    /// update (default 0: plain Adam).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "optim.weight_decay")]
+    weight_decay: Option<f64>,
+    /// Learning-rate schedule: `step` (× --lr-gamma every --lr-step epochs; default),
+    /// `cosine` (to 0 over the epochs) or `plateau` (× --lr-gamma after --lr-step epochs
+    /// without a better validation accuracy).
+    #[arg(long, value_name = "step|cosine|plateau")]
+    #[serde(rename = "optim.lr_schedule")]
+    lr_schedule: Option<eventprop_train::optim::LrSchedule>,
+    /// Epochs of linear learning-rate warm-up before the schedule (default 0).
+    #[arg(long, value_name = "N")]
+    #[serde(rename = "optim.warmup_epochs")]
+    warmup_epochs: Option<usize>,
+    /// Early stopping: stop when the validation accuracy has not improved for N epochs
+    /// (best.safetensors holds the best epoch; default 0: never).
+    #[arg(long, value_name = "N")]
+    #[serde(rename = "optim.patience")]
+    patience: Option<usize>,
     /// Hidden layer sizes, comma-separated (e.g. `120` or `100,50`).
     #[arg(long, value_delimiter = ',')]
     #[serde(rename = "network.hidden")]
@@ -760,6 +780,13 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         }
         Event::Warning(w) => eprintln!("warning: {w}"),
     })?;
+    if let Some(best) = trainer.stopped_early() {
+        println!(
+            "stopped early after epoch {}: no better validation accuracy in the {} epochs after epoch {best} (--patience)",
+            trainer.epochs_done(),
+            trainer.config().optim.patience
+        );
+    }
     print_summary(&trainer);
     Ok(())
 }

@@ -413,6 +413,14 @@ impl Trainer {
             .fold(None, |b, v| Some(b.map_or(v, |b: f64| b.max(v))))
     }
 
+    /// Early stopping (`optim.patience`): `Some(best epoch)` when the validation accuracy
+    /// has not improved for `patience` epochs after it, so [`Trainer::run`] trains no
+    /// further (also after `--resume` with more epochs); derived from the history.
+    pub fn stopped_early(&self) -> Option<usize> {
+        let val_acc: Vec<Option<f64>> = self.history.iter().map(|m| m.val_acc).collect();
+        self.config.optim.stop_after(&val_acc)
+    }
+
     /// The metrics of the epoch whose weights [`BEST_CHECKPOINT`] holds: the first epoch
     /// with the best validation accuracy (`None` before the first epoch or without a
     /// validation set).
@@ -514,7 +522,8 @@ impl Trainer {
         let mut warnings = Vec::new();
         let epoch = self.epochs_done;
         let cfg = &self.config;
-        self.adam.lr = self.schedule.lr(epoch);
+        let val_acc: Vec<Option<f64>> = self.history.iter().map(|m| m.val_acc).collect();
+        self.adam.lr = cfg.optim.lr_at(epoch, cfg.epochs, &val_acc);
         let train = &self.data.train;
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(shuffle_seed(
@@ -583,7 +592,11 @@ impl Trainer {
                 });
             }
             let n_weights = self.engine.spec().layout().n_weights();
+            let decay = 1.0 - self.adam.lr * cfg.optim.weight_decay;
             for (k, (w, g)) in self.weights.iter_mut().zip(&grads).enumerate() {
+                if k < n_weights && cfg.optim.weight_decay > 0.0 {
+                    w.mapv_inplace(|x| x * decay);
+                }
                 self.adam.step(
                     k,
                     w.as_slice_mut().expect("standard layout"),
@@ -671,7 +684,7 @@ impl Trainer {
         let toml = toml::to_string(&self.config).expect("the config serialises");
         fsio::write_atomic(&dir.join(CONFIG_TOML), toml.as_bytes())?;
         self.write_files(dir, false, on_event)?;
-        while !self.finished() {
+        while !self.finished() && self.stopped_early().is_none() {
             let before = self.best_val_acc();
             let m = self.epoch(on_event)?;
             let improved = match (m.val_acc, before) {
@@ -681,7 +694,7 @@ impl Trainer {
             };
             self.write_files(dir, improved, on_event)?;
             #[cfg(feature = "figures")]
-            if self.finished() {
+            if self.finished() || self.stopped_early().is_some() {
                 if let Err(e) = self.write_figures(dir) {
                     on_event(Event::Warning(format!(
                         "figures not written: {}; the run itself is complete",

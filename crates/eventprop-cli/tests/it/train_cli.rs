@@ -467,3 +467,49 @@ fn silent_and_saturated_hidden_layers_are_warned_about_and_recorded() {
         );
     }
 }
+
+/// `--patience`, `--lr-schedule`, `--warmup-epochs`, `--weight-decay` reach `[optim]`;
+/// bad values are one-line errors naming the flag or key.
+#[test]
+fn optimiser_flags_set_the_optim_section_and_early_stopping_ends_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let stdout = ok(&train(
+        &out,
+        &[
+            "--epochs",
+            "5",
+            "--lr",
+            "1e-12",
+            "--patience",
+            "1",
+            "--lr-schedule",
+            "cosine",
+            "--warmup-epochs",
+            "1",
+            "--weight-decay",
+            "0.01",
+        ],
+    ));
+    assert!(
+        stdout.contains("stopped early after epoch 2: no better validation accuracy in the 1 epochs after epoch 1"),
+        "{stdout}"
+    );
+    assert_eq!(metrics_without_time(&out).len(), 2);
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    for line in [
+        "patience = 1",
+        "lr_schedule = \"cosine\"",
+        "warmup_epochs = 1",
+        "weight_decay = 0.01",
+    ] {
+        assert!(config.contains(line), "{line} in {config}");
+    }
+    let e = crate::common::one_line_error(
+        &train(&dir.path().join("bad"), &["--lr-schedule", "linear"]),
+        2,
+    );
+    assert!(e.contains("--lr-schedule") && e.contains("linear"), "{e}");
+    let e = one_line_error(&train(&dir.path().join("bad2"), &["--weight-decay", "-1"]));
+    assert!(e.contains("optim.weight_decay") && e.contains("-1"), "{e}");
+}
