@@ -33,7 +33,13 @@ enum TaskCmd {
     #[command(allow_negative_numbers = true)]
     Yinyang(Box<TaskArgs<YinYangData>>),
     /// Train on spike-event files (SHD/SSC HDF5, event `.npz`).
-    #[command(allow_negative_numbers = true)]
+    // The chip engine runs Yin-Yang only: its flags are not listed here (and refused).
+    #[command(
+        allow_negative_numbers = true,
+        mut_arg("chip", |a| a.hide(true)),
+        mut_arg("chip_seed", |a| a.hide(true)),
+        mut_arg("chip_config", |a| a.hide(true))
+    )]
     Events(Box<TaskArgs<EventData>>),
 }
 

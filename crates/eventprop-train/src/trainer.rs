@@ -248,6 +248,30 @@ struct MetaV1 {
     history: Vec<EpochMetrics>,
 }
 
+/// The text of a run folder's [`CONFIG_TOML`]: the config, without its `[chip]` tables
+/// when the engine is not the chip (no other engine reads them; a config without them
+/// loads with the preset's chip settings, and run folders that have them still load).
+/// The checkpoints keep the whole config.
+pub fn config_toml(config: &TrainConfig) -> String {
+    let text = toml::to_string(config).expect("the config serialises");
+    if config.engine == EngineKind::Chip {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut skip = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            let name = line.trim_start_matches('[');
+            skip = name.starts_with("chip]") || name.starts_with("chip.");
+        }
+        if !skip {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Reads the files of an events run (`[data]`), holds out the validation set, and fills
 /// the `[events]` values that are not given from the data: `channels` = largest unit + 1,
 /// `classes` = largest label + 1, `t_max` = the step after the latest event's step
@@ -681,8 +705,7 @@ impl Trainer {
     pub fn run(&mut self, dir: &Path, on_event: &mut dyn FnMut(Event<'_>)) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         fsio::clean_stale_temps(dir);
-        let toml = toml::to_string(&self.config).expect("the config serialises");
-        fsio::write_atomic(&dir.join(CONFIG_TOML), toml.as_bytes())?;
+        fsio::write_atomic(&dir.join(CONFIG_TOML), config_toml(&self.config).as_bytes())?;
         self.write_files(dir, false, on_event)?;
         while !self.finished() && self.stopped_early().is_none() {
             let before = self.best_val_acc();

@@ -513,3 +513,55 @@ fn optimiser_flags_set_the_optim_section_and_early_stopping_ends_the_run() {
     let e = one_line_error(&train(&dir.path().join("bad2"), &["--weight-decay", "-1"]));
     assert!(e.contains("optim.weight_decay") && e.contains("-1"), "{e}");
 }
+
+/// `train events --help` lists no chip flags (the chip engine runs Yin-Yang only; they
+/// are still refused), `train yinyang --help` does.
+#[test]
+fn help_lists_only_the_flags_that_apply() {
+    let help = |task: &str| ok(&run(&["train", task, "--help"]));
+    let events = help("events");
+    assert!(!events.contains("--chip"), "{events}");
+    assert!(events.contains("--patience"), "{events}");
+    let yy = help("yinyang");
+    assert!(
+        yy.contains("--chip ") && yy.contains("--chip-config"),
+        "{yy}"
+    );
+    let o = run(&["train", "events", "--chip", "mock", "--train", "x.npz"]);
+    assert!(!o.status.success());
+}
+
+/// A software run's `config.toml` has no `[chip]` tables; it trains again as `--config`
+/// to the same metrics, and so does an older run folder's config that has them.
+#[test]
+fn software_config_omits_the_chip_section_and_both_forms_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&train(&out, &["--epochs", "1"]));
+    let cfg = out.join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(!text.contains("[chip"), "{text}");
+    assert!(text.contains("[optim]"), "{text}");
+    let again = dir.path().join("again");
+    ok(&train(&again, &["--config", cfg.to_str().unwrap()]));
+    assert_eq!(metrics_without_time(&again), metrics_without_time(&out));
+    // The form of older versions: the chip tables written out.
+    let old = dir.path().join("old.toml");
+    std::fs::write(&old, format!("{text}\n[chip]\nkind = \"mock\"\nseed = 0\n")).unwrap();
+    let from_old = dir.path().join("from_old");
+    ok(&train(&from_old, &["--config", old.to_str().unwrap()]));
+    assert_eq!(metrics_without_time(&from_old), metrics_without_time(&out));
+    // Resume reads the checkpoint's config, which keeps every section.
+    ok(&run(&[
+        "train",
+        "yinyang",
+        "--resume",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+    ]));
+    assert_eq!(metrics_without_time(&out).len(), 2);
+}
