@@ -728,8 +728,14 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         .chain([spec.n_out])
         .map(|n| n.to_string())
         .collect();
+    // The exact engine has no time grid: it reports the simulated window.
+    let time = if c.engine == EngineKind::Exact {
+        format!("exact spike times over {} s", c.t_sim())
+    } else {
+        format!("{} steps of {} s", c.steps(), c.dt())
+    };
     eprintln!(
-        "training {} on the {} engine: {} epochs, {}, {} loss, {} steps of {} s, output in {}",
+        "training {} on the {} engine: {} epochs, {}, {} loss, {time}, output in {}",
         match c.task {
             Task::Yinyang => "Yin-Yang",
             Task::Events => "event data",
@@ -738,8 +744,6 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         c.epochs,
         sizes.join("-"),
         c.loss.name().replace('_', "-"),
-        c.steps(),
-        c.dt(),
         dir.display()
     );
     let d = &trainer.data();

@@ -284,6 +284,12 @@ fn exact_mode_trains_and_evaluates() {
     ]);
     let stdout = ok(&o);
     assert!(stdout.contains("epoch 1/1"), "{stdout}");
+    // The exact engine has no time grid; its header says so.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("exact spike times over ") && !stderr.contains("steps of"),
+        "{stderr}"
+    );
     for f in [
         "config.toml",
         "checkpoint.safetensors",
