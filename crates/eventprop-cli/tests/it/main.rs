@@ -11,4 +11,5 @@ mod exact_general_cli;
 mod limits_cli;
 mod neuron_cli;
 mod nir_cli;
+mod readme_cli;
 mod train_cli;
