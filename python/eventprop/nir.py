@@ -25,6 +25,7 @@ which ``eventprop eval --checkpoint model.nir`` reproduces the checkpoint's accu
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import tempfile
@@ -105,6 +106,14 @@ def to_graph(checkpoint: PathLike):
     nir = _nir()
     tensors, meta = read_checkpoint(checkpoint)
     c = meta["config"]
+    learned = [k for k, v in sorted(c.get("learn", {}).items()) if v is True]
+    if learned:
+        # as `eventprop export`: such a graph would be written as if it were a plain one
+        raise ValueError(
+            f"{checkpoint}: expected a feed-forward network with shared neuron parameters, got "
+            f"[learn] {', '.join(learned)} (recurrent weights, delays and per-neuron "
+            "parameters are not exported yet)"
+        )
     # The network's settings: the `[network]` section, or the top level of a config
     # written before the config had sections.
     net = c.get("network", c)
@@ -186,8 +195,11 @@ def to_per_step(graph, dt: float):
     ``dt`` is in the graph's time unit (seconds for this project's graphs; the stepped
     engine's is ``graph.metadata["dt"]``)."""
     nir = _nir()
+    _check_dt(dt)
     nodes = {}
     for name, node in graph.nodes.items():
+        if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+            _check_neuron(name, type(node).__name__, node)
         if isinstance(node, nir.CubaLIF):
             node = nir.CubaLIF(
                 tau_syn=node.tau_syn, tau_mem=node.tau_mem, r=node.r, v_leak=node.v_leak,
@@ -202,6 +214,28 @@ def to_per_step(graph, dt: float):
     metadata = dict(graph.metadata)
     metadata["spikes"] = f"per_step (area dt = {dt})"
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
+
+
+def _check_dt(dt) -> None:
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt: expected a finite value > 0, got {dt!r}")
+
+
+def _check_neuron(name, kind, node) -> None:
+    """The parameters of a CubaLIF/CubaLI node as the CLI's import checks them: time
+    constants finite and > 0, every other parameter finite."""
+    for param in ("tau_syn", "tau_mem"):
+        a = np.asarray(getattr(node, param), dtype=np.float64)
+        if not np.all(np.isfinite(a) & (a > 0)):
+            bad = a[~(np.isfinite(a) & (a > 0))].reshape(-1)[0]
+            raise ValueError(f"node `{name}` ({kind}): `{param}`: expected finite values > 0, got {bad}")
+    for param in ("r", "w_in", "v_leak", "v_threshold", "v_reset"):
+        if not hasattr(node, param):
+            continue
+        a = np.asarray(getattr(node, param), dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            bad = a[~np.isfinite(a)].reshape(-1)[0]
+            raise ValueError(f"node `{name}` ({kind}): `{param}`: expected finite values, got {bad}")
 
 
 def _chain(graph):
@@ -253,6 +287,7 @@ def simulate(
     Raises ``ValueError`` naming the node for anything else.
     """
     nir = _nir()
+    _check_dt(dt)
     if spikes not in ("dirac", "per_step"):
         raise ValueError(f"spikes: expected 'dirac' or 'per_step', got {spikes!r}")
     area = dt if spikes == "per_step" else 1.0
@@ -267,6 +302,7 @@ def simulate(
             if isinstance(node, nir.Affine):
                 h = h + np.asarray(node.bias, dtype=np.float64)
         elif isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+            _check_neuron(name, kind, node)
             tau_syn = _one(name, kind, "tau_syn", node.tau_syn)
             tau_mem = _one(name, kind, "tau_mem", node.tau_mem)
             leak = _one(name, kind, "v_leak", node.v_leak)

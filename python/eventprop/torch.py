@@ -480,6 +480,9 @@ class RecurrentLIF(torch.nn.Module):
         super().__init__()
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt: expected a value > 0, got {dt!r}")
+        for name, n in (("in_features", in_features), ("size", size)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {n!r}")
         dtype = dtype or torch.get_default_dtype()
         self.in_features, self.size, self.dt = in_features, size, float(dt)
         full = lambda name, v: _buffer(v, size, dtype).expand(size).clone()  # noqa: E731

@@ -172,6 +172,9 @@ def test_map_recording_errors(tmp_path):
     p.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="rec.npz"):
         map_recording(p, dt=1e-6, steps=5)
+    # a missing file: the path and the reason
+    with pytest.raises(ValueError, match=r"nonexistent\.npz: No such file or directory"):
+        map_recording(tmp_path / "nonexistent.npz", dt=1e-6, steps=5)
     with pytest.raises(ValueError, match="interpolation"):
         map_recording(p, dt=1e-6, steps=5, interpolation="cubic")
     with pytest.raises(ValueError):

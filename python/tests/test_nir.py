@@ -81,3 +81,45 @@ def test_bad_checkpoint_for_python_export(tmp_path):
     p.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{}   ")
     with pytest.raises(ValueError, match="not an eventprop checkpoint"):
         enir.to_graph(p)
+
+
+def test_python_export_refuses_learned_extras_like_the_cli(eventprop_bin, tmp_path):
+    """A network with recurrent weights is refused by both exports (never written as a
+    plain feed-forward graph)."""
+    run(eventprop_bin, "train", "yinyang", "--recurrent", "--epochs", "1", "--train-size", "50",
+        "--val-size", "10", "--test-size", "10", "--quiet", "--out", tmp_path / "rec")
+    ckpt = tmp_path / "rec" / "checkpoint.safetensors"
+    r = run(eventprop_bin, "export", "--checkpoint", ckpt, "--nir", tmp_path / "cli.nir", ok=False)
+    assert r.returncode == 1 and "[learn]" in r.stderr, r.stderr
+    with pytest.raises(ValueError, match=r"\[learn\] recurrent"):
+        enir.export(ckpt, tmp_path / "py.nir")
+    assert not (tmp_path / "py.nir").exists()
+
+
+def test_nir_helpers_validate_their_arguments(eventprop_bin, trained, tmp_path):
+    _, ckpt, _ = trained
+    g = enir.to_graph(ckpt)
+    for dt in (0.0, -1e-6, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="dt: expected a finite value > 0"):
+            enir.to_per_step(g, dt)
+    x = np.zeros((5, 1, 5))
+    with pytest.raises(ValueError, match="dt: expected a finite value > 0"):
+        enir.simulate(g, x, dt=0.0)
+    lif = g.nodes["lif0"]
+    n = lif.tau_mem.shape[0]
+
+    def with_(**kw):
+        p = dict(tau_syn=lif.tau_syn, tau_mem=lif.tau_mem, r=lif.r, v_leak=lif.v_leak,
+                 v_threshold=lif.v_threshold, v_reset=lif.v_reset, w_in=lif.w_in)
+        p.update(kw)
+        g.nodes["lif0"] = nir.CubaLIF(**p)
+        return g
+
+    with_(w_in=np.full(n, np.nan))
+    with pytest.raises(ValueError, match=r"node `lif0` \(CubaLIF\): `w_in`: expected finite"):
+        enir.to_per_step(g, 1e-6)
+    with pytest.raises(ValueError, match=r"`w_in`: expected finite"):
+        enir.simulate(g, x, dt=1e-6)
+    with_(w_in=lif.w_in, tau_syn=np.full(n, -5e-6))
+    with pytest.raises(ValueError, match=r"`tau_syn`: expected finite values > 0, got -5e-06"):
+        enir.simulate(g, x, dt=1e-6)

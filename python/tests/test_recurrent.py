@@ -74,3 +74,14 @@ def test_bad_arguments_name_themselves():
         RecurrentLIF(3, 4, tau_mem=0.0)
     with pytest.raises(ValueError, match="dt"):
         RecurrentLIF(3, 4, dt=0.0)
+    # a layer of no neurons is a ValueError naming `size`, not a ZeroDivisionError
+    # graded or negative inputs are refused, not read as whole spikes (0.5 and -1 as 1,
+    # unlike EventPropSynapse + EventPropLIF, which weight the value)
+    x = _input()
+    for scale in (0.5, -1.0):
+        with pytest.raises(ValueError, match=r"input: expected spikes, each entry 0 or 1"):
+            RecurrentLIF(3, 4, dtype=torch.float64)(scale * x)
+    with pytest.raises(ValueError, match=r"size: expected an integer >= 1, got 0"):
+        RecurrentLIF(5, 0, recurrent=True)
+    with pytest.raises(ValueError, match=r"in_features: expected an integer >= 1"):
+        RecurrentLIF(-1, 4)

@@ -248,3 +248,12 @@ def test_synapse_rejects_non_cpu_tensor(arg, device):
     shown = "cuda:0" if device == "cuda" else "meta"
     with pytest.raises(RuntimeError, match=f"^{arg}: expected a CPU tensor, got device {shown} "):
         EventPropSynapseFunction.apply(x, w)
+
+
+def test_outputs_too_large_to_allocate_are_a_memory_error():
+    """A small input through a wide weight declares an output of 80 TB (10^7 steps × 10^6
+    outputs × 8 B): a MemoryError naming `input`, not an abort of the interpreter."""
+    x = np.zeros((10_000_000, 1, 1))
+    w = np.zeros((1_000_000, 1))
+    with pytest.raises(MemoryError, match=r"input: the output .* cannot be allocated"):
+        eventprop.synapse_forward(x, w)

@@ -16,6 +16,10 @@ pub enum Error {
         /// What was given.
         actual: String,
     },
+    /// A file could not be read as the array it should hold; the message names the
+    /// argument and the file (`eventprop_data::arrays`).
+    #[error("{0}")]
+    Read(String),
     /// Reading or writing a file failed (the OS error is the [source](std::error::Error::source)).
     #[error("{}", path.display())]
     Io {
@@ -55,6 +59,7 @@ impl From<eventprop_data::Error> for Error {
             },
             eventprop_data::Error::Io { path, source } => Self::Io { path, source },
             eventprop_data::Error::Format { path, reason } => Self::Format { path, reason },
+            eventprop_data::Error::Read(m) => Self::Read(m),
         }
     }
 }

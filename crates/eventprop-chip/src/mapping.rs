@@ -61,6 +61,31 @@ pub struct GridMap {
     pub trace_scale: f64,
 }
 
+/// A zeroed `(T, B, N)` array, allocated fallibly: an allocation the machine cannot give
+/// is an error naming `steps` and the bytes (the bound of [`GridMap::check_grid_size`]
+/// comes first; this is for a machine with less memory than the bound).
+fn try_zeros(shape: (usize, usize, usize)) -> Result<Array3<f64>> {
+    let (t, b, n) = shape;
+    let len = t.checked_mul(b).and_then(|x| x.checked_mul(n));
+    let mut v: Vec<f64> = Vec::new();
+    let ok = len.is_some_and(|len| v.try_reserve_exact(len).is_ok());
+    if !ok {
+        return Err(Error::invalid(
+            "steps",
+            "a grid that fits in memory",
+            format!(
+                "{t} steps × {b} samples × {n} neurons × 8 B = {:.1} GiB could not be allocated",
+                t as f64 * b as f64 * n as f64 * 8.0 / (1u64 << 30) as f64
+            ),
+        ));
+    }
+    v.resize(len.unwrap_or(0), 0.0);
+    Ok(Array3::from_shape_vec(shape, v).expect("the length is the shape's"))
+}
+
+/// The largest mapped grid ([`GridMap::check_grid_size`]), bytes.
+pub const MAX_GRID_BYTES: u64 = 8 << 30;
+
 impl GridMap {
     /// The identity mapping on a grid: linear, no shift, offset 0, scale 1.
     pub fn identity(dt: f64, steps: usize) -> Self {
@@ -93,6 +118,16 @@ impl GridMap {
         if self.steps == 0 {
             return Err(Error::invalid("steps", ">= 1", 0));
         }
+        let window = self.steps as f64 * self.dt;
+        if self.shift.is_nan() || self.shift.abs() >= window {
+            return Err(Error::invalid(
+                "shift",
+                format!(
+                    "|shift| < the window steps × dt = {window:e} s (else no grid time reads a sample)"
+                ),
+                self.shift,
+            ));
+        }
         for (name, v) in [
             ("shift", self.shift),
             ("offset", self.offset),
@@ -102,6 +137,45 @@ impl GridMap {
             if !v.is_finite() {
                 return Err(Error::invalid(name, "finite", v));
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses a mapping whose grid arrays (`steps × samples × neurons` of 8 B per layer:
+    /// the spikes where `dense_spikes`, else a step offset per sample, and the membrane
+    /// where recorded) would
+    /// exceed [`MAX_GRID_BYTES`]: one error naming `steps`, the sizes and the bytes, before
+    /// anything is allocated (a 26 KB recording may declare a million samples).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `steps`.
+    pub fn check_grid_size(&self, recording: &Recording, dense_spikes: bool) -> Result<()> {
+        let cells_per_step_sample: u128 = recording
+            .layers
+            .iter()
+            .map(|l| {
+                let arrays = u128::from(dense_spikes) + u128::from(l.membrane.is_some());
+                // event lists: a step offset per sample and step
+                l.size as u128 * arrays + u128::from(!dense_spikes)
+            })
+            .sum();
+        let bytes = self.steps as u128 * recording.samples as u128 * cells_per_step_sample * 8;
+        if bytes > u128::from(MAX_GRID_BYTES) {
+            let neurons: usize = recording.layers.iter().map(|l| l.size).sum();
+            return Err(Error::invalid(
+                "steps",
+                format!(
+                    "a grid of at most {} GiB (steps × samples × neurons × 8 B per array)",
+                    MAX_GRID_BYTES >> 30
+                ),
+                format!(
+                    "{} steps × {} samples × {neurons} neurons ({} layers) = {:.1} GiB",
+                    self.steps,
+                    recording.samples,
+                    recording.layers.len(),
+                    bytes as f64 / (1u64 << 30) as f64
+                ),
+            ));
         }
         Ok(())
     }
@@ -116,13 +190,14 @@ impl GridMap {
     /// non-finite values.
     pub fn map(&self, recording: &Recording) -> Result<MappedRecording> {
         self.validate()?;
+        self.check_grid_size(recording, true)?;
         let b_len = recording.samples;
         let mut stats = MappingStats::default();
         let mut layers = Vec::with_capacity(recording.layers.len());
         let mut keys = Vec::new();
         for (l, layer) in recording.layers.iter().enumerate() {
             let n = layer.size;
-            let mut z = Array3::<f64>::zeros((self.steps, b_len, n));
+            let mut z = try_zeros((self.steps, b_len, n))?;
             check_spike_samples(l, layer, b_len)?;
             for (b, events) in layer.spikes.iter().enumerate() {
                 self.bin(l, b, n, events, &mut keys, &mut stats)?;
@@ -149,6 +224,7 @@ impl GridMap {
     /// As [`GridMap::map`].
     pub fn map_events(&self, recording: &Recording) -> Result<MappedEvents> {
         self.validate()?;
+        self.check_grid_size(recording, false)?;
         let b_len = recording.samples;
         for (l, layer) in recording.layers.iter().enumerate() {
             check_spike_samples(l, layer, b_len)?;
@@ -205,9 +281,10 @@ impl GridMap {
                 layer
                     .membrane
                     .as_ref()
-                    .map(|_| Array3::zeros((self.steps, b_len, layer.size)))
+                    .map(|_| try_zeros((self.steps, b_len, layer.size)))
+                    .transpose()
             })
-            .collect();
+            .collect::<Result<_>>()?;
         for (b, sample) in per_sample.into_iter().enumerate() {
             let sample = sample?;
             stats += sample.stats;
@@ -290,7 +367,7 @@ impl GridMap {
             return Ok(None);
         };
         check_trace_samples(l, layer, b_len)?;
-        let mut v = Array3::<f64>::zeros((self.steps, b_len, n));
+        let mut v = try_zeros((self.steps, b_len, n))?;
         let mut sample = vec![0.0; self.steps * n];
         for (b, per_neuron) in traces.iter().enumerate() {
             self.membrane_sample(l, b, n, per_neuron, offset, &mut sample)?;
@@ -588,6 +665,68 @@ mod tests {
         for (k, e) in expect.iter().enumerate() {
             assert_eq!(v[[k, 0, 1]], *e, "step {k}");
         }
+    }
+
+    #[test]
+    fn grids_beyond_the_bound_are_refused_before_allocating() {
+        // a recording declaring a million samples of 3 neurons, 38 steps: 0.9 GiB (spikes +
+        // membrane) is fine; 10^10 steps of one sample is not
+        let rec = Recording {
+            layers: vec![LayerRecording {
+                size: 3,
+                spikes: vec![Vec::new(); 1],
+                membrane: None,
+            }],
+            samples: 1,
+        };
+        let e = GridMap::identity(1e-6, 10_000_000_000)
+            .map(&rec)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("steps: expected a grid of at most 8 GiB")
+                && e.contains("got 10000000000 steps × 1 samples × 3 neurons"),
+            "{e}"
+        );
+        let e = GridMap::identity(1e-6, 10_000_000_000)
+            .map_events(&rec)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().starts_with("steps: expected"), "{e}");
+        let big = Recording {
+            samples: 1_000_000,
+            layers: vec![LayerRecording {
+                size: 3,
+                spikes: Vec::new(),
+                membrane: Some(Vec::new()),
+            }],
+        };
+        let e = GridMap::identity(1e-6, 38_000).check_grid_size(&big, true);
+        assert!(e.is_err());
+        GridMap::identity(1e-6, 38)
+            .check_grid_size(&big, true)
+            .unwrap();
+        // a shift beyond the window reads no sample at any grid time: refused
+        let e = GridMap {
+            shift: 1e300,
+            ..GridMap::identity(1e-6, 38)
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("shift: expected |shift| < the window"), "{e}");
+        // the fallible allocation: an overflowing or impossible size is an error
+        let e = try_zeros((usize::MAX, 2, 1)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("steps: expected a grid that fits in memory"),
+            "{e}"
+        );
+        let e = try_zeros((1 << 40, 1 << 20, 1)).unwrap_err().to_string();
+        assert!(e.contains("could not be allocated"), "{e}");
+        assert_eq!(
+            try_zeros((2, 3, 4)).unwrap(),
+            Array3::<f64>::zeros((2, 3, 4))
+        );
     }
 
     #[test]

@@ -96,8 +96,9 @@ pub fn save_npz(recording: &Recording, path: &Path) -> Result<()> {
 pub const MAX_SAMPLES: usize = 10_000_000;
 /// Largest number of layers a recording file may declare.
 pub const MAX_LAYERS: usize = 1024;
-/// Largest `samples × neurons` of a layer (one list per trace).
-pub const MAX_TRACES: usize = 100_000_000;
+/// Largest `samples × neurons` of a layer (one list per trace, 48 B each before any
+/// sample: at most 0.5 GB however well the file's offsets compress).
+pub const MAX_TRACES: usize = 10_000_000;
 
 /// Reads a recording written by [`save_npz`] (or by any tool writing the same arrays).
 ///

@@ -42,6 +42,40 @@ pub struct BenchArgs {
     /// Print one JSON object per size and path instead of text.
     #[arg(long)]
     json: bool,
+    /// Refuse sizes whose estimated memory exceeds this many GiB (> 0).
+    #[arg(long, default_value_t = 16.0, allow_hyphen_values = true)]
+    memory_limit_gib: f64,
+}
+
+/// Bytes per `(step, sample, input or hidden neuron)` of the seed path's dense arrays
+/// (measured: 2.9–3.1 GB at the SHD size, `T·B·(N_in + N)` = 245 M).
+const SEED_BYTES_PER_CELL: f64 = 12.0;
+/// The same for the fused path alone (measured 343–345 MB at the SHD size).
+const FUSED_BYTES_PER_CELL: f64 = 1.5;
+
+/// Refuses a size whose estimated peak exceeds `limit_gib` (one line naming `--steps`, the
+/// size and the estimate), before anything is allocated.
+fn check_memory(size: &Size, paths: &[Path], limit_gib: f64) -> Result<()> {
+    let per_cell = if paths.contains(&Path::Seed) {
+        SEED_BYTES_PER_CELL
+    } else {
+        FUSED_BYTES_PER_CELL
+    };
+    let cells = size.steps as f64 * size.batch as f64 * (size.inputs + size.neurons) as f64;
+    let gib = cells * per_cell / (1u64 << 30) as f64;
+    if gib > limit_gib {
+        anyhow::bail!(
+            "memory: expected an estimated peak below --memory-limit-gib = {limit_gib} GiB, got \
+             {gib:.1} GiB for size {} at T = {} steps × B = {} × (N_in = {} + N = {}) × {per_cell} B \
+             (lower --steps or choose --path fused)",
+            size.name,
+            size.steps,
+            size.batch,
+            size.inputs,
+            size.neurons
+        );
+    }
+    Ok(())
 }
 
 /// Parses a count: an integer >= 1 (negative values reach here, not clap's flag parser).
@@ -99,6 +133,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.threads == Some(0) {
         anyhow::bail!("threads: expected at least 1, got 0");
     }
+    if !(args.memory_limit_gib.is_finite() && args.memory_limit_gib > 0.0) {
+        anyhow::bail!(
+            "memory_limit_gib: expected finite and > 0, got {}",
+            args.memory_limit_gib
+        );
+    }
     let paths: &[Path] = match args.path.as_str() {
         "seed" => &[Path::Seed],
         "fused" => &[Path::Fused],
@@ -123,6 +163,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ..s
         })
         .collect();
+    for size in &sizes {
+        check_memory(size, paths, args.memory_limit_gib)?;
+    }
     for size in sizes {
         let workload = Workload::<f32>::new(size, 0);
         // The fused path runs first, so that its peak memory is not inflated by the heap the

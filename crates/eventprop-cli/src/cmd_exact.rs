@@ -267,7 +267,7 @@ fn read_network(path: &Path, params_path: Option<&Path>, scalar: Lif) -> Result<
     }
     let weights = (0..n)
         .map(|k| npz.array::<f64, Ix2>(&format!("w{k}"), "a 2-D float64 array"))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let sizes: Vec<usize> = weights.iter().map(|w| w.nrows()).collect();
     let mut net = Network::new(weights, vec![scalar; n]).context("--weights")?;
     for name in &names {

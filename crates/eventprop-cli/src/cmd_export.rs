@@ -63,10 +63,66 @@ pub fn init_from_nir(trainer: &mut Trainer, path: &Path) -> Result<()> {
     let (want, got) = (trainer.engine().spec(), from.engine().spec());
     if want != got {
         bail!(
-            "--init-nir {}: the graph's network {got:?} differs from the configured {want:?}; set the matching flags (--hidden, --tau-mem, --tau-syn, --threshold, --leak, --reset, --readout-tau-*, --loss)",
-            path.display()
+            "--init-nir {}: the graph's network differs from the configured one in {}; set the matching flags (--hidden, --tau-mem, --tau-syn, --threshold, --leak, --reset, --readout-tau-*, --loss)",
+            path.display(),
+            spec_diff(got, want)
         );
     }
     trainer.set_weights(from.weights().to_vec())?;
     Ok(())
+}
+
+/// The settings in which two networks differ, as `key = graph's (configured ...)`, joined
+/// by `; ` (each network flattened to its dotted keys).
+fn spec_diff(
+    graph: &eventprop_train::model::NetworkSpec,
+    configured: &eventprop_train::model::NetworkSpec,
+) -> String {
+    fn flatten(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let flat = |s: &eventprop_train::model::NetworkSpec| {
+        let mut out = std::collections::BTreeMap::new();
+        if let Ok(v) = toml::Value::try_from(s) {
+            flatten("", &v, &mut out);
+        }
+        out
+    };
+    let (g, c) = (flat(graph), flat(configured));
+    let keys: std::collections::BTreeSet<&String> = g.keys().chain(c.keys()).collect();
+    let none = "(none)".to_string();
+    let diffs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| g.get(*k) != c.get(*k))
+        .map(|k| {
+            format!(
+                "{k} = {} (configured {})",
+                g.get(k).unwrap_or(&none),
+                c.get(k).unwrap_or(&none)
+            )
+        })
+        .collect();
+    if diffs.is_empty() {
+        "settings that do not serialise".into()
+    } else {
+        diffs.join("; ")
+    }
 }

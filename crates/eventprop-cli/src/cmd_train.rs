@@ -15,7 +15,8 @@ use eventprop_core::Discretization;
 use eventprop_train::chip::ChipKind;
 use eventprop_train::config::Task;
 use eventprop_train::engine::chip::ChipEngine;
-use eventprop_train::trainer::{Event, BEST_CHECKPOINT, LAST_CHECKPOINT};
+use eventprop_train::fsio::DirLock;
+use eventprop_train::trainer::{DataChange, Event, BEST_CHECKPOINT, LAST_CHECKPOINT};
 use eventprop_train::{metrics, yinyang, EngineKind, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -76,6 +77,10 @@ struct TaskArgs<D: clap::Args> {
     /// uninterrupted run with the same thread count.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
     resume: Option<PathBuf>,
+    /// With `--resume`: use data files that changed since the run started (their size or
+    /// content differs from the fingerprints in its config); refused without it.
+    #[arg(long, requires = "resume")]
+    allow_data_change: bool,
     /// Number of rayon threads (default: all cores; at most 4 × the cores); results are
     /// identical for a fixed count.
     #[arg(long)]
@@ -112,14 +117,14 @@ struct Settings {
     #[serde(rename = "chip.kind")]
     chip: Option<ChipKind>,
     /// The mock chip instance (seed of its fixed-pattern variation).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = seed_arg)]
     #[serde(rename = "chip.seed")]
     chip_seed: Option<u64>,
     /// Seed of initialisation and shuffling.
-    #[arg(long)]
+    #[arg(long, value_parser = seed_arg)]
     seed: Option<u64>,
     /// Seed of the data splits.
-    #[arg(long)]
+    #[arg(long, value_parser = seed_arg)]
     data_seed: Option<u64>,
     /// Number of epochs (may be raised on `--resume`).
     #[arg(long)]
@@ -179,7 +184,7 @@ struct Settings {
     #[serde(rename = "optim.patience")]
     patience: Option<usize>,
     /// Hidden layer sizes, comma-separated (e.g. `120` or `100,50`).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     #[serde(rename = "network.hidden")]
     hidden: Option<Vec<usize>>,
     /// Hidden membrane time constant (s).
@@ -523,6 +528,10 @@ pub struct EvalArgs {
     /// `train events --train`; required there).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["data_seed", "size"])]
     data: Option<PathBuf>,
+    /// Evaluate an event file whose events reach past the network's window without them
+    /// (their count is printed as a warning); refused without it.
+    #[arg(long, requires = "data")]
+    truncate: bool,
     /// Number of rayon threads (at most 4 × the cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -530,11 +539,23 @@ pub struct EvalArgs {
     #[arg(long, value_name = "mock|ideal")]
     chip: Option<ChipKind>,
     /// The mock chip instance (default: the run's, else 0).
-    #[arg(long, value_name = "S", requires = "chip")]
+    #[arg(long, value_name = "S", requires = "chip", value_parser = seed_arg)]
     chip_seed: Option<u64>,
     /// TOML file of the mock chip's non-idealities (keys of `[chip.mock]`).
     #[arg(long, value_name = "FILE", requires = "chip")]
     chip_config: Option<PathBuf>,
+}
+
+/// Parses a seed: an integer in `0 ..= 2^63 - 1` (a config stores it as a TOML integer,
+/// which is signed 64-bit), so that a larger one is refused naming its flag.
+fn seed_arg(value: &str) -> std::result::Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if n <= i64::MAX as u64 => Ok(n),
+        _ => Err(format!(
+            "expected an integer in 0..={} (a TOML integer), got `{value}`",
+            i64::MAX
+        )),
+    }
 }
 
 /// The most threads `--threads` accepts: 4 × the cores (more only adds scheduling cost;
@@ -662,6 +683,8 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
 
 fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Result<()> {
     set_threads(args.threads)?;
+    // held until the run ends (the trainer shares it)
+    let mut lock: Option<DirLock> = None;
     let (mut trainer, dir) = if let Some(dir) = &args.resume {
         let task = flags.remove("task");
         let epochs = flags.remove("epochs");
@@ -672,7 +695,16 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
                 given.join(", ")
             );
         }
-        let mut t = Trainer::load(&dir.join(LAST_CHECKPOINT))
+        // the folder's lock first: a live writer's run is not resumed under it
+        if dir.is_dir() {
+            lock = Some(DirLock::acquire(dir).context("--resume")?);
+        }
+        let change = if args.allow_data_change {
+            DataChange::Allow
+        } else {
+            DataChange::Refuse
+        };
+        let mut t = Trainer::load_with_data(&dir.join(LAST_CHECKPOINT), change)
             .with_context(|| format!("--resume {}", dir.display()))?;
         let task = task.and_then(|v| v.as_str().map(str::to_string));
         if task.as_deref() != Some(t.config().task.name()) {
@@ -719,9 +751,12 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         if let Some(p) = &args.init_nir {
             crate::cmd_export::init_from_nir(&mut trainer, p)?;
         }
-        (trainer, fresh_out_dir(args.out.as_deref())?)
+        let dir = fresh_out_dir(args.out.as_deref())?;
+        lock = Some(DirLock::acquire(&dir).context("--out")?);
+        (trainer, dir)
     };
-    let c = &trainer.config();
+    let _lock = lock;
+    let c = trainer.config();
     let spec = trainer.engine().spec();
     let sizes: Vec<String> = std::iter::once(spec.n_in)
         .chain(spec.hidden.iter().copied())
@@ -753,6 +788,9 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         d.validation.len(),
         d.test.len()
     );
+    for w in eventprop_train::trainer::data_warnings(c, d) {
+        eprintln!("warning: {w}");
+    }
     if args.resume.is_some() {
         eprintln!("init: the checkpoint's weights (nothing recalibrated)");
     } else if args.init_nir.is_some() {
@@ -843,6 +881,22 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         let set =
             eventprop_train::events::read_event_file(path, cfg.events.channels, cfg.events.classes)
                 .context("--data")?;
+        let (past, first) = eventprop_train::trainer::events_past_window(cfg, &set);
+        if let Some((b, t)) = first {
+            let total: usize = set.samples.iter().map(Vec::len).sum();
+            if !args.truncate {
+                bail!(
+                    "--data {}: sample {b} has an event at {t} s, past the network's window events.t_max = {} s ({past} of {total} events past it; pass --truncate to evaluate without them)",
+                    path.display(),
+                    cfg.t_sim()
+                );
+            }
+            eprintln!(
+                "warning: --data {}: {past} of {total} events lie past the network's window events.t_max = {} s and are not used (--truncate)",
+                path.display(),
+                cfg.t_sim()
+            );
+        }
         (set, format!("file {}", path.display()))
     } else if let Some(path) = &args.data {
         let data = eventprop_train::files::read_yinyang(path).context("--data")?;
@@ -876,6 +930,19 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             layer.insert("engine".into(), toml::Value::String("chip".into()));
             let mut base = toml::Table::try_from(cfg).context("the checkpoint's config")?;
             base.insert("engine".into(), toml::Value::String("chip".into()));
+            // an exact run's membrane-maximum loss term has no counterpart on the chip's
+            // grid: its loss is reported without it (the accuracy does not depend on it)
+            if let Some(toml::Value::Table(loss)) = base.get_mut("loss") {
+                let gamma = loss
+                    .get("silent_label_gamma")
+                    .and_then(toml::Value::as_float);
+                if let Some(g) = gamma.filter(|&g| g != 0.0) {
+                    loss.insert("silent_label_gamma".into(), toml::Value::Float(0.0));
+                    eprintln!(
+                        "warning: loss.silent_label_gamma = {g} is exact-engine only: the loss on the chip is reported without its term"
+                    );
+                }
+            }
             let mut layers = vec![("the checkpoint's config".to_string(), base)];
             if let Some(p) = &args.chip_config {
                 layers.push(chip_config_layer(p)?);

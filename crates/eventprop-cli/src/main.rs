@@ -18,7 +18,84 @@ use clap::{Parser, Subcommand};
 /// mimalloc keeps freed pages for reuse; with the system allocator every pass over large
 /// `(T, B, N)` buffers page-faults fresh memory from the kernel (see DESIGN.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: OutOfMemoryExits = OutOfMemoryExits(mimalloc::MiMalloc);
+
+/// mimalloc, with a failed allocation ending the process as every other error does: one
+/// line naming the bytes asked for (`error: memory: …`) and exit status 1, instead of
+/// Rust's abort (status 134 and a backtrace). Sizes that follow from the input are bounded
+/// before they are allocated (each with its own message naming the input); this is the
+/// net for the rest (a machine with less memory than the estimate assumed).
+struct OutOfMemoryExits(mimalloc::MiMalloc);
+
+impl OutOfMemoryExits {
+    /// Writes `error: memory: an allocation of <size> bytes failed …` to stderr without
+    /// allocating, and exits with status 1.
+    #[cold]
+    fn fail(size: usize) -> ! {
+        let mut buf = [0u8; 256];
+        let mut n = 0;
+        let mut put = |bytes: &[u8]| {
+            for &b in bytes {
+                if n < buf.len() {
+                    buf[n] = b;
+                    n += 1;
+                }
+            }
+        };
+        put(b"error: memory: an allocation of ");
+        let mut digits = [0u8; 20];
+        let (mut d, mut v) = (digits.len(), size);
+        loop {
+            d -= 1;
+            digits[d] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        put(&digits[d..]);
+        put(b" bytes failed: the machine or the process's limit has less memory than this run needs (reduce the sizes, or lower --memory-limit-gib so that the estimate refuses it up front)\n");
+        // SAFETY: writes `n` initialised bytes of `buf` to stderr and ends the process
+        // without unwinding or running destructors (nothing may allocate now).
+        unsafe {
+            libc::write(2, buf.as_ptr().cast(), n);
+            libc::_exit(1)
+        }
+    }
+}
+
+// SAFETY: every method forwards to mimalloc's, which upholds `GlobalAlloc`'s contract; a
+// null result (failure) never returns.
+unsafe impl std::alloc::GlobalAlloc for OutOfMemoryExits {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded.
+        let p = unsafe { self.0.alloc(layout) };
+        if p.is_null() {
+            Self::fail(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded.
+        let p = unsafe { self.0.alloc_zeroed(layout) };
+        if p.is_null() {
+            Self::fail(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded.
+        let p = unsafe { self.0.realloc(ptr, layout, new) };
+        if p.is_null() {
+            Self::fail(new);
+        }
+        p
+    }
+}
 
 /// EventProp spiking-network training and tools.
 #[derive(Debug, Parser)]

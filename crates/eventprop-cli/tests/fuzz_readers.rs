@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use eventprop_testkit::edits::{apply, byte_edit, ByteEdit};
 use eventprop_testkit::{no_panic, peak_bytes, runner, Counting, MIB};
 use ndarray::{Array1, Array2, Array4, Ix1, Ix2};
 use ndarray_npy::WriteNpyExt;
@@ -455,6 +456,7 @@ fn check_npy(path: &Path, len: usize) -> Result<bool, TestCaseError> {
             Ok(true)
         }
         Err(e) => {
+            let e = anyhow::Error::from(e);
             one_line(&e)?;
             prop_assert!(format!("{e:#}").contains("input"), "{e:#}");
             Ok(false)
@@ -526,48 +528,6 @@ fn corpus_outcomes_match_their_names() {
 
 // ---------------------------------------------------------------------------------------
 // Mutations.
-
-#[derive(Debug, Clone)]
-enum ByteEdit {
-    Flip(Index, u8),
-    Set(Index, u8),
-    Truncate(Index),
-    Insert(Index, Vec<u8>),
-    Remove(Index, Index),
-    Append(Vec<u8>),
-}
-
-fn byte_edit() -> impl Strategy<Value = ByteEdit> {
-    prop_oneof![
-        4 => (any::<Index>(), 0..8u8).prop_map(|(i, b)| ByteEdit::Flip(i, b)),
-        2 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Set(i, b)),
-        2 => any::<Index>().prop_map(ByteEdit::Truncate),
-        1 => (any::<Index>(), prop::collection::vec(any::<u8>(), 1..16))
-            .prop_map(|(i, v)| ByteEdit::Insert(i, v)),
-        1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| ByteEdit::Remove(a, b)),
-        1 => prop::collection::vec(any::<u8>(), 1..64).prop_map(ByteEdit::Append),
-    ]
-}
-
-fn apply(bytes: &mut Vec<u8>, edit: &ByteEdit) {
-    let n = bytes.len();
-    match edit {
-        ByteEdit::Flip(i, b) if n > 0 => bytes[i.index(n)] ^= 1 << b,
-        ByteEdit::Set(i, b) if n > 0 => bytes[i.index(n)] = *b,
-        ByteEdit::Truncate(i) => bytes.truncate(i.index(n + 1)),
-        ByteEdit::Insert(i, v) => {
-            let at = i.index(n + 1);
-            bytes.splice(at..at, v.iter().copied());
-        }
-        ByteEdit::Remove(a, b) if n > 0 => {
-            let a = a.index(n);
-            let b = a + b.index(n - a).min(64);
-            bytes.drain(a..b);
-        }
-        ByteEdit::Append(v) => bytes.extend_from_slice(v),
-        _ => {}
-    }
-}
 
 /// A `.npy` header rebuilt with edited fields.
 #[derive(Debug, Clone)]

@@ -24,6 +24,10 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A file could not be read as the array it should hold; the message names the
+    /// argument and the file ([`crate::arrays`]).
+    #[error("{0}")]
+    Read(String),
     /// A file exists but its content is not what was expected.
     #[error("{path}: {reason}")]
     Format {

@@ -1,7 +1,8 @@
 //! Event data: reading the files of a run (SHD/SSC HDF5 or event `.npz`), the validation
 //! hold-out, and the sizes the data imply.
 //!
-//! Samples stay as event lists (16 bytes per event); the stepped engine bins one batch at a
+//! Samples stay as event lists (16 bytes per event; the `.npz` reader peaks at
+//! [`files::LOAD_BYTES_PER_EVENT`] while it reads); the stepped engine bins one batch at a
 //! time onto its grid ([`crate::rasterize`]), so memory grows with the events and
 //! the batch, never with samples × steps × channels.
 
@@ -140,6 +141,10 @@ pub struct EventSources<'a> {
     pub val_fraction: f64,
     /// Seed of the hold-out.
     pub seed: u64,
+    /// The most bytes the loaded events may take (16 B per event held, and
+    /// [`files::LOAD_BYTES_PER_EVENT`] while an `.npz` file is read): a file declaring
+    /// more is refused before its arrays are read. `None`: no bound.
+    pub max_bytes: Option<u64>,
 }
 
 /// What the data of a run imply about the network: `channels` = largest unit + 1,
@@ -160,14 +165,69 @@ pub struct DataSizes {
 /// # Errors
 /// The readers' errors; [`hold_out`]'s.
 pub fn load(src: &EventSources) -> Result<(Splits, DataSizes)> {
-    let read = |p: &Path| read_event_file(p, src.channels, src.classes);
-    let train = read(src.train)?;
+    let held = std::cell::Cell::new(0u64);
+    let read = |p: &Path, channels: Option<usize>, classes: Option<usize>| -> Result<SpikeSet> {
+        let is_npz = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+        let set = match src.max_bytes {
+            Some(max) if is_npz => files::read_events_bounded(
+                p,
+                channels.unwrap_or(ANY_CHANNELS),
+                classes.unwrap_or(ANY_CLASSES),
+                Some(max.saturating_sub(held.get()) / files::LOAD_BYTES_PER_EVENT),
+            )?,
+            _ => read_event_file(p, channels, classes)?,
+        };
+        let events: u64 = set.samples.iter().map(|s| s.len() as u64).sum();
+        held.set(held.get() + events * std::mem::size_of::<crate::Spike>() as u64);
+        if let Some(max) = src.max_bytes {
+            if held.get() > max {
+                return Err(Error::invalid(
+                    "memory",
+                    format!("event data within {max} bytes (memory_limit_gib)"),
+                    format!(
+                        "{} bytes after reading {} ({events} events × 16 B)",
+                        held.get(),
+                        p.display()
+                    ),
+                ));
+            }
+        }
+        Ok(set)
+    };
+    let train = read(src.train, src.channels, src.classes)?;
+    // the network's sizes come from the train file (unless given): a validation or test
+    // file with a unit or label beyond them is an error, not a larger network
+    let train_channels = train
+        .samples
+        .iter()
+        .flatten()
+        .map(|e| e.neuron as usize + 1)
+        .max()
+        .unwrap_or(1);
+    let train_classes = train.labels.iter().max().map_or(1, |&l| l + 1);
+    let (channels, classes) = (
+        src.channels.unwrap_or(train_channels),
+        src.classes.unwrap_or(train_classes),
+    );
+    let read_other = |p: &Path| {
+        read(p, Some(channels), Some(classes)).map_err(|e| match e {
+            Error::Format { path, reason } if src.channels.is_none() || src.classes.is_none() => {
+                Error::Format {
+                    path,
+                    reason: format!(
+                        "{reason} (the train file's {channels} channels and {classes} classes; set events.channels / events.classes to allow more)"
+                    ),
+                }
+            }
+            e => e,
+        })
+    };
     let (train, validation) = match src.validation {
-        Some(p) => (train, read(p)?),
+        Some(p) => (train, read_other(p)?),
         None => hold_out(train, src.val_fraction, src.seed)?,
     };
     let test = match src.test {
-        Some(p) => read(p)?,
+        Some(p) => read_other(p)?,
         None => SpikeSet::default(),
     };
     let sets = [&train, &validation, &test];

@@ -130,6 +130,30 @@ pub fn read_yinyang(path: &Path) -> Result<yinyang::Dataset> {
 /// range, offsets not starting at 0, decreasing, or not ending at the event count, no
 /// samples).
 pub fn read_events(path: &Path, n_channels: usize, n_classes: usize) -> Result<SpikeSet> {
+    read_events_bounded(path, n_channels, n_classes, None)
+}
+
+/// The peak bytes per event of [`read_events`] while it reads: measured 28 B for the
+/// `offsets` layout (docs/measurements.md), ≈ 36 B by count for a `sample` index per
+/// event; the samples it returns hold 16 B per event.
+pub const LOAD_BYTES_PER_EVENT: u64 = 40;
+
+/// The peak bytes per sample of [`read_events`] while it reads, by count: its event list
+/// (24 B), its label (8 B) and the label as read (16 B).
+pub const LOAD_BYTES_PER_SAMPLE: u64 = 48;
+
+/// [`read_events`], refusing a file whose `times` declares more than `max_events` events
+/// before any array is read: a small file of well-compressed zeros may declare gigabytes.
+///
+/// # Errors
+/// As [`read_events`]; [`Error::Invalid`] naming `memory`, the file and the declared
+/// count.
+pub fn read_events_bounded(
+    path: &Path,
+    n_channels: usize,
+    n_classes: usize,
+    max_events: Option<u64>,
+) -> Result<SpikeSet> {
     if extension(path).as_deref() != Some("npz") {
         return Err(Error::format(
             path,
@@ -138,6 +162,33 @@ pub fn read_events(path: &Path, n_channels: usize, n_classes: usize) -> Result<S
     }
     let mut npz = Npz::open(path)?;
     let expected = "(`times`, `units`, `labels`, and `offsets` or `sample`)";
+    if let Some(max) = max_events {
+        let declared = npz.declared_len("times", expected)?;
+        if declared > max {
+            return Err(Error::invalid(
+                "memory",
+                format!(
+                    "at most {max} events in {} (what memory_limit_gib leaves at {LOAD_BYTES_PER_EVENT} B per event while loading)",
+                    path.display()
+                ),
+                format!("{declared} events declared by `times`"),
+            ));
+        }
+        // samples cost memory without events (a list and a label each): a small file may
+        // declare millions of empty ones
+        let most = max.saturating_mul(LOAD_BYTES_PER_EVENT) / LOAD_BYTES_PER_SAMPLE;
+        let samples = npz.declared_len("labels", expected)?;
+        if samples > most {
+            return Err(Error::invalid(
+                "memory",
+                format!(
+                    "at most {most} samples in {} (what memory_limit_gib leaves at {LOAD_BYTES_PER_SAMPLE} B per sample while loading)",
+                    path.display()
+                ),
+                format!("{samples} samples declared by `labels`"),
+            ));
+        }
+    }
     let labels = npz.ints("labels", true, expected)?;
     let labels = check_labels(path, "`labels`", &labels, n_classes)?;
     let s = labels.len();
@@ -180,11 +231,13 @@ pub fn read_events(path: &Path, n_channels: usize, n_classes: usize) -> Result<S
             ),
         ));
     }
+    // 4 bytes per event from here on instead of 16 (the loader's peak per event)
+    let units: Vec<u32> = units.into_iter().map(|u| u as u32).collect();
     let (has_offsets, has_sample) = (npz.has("offsets"), npz.has("sample"));
     let mut samples: Vec<Vec<Spike>> = vec![Vec::new(); s];
     let spike = |k: usize| Spike {
         time: times[k],
-        neuron: units[k] as u32,
+        neuron: units[k],
     };
     match (has_offsets, has_sample) {
         (true, true) => {
@@ -257,16 +310,30 @@ pub fn read_events(path: &Path, n_channels: usize, n_classes: usize) -> Result<S
                     ),
                 ));
             }
+            if let Some((k, i)) = index
+                .iter()
+                .enumerate()
+                .find(|(_, &i)| i < 0 || i >= s as i128)
+            {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "`sample`: event {k} belongs to sample {i}, expected 0..{s} (`labels` has {s})"
+                    ),
+                ));
+            }
+            let index: Vec<usize> = index.into_iter().map(|i| i as usize).collect();
+            // exact capacities: no growth slack on top of the 16 B per event
+            let mut counts = vec![0usize; s];
+            for &i in &index {
+                counts[i] += 1;
+            }
+            for (sample, &c) in samples.iter_mut().zip(&counts) {
+                sample.reserve_exact(c);
+            }
+            drop(counts);
             for (k, &i) in index.iter().enumerate() {
-                if i < 0 || i >= s as i128 {
-                    return Err(Error::format(
-                        path,
-                        format!(
-                            "`sample`: event {k} belongs to sample {i}, expected 0..{s} (`labels` has {s})"
-                        ),
-                    ));
-                }
-                samples[i as usize].push(spike(k));
+                samples[i].push(spike(k));
             }
         }
     }
@@ -664,8 +731,29 @@ impl Npz {
                 format!("`{name}`: cannot read the array ({})", one_line(e)),
             )
         })?;
-        // Row-major order whatever the file's layout.
+        // Row-major order whatever the file's layout (the buffer itself, without a copy,
+        // where it already is).
+        if a.is_standard_layout() {
+            let (v, offset) = a.into_raw_vec_and_offset();
+            if offset.unwrap_or(0) == 0 {
+                return Ok(v);
+            }
+            return Ok(v[offset.unwrap_or(0)..].to_vec());
+        }
         Ok(a.iter().cloned().collect())
+    }
+
+    /// The number of elements array `name` declares (its header's shape; the entry's
+    /// data are checked to match it), without reading the data.
+    ///
+    /// # Errors
+    /// As the readers: a missing array, a corrupt entry or header.
+    pub fn declared_len(&mut self, name: &str, expected: &str) -> Result<u64> {
+        let (_, header) = self.header(name, expected)?;
+        Ok(header
+            .shape
+            .iter()
+            .fold(1u64, |n, &d| n.saturating_mul(d as u64)))
     }
 
     /// A float32/float64 array of `ndim` dimensions: its shape and its values (row-major).

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
 
+pub mod arrays;
 pub mod augment;
 pub mod error;
 pub mod events;

@@ -37,8 +37,17 @@ use eventprop_core::Spike;
 use eventprop_data::grid_spikes;
 use eventprop_data::yinyang::Encoding;
 
+/// The error and its sources as one line (`path: No such file or directory (os error 2)`,
+/// not just the path).
 fn err(e: eventprop_chip::Error) -> PyErr {
-    PyValueError::new_err(e.to_string())
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    PyValueError::new_err(msg)
 }
 
 fn bad(arg: &str, expected: impl std::fmt::Display, actual: impl std::fmt::Display) -> PyErr {

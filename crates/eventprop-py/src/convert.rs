@@ -154,3 +154,35 @@ pub(crate) fn param<F: Real>(arg: &str, obj: &Bound<'_, PyAny>) -> PyResult<Para
         ))),
     }
 }
+
+/// Checks that `elems` elements of `elem_bytes` each can be allocated (a fallible
+/// reservation, released at once) before a kernel allocates its outputs infallibly: a
+/// size the process cannot hold is a Python `MemoryError` naming `arg` and the bytes, not
+/// an abort of the interpreter.
+pub(crate) fn ensure_memory(arg: &str, what: &str, elems: u128, elem_bytes: u128) -> PyResult<()> {
+    let bytes = elems.saturating_mul(elem_bytes);
+    let ok = usize::try_from(bytes)
+        .ok()
+        .is_some_and(|b| Vec::<u8>::new().try_reserve_exact(b).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(pyo3::exceptions::PyMemoryError::new_err(format!(
+            "{arg}: {what} need {bytes} bytes ({:.1} GiB), which cannot be allocated",
+            bytes as f64 / (1u64 << 30) as f64
+        )))
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::ensure_memory;
+
+    #[test]
+    fn impossible_sizes_are_refused_and_possible_ones_pass() {
+        assert!(ensure_memory("input", "x", 10, 8).is_ok());
+        // more than an address space holds
+        assert!(ensure_memory("input", "x", u128::from(u64::MAX), 8).is_err());
+        assert!(ensure_memory("input", "x", u128::MAX, u128::MAX).is_err());
+    }
+}

@@ -316,6 +316,13 @@ fn forward_impl<F: Wrap>(py: Python<'_>, args: &ForwardArgs<'_, '_>) -> PyResult
         }
     };
     let x = input.as_array();
+    // spikes, membrane, current and the backward's buffers: 4 arrays of the input's shape
+    crate::convert::ensure_memory(
+        "input",
+        &format!("the context of shape {:?} (4 arrays of it)", x.shape()),
+        4 * x.len() as u128,
+        std::mem::size_of::<F>() as u128,
+    )?;
     let ctx = py
         .detach(|| neuron.forward_dyn(x, hw_views))
         .map_err(value_error)?;

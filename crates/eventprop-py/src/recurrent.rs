@@ -6,7 +6,7 @@
 //!
 //! - `recurrent_lif_forward(input, weight, leak, reset, threshold, tau_syn, tau_mem,
 //!   recurrent=None, delays=None, dt=1e-6) -> RecurrentContext`: `input` `(T, B, N_in)`
-//!   spikes (non-zero = a spike), `weight` `(N, N_in)`, the five parameters `(N,)`,
+//!   spikes (0 or 1; other values are a `ValueError`), `weight` `(N, N_in)`, the five parameters `(N,)`,
 //!   `recurrent` `(N, N)`, `delays` `(N, N_in)` in seconds; `ctx.spikes` `(T, B, N)`;
 //! - `recurrent_lif_backward(ctx, grad_spikes) -> dict`: for `grad_spikes` `(T, B, N)`
 //!   (docs/spec.md §3 convention) the batch sums `weight`, `recurrent`, `delays`, `leak`, `reset`,
@@ -129,7 +129,24 @@ pub fn recurrent_lif_forward(
             return Err(bad(name, "finite values", v));
         }
     }
+    // the layer reads an entry as one spike or none: a graded or negative value would be
+    // read as a whole spike (0.5 and -1 as 1), silently unlike EventPropSynapse +
+    // EventPropLIF, which weight the value
+    if let Some(v) = x.iter().find(|&&v| v != 0.0 && v != 1.0) {
+        return Err(bad(
+            "input",
+            "spikes, each entry 0 or 1 (graded inputs: EventPropSynapse + EventPropLIF)",
+            v,
+        ));
+    }
     let (steps, batch, _) = x.dim();
+    // the spikes and the run's per-step state: 4 arrays of (T, B, N) f64
+    crate::convert::ensure_memory(
+        "input",
+        &format!("the layer's arrays ({steps} steps × {batch} samples × {n} neurons × 4)"),
+        4 * steps as u128 * batch as u128 * n as u128,
+        8,
+    )?;
     let inputs: Vec<Vec<Vec<u32>>> = (0..batch)
         .map(|b| {
             (0..steps)

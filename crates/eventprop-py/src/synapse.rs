@@ -30,6 +30,17 @@ fn forward_impl<'py, F: Real + Element>(
     let wa = readonly::<F>("weight", weight)?;
     let xv = rank::<F, Ix3>("input", "(T, B, N_in)", xa.as_array())?;
     let wv = rank::<F, Ix2>("weight", "(N_out, N_in)", wa.as_array())?;
+    let (t, b, _) = xv.dim();
+    let n_out = wv.dim().0;
+    crate::convert::ensure_memory(
+        "input",
+        &format!(
+            "the output ({} × {t} steps × {b} samples × {n_out} outputs)",
+            if stacked { 2 } else { 1 }
+        ),
+        (t as u128) * (b as u128) * (n_out as u128) * if stacked { 2 } else { 1 },
+        std::mem::size_of::<F>() as u128,
+    )?;
     if stacked {
         let y = py
             .detach(|| eventprop_core::synapse_forward_stacked(xv, wv))

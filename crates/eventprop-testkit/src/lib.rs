@@ -9,8 +9,11 @@
 //! * [`runner`]: a proptest runner with the fixed seed [`SEED`], so runs are deterministic
 //!   and bounded;
 //! * [`corpus`]: the seed files of a corpus folder; [`no_panic`]: a panic as a test
-//!   failure with its message.
+//!   failure with its message;
+//! * [`edits`]: byte-level mutations of a file.
 #![deny(missing_docs)]
+
+pub mod edits;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -137,6 +140,73 @@ pub fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, TestCaseError
             .unwrap_or_default();
         TestCaseError::fail(format!("{what} panicked: {msg}"))
     })
+}
+
+/// Runs `f` on a fresh rayon pool of `threads` threads (determinism tests compare results
+/// across thread counts).
+///
+/// # Panics
+/// If the pool cannot be built.
+pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+        .install(f)
+}
+
+/// Fuzzes a file loader: `cases` copies of the `seeds` (chosen by the fixed-seed
+/// [`runner`]), each with 1 to 5 byte edits ([`edits::byte_edit_with_u64`]), written to
+/// `path` and passed to `load`. Every case must return without a panic, hold at most
+/// 16 bytes per file byte plus 16 MiB at once (with [`Counting`] installed), and give `Ok`
+/// or an error whose message is one line. Returns how many loaded and how many were
+/// refused.
+///
+/// # Panics
+/// When a case breaks one of those properties (the message names `what` and the case), or
+/// `path` cannot be written.
+pub fn fuzz_loader<E: std::fmt::Display>(
+    what: &str,
+    seeds: &[Vec<u8>],
+    path: &Path,
+    cases: u32,
+    load: impl Fn(&Path) -> Result<(), E>,
+) -> (u32, u32) {
+    use proptest::prelude::*;
+    let strategy = (
+        0..seeds.len(),
+        prop::collection::vec(edits::byte_edit_with_u64(), 1..6),
+    );
+    let (ok, err) = (Cell::new(0u32), Cell::new(0u32));
+    runner(cases)
+        .run(&strategy, |(k, list)| {
+            let mut bytes = seeds[k].clone();
+            for e in &list {
+                edits::apply(&mut bytes, e);
+            }
+            std::fs::write(path, &bytes).unwrap();
+            let (r, peak) = peak_bytes(|| no_panic(what, || load(path)));
+            prop_assert!(
+                peak <= 16 * bytes.len() + 16 * MIB,
+                "{what}: {} bytes held {peak} bytes",
+                bytes.len()
+            );
+            let counter = match r? {
+                Ok(()) => &ok,
+                Err(e) => {
+                    let s = e.to_string();
+                    prop_assert!(
+                        !s.contains('\n') && !s.is_empty(),
+                        "{what}: error not one line: {s:?}"
+                    );
+                    &err
+                }
+            };
+            counter.set(counter.get() + 1);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    (ok.get(), err.get())
 }
 
 #[cfg(test)]

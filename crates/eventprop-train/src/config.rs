@@ -199,6 +199,16 @@ impl EventSettings {
                 return Err(Error::invalid("events.t_max", "finite and > 0", t));
             }
             let steps = t / self.dt;
+            if steps.round() < 1.0 {
+                return Err(Error::invalid(
+                    "events.t_max",
+                    format!(
+                        "at least one step of events.dt = {} s (round(t_max / dt) >= 1)",
+                        self.dt
+                    ),
+                    format!("{t} s ({} steps)", steps.round()),
+                ));
+            }
             if steps > 1e7 {
                 return Err(Error::invalid(
                     "events.t_max",
@@ -264,15 +274,35 @@ pub struct DataFiles {
     /// Test set file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PathBuf>,
+    /// The fingerprint of each file the run read (`train`, `validation`, `test`: size and
+    /// content hash, [`eventprop_data::fsio::fingerprint`]), recorded when the run starts
+    /// and checked on resume.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fingerprints: std::collections::BTreeMap<String, String>,
+}
+
+impl DataFiles {
+    /// The files given, by key (`train`, `validation`, `test`).
+    pub fn files(&self) -> Vec<(&'static str, &std::path::Path)> {
+        [
+            ("train", &self.train),
+            ("validation", &self.validation),
+            ("test", &self.test),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.as_deref().map(|p| (k, p)))
+        .collect()
+    }
 }
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 11] = [
+const OPTIONAL_KEYS: [&str; 12] = [
     "optim.weight_clip",
     "loss.tau_w",
     "data.train",
     "data.validation",
     "data.test",
+    "data.fingerprints",
     "events.t_max",
     "events.channels",
     "events.classes",
@@ -665,7 +695,9 @@ impl TrainConfig {
             (
                 weights,
                 format!(
-                    "the weights: {} hidden",
+                    "the weights: {} inputs, {} outputs, {} hidden",
+                    spec.n_in,
+                    spec.n_out,
                     spec.hidden
                         .iter()
                         .map(ToString::to_string)

@@ -15,6 +15,10 @@ pub enum Error {
         /// What was given.
         actual: String,
     },
+    /// A file could not be read as the array it should hold; the message names the
+    /// argument and the file (`eventprop_data::arrays`).
+    #[error("{0}")]
+    Read(String),
     /// Reading or writing a file failed (the OS error is the [source](std::error::Error::source);
     /// print the chain, e.g. `{:#}` of `anyhow`, to see it).
     #[error("{}", path.display())]
@@ -94,6 +98,7 @@ impl From<eventprop_chip::Error> for Error {
             },
             eventprop_chip::Error::Io { path, source } => Self::Io { path, source },
             eventprop_chip::Error::Format { path, reason } => Self::Format { path, reason },
+            eventprop_chip::Error::Read(m) => Self::Read(m),
             eventprop_chip::Error::Core(e) => Self::Core(e),
             eventprop_chip::Error::Exact(e) => Self::Exact(e),
         }

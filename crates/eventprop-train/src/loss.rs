@@ -93,6 +93,26 @@ pub enum LossKind {
     },
 }
 
+impl LossKind {
+    /// Refuses the silent-label membrane term of the first-spike loss, which only the exact
+    /// engine has (the time-stepped engines call this when they are built).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a first-spike loss with `silent_label_gamma != 0`.
+    pub fn refuse_silent_label(&self) -> Result<()> {
+        match *self {
+            LossKind::FirstSpike {
+                silent_label_gamma, ..
+            } if silent_label_gamma != 0.0 => Err(Error::invalid(
+                "loss.silent_label_gamma",
+                "0 with the stepped engine (its membrane-maximum term is exact-engine only)",
+                silent_label_gamma,
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// `log Σ exp(s)` and the softmax of `s`.
 fn softmax(s: &[f64]) -> (f64, Vec<f64>) {
     let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

@@ -298,14 +298,212 @@ pub fn load_events(config: &mut TrainConfig) -> Result<RunData> {
         classes: ev.classes,
         val_fraction: ev.val_fraction,
         seed: config.data_seed,
+        // the events count against the memory limit (the network's own estimate is
+        // checked against it once the sizes are known)
+        max_bytes: Some((config.memory_limit_gib.max(0.0) * (1u64 << 30) as f64) as u64),
     })?;
     config.events.channels.get_or_insert(sizes.channels);
     config.events.classes.get_or_insert(sizes.classes);
     if config.events.t_max.is_none() {
         let steps = (sizes.last_event / ev.dt).round() + 1.0;
+        if steps < 2.0 && sizes.last_event > 0.0 && config.engine != crate::EngineKind::Exact {
+            return Err(Error::invalid(
+                "events.dt",
+                format!(
+                    "a step that resolves the data (the latest event is at {} s; with this dt every event falls in step 0)",
+                    sizes.last_event
+                ),
+                ev.dt,
+            ));
+        }
         config.events.t_max = Some(steps * ev.dt);
     }
+    check_memory_with_events(config, &data)?;
+    let events: usize = data.train.samples.iter().map(Vec::len).sum();
+    if events == 0 {
+        return Err(Error::invalid(
+            "data.train",
+            "at least one input event (every training sample is empty)",
+            format!(
+                "0 events in {} samples of {}",
+                data.train.len(),
+                train.display()
+            ),
+        ));
+    }
     Ok(data)
+}
+
+/// The events of `set` that fall outside the grid of `config` (stepped and chip engines:
+/// `round(t / dt) >= steps`; exact engine: `t >= t_max`), which a run does not see: their
+/// count, and the first one as `(sample, time)`.
+pub fn events_past_window(config: &TrainConfig, set: &SpikeSet) -> (usize, Option<(usize, f64)>) {
+    let (dt, steps, t_max) = (config.dt(), config.steps(), config.t_sim());
+    let past = |t: f64| match config.engine {
+        crate::EngineKind::Exact => t >= t_max,
+        _ => (t / dt).round() >= steps as f64,
+    };
+    let mut first = None;
+    let mut n = 0;
+    for (b, sample) in set.samples.iter().enumerate() {
+        for e in sample.iter().filter(|e| past(e.time)) {
+            n += 1;
+            first.get_or_insert((b, e.time));
+        }
+    }
+    (n, first)
+}
+
+/// What a run uses of its data only in part, as one-line warnings (without the
+/// `warning: ` prefix): events past the window (`events.t_max` set shorter than the data),
+/// and a training set of one class.
+pub fn data_warnings(config: &TrainConfig, data: &RunData) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.task == Task::Events {
+        let sets = [
+            ("train", &data.train),
+            ("validation", &data.validation),
+            ("test", &data.test),
+        ];
+        let counts: Vec<(&str, usize, usize)> = sets
+            .iter()
+            .map(|(k, s)| {
+                let total = s.samples.iter().map(Vec::len).sum();
+                (*k, events_past_window(config, s).0, total)
+            })
+            .collect();
+        let (past, total): (usize, usize) =
+            counts.iter().fold((0, 0), |(p, t), c| (p + c.1, t + c.2));
+        if past > 0 {
+            let parts: Vec<String> = counts
+                .iter()
+                .filter(|c| c.1 > 0)
+                .map(|c| format!("{} {} of {}", c.0, c.1, c.2))
+                .collect();
+            out.push(format!(
+                "events.t_max = {} s: {past} of {total} events lie past the window and are not used ({})",
+                config.t_sim(),
+                parts.join(", ")
+            ));
+        }
+    }
+    let mut labels = data.train.labels.iter();
+    if let Some(&first) = labels.next() {
+        if labels.all(|&l| l == first) {
+            out.push(format!(
+                "data.train: all {} training samples have label {first} (one class: nothing to tell apart)",
+                data.train.len()
+            ));
+        }
+    }
+    out
+}
+
+/// Replaces each data path of `config` by its canonical absolute form (a path that does
+/// not resolve is left as given: reading it names it).
+fn canonicalize_data_paths(config: &mut TrainConfig) {
+    let d = &mut config.data;
+    for p in [&mut d.train, &mut d.validation, &mut d.test]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(c) = std::fs::canonicalize(&*p) {
+            *p = c;
+        }
+    }
+}
+
+/// The fingerprint of each data file of `config` ([`eventprop_data::fsio::fingerprint`]).
+///
+/// # Errors
+/// [`Error::Io`] naming an unreadable file.
+fn fingerprints(config: &TrainConfig) -> Result<std::collections::BTreeMap<String, String>> {
+    config
+        .data
+        .files()
+        .into_iter()
+        .map(|(k, p)| Ok((k.to_string(), fsio::fingerprint(p)?)))
+        .collect()
+}
+
+/// Whether a resumed run may read data files that differ from the ones it started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataChange {
+    /// Refuse changed files ([`Trainer::load`]).
+    #[default]
+    Refuse,
+    /// Accept them and record their new fingerprints (`--allow-data-change`).
+    Allow,
+}
+
+/// Checks the data files of a restored config against their recorded fingerprints.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `data.<key>`, the file, the recorded and the current
+/// fingerprint (or that the file is gone), unless `change` allows it; with
+/// [`DataChange::Allow`], the new fingerprints are recorded.
+fn check_fingerprints(config: &mut TrainConfig, change: DataChange) -> Result<()> {
+    let mut now = std::collections::BTreeMap::new();
+    for (key, path) in config.data.files() {
+        let Some(recorded) = config.data.fingerprints.get(key) else {
+            continue;
+        };
+        let current = fsio::fingerprint(path)
+            .unwrap_or_else(|e| format!("unreadable ({})", crate::error::chain(&e)));
+        if &current != recorded && change == DataChange::Refuse {
+            return Err(Error::Invalid {
+                arg: match key {
+                    "train" => "data.train",
+                    "validation" => "data.validation",
+                    _ => "data.test",
+                },
+                expected: format!(
+                    "the data the run started with ({recorded}) at {}",
+                    path.display()
+                ),
+                actual: format!(
+                    "{current} (the file changed; pass --allow-data-change to resume on it anyway)"
+                ),
+            });
+        }
+        now.insert(key.to_string(), current);
+    }
+    if change == DataChange::Allow {
+        config.data.fingerprints.extend(now);
+    }
+    Ok(())
+}
+
+/// The config's memory estimate plus the loaded events (16 B each) against
+/// `memory_limit_gib`: the data are in memory for the whole run.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `memory`, both parts and the limit.
+fn check_memory_with_events(config: &TrainConfig, data: &RunData) -> Result<()> {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let events: usize = [&data.train, &data.validation, &data.test]
+        .iter()
+        .flat_map(|s| s.samples.iter().map(Vec::len))
+        .sum();
+    let data_bytes = events as f64 * std::mem::size_of::<Spike>() as f64;
+    let e = config.memory_estimate();
+    let gib = (e.bytes + data_bytes) / GIB;
+    if gib > config.memory_limit_gib {
+        return Err(Error::Invalid {
+            arg: "memory",
+            expected: format!(
+                "an estimated peak below memory_limit_gib = {} GiB",
+                config.memory_limit_gib
+            ),
+            actual: format!(
+                "{gib:.1} GiB: the event data {:.1} GiB ({events} events × 16 B) + {:.1} GiB, mostly {} (reduce those, or raise --memory-limit-gib)",
+                data_bytes / GIB,
+                e.bytes / GIB,
+                e.dominant
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The data of a run: the Yin-Yang splits, latency-encoded, or the event files
@@ -395,6 +593,8 @@ impl Trainer {
         mut config: TrainConfig,
         build: impl FnOnce(&EngineSettings) -> Result<Box<dyn Engine>>,
     ) -> Result<Self> {
+        // Data paths absolute, so that a resume works from any directory.
+        canonicalize_data_paths(&mut config);
         // Event runs take their grid and sizes from the data, so the data come first.
         let events = (config.task == Task::Events)
             .then(|| load_events(&mut config))
@@ -406,6 +606,7 @@ impl Trainer {
         };
         // The data rule simulates a few training batches to choose the init scales and
         // stores them in the config (the fixed rule simulates nothing).
+        config.data.fingerprints = fingerprints(&config)?;
         let init_report = init::calibrate(&mut config, engine.as_ref(), &data.train)?;
         let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
         let adam = config.optim.adam()?;
@@ -696,14 +897,18 @@ impl Trainer {
     }
 
     /// Trains the remaining epochs, writing the run folder `dir` (see the module docs)
-    /// before the first and after every epoch. A plot that cannot be written is an
+    /// before the first and after every epoch, holding its lock
+    /// ([`eventprop_data::fsio::DirLock`]) throughout. A plot that cannot be written is an
     /// [`Event::Warning`], not the end of the run.
     ///
     /// # Errors
     /// As [`Trainer::run_epoch`], and [`Error::Io`] for the checkpoint, config and metrics
-    /// files.
+    /// files; an error naming the folder when another live process holds its lock.
     pub fn run(&mut self, dir: &Path, on_event: &mut dyn FnMut(Event<'_>)) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // one writer per run folder, for the whole run (shared with a caller of this
+        // process that already holds it, as the CLI does)
+        let _lock = fsio::DirLock::acquire(dir)?;
         fsio::clean_stale_temps(dir);
         fsio::write_atomic(&dir.join(CONFIG_TOML), config_toml(&self.config).as_bytes())?;
         self.write_files(dir, false, on_event)?;
@@ -961,7 +1166,16 @@ impl Trainer {
     /// weight of the wrong shape or with a non-finite value; the errors of reading the
     /// run's data files ([`TrainConfig::splits`]; the paths are in the checkpoint's config).
     pub fn load(path: &Path) -> Result<Self> {
-        Self::load_with(path, true)
+        Self::load_with(path, Some(DataChange::Refuse))
+    }
+
+    /// [`Trainer::load`], with the data files checked against the fingerprints recorded
+    /// when the run started as `change` says (refused, or accepted and re-recorded).
+    ///
+    /// # Errors
+    /// As [`Trainer::load`].
+    pub fn load_with_data(path: &Path, change: DataChange) -> Result<Self> {
+        Self::load_with(path, Some(change))
     }
 
     /// Restores a checkpoint as [`Trainer::load`] does, but leaves [`Trainer::data`] empty:
@@ -971,10 +1185,10 @@ impl Trainer {
     /// # Errors
     /// As [`Trainer::load`], without the data errors.
     pub fn load_for_eval(path: &Path) -> Result<Self> {
-        Self::load_with(path, false)
+        Self::load_with(path, None)
     }
 
-    fn load_with(path: &Path, with_data: bool) -> Result<Self> {
+    fn load_with(path: &Path, with_data: Option<DataChange>) -> Result<Self> {
         let c = checkpoint::load(path)?;
         let value: serde_json::Value = serde_json::from_str(&c.metadata)
             .map_err(|e| Error::format(path, format!("checkpoint metadata: {e}")))?;
@@ -1048,7 +1262,8 @@ impl Trainer {
         }
         let schedule = config.optim.schedule()?;
         let mut config = config;
-        let data = if with_data {
+        let data = if let Some(change) = with_data {
+            check_fingerprints(&mut config, change)?;
             load_data(&mut config)?
         } else {
             RunData {

@@ -14,6 +14,7 @@
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
+use eventprop_testkit::edits::{apply, byte_edit_with_u64 as byte_edit, ByteEdit};
 use eventprop_testkit::{no_panic, peak_bytes, runner, Counting, MIB};
 use eventprop_train::checkpoint::{self, Checkpoint, Tensor, TensorData};
 use eventprop_train::{EngineKind, Error, TrainConfig, Trainer};
@@ -373,68 +374,6 @@ fn corpus_is_complete() {
 
 // ---------------------------------------------------------------------------------------
 // Mutations.
-
-/// A byte-level mutation of a file.
-#[derive(Debug, Clone)]
-enum ByteEdit {
-    Flip(Index, u8),
-    Set(Index, u8),
-    Truncate(Index),
-    Insert(Index, Vec<u8>),
-    Remove(Index, Index),
-    Append(Vec<u8>),
-    /// Overwrites 8 bytes at an index with a little-endian `u64` (lengths, offsets).
-    U64(Index, u64),
-}
-
-fn interesting_u64() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        0..64u64,
-        Just(u64::MAX),
-        Just(u64::MAX / 2),
-        Just(1u64 << 32),
-        Just(100_000_001),
-        any::<u64>(),
-    ]
-}
-
-fn byte_edit() -> impl Strategy<Value = ByteEdit> {
-    prop_oneof![
-        4 => (any::<Index>(), 0..8u8).prop_map(|(i, b)| ByteEdit::Flip(i, b)),
-        2 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Set(i, b)),
-        2 => any::<Index>().prop_map(ByteEdit::Truncate),
-        1 => (any::<Index>(), prop::collection::vec(any::<u8>(), 1..16))
-            .prop_map(|(i, v)| ByteEdit::Insert(i, v)),
-        1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| ByteEdit::Remove(a, b)),
-        1 => prop::collection::vec(any::<u8>(), 1..64).prop_map(ByteEdit::Append),
-        1 => (any::<Index>(), interesting_u64()).prop_map(|(i, v)| ByteEdit::U64(i, v)),
-    ]
-}
-
-fn apply(bytes: &mut Vec<u8>, edit: &ByteEdit) {
-    let n = bytes.len();
-    match edit {
-        ByteEdit::Flip(i, b) if n > 0 => bytes[i.index(n)] ^= 1 << b,
-        ByteEdit::Set(i, b) if n > 0 => bytes[i.index(n)] = *b,
-        ByteEdit::Truncate(i) => bytes.truncate(i.index(n + 1)),
-        ByteEdit::Insert(i, v) => {
-            let at = i.index(n + 1);
-            bytes.splice(at..at, v.iter().copied());
-        }
-        ByteEdit::Remove(a, b) if n > 0 => {
-            let a = a.index(n);
-            let b = a + b.index(n - a).min(64);
-            bytes.drain(a..b);
-        }
-        ByteEdit::Append(v) => bytes.extend_from_slice(v),
-        ByteEdit::U64(i, v) if n >= 8 => {
-            // Mostly the header length at 0, else anywhere.
-            let at = if i.index(4) == 0 { i.index(n - 7) } else { 0 };
-            bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        _ => {}
-    }
-}
 
 /// A JSON value to put where another was: numbers at the edges, wrong types.
 fn json_value() -> impl Strategy<Value = Json> {

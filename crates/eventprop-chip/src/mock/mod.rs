@@ -204,6 +204,28 @@ impl MockConfig {
                 return Err(Error::invalid(name, "finite and > 0", v));
             }
         }
+        let (lo, hi) = CLOCK_HZ_RANGE;
+        if !(lo..=hi).contains(&self.clock_hz) {
+            return Err(Error::invalid(
+                "chip.clock_hz",
+                format!("in [{lo:e}, {hi:e}] Hz"),
+                self.clock_hz,
+            ));
+        }
+        for (name, v, hi) in [
+            ("chip.weight_gain", self.weight_gain, MAX_WEIGHT_GAIN),
+            (
+                "chip.design_weight_scale",
+                self.design_weight_scale,
+                MAX_DESIGN_WEIGHT_SCALE,
+            ),
+            ("chip.noise_dt", self.noise_dt, MAX_PERIOD_S),
+            ("chip.cadc_period", self.cadc_period, MAX_PERIOD_S),
+        ] {
+            if v > hi {
+                return Err(Error::invalid(name, format!("<= {hi:e}"), v));
+            }
+        }
         for (name, v) in [
             ("chip.tau_mem_cv", self.tau_mem_cv),
             ("chip.tau_syn_cv", self.tau_syn_cv),
@@ -216,19 +238,19 @@ impl MockConfig {
                 return Err(Error::invalid(name, "in [0, 0.5]", v));
             }
         }
-        for (name, v) in [
-            ("chip.noise_std", self.noise_std),
-            ("chip.cadc_offset_std", self.cadc_offset_std),
-            ("chip.refractory", self.refractory),
+        for (name, v, hi) in [
+            ("chip.noise_std", self.noise_std, MAX_MODEL_UNITS),
+            ("chip.cadc_offset_std", self.cadc_offset_std, CADC_MAX),
+            ("chip.refractory", self.refractory, MAX_PERIOD_S),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::invalid(name, "finite and >= 0", v));
+            if !(v.is_finite() && (0.0..=hi).contains(&v)) {
+                return Err(Error::invalid(name, format!("in [0, {hi:e}]"), v));
             }
         }
-        if !self.threshold_offset.is_finite() {
+        if !(self.threshold_offset.is_finite() && self.threshold_offset.abs() <= MAX_MODEL_UNITS) {
             return Err(Error::invalid(
                 "chip.threshold_offset",
-                "finite",
+                format!("in [-{MAX_MODEL_UNITS:e}, {MAX_MODEL_UNITS:e}]"),
                 self.threshold_offset,
             ));
         }
@@ -250,7 +272,83 @@ impl MockConfig {
         }
         Ok(())
     }
+
+    /// Checks the periods against a simulated window of `steps` steps of `dt` (after
+    /// [`MockConfig::validate`]): at least one CADC sample period and one noise-kick
+    /// interval fit in the window (`period <= steps · dt`), at most
+    /// [`MAX_EVENTS_PER_STEP`] samples or kicks fall in one step (`period >= dt /
+    /// MAX_EVENTS_PER_STEP`), at most [`MAX_CADC_SAMPLES`] CADC samples and
+    /// [`MAX_NOISE_KICKS`] kicks per window, and the chip clock ticks at least once per
+    /// step (`clock_hz · dt >= 1`) when spike times are on it.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the key (`chip.<key>`), its value and the bound.
+    ///
+    /// ```
+    /// use eventprop_chip::mock::MockConfig;
+    /// let c = MockConfig { cadc_period: 1e-12, ..MockConfig::default() };
+    /// let err = c.validate_window(1e-6, 38).unwrap_err();
+    /// assert!(err.to_string().starts_with("chip.cadc_period: expected >= "), "{err}");
+    /// ```
+    pub fn validate_window(&self, dt: f64, steps: usize) -> Result<()> {
+        if !(dt.is_finite() && dt > 0.0) {
+            return Err(Error::invalid("dt", "finite and > 0", dt));
+        }
+        if steps == 0 {
+            return Err(Error::invalid("steps", ">= 1", 0));
+        }
+        let t_sim = steps as f64 * dt;
+        for (name, p, most) in [
+            ("chip.cadc_period", self.cadc_period, MAX_CADC_SAMPLES),
+            ("chip.noise_dt", self.noise_dt, MAX_NOISE_KICKS),
+        ] {
+            if p > t_sim * (1.0 + 1e-9) {
+                return Err(Error::invalid(
+                    name,
+                    format!("<= the simulated window {t_sim:e} s (at least one per window)"),
+                    p,
+                ));
+            }
+            let lo = (dt / MAX_EVENTS_PER_STEP as f64).max(t_sim / most as f64);
+            if p < lo {
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        ">= {lo:e} s (at most {MAX_EVENTS_PER_STEP} per step of {dt:e} s and \
+                         {most} per window of {t_sim:e} s)"
+                    ),
+                    p,
+                ));
+            }
+        }
+        if self.quantize_time && self.clock_hz * dt < 1.0 {
+            return Err(Error::invalid(
+                "chip.clock_hz",
+                format!(">= 1/dt = {:e} Hz (at least one tick per step)", 1.0 / dt),
+                self.clock_hz,
+            ));
+        }
+        Ok(())
+    }
 }
+
+/// The chip clock's range, Hz (`chip.clock_hz`; the hardware's is 125 MHz).
+pub const CLOCK_HZ_RANGE: (f64, f64) = (1e3, 1e12);
+/// The longest `chip.noise_dt`, `chip.cadc_period` and `chip.refractory` (s), before the
+/// window is known ([`MockConfig::validate_window`] bounds the periods by the window).
+pub const MAX_PERIOD_S: f64 = 1.0;
+/// The largest `chip.weight_gain`.
+pub const MAX_WEIGHT_GAIN: f64 = 1e3;
+/// The largest `chip.design_weight_scale` (levels per model unit).
+pub const MAX_DESIGN_WEIGHT_SCALE: f64 = 1e6;
+/// The largest magnitude of `chip.noise_std` and `chip.threshold_offset` (model units).
+pub const MAX_MODEL_UNITS: f64 = 1e6;
+/// The most CADC samples or noise kicks in one grid step.
+pub const MAX_EVENTS_PER_STEP: usize = 100;
+/// The most CADC samples in one window (each is stored per neuron and sample).
+pub const MAX_CADC_SAMPLES: usize = 100_000;
+/// The most noise kicks in one window.
+pub const MAX_NOISE_KICKS: usize = 1_000_000;
 
 /// The host-side settings of a chip: how model weights become levels and how readout codes
 /// become model units (from [`crate::calibrate`]).
@@ -300,6 +398,12 @@ pub struct MockChip {
 /// kicks every `h` on a free neuron (stationary, sampled just before a kick).
 fn kick_variance_factor(a: f64, b: f64, h: f64) -> f64 {
     let horizon = 40.0 / a.min(b);
+    if horizon / h > 1e6 {
+        // kicks much denser than the time constants: the sum is (1/h) ∫ (a φ)² ds =
+        // a / (2 b (a + b) h) up to O(h²) (Euler–Maclaurin, the integrand and its slope
+        // vanish at 0), and the loop below would run for ever
+        return a / (2.0 * b * (a + b) * h);
+    }
     let mut sum = 0.0;
     let mut m = 1.0;
     while m * h < horizon {
@@ -427,12 +531,7 @@ impl MockChip {
     ) -> Result<Self> {
         spec.validate()?;
         config.validate()?;
-        if !(dt.is_finite() && dt > 0.0) {
-            return Err(Error::invalid("dt", "finite and > 0", dt));
-        }
-        if steps == 0 {
-            return Err(Error::invalid("steps", ">= 1", 0));
-        }
+        config.validate_window(dt, steps)?;
         let span = spec.lif.threshold - spec.lif.leak;
         if span.is_nan() || span <= 0.0 {
             return Err(Error::invalid(
@@ -1109,5 +1208,181 @@ mod tests {
         };
         let n = core_agrees_with_per_neuron_simulation(refractory);
         assert!(n > 500);
+    }
+
+    /// Periods against the window: tiny or huge periods and clocks are refused before
+    /// anything is allocated, and the kick-variance sum never loops for ever.
+    #[test]
+    fn periods_and_clock_are_bounded_by_the_window_and_the_step() {
+        let (dt, steps) = (1e-6, 38);
+        let net = || crate::yinyang_network(vec![4]);
+        for (c, key) in [
+            (
+                MockConfig {
+                    cadc_period: 1e-300,
+                    ..MockConfig::default()
+                },
+                "chip.cadc_period",
+            ),
+            (
+                MockConfig {
+                    cadc_period: 1e-12,
+                    ..MockConfig::default()
+                },
+                "chip.cadc_period",
+            ),
+            (
+                MockConfig {
+                    cadc_period: 39e-6,
+                    ..MockConfig::default()
+                },
+                "chip.cadc_period",
+            ),
+            (
+                MockConfig {
+                    noise_dt: 1e-300,
+                    ..MockConfig::default()
+                },
+                "chip.noise_dt",
+            ),
+            (
+                MockConfig {
+                    noise_dt: 1e-12,
+                    ..MockConfig::default()
+                },
+                "chip.noise_dt",
+            ),
+            (
+                MockConfig {
+                    clock_hz: 1e300,
+                    ..MockConfig::default()
+                },
+                "chip.clock_hz",
+            ),
+            (
+                MockConfig {
+                    clock_hz: 1e5,
+                    ..MockConfig::default()
+                },
+                "chip.clock_hz",
+            ),
+        ] {
+            let err = MockChip::new(net(), c, 0, dt, steps)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("{key}: expected ")), "{err}");
+        }
+        // the edges are accepted: one period per window, 100 per step
+        for c in [
+            MockConfig {
+                cadc_period: 38e-6,
+                noise_dt: 38e-6,
+                ..MockConfig::default()
+            },
+            MockConfig {
+                cadc_period: 1e-8,
+                noise_dt: 1e-8,
+                ..MockConfig::default()
+            },
+        ] {
+            MockChip::new(net(), c, 0, dt, steps).expect("edge accepted");
+        }
+        // kicks far denser than the time constants: the closed form, close to the sum
+        let (a, b) = (1.0 / 4e-6, 1.0 / 6e-6);
+        let h = 1e-12;
+        let start = std::time::Instant::now();
+        let f = kick_variance_factor(a, b, h);
+        assert!(start.elapsed().as_secs() < 1);
+        let sum = {
+            let h = 1e-10;
+            kick_variance_factor(a, b, h) * 1e-10 / 1e-12
+        };
+        assert!(((f - sum) / sum).abs() < 1e-3, "{f} vs {sum}");
+    }
+
+    /// Fuzzer (bounded, fixed seed): 400 configs with keys drawn from hostile values (0,
+    /// ±tiny, ±huge, NaN, ±∞, and values around the defaults) never panic or hang in
+    /// [`MockChip::new`]; each accepted one runs a Yin-Yang sample within its bounds.
+    #[test]
+    fn fuzzed_configs_are_accepted_or_refused_never_panic() {
+        let mut rng = ChaCha8Rng::seed_from_u64(26);
+        let hostile = [
+            0.0,
+            -1.0,
+            1e-300,
+            1e-12,
+            1e-9,
+            1e-7,
+            1e-6,
+            2e-6,
+            3.8e-5,
+            1e-3,
+            1.0,
+            1e3,
+            1e6,
+            1e12,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let encoding = yinyang::Encoding::default();
+        let input = yinyang::encode(&yinyang::generate(1, 4), &encoding);
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..400 {
+            let mut c = MockConfig::default();
+            let mut pick = |v: &mut f64| {
+                if rng.random_range(0..3) == 0 {
+                    *v = hostile[rng.random_range(0..hostile.len())];
+                }
+            };
+            for v in [
+                &mut c.noise_dt,
+                &mut c.cadc_period,
+                &mut c.clock_hz,
+                &mut c.weight_gain,
+                &mut c.design_weight_scale,
+                &mut c.noise_std,
+                &mut c.refractory,
+                &mut c.threshold_offset,
+                &mut c.tau_mem_cv,
+                &mut c.cadc_offset_std,
+            ] {
+                pick(v);
+            }
+            let start = std::time::Instant::now();
+            let r = std::panic::catch_unwind(|| {
+                let chip = MockChip::new(
+                    crate::yinyang_network(vec![10]),
+                    c.clone(),
+                    1,
+                    encoding.dt,
+                    encoding.steps(),
+                )?;
+                let w: Vec<Array2<f64>> = chip
+                    .spec
+                    .weight_shapes()
+                    .iter()
+                    .map(|&s| Array2::from_elem(s, 0.5))
+                    .collect();
+                let conf = chip.configure(&w)?;
+                let inputs: Vec<&[Spike]> = input.samples.iter().map(Vec::as_slice).collect();
+                chip.run(&conf, &inputs).map(|_| ())
+            });
+            match r {
+                Ok(Ok(())) => accepted += 1,
+                Ok(Err(e)) => {
+                    let e = e.to_string();
+                    assert!(e.contains(": expected "), "{e}");
+                    refused += 1;
+                }
+                Err(_) => panic!("panicked on {c:?}"),
+            }
+            assert!(start.elapsed().as_secs() < 10, "slow on {c:?}");
+        }
+        assert!(
+            accepted > 20 && refused > 100,
+            "{accepted} accepted, {refused} refused"
+        );
     }
 }

@@ -123,10 +123,24 @@ fn train_on_files_and_eval_data_reproduces_the_logged_test_accuracy() {
         stderr.contains("data: 150 train, 50 validation, 100 test samples"),
         "{stderr}"
     );
-    // The paths are stored as given (relative).
+    // The paths are stored canonical and absolute (a resume works from any directory),
+    // with each file's fingerprint.
     let config = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
-    assert!(config.contains("train = \"train.npz\""), "{config}");
-    assert!(config.contains("test = \"test.npz\""), "{config}");
+    let abs = |f: &str| {
+        std::fs::canonicalize(d.join(f))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    assert!(
+        config.contains(&format!("train = \"{}\"", abs("train.npz"))),
+        "{config}"
+    );
+    assert!(
+        config.contains(&format!("test = \"{}\"", abs("test.npz"))),
+        "{config}"
+    );
+    assert!(config.contains("[data.fingerprints]"), "{config}");
     let m = metrics(&d.join("run"));
     let test_acc = m[1]["test_acc"].as_f64().unwrap();
     assert_eq!(

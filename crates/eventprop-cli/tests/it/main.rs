@@ -8,6 +8,7 @@ mod data_files_cli;
 mod events_cli;
 mod exact_cli;
 mod exact_general_cli;
+mod hostile_cli;
 mod limits_cli;
 mod neuron_cli;
 mod nir_cli;

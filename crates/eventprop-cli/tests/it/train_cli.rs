@@ -4,24 +4,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::common::SMALL;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_eventprop"))
 }
-
-/// Small, fast settings (a few hundred samples, one thread for bit-identical results).
-const SMALL: &[&str] = &[
-    "--train-size",
-    "200",
-    "--val-size",
-    "100",
-    "--test-size",
-    "100",
-    "--batch-size",
-    "25",
-    "--threads",
-    "1",
-    "--quiet",
-];
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("binary runs")

@@ -146,11 +146,7 @@ fn fused_layer_is_deterministic_across_threads_and_calls() {
     let (x, w, params, g) = random_case(7, (80, 21, 9, 13));
     let input = EventBatch::from_dense(x.view()).unwrap();
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        eventprop_testkit::with_threads(threads, || {
             let mut layer = FusedLif::new(&params, 13, 1e-6, Discretization::Seed).unwrap();
             let mut out = Vec::new();
             for _ in 0..2 {

@@ -232,11 +232,7 @@ fn recurrent_fused_layer_is_deterministic_across_threads_and_calls() {
     let c = random_case(7, (80, 21, 9, 13), 0.8);
     let input = EventBatch::from_dense(c.x.view()).unwrap();
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        eventprop_testkit::with_threads(threads, || {
             let mut layer = FusedLif::new(&c.params, 13, 1e-6, Discretization::Corrected).unwrap();
             let mut out = Vec::new();
             for _ in 0..2 {

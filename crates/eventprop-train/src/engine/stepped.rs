@@ -128,7 +128,7 @@ impl SteppedEngine {
     /// [`Error::Invalid`] for settings this engine does not have (the silent-label term of
     /// the first-spike loss) or an invalid network.
     pub fn new(config: &EngineSettings) -> Result<Self> {
-        refuse_silent_label(&config.loss)?;
+        config.loss.refuse_silent_label()?;
         let spec = config.network.clone();
         spec.validate()?;
         if !spec.fused_stepped() {
@@ -263,23 +263,6 @@ impl SteppedEngine {
         let out = self.fused_run(&mut layers, weights, inputs, labels, pass, Some(hw));
         self.put_layers(layers);
         out
-    }
-}
-
-/// The silent-label membrane term of the first-spike loss is exact-engine only.
-///
-/// # Errors
-/// [`Error::Invalid`] for a first-spike loss with `silent_label_gamma != 0`.
-pub(crate) fn refuse_silent_label(loss: &LossKind) -> Result<()> {
-    match *loss {
-        LossKind::FirstSpike {
-            silent_label_gamma, ..
-        } if silent_label_gamma != 0.0 => Err(Error::invalid(
-            "loss.silent_label_gamma",
-            "0 with the stepped engine (its membrane-maximum term is exact-engine only)",
-            silent_label_gamma,
-        )),
-        _ => Ok(()),
     }
 }
 

@@ -77,7 +77,7 @@ impl SteppedLearnEngine {
     /// [`Error::Invalid`] for the silent-label term (exact engine only), a `Seed`
     /// discretization (these layers implement the `Corrected` one) or an invalid network.
     pub fn new(config: &EngineSettings) -> Result<Self> {
-        super::stepped::refuse_silent_label(&config.loss)?;
+        config.loss.refuse_silent_label()?;
         if config.stepped.discretization != eventprop_core::Discretization::Corrected {
             return Err(Error::invalid(
                 "stepped.discretization",

@@ -444,6 +444,17 @@ fn events_round_trip_with_offsets_or_sample_index() {
         ],
     );
     assert_eq!(read_events(&p, 7, 3).unwrap(), s);
+    // a bound on the declared events: 5 fit, 4 do not (refused before reading the arrays)
+    use eventprop_train::files::read_events_bounded;
+    assert_eq!(read_events_bounded(&p, 7, 3, Some(5)).unwrap(), s);
+    let e = read_events_bounded(&p, 7, 3, Some(4))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("memory: expected at most 4 events in ")
+            && e.ends_with("got 5 events declared by `times`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -721,4 +732,50 @@ fn training_on_files_written_from_the_generator_equals_training_on_the_generator
         e.evaluate(&b.data().test).unwrap().accuracy,
         mb.test_acc.unwrap()
     );
+}
+
+/// A resumed run reads the files it started with: the paths are stored absolute, each
+/// file's fingerprint is in the config, and a changed file is refused (naming the key, the
+/// file and both fingerprints) unless the change is allowed, which records the new one.
+#[test]
+fn resume_refuses_changed_data_unless_allowed() {
+    use eventprop_train::trainer::DataChange;
+    let d = tempfile::tempdir().unwrap();
+    let mut cfg = TrainConfig {
+        train_size: 40,
+        val_size: 10,
+        test_size: 10,
+        ..TrainConfig::default()
+    };
+    let s = cfg.splits().unwrap();
+    let train = d.path().join("train.npz");
+    write_yinyang(&train, &s.train);
+    // a path through `..`: stored in canonical form
+    std::fs::create_dir(d.path().join("sub")).unwrap();
+    cfg.data.train = Some(d.path().join("sub/../train.npz"));
+    let b = Trainer::new(cfg).unwrap();
+    let stored = b.config().data.train.clone().unwrap();
+    assert_eq!(stored, std::fs::canonicalize(&train).unwrap());
+    let fp = b.config().data.fingerprints["train"].clone();
+    assert!(fp.contains(" B, h64 "), "{fp}");
+    let ck = d.path().join("ck.safetensors");
+    b.save(&ck).unwrap();
+    Trainer::load(&ck).unwrap();
+    // the same file regenerated shorter: refused
+    let shorter = yinyang::Dataset {
+        features: s.train.features[..30].to_vec(),
+        labels: s.train.labels[..30].to_vec(),
+    };
+    write_yinyang(&train, &shorter);
+    let e = Trainer::load(&ck).unwrap_err().to_string();
+    assert!(
+        e.starts_with("data.train: expected the data the run started with (")
+            && e.contains(&fp)
+            && e.contains("pass --allow-data-change"),
+        "{e}"
+    );
+    let r = Trainer::load_with_data(&ck, DataChange::Allow).unwrap();
+    // 30 samples, 10 of them held out for validation
+    assert_eq!(r.data().train.len(), 20);
+    assert_ne!(r.config().data.fingerprints["train"], fp);
 }

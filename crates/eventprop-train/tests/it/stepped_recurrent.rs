@@ -259,11 +259,7 @@ fn fused_recurrent_engine_is_independent_of_the_thread_count() {
     let set = yinyang::encode(&yinyang::generate(50, 8), &c.encoding);
     let inputs: Vec<&[Spike]> = set.samples.iter().map(Vec::as_slice).collect();
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        eventprop_testkit::with_threads(threads, || {
             let e = SteppedEngine::new(&c.engine_settings()).unwrap();
             let o = e.run(&w, &inputs, &set.labels, Pass::Train).unwrap();
             let mut bits = vec![o.loss_sum.to_bits(), o.hidden_spikes.to_bits()];

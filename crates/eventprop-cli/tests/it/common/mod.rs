@@ -49,3 +49,18 @@ pub fn accuracy(out: &str, prefix: &str) -> f64 {
     assert!((printed - 100.0 * acc).abs() <= 0.005 + 1e-9, "{rest}");
     acc
 }
+
+/// Small, fast settings (a few hundred samples, one thread for bit-identical results).
+pub const SMALL: &[&str] = &[
+    "--train-size",
+    "200",
+    "--val-size",
+    "100",
+    "--test-size",
+    "100",
+    "--batch-size",
+    "25",
+    "--threads",
+    "1",
+    "--quiet",
+];
