@@ -115,7 +115,8 @@ def timed(fn, reps, *args):
 def ours(exe, size, threads):
     """`eventprop bench` records for `size`: {path: median_ms}."""
     out = subprocess.run(
-        [exe, "bench", "--size", size, "--threads", str(threads), "--json"],
+        [exe, "bench", "--size", size, "--threads", str(threads), "--path", "both",
+         "--json"],
         check=True, capture_output=True, text=True,
     ).stdout
     recs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]

@@ -34,9 +34,10 @@ pub struct BenchArgs {
     /// Time steps `T` instead of the size's own (for scaling measurements), >= 1.
     #[arg(long, allow_hyphen_values = true, value_parser = count_arg)]
     steps: Option<usize>,
-    /// Which implementation to run: the seed function, the fused layer, or both (the
-    /// fused one last, with the agreement of their gradients checked).
-    #[arg(long, default_value = "both", value_parser = ["both", "seed", "fused"])]
+    /// Which implementation to run: the fused layer (the training path; default), the seed
+    /// function (dense arrays, several GB at `--size shd`), or both (the fused one last,
+    /// with the agreement of their gradients checked).
+    #[arg(long, default_value = "fused", value_parser = ["both", "seed", "fused"])]
     path: String,
     /// Print one JSON object per size and path instead of text.
     #[arg(long)]

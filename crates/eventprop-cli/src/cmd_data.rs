@@ -43,6 +43,65 @@ enum Kind {
     /// shift and tempo variation per sample; spike counts per channel carry almost no
     /// class information.
     Order(OrderArgs),
+    /// The Yin-Yang generator's standard splits (those of `train yinyang --data-seed S`) as
+    /// feature files `train.npz`, `validation.npz`, `test.npz` in `--out DIR` (`x` float64
+    /// (S, 4), `y` int64), the format `train yinyang --train/--val/--test` reads.
+    Yinyang(YinYangArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct YinYangArgs {
+    /// Output directory (created; the three files are written atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Seed of the splits (as `train yinyang --data-seed`).
+    #[arg(long, default_value_t = 0)]
+    data_seed: u64,
+    /// Training samples.
+    #[arg(long, default_value_t = 5000)]
+    train_size: usize,
+    /// Validation samples.
+    #[arg(long, default_value_t = 1000)]
+    val_size: usize,
+    /// Test samples.
+    #[arg(long, default_value_t = 1000)]
+    test_size: usize,
+}
+
+/// Writes the Yin-Yang splits of `data yinyang`.
+fn write_yinyang(a: &YinYangArgs) -> Result<()> {
+    use eventprop_train::yinyang;
+    let samples = a.train_size as f64 + a.val_size as f64 + a.test_size as f64;
+    // 40 B per sample (4 float64 features and a label) while generating and writing.
+    if samples * 40.0 > 8.0 * (1u64 << 30) as f64 {
+        anyhow::bail!("--train-size, --val-size, --test-size: {samples:.3e} samples in all, expected at most 8 GiB of features");
+    }
+    for (flag, n) in [
+        ("--train-size", a.train_size),
+        ("--val-size", a.val_size),
+        ("--test-size", a.test_size),
+    ] {
+        if n == 0 {
+            anyhow::bail!("{flag}: expected >= 1, got 0");
+        }
+    }
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("--out {}: cannot create the directory", a.out.display()))?;
+    let seeds = yinyang::split_seeds(a.data_seed);
+    for ((name, n), seed) in [
+        ("train.npz", a.train_size),
+        ("validation.npz", a.val_size),
+        ("test.npz", a.test_size),
+    ]
+    .into_iter()
+    .zip(seeds)
+    {
+        let path = a.out.join(name);
+        eventprop_train::files::write_yinyang(&path, &yinyang::generate(n, seed))
+            .with_context(|| format!("--out {}", a.out.display()))?;
+        println!("wrote {}: {n} samples", path.display());
+    }
+    Ok(())
 }
 
 /// The flags every kind has.
@@ -247,6 +306,7 @@ fn check_size(samples: usize, events_per_sample: f64) -> Result<()> {
 /// Runs `data`.
 pub fn run(args: DataArgs) -> Result<()> {
     let out = match &args.kind {
+        Kind::Yinyang(a) => return write_yinyang(a),
         Kind::Timing(a) => &a.common.out,
         Kind::Latency(a) => &a.common.out,
         Kind::Rates(a) => &a.common.out,
@@ -344,6 +404,7 @@ pub fn run(args: DataArgs) -> Result<()> {
             });
             (c, set, a.channels, a.classes)
         }
+        Kind::Yinyang(_) => unreachable!("handled above"),
         Kind::Order(a) => {
             let c = a.common;
             let noise = a.noise_rate * a.channels as f64 * a.duration;

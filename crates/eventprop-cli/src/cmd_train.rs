@@ -16,7 +16,7 @@ use eventprop_train::chip::ChipKind;
 use eventprop_train::config::Task;
 use eventprop_train::engine::chip::ChipEngine;
 use eventprop_train::fsio::DirLock;
-use eventprop_train::trainer::{DataChange, Event, LAST_CHECKPOINT};
+use eventprop_train::trainer::{DataChange, Event, BEST_CHECKPOINT, LAST_CHECKPOINT};
 use eventprop_train::{metrics, yinyang, EngineKind, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -34,7 +34,13 @@ enum TaskCmd {
     #[command(allow_negative_numbers = true)]
     Yinyang(Box<TaskArgs<YinYangData>>),
     /// Train on spike-event files (SHD/SSC HDF5, event `.npz`).
-    #[command(allow_negative_numbers = true)]
+    // The chip engine runs Yin-Yang only: its flags are not listed here (and refused).
+    #[command(
+        allow_negative_numbers = true,
+        mut_arg("chip", |a| a.hide(true)),
+        mut_arg("chip_seed", |a| a.hide(true)),
+        mut_arg("chip_config", |a| a.hide(true))
+    )]
     Events(Box<TaskArgs<EventData>>),
 }
 
@@ -157,6 +163,26 @@ struct Settings {
     #[arg(long, allow_hyphen_values = true, value_name = "C")]
     #[serde(rename = "optim.weight_clip")]
     weight_clip: Option<f64>,
+    /// Decoupled (AdamW) weight decay: weights are multiplied by 1 − lr × this before each
+    /// update (default 0: plain Adam).
+    #[arg(long, allow_hyphen_values = true)]
+    #[serde(rename = "optim.weight_decay")]
+    weight_decay: Option<f64>,
+    /// Learning-rate schedule: `step` (× --lr-gamma every --lr-step epochs; default),
+    /// `cosine` (to 0 over the epochs) or `plateau` (× --lr-gamma after --lr-step epochs
+    /// without a better validation accuracy).
+    #[arg(long, value_name = "step|cosine|plateau")]
+    #[serde(rename = "optim.lr_schedule")]
+    lr_schedule: Option<eventprop_train::optim::LrSchedule>,
+    /// Epochs of linear learning-rate warm-up before the schedule (default 0).
+    #[arg(long, value_name = "N")]
+    #[serde(rename = "optim.warmup_epochs")]
+    warmup_epochs: Option<usize>,
+    /// Early stopping: stop when the validation accuracy has not improved for N epochs
+    /// (best.safetensors holds the best epoch; default 0: never).
+    #[arg(long, value_name = "N")]
+    #[serde(rename = "optim.patience")]
+    patience: Option<usize>,
     /// Hidden layer sizes, comma-separated (e.g. `120` or `100,50`).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     #[serde(rename = "network.hidden")]
@@ -613,7 +639,7 @@ fn epoch_bar(quiet: bool, epoch: usize, epochs: usize) -> ProgressBar {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     };
     bar.set_style(
-        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} | ETA {eta}")
             .expect("static template")
             .progress_chars("=> "),
     );
@@ -623,6 +649,22 @@ fn epoch_bar(quiet: bool, epoch: usize, epochs: usize) -> ProgressBar {
 
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.4}"))
+}
+
+/// An accuracy (a fraction) as a percentage with two decimals, e.g. `96.60 %`.
+pub(crate) fn pct(acc: f64) -> String {
+    format!("{:.2} %", 100.0 * acc)
+}
+
+fn pct_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), pct)
+}
+
+/// An accuracy of `samples` samples as `96.60 % (966 of 1000)`: the count makes the
+/// fraction exact.
+pub(crate) fn pct_of(acc: f64, samples: usize) -> String {
+    let correct = (acc * samples as f64).round() as usize;
+    format!("{} ({correct} of {samples})", pct(acc))
 }
 
 /// Runs `train`.
@@ -721,8 +763,14 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         .chain([spec.n_out])
         .map(|n| n.to_string())
         .collect();
+    // The exact engine has no time grid: it reports the simulated window.
+    let time = if c.engine == EngineKind::Exact {
+        format!("exact spike times over {} s", c.t_sim())
+    } else {
+        format!("{} steps of {} s", c.steps(), c.dt())
+    };
     eprintln!(
-        "training {} on the {} engine: {} epochs, {}, {} loss, {} steps of {} s, output in {}",
+        "training {} on the {} engine: {} epochs, {}, {} loss, {time}, output in {}",
         match c.task {
             Task::Yinyang => "Yin-Yang",
             Task::Events => "event data",
@@ -731,8 +779,6 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         c.epochs,
         sizes.join("-"),
         c.loss.name().replace('_', "-"),
-        c.steps(),
-        c.dt(),
         dir.display()
     );
     let d = &trainer.data();
@@ -756,29 +802,66 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
     }
     let epochs = c.epochs;
     let quiet = args.quiet;
-    let mut bar: Option<ProgressBar> = None;
+    let n_train = d.train.len();
+    let mut bar: Option<(ProgressBar, std::time::Instant)> = None;
     trainer.run(&dir, &mut |e| match e {
         Event::Batch(p) => {
-            let b = bar.get_or_insert_with(|| epoch_bar(quiet, p.epoch, epochs));
+            let (b, start) = bar.get_or_insert_with(|| {
+                (epoch_bar(quiet, p.epoch, epochs), std::time::Instant::now())
+            });
             b.set_length(p.batches as u64);
             b.set_position(p.batch as u64);
+            let secs = start.elapsed().as_secs_f64();
             b.set_message(format!(
-                "loss {:.4} acc {:.4} rate {:.1} spikes/sample",
-                p.loss, p.accuracy, p.hidden_spikes_per_sample
+                "loss {:.4} acc {} rate {:.1} spikes/sample | {:.0} samples/s",
+                p.loss,
+                pct(p.accuracy),
+                p.hidden_spikes_per_sample,
+                p.samples as f64 / secs.max(1e-9)
             ));
         }
         Event::Epoch(m) => {
-            if let Some(b) = bar.take() {
+            if let Some((b, _)) = bar.take() {
                 b.finish_and_clear();
             }
-            print_epoch(m, epochs);
+            print_epoch(m, epochs, n_train);
         }
         Event::Warning(w) => eprintln!("warning: {w}"),
     })?;
-    if let Some(m) = trainer.history().last() {
-        println!("test accuracy: {}", fmt_opt(m.test_acc));
+    if let Some(best) = trainer.stopped_early() {
+        println!(
+            "stopped early after epoch {}: no better validation accuracy in the {} epochs after epoch {best} (--patience)",
+            trainer.epochs_done(),
+            trainer.config().optim.patience
+        );
     }
+    print_summary(&trainer);
     Ok(())
+}
+
+/// The closing lines of `train`: the last epoch (`checkpoint.safetensors`) and the best
+/// validation epoch (`best.safetensors`), each with the checkpoint it belongs to.
+fn print_summary(trainer: &Trainer) {
+    let Some(last) = trainer.history().last() else {
+        return;
+    };
+    let n_test = trainer.data().test.len();
+    let test =
+        |m: &metrics::EpochMetrics| m.test_acc.map_or_else(|| "-".into(), |a| pct_of(a, n_test));
+    println!(
+        "test accuracy: {}: last epoch {} ({LAST_CHECKPOINT}), validation {}",
+        test(last),
+        last.epoch,
+        pct_opt(last.val_acc)
+    );
+    if let Some(best) = trainer.best_epoch() {
+        println!(
+            "best validation: {} at epoch {} ({BEST_CHECKPOINT}), test accuracy there {}",
+            pct_opt(best.val_acc),
+            best.epoch,
+            test(best)
+        );
+    }
 }
 
 /// Runs `eval`.
@@ -894,7 +977,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             )
         }
     };
-    println!("accuracy: {}", e.accuracy);
+    println!("accuracy: {}", pct_of(e.accuracy, e.samples));
     println!("loss: {}", e.loss);
     println!("hidden spikes per sample: {}", e.hidden_spikes_per_sample);
     if let Some(s) = e.silent_output_fraction {
@@ -904,20 +987,22 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     println!("epochs trained: {}", trainer.epochs_done());
     Ok(())
 }
-/// Prints one epoch's summary line.
-fn print_epoch(m: &metrics::EpochMetrics, epochs: usize) {
+/// Prints one epoch's summary line (`n_train`: training samples per epoch, for the
+/// samples/s of the training pass).
+fn print_epoch(m: &metrics::EpochMetrics, epochs: usize, n_train: usize) {
     println!(
-        "epoch {}/{}: train loss {:.4} acc {:.4} | val loss {} acc {} | test loss {} acc {} | {:.3} s (training {:.3} s) | {:.1} hidden spikes/sample",
+        "epoch {}/{}: train loss {:.4} acc {} | val loss {} acc {} | test loss {} acc {} | {:.3} s (training {:.3} s, {:.0} samples/s) | {:.1} hidden spikes/sample",
         m.epoch,
         epochs,
         m.train_loss,
-        m.train_acc,
+        pct(m.train_acc),
         fmt_opt(m.val_loss),
-        fmt_opt(m.val_acc),
+        pct_opt(m.val_acc),
         fmt_opt(m.test_loss),
-        fmt_opt(m.test_acc),
+        pct_opt(m.test_acc),
         m.epoch_seconds,
         m.train_seconds,
+        n_train as f64 / m.train_seconds.max(1e-9),
         m.hidden_spikes_per_sample
     );
     if let Some(a) = &m.augment {

@@ -375,6 +375,26 @@ pub fn write_events(path: &Path, set: &SpikeSet) -> Result<()> {
     })
 }
 
+/// Writes a Yin-Yang set as the feature `.npz` that [`read_yinyang`] reads: `x` (float64,
+/// `(S, 4)`: `x, y, 1-x, 1-y`) and `y` (int64 labels); atomically. The features are stored
+/// bit-exactly, so training on the file equals training on the set.
+///
+/// # Errors
+/// [`Error::Io`] naming `path`.
+pub fn write_yinyang(path: &Path, set: &yinyang::Dataset) -> Result<()> {
+    let x: Vec<f64> = set.features.iter().flatten().copied().collect();
+    let x = Array2::from_shape_vec((set.features.len(), 4), x).expect("4 features per sample");
+    let y: Vec<i64> = set.labels.iter().map(|&l| l as i64).collect();
+    crate::fsio::write_atomic_with(path, |w| {
+        let io = |e: ndarray_npy::WriteNpzError| std::io::Error::other(e.to_string());
+        let mut npz = ndarray_npy::NpzWriter::new(w);
+        npz.add_array("x", &x).map_err(io)?;
+        npz.add_array("y", &ndarray::Array1::from(y)).map_err(io)?;
+        npz.finish().map_err(io)?;
+        Ok(())
+    })
+}
+
 fn extension(path: &Path) -> Option<String> {
     path.extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())

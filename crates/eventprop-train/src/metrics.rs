@@ -44,6 +44,12 @@ pub struct EpochMetrics {
     /// only; in `metrics.json`, not in the CSV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<eventprop_data::augment::AugmentStats>,
+    /// The spike-activity watchdog's warnings of this epoch (a silent or saturated hidden
+    /// layer, with the fix it suggests; see `trainer::activity_warnings`), also printed as
+    /// `warning: ...` lines (absent when there were none; in `metrics.json`, not in the
+    /// CSV).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The CSV header, in column order.
@@ -118,6 +124,7 @@ mod tests {
             hidden_spikes_per_sample: 12.5,
             chip: None,
             augment: None,
+            warnings: Vec::new(),
         }]
     }
 

@@ -1,4 +1,7 @@
-//! Adam (Kingma & Ba 2015, PyTorch's bias-corrected form) and a step learning-rate schedule.
+//! Adam (Kingma & Ba 2015, PyTorch's bias-corrected form), decoupled weight decay
+//! (AdamW, Loshchilov & Hutter 2019), learning-rate schedules (step, cosine, plateau, each
+//! with an optional linear warm-up) and early stopping on validation
+//! ([`OptimSettings`]).
 //!
 //! Adam, per parameter element, at its `t`-th update:
 //!
@@ -9,6 +12,8 @@
 //!
 //! The moments are kept in `f64` whatever the parameter type, so that an `f32` and an `f64`
 //! run share one checkpoint format.
+
+use std::fmt;
 
 use eventprop_core::Real;
 use serde::{Deserialize, Serialize};
@@ -152,9 +157,49 @@ impl StepLr {
     }
 }
 
-/// The optimiser's section of a run's config (`[optim]`): Adam with a step schedule and
-/// optional weight clipping. [`OptimSettings::adam`] and [`OptimSettings::schedule`] build
-/// the optimiser from this section alone.
+/// The learning-rate schedule after the warm-up (`optim.lr_schedule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `lr · lr_gamma^(e / lr_step)` ([`StepLr`]; `e` counted from the end of the warm-up).
+    #[default]
+    Step,
+    /// Cosine annealing from `lr` towards 0 over the run's remaining epochs:
+    /// `lr · (1 + cos(π e / E)) / 2`, `E` = epochs − warm-up epochs (PyTorch's
+    /// `CosineAnnealingLR` with `eta_min = 0`, stepped once per epoch).
+    Cosine,
+    /// Multiply by `lr_gamma` whenever the validation accuracy has not improved on its best
+    /// for `lr_step` epochs (PyTorch's `ReduceLROnPlateau` in `max` mode, `cooldown = 0`);
+    /// derived from the run's history, so a resumed run repeats it.
+    Plateau,
+}
+
+impl fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Step => "step",
+            Self::Cosine => "cosine",
+            Self::Plateau => "plateau",
+        })
+    }
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "step" => Ok(Self::Step),
+            "cosine" => Ok(Self::Cosine),
+            "plateau" => Ok(Self::Plateau),
+            _ => Err(format!("expected `step`, `cosine` or `plateau`, got `{s}`")),
+        }
+    }
+}
+
+/// The optimiser's section of a run's config (`[optim]`): Adam (with decoupled weight
+/// decay), the learning-rate schedule with its warm-up, optional weight clipping, and
+/// early stopping. [`OptimSettings::adam`], [`OptimSettings::schedule`] and
+/// [`OptimSettings::lr_at`] build the optimiser from this section alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimSettings {
@@ -173,6 +218,23 @@ pub struct OptimSettings {
     /// Clip all weights to `[-c, c]` after each update (absent: no clipping).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_clip: Option<f64>,
+    /// Decoupled weight decay (AdamW): before each Adam update every weight matrix is
+    /// multiplied by `1 − lr · weight_decay` (delays, time constants and thresholds are not
+    /// decayed). 0 (the default) is plain Adam.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// The schedule after the warm-up: `step` (default), `cosine` or `plateau`.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    /// Epochs of linear warm-up: epoch `e < warmup_epochs` (0-based) uses
+    /// `lr · (e + 1) / (warmup_epochs + 1)`; the schedule starts after them (0: none).
+    #[serde(default)]
+    pub warmup_epochs: usize,
+    /// Early stopping: end the run when the validation accuracy has not improved on its
+    /// best for this many epochs (`best.safetensors` holds the best epoch); 0 (the
+    /// default): never.
+    #[serde(default)]
+    pub patience: usize,
 }
 
 impl Default for OptimSettings {
@@ -186,6 +248,10 @@ impl Default for OptimSettings {
             beta2: 0.999,
             eps: 1e-8,
             weight_clip: None,
+            weight_decay: 0.0,
+            lr_schedule: LrSchedule::Step,
+            warmup_epochs: 0,
+            patience: 0,
         }
     }
 }
@@ -203,7 +269,74 @@ impl OptimSettings {
                 return Err(Error::invalid("optim.weight_clip", "finite and > 0", c));
             }
         }
+        let wd = self.weight_decay;
+        if !(wd.is_finite() && wd >= 0.0 && self.lr * wd < 1.0) {
+            return Err(Error::invalid(
+                "optim.weight_decay",
+                format!("finite, >= 0 and < 1 / lr = {}", 1.0 / self.lr),
+                wd,
+            ));
+        }
         Ok(())
+    }
+
+    /// The learning rate of epoch `epoch` (0-based) of a run of `epochs` epochs whose
+    /// earlier epochs had the validation accuracies `val_acc` (`None`: not evaluated; read
+    /// by the plateau schedule only, which ignores `None`). With the defaults (step
+    /// schedule, no warm-up) this is [`StepLr::lr`] of [`OptimSettings::schedule`].
+    pub fn lr_at(&self, epoch: usize, epochs: usize, val_acc: &[Option<f64>]) -> f64 {
+        let w = self.warmup_epochs;
+        if epoch < w {
+            return self.lr * (epoch + 1) as f64 / (w + 1) as f64;
+        }
+        let e = epoch - w;
+        match self.lr_schedule {
+            LrSchedule::Step => StepLr {
+                base_lr: self.lr,
+                step_size: self.lr_step,
+                gamma: self.lr_gamma,
+            }
+            .lr(e),
+            LrSchedule::Cosine => {
+                let total = epochs.saturating_sub(w).max(1) as f64;
+                self.lr * 0.5 * (1.0 + (std::f64::consts::PI * e as f64 / total).cos())
+            }
+            LrSchedule::Plateau => {
+                let (mut best, mut since, mut decays) = (None::<f64>, 0usize, 0i32);
+                for a in val_acc.iter().take(epoch).skip(w).flatten() {
+                    if best.is_none_or(|b| *a > b) {
+                        best = Some(*a);
+                        since = 0;
+                    } else {
+                        since += 1;
+                        if since >= self.lr_step.max(1) {
+                            decays += 1;
+                            since = 0;
+                        }
+                    }
+                }
+                self.lr * self.lr_gamma.powi(decays)
+            }
+        }
+    }
+
+    /// Early stopping: `Some(best)` when `patience > 0` and the epochs after the first
+    /// epoch `best` (1-based) with the best validation accuracy in `val_acc` (one per
+    /// epoch done) are at least `patience`; `None` otherwise.
+    pub fn stop_after(&self, val_acc: &[Option<f64>]) -> Option<usize> {
+        if self.patience == 0 {
+            return None;
+        }
+        let mut best: Option<(usize, f64)> = None;
+        for (i, a) in val_acc.iter().enumerate() {
+            if let Some(a) = *a {
+                if best.is_none_or(|(_, b)| a > b) {
+                    best = Some((i + 1, a));
+                }
+            }
+        }
+        let (epoch, _) = best?;
+        (val_acc.len() - epoch >= self.patience).then_some(epoch)
     }
 
     /// A fresh Adam optimiser of these settings.
@@ -238,6 +371,7 @@ fn in_section(e: Error) -> Error {
                 "beta1" => "optim.beta1",
                 "beta2" => "optim.beta2",
                 "eps" => "optim.eps",
+                "weight_decay" => "optim.weight_decay",
                 other => other,
             },
             expected,
@@ -308,6 +442,84 @@ mod tests {
         for (a, b) in back.slots[0].m.iter().zip(&adam.slots[0].m) {
             assert!((a - b).abs() <= 1e-15 * b.abs());
         }
+    }
+
+    #[test]
+    fn default_schedule_is_the_step_schedule_bit_for_bit() {
+        let o = OptimSettings {
+            lr: 2e-3,
+            lr_step: 3,
+            lr_gamma: 0.7,
+            ..OptimSettings::default()
+        };
+        let s = o.schedule().unwrap();
+        for e in 0..20 {
+            assert_eq!(o.lr_at(e, 20, &[]).to_bits(), s.lr(e).to_bits());
+        }
+    }
+
+    #[test]
+    fn warm_up_cosine_and_plateau_schedules() {
+        let base = OptimSettings {
+            lr: 1.0,
+            lr_step: 2,
+            lr_gamma: 0.5,
+            warmup_epochs: 3,
+            ..OptimSettings::default()
+        };
+        // Warm-up: 1/4, 2/4, 3/4, then the step schedule from its start.
+        let lrs: Vec<f64> = (0..6).map(|e| base.lr_at(e, 10, &[])).collect();
+        assert_eq!(lrs, [0.25, 0.5, 0.75, 1.0, 1.0, 0.5]);
+        let cos = OptimSettings {
+            lr_schedule: LrSchedule::Cosine,
+            warmup_epochs: 0,
+            ..base.clone()
+        };
+        assert_eq!(cos.lr_at(0, 4, &[]), 1.0);
+        assert!((cos.lr_at(2, 4, &[]) - 0.5).abs() < 1e-15);
+        assert!(cos.lr_at(3, 4, &[]) < cos.lr_at(2, 4, &[]));
+        let plateau = OptimSettings {
+            lr_schedule: LrSchedule::Plateau,
+            warmup_epochs: 0,
+            ..base
+        };
+        let v = [
+            Some(0.5),
+            Some(0.6),
+            Some(0.6),
+            Some(0.55),
+            Some(0.7),
+            Some(0.6),
+        ];
+        // Two epochs without improvement after epoch 2 (index 1): one decay from epoch 4.
+        let lrs: Vec<f64> = (0..=6).map(|e| plateau.lr_at(e, 10, &v)).collect();
+        assert_eq!(lrs, [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5]);
+    }
+
+    #[test]
+    fn early_stopping_counts_epochs_since_the_best_validation_accuracy() {
+        let o = OptimSettings {
+            patience: 2,
+            ..OptimSettings::default()
+        };
+        assert_eq!(o.stop_after(&[Some(0.5), Some(0.6), Some(0.6)]), None);
+        assert_eq!(
+            o.stop_after(&[Some(0.5), Some(0.6), Some(0.6), Some(0.4)]),
+            Some(2)
+        );
+        assert_eq!(o.stop_after(&[None, None, None]), None);
+        let off = OptimSettings::default();
+        assert_eq!(off.stop_after(&[Some(0.9), Some(0.1), Some(0.1)]), None);
+    }
+
+    #[test]
+    fn weight_decay_is_validated_with_its_key() {
+        let o = OptimSettings {
+            weight_decay: -1.0,
+            ..OptimSettings::default()
+        };
+        let e = o.validate().unwrap_err().to_string();
+        assert!(e.contains("optim.weight_decay") && e.contains("-1"), "{e}");
     }
 
     #[test]

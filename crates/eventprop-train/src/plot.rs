@@ -155,6 +155,7 @@ mod tests {
                 hidden_spikes_per_sample: 10.0,
                 chip: None,
                 augment: None,
+                warnings: Vec::new(),
             })
             .collect();
         plot_metrics(&p, &m).unwrap();

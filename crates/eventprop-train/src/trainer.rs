@@ -64,6 +64,17 @@ const FORMAT_V1_EXACT: &str = "eventprop-exact-yinyang/1";
 
 pub use crate::config::shuffle_seed;
 
+/// The spike-activity watchdog ([`Trainer::activity_warnings`]) probes this many samples.
+pub const WATCH_SAMPLES: usize = 32;
+/// [`Trainer::run`] checks the activity after this many batches of a run's first epoch
+/// (after the last batch when the epoch has fewer).
+pub const WATCH_BATCH: usize = 5;
+/// A hidden layer with fewer spikes per sample (all its neurons together) is silent.
+pub const SILENT_SPIKES: f64 = 0.1;
+/// With `init.rule = "data"`, a hidden layer whose mean rate exceeds this multiple of
+/// `init.target_rate` (the rate it was calibrated to) is saturated.
+pub const SATURATED_RATE_FACTOR: f64 = 20.0;
+
 /// Loss, accuracy and activity on a data set.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
@@ -94,6 +105,8 @@ pub struct Progress {
     pub accuracy: f64,
     /// Running hidden spikes per sample.
     pub hidden_spikes_per_sample: f64,
+    /// Training samples done in this epoch (for a samples/s rate).
+    pub samples: usize,
 }
 
 /// What [`Trainer::run`] reports while it runs.
@@ -103,7 +116,9 @@ pub enum Event<'a> {
     Batch(Progress),
     /// An epoch finished and its files are written.
     Epoch(&'a EpochMetrics),
-    /// Something failed that does not end the run (e.g. the plot could not be written).
+    /// Something failed that does not end the run (e.g. the plot could not be written), or
+    /// the spike-activity watchdog found a silent or saturated hidden layer
+    /// ([`Trainer::activity_warnings`]; also in the epoch's [`EpochMetrics::warnings`]).
     Warning(String),
 }
 
@@ -231,6 +246,30 @@ struct MetaV1 {
     epochs_done: usize,
     adam_steps: Vec<u64>,
     history: Vec<EpochMetrics>,
+}
+
+/// The text of a run folder's [`CONFIG_TOML`]: the config, without its `[chip]` tables
+/// when the engine is not the chip (no other engine reads them; a config without them
+/// loads with the preset's chip settings, and run folders that have them still load).
+/// The checkpoints keep the whole config.
+pub fn config_toml(config: &TrainConfig) -> String {
+    let text = toml::to_string(config).expect("the config serialises");
+    if config.engine == EngineKind::Chip {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut skip = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            let name = line.trim_start_matches('[');
+            skip = name.starts_with("chip]") || name.starts_with("chip.");
+        }
+        if !skip {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Reads the files of an events run (`[data]`), holds out the validation set, and fills
@@ -599,6 +638,22 @@ impl Trainer {
             .fold(None, |b, v| Some(b.map_or(v, |b: f64| b.max(v))))
     }
 
+    /// Early stopping (`optim.patience`): `Some(best epoch)` when the validation accuracy
+    /// has not improved for `patience` epochs after it, so [`Trainer::run`] trains no
+    /// further (also after `--resume` with more epochs); derived from the history.
+    pub fn stopped_early(&self) -> Option<usize> {
+        let val_acc: Vec<Option<f64>> = self.history.iter().map(|m| m.val_acc).collect();
+        self.config.optim.stop_after(&val_acc)
+    }
+
+    /// The metrics of the epoch whose weights [`BEST_CHECKPOINT`] holds: the first epoch
+    /// with the best validation accuracy (`None` before the first epoch or without a
+    /// validation set).
+    pub fn best_epoch(&self) -> Option<&EpochMetrics> {
+        let best = self.best_val_acc()?;
+        self.history.iter().find(|m| m.val_acc == Some(best))
+    }
+
     /// Evaluates the current weights on `set`.
     ///
     /// # Errors
@@ -619,10 +674,81 @@ impl Trainer {
     /// The engine's errors, and [`Error::Diverged`] when the loss or a weight becomes
     /// non-finite (the weights of the failing batch are not applied).
     pub fn run_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
+        self.epoch(&mut |e| {
+            if let Event::Batch(p) = e {
+                progress(p);
+            }
+        })
+    }
+
+    /// The spike-activity watchdog: the hidden layers' activity on the first
+    /// [`WATCH_SAMPLES`] validation samples (training samples without a validation set)
+    /// under the current weights, and one warning, with the fix it suggests, per layer
+    /// that is silent (fewer than [`SILENT_SPIKES`] spikes per sample) or saturated (a
+    /// neuron spiking at more than half of the steps on average, or, with `init.rule =
+    /// "data"`, a mean rate above [`SATURATED_RATE_FACTOR`] × `init.target_rate`). `when`
+    /// starts each warning.
+    /// [`Trainer::run`] checks after the first [`WATCH_BATCH`] batches of a run and after
+    /// every epoch. An engine error of the probe (e.g. the exact engine's spike cap)
+    /// skips the check.
+    pub fn activity_warnings(&self, when: &str) -> Vec<String> {
+        use rayon::prelude::*;
+        let (set, name) = if self.data.validation.is_empty() {
+            (&self.data.train, "training")
+        } else {
+            (&self.data.validation, "validation")
+        };
+        let n = set.len().min(WATCH_SAMPLES);
+        let hidden = &self.engine.spec().hidden;
+        if n == 0 || hidden.is_empty() {
+            return Vec::new();
+        }
+        let counts: Result<Vec<Vec<usize>>> = set.samples[..n]
+            .par_iter()
+            .map(|x| {
+                let layers = self.engine.hidden_spikes(&self.weights, x)?;
+                Ok(layers.iter().map(Vec::len).collect())
+            })
+            .collect();
+        let Ok(counts) = counts else {
+            return Vec::new();
+        };
+        let t_sim = self.config.t_sim();
+        let steps = self.config.steps().max(1) as f64;
+        let target = self.config.init.target_rate;
+        let calibrated = self.config.init.rule == crate::init::InitRule::Data;
+        let mut out = Vec::new();
+        for (l, &h) in hidden.iter().enumerate() {
+            let total: usize = counts.iter().map(|c| c.get(l).copied().unwrap_or(0)).sum();
+            let per_sample = total as f64 / n as f64;
+            let per_neuron = per_sample / h.max(1) as f64;
+            let rate = per_neuron / t_sim;
+            if per_sample < SILENT_SPIKES {
+                out.push(format!(
+                    "{when}: hidden layer {} is silent ({per_sample:.2} spikes/sample on {n} {name} samples), so nothing reaches the output and there is no gradient; start from `--init data` (calibrated to `--init-target-rate`) or a larger `--hidden-init-std`/`--hidden-init-mean`; if it fell silent during training, lower `--lr`",
+                    l + 1
+                ));
+            } else if per_neuron > 0.5 * steps
+                || (calibrated && rate > SATURATED_RATE_FACTOR * target)
+            {
+                out.push(format!(
+                    "{when}: hidden layer {} is saturated ({per_neuron:.1} spikes per neuron and sample over {steps} steps, {rate:.0} Hz, on {n} {name} samples); start from `--init data` (calibrated to `--init-target-rate`, {target} Hz) or a smaller `--hidden-init-std`/`--hidden-init-mean`, add `--reg-upper-strength`, or lower `--lr`",
+                    l + 1
+                ));
+            }
+        }
+        out
+    }
+
+    /// One epoch ([`Trainer::run_epoch`]), reporting batches and the watchdog's warnings
+    /// to `on_event`.
+    fn epoch(&mut self, on_event: &mut dyn FnMut(Event<'_>)) -> Result<EpochMetrics> {
         let start = Instant::now();
+        let mut warnings = Vec::new();
         let epoch = self.epochs_done;
         let cfg = &self.config;
-        self.adam.lr = self.schedule.lr(epoch);
+        let val_acc: Vec<Option<f64>> = self.history.iter().map(|m| m.val_acc).collect();
+        self.adam.lr = cfg.optim.lr_at(epoch, cfg.epochs, &val_acc);
         let train = &self.data.train;
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(shuffle_seed(
@@ -691,7 +817,11 @@ impl Trainer {
                 });
             }
             let n_weights = self.engine.spec().layout().n_weights();
+            let decay = 1.0 - self.adam.lr * cfg.optim.weight_decay;
             for (k, (w, g)) in self.weights.iter_mut().zip(&grads).enumerate() {
+                if k < n_weights && cfg.optim.weight_decay > 0.0 {
+                    w.mapv_inplace(|x| x * decay);
+                }
                 self.adam.step(
                     k,
                     w.as_slice_mut().expect("standard layout"),
@@ -715,14 +845,21 @@ impl Trainer {
             correct += c;
             spikes += hidden_spikes;
             seen += samples;
-            progress(Progress {
+            on_event(Event::Batch(Progress {
                 epoch: epoch + 1,
                 batch: bi + 1,
                 batches,
                 loss: loss_sum / seen as f64,
                 accuracy: correct as f64 / seen as f64,
                 hidden_spikes_per_sample: spikes / seen as f64,
-            });
+                samples: seen,
+            }));
+            if epoch == 0 && bi + 1 == WATCH_BATCH.min(batches) {
+                for w in self.activity_warnings(&format!("after {} batches", bi + 1)) {
+                    on_event(Event::Warning(w.clone()));
+                    warnings.push(w);
+                }
+            }
         }
         let train_seconds = start.elapsed().as_secs_f64();
         let val = (!self.data.validation.is_empty())
@@ -746,7 +883,14 @@ impl Trainer {
             hidden_spikes_per_sample: spikes / n,
             chip: chip_stats,
             augment: augment_stats,
+            warnings: Vec::new(),
         };
+        let after = self.activity_warnings(&format!("after epoch {}", epoch + 1));
+        for w in after {
+            on_event(Event::Warning(w.clone()));
+            warnings.push(w);
+        }
+        let m = EpochMetrics { warnings, ..m };
         self.epochs_done += 1;
         self.history.push(m.clone());
         Ok(m)
@@ -766,12 +910,11 @@ impl Trainer {
         // process that already holds it, as the CLI does)
         let _lock = fsio::DirLock::acquire(dir)?;
         fsio::clean_stale_temps(dir);
-        let toml = toml::to_string(&self.config).expect("the config serialises");
-        fsio::write_atomic(&dir.join(CONFIG_TOML), toml.as_bytes())?;
+        fsio::write_atomic(&dir.join(CONFIG_TOML), config_toml(&self.config).as_bytes())?;
         self.write_files(dir, false, on_event)?;
-        while !self.finished() {
+        while !self.finished() && self.stopped_early().is_none() {
             let before = self.best_val_acc();
-            let m = self.run_epoch(&mut |p| on_event(Event::Batch(p)))?;
+            let m = self.epoch(on_event)?;
             let improved = match (m.val_acc, before) {
                 (Some(v), Some(b)) => v > b,
                 (Some(_), None) => true,
@@ -779,7 +922,7 @@ impl Trainer {
             };
             self.write_files(dir, improved, on_event)?;
             #[cfg(feature = "figures")]
-            if self.finished() {
+            if self.finished() || self.stopped_early().is_some() {
                 if let Err(e) = self.write_figures(dir) {
                     on_event(Event::Warning(format!(
                         "figures not written: {}; the run itself is complete",

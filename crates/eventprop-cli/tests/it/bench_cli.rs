@@ -33,3 +33,42 @@ fn negative_and_zero_counts_name_the_flag_and_range() {
         );
     }
 }
+
+/// Plain `eventprop bench` runs the fused (training) path only; `--path both` adds the
+/// seed path.
+#[test]
+fn bench_defaults_to_the_fused_path() {
+    let paths = |extra: &[&str]| -> Vec<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+            .args([
+                "bench",
+                "--size",
+                "yinyang",
+                "--reps",
+                "1",
+                "--threads",
+                "1",
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(paths(&[]), ["fused"]);
+    assert_eq!(paths(&["--path", "both"]), ["seed", "fused"]);
+}

@@ -93,7 +93,7 @@ fn hil_smoke_train_on_the_mock_and_deploy_on_both_chips() {
         "mock",
     ]));
     assert!(mock.contains("mock chip, chip seed 0"), "{mock}");
-    let acc: f64 = line(&mock, "accuracy: ").parse().unwrap();
+    let acc = crate::common::accuracy(&mock, "accuracy: ");
     assert!((0.0..=1.0).contains(&acc));
 }
 

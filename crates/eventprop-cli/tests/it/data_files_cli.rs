@@ -106,11 +106,7 @@ fn eval_accuracy(cwd: &Path, args: &[&str]) -> (f64, String) {
     let mut a = vec!["eval", "--threads", "1"];
     a.extend_from_slice(args);
     let e = ok(&run(cwd, &a));
-    let line = e
-        .lines()
-        .find(|l| l.starts_with("accuracy: "))
-        .expect("accuracy line");
-    (line["accuracy: ".len()..].parse().unwrap(), e)
+    (crate::common::accuracy(&e, "accuracy: "), e)
 }
 
 #[test]
@@ -147,9 +143,9 @@ fn train_on_files_and_eval_data_reproduces_the_logged_test_accuracy() {
     assert!(config.contains("[data.fingerprints]"), "{config}");
     let m = metrics(&d.join("run"));
     let test_acc = m[1]["test_acc"].as_f64().unwrap();
-    assert!(
-        stdout.contains(&format!("test accuracy: {test_acc:.4}")),
-        "{stdout}"
+    assert_eq!(
+        crate::common::accuracy(&stdout, "test accuracy: "),
+        test_acc
     );
     let ck = "run/checkpoint.safetensors";
     let (acc, out) = eval_accuracy(d, &["--checkpoint", ck, "--data", "test.npz"]);
@@ -472,4 +468,61 @@ fn train_events_augments_training_batches_only_when_asked() {
         err.contains("augment.blend") && err.contains("[0, 1]"),
         "{err}"
     );
+}
+
+/// `data yinyang --out DIR` writes the generator's standard splits; training on the
+/// files equals training on the generator with the same data seed and sizes.
+#[test]
+fn data_yinyang_writes_the_splits_and_training_on_them_equals_the_generator() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sizes = [
+        "--train-size",
+        "200",
+        "--val-size",
+        "60",
+        "--test-size",
+        "80",
+    ];
+    let mut a = vec!["data", "yinyang", "--out", "yy", "--data-seed", "3"];
+    a.extend_from_slice(&sizes);
+    let out = ok(&run(d, &a));
+    assert!(out.contains("validation.npz: 60 samples"), "{out}");
+    let common = [
+        "--epochs",
+        "2",
+        "--data-seed",
+        "3",
+        "--batch-size",
+        "25",
+        "--threads",
+        "1",
+        "--quiet",
+    ];
+    let mut gen = vec!["train", "yinyang", "--out", "gen"];
+    gen.extend_from_slice(&common);
+    gen.extend_from_slice(&sizes);
+    ok(&run(d, &gen));
+    let mut files = vec![
+        "train",
+        "yinyang",
+        "--out",
+        "files",
+        "--train",
+        "yy/train.npz",
+        "--val",
+        "yy/validation.npz",
+        "--test",
+        "yy/test.npz",
+    ];
+    files.extend_from_slice(&common);
+    ok(&run(d, &files));
+    let (g, f) = (metrics(&d.join("gen")), metrics(&d.join("files")));
+    assert_eq!(g.len(), 2);
+    assert_eq!(g, f);
+    let e = one_line_error(
+        &run(d, &["data", "yinyang", "--out", "z", "--test-size", "0"]),
+        1,
+    );
+    assert!(e.contains("--test-size") && e.contains("got 0"), "{e}");
 }

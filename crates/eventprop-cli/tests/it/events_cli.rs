@@ -77,12 +77,7 @@ fn train_events_then_eval_data_reproduces_the_logged_accuracy() {
     let mut a = TRAIN.to_vec();
     a.extend(["--epochs", "2", "--out", "run", "--quiet"]);
     let out = ok(&run(dir.path(), &a));
-    let logged: f64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("test accuracy: "))
-        .expect("test accuracy line")
-        .parse()
-        .unwrap();
+    let logged = common::accuracy(&out, "test accuracy: ");
     for f in [
         "checkpoint.safetensors",
         "curves.png",
@@ -103,14 +98,8 @@ fn train_events_then_eval_data_reproduces_the_logged_accuracy() {
             "1",
         ],
     ));
-    let acc: f64 = e
-        .lines()
-        .find_map(|l| l.strip_prefix("accuracy: "))
-        .expect("accuracy line")
-        .parse()
-        .unwrap();
-    // The logged test accuracy is printed with 4 decimals.
-    assert!((acc - logged).abs() < 1e-4, "{acc} vs {logged}");
+    let acc = common::accuracy(&e, "accuracy: ");
+    assert_eq!(acc, logged);
     // Resume continues the run with its own command.
     ok(&run(
         dir.path(),

@@ -12,4 +12,5 @@ mod hostile_cli;
 mod limits_cli;
 mod neuron_cli;
 mod nir_cli;
+mod readme_cli;
 mod train_cli;

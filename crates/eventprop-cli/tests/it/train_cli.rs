@@ -58,8 +58,12 @@ fn metrics_without_time(dir: &Path) -> Vec<serde_json::Value> {
 fn train_writes_all_outputs_and_eval_reproduces_the_test_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let stdout = ok(&train(&out, &["--epochs", "2"]));
+    let o = train(&out, &["--epochs", "2"]);
+    let stdout = ok(&o);
     assert!(stdout.contains("epoch 2/2"), "{stdout}");
+    // The preset's hidden layer is neither silent nor saturated: the watchdog is quiet.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("warning:"), "{stderr}");
     for f in [
         "checkpoint.safetensors",
         "metrics.json",
@@ -81,12 +85,36 @@ fn train_writes_all_outputs_and_eval_reproduces_the_test_accuracy() {
         "--threads",
         "1",
     ]));
-    let line = e
-        .lines()
-        .find(|l| l.starts_with("accuracy: "))
-        .expect("accuracy line");
-    let acc: f64 = line["accuracy: ".len()..].parse().unwrap();
+    let acc = crate::common::accuracy(&e, "accuracy: ");
     assert_eq!(acc, test_acc);
+    // The closing lines name the checkpoint each number belongs to.
+    assert_eq!(
+        crate::common::accuracy(&stdout, "test accuracy: "),
+        test_acc
+    );
+    assert!(
+        stdout.contains(": last epoch 2 (checkpoint.safetensors), validation "),
+        "{stdout}"
+    );
+    let best = m.iter().enumerate().fold(0, |b, (i, x)| {
+        if x["val_acc"].as_f64() > m[b]["val_acc"].as_f64() {
+            i
+        } else {
+            b
+        }
+    });
+    assert!(
+        stdout.contains(&format!(
+            " at epoch {} (best.safetensors), test accuracy there ",
+            best + 1
+        )),
+        "{stdout}"
+    );
+    // Accuracies are percentages; the epoch line reports the training throughput.
+    assert!(
+        stdout.contains(" %") && stdout.contains(" samples/s)"),
+        "{stdout}"
+    );
     // Another data seed and size: a different set, still a fraction in [0, 1].
     let e = ok(&run(&[
         "eval",
@@ -243,6 +271,12 @@ fn exact_mode_trains_and_evaluates() {
     ]);
     let stdout = ok(&o);
     assert!(stdout.contains("epoch 1/1"), "{stdout}");
+    // The exact engine has no time grid; its header says so.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("exact spike times over ") && !stderr.contains("steps of"),
+        "{stderr}"
+    );
     for f in [
         "config.toml",
         "checkpoint.safetensors",
@@ -262,12 +296,7 @@ fn exact_mode_trains_and_evaluates() {
     );
     let ckpt = out.join("checkpoint.safetensors");
     let e = ok(&run(&["eval", "--checkpoint", ckpt.to_str().unwrap()]));
-    let acc: f64 = e
-        .lines()
-        .find_map(|l| l.strip_prefix("accuracy: "))
-        .expect("accuracy line")
-        .parse()
-        .unwrap();
+    let acc = crate::common::accuracy(&e, "accuracy: ");
     assert_eq!(acc, logged);
 }
 
@@ -381,4 +410,151 @@ fn exact_mode_rejects_stepped_only_flags() {
         "{e}"
     );
     assert!(!out.exists());
+}
+
+/// The spike-activity watchdog: a silent hidden layer gets a `warning:` line after the
+/// first batches and after the epoch, with the fix, and the epoch's metrics record it.
+#[test]
+fn silent_and_saturated_hidden_layers_are_warned_about_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, flags, word) in [
+        (
+            "silent",
+            ["--hidden-init-mean", "0", "--hidden-init-std", "1e-6"],
+            "is silent",
+        ),
+        (
+            "saturated",
+            ["--hidden-init-mean", "50", "--hidden-init-std", "1"],
+            "is saturated",
+        ),
+    ] {
+        let out = dir.path().join(name);
+        let mut a = vec!["--epochs", "1", "--lr", "1e-9"];
+        a.extend_from_slice(&flags);
+        let o = train(&out, &a);
+        ok(&o);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .collect();
+        assert_eq!(warnings.len(), 2, "{stderr}");
+        assert!(
+            warnings[0].starts_with("warning: after 5 batches: hidden layer 1 "),
+            "{stderr}"
+        );
+        assert!(
+            warnings[1].starts_with("warning: after epoch 1: hidden layer 1 "),
+            "{stderr}"
+        );
+        for w in &warnings {
+            assert!(w.contains(word) && w.contains("--init data"), "{w}");
+        }
+        let m = metrics_without_time(&out);
+        let recorded = m[0]["warnings"].as_array().expect("warnings recorded");
+        assert_eq!(recorded.len(), 2);
+        assert_eq!(
+            format!("warning: {}", recorded[1].as_str().unwrap()),
+            warnings[1]
+        );
+    }
+}
+
+/// `--patience`, `--lr-schedule`, `--warmup-epochs`, `--weight-decay` reach `[optim]`;
+/// bad values are one-line errors naming the flag or key.
+#[test]
+fn optimiser_flags_set_the_optim_section_and_early_stopping_ends_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let stdout = ok(&train(
+        &out,
+        &[
+            "--epochs",
+            "5",
+            "--lr",
+            "1e-12",
+            "--patience",
+            "1",
+            "--lr-schedule",
+            "cosine",
+            "--warmup-epochs",
+            "1",
+            "--weight-decay",
+            "0.01",
+        ],
+    ));
+    assert!(
+        stdout.contains("stopped early after epoch 2: no better validation accuracy in the 1 epochs after epoch 1"),
+        "{stdout}"
+    );
+    assert_eq!(metrics_without_time(&out).len(), 2);
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    for line in [
+        "patience = 1",
+        "lr_schedule = \"cosine\"",
+        "warmup_epochs = 1",
+        "weight_decay = 0.01",
+    ] {
+        assert!(config.contains(line), "{line} in {config}");
+    }
+    let e = crate::common::one_line_error(
+        &train(&dir.path().join("bad"), &["--lr-schedule", "linear"]),
+        2,
+    );
+    assert!(e.contains("--lr-schedule") && e.contains("linear"), "{e}");
+    let e = one_line_error(&train(&dir.path().join("bad2"), &["--weight-decay", "-1"]));
+    assert!(e.contains("optim.weight_decay") && e.contains("-1"), "{e}");
+}
+
+/// `train events --help` lists no chip flags (the chip engine runs Yin-Yang only; they
+/// are still refused), `train yinyang --help` does.
+#[test]
+fn help_lists_only_the_flags_that_apply() {
+    let help = |task: &str| ok(&run(&["train", task, "--help"]));
+    let events = help("events");
+    assert!(!events.contains("--chip"), "{events}");
+    assert!(events.contains("--patience"), "{events}");
+    let yy = help("yinyang");
+    assert!(
+        yy.contains("--chip ") && yy.contains("--chip-config"),
+        "{yy}"
+    );
+    let o = run(&["train", "events", "--chip", "mock", "--train", "x.npz"]);
+    assert!(!o.status.success());
+}
+
+/// A software run's `config.toml` has no `[chip]` tables; it trains again as `--config`
+/// to the same metrics, and so does an older run folder's config that has them.
+#[test]
+fn software_config_omits_the_chip_section_and_both_forms_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&train(&out, &["--epochs", "1"]));
+    let cfg = out.join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(!text.contains("[chip"), "{text}");
+    assert!(text.contains("[optim]"), "{text}");
+    let again = dir.path().join("again");
+    ok(&train(&again, &["--config", cfg.to_str().unwrap()]));
+    assert_eq!(metrics_without_time(&again), metrics_without_time(&out));
+    // The form of older versions: the chip tables written out.
+    let old = dir.path().join("old.toml");
+    std::fs::write(&old, format!("{text}\n[chip]\nkind = \"mock\"\nseed = 0\n")).unwrap();
+    let from_old = dir.path().join("from_old");
+    ok(&train(&from_old, &["--config", old.to_str().unwrap()]));
+    assert_eq!(metrics_without_time(&from_old), metrics_without_time(&out));
+    // Resume reads the checkpoint's config, which keeps every section.
+    ok(&run(&[
+        "train",
+        "yinyang",
+        "--resume",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+    ]));
+    assert_eq!(metrics_without_time(&out).len(), 2);
 }

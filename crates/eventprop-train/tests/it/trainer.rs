@@ -532,3 +532,85 @@ fn a_plot_that_cannot_be_written_is_a_warning_and_training_goes_on() {
     assert!(!w.contains('\n'), "{w}");
     assert!(!dir.path().join(".metrics.json.tmp.999999999").exists());
 }
+
+/// Weight decay, cosine and plateau schedules with warm-up: an interrupted run resumed
+/// from its checkpoint repeats the uninterrupted one bit for bit; weight decay and each
+/// schedule change the run, and the defaults spelled out change nothing.
+#[test]
+fn schedules_and_weight_decay_resume_bit_identically() {
+    use eventprop_train::optim::LrSchedule;
+    let with = |schedule: LrSchedule, warmup: usize, wd: f64| {
+        let mut c = small_stepped();
+        c.epochs = 4;
+        c.optim.lr_schedule = schedule;
+        c.optim.warmup_epochs = warmup;
+        c.optim.weight_decay = wd;
+        c.optim.lr_step = 1;
+        c.optim.lr_gamma = 0.5;
+        c
+    };
+    let run = |cfg: &TrainConfig| {
+        let mut t = Trainer::new(cfg.clone()).unwrap();
+        while !t.finished() {
+            t.run_epoch(&mut |_| {}).unwrap();
+        }
+        t
+    };
+    let plain = run(&with(LrSchedule::Step, 0, 0.0));
+    let mut base = small_stepped();
+    base.epochs = 4;
+    base.optim.lr_step = 1;
+    base.optim.lr_gamma = 0.5;
+    assert_eq!(
+        plain.weights(),
+        run(&base).weights(),
+        "defaults spelled out"
+    );
+    for cfg in [
+        with(LrSchedule::Cosine, 1, 0.0),
+        with(LrSchedule::Plateau, 1, 0.0),
+        with(LrSchedule::Step, 0, 0.5),
+    ] {
+        let full = run(&cfg);
+        assert_ne!(full.weights(), plain.weights(), "{:?}", cfg.optim);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let mut first = Trainer::new(cfg.clone()).unwrap();
+        first.run_epoch(&mut |_| {}).unwrap();
+        first.run_epoch(&mut |_| {}).unwrap();
+        first.save(&path).unwrap();
+        let mut resumed = Trainer::load(&path).unwrap();
+        assert_eq!(resumed.config(), &cfg);
+        while !resumed.finished() {
+            resumed.run_epoch(&mut |_| {}).unwrap();
+        }
+        assert_eq!(resumed.weights(), full.weights(), "{:?}", cfg.optim);
+        assert_eq!(strip_time(resumed.history()), strip_time(full.history()));
+    }
+    // Warm-up: the first epoch runs at lr / 2 (one warm-up epoch).
+    let cos = run(&with(LrSchedule::Cosine, 1, 0.0));
+    let lr = small_stepped().optim.lr;
+    assert_eq!(cos.history()[0].lr, lr / 2.0);
+    assert_eq!(cos.history()[1].lr, lr);
+    assert!(cos.history()[3].lr < cos.history()[2].lr);
+}
+
+/// Early stopping: with a learning rate too small to change the validation accuracy,
+/// `patience = 1` stops after the second epoch, and the run folder's files agree.
+#[test]
+fn early_stopping_ends_the_run_after_patience_epochs_without_improvement() {
+    let mut cfg = small_stepped();
+    cfg.epochs = 6;
+    cfg.optim.lr = 1e-12;
+    cfg.optim.patience = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(cfg).unwrap();
+    t.run(dir.path(), &mut |_| {}).unwrap();
+    assert_eq!(t.epochs_done(), 2);
+    assert_eq!(t.stopped_early(), Some(1));
+    assert!(!t.finished());
+    // A resumed run stays stopped.
+    let mut again = Trainer::load(&dir.path().join(LAST_CHECKPOINT)).unwrap();
+    again.run(dir.path(), &mut |_| {}).unwrap();
+    assert_eq!(again.epochs_done(), 2);
+}

@@ -31,6 +31,25 @@ pub fn one_line_error(o: &Output, code: i32) -> String {
     err
 }
 
+/// The accuracy on the line of `out` that starts with `prefix`, printed as
+/// `96.60 % (966 of 1000)`: the exact fraction `966 / 1000`.
+pub fn accuracy(out: &str, prefix: &str) -> f64 {
+    let rest = out
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line in {out}"));
+    let (pct, tail) = rest
+        .split_once(" % (")
+        .unwrap_or_else(|| panic!("`{rest}`: expected `P % (K of N)`"));
+    let (k, tail) = tail.split_once(" of ").expect("`K of N`");
+    let n = tail.split_once(')').expect("`N)`").0;
+    let (k, n): (f64, f64) = (k.parse().unwrap(), n.parse().unwrap());
+    let acc = k / n;
+    let printed: f64 = pct.parse().unwrap();
+    assert!((printed - 100.0 * acc).abs() <= 0.005 + 1e-9, "{rest}");
+    acc
+}
+
 /// Small, fast settings (a few hundred samples, one thread for bit-identical results).
 pub const SMALL: &[&str] = &[
     "--train-size",
