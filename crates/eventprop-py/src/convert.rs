@@ -155,15 +155,22 @@ pub(crate) fn param<F: Real>(arg: &str, obj: &Bound<'_, PyAny>) -> PyResult<Para
     }
 }
 
-/// Checks that `elems` elements of `elem_bytes` each can be allocated (a fallible
-/// reservation, released at once) before a kernel allocates its outputs infallibly: a
-/// size the process cannot hold is a Python `MemoryError` naming `arg` and the bytes, not
-/// an abort of the interpreter.
+/// Checks that `elems` elements of `elem_bytes` each can be allocated before a kernel
+/// allocates its outputs infallibly: a size the process cannot hold is a Python
+/// `MemoryError` naming `arg` and the bytes, not an abort (or an out-of-memory kill) of the
+/// interpreter. Two checks: the size is at most the machine's memory (`MemTotal` of
+/// `/proc/meminfo`, where there is one), and the system allocator can reserve it (a probe
+/// released at once, never touched). The probe goes to the system allocator, not to this
+/// module's mimalloc: mimalloc reserves address space without committing it, so it grants
+/// any size and the kernel kills the process only when the pages are written (measured:
+/// an 80 TB output was granted and the interpreter was killed at 24 GB).
 pub(crate) fn ensure_memory(arg: &str, what: &str, elems: u128, elem_bytes: u128) -> PyResult<()> {
     let bytes = elems.saturating_mul(elem_bytes);
-    let ok = usize::try_from(bytes)
-        .ok()
-        .is_some_and(|b| Vec::<u8>::new().try_reserve_exact(b).is_ok());
+    let fits = match machine_memory() {
+        Some(total) => bytes <= u128::from(total),
+        None => true,
+    };
+    let ok = fits && usize::try_from(bytes).ok().is_some_and(system_can_reserve);
     if ok {
         Ok(())
     } else {
@@ -172,6 +179,32 @@ pub(crate) fn ensure_memory(arg: &str, what: &str, elems: u128, elem_bytes: u128
             bytes as f64 / (1u64 << 30) as f64
         )))
     }
+}
+
+/// Whether the system allocator grants `bytes` (the block is freed at once, untouched).
+fn system_can_reserve(bytes: usize) -> bool {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    let Ok(layout) = Layout::from_size_align(bytes.max(1), 16) else {
+        return false;
+    };
+    // SAFETY: `layout` has a non-zero size; the pointer is freed with the same layout and
+    // never read or written.
+    unsafe {
+        let p = System.alloc(layout);
+        if p.is_null() {
+            return false;
+        }
+        System.dealloc(p, layout);
+    }
+    true
+}
+
+/// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`), where it can be read.
+fn machine_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 #[cfg(test)]
@@ -184,5 +217,11 @@ mod memory_tests {
         // more than an address space holds
         assert!(ensure_memory("input", "x", u128::from(u64::MAX), 8).is_err());
         assert!(ensure_memory("input", "x", u128::MAX, u128::MAX).is_err());
+        // larger than the machine, yet within the address space: refused without touching
+        // anything (the case that mimalloc would have granted)
+        if let Some(total) = super::machine_memory() {
+            assert!(ensure_memory("input", "x", u128::from(total) + 1, 1).is_err());
+            assert!(ensure_memory("input", "x", 10_000_000 * 1_000_000, 8).is_err());
+        }
     }
 }
