@@ -420,6 +420,15 @@ struct EventData {
     #[arg(long)]
     #[serde(rename = "events.classes")]
     classes: Option<usize>,
+    /// Delay-line input: feed each channel this many times, copy k delayed by k ×
+    /// `--delay-line-spacing` (the network gets channels × N inputs; default 1 = off).
+    #[arg(long, value_name = "N")]
+    #[serde(rename = "events.delay_line")]
+    delay_line: Option<usize>,
+    /// Delay between the copies of `--delay-line` (s; default 0.03).
+    #[arg(long, allow_hyphen_values = true, value_name = "SECONDS")]
+    #[serde(rename = "events.delay_line_spacing")]
+    delay_line_spacing: Option<f64>,
     /// Augmentation: largest random time shift of a training sample (s; uniform in
     /// [-S, S]; events leaving the window are dropped; default 0 = off).
     #[arg(long, allow_hyphen_values = true, value_name = "SECONDS")]

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use eventprop_exact::SolverConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::delay_line::DelayLine;
 pub use crate::engine::EngineKind;
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{Error, Result};
@@ -170,6 +171,23 @@ pub struct EventSettings {
     /// Without a validation file: the fraction of the train file held out for validation
     /// (samples chosen by `data_seed`; 0 = no validation set).
     pub val_fraction: f64,
+    /// The delay-line input: copies of every channel fed to the network, copy `k` delayed
+    /// by `k × delay_line_spacing` (the network has `channels × delay_line` inputs; 1 = the
+    /// data as they are). [`crate::engine::delay_line`].
+    #[serde(default = "one")]
+    pub delay_line: usize,
+    /// Delay between successive copies of the delay line (s).
+    #[serde(default = "default_delay_line_spacing")]
+    pub delay_line_spacing: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The loss-shaping paper's SHD spacing, 30 ms.
+fn default_delay_line_spacing() -> f64 {
+    30e-3
 }
 
 impl Default for EventSettings {
@@ -181,6 +199,8 @@ impl Default for EventSettings {
             channels: None,
             classes: None,
             val_fraction: 0.1,
+            delay_line: 1,
+            delay_line_spacing: default_delay_line_spacing(),
         }
     }
 }
@@ -214,6 +234,31 @@ impl EventSettings {
                     "events.t_max",
                     format!("at most 1e7 steps of events.dt = {} s", self.dt),
                     format!("{t} s ({steps:.3e} steps)"),
+                ));
+            }
+        }
+        if !(1..=64).contains(&self.delay_line) {
+            return Err(Error::invalid(
+                "events.delay_line",
+                "1 to 64 copies",
+                self.delay_line,
+            ));
+        }
+        if !(self.delay_line_spacing.is_finite() && self.delay_line_spacing > 0.0) {
+            return Err(Error::invalid(
+                "events.delay_line_spacing",
+                "finite and > 0",
+                self.delay_line_spacing,
+            ));
+        }
+        if let Some(c) = self.channels {
+            if c.checked_mul(self.delay_line)
+                .is_none_or(|n| n > u32::MAX as usize)
+            {
+                return Err(Error::invalid(
+                    "events.delay_line",
+                    "channels × copies that fit a 32-bit neuron index",
+                    format!("{c} × {}", self.delay_line),
                 ));
             }
         }
@@ -777,7 +822,7 @@ impl TrainConfig {
         let (n_in, n_out) = match self.task {
             Task::Yinyang => (yinyang::N_INPUTS, yinyang::N_CLASSES),
             Task::Events => (
-                self.events.channels.unwrap_or(0),
+                self.events.channels.unwrap_or(0) * self.events.delay_line.max(1),
                 self.events.classes.unwrap_or(0),
             ),
         };
@@ -800,6 +845,14 @@ impl TrainConfig {
             stepped: self.stepped,
             exact: self.exact,
             chip: self.chip.clone(),
+            delay_line: (self.task == Task::Events && self.events.delay_line > 1).then(|| {
+                DelayLine {
+                    channels: self.events.channels.unwrap_or(0),
+                    copies: self.events.delay_line,
+                    spacing: self.events.delay_line_spacing,
+                    t_sim: self.t_sim(),
+                }
+            }),
         }
     }
 

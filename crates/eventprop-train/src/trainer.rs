@@ -764,7 +764,8 @@ impl Trainer {
                 cfg.augment,
                 train,
                 cfg.t_sim(),
-                self.engine.spec().n_in,
+                // the data's channels (a delay line copies them after augmentation)
+                self.engine.spec().n_in / cfg.events.delay_line.max(1),
                 cfg.seed,
             )
         });
@@ -1028,7 +1029,7 @@ impl Trainer {
             let hidden = self.engine.hidden_spikes(&self.weights, input)?;
             let mut layers = vec![figures::RasterLayer {
                 name: "input".into(),
-                n_neurons: spec.n_in,
+                n_neurons: spec.n_in / self.config.events.delay_line.max(1),
                 events: input.iter().map(|e| (e.time, e.neuron)).collect(),
             }];
             for (j, (events, &n)) in hidden.iter().zip(&spec.hidden).enumerate() {

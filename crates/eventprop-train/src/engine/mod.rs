@@ -24,6 +24,7 @@
 //! (`TrainConfig::engine_settings` makes them).
 
 pub mod chip;
+pub mod delay_line;
 pub mod exact;
 pub mod stepped;
 pub mod stepped_learn;
@@ -187,6 +188,8 @@ pub struct EngineSettings {
     pub exact: SolverConfig,
     /// `[chip]`.
     pub chip: ChipSettings,
+    /// The delay-line input (`events.delay_line`; `None`: the data are the input).
+    pub delay_line: Option<delay_line::DelayLine>,
 }
 
 /// Whether a batch is for training (gradients, training-only loss terms) or evaluation.
@@ -285,7 +288,11 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
 /// # Errors
 /// [`crate::Error::Invalid`] when the settings do not suit the engine.
 pub fn build(kind: EngineKind, settings: &EngineSettings) -> Result<Box<dyn Engine>> {
-    (kind.registration().build)(settings)
+    let engine = (kind.registration().build)(settings)?;
+    Ok(match settings.delay_line {
+        Some(line) if line.copies > 1 => Box::new(delay_line::DelayLined::new(engine, line)),
+        _ => engine,
+    })
 }
 
 #[cfg(test)]
