@@ -70,6 +70,11 @@ struct TaskArgs<D: clap::Args> {
     /// `engine = "stepped" | "exact"` choosing the preset the file is laid over.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// A named recipe laid under `--config` and the flags: `shd` (`train events`: the
+    /// EventProp SHD recipe — recurrent layer, delay-line input, loss shaping, rate targets,
+    /// augmentation).
+    #[arg(long, value_name = "NAME", conflicts_with = "resume")]
+    preset: Option<String>,
     /// Output directory (default: a fresh `runs/<UTC timestamp>`); must not hold a run.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -736,6 +741,17 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         (t, dir.clone())
     } else {
         let mut layers = Vec::new();
+        if let Some(name) = &args.preset {
+            let recipe = eventprop_train::config::Recipe::named(name)?;
+            let task = flags.get("task").and_then(|v| v.as_str()).unwrap_or("");
+            if recipe.task.name() != task {
+                bail!(
+                    "--preset {name}: a recipe for `train {}`, not `train {task}`",
+                    recipe.task
+                );
+            }
+            layers.push((format!("--preset {name}"), recipe.table()));
+        }
         if let Some(p) = &args.config {
             let table = eventprop_train::config::read_toml_table(p).context("--config")?;
             layers.push((format!("--config {}", p.display()), table));

@@ -436,6 +436,44 @@ pub const EVENTS_PRESET: &str = r#"
     rule = "data"
 "#;
 
+/// Named recipes: complete training setups laid over the preset of their task and engine
+/// (`eventprop train events --preset NAME`), before any `--config` file and the flags. Each
+/// is a TOML file of the crate's `recipes/` folder, compiled in.
+pub const RECIPES: &[Recipe] = &[Recipe {
+    name: "shd",
+    task: Task::Events,
+    toml: include_str!("../recipes/shd.toml"),
+}];
+
+/// One of [`RECIPES`].
+#[derive(Debug, Clone, Copy)]
+pub struct Recipe {
+    /// The name `--preset` takes.
+    pub name: &'static str,
+    /// The task it trains.
+    pub task: Task,
+    /// Its settings (keys of [`TrainConfig`]).
+    pub toml: &'static str,
+}
+
+impl Recipe {
+    /// The recipe called `name`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `--preset` and the known names.
+    pub fn named(name: &str) -> Result<&'static Recipe> {
+        RECIPES.iter().find(|r| r.name == name).ok_or_else(|| {
+            let names: Vec<&str> = RECIPES.iter().map(|r| r.name).collect();
+            Error::invalid("--preset", format!("one of {}", names.join(", ")), name)
+        })
+    }
+
+    /// Its settings as a config layer.
+    pub fn table(&self) -> toml::Table {
+        self.toml.parse().expect("a recipe is valid TOML")
+    }
+}
+
 impl TrainConfig {
     /// The common base of every preset: the seed example (docs/spec.md §5) with the tuned
     /// changes that reach ≥ 95 % test accuracy in 10 epochs (measured, see DESIGN.md):
