@@ -419,7 +419,7 @@ pub const EVENTS_PRESET: &str = r#"
     batch_size = 32
     eval_batch_size = 64
     [optim]
-    lr = 1e-3
+    lr = 5e-3
     lr_step = 1
     lr_gamma = 1.0
     [network]
@@ -432,6 +432,11 @@ pub const EVENTS_PRESET: &str = r#"
     hidden_init_std = 0.4
     readout_init_mean = 0.0
     readout_init_std = 0.1
+    [loss]
+    kind = "sum_exp"
+    [reg]
+    lower_rate = 1.0
+    lower_strength = 1e-3
     [init]
     rule = "data"
 "#;

@@ -256,3 +256,64 @@ fn a_closed_stdout_pipe_is_not_a_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `--preset shd` lays the SHD recipe under the flags: the run's config holds the recipe's
+/// keys (from `recipes/shd.toml`), a flag overrides one of them, and the recipe is refused
+/// for Yin-Yang and under an unknown name.
+#[test]
+fn the_shd_preset_is_laid_under_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    write_task(dir.path());
+    let o = run(
+        dir.path(),
+        &[
+            "train",
+            "events",
+            "--preset",
+            "shd",
+            "--train",
+            "train.npz",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--quiet",
+            "--out",
+            "run",
+        ],
+    );
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stderr);
+    // 12 channels × 10 delay-line copies in, 8 hidden (the flag), 4 classes out
+    assert!(out.contains("120-8-4, sum-exp loss"), "{out}");
+    let config = std::fs::read_to_string(dir.path().join("run/config.toml")).unwrap();
+    for line in [
+        "hidden = [8]",
+        "epochs = 1",
+        "recurrent = true",
+        "delay_line = 10",
+        "channel_shift = 40",
+        "blend = 0.5",
+        "upper_strength = 0.0001",
+    ] {
+        assert!(config.lines().any(|l| l == line), "{line} in\n{config}");
+    }
+    let err = one_line_error(
+        &run(dir.path(), &["train", "yinyang", "--preset", "shd"]),
+        1,
+    );
+    assert!(err.contains("a recipe for `train events`"), "{err}");
+    let err = one_line_error(
+        &run(
+            dir.path(),
+            &["train", "events", "--preset", "x", "--train", "train.npz"],
+        ),
+        1,
+    );
+    assert!(
+        err.contains("--preset: expected one of shd, got x"),
+        "{err}"
+    );
+}

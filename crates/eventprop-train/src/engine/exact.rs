@@ -71,12 +71,6 @@ pub(super) const REGISTRATION: super::Registration = super::Registration {
     events_preset: r#"
         [network]
         readout_init_mean = 0.3
-        [loss]
-        kind = "first_spike"
-        tau0 = 20e-3
-        tau1 = 200e-3
-        alpha = 3e-3
-        silent_label_gamma = 30.0
     "#,
     loss_defaults,
     memory,

@@ -107,7 +107,13 @@ fn the_calibration_moves_a_silent_hidden_layer_to_the_target_rate_on_both_engine
 fn first_spike_outputs_fire_after_the_calibration() {
     let dir = tempfile::tempdir().unwrap();
     let train = write_task(dir.path());
-    let t = Trainer::new(config(&[flags(EngineKind::Exact, &train)])).unwrap();
+    // The first-spike loss with the event scale's softmax times (the event preset's loss
+    // before it became `sum_exp`).
+    let first_spike: toml::Table = "[loss]\nkind = \"first_spike\"\ntau0 = 20e-3\ntau1 = 200e-3\n\
+                                    alpha = 3e-3\nsilent_label_gamma = 30.0\n"
+        .parse()
+        .unwrap();
+    let t = Trainer::new(config(&[flags(EngineKind::Exact, &train), first_spike])).unwrap();
     let readout = &t.init_report()[1];
     assert_eq!(readout.layer, InitLayer::Readout);
     let (measured, target, _) = calibrated(&readout.source);
