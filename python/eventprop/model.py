@@ -306,12 +306,9 @@ def yinyang_input(features, encoding: dict, dtype: Optional[torch.dtype] = None)
 def _ff_weights(tensors: dict, n: int, path) -> List[np.ndarray]:
     out = []
     for k in range(n):
-        for name in (f"ff.{k}.weight", f"weight.{k}"):
-            if name in tensors:
-                out.append(tensors[name])
-                break
-        else:
-            raise ValueError(f"{path}: checkpoint has no tensor `ff.{k}.weight`")
+        if f"weight.{k}" not in tensors:
+            raise ValueError(f"{path}: checkpoint has no tensor `weight.{k}`")
+        out.append(tensors[f"weight.{k}"])
     return out
 
 
