@@ -1239,10 +1239,20 @@ impl Trainer {
             if let Some(t) = c.tensors.get(&name) {
                 return Ok((name, t));
             }
-            let old = format!("{prefix}{}", if prefix.is_empty() { format!("weight.{k}") } else { k.to_string() });
+            let old = format!(
+                "{prefix}{}",
+                if prefix.is_empty() {
+                    format!("weight.{k}")
+                } else {
+                    k.to_string()
+                }
+            );
             match c.tensors.get(&old) {
                 Some(t) => Ok((old, t)),
-                None => Err(Error::format(path, format!("checkpoint has no tensor `{name}`"))),
+                None => Err(Error::format(
+                    path,
+                    format!("checkpoint has no tensor `{name}`"),
+                )),
             }
         };
         let mut weights = Vec::with_capacity(shapes.len());

@@ -351,7 +351,9 @@ fn checkpoint_tensors_are_named_and_the_old_names_still_load() {
             "weight.2",
         ]
     );
-    assert!(c.tensors.contains_key("adam.m.recurrent.1") && c.tensors.contains_key("adam.v.delay.2"));
+    assert!(
+        c.tensors.contains_key("adam.m.recurrent.1") && c.tensors.contains_key("adam.v.delay.2")
+    );
     let spec_names = t.engine().spec().tensor_names();
     assert_eq!(spec_names.len(), t.weights().len());
     // The same checkpoint under the old names.
@@ -380,5 +382,8 @@ fn checkpoint_tensors_are_named_and_the_old_names_still_load() {
     old.tensors.remove("weight.4");
     checkpoint::save(&path, &old).unwrap();
     let err = Trainer::load(&path).unwrap_err().to_string();
-    assert!(err.contains("checkpoint has no tensor `recurrent.1`"), "{err}");
+    assert!(
+        err.contains("checkpoint has no tensor `recurrent.1`"),
+        "{err}"
+    );
 }
