@@ -27,7 +27,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .torch import EventPropLIF, EventPropSynapse, _real
+from .torch import EventPropLIF, EventPropSynapse, RecurrentLIF, _real
 
 __all__ = ["LIF", "LI", "Sequential", "load", "rasterize", "yinyang_input"]
 
@@ -303,13 +303,33 @@ def yinyang_input(features, encoding: dict, dtype: Optional[torch.dtype] = None)
     return rasterize(((t, channels) for t in times), 5, steps, dt, dtype)
 
 
-def _ff_weights(tensors: dict, n: int, path) -> List[np.ndarray]:
-    out = []
-    for k in range(n):
-        if f"weight.{k}" not in tensors:
-            raise ValueError(f"{path}: checkpoint has no tensor `weight.{k}`")
-        out.append(tensors[f"weight.{k}"])
-    return out
+class _Tensors:
+    """The checkpoint's tensors by name, with the names of checkpoints written before the
+    tensors had names (every tensor `weight.{i}`, `i` its index in the layout) as the
+    fallback."""
+
+    def __init__(self, tensors: dict, hidden: list, learn: dict, path):
+        n_ff, n_spiking = len(hidden) + 1, len(hidden)  # [learn]: integrator readout only
+        names = [f"weight.{k}" for k in range(n_ff)]
+        for on, name, count in (
+            (learn.get("recurrent"), "recurrent", len(hidden)),
+            (learn.get("delays"), "delay", n_ff),
+            (learn.get("taus"), "log_tau_mem", n_spiking),
+            (learn.get("taus"), "log_tau_syn", n_spiking),
+            (learn.get("threshold"), "threshold_param", n_spiking),
+        ):
+            if on:
+                names += [f"{name}.{k}" for k in range(count)]
+        self.index = {name: i for i, name in enumerate(names)}
+        self.tensors, self.path = tensors, path
+
+    def __call__(self, name: str) -> np.ndarray:
+        if name in self.tensors:
+            return self.tensors[name]
+        old = f"weight.{self.index[name]}"
+        if old in self.tensors:
+            return self.tensors[old]
+        raise ValueError(f"{self.path}: checkpoint has no tensor `{name}`")
 
 
 def load(checkpoint: PathLike, dtype: torch.dtype = torch.float64) -> Sequential:
@@ -320,12 +340,18 @@ def load(checkpoint: PathLike, dtype: torch.dtype = torch.float64) -> Sequential
     ``model.config`` is the run's config (a dict); the input of ``model(x)`` is spikes
     ``(T, B, N_in)`` on the run's grid (:func:`yinyang_input`, :func:`rasterize`).
 
+    Hidden layers with ``[learn]`` extras (``--recurrent``, ``--train-taus``,
+    ``--train-threshold``) are :class:`eventprop.torch.RecurrentLIF` layers holding the
+    trained recurrent weights, ``ln tau`` and threshold parameters (trainable where the run
+    trained them). Checkpoints of the earlier tensor names (every tensor ``weight.{i}``)
+    load too.
+
     In float64 (the default) the model computes what ``eventprop eval`` computes on the same
     data (tested). Stepped-engine checkpoints only: the exact engine runs in continuous
     time (evaluate it with ``eventprop eval``, or export it to NIR), the chip engine on
-    the chip; networks with ``[learn]`` extras (recurrent weights, delays, trained time
-    constants or thresholds) are refused too. Each refusal is a ``ValueError`` naming the
-    file and what it holds.
+    the chip; trained delays (``--delays``, which delay the readout's synapse too) and
+    ``[learn]`` with a spiking output layer are refused too. Each refusal is a
+    ``ValueError`` naming the file and what it holds.
     """
     from .nir import read_checkpoint
 
@@ -342,27 +368,47 @@ def load(checkpoint: PathLike, dtype: torch.dtype = torch.float64) -> Sequential
                 else "(evaluate it with `eventprop eval --chip`)"
             )
         )
-    learned = [k for k, v in sorted(c.get("learn", {}).items()) if v is True]
-    if learned:
-        raise ValueError(
-            f"{checkpoint}: expected a feed-forward network with shared neuron parameters, "
-            f"got [learn] {', '.join(learned)} (evaluate it with `eventprop eval`)"
-        )
+    learn = {k: v is True for k, v in c.get("learn", {}).items()}
     net = c["network"]
     loss = dict(c["loss"])
     kind = loss.pop("kind")
+    refused = [k for k in ("delays",) if learn.get(k)]
+    if any(learn.values()) and kind == "first_spike":
+        refused = [k for k, v in sorted(learn.items()) if v]
+    if refused:
+        raise ValueError(
+            f"{checkpoint}: expected no [learn] {', '.join(refused)} (trained delays, and "
+            "[learn] with a spiking output layer, have no torch layers here yet), got "
+            f"[learn] {', '.join(k for k, v in sorted(learn.items()) if v)} "
+            "(evaluate it with `eventprop eval`)"
+        )
     dt = float(c["encoding"]["dt"] if c.get("task") == "yinyang" else c["events"]["dt"])
     discretization = c["stepped"]["discretization"]
     hidden = list(net["hidden"])
-    weights = _ff_weights(tensors, len(hidden) + 1, checkpoint)
+    tensor = _Tensors(tensors, hidden, learn, checkpoint)
     lif = dict(
         leak=net["leak"], reset=net["reset"], threshold=net["threshold"],
         tau_syn=net["tau_syn"], tau_mem=net["tau_mem"],
     )
     layers: List[torch.nn.Module] = []
-    for k, w in enumerate(weights):
+    for k in range(len(hidden) + 1):
+        w = tensor(f"weight.{k}")
         o, i = w.shape
-        if k < len(hidden):
+        extras = {}
+        if k < len(hidden) and any(learn.values()):
+            layer = RecurrentLIF(
+                i, o, recurrent=learn.get("recurrent", False),
+                train_taus=learn.get("taus", False),
+                train_threshold=learn.get("threshold", False), **lif, dt=dt, dtype=dtype,
+            )
+            if learn.get("recurrent"):
+                extras["recurrent_weight"] = tensor(f"recurrent.{k}")
+            if learn.get("taus"):
+                extras["log_tau_mem"] = tensor(f"log_tau_mem.{k}").reshape(-1)
+                extras["log_tau_syn"] = tensor(f"log_tau_syn.{k}").reshape(-1)
+            if learn.get("threshold"):
+                extras["threshold_param"] = tensor(f"threshold_param.{k}").reshape(-1)
+        elif k < len(hidden):
             layer = LIF(i, o, **lif, dt=dt, discretization=discretization, dtype=dtype)
         elif kind == "first_spike":
             p = dict(lif, tau_syn=net["readout_tau_syn"], tau_mem=net["readout_tau_mem"])
@@ -374,6 +420,14 @@ def load(checkpoint: PathLike, dtype: torch.dtype = torch.float64) -> Sequential
             )
         with torch.no_grad():
             layer.weight.copy_(torch.from_numpy(w))
+            for name, value in extras.items():
+                target = getattr(layer, name)
+                if tuple(target.shape) != value.shape:
+                    raise ValueError(
+                        f"{checkpoint}: tensor for `{name}` of layer {k}: expected shape "
+                        f"{tuple(target.shape)}, got {value.shape}"
+                    )
+                target.copy_(torch.from_numpy(value))
         layers.append(layer)
     model = Sequential(*layers, decode=kind, dt=dt, loss_params=loss)
     model.config = c

@@ -49,8 +49,11 @@ def _eval(bin_, ckpt, data):
         ["--hidden", "20,10", "--loss", "sum"],
         ["--loss", "sum-exp"],
         ["--loss", "first-spike", "--readout-init-mean", "1.5", "--readout-init-std", "0.5"],
+        ["--recurrent", "--hidden", "20,10"],
+        ["--train-taus", "--train-threshold"],
     ],
-    ids=["corrected", "seed", "two-hidden-sum", "sum-exp", "first-spike"],
+    ids=["corrected", "seed", "two-hidden-sum", "sum-exp", "first-spike", "recurrent",
+         "taus-thresholds"],
 )
 def test_load_computes_what_eval_computes(eventprop_bin, test_npz, tmp_path, flags):
     run(eventprop_bin, "train", "yinyang", *flags, *SMALL, "--out", tmp_path / "run")
@@ -102,9 +105,9 @@ def test_load_refuses_what_it_cannot_build(eventprop_bin, trained, tmp_path):
     if engine == "exact":
         with pytest.raises(ValueError, match="expected a stepped-engine checkpoint, got engine `exact`"):
             eventprop.load(ckpt)
-    run(eventprop_bin, "train", "yinyang", "--recurrent", *SMALL, "--out", tmp_path / "rec")
-    with pytest.raises(ValueError, match=r"got \[learn\] recurrent"):
-        eventprop.load(tmp_path / "rec" / "checkpoint.safetensors")
+    run(eventprop_bin, "train", "yinyang", "--delays", "--recurrent", *SMALL, "--out", tmp_path / "d")
+    with pytest.raises(ValueError, match=r"expected no \[learn\] delays .* got \[learn\] delays, recurrent"):
+        eventprop.load(tmp_path / "d" / "checkpoint.safetensors")
     bad = tmp_path / "x.safetensors"
     bad.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{}   ")
     with pytest.raises(ValueError, match="not an eventprop checkpoint"):
@@ -163,3 +166,53 @@ def test_docs_load_snippet_runs(eventprop_bin, tmp_path, monkeypatch):
     scope = {}
     exec(compile(code, "docs/python.md", "exec"), scope)
     assert scope["accuracy"].item() == correct / total
+
+
+def _rename(src, dst, rename):
+    """A copy of the safetensors file `src` with its tensors renamed by `rename(name)`."""
+    import json
+    import struct
+
+    data = Path(src).read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    header = {k if k == "__metadata__" else rename(k): v for k, v in header.items()}
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    Path(dst).write_bytes(struct.pack("<Q", len(h)) + h + data[8 + n:])
+
+
+def test_learned_tensors_load_under_their_names_and_the_old_ones(eventprop_bin, test_npz, tmp_path):
+    """A recurrent network with trained taus and thresholds: the hidden layer holds the
+    checkpoint's named tensors; the same checkpoint under the earlier index names
+    (`weight.{i}` in layout order) loads to the same model and accuracy as `eval`'s."""
+    run(eventprop_bin, "train", "yinyang", "--recurrent", "--train-taus", "--train-threshold",
+        *SMALL, "--out", tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoint.safetensors"
+    from eventprop.nir import read_checkpoint
+    from eventprop.torch import RecurrentLIF
+
+    tensors, _ = read_checkpoint(ckpt)
+    order = ["weight.0", "weight.1", "recurrent.0", "log_tau_mem.0", "log_tau_syn.0",
+             "threshold_param.0"]
+    assert sorted(k for k in tensors if not k.startswith("adam.")) == sorted(order)
+    model = eventprop.load(ckpt)
+    layer = model[0]
+    assert isinstance(layer, RecurrentLIF)
+    assert torch.equal(layer.recurrent_weight, torch.from_numpy(tensors["recurrent.0"]))
+    assert torch.equal(layer.log_tau_mem, torch.from_numpy(tensors["log_tau_mem.0"][0]))
+    assert torch.equal(layer.threshold_param, torch.from_numpy(tensors["threshold_param.0"][0]))
+    assert layer.log_tau_syn.requires_grad and layer.recurrent_weight.requires_grad
+    old = tmp_path / "old.safetensors"
+    index = {name: i for i, name in enumerate(order)}
+    _rename(ckpt, old, lambda k: f"adam.{k.split('.')[1]}.{index[k.split('.', 2)[2]]}"
+            if k.startswith("adam.") else f"weight.{index[k]}")
+    assert "recurrent.0" not in read_checkpoint(old)[0]
+    old_model = eventprop.load(old)
+    for (name, a), (_, b) in zip(model.named_parameters(), old_model.named_parameters()):
+        assert torch.equal(a, b), name
+    correct, _, _, _ = _eval(eventprop_bin, old, test_npz)
+    d = np.load(test_npz)
+    with torch.no_grad():
+        pred = old_model.predict(old_model(yinyang_input(d["x"], old_model.config["encoding"])))
+    assert int((pred == torch.from_numpy(d["y"])).sum()) == correct
