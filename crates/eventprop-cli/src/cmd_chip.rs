@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::cmd_train::seed_arg;
 use anyhow::{bail, Context, Result};
 use eventprop_train::chip::calibrate::calibrate;
 use eventprop_train::chip::mock::MockChip;
@@ -68,17 +69,6 @@ struct RecordArgs {
     /// Where to save the recording (`.npz`, written atomically).
     #[arg(long, value_name = "FILE", default_value = "recording.npz")]
     out: PathBuf,
-}
-
-/// A seed as the config stores it (a TOML integer): `0 ..= 2^63 - 1`.
-fn seed_arg(value: &str) -> std::result::Result<u64, String> {
-    match value.trim().parse::<u64>() {
-        Ok(n) if n <= i64::MAX as u64 => Ok(n),
-        _ => Err(format!(
-            "expected an integer in 0..={} (a TOML integer), got `{value}`",
-            i64::MAX
-        )),
-    }
 }
 
 #[derive(Debug, clap::Args)]

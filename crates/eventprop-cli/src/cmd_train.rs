@@ -647,7 +647,7 @@ pub struct EvalArgs {
 
 /// Parses a seed: an integer in `0 ..= 2^63 - 1` (a config stores it as a TOML integer,
 /// which is signed 64-bit), so that a larger one is refused naming its flag.
-fn seed_arg(value: &str) -> std::result::Result<u64, String> {
+pub(crate) fn seed_arg(value: &str) -> std::result::Result<u64, String> {
     match value.trim().parse::<u64>() {
         Ok(n) if n <= i64::MAX as u64 => Ok(n),
         _ => Err(format!(
