@@ -38,7 +38,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from eventprop.torch import EventPropLIF, EventPropSynapse
+from eventprop.torch import EventPropLIF, EventPropSynapse, rank_prefix
 
 DT, T_EARLY, T_LATE, T_BIAS, STEPS = 1e-6, 2e-6, 26e-6, 2e-6, 38
 
@@ -176,7 +176,8 @@ def main() -> int:
         if rank == 0:
             with torch.no_grad():
                 pred = model(encode(x_test)).argmax(dim=1).numpy()
-            print(f"epoch {epoch + 1}: test accuracy {np.mean(pred == y_test):.4f}", flush=True)
+            print(f"{rank_prefix()}epoch {epoch + 1}: test accuracy {np.mean(pred == y_test):.4f}",
+                  flush=True)
     if distributed:
         del ddp  # release the reducer before the group goes (see `shutdown`)
         shutdown()

@@ -24,6 +24,9 @@ without a copy and the kernels run with the GIL released. Every other returned a
 later call reads. Bad shapes or values raise
 ``ValueError`` and bad dtypes ``TypeError``, with a message naming the argument.
 
+``eventprop.load(checkpoint)`` (needs PyTorch) returns the network of a checkpoint written by
+``eventprop train`` as torch modules (``eventprop.model``).
+
 The kernels run on a rayon thread pool of one thread per core; set the environment
 variable ``RAYON_NUM_THREADS`` before the first call to choose another number.
 """
@@ -38,10 +41,21 @@ from ._eventprop import (
     synapse_forward,
 )
 
+
+def load(checkpoint, **kwargs):
+    """The network of an ``eventprop train`` checkpoint as a :class:`eventprop.model.Sequential`
+    with its trained weights and neuron parameters (``eventprop.model.load``; needs
+    PyTorch)."""
+    from .model import load as _load
+
+    return _load(checkpoint, **kwargs)
+
+
 __all__ = [
     "GuardStats",
     "NeuronContext",
     "__version__",
+    "load",
     "neuron_backward",
     "neuron_forward",
     "synapse_backward",

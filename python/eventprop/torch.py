@@ -32,12 +32,14 @@ EventProp weight gradient (its input gradient is then not the EventProp one; use
 
 Guard statistics (non-finite jump terms the adjoint set to 0, as the seed does silently) of
 the last backward in this thread are returned by :func:`last_guard_stats`; a
-``RuntimeWarning`` is issued when a guard dropped the contribution of an actual spike.
+``RuntimeWarning`` is issued when a guard dropped the contribution of an actual spike
+(prefixed ``rank R/W:`` under ``torchrun`` with several processes, :func:`rank_prefix`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import warnings
 from typing import Optional, Sequence, Tuple, Union
@@ -59,6 +61,7 @@ __all__ = [
     "eventprop_neuron",
     "eventprop_synapse",
     "last_guard_stats",
+    "rank_prefix",
 ]
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -83,11 +86,25 @@ def last_guard_stats() -> Optional[GuardStats]:
     return getattr(_local, "stats", None)
 
 
+def rank_prefix() -> str:
+    """``"rank R/W: "`` in a process of a multi-process run started by ``torchrun`` (the
+    environment variables ``RANK`` and ``WORLD_SIZE``, ``WORLD_SIZE > 1``), else ``""``:
+    the prefix of this package's messages, so that interleaved lines of several workers
+    say whose they are."""
+    rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    try:
+        if rank is not None and world is not None and int(world) > 1:
+            return f"rank {int(rank)}/{int(world)}: "
+    except ValueError:
+        pass
+    return ""
+
+
 def _record(stats: GuardStats) -> None:
     _local.stats = stats
     if stats.guarded_spikes:
         warnings.warn(
-            f"eventprop: the adjoint dropped {stats.guarded_spikes} spike contribution(s) "
+            f"{rank_prefix()}eventprop: the adjoint dropped {stats.guarded_spikes} spike contribution(s) "
             f"whose jump term was not finite (dv_m = 0), as the seed does: {stats!r}",
             RuntimeWarning,
             stacklevel=3,

@@ -225,7 +225,18 @@ def test_modules():
         EventPropLIF(N, discretization="exact")
 
 
-def test_guard_warning_on_dropped_spike():
+@pytest.mark.parametrize(
+    "env, prefix",
+    [({}, "eventprop: the adjoint"),
+     ({"RANK": "1", "WORLD_SIZE": "2"}, "rank 1/2: eventprop: the adjoint"),
+     ({"RANK": "0", "WORLD_SIZE": "1"}, "eventprop: the adjoint")],
+    ids=["single", "torchrun-2", "torchrun-1"],
+)
+def test_guard_warning_on_dropped_spike(env, prefix, monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
     # threshold = leak - i at a spike is impossible to hit by chance, so construct
     # dv_m = 0 at a spike with hardware data: a recorded spike at t=2 where
     # i[1] = threshold - leak = 1 (seed discretization uses i[t-1]).
@@ -236,8 +247,9 @@ def test_guard_warning_on_dropped_spike():
     hw_z[2] = 1.0
     x.requires_grad_()
     z, _, _ = eventprop_neuron(x, 0.0, 0.0, 1.0, tau_syn, 1e-5, (hw_z, torch.zeros_like(hw_z)))
-    with pytest.warns(RuntimeWarning, match="dropped 1 spike"):
+    with pytest.warns(RuntimeWarning, match="dropped 1 spike") as w:
         z.sum().backward()
+    assert str(w[0].message).startswith(prefix), str(w[0].message)
     assert last_guard_stats().guarded_spikes == 1
 
 

@@ -117,10 +117,16 @@ pub struct ChipSettings {
     pub shift: f64,
     /// The mock's non-idealities.
     pub mock: mock::MockConfig,
+    /// A calibration measured before (`eventprop chip calibrate --out FILE`, the CLI's
+    /// `--chip-calibration FILE`): its host scales are applied to the mock instead of
+    /// calibrating it at start. It must be of the same chip seed, measured with the same
+    /// non-idealities and network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<calibrate::Calibration>,
 }
 
 impl Default for ChipSettings {
-    /// The mock with its default non-idealities, chip seed 0, calibrated, linear
+    /// The mock with its default non-idealities, chip seed 0, calibrated at start, linear
     /// interpolation, no shift.
     fn default() -> Self {
         Self {
@@ -130,6 +136,7 @@ impl Default for ChipSettings {
             interpolation: Interpolation::Linear,
             shift: 0.0,
             mock: mock::MockConfig::default(),
+            calibration: None,
         }
     }
 }

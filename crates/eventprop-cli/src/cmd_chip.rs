@@ -1,15 +1,19 @@
 //! `eventprop chip calibrate`: calibrate a mock chip as the hardware workflow does
 //! (threshold on the readout scale, PSP amplitude per weight level) and save the result;
-//! `eventprop chip map`: a recording file onto the time grid (`hw_data` arrays).
+//! `eventprop chip map`: a recording file onto the time grid (`hw_data` arrays);
+//! `eventprop chip record`: an example recording, Yin-Yang samples run on a chip and saved
+//! in the format `chip map` reads.
 
 use std::path::PathBuf;
 
+use crate::cmd_train::seed_arg;
 use anyhow::{bail, Context, Result};
 use eventprop_train::chip::calibrate::calibrate;
 use eventprop_train::chip::mock::MockChip;
-use eventprop_train::chip::record_file::load_npz;
+use eventprop_train::chip::record_file::{load_npz, save_npz};
 use eventprop_train::chip::{ChipKind, GridMap, Interpolation};
-use eventprop_train::TrainConfig;
+use eventprop_train::engine::chip::ChipEngine;
+use eventprop_train::{yinyang, TrainConfig, Trainer};
 
 /// Arguments of `eventprop chip`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +32,43 @@ enum Task {
     /// the time grid: `spikes.npy` and `membrane.npy` `(T, B, N)` of one layer, ready for
     /// `eventprop neuron --hw-spikes/--hw-membrane`, and `stats.json`.
     Map(MapArgs),
+    /// Run Yin-Yang test samples through a chip with a checkpoint's weights (or a fresh
+    /// network's) and save what it recorded as a recording file (`.npz`), the format
+    /// `chip map` reads and a real chip's recordings are written in.
+    Record(RecordArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RecordArgs {
+    /// The chip: `mock` (its recording holds spike times off the grid and CADC codes) or
+    /// `ideal`.
+    #[arg(long, value_name = "mock|ideal")]
+    chip: ChipKind,
+    /// Checkpoint of a Yin-Yang run whose weights are configured (default: the initial
+    /// weights of a fresh `train yinyang --chip …` run with `--seed`).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Seed of the fresh network's weights (without `--checkpoint`).
+    #[arg(long, default_value_t = 0, conflicts_with = "checkpoint", value_parser = seed_arg)]
+    seed: u64,
+    /// The mock chip instance (default: the run's, else 0).
+    #[arg(long, value_name = "S", value_parser = seed_arg)]
+    chip_seed: Option<u64>,
+    /// TOML file of the mock's non-idealities (keys of `[chip.mock]`).
+    #[arg(long, value_name = "FILE")]
+    chip_config: Option<PathBuf>,
+    /// Calibration saved by `eventprop chip calibrate --out FILE` (default: calibrate here).
+    #[arg(long, value_name = "FILE")]
+    chip_calibration: Option<PathBuf>,
+    /// Number of samples (the first of the test split of `--data-seed`).
+    #[arg(long, default_value_t = 10)]
+    size: usize,
+    /// Seed of the Yin-Yang splits.
+    #[arg(long, default_value_t = 0, value_parser = seed_arg)]
+    data_seed: u64,
+    /// Where to save the recording (`.npz`, written atomically).
+    #[arg(long, value_name = "FILE", default_value = "recording.npz")]
+    out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,7 +128,98 @@ pub fn run(args: ChipArgs) -> Result<()> {
     match args.task {
         Task::Calibrate(a) => run_calibrate(a),
         Task::Map(a) => run_map(a),
+        Task::Record(a) => run_record(a),
     }
+}
+
+/// Largest `--size` of `chip record` (a recording of the mock's readout holds 20 samples
+/// per neuron and sample; the file reader's own bound is 10^7 samples).
+const MAX_RECORD_SAMPLES: usize = 100_000;
+
+fn run_record(args: RecordArgs) -> Result<()> {
+    if args.size == 0 || args.size > MAX_RECORD_SAMPLES {
+        bail!(
+            "--size: expected 1 to {MAX_RECORD_SAMPLES}, got {}",
+            args.size
+        );
+    }
+    let (cfg, weights) = match &args.checkpoint {
+        Some(p) => {
+            let t = crate::cmd_export::load_model(p)?;
+            if t.config().task != eventprop_train::config::Task::Yinyang {
+                bail!(
+                    "--checkpoint {}: expected a Yin-Yang run (the chips run Yin-Yang networks), got a `train {}` run",
+                    p.display(),
+                    t.config().task
+                );
+            }
+            (t.config().clone(), t.weights().to_vec())
+        }
+        None => {
+            let mut flags = toml::Table::new();
+            flags.insert("engine".into(), toml::Value::String("chip".into()));
+            flags.insert(
+                "chip.kind".into(),
+                toml::Value::String(args.chip.name().into()),
+            );
+            flags.insert("seed".into(), toml::Value::Integer(args.seed as i64));
+            // only the initial weights are used: the smallest splits
+            for (key, n) in [("train_size", 50), ("val_size", 1), ("test_size", 1)] {
+                flags.insert(key.into(), toml::Value::Integer(n));
+            }
+            let t = Trainer::new(TrainConfig::layered(&[("flags", flags)])?)?;
+            (t.config().clone(), t.weights().to_vec())
+        }
+    };
+    let chip_cfg = crate::cmd_train::chip_run_config(
+        &cfg,
+        args.chip,
+        args.chip_seed,
+        args.chip_config.as_deref(),
+        args.chip_calibration.as_deref(),
+    )?;
+    let engine = ChipEngine::new(&chip_cfg.engine_settings()).context("--chip")?;
+    crate::cmd_train::print_calibration(&engine, &chip_cfg, args.chip_calibration.as_deref());
+    let data = yinyang::generate(args.size, yinyang::split_seeds(args.data_seed)[2]);
+    let set = yinyang::encode(&data, &chip_cfg.encoding);
+    let inputs: Vec<&[eventprop_train::data::Spike]> =
+        set.samples.iter().map(Vec::as_slice).collect();
+    let configured = engine.chip().configure(&weights).context("--chip")?;
+    let recording = engine.chip().run(&configured, &inputs).context("--chip")?;
+    save_npz(&recording, &args.out).with_context(|| format!("--out {}", args.out.display()))?;
+    let map = engine.chip().grid_map();
+    for (k, l) in recording.layers.iter().enumerate() {
+        let events: usize = l.spikes.iter().map(Vec::len).sum();
+        let samples: usize = l
+            .membrane
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|t| t.times.len())
+            .sum();
+        println!(
+            "layer {k}: {} neurons, {events} spikes, {samples} membrane samples",
+            l.size
+        );
+    }
+    println!(
+        "recorded {} samples ({} chip, chip seed {}; data seed {}, test split): {}",
+        recording.samples,
+        args.chip,
+        chip_cfg.chip.seed,
+        args.data_seed,
+        args.out.display()
+    );
+    let last = recording.layers.len() - 1;
+    println!(
+        "map its readout layer: eventprop chip map --recording {} --layer {last} --steps {} --dt {} --offset {} --trace-scale {} --out hw",
+        args.out.display(),
+        map.steps,
+        map.dt,
+        map.readout_offset.unwrap_or(map.offset),
+        map.trace_scale
+    );
+    Ok(())
 }
 
 fn run_map(args: MapArgs) -> Result<()> {

@@ -39,7 +39,8 @@ enum TaskCmd {
         allow_negative_numbers = true,
         mut_arg("chip", |a| a.hide(true)),
         mut_arg("chip_seed", |a| a.hide(true)),
-        mut_arg("chip_config", |a| a.hide(true))
+        mut_arg("chip_config", |a| a.hide(true)),
+        mut_arg("chip_calibration", |a| a.hide(true))
     )]
     Events(Box<TaskArgs<EventData>>),
 }
@@ -101,6 +102,10 @@ struct TaskArgs<D: clap::Args> {
     /// `noise = false`), laid over `--config` (chip engine only).
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     chip_config: Option<PathBuf>,
+    /// Calibration of the mock chip saved by `eventprop chip calibrate --out FILE`: applied
+    /// instead of calibrating at start (same chip seed; chip engine only).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    chip_calibration: Option<PathBuf>,
     #[command(flatten)]
     settings: Settings,
     #[command(flatten)]
@@ -523,6 +528,96 @@ pub(crate) fn chip_config_layer(path: &Path) -> Result<(String, toml::Table)> {
     Ok((format!("--chip-config {}", path.display()), layer))
 }
 
+/// The `--chip-calibration FILE` layer: the calibration (JSON, as `eventprop chip
+/// calibrate --out` writes it) as `[chip.calibration]`.
+pub(crate) fn chip_calibration_layer(path: &Path) -> Result<(String, toml::Table)> {
+    let flag = format!("--chip-calibration {}", path.display());
+    let text = std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read"))?;
+    let c: eventprop_train::chip::calibrate::Calibration = serde_json::from_str(&text)
+        .with_context(|| {
+            format!("{flag}: expected a calibration as `eventprop chip calibrate --out` writes it")
+        })?;
+    if c.chip_seed > i64::MAX as u64 {
+        bail!(
+            "{flag}: chip_seed: expected at most {}, got {}",
+            i64::MAX,
+            c.chip_seed
+        );
+    }
+    let table = toml::Table::try_from(c).context("the calibration as a config table")?;
+    let mut chip = toml::Table::new();
+    chip.insert("calibration".into(), toml::Value::Table(table));
+    let mut layer = toml::Table::new();
+    layer.insert("chip".into(), toml::Value::Table(chip));
+    Ok((flag, layer))
+}
+
+/// The config of running the network of `cfg` (a run's config) on a chip: the run's
+/// settings with `engine = "chip"`, `chip.kind = kind`, and the chip seed, non-idealities
+/// and calibration given (the run's own otherwise; the run's calibration is dropped when
+/// another chip seed is asked for without one, so that the chip is calibrated anew).
+pub(crate) fn chip_run_config(
+    cfg: &TrainConfig,
+    kind: ChipKind,
+    chip_seed: Option<u64>,
+    chip_config: Option<&Path>,
+    chip_calibration: Option<&Path>,
+) -> Result<TrainConfig> {
+    let mut base = toml::Table::try_from(cfg).context("the checkpoint's config")?;
+    base.insert("engine".into(), toml::Value::String("chip".into()));
+    // an exact run's membrane-maximum loss term has no counterpart on the chip's
+    // grid: its loss is reported without it (the accuracy does not depend on it)
+    if let Some(toml::Value::Table(loss)) = base.get_mut("loss") {
+        let gamma = loss
+            .get("silent_label_gamma")
+            .and_then(toml::Value::as_float);
+        if let Some(g) = gamma.filter(|&g| g != 0.0) {
+            loss.insert("silent_label_gamma".into(), toml::Value::Float(0.0));
+            eprintln!(
+                "warning: loss.silent_label_gamma = {g} is exact-engine only: the loss on the chip is reported without its term"
+            );
+        }
+    }
+    if let (Some(seed), Some(toml::Value::Table(chip))) = (chip_seed, base.get_mut("chip")) {
+        if cfg.chip.calibration.is_some_and(|c| c.chip_seed != seed) {
+            chip.remove("calibration");
+        }
+    }
+    let mut layers = vec![("the checkpoint's config".to_string(), base)];
+    if let Some(p) = chip_config {
+        layers.push(chip_config_layer(p)?);
+    }
+    if let Some(p) = chip_calibration {
+        layers.push(chip_calibration_layer(p)?);
+    }
+    let mut flags = toml::Table::new();
+    flags.insert("chip.kind".into(), toml::Value::String(kind.name().into()));
+    if let Some(s) = chip_seed {
+        flags.insert("chip.seed".into(), toml::Value::Integer(s as i64));
+    }
+    layers.push(("flags".to_string(), flags));
+    let layers: Vec<(&str, toml::Table)> = layers
+        .iter()
+        .map(|(o, t)| (o.as_str(), t.clone()))
+        .collect();
+    Ok(TrainConfig::layered(&layers)?)
+}
+
+/// Prints the calibration a chip engine applies, and where it comes from.
+pub(crate) fn print_calibration(engine: &ChipEngine, cfg: &TrainConfig, file: Option<&Path>) {
+    if let Some(c) = engine.calibration() {
+        let source = match file {
+            Some(p) => format!("read from {}", p.display()),
+            None if cfg.chip.calibration.is_some() => "the run's".to_string(),
+            None => "measured".to_string(),
+        };
+        println!(
+            "calibration ({source}): weight scale {:.3}, trace scale {:.5}, offset {:.2}, readout offset {:.2}",
+            c.weight_scale, c.trace_scale, c.offset, c.readout_offset
+        );
+    }
+}
+
 /// Arguments of `eventprop eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -558,11 +653,15 @@ pub struct EvalArgs {
     /// TOML file of the mock chip's non-idealities (keys of `[chip.mock]`).
     #[arg(long, value_name = "FILE", requires = "chip")]
     chip_config: Option<PathBuf>,
+    /// Calibration of the mock chip saved by `eventprop chip calibrate --out FILE`: applied
+    /// instead of calibrating the chip here (same chip seed).
+    #[arg(long, value_name = "FILE", requires = "chip")]
+    chip_calibration: Option<PathBuf>,
 }
 
 /// Parses a seed: an integer in `0 ..= 2^63 - 1` (a config stores it as a TOML integer,
 /// which is signed 64-bit), so that a larger one is refused naming its flag.
-fn seed_arg(value: &str) -> std::result::Result<u64, String> {
+pub(crate) fn seed_arg(value: &str) -> std::result::Result<u64, String> {
     match value.trim().parse::<u64>() {
         Ok(n) if n <= i64::MAX as u64 => Ok(n),
         _ => Err(format!(
@@ -762,6 +861,9 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         if let Some(p) = &args.chip_config {
             layers.push(chip_config_layer(p)?);
         }
+        if let Some(p) = &args.chip_calibration {
+            layers.push(chip_calibration_layer(p)?);
+        }
         layers.push(("flags".to_string(), flags.clone()));
         let layers: Vec<(&str, toml::Table)> = layers
             .iter()
@@ -771,6 +873,9 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         check_flags_apply(&flags, config.engine)?;
         if args.chip_config.is_some() && config.engine != EngineKind::Chip {
             bail!("--chip-config: read by the chip engine only (add --chip mock)");
+        }
+        if args.chip_calibration.is_some() && config.engine != EngineKind::Chip {
+            bail!("--chip-calibration: read by the chip engine only (add --chip mock)");
         }
         let mut trainer = Trainer::new(config)?;
         if let Some(p) = &args.init_nir {
@@ -951,45 +1056,15 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let (e, engine_name) = match args.chip {
         None => (trainer.evaluate(&set)?, format!("{} engine", cfg.engine)),
         Some(kind) => {
-            let mut layer = toml::Table::new();
-            layer.insert("engine".into(), toml::Value::String("chip".into()));
-            let mut base = toml::Table::try_from(cfg).context("the checkpoint's config")?;
-            base.insert("engine".into(), toml::Value::String("chip".into()));
-            // an exact run's membrane-maximum loss term has no counterpart on the chip's
-            // grid: its loss is reported without it (the accuracy does not depend on it)
-            if let Some(toml::Value::Table(loss)) = base.get_mut("loss") {
-                let gamma = loss
-                    .get("silent_label_gamma")
-                    .and_then(toml::Value::as_float);
-                if let Some(g) = gamma.filter(|&g| g != 0.0) {
-                    loss.insert("silent_label_gamma".into(), toml::Value::Float(0.0));
-                    eprintln!(
-                        "warning: loss.silent_label_gamma = {g} is exact-engine only: the loss on the chip is reported without its term"
-                    );
-                }
-            }
-            let mut layers = vec![("the checkpoint's config".to_string(), base)];
-            if let Some(p) = &args.chip_config {
-                layers.push(chip_config_layer(p)?);
-            }
-            let mut flags = toml::Table::new();
-            flags.insert("chip.kind".into(), toml::Value::String(kind.name().into()));
-            if let Some(s) = args.chip_seed {
-                flags.insert("chip.seed".into(), toml::Value::Integer(s as i64));
-            }
-            layers.push(("flags".to_string(), flags));
-            let layers: Vec<(&str, toml::Table)> = layers
-                .iter()
-                .map(|(o, t)| (o.as_str(), t.clone()))
-                .collect();
-            let chip_cfg = TrainConfig::layered(&layers)?;
+            let chip_cfg = chip_run_config(
+                cfg,
+                kind,
+                args.chip_seed,
+                args.chip_config.as_deref(),
+                args.chip_calibration.as_deref(),
+            )?;
             let engine = ChipEngine::new(&chip_cfg.engine_settings()).context("--chip")?;
-            if let Some(c) = engine.calibration() {
-                println!(
-                    "calibration: weight scale {:.3}, trace scale {:.5}, offset {:.2}, readout offset {:.2}",
-                    c.weight_scale, c.trace_scale, c.offset, c.readout_offset
-                );
-            }
+            print_calibration(&engine, &chip_cfg, args.chip_calibration.as_deref());
             let e = eventprop_train::trainer::evaluate(
                 &engine,
                 trainer.weights(),

@@ -333,6 +333,32 @@ impl NetworkSpec {
         v
     }
 
+    /// A name for each tensor of [`NetworkSpec::tensor_shapes`] that says what it holds
+    /// (the names of the checkpoint's tensors): `weight.{k}` for feed-forward weight matrix
+    /// `k`, `recurrent.{k}` for hidden layer `k`'s recurrent weights, `delay.{k}` for the
+    /// delays of weight matrix `k` (in units of [`NetworkSpec::delay_unit`]),
+    /// `log_tau_mem.{k}` / `log_tau_syn.{k}` (`ln` of the time constants in seconds) and
+    /// `threshold_param.{k}` (`s` of `threshold = max(leak, reset) + e^s`) for spiking
+    /// layer `k` (the hidden layers, then a spiking output layer).
+    ///
+    /// Checkpoints written before these names held every tensor as `weight.{i}`, `i` its
+    /// index in this list; the feed-forward weights keep that name.
+    pub fn tensor_names(&self) -> Vec<String> {
+        let l = self.layout();
+        let mut v: Vec<String> = (0..l.n_ff).map(|k| format!("weight.{k}")).collect();
+        let mut add = |on: bool, name: &str, count: usize| {
+            if on {
+                v.extend((0..count).map(|k| format!("{name}.{k}")));
+            }
+        };
+        add(self.learn.recurrent, "recurrent", self.hidden.len());
+        add(self.learn.delays, "delay", l.n_ff);
+        add(self.learn.taus, "log_tau_mem", l.n_spiking);
+        add(self.learn.taus, "log_tau_syn", l.n_spiking);
+        add(self.learn.threshold, "threshold_param", l.n_spiking);
+        v
+    }
+
     /// The lowest threshold of a spiking layer with parameters `p`: `max(leak, reset)`.
     pub fn threshold_floor(p: &Lif) -> f64 {
         p.leak.max(p.reset)

@@ -341,8 +341,9 @@ impl DataFiles {
 }
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 12] = [
+const OPTIONAL_KEYS: [&str; 13] = [
     "optim.weight_clip",
+    "chip.calibration",
     "loss.tau_w",
     "data.train",
     "data.validation",

@@ -1119,19 +1119,20 @@ impl Trainer {
     /// The checkpoint of the current state.
     pub fn to_checkpoint(&self) -> Checkpoint {
         let mut c = Checkpoint::default();
-        for (k, w) in self.weights.iter().enumerate() {
+        let names = self.engine.spec().tensor_names();
+        for (w, name) in self.weights.iter().zip(&names) {
             c.tensors.insert(
-                format!("weight.{k}"),
+                name.clone(),
                 Tensor {
                     shape: w.shape().to_vec(),
                     data: TensorData::F64(w.iter().copied().collect()),
                 },
             );
         }
-        for (k, s) in self.adam.slots.iter().enumerate() {
+        for (s, tensor) in self.adam.slots.iter().zip(&names) {
             for (name, v) in [("m", &s.m), ("v", &s.v)] {
                 c.tensors.insert(
-                    format!("adam.{name}.{k}"),
+                    format!("adam.{name}.{tensor}"),
                     Tensor {
                         shape: vec![v.len()],
                         data: TensorData::F64(v.clone()),
@@ -1231,20 +1232,44 @@ impl Trainer {
             .map_err(|e| Error::format(path, format!("checkpoint config: {e}")))?;
         let engine = engine::build(config.engine, &config.engine_settings())?;
         let shapes = engine.spec().tensor_shapes();
+        let names = engine.spec().tensor_names();
+        // Checkpoints written before the tensors had names held tensor `k` as `weight.{k}`
+        // and its Adam state as `adam.m.{k}` / `adam.v.{k}`: read when the name is absent.
+        let tensor = |k: usize, prefix: &str| -> Result<(String, &Tensor)> {
+            let name = format!("{prefix}{}", names[k]);
+            if let Some(t) = c.tensors.get(&name) {
+                return Ok((name, t));
+            }
+            let old = format!(
+                "{prefix}{}",
+                if prefix.is_empty() {
+                    format!("weight.{k}")
+                } else {
+                    k.to_string()
+                }
+            );
+            match c.tensors.get(&old) {
+                Some(t) => Ok((old, t)),
+                None => Err(Error::format(
+                    path,
+                    format!("checkpoint has no tensor `{name}`"),
+                )),
+            }
+        };
         let mut weights = Vec::with_capacity(shapes.len());
         for (k, &(o, i)) in shapes.iter().enumerate() {
-            let t = c.get(path, &format!("weight.{k}"))?;
+            let (name, t) = tensor(k, "")?;
             if t.shape != [o, i] {
                 return Err(Error::format(
                     path,
-                    format!("weight.{k}: expected shape [{o}, {i}], got {:?}", t.shape),
+                    format!("{name}: expected shape [{o}, {i}], got {:?}", t.shape),
                 ));
             }
             let data = t.data.to_f64();
             if let Some(v) = data.iter().find(|v| !v.is_finite()) {
                 return Err(Error::format(
                     path,
-                    format!("weight.{k}: expected finite values, got {v}"),
+                    format!("{name}: expected finite values, got {v}"),
                 ));
             }
             weights.push(Array2::from_shape_vec((o, i), data).expect("shape checked"));
@@ -1254,8 +1279,8 @@ impl Trainer {
             return Err(Error::format(path, "more Adam states than weights"));
         }
         for (k, &steps) in adam_steps.iter().enumerate() {
-            let m = c.get(path, &format!("adam.m.{k}"))?.data.to_f64();
-            let v = c.get(path, &format!("adam.v.{k}"))?.data.to_f64();
+            let m = tensor(k, "adam.m.")?.1.data.to_f64();
+            let v = tensor(k, "adam.v.")?.1.data.to_f64();
             if m.len() != shapes[k].0 * shapes[k].1 || v.len() != m.len() {
                 return Err(Error::format(path, format!("adam state {k}: wrong length")));
             }

@@ -253,3 +253,177 @@ fn a_saved_recording_maps_onto_the_grid_and_replays_through_neuron() {
     ]));
     assert!(e.contains("--layer: expected < 1"), "{e}");
 }
+
+#[test]
+fn a_saved_calibration_is_applied_by_eval_and_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    ok(&run(&[
+        "chip",
+        "calibrate",
+        "--chip",
+        "mock",
+        "--out",
+        &p("cal.json"),
+    ]));
+    let mut a = vec!["train", "yinyang"];
+    a.extend_from_slice(SMALL);
+    let sw = p("sw");
+    a.extend_from_slice(&["--out", &sw]);
+    ok(&run(&a));
+    let ck = p("sw/checkpoint.safetensors");
+    let eval = |extra: &[&str]| {
+        let mut a = vec![
+            "eval",
+            "--checkpoint",
+            &ck,
+            "--chip",
+            "mock",
+            "--size",
+            "200",
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    // the saved calibration is the one measured at start: the same numbers
+    let measured = ok(&eval(&[]));
+    let cal = p("cal.json");
+    let read = ok(&eval(&["--chip-calibration", &cal]));
+    assert!(
+        measured.contains("calibration (measured): weight scale 31.9"),
+        "{measured}"
+    );
+    assert!(
+        read.contains(&format!("calibration (read from {cal}): weight scale 31.9")),
+        "{read}"
+    );
+    for key in ["accuracy: ", "loss: ", "hidden spikes per sample: "] {
+        assert_eq!(line(&measured, key), line(&read, key), "{key}");
+    }
+    // and it is what the chip uses: another weight scale deploys other weights
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cal).unwrap()).unwrap();
+    c["weight_scale"] = serde_json::json!(20.0);
+    std::fs::write(p("cal20.json"), c.to_string()).unwrap();
+    let other = ok(&eval(&["--chip-calibration", &p("cal20.json")]));
+    assert!(other.contains("weight scale 20.000"), "{other}");
+    assert_ne!(line(&measured, "loss: "), line(&other, "loss: "));
+    // another chip's calibration, a file that is not one, and a software run are refused
+    let e = one_line_error(&eval(&["--chip-seed", "2", "--chip-calibration", &cal]));
+    assert!(
+        e.contains("chip.calibration: expected a calibration of the run's chip seed 2, got one of chip seed 0"),
+        "{e}"
+    );
+    std::fs::write(p("bad.json"), "{\"weight_scale\": 3}").unwrap();
+    let e = one_line_error(&eval(&["--chip-calibration", &p("bad.json")]));
+    assert!(
+        e.contains("--chip-calibration")
+            && e.contains("expected a calibration as `eventprop chip calibrate --out` writes it"),
+        "{e}"
+    );
+    let e = one_line_error(&run(&[
+        "train",
+        "yinyang",
+        "--chip-calibration",
+        &cal,
+        "--out",
+        &p("x"),
+    ]));
+    assert!(
+        e.contains("--chip-calibration: read by the chip engine only"),
+        "{e}"
+    );
+    // training on the mock with it: the run's config keeps it, and eval uses it
+    let mut a = vec![
+        "train",
+        "yinyang",
+        "--chip",
+        "mock",
+        "--chip-calibration",
+        &cal,
+    ];
+    a.extend_from_slice(SMALL);
+    let hil = p("hil");
+    a.extend_from_slice(&["--out", &hil]);
+    ok(&run(&a));
+    let cfg: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.path().join("hil/config.toml")).unwrap())
+            .unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cal).unwrap()).unwrap();
+    assert_eq!(
+        cfg["chip"]["calibration"]["weight_scale"].as_float(),
+        saved["weight_scale"].as_f64()
+    );
+    let o = ok(&run(&[
+        "eval",
+        "--checkpoint",
+        &p("hil/checkpoint.safetensors"),
+        "--chip",
+        "mock",
+        "--size",
+        "20",
+    ]));
+    assert!(o.contains("calibration (the run's)"), "{o}");
+}
+
+#[test]
+fn chip_record_writes_a_recording_that_chip_map_reads() {
+    use eventprop_train::chip::record_file::load_npz;
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .current_dir(dir.path())
+        .args(["chip", "record", "--chip", "mock", "--size", "4"])
+        .output()
+        .unwrap();
+    let out = ok(&o);
+    assert!(
+        out.contains("recorded 4 samples (mock chip, chip seed 0"),
+        "{out}"
+    );
+    let rec = load_npz(&dir.path().join("recording.npz")).unwrap();
+    assert_eq!((rec.samples, rec.layers.len()), (4, 2));
+    assert_eq!((rec.layers[0].size, rec.layers[1].size), (120, 3));
+    // the fresh network's hidden layer spikes, off the grid (the mock's clock)
+    let times: Vec<f64> = rec.layers[0]
+        .spikes
+        .iter()
+        .flatten()
+        .map(|s| s.time)
+        .collect();
+    assert!(!times.is_empty());
+    assert!(
+        times
+            .iter()
+            .any(|t| ((t / 1e-6).round() * 1e-6 - t).abs() > 1e-9),
+        "{times:?}"
+    );
+    // the readout's CADC samples every 2 µs from 0 to 38 µs
+    let m = rec.layers[1].membrane.as_ref().unwrap();
+    assert_eq!(m[0][0].times.len(), 20);
+    // the printed `chip map` command runs as printed
+    let cmd = line(&out, "map its readout layer: eventprop ");
+    let args: Vec<&str> = cmd.split_whitespace().collect();
+    let mapped = ok(&Command::new(env!("CARGO_BIN_EXE_eventprop"))
+        .current_dir(dir.path())
+        .args(&args)
+        .output()
+        .unwrap());
+    assert!(
+        mapped.contains("layer 1: (38, 4, 3) on the grid"),
+        "{mapped}"
+    );
+    let v: ndarray::Array3<f64> =
+        ndarray_npy::read_npy(dir.path().join("hw/membrane.npy")).unwrap();
+    // at step 0 the readout rests at 0 (model units) up to the CADC's offsets and rounding
+    assert!(
+        v.index_axis(ndarray::Axis(0), 0)
+            .iter()
+            .all(|x| x.abs() < 0.2),
+        "{v}"
+    );
+    assert!(v.iter().any(|x| x.abs() > 0.01), "the readout moves");
+    // a size of 0 is refused
+    let e = one_line_error(&run(&["chip", "record", "--chip", "mock", "--size", "0"]));
+    assert!(e.contains("--size: expected 1 to 100000, got 0"), "{e}");
+}

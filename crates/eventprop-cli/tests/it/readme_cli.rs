@@ -67,3 +67,81 @@ fn readme_yinyang_commands_run_as_written() {
         }
     }
 }
+
+/// The `eventprop ...` lines of the first `sh` block of `doc` (a path from the repository
+/// root), comments removed.
+fn first_sh_block(doc: &str) -> Vec<Vec<String>> {
+    let path = format!("{}/../../{doc}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let block = text
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    block
+        .lines()
+        .filter(|l| l.starts_with("eventprop "))
+        .map(|l| {
+            let cmd = l.split(" #").next().unwrap();
+            cmd.split_whitespace().skip(1).map(str::to_string).collect()
+        })
+        .collect()
+}
+
+/// docs/hil.md's usage commands run in order in a fresh folder (with `chip.toml` holding
+/// its example key), each training run shrunk to one epoch on small splits.
+#[test]
+fn hil_doc_commands_run_with_small_sizes() {
+    let commands = first_sh_block("docs/hil.md");
+    let all: Vec<String> = commands.iter().map(|c| c.join(" ")).collect();
+    for want in [
+        "train yinyang --epochs 10 --out runs/sw",
+        "eval --checkpoint runs/sw/checkpoint.safetensors --chip mock --chip-calibration calibration.json",
+        "chip calibrate --chip mock --chip-seed 0 --out calibration.json",
+        "chip record --chip mock --checkpoint runs/sw/checkpoint.safetensors",
+    ] {
+        assert!(all.iter().any(|c| c.contains(want)), "`{want}` not in {all:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chip.toml"), "noise = false\n").unwrap();
+    for mut c in commands {
+        if c[0] == "train" {
+            if let Some(k) = c.iter().position(|a| a == "--epochs") {
+                c.drain(k..k + 2);
+            }
+            for a in [
+                "--epochs",
+                "1",
+                "--train-size",
+                "150",
+                "--val-size",
+                "50",
+                "--test-size",
+                "100",
+                "--quiet",
+            ] {
+                c.push(a.to_string());
+            }
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_eventprop"))
+            .current_dir(dir.path())
+            .args(&c)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "eventprop {}: {}",
+            c.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if c[0] == "eval" {
+            assert!(stdout.contains("accuracy: "), "{stdout}");
+        }
+    }
+    assert!(dir.path().join("rec.npz").is_file());
+    let cfg = std::fs::read_to_string(dir.path().join("runs/hil-cal/config.toml")).unwrap();
+    assert!(cfg.contains("[chip.calibration]"), "{cfg}");
+}

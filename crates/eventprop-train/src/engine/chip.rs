@@ -71,7 +71,8 @@ pub struct ChipEngine {
 
 impl ChipEngine {
     /// The engine of `config`: the chip of `config.chip` (for the mock: its non-idealities,
-    /// its chip seed, and — with `chip.calibrate` — the host scales of a calibration), the
+    /// its chip seed, and the host scales of `chip.calibration` when given, else — with
+    /// `chip.calibrate` — of a calibration measured here), the
     /// stepped network of the same config for the backward.
     ///
     /// # Errors
@@ -95,6 +96,13 @@ impl ChipEngine {
         };
         let steps = config.steps;
         let cs = &config.chip;
+        if let (ChipKind::Ideal, Some(_)) = (cs.kind, &cs.calibration) {
+            return Err(Error::invalid(
+                "chip.calibration",
+                "none with the ideal chip (it has nothing to calibrate)",
+                "a calibration",
+            ));
+        }
         let (chip, calibration): (Box<dyn Chip>, _) = match cs.kind {
             ChipKind::Ideal => (
                 Box::new(IdealChip {
@@ -105,7 +113,16 @@ impl ChipEngine {
             ),
             ChipKind::Mock => {
                 let mock = MockChip::new(spec, cs.mock.clone(), cs.seed, net.dt, steps)?;
-                if cs.calibrate {
+                if let Some(c) = cs.calibration {
+                    if c.chip_seed != cs.seed {
+                        return Err(Error::invalid(
+                            "chip.calibration",
+                            format!("a calibration of the run's chip seed {}", cs.seed),
+                            format!("one of chip seed {}", c.chip_seed),
+                        ));
+                    }
+                    (Box::new(mock.with_host(c.host())?), Some(c))
+                } else if cs.calibrate {
                     let c = calibrate(&mock)?;
                     (Box::new(mock.with_host(c.host())?), Some(c))
                 } else {

@@ -303,3 +303,87 @@ fn stepped_training_with_every_extra_learns_and_resumes() {
     eprintln!("{:?}", full.history()[1]);
     assert!(full.history()[1].train_acc > 0.5, "{:?}", full.history()[1]);
 }
+
+/// Checkpoint tensors are named by what they hold, and a checkpoint of the earlier naming
+/// (every tensor `weight.{i}`, its Adam state `adam.m.{i}` / `adam.v.{i}`, `i` its index in
+/// the layout) still loads to the same state.
+#[test]
+fn checkpoint_tensors_are_named_and_the_old_names_still_load() {
+    use eventprop_train::checkpoint::{self, Checkpoint};
+    let mut t = Trainer::new(TrainConfig {
+        train_size: 100,
+        network: eventprop_train::config::NetworkSettings {
+            hidden: vec![6, 4],
+            ..small(ALL).network.clone()
+        },
+        ..small(ALL)
+    })
+    .unwrap();
+    t.run_epoch(&mut |_| {}).unwrap();
+    let c = t.to_checkpoint();
+    let mut names: Vec<&str> = c
+        .tensors
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !n.starts_with("adam."))
+        .collect();
+    names.sort();
+    // 3 weight matrices, 2 hidden layers, 3 spiking layers (the exact engine's output spikes)
+    assert_eq!(
+        names,
+        [
+            "delay.0",
+            "delay.1",
+            "delay.2",
+            "log_tau_mem.0",
+            "log_tau_mem.1",
+            "log_tau_mem.2",
+            "log_tau_syn.0",
+            "log_tau_syn.1",
+            "log_tau_syn.2",
+            "recurrent.0",
+            "recurrent.1",
+            "threshold_param.0",
+            "threshold_param.1",
+            "threshold_param.2",
+            "weight.0",
+            "weight.1",
+            "weight.2",
+        ]
+    );
+    assert!(
+        c.tensors.contains_key("adam.m.recurrent.1") && c.tensors.contains_key("adam.v.delay.2")
+    );
+    let spec_names = t.engine().spec().tensor_names();
+    assert_eq!(spec_names.len(), t.weights().len());
+    // The same checkpoint under the old names.
+    let mut old = Checkpoint {
+        metadata: c.metadata.clone(),
+        ..Default::default()
+    };
+    for (i, name) in spec_names.iter().enumerate() {
+        old.tensors
+            .insert(format!("weight.{i}"), c.tensors[name].clone());
+        for s in ["m", "v"] {
+            old.tensors.insert(
+                format!("adam.{s}.{i}"),
+                c.tensors[&format!("adam.{s}.{name}")].clone(),
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.safetensors");
+    checkpoint::save(&path, &old).unwrap();
+    let loaded = Trainer::load(&path).unwrap();
+    assert_eq!(loaded.weights(), t.weights());
+    // Saved again, it is the checkpoint of the new naming.
+    assert_eq!(loaded.to_checkpoint(), c);
+    // A missing tensor is named by its new name.
+    old.tensors.remove("weight.4");
+    checkpoint::save(&path, &old).unwrap();
+    let err = Trainer::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("checkpoint has no tensor `recurrent.1`"),
+        "{err}"
+    );
+}
