@@ -67,8 +67,8 @@ fn seeds(dir: &Path) -> Vec<Vec<u8>> {
             let g = network_graph(spec, &weights).unwrap();
             let path = dir.join(format!("seed{k}.nir"));
             g.write(&path).unwrap();
-            let back = network_from_graph(&Graph::read(&path).unwrap()).unwrap();
-            assert_eq!(back.weights, weights, "the seed round-trips");
+            let back = network_from_graph(&Graph::read(&path).unwrap(), None).unwrap();
+            assert_eq!(back.tensors, weights, "the seed round-trips");
             std::fs::read(&path).unwrap()
         })
         .collect()
@@ -84,6 +84,6 @@ fn mutated_files_never_panic() {
         &seeds,
         &path,
         CASES,
-        |p| Graph::read(p).and_then(|g| network_from_graph(&g).map(drop)),
+        |p| Graph::read(p).and_then(|g| network_from_graph(&g, None).map(drop)),
     );
 }
