@@ -71,19 +71,13 @@ pub fn to_graph(t: &Trainer) -> Result<Graph> {
 /// [`to_graph`] or `eventprop.nir.export`), else the preset of the engine named by the
 /// `engine` metadata (default stepped); the network (sizes, neuron parameters, recurrent
 /// weights, what is trained) comes from the nodes. The task is the config's; a graph
-/// without a config is a Yin-Yang network when it has 5 inputs and 3 outputs, else an
-/// event network (`events.channels`, `events.classes` from its sizes, the window from the
-/// `t_sim` metadata, the grid from `dt` when present).
+/// without a config must be a Yin-Yang network (5 inputs, 3 outputs).
 ///
 /// # Errors
 /// [`network_from_graph`]'s; `Unsupported` naming the node for sizes that differ from the
-/// config's task, an event network without a window; the config's errors.
+/// config's task, or a graph without a config whose sizes are not Yin-Yang's; the
+/// config's errors.
 pub fn to_trainer(g: &Graph) -> Result<Trainer> {
-    let meta_f64 = |k: &str| match g.metadata.get(k) {
-        Some(Meta::F64(v)) => Some(*v),
-        Some(Meta::I64(v)) => Some(*v as f64),
-        _ => None,
-    };
     let (mut config, from_run) = match g.metadata.get("eventprop_config") {
         Some(Meta::Str(json)) => {
             let table: toml::Table = serde_json::from_str(json).map_err(|e| {
@@ -117,19 +111,11 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
     } = network_from_graph(g, hint.as_ref())?;
     let yinyang_sizes = (yinyang::N_INPUTS, yinyang::N_CLASSES);
     if !from_run && (spec.n_in, spec.n_out) != yinyang_sizes {
-        // Not a Yin-Yang network: an event network on the graph's window.
-        config.task = Task::Events;
-        let Some(t_max) = meta_f64("t_sim") else {
-            return Err(unsupported(
-                "graph",
-                "NIRGraph",
-                format!("a network of {} inputs and {} outputs is evaluated as an event network, whose window (metadata `t_sim`, seconds) the graph does not give", spec.n_in, spec.n_out),
-            ));
-        };
-        config.events.t_max = Some(t_max);
-        if let Some(dt) = meta_f64("dt") {
-            config.events.dt = dt;
-        }
+        return Err(unsupported(
+            "graph",
+            "NIRGraph",
+            format!("{} inputs and {} outputs without the metadata `eventprop_config`: `eventprop eval` runs such a graph only with its run's config (event data, window, grid), and Yin-Yang graphs have {} and {}; `train events --init-nir` starts a run from it", spec.n_in, spec.n_out, yinyang_sizes.0, yinyang_sizes.1),
+        ));
     }
     match config.task {
         Task::Yinyang => {
