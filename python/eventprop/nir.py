@@ -7,7 +7,9 @@ Needs the ``nir`` package (``pip install nir``, which brings ``h5py``); the rest
 - ``to_graph(checkpoint) -> nir.NIRGraph`` and ``export(checkpoint, path)``: the network of
   a checkpoint written by ``eventprop train`` (safetensors, format ``eventprop-train/2``)
   as the same graph ``eventprop export --checkpoint C --nir OUT`` writes: ``input →
-  linear0 → lif0 → … → linearL → readout → output``.
+  linear0 → lif0 → … → linearL → readout → output``, a cycle ``lif{k} → rec{k} → lif{k}``
+  per recurrent hidden layer, per-neuron time constants and thresholds as trained; trained
+  delays are refused (``DELAYS_REFUSED``).
 - ``to_per_step(graph, dt)``: the same network for simulators that read a spike as 1
   during one time step (snnTorch, norse): ``w_in`` divided by ``dt``.
 - ``simulate(graph, x, dt)``: runs a feed-forward NIR graph (``Linear``/``Affine``,
@@ -101,73 +103,133 @@ def _layer(n: int, v: float) -> np.ndarray:
     return np.full(n, float(v))
 
 
+# The one-line reasons and timing statements of the Rust exporter (crates/eventprop-nir,
+# crates/eventprop-train/src/nir.rs); python/tests/test_nir.py checks that both write the
+# same graph for every network kind.
+DELAYS_REFUSED = (
+    "trained delays are not exported: eventprop has one delay per synapse ((N_out, N_in) "
+    "per weight matrix) and NIR's Delay node one per channel, so the exact graph would need "
+    "N_in*N_out delay channels and an (N_out, N_in*N_out) weight per layer"
+)
+RECURRENCE = {
+    "exact": "instantaneous: a spike of neuron m at time t adds r[n, m] to the synaptic "
+    "current of neuron n at t",
+    "stepped": "one step: a spike of step t enters the layer's synaptic current in step "
+    "t + 1, as a spike of the layer below does",
+}
+
+
+def _neuron_params(tensors, c, hidden, sizes, spiking_readout):
+    """The per-neuron parameters of every spiking layer as the engines use them
+    (``NetworkSpec::neuron_params``): the config's values, with ``tau = e^{ln tau}`` and
+    ``threshold = max(leak, reset) + e^s`` from the tensors where ``[learn]`` trains them.
+    ``math.exp`` (the C library's, as Rust's ``f64::exp``) keeps the values bit-identical
+    to the CLI's export."""
+    net = c.get("network", c)
+    learn = c.get("learn", {})
+    n_ff = len(hidden) + 1
+    n_spiking = len(hidden) + (1 if spiking_readout else 0)
+    nxt = n_ff + (len(hidden) if learn.get("recurrent") else 0)
+    nxt += n_ff if learn.get("delays") else 0
+    taus_at = nxt if learn.get("taus") else None
+    nxt += 2 * n_spiking if learn.get("taus") else 0
+    thr_at = nxt if learn.get("threshold") else None
+    floor = max(net["leak"], net["reset"])
+    layers = []
+    for k in range(n_spiking):
+        n = sizes[k]
+        readout = k == len(hidden)
+        p = {
+            "leak": _layer(n, net["leak"]),
+            "reset": _layer(n, net["reset"]),
+            "threshold": _layer(n, net["threshold"]),
+            "tau_syn": _layer(n, net["readout_tau_syn"] if readout else net["tau_syn"]),
+            "tau_mem": _layer(n, net["readout_tau_mem"] if readout else net["tau_mem"]),
+        }
+        row = lambda i: tensors[f"weight.{i}"].reshape(-1)  # noqa: E731
+        if taus_at is not None:
+            p["tau_mem"] = np.array([math.exp(v) for v in row(taus_at + k)])
+            p["tau_syn"] = np.array([math.exp(v) for v in row(taus_at + n_spiking + k)])
+        if thr_at is not None:
+            p["threshold"] = np.array([floor + math.exp(v) for v in row(thr_at + k)])
+        layers.append(p)
+    return layers
+
+
 def to_graph(checkpoint: PathLike):
-    """The NIR graph of a checkpoint's network (the graph ``eventprop export`` writes)."""
+    """The NIR graph of a checkpoint's network (the graph ``eventprop export`` writes):
+    any sizes and depth, Yin-Yang and event runs, both engines; recurrent hidden layers as
+    a cycle ``lif{k} → rec{k} → lif{k}`` (metadata ``recurrence`` says the engine's timing);
+    per-neuron time constants and thresholds (``[learn] taus``, ``threshold``) as trained.
+    Raises ``ValueError`` for trained delays (``DELAYS_REFUSED``: NIR cannot express them
+    exactly at a sensible size)."""
     nir = _nir()
     tensors, meta = read_checkpoint(checkpoint)
     c = meta["config"]
-    learned = [k for k, v in sorted(c.get("learn", {}).items()) if v is True]
-    if learned:
-        # as `eventprop export`: such a graph would be written as if it were a plain one
-        raise ValueError(
-            f"{checkpoint}: expected a feed-forward network with shared neuron parameters, got "
-            f"[learn] {', '.join(learned)} (recurrent weights, delays and per-neuron "
-            "parameters are not exported yet)"
-        )
+    learn = c.get("learn", {})
+    if learn.get("delays"):
+        raise ValueError(f"{checkpoint}: node `graph` (export): {DELAYS_REFUSED}")
     # The network's settings: the `[network]` section, or the top level of a config
     # written before the config had sections.
     net = c.get("network", c)
     hidden = list(net["hidden"])
-    weights = [tensors[f"weight.{k}"] for k in range(len(hidden) + 1)]
-    lif = dict(
-        tau_syn=net["tau_syn"], tau_mem=net["tau_mem"], leak=net["leak"],
-        threshold=net["threshold"], reset=net["reset"],
-    )
+    n_ff = len(hidden) + 1
+    missing = [f"weight.{k}" for k in range(n_ff) if f"weight.{k}" not in tensors]
+    if missing:
+        raise ValueError(f"{checkpoint}: checkpoint has no tensor `{missing[0]}`")
+    weights = [tensors[f"weight.{k}"] for k in range(n_ff)]
+    sizes = [w.shape[0] for w in weights]
+    spiking_readout = c["loss"]["kind"] == "first_spike"
+    params = _neuron_params(tensors, c, hidden, sizes, spiking_readout)
 
-    def cuba_lif(n, p):
+    def cuba_lif(p):
+        n = p["tau_syn"].shape[0]
         return nir.CubaLIF(
-            tau_syn=_layer(n, p["tau_syn"]), tau_mem=_layer(n, p["tau_mem"]),
-            r=_layer(n, 1.0), v_leak=_layer(n, p["leak"]),
-            v_threshold=_layer(n, p["threshold"]), v_reset=_layer(n, p["reset"]),
-            w_in=_layer(n, p["tau_syn"]),
+            tau_syn=p["tau_syn"], tau_mem=p["tau_mem"], r=_layer(n, 1.0), v_leak=p["leak"],
+            v_threshold=p["threshold"], v_reset=p["reset"], w_in=p["tau_syn"].copy(),
         )
 
     nodes = {"input": nir.Input(input_type={"input": np.array([weights[0].shape[1]])})}
-    chain = ["input"]
+    chain, loops = ["input"], []
     for k, w in enumerate(weights):
         nodes[f"linear{k}"] = nir.Linear(weight=w)
         chain.append(f"linear{k}")
         n = w.shape[0]
         if k < len(hidden):
-            name, node = f"lif{k}", cuba_lif(n, lif)
-        elif c["loss"]["kind"] == "max_over_time":
+            name, node = f"lif{k}", cuba_lif(params[k])
+            if learn.get("recurrent"):
+                nodes[f"rec{k}"] = nir.Linear(weight=tensors[f"weight.{n_ff + k}"])
+                loops += [(name, f"rec{k}"), (f"rec{k}", name)]
+        elif not spiking_readout:
             ts = net["readout_tau_syn"]
             name, node = "readout", nir.CubaLI(
                 tau_syn=_layer(n, ts), tau_mem=_layer(n, net["readout_tau_mem"]),
                 r=_layer(n, 1.0), v_leak=_layer(n, net["leak"]), w_in=_layer(n, ts),
             )
         else:
-            p = dict(lif, tau_syn=net["readout_tau_syn"], tau_mem=net["readout_tau_mem"])
-            name, node = "readout", cuba_lif(n, p)
+            name, node = "readout", cuba_lif(params[k])
         nodes[name] = node
         chain.append(name)
     nodes["output"] = nir.Output(output_type={"output": np.array([weights[-1].shape[0]])})
     chain.append("output")
+    events = c.get("task") == "events"
     metadata = {
         "format": FORMAT,
         "time_unit": "s",
         "engine": c["engine"],
-        "t_sim": float(c["encoding"]["t_sim"]),
+        "t_sim": float(c["events"]["t_max"] if events else c["encoding"]["t_sim"]),
         "conventions": CONVENTIONS,
         "epochs_done": int(meta["epochs_done"]),
         "eventprop_config": json.dumps(c),
         "source": "eventprop (python)",
     }
     if c["engine"] == "stepped":
-        metadata["dt"] = float(c["encoding"]["dt"])
+        metadata["dt"] = float(c["events"]["dt"] if events else c["encoding"]["dt"])
         metadata["discretization"] = c.get("stepped", c)["discretization"]
+    if learn.get("recurrent"):
+        metadata["recurrence"] = RECURRENCE[c["engine"]]
     return nir.NIRGraph(
-        nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), metadata=metadata
+        nodes=nodes, edges=list(zip(chain[:-1], chain[1:])) + loops, metadata=metadata
     )
 
 
