@@ -356,7 +356,7 @@ fn assert_events_round_trip(engine: EngineKind, learn: Learn, first_spike: bool)
             .any(|v| *v != params[0].threshold[0]));
     }
     let set = &t.data().validation;
-    assert!(set.len() > 0);
+    assert!(!set.is_empty());
     assert_eq!(evaluation(&back, set), evaluation(&t, set));
 }
 
