@@ -12,6 +12,8 @@ Needs the ``nir`` package (``pip install nir``, which brings ``h5py``); the rest
   delays are refused (``DELAYS_REFUSED``).
 - ``to_per_step(graph, dt)``: the same network for simulators that read a spike as 1
   during one time step (snnTorch, norse): ``w_in`` divided by ``dt``.
+- ``to_snntorch(graph, dt)``: the same network in snnTorch's parameterisation (its fixed
+  step of 1e-4, ``r = tau_mem/dt``, weights scaled by ``dt/tau_mem``) for its importer.
 - ``simulate(graph, x, dt)``: runs a feed-forward NIR graph (``Linear``/``Affine``,
   ``CubaLIF``, ``CubaLI``) on a time grid with the seed function (``neuron_forward``) and
   returns the output layer's spikes (``CubaLIF``) or membrane (``CubaLI``).
@@ -275,6 +277,95 @@ def to_per_step(graph, dt: float):
         nodes[name] = node
     metadata = dict(graph.metadata)
     metadata["spikes"] = f"per_step (area dt = {dt})"
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
+
+
+# snnTorch 1.0.0's `import_from_nir` fixes the step at 1e-4 (its time unit: seconds).
+SNNTORCH_DT = 1e-4
+
+
+def to_snntorch(graph, dt: float):
+    """A copy of ``graph`` in snnTorch's parameterisation, for ``snntorch.import_nir.
+    import_from_nir``: the network simulated on a grid of step ``dt`` (the graph's time
+    unit; the stepped engine's is ``graph.metadata["dt"]``) as snnTorch's ``Synaptic``
+    layers run it (``syn = alpha syn + W x``, ``mem = beta mem + syn``, reset to zero).
+
+    snnTorch 1.0.0 reads a spike as 1 during one step, fixes that step at ``SNNTORCH_DT``
+    (1e-4) and requires ``r = tau_mem/dt``, ``w_in = tau_syn/dt``, ``v_leak = 0`` and one
+    threshold per layer. So times are scaled by ``SNNTORCH_DT/dt`` (one step of ``dt`` is
+    one of snnTorch's; ``alpha = 1 - dt/tau_syn`` and ``beta = 1 - dt/tau_mem`` are kept),
+    ``r = tau_mem/dt``, ``w_in = tau_syn/dt`` (with the scaled taus: ``tau/SNNTORCH_DT``), and
+    row ``n`` of every weight into a ``CubaLIF`` is multiplied by
+    ``(r·w_in/tau_syn)_n · dt/tau_mem_n`` (the graph's own current scaling, then the
+    ``dt/tau_mem`` that snnTorch's ``mem += syn`` leaves out). Read with steps of
+    ``SNNTORCH_DT``, the result is the same network (``simulate(g, x, SNNTORCH_DT,
+    spikes="per_step")`` on it equals ``simulate(graph, x, dt)``).
+
+    Raises ``ValueError`` naming the node and field for what snnTorch cannot run the same:
+    ``v_leak`` or ``v_reset`` other than 0 (it has no leak potential and resets to zero),
+    thresholds that differ between neurons (trained thresholds), ``CubaLI`` (no leaky
+    integrator: run the hidden layers), and weight nodes that feed more than one node.
+    """
+    nir = _nir()
+    _check_dt(dt)
+    scale = SNNTORCH_DT / dt
+    targets: Dict[str, list] = {}
+    for a, b in graph.edges:
+        targets.setdefault(a, []).append(b)
+    row_scale = {}
+    nodes = {}
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if isinstance(node, nir.CubaLI):
+            raise ValueError(
+                f"node `{name}` (CubaLI): snnTorch has no leaky integrator; export the "
+                "hidden layers (a graph ending in a CubaLIF)"
+            )
+        if not isinstance(node, nir.CubaLIF):
+            nodes[name] = node
+            continue
+        _check_neuron(name, kind, node)
+        for param in ("v_leak", "v_reset"):
+            a = np.asarray(getattr(node, param), dtype=np.float64).reshape(-1)
+            if np.any(a != 0):
+                raise ValueError(
+                    f"node `{name}` (CubaLIF): `{param}` is {a[a != 0][0]}, expected 0 "
+                    "(snnTorch has no leak potential and resets to zero)"
+                )
+        _one(name, kind, "v_threshold", node.v_threshold)
+        tau_syn = np.asarray(node.tau_syn, dtype=np.float64) * np.ones(1)
+        tau_mem = np.asarray(node.tau_mem, dtype=np.float64) * np.ones(1)
+        n = max(tau_syn.size, tau_mem.size, np.asarray(node.v_threshold).size)
+        tau_syn, tau_mem = np.broadcast_to(tau_syn, n), np.broadcast_to(tau_mem, n)
+        row_scale[name] = (
+            np.asarray(node.r, dtype=np.float64) * np.asarray(node.w_in, dtype=np.float64)
+            / tau_syn * (dt / tau_mem)
+        )
+        nodes[name] = nir.CubaLIF(
+            tau_syn=tau_syn * scale, tau_mem=tau_mem * scale, r=tau_mem / dt,
+            v_leak=np.zeros(n), v_threshold=np.asarray(node.v_threshold, dtype=np.float64),
+            v_reset=np.zeros(n), w_in=tau_syn / dt,
+        )
+    for name, node in graph.nodes.items():
+        if not isinstance(node, (nir.Linear, nir.Affine)):
+            continue
+        into = [t for t in targets.get(name, []) if t in row_scale]
+        if not into:
+            continue
+        if len(targets[name]) != 1:
+            raise ValueError(
+                f"node `{name}` ({type(node).__name__}): feeds {len(targets[name])} nodes, "
+                "expected one (its rows are scaled for the CubaLIF it feeds)"
+            )
+        f = row_scale[into[0]].reshape(-1, 1)
+        w = np.asarray(node.weight, dtype=np.float64) * f
+        if isinstance(node, nir.Affine):
+            nodes[name] = nir.Affine(weight=w, bias=np.asarray(node.bias) * f.reshape(-1))
+        else:
+            nodes[name] = nir.Linear(weight=w)
+    metadata = dict(graph.metadata)
+    metadata["spikes"] = f"per_step (area {SNNTORCH_DT})"
+    metadata["time_unit"] = f"{dt / SNNTORCH_DT} s (one step of dt = {dt} s is {SNNTORCH_DT})"
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
 
 
