@@ -257,3 +257,31 @@ def test_recurrent_export_in_snntorch(eventprop_bin, tmp_path):
     assert ours.sum() > 100
     theirs = _snntorch_spikes(enir.to_snntorch(sub, dt), x)[:-1]
     np.testing.assert_array_equal(theirs, ours)
+
+
+def test_per_neuron_time_constants_in_snntorch_and_norse(eventprop_bin, tmp_path):
+    """The hidden layer of a stepped run with trained per-neuron time constants
+    (`--train-taus`; exported as one value per neuron). Expected: the stepped engine's
+    equations with per-neuron taus (`_stepped_recurrent_layer` without recurrent weights,
+    which gives `simulate`'s spikes on uniform taus, checked here) with the peers'
+    one-step shift."""
+    run(eventprop_bin, "train", "yinyang", "--train-taus", "--epochs", "1", "--train-size",
+        "200", "--val-size", "50", "--test-size", "50", "--quiet", "--out", tmp_path / "run")
+    g = _hidden_only(enir.to_graph(tmp_path / "run" / "checkpoint.safetensors"))
+    dt, lif = g.metadata["dt"], g.nodes["lif0"]
+    assert len(set(lif.tau_mem)) > 1 and len(set(lif.tau_syn)) > 1  # trained apart
+    x = (np.random.default_rng(1).random((60, 16, 5)) < 0.1).astype(np.float64)
+    w = g.nodes["linear0"].weight
+    no_r = np.zeros((w.shape[0], w.shape[0]))
+    uniform = nir.CubaLIF(
+        tau_syn=np.full_like(lif.tau_syn, 4e-6), tau_mem=np.full_like(lif.tau_mem, 4e-6),
+        r=lif.r, v_leak=lif.v_leak, v_threshold=lif.v_threshold, v_reset=lif.v_reset,
+        w_in=np.full_like(lif.w_in, 4e-6))
+    g_uniform = nir.NIRGraph(nodes=dict(g.nodes) | {"lif0": uniform}, edges=g.edges,
+                             metadata=g.metadata)
+    np.testing.assert_array_equal(_stepped_recurrent_layer(x, w, no_r, uniform, dt),
+                                  enir.simulate(g_uniform, x, dt=dt))
+    ours = _stepped_recurrent_layer(x, w, no_r, lif, dt)[1:]
+    assert ours.sum() > 100
+    np.testing.assert_array_equal(_snntorch_spikes(enir.to_snntorch(g, dt), x)[:-1], ours)
+    np.testing.assert_array_equal(_norse_spikes(enir.to_per_step(g, dt), x, dt)[:-1], ours)
