@@ -284,7 +284,8 @@ fn split_loops(g: &Graph) -> (BTreeMap<String, String>, Graph) {
             outs.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]),
         );
         if let ([a], [b]) = (i, o) {
-            if a == b && *a != name && matches!(g.nodes.get(*a), Some(Node::CubaLif(_))) {
+            let neurons = matches!(g.nodes.get(*a), Some(Node::CubaLif(_) | Node::CubaLi(_)));
+            if a == b && *a != name && neurons {
                 loops.insert(a.to_string(), name.clone());
             }
         }

@@ -535,3 +535,53 @@ fn ln_exact_inverts_exp_exactly() {
         assert_eq!(eventprop_nir::convert::ln_exact(x).exp(), x, "s = {s}");
     }
 }
+
+/// Cycles the import cannot run name the node: on the output layer, with a matrix of the
+/// wrong shape, and a graph whose cycle was removed reads as the same network with a zero
+/// recurrent matrix (the run's config trains one: the hint).
+#[test]
+fn recurrent_cycles_the_import_refuses_and_a_removed_cycle() {
+    let t = events_run(
+        EngineKind::Stepped,
+        Learn {
+            recurrent: true,
+            ..Learn::default()
+        },
+        false,
+    );
+    let base = eventprop_train::nir::to_graph(&t).unwrap();
+
+    let mut g = base.clone();
+    g.nodes.insert(
+        "rec_out".into(),
+        Node::Linear {
+            weight: ndarray::Array2::zeros((4, 4)),
+        },
+    );
+    g.edges.push(("readout".into(), "rec_out".into()));
+    g.edges.push(("rec_out".into(), "readout".into()));
+    assert_eq!(
+        err_of(&g),
+        "node `rec_out` (Linear): a recurrent cycle on the output layer `readout`; eventprop's recurrent weights are in hidden layers"
+    );
+
+    let mut g = base.clone();
+    g.nodes.insert(
+        "rec0".into(),
+        Node::Linear {
+            weight: ndarray::Array2::zeros((16, 15)),
+        },
+    );
+    assert_eq!(
+        err_of(&g),
+        "node `rec0` (Linear): recurrent weight of shape (16, 15), expected (16, 16) (the size of `lif0`)"
+    );
+
+    let mut g = base.clone();
+    g.nodes.remove("rec0");
+    g.edges.retain(|(a, b)| a != "rec0" && b != "rec0");
+    let back = eventprop_train::nir::to_trainer(&g).unwrap();
+    let r = back.engine().spec().layout().recurrent.unwrap();
+    assert_eq!(back.weights()[r], ndarray::Array2::<f64>::zeros((16, 16)));
+    assert_eq!(back.weights()[..r], t.weights()[..r]);
+}
