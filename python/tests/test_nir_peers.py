@@ -285,3 +285,45 @@ def test_per_neuron_time_constants_in_snntorch_and_norse(eventprop_bin, tmp_path
     assert ours.sum() > 100
     np.testing.assert_array_equal(_snntorch_spikes(enir.to_snntorch(g, dt), x)[:-1], ours)
     np.testing.assert_array_equal(_norse_spikes(enir.to_per_step(g, dt), x, dt)[:-1], ours)
+
+
+def test_norse_export_runs_here_after_its_units_are_fixed():
+    """norse 1.1.0's `to_nir(module, x, dt)` writes `tau = dt / tau_inv` (the time constant
+    times dt, not 1/tau_inv) and `w_in = 1` while its `LIFCell` jumps the current by W per
+    spike (read in its sources: norse/torch/utils/export_nir.py). With the time constants
+    divided by dt and `w_in = tau_syn/dt` (a spike of area dt), our simulation of the file
+    must give norse's own spikes (expected values: norse's run of the module), with the
+    one-step shift per layer."""
+    import norse.torch as nt
+
+    torch.manual_seed(0)
+    dt, T, B = 1e-3, 50, 8
+    p = nt.LIFParameters(tau_syn_inv=torch.tensor(1 / 5e-3), tau_mem_inv=torch.tensor(1 / 1e-2),
+                         v_th=torch.tensor(1.0), v_leak=torch.tensor(0.0),
+                         v_reset=torch.tensor(0.0))
+    net = nt.SequentialState(torch.nn.Linear(5, 12, bias=False), nt.LIFCell(p, dt=dt),
+                             torch.nn.Linear(12, 3, bias=False), nt.LIFCell(p, dt=dt))
+    with torch.no_grad():
+        net[0].weight.mul_(8.0)
+        net[2].weight.mul_(6.0)
+    x = (torch.rand(T, B, 5) < 0.2).float()
+    g = nt.to_nir(net, x[0], dt=dt)
+    state, theirs = None, []
+    with torch.no_grad():
+        for t in range(T):
+            z, state = net(x[t], state)
+            theirs.append(z.numpy().copy())
+    theirs = np.array(theirs)[:-2]
+    nodes = {}
+    for k, v in g.nodes.items():
+        if isinstance(v, nir.CubaLIF):
+            assert np.allclose(np.asarray(v.tau_syn), 5e-3 * dt)  # norse's units, as read
+            tau_syn = np.asarray(v.tau_syn, dtype=np.float64) / dt
+            v = nir.CubaLIF(tau_syn=tau_syn, tau_mem=np.asarray(v.tau_mem, dtype=np.float64) / dt,
+                            r=v.r, v_leak=v.v_leak, v_threshold=v.v_threshold,
+                            v_reset=np.zeros_like(tau_syn), w_in=tau_syn / dt)
+        nodes[k] = v
+    fixed = nir.NIRGraph(nodes=nodes, edges=g.edges, metadata=g.metadata, type_check=False)
+    ours = enir.simulate(fixed, x.numpy().astype(np.float64), dt=dt, spikes="per_step")[2:]
+    assert theirs.sum() > 50  # the network is active
+    np.testing.assert_array_equal(ours, theirs)
