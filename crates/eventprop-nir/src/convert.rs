@@ -666,6 +666,8 @@ fn describe(
         (true, Some(h), _) => h.lif.threshold,
         (_, _, Some(t)) => t,
         (_, Some(h), None) => h.lif.threshold,
+        // no spiking layer and no hint: the threshold is unused; the default, kept above
+        // leak and reset as the engines require
         (_, None, None) => Lif::default().threshold.max(floor + 1.0),
     };
     let (tau_syn, tau_mem) = match (taus, hint, hidden.first()) {
