@@ -7,9 +7,13 @@ Needs the ``nir`` package (``pip install nir``, which brings ``h5py``); the rest
 - ``to_graph(checkpoint) -> nir.NIRGraph`` and ``export(checkpoint, path)``: the network of
   a checkpoint written by ``eventprop train`` (safetensors, format ``eventprop-train/2``)
   as the same graph ``eventprop export --checkpoint C --nir OUT`` writes: ``input →
-  linear0 → lif0 → … → linearL → readout → output``.
+  linear0 → lif0 → … → linearL → readout → output``, a cycle ``lif{k} → rec{k} → lif{k}``
+  per recurrent hidden layer, per-neuron time constants and thresholds as trained; trained
+  delays are refused (``DELAYS_REFUSED``).
 - ``to_per_step(graph, dt)``: the same network for simulators that read a spike as 1
   during one time step (snnTorch, norse): ``w_in`` divided by ``dt``.
+- ``to_snntorch(graph, dt)``: the same network in snnTorch's parameterisation (its fixed
+  step of 1e-4, ``r = tau_mem/dt``, weights scaled by ``dt/tau_mem``) for its importer.
 - ``simulate(graph, x, dt)``: runs a feed-forward NIR graph (``Linear``/``Affine``,
   ``CubaLIF``, ``CubaLI``) on a time grid with the seed function (``neuron_forward``) and
   returns the output layer's spikes (``CubaLIF``) or membrane (``CubaLI``).
@@ -101,73 +105,133 @@ def _layer(n: int, v: float) -> np.ndarray:
     return np.full(n, float(v))
 
 
+# The one-line reasons and timing statements of the Rust exporter (crates/eventprop-nir,
+# crates/eventprop-train/src/nir.rs); python/tests/test_nir.py checks that both write the
+# same graph for every network kind.
+DELAYS_REFUSED = (
+    "trained delays are not exported: eventprop has one delay per synapse ((N_out, N_in) "
+    "per weight matrix) and NIR's Delay node one per channel, so the exact graph would need "
+    "N_in*N_out delay channels and an (N_out, N_in*N_out) weight per layer"
+)
+RECURRENCE = {
+    "exact": "instantaneous: a spike of neuron m at time t adds r[n, m] to the synaptic "
+    "current of neuron n at t",
+    "stepped": "one step: a spike of step t enters the layer's synaptic current in step "
+    "t + 1, as a spike of the layer below does",
+}
+
+
+def _neuron_params(tensors, c, hidden, sizes, spiking_readout):
+    """The per-neuron parameters of every spiking layer as the engines use them
+    (``NetworkSpec::neuron_params``): the config's values, with ``tau = e^{ln tau}`` and
+    ``threshold = max(leak, reset) + e^s`` from the tensors where ``[learn]`` trains them.
+    ``math.exp`` (the C library's, as Rust's ``f64::exp``) keeps the values bit-identical
+    to the CLI's export."""
+    net = c.get("network", c)
+    learn = c.get("learn", {})
+    n_ff = len(hidden) + 1
+    n_spiking = len(hidden) + (1 if spiking_readout else 0)
+    nxt = n_ff + (len(hidden) if learn.get("recurrent") else 0)
+    nxt += n_ff if learn.get("delays") else 0
+    taus_at = nxt if learn.get("taus") else None
+    nxt += 2 * n_spiking if learn.get("taus") else 0
+    thr_at = nxt if learn.get("threshold") else None
+    floor = max(net["leak"], net["reset"])
+    layers = []
+    for k in range(n_spiking):
+        n = sizes[k]
+        readout = k == len(hidden)
+        p = {
+            "leak": _layer(n, net["leak"]),
+            "reset": _layer(n, net["reset"]),
+            "threshold": _layer(n, net["threshold"]),
+            "tau_syn": _layer(n, net["readout_tau_syn"] if readout else net["tau_syn"]),
+            "tau_mem": _layer(n, net["readout_tau_mem"] if readout else net["tau_mem"]),
+        }
+        row = lambda i: tensors[f"weight.{i}"].reshape(-1)  # noqa: E731
+        if taus_at is not None:
+            p["tau_mem"] = np.array([math.exp(v) for v in row(taus_at + k)])
+            p["tau_syn"] = np.array([math.exp(v) for v in row(taus_at + n_spiking + k)])
+        if thr_at is not None:
+            p["threshold"] = np.array([floor + math.exp(v) for v in row(thr_at + k)])
+        layers.append(p)
+    return layers
+
+
 def to_graph(checkpoint: PathLike):
-    """The NIR graph of a checkpoint's network (the graph ``eventprop export`` writes)."""
+    """The NIR graph of a checkpoint's network (the graph ``eventprop export`` writes):
+    any sizes and depth, Yin-Yang and event runs, both engines; recurrent hidden layers as
+    a cycle ``lif{k} → rec{k} → lif{k}`` (metadata ``recurrence`` says the engine's timing);
+    per-neuron time constants and thresholds (``[learn] taus``, ``threshold``) as trained.
+    Raises ``ValueError`` for trained delays (``DELAYS_REFUSED``: NIR cannot express them
+    exactly at a sensible size)."""
     nir = _nir()
     tensors, meta = read_checkpoint(checkpoint)
     c = meta["config"]
-    learned = [k for k, v in sorted(c.get("learn", {}).items()) if v is True]
-    if learned:
-        # as `eventprop export`: such a graph would be written as if it were a plain one
-        raise ValueError(
-            f"{checkpoint}: expected a feed-forward network with shared neuron parameters, got "
-            f"[learn] {', '.join(learned)} (recurrent weights, delays and per-neuron "
-            "parameters are not exported yet)"
-        )
+    learn = c.get("learn", {})
+    if learn.get("delays"):
+        raise ValueError(f"{checkpoint}: node `graph` (export): {DELAYS_REFUSED}")
     # The network's settings: the `[network]` section, or the top level of a config
     # written before the config had sections.
     net = c.get("network", c)
     hidden = list(net["hidden"])
-    weights = [tensors[f"weight.{k}"] for k in range(len(hidden) + 1)]
-    lif = dict(
-        tau_syn=net["tau_syn"], tau_mem=net["tau_mem"], leak=net["leak"],
-        threshold=net["threshold"], reset=net["reset"],
-    )
+    n_ff = len(hidden) + 1
+    missing = [f"weight.{k}" for k in range(n_ff) if f"weight.{k}" not in tensors]
+    if missing:
+        raise ValueError(f"{checkpoint}: checkpoint has no tensor `{missing[0]}`")
+    weights = [tensors[f"weight.{k}"] for k in range(n_ff)]
+    sizes = [w.shape[0] for w in weights]
+    spiking_readout = c["loss"]["kind"] == "first_spike"
+    params = _neuron_params(tensors, c, hidden, sizes, spiking_readout)
 
-    def cuba_lif(n, p):
+    def cuba_lif(p):
+        n = p["tau_syn"].shape[0]
         return nir.CubaLIF(
-            tau_syn=_layer(n, p["tau_syn"]), tau_mem=_layer(n, p["tau_mem"]),
-            r=_layer(n, 1.0), v_leak=_layer(n, p["leak"]),
-            v_threshold=_layer(n, p["threshold"]), v_reset=_layer(n, p["reset"]),
-            w_in=_layer(n, p["tau_syn"]),
+            tau_syn=p["tau_syn"], tau_mem=p["tau_mem"], r=_layer(n, 1.0), v_leak=p["leak"],
+            v_threshold=p["threshold"], v_reset=p["reset"], w_in=p["tau_syn"].copy(),
         )
 
     nodes = {"input": nir.Input(input_type={"input": np.array([weights[0].shape[1]])})}
-    chain = ["input"]
+    chain, loops = ["input"], []
     for k, w in enumerate(weights):
         nodes[f"linear{k}"] = nir.Linear(weight=w)
         chain.append(f"linear{k}")
         n = w.shape[0]
         if k < len(hidden):
-            name, node = f"lif{k}", cuba_lif(n, lif)
-        elif c["loss"]["kind"] == "max_over_time":
+            name, node = f"lif{k}", cuba_lif(params[k])
+            if learn.get("recurrent"):
+                nodes[f"rec{k}"] = nir.Linear(weight=tensors[f"weight.{n_ff + k}"])
+                loops += [(name, f"rec{k}"), (f"rec{k}", name)]
+        elif not spiking_readout:
             ts = net["readout_tau_syn"]
             name, node = "readout", nir.CubaLI(
                 tau_syn=_layer(n, ts), tau_mem=_layer(n, net["readout_tau_mem"]),
                 r=_layer(n, 1.0), v_leak=_layer(n, net["leak"]), w_in=_layer(n, ts),
             )
         else:
-            p = dict(lif, tau_syn=net["readout_tau_syn"], tau_mem=net["readout_tau_mem"])
-            name, node = "readout", cuba_lif(n, p)
+            name, node = "readout", cuba_lif(params[k])
         nodes[name] = node
         chain.append(name)
     nodes["output"] = nir.Output(output_type={"output": np.array([weights[-1].shape[0]])})
     chain.append("output")
+    events = c.get("task") == "events"
     metadata = {
         "format": FORMAT,
         "time_unit": "s",
         "engine": c["engine"],
-        "t_sim": float(c["encoding"]["t_sim"]),
+        "t_sim": float(c["events"]["t_max"] if events else c["encoding"]["t_sim"]),
         "conventions": CONVENTIONS,
         "epochs_done": int(meta["epochs_done"]),
         "eventprop_config": json.dumps(c),
         "source": "eventprop (python)",
     }
     if c["engine"] == "stepped":
-        metadata["dt"] = float(c["encoding"]["dt"])
+        metadata["dt"] = float(c["events"]["dt"] if events else c["encoding"]["dt"])
         metadata["discretization"] = c.get("stepped", c)["discretization"]
+    if learn.get("recurrent"):
+        metadata["recurrence"] = RECURRENCE[c["engine"]]
     return nir.NIRGraph(
-        nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), metadata=metadata
+        nodes=nodes, edges=list(zip(chain[:-1], chain[1:])) + loops, metadata=metadata
     )
 
 
@@ -213,6 +277,95 @@ def to_per_step(graph, dt: float):
         nodes[name] = node
     metadata = dict(graph.metadata)
     metadata["spikes"] = f"per_step (area dt = {dt})"
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
+
+
+# snnTorch 1.0.0's `import_from_nir` fixes the step at 1e-4 (its time unit: seconds).
+SNNTORCH_DT = 1e-4
+
+
+def to_snntorch(graph, dt: float):
+    """A copy of ``graph`` in snnTorch's parameterisation, for ``snntorch.import_nir.
+    import_from_nir``: the network simulated on a grid of step ``dt`` (the graph's time
+    unit; the stepped engine's is ``graph.metadata["dt"]``) as snnTorch's ``Synaptic``
+    layers run it (``syn = alpha syn + W x``, ``mem = beta mem + syn``, reset to zero).
+
+    snnTorch 1.0.0 reads a spike as 1 during one step, fixes that step at ``SNNTORCH_DT``
+    (1e-4) and requires ``r = tau_mem/dt``, ``w_in = tau_syn/dt``, ``v_leak = 0`` and one
+    threshold per layer. So times are scaled by ``SNNTORCH_DT/dt`` (one step of ``dt`` is
+    one of snnTorch's; ``alpha = 1 - dt/tau_syn`` and ``beta = 1 - dt/tau_mem`` are kept),
+    ``r = tau_mem/dt``, ``w_in = tau_syn/dt`` (with the scaled taus: ``tau/SNNTORCH_DT``), and
+    row ``n`` of every weight into a ``CubaLIF`` is multiplied by
+    ``(r·w_in/tau_syn)_n · dt/tau_mem_n`` (the graph's own current scaling, then the
+    ``dt/tau_mem`` that snnTorch's ``mem += syn`` leaves out). Read with steps of
+    ``SNNTORCH_DT``, the result is the same network (``simulate(g, x, SNNTORCH_DT,
+    spikes="per_step")`` on it equals ``simulate(graph, x, dt)``).
+
+    Raises ``ValueError`` naming the node and field for what snnTorch cannot run the same:
+    ``v_leak`` or ``v_reset`` other than 0 (it has no leak potential and resets to zero),
+    thresholds that differ between neurons (trained thresholds), ``CubaLI`` (no leaky
+    integrator: run the hidden layers), and weight nodes that feed more than one node.
+    """
+    nir = _nir()
+    _check_dt(dt)
+    scale = SNNTORCH_DT / dt
+    targets: Dict[str, list] = {}
+    for a, b in graph.edges:
+        targets.setdefault(a, []).append(b)
+    row_scale = {}
+    nodes = {}
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if isinstance(node, nir.CubaLI):
+            raise ValueError(
+                f"node `{name}` (CubaLI): snnTorch has no leaky integrator; export the "
+                "hidden layers (a graph ending in a CubaLIF)"
+            )
+        if not isinstance(node, nir.CubaLIF):
+            nodes[name] = node
+            continue
+        _check_neuron(name, kind, node)
+        for param in ("v_leak", "v_reset"):
+            a = np.asarray(getattr(node, param), dtype=np.float64).reshape(-1)
+            if np.any(a != 0):
+                raise ValueError(
+                    f"node `{name}` (CubaLIF): `{param}` is {a[a != 0][0]}, expected 0 "
+                    "(snnTorch has no leak potential and resets to zero)"
+                )
+        _one(name, kind, "v_threshold", node.v_threshold)
+        tau_syn = np.asarray(node.tau_syn, dtype=np.float64) * np.ones(1)
+        tau_mem = np.asarray(node.tau_mem, dtype=np.float64) * np.ones(1)
+        n = max(tau_syn.size, tau_mem.size, np.asarray(node.v_threshold).size)
+        tau_syn, tau_mem = np.broadcast_to(tau_syn, n), np.broadcast_to(tau_mem, n)
+        row_scale[name] = (
+            np.asarray(node.r, dtype=np.float64) * np.asarray(node.w_in, dtype=np.float64)
+            / tau_syn * (dt / tau_mem)
+        )
+        nodes[name] = nir.CubaLIF(
+            tau_syn=tau_syn * scale, tau_mem=tau_mem * scale, r=tau_mem / dt,
+            v_leak=np.zeros(n), v_threshold=np.asarray(node.v_threshold, dtype=np.float64),
+            v_reset=np.zeros(n), w_in=tau_syn / dt,
+        )
+    for name, node in graph.nodes.items():
+        if not isinstance(node, (nir.Linear, nir.Affine)):
+            continue
+        into = [t for t in targets.get(name, []) if t in row_scale]
+        if not into:
+            continue
+        if len(targets[name]) != 1:
+            raise ValueError(
+                f"node `{name}` ({type(node).__name__}): feeds {len(targets[name])} nodes, "
+                "expected one (its rows are scaled for the CubaLIF it feeds)"
+            )
+        f = row_scale[into[0]].reshape(-1, 1)
+        w = np.asarray(node.weight, dtype=np.float64) * f
+        if isinstance(node, nir.Affine):
+            nodes[name] = nir.Affine(weight=w, bias=np.asarray(node.bias) * f.reshape(-1))
+        else:
+            nodes[name] = nir.Linear(weight=w)
+    metadata = dict(graph.metadata)
+    metadata["spikes"] = f"per_step (area {SNNTORCH_DT})"
+    metadata["time_unit"] = f"{dt / SNNTORCH_DT} s (one step of dt = {dt} s is {SNNTORCH_DT})"
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
 
 

@@ -36,12 +36,9 @@ def test_nir_write_round_trip_gives_the_checkpoint_accuracy(eventprop_bin, train
     assert "accuracy: " in got
 
 
-def test_python_export_is_the_cli_export(eventprop_bin, trained, tmp_path):
-    engine, ckpt, expected = trained
-    cli = tmp_path / "cli.nir"
-    run(eventprop_bin, "export", "--checkpoint", ckpt, "--nir", cli)
-    a = nir.read(cli)
-    b = enir.to_graph(ckpt)
+def assert_same_graph(a, b):
+    """Node by node, field by field (bit-identical arrays), the same edges and metadata
+    (the config compared as parsed JSON; `source` names the writer)."""
     assert sorted(a.edges) == sorted(b.edges)
     assert sorted(a.nodes) == sorted(b.nodes)
     for name, na in a.nodes.items():
@@ -55,10 +52,113 @@ def test_python_export_is_the_cli_export(eventprop_bin, trained, tmp_path):
     assert json.loads(ma.pop("eventprop_config")) == json.loads(mb.pop("eventprop_config"))
     ma.pop("source"), mb.pop("source")
     assert ma == mb
+
+
+def test_python_export_is_the_cli_export(eventprop_bin, trained, tmp_path):
+    engine, ckpt, expected = trained
+    cli = tmp_path / "cli.nir"
+    run(eventprop_bin, "export", "--checkpoint", ckpt, "--nir", cli)
+    assert_same_graph(nir.read(cli), enir.to_graph(ckpt))
     py = tmp_path / "py.nir"
     enir.export(ckpt, py)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.nir", "py.nir"]  # no temporaries
     assert run(eventprop_bin, "eval", "--checkpoint", py).stdout == expected
+
+
+# Event runs of every network kind the trainer makes (the CLI and the Python exporter are
+# checked against each other on each; `eval` of the file against `eval` of the checkpoint).
+EVENT_KINDS = {
+    "stepped": [],
+    "stepped-recurrent-taus-threshold": ["--recurrent", "--train-taus", "--train-threshold"],
+    "exact": ["--engine", "exact"],
+    "exact-first-spike-recurrent-taus-threshold": [
+        "--engine", "exact", "--loss", "first-spike", "--recurrent", "--train-taus",
+        "--train-threshold",
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def event_data(eventprop_bin, tmp_path_factory):
+    d = tmp_path_factory.mktemp("events")
+    data = d / "ev.npz"
+    run(eventprop_bin, "data", "timing", "--out", data, "--samples", "64", "--channels", "8",
+        "--classes", "3", "--duration", "0.1", "--events-per-sample", "40")
+    return data
+
+
+@pytest.fixture(scope="session", params=sorted(EVENT_KINDS))
+def event_run(request, eventprop_bin, event_data, tmp_path_factory):
+    d = tmp_path_factory.mktemp(request.param)
+    run(eventprop_bin, "train", "events", "--train", event_data, "--epochs", "1", "--hidden",
+        "16", "--threads", "1", "--quiet", "--out", d / "run", *EVENT_KINDS[request.param])
+    ckpt = d / "run" / "checkpoint.safetensors"
+    expected = run(eventprop_bin, "eval", "--checkpoint", ckpt, "--data", event_data,
+                   "--threads", "1").stdout
+    return request.param, ckpt, expected
+
+
+def test_event_runs_round_trip_through_nir_write(eventprop_bin, event_data, event_run, tmp_path):
+    """export → nir.read → nir.write → eval: exactly the checkpoint's lines, and the
+    Python exporter writes the CLI's graph."""
+    kind, ckpt, expected = event_run
+    out = tmp_path / "model.nir"
+    run(eventprop_bin, "export", "--checkpoint", ckpt, "--nir", out)
+    g = nir.read(out)
+    assert_same_graph(g, enir.to_graph(ckpt))
+    rewritten = tmp_path / "rewritten.nir"
+    nir.write(rewritten, g)
+    got = run(eventprop_bin, "eval", "--checkpoint", rewritten, "--data", event_data,
+              "--threads", "1").stdout
+    assert got == expected
+    assert "accuracy: " in got
+    if "recurrent" in kind:
+        assert ("lif0", "rec0") in g.edges and ("rec0", "lif0") in g.edges
+        assert g.metadata["recurrence"].startswith(
+            "instantaneous" if kind.startswith("exact") else "one step")
+
+
+def test_python_export_writes_what_it_used_to_drop(eventprop_bin, tmp_path):
+    """Regression: the Python exporter once could write a network with trained extras as a
+    plain one. Each field is now written as trained (expected values: the checkpoint's
+    tensors, through the parameterisation of docs/exact.md, "Training ([learn])"), and the
+    written file evaluates as the checkpoint."""
+    run(eventprop_bin, "train", "yinyang", "--engine", "exact", "--hidden", "12",
+        "--recurrent", "--train-taus", "--train-threshold", "--epochs", "1", "--train-size",
+        "60", "--val-size", "10", "--test-size", "40", "--quiet", "--out", tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoint.safetensors"
+    tensors, _ = enir.read_checkpoint(ckpt)
+    g = enir.to_graph(ckpt)
+    # Layout (model::Layout): weight.0-1 feed-forward, weight.2 recurrent (12, 12),
+    # weight.3-4 ln tau_mem (hidden, output), weight.5-6 ln tau_syn, weight.7-8 threshold s.
+    assert np.array_equal(g.nodes["rec0"].weight, tensors["weight.2"])
+    assert np.abs(tensors["weight.2"]).sum() > 0  # the recurrent matrix is not empty
+    tau_mem = np.exp(tensors["weight.3"].reshape(-1))
+    np.testing.assert_allclose(g.nodes["lif0"].tau_mem, tau_mem, rtol=1e-15)
+    assert len(set(g.nodes["lif0"].tau_mem)) > 1  # trained apart: not the nominal value
+    np.testing.assert_allclose(g.nodes["readout"].tau_syn,
+                               np.exp(tensors["weight.6"].reshape(-1)), rtol=1e-15)
+    np.testing.assert_array_equal(g.nodes["lif0"].w_in, g.nodes["lif0"].tau_syn)
+    # threshold = max(leak, reset) + e^s with leak = reset = 0 (exact preset)
+    np.testing.assert_allclose(g.nodes["readout"].v_threshold,
+                               np.exp(tensors["weight.8"].reshape(-1)), rtol=1e-15)
+    assert len(set(g.nodes["lif0"].v_threshold)) > 1
+    py = tmp_path / "py.nir"
+    enir.export(ckpt, py)
+    expected = run(eventprop_bin, "eval", "--checkpoint", ckpt).stdout
+    assert run(eventprop_bin, "eval", "--checkpoint", py).stdout == expected
+
+
+def test_trained_delays_are_refused_by_both_exports(eventprop_bin, event_data, tmp_path):
+    run(eventprop_bin, "train", "events", "--train", event_data, "--epochs", "1", "--hidden",
+        "8", "--delays", "--threads", "1", "--quiet", "--out", tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoint.safetensors"
+    r = run(eventprop_bin, "export", "--checkpoint", ckpt, "--nir", tmp_path / "cli.nir", ok=False)
+    assert r.returncode == 1 and enir.DELAYS_REFUSED in r.stderr, r.stderr
+    with pytest.raises(ValueError, match="trained delays are not exported") as e:
+        enir.export(ckpt, tmp_path / "py.nir")
+    assert enir.DELAYS_REFUSED in str(e.value)
+    assert not (tmp_path / "py.nir").exists() and not (tmp_path / "cli.nir").exists()
 
 
 def test_unsupported_node_is_a_one_line_error(eventprop_bin, trained, tmp_path):
@@ -81,19 +181,6 @@ def test_bad_checkpoint_for_python_export(tmp_path):
     p.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{}   ")
     with pytest.raises(ValueError, match="not an eventprop checkpoint"):
         enir.to_graph(p)
-
-
-def test_python_export_refuses_learned_extras_like_the_cli(eventprop_bin, tmp_path):
-    """A network with recurrent weights is refused by both exports (never written as a
-    plain feed-forward graph)."""
-    run(eventprop_bin, "train", "yinyang", "--recurrent", "--epochs", "1", "--train-size", "50",
-        "--val-size", "10", "--test-size", "10", "--quiet", "--out", tmp_path / "rec")
-    ckpt = tmp_path / "rec" / "checkpoint.safetensors"
-    r = run(eventprop_bin, "export", "--checkpoint", ckpt, "--nir", tmp_path / "cli.nir", ok=False)
-    assert r.returncode == 1 and "[learn]" in r.stderr, r.stderr
-    with pytest.raises(ValueError, match=r"\[learn\] recurrent"):
-        enir.export(ckpt, tmp_path / "py.nir")
-    assert not (tmp_path / "py.nir").exists()
 
 
 def test_nir_helpers_validate_their_arguments(eventprop_bin, trained, tmp_path):

@@ -55,20 +55,23 @@ pub fn run(args: ExportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the initial weights of a fresh run by those of the NIR graph at `path`, whose
-/// network (sizes, neuron parameters, readout) must be the configured one.
+/// Replaces the initial tensors of a fresh run by those of the NIR graph at `path`, whose
+/// network (sizes, neuron parameters, readout, recurrence) must be the configured one: the
+/// graph is read with the configured network as the hint (`network_from_graph`), so a
+/// configured `--recurrent` run starts from zero recurrent weights where the graph has no
+/// cycle, and trained time constants or thresholds start from the graph's values.
 pub fn init_from_nir(trainer: &mut Trainer, path: &Path) -> Result<()> {
-    let from = eventprop_train::nir::load(path)
-        .with_context(|| format!("--init-nir {}", path.display()))?;
-    let (want, got) = (trainer.engine().spec(), from.engine().spec());
-    if want != got {
+    let context = || format!("--init-nir {}", path.display());
+    let want = trainer.engine().spec().clone();
+    let got = eventprop_train::nir::read_network(path, &want).with_context(context)?;
+    if want != got.spec {
         bail!(
-            "--init-nir {}: the graph's network differs from the configured one in {}; set the matching flags (--hidden, --tau-mem, --tau-syn, --threshold, --leak, --reset, --readout-tau-*, --loss)",
+            "--init-nir {}: the graph's network differs from the configured one in {}; set the matching flags (--hidden, --tau-mem, --tau-syn, --threshold, --leak, --reset, --readout-tau-*, --loss, --recurrent, --train-taus, --train-threshold)",
             path.display(),
-            spec_diff(got, want)
+            spec_diff(&got.spec, &want)
         );
     }
-    trainer.set_weights(from.weights().to_vec())?;
+    trainer.set_weights(got.tensors)?;
     Ok(())
 }
 

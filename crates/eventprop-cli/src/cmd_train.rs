@@ -94,8 +94,9 @@ struct TaskArgs<D: clap::Args> {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Start from the weights of this NIR graph (e.g. from `eventprop export`, or another
-    /// tool's with the same network) instead of the random initialisation.
+    /// Start from the tensors of this NIR graph (weights, recurrent weights, per-neuron time
+    /// constants and thresholds; e.g. from `eventprop export`, or another tool's with the
+    /// same network) instead of the random initialisation.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     init_nir: Option<PathBuf>,
     /// TOML file of the mock chip's non-idealities (the keys of `[chip.mock]`, e.g.

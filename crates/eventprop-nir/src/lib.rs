@@ -6,8 +6,9 @@
 //!
 //! * [`graph`]: the graph in memory and its file layout ([`Graph::read`],
 //!   [`Graph::write`]);
-//! * [`convert`]: a network description and its weights to a graph ([`network_graph`])
-//!   and back ([`network_from_graph`]), with the units and scaling conventions in its docs.
+//! * [`convert`]: a network description and its tensors (weights, recurrent weights,
+//!   per-neuron parameters) to a graph ([`network_graph`]) and back
+//!   ([`network_from_graph`]), with the units and scaling conventions in its docs.
 //!
 //! The trainer's side (a run's metadata and config in the graph, evaluating an imported
 //! graph) is `eventprop-train`'s `nir` module.
@@ -24,9 +25,9 @@
 //! };
 //! let weights = vec![Array2::from_elem((3, 2), 0.5), Array2::from_elem((1, 3), 0.1)];
 //! let g = eventprop_nir::network_graph(&spec, &weights)?;
-//! let back = eventprop_nir::network_from_graph(&g)?;
-//! assert_eq!(back.weights, weights);
-//! assert_eq!(back.hidden, vec![3]);
+//! let back = eventprop_nir::network_from_graph(&g, None)?;
+//! assert_eq!(back.tensors, weights);
+//! assert_eq!(back.spec, spec);
 //! # Ok::<(), eventprop_nir::Error>(())
 //! ```
 #![deny(missing_docs)]

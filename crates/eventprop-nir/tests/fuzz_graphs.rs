@@ -1,6 +1,6 @@
 //! Fuzzer of the NIR reader and import ([`Graph::read`], [`network_from_graph`]): graphs of
-//! small networks written by [`Graph::write`] (feed-forward chains of 1 and 2 hidden
-//! layers, integrator and spiking outputs), with byte-level edits, a fixed proptest seed
+//! small networks written by [`Graph::write`] (chains of 1 and 2 hidden layers, integrator
+//! and spiking outputs, a recurrent cycle and per-neuron parameters), with byte-level edits, a fixed proptest seed
 //! and case count. Every input gives `Ok` or a one-line `Err` naming the file or node,
 //! never a panic, and the reader holds a bounded amount of memory (a file can declare
 //! datasets far larger than itself).
@@ -28,8 +28,9 @@ fn lif() -> Lif {
     }
 }
 
-/// The seed files: a 5-8-3 network with an integrator readout and a 4-6-5-2 one with a
-/// spiking output.
+/// The seed files: a 5-8-3 network with an integrator readout, a 4-6-5-2 one with a
+/// spiking output, and a 3-4-2 one with a recurrent hidden layer (a cycle in the graph) and
+/// per-neuron time constants and thresholds.
 fn seeds(dir: &Path) -> Vec<Vec<u8>> {
     let specs = [
         NetworkSpec {
@@ -51,6 +52,19 @@ fn seeds(dir: &Path) -> Vec<Vec<u8>> {
             readout: Readout::Spiking(lif()),
             learn: Learn::default(),
         },
+        NetworkSpec {
+            n_in: 3,
+            hidden: vec![4],
+            n_out: 2,
+            lif: lif(),
+            readout: Readout::Spiking(lif()),
+            learn: Learn {
+                recurrent: true,
+                delays: false,
+                taus: true,
+                threshold: true,
+            },
+        },
     ];
     specs
         .iter()
@@ -63,12 +77,26 @@ fn seeds(dir: &Path) -> Vec<Vec<u8>> {
                 };
                 spec.hidden.len() + 1
             ];
-            let weights = spec.init_weights(&inits, k as u64).unwrap();
+            let mut weights = spec.init_weights(&inits, k as u64).unwrap();
+            // per-neuron values for the trained time constants and thresholds
+            for t in weights.iter_mut().skip(spec.layout().n_weights()) {
+                for (i, v) in t.iter_mut().enumerate() {
+                    *v += 0.125 * i as f64;
+                }
+            }
             let g = network_graph(spec, &weights).unwrap();
             let path = dir.join(format!("seed{k}.nir"));
             g.write(&path).unwrap();
-            let back = network_from_graph(&Graph::read(&path).unwrap()).unwrap();
-            assert_eq!(back.weights, weights, "the seed round-trips");
+            let back = network_from_graph(&Graph::read(&path).unwrap(), Some(spec)).unwrap();
+            assert_eq!(&back.spec, spec);
+            // the weights bit for bit, the parameters the engines use bit for bit (the
+            // `ln τ` tensors may differ by an ulp where `exp` maps both to the same τ)
+            let n = spec.layout().n_weights();
+            assert_eq!(back.tensors[..n], weights[..n], "the seed round-trips");
+            assert_eq!(
+                spec.neuron_params(&back.tensors),
+                spec.neuron_params(&weights)
+            );
             std::fs::read(&path).unwrap()
         })
         .collect()
@@ -84,6 +112,6 @@ fn mutated_files_never_panic() {
         &seeds,
         &path,
         CASES,
-        |p| Graph::read(p).and_then(|g| network_from_graph(&g).map(drop)),
+        |p| Graph::read(p).and_then(|g| network_from_graph(&g, None).map(drop)),
     );
 }

@@ -6,31 +6,41 @@
 use std::path::Path;
 
 use eventprop_core::spec::Readout;
-use eventprop_core::Lif;
 use eventprop_nir::graph::Meta;
 use eventprop_nir::{network_from_graph, network_graph, Error as NirError, Graph, NirNetwork};
 
-use crate::config::{EngineKind, TrainConfig};
+use crate::config::{EngineKind, Task, TrainConfig};
 use crate::error::Result;
 use crate::loss::LossKind;
 use crate::trainer::{RunData, Trainer};
 use eventprop_data::yinyang;
 
+/// How each engine times a recurrent edge (metadata `recurrence` of a graph with
+/// recurrent layers; NIR does not say when the output of a cycle's weight node arrives).
+pub fn recurrence(engine: EngineKind) -> &'static str {
+    match engine {
+        EngineKind::Exact => "instantaneous: a spike of neuron m at time t adds r[n, m] to the synaptic current of neuron n at t",
+        _ => "one step: a spike of step t enters the layer's synaptic current in step t + 1, as a spike of the layer below does",
+    }
+}
+
 /// The NIR graph of a trained network (`eventprop_nir::network_graph`) with the run's
 /// metadata: `engine`, for the stepped engine `dt` and `discretization` (NIR's dynamics
 /// are continuous; these say how the network was trained and how `eventprop eval` runs
-/// it), `t_sim`, `epochs_done` and `eventprop_config`.
+/// it), `t_sim` (the window), `recurrence` for recurrent networks ([`recurrence`]),
+/// `epochs_done` and `eventprop_config`.
 ///
 /// # Errors
-/// As [`network_graph`] (networks with `[learn]` extras are not exported yet).
+/// As [`network_graph`] (networks with trained delays are refused).
 pub fn to_graph(t: &Trainer) -> Result<Graph> {
-    let mut g = network_graph(t.engine.spec(), &t.weights)?;
+    let spec = t.engine.spec();
+    let mut g = network_graph(spec, &t.weights)?;
     let c = &t.config;
     let m = &mut g.metadata;
     let s = |v: &str| Meta::Str(v.to_string());
     m.insert("engine".into(), s(c.engine.name()));
     if c.engine == EngineKind::Stepped {
-        m.insert("dt".into(), Meta::F64(c.encoding.dt));
+        m.insert("dt".into(), Meta::F64(c.dt()));
         m.insert(
             "discretization".into(),
             s(match c.stepped.discretization {
@@ -39,7 +49,10 @@ pub fn to_graph(t: &Trainer) -> Result<Graph> {
             }),
         );
     }
-    m.insert("t_sim".into(), Meta::F64(c.encoding.t_sim));
+    if spec.learn.recurrent {
+        m.insert("recurrence".into(), s(recurrence(c.engine)));
+    }
+    m.insert("t_sim".into(), Meta::F64(c.t_sim()));
     m.insert("epochs_done".into(), Meta::I64(t.epochs_done as i64));
     m.insert(
         "eventprop_config".into(),
@@ -56,44 +69,16 @@ pub fn to_graph(t: &Trainer) -> Result<Graph> {
 ///
 /// The config is the graph's `eventprop_config` metadata when present (graphs written by
 /// [`to_graph`] or `eventprop.nir.export`), else the preset of the engine named by the
-/// `engine` metadata (default stepped); the sizes and neuron parameters come from the
-/// nodes. The evaluation task is Yin-Yang: 5 inputs, 3 outputs.
+/// `engine` metadata (default stepped); the network (sizes, neuron parameters, recurrent
+/// weights, what is trained) comes from the nodes. The task is the config's; a graph
+/// without a config must be a Yin-Yang network (5 inputs, 3 outputs).
 ///
 /// # Errors
-/// [`network_from_graph`]'s; `Unsupported` naming the node for sizes other than 5 → … →
-/// 3, or a spiking readout whose leak/threshold/reset differ from the hidden layers'; the
+/// [`network_from_graph`]'s; `Unsupported` naming the node for sizes that differ from the
+/// config's task, or a graph without a config whose sizes are not Yin-Yang's; the
 /// config's errors.
 pub fn to_trainer(g: &Graph) -> Result<Trainer> {
-    let NirNetwork {
-        weights,
-        hidden,
-        hidden_lif,
-        readout: (readout_name, readout),
-        io_names: (in_name, out_name),
-    } = network_from_graph(g)?;
-    let n_in = weights[0].ncols();
-    let n_out = weights.last().expect("one layer").nrows();
-    if n_in != yinyang::N_INPUTS {
-        return Err(unsupported(
-            &in_name,
-            "Input",
-            format!(
-                "{n_in} inputs; `eventprop eval` runs Yin-Yang networks (expected {})",
-                yinyang::N_INPUTS
-            ),
-        ));
-    }
-    if n_out != yinyang::N_CLASSES {
-        return Err(unsupported(
-            &out_name,
-            "Output",
-            format!(
-                "{n_out} outputs; `eventprop eval` runs Yin-Yang networks (expected {})",
-                yinyang::N_CLASSES
-            ),
-        ));
-    }
-    let mut config = match g.metadata.get("eventprop_config") {
+    let (mut config, from_run) = match g.metadata.get("eventprop_config") {
         Some(Meta::Str(json)) => {
             let table: toml::Table = serde_json::from_str(json).map_err(|e| {
                 NirError::unsupported(
@@ -102,7 +87,10 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
                     format!("metadata `eventprop_config`: not a config ({e})"),
                 )
             })?;
-            TrainConfig::layered(&[("NIR metadata `eventprop_config`", table)])?
+            (
+                TrainConfig::layered(&[("NIR metadata `eventprop_config`", table)])?,
+                true,
+            )
         }
         _ => {
             let engine = match g.metadata.get("engine").and_then(Meta::as_str) {
@@ -111,31 +99,80 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
                     NirError::unsupported("graph", "NIRGraph", format!("metadata `engine`: {e}"))
                 })?,
             };
-            TrainConfig::preset(engine)
+            (TrainConfig::preset(engine), false)
         }
     };
-    let lif = match (&hidden_lif, readout) {
-        (Some((_, h)), _) => *h,
-        (None, Readout::Spiking(l)) => l,
-        (None, Readout::Integrator { .. }) => config.network().lif,
-    };
-    match readout {
+    let hint = from_run.then(|| config.network());
+    let NirNetwork {
+        spec,
+        tensors,
+        io_names: (in_name, out_name),
+        ..
+    } = network_from_graph(g, hint.as_ref())?;
+    let yinyang_sizes = (yinyang::N_INPUTS, yinyang::N_CLASSES);
+    if !from_run && (spec.n_in, spec.n_out) != yinyang_sizes {
+        return Err(unsupported(
+            "graph",
+            "NIRGraph",
+            format!("{} inputs and {} outputs without the metadata `eventprop_config`: `eventprop eval` runs such a graph only with its run's config (event data, window, grid), and Yin-Yang graphs have {} and {}; `train events --init-nir` starts a run from it", spec.n_in, spec.n_out, yinyang_sizes.0, yinyang_sizes.1),
+        ));
+    }
+    match config.task {
+        Task::Yinyang => {
+            for (name, kind, n, want, what) in [
+                (&in_name, "Input", spec.n_in, yinyang_sizes.0, "inputs"),
+                (&out_name, "Output", spec.n_out, yinyang_sizes.1, "outputs"),
+            ] {
+                if n != want {
+                    return Err(unsupported(
+                        name,
+                        kind,
+                        format!(
+                            "{n} {what}; the graph's config is a Yin-Yang run (expected {want})"
+                        ),
+                    ));
+                }
+            }
+        }
+        Task::Events => {
+            for (name, kind, n, key, have) in [
+                (
+                    &in_name,
+                    "Input",
+                    spec.n_in,
+                    "events.channels",
+                    &mut config.events.channels,
+                ),
+                (
+                    &out_name,
+                    "Output",
+                    spec.n_out,
+                    "events.classes",
+                    &mut config.events.classes,
+                ),
+            ] {
+                match *have {
+                    Some(c) if from_run && c != n => {
+                        return Err(unsupported(
+                            name,
+                            kind,
+                            format!("{n} neurons; the graph's config says {key} = {c}"),
+                        ))
+                    }
+                    _ => *have = Some(n),
+                }
+            }
+        }
+    }
+    match spec.readout {
         Readout::Integrator { tau_syn, tau_mem } => {
-            if !matches!(config.loss, LossKind::MaxOverTime { .. }) {
+            if matches!(config.loss, LossKind::FirstSpike { .. }) {
                 config.loss = LossKind::defaults("max_over_time", config.engine)?;
             }
             config.network.readout_tau_syn = tau_syn;
             config.network.readout_tau_mem = tau_mem;
         }
         Readout::Spiking(l) => {
-            let shared = Lif {
-                tau_syn: lif.tau_syn,
-                tau_mem: lif.tau_mem,
-                ..l
-            };
-            if shared != lif {
-                return Err(unsupported(&readout_name, "CubaLIF", format!("leak/threshold/reset ({}, {}, {}) differ from the hidden layers' ({}, {}, {}); eventprop's spiking readout shares them", l.leak, l.threshold, l.reset, lif.leak, lif.threshold, lif.reset)));
-            }
             if !matches!(config.loss, LossKind::FirstSpike { .. }) {
                 config.loss = LossKind::defaults("first_spike", config.engine)?;
             }
@@ -143,14 +180,26 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
             config.network.readout_tau_mem = l.tau_mem;
         }
     }
-    config.network.hidden = hidden;
+    let lif = spec.lif;
+    config.network.hidden = spec.hidden.clone();
     config.network.tau_syn = lif.tau_syn;
     config.network.tau_mem = lif.tau_mem;
     config.network.leak = lif.leak;
     config.network.reset = lif.reset;
     config.network.threshold = lif.threshold;
+    config.learn = spec.learn;
     let engine = config.engine()?;
-    engine.spec().check_weights(&weights)?;
+    if *engine.spec() != spec {
+        return Err(unsupported(
+            "graph",
+            "NIRGraph",
+            format!(
+                "the network {spec:?} cannot be configured (the config gives {:?})",
+                engine.spec()
+            ),
+        ));
+    }
+    engine.spec().check_weights(&tensors)?;
     let epochs_done = match g.metadata.get("epochs_done") {
         Some(Meta::I64(e)) if *e >= 0 => *e as usize,
         _ => 0,
@@ -159,7 +208,7 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
         adam: config.optim.adam()?,
         schedule: config.optim.schedule()?,
         engine,
-        weights,
+        weights: tensors,
         epochs_done,
         history: Vec::new(),
         data: RunData::default(),
@@ -174,6 +223,19 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
 /// As [`to_graph`]; `Io` for the file.
 pub fn save(trainer: &Trainer, path: &Path) -> Result<()> {
     Ok(to_graph(trainer)?.write(path)?)
+}
+
+/// Reads the network of the NIR file at `path` with `expected` as the hint of
+/// [`network_from_graph`] (what `expected` trains is trained, its nominal parameters kept);
+/// the caller compares the network with `expected` (`--init-nir`).
+///
+/// # Errors
+/// As [`Graph::read`] and [`network_from_graph`].
+pub fn read_network(
+    path: &Path,
+    expected: &eventprop_core::spec::NetworkSpec,
+) -> Result<NirNetwork> {
+    Ok(network_from_graph(&Graph::read(path)?, Some(expected))?)
 }
 
 /// Reads a NIR file into a network ready for evaluation ([`to_trainer`]).

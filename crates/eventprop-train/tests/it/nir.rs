@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
+use eventprop_core::spec::Learn;
 use eventprop_nir::graph::{Meta, Node};
 use eventprop_nir::{Error, Graph};
+use eventprop_train::config::Task;
 use eventprop_train::{yinyang, EngineKind, TrainConfig, Trainer};
 
 fn small(engine: EngineKind) -> Trainer {
@@ -163,27 +165,39 @@ fn unsupported_graphs_name_the_node() {
         "node `lif0` (LIF): expected a CubaLIF hidden layer (LIF, IF, CubaLI and other neuron types are not supported)"
     );
 
+    // Time constants of the leaky-integrator output are never trained: one value.
     let mut g = base.clone();
-    if let Some(Node::CubaLif(l)) = g.nodes.get_mut("lif0") {
-        l.tau_mem[3] = 1e-5;
+    if let Some(Node::CubaLi(r)) = g.nodes.get_mut("readout") {
+        r.tau_mem[2] = 1e-5;
     }
     assert_eq!(
         err_of(&g),
-        "node `lif0` (CubaLIF): `tau_mem` differs between neurons (0.000004 at 0, 0.00001 at 3); eventprop needs one value per layer"
+        "node `readout` (CubaLI): `tau_mem` differs between neurons (0.000006 at 0, 0.00001 at 2); eventprop needs one value per layer here"
     );
 
+    // A leak per neuron: eventprop's layers share one.
+    let mut g = base.clone();
+    if let Some(Node::CubaLif(l)) = g.nodes.get_mut("lif0") {
+        l.v_leak[4] = 0.5;
+    }
+    assert_eq!(
+        err_of(&g),
+        "node `lif0` (CubaLIF): `v_leak` is 0.5 at 4, expected 0 (as `lif0` and every layer: eventprop's layers share one leak and one reset)"
+    );
+
+    // A weight node fed back into the previous weight node is no recurrent cycle.
     let mut g = base.clone();
     g.edges.push(("lif0".into(), "linear0".into()));
     assert_eq!(
         err_of(&g),
-        "node `linear0` (Linear): 2 incoming edges; only feed-forward chains are supported (no recurrent or merging edges)"
+        "node `linear0` (Linear): 2 incoming edges; supported are chains whose CubaLIF layers may have one recurrent cycle through a weight node (no other merging edges)"
     );
 
     let mut g = base.clone();
     g.edges.push(("lif0".into(), "output".into()));
     assert_eq!(
         err_of(&g),
-        "node `lif0` (CubaLIF): 2 outgoing edges; only feed-forward chains are supported (no branches or recurrent edges)"
+        "node `lif0` (CubaLIF): 2 outgoing edges; supported are chains whose CubaLIF layers may have one recurrent cycle through a weight node (no other branches)"
     );
 
     let mut g = base.clone();
@@ -205,7 +219,7 @@ fn unsupported_graphs_name_the_node() {
     }
     assert_eq!(
         err_of(&g),
-        "node `readout` (CubaLI): v_leak 0.25 differs from the hidden layers' 0; eventprop's readout rests at the hidden leak"
+        "node `readout` (CubaLI): `v_leak` is 0.25 at 0, expected 0 (as `lif0` and every layer: eventprop's layers share one leak and one reset)"
     );
 
     let mut g = base.clone();
@@ -269,4 +283,305 @@ fn write_is_atomic_and_leaves_no_temporary() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["m.nir"]);
+}
+
+/// A one-epoch `train events` run on a small timing task (12 channels, 4 classes, 100 ms
+/// samples): the network kinds beyond Yin-Yang that the export must carry.
+fn events_run(engine: EngineKind, learn: Learn, first_spike: bool) -> Trainer {
+    use eventprop_train::files::write_events;
+    use eventprop_train::timing::{timing_task, TimingTask};
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.npz");
+    let task = TimingTask {
+        samples: 96,
+        channels: 12,
+        classes: 4,
+        duration: 0.1,
+        events_per_sample: 48,
+        jitter: 2e-3,
+        noise_rate: 0.0,
+        task_seed: 7,
+        seed: 1,
+    };
+    write_events(&train, &timing_task(&task).unwrap()).unwrap();
+    let mut c = TrainConfig::preset_for(Task::Events, engine);
+    c.data.train = Some(train);
+    c.network.hidden = vec![16];
+    c.batch_size = 16;
+    c.epochs = 1;
+    c.optim.lr = 5e-3;
+    c.learn = learn;
+    if first_spike {
+        c.loss = eventprop_train::loss::LossKind::defaults("first_spike", engine).unwrap();
+    }
+    let mut t = Trainer::new(c).unwrap();
+    t.run_epoch(&mut |_| {}).unwrap();
+    t
+}
+
+/// What an evaluation prints, compared exactly.
+fn evaluation(t: &Trainer, set: &eventprop_train::data::SpikeSet) -> (f64, f64, f64, Option<f64>) {
+    let e = t.evaluate(set).unwrap();
+    (
+        e.accuracy,
+        e.loss,
+        e.hidden_spikes_per_sample,
+        e.silent_output_fraction,
+    )
+}
+
+/// Export → file → import of an event run, for every kind of network the trainer makes.
+/// Expected: the run's config; the feed-forward and recurrent weights bit for bit; the
+/// per-neuron parameters the engines use (`NetworkSpec::neuron_params`: `e^{ln τ}`,
+/// `max(leak, reset) + e^s`) bit for bit; hence the same evaluation, bit for bit.
+fn assert_events_round_trip(engine: EngineKind, learn: Learn, first_spike: bool) {
+    let t = events_run(engine, learn, first_spike);
+    let dir = tempfile::tempdir().unwrap();
+    let back = eventprop_train::nir::load(&saved(&t, dir.path())).unwrap();
+    let spec = t.engine().spec();
+    assert_eq!(back.config(), t.config(), "{engine:?} {learn:?}");
+    assert_eq!(back.engine().spec(), spec);
+    let n_weights = spec.layout().n_weights();
+    assert_eq!(back.weights()[..n_weights], t.weights()[..n_weights]);
+    let params = spec.neuron_params(t.weights());
+    assert_eq!(spec.neuron_params(back.weights()), params);
+    if learn.taus {
+        // training moved the time constants apart: a nominal export would differ
+        assert!(params[0].tau_mem.iter().any(|v| *v != params[0].tau_mem[0]));
+    }
+    if learn.threshold {
+        assert!(params[0]
+            .threshold
+            .iter()
+            .any(|v| *v != params[0].threshold[0]));
+    }
+    let set = &t.data().validation;
+    assert!(!set.is_empty());
+    assert_eq!(evaluation(&back, set), evaluation(&t, set));
+}
+
+#[test]
+fn event_runs_round_trip_on_the_stepped_engine() {
+    assert_events_round_trip(EngineKind::Stepped, Learn::default(), false);
+    let all = Learn {
+        recurrent: true,
+        taus: true,
+        threshold: true,
+        delays: false,
+    };
+    assert_events_round_trip(
+        EngineKind::Stepped,
+        Learn {
+            recurrent: true,
+            ..Learn::default()
+        },
+        false,
+    );
+    // (A spiking output on event data is the exact engine's: the stepped engine's
+    // first-spike loss diverges in the first batch of this task, trained extras or not.)
+    assert_events_round_trip(EngineKind::Stepped, all, false);
+}
+
+#[test]
+fn event_runs_round_trip_on_the_exact_engine() {
+    assert_events_round_trip(EngineKind::Exact, Learn::default(), true);
+    let all = Learn {
+        recurrent: true,
+        taus: true,
+        threshold: true,
+        delays: false,
+    };
+    assert_events_round_trip(EngineKind::Exact, all, true);
+    assert_events_round_trip(
+        EngineKind::Exact,
+        Learn {
+            taus: true,
+            ..Learn::default()
+        },
+        false,
+    );
+}
+
+#[test]
+fn recurrent_layers_are_cycles_with_the_engines_timing() {
+    let learn = Learn {
+        recurrent: true,
+        taus: true,
+        ..Learn::default()
+    };
+    for (engine, timing) in [
+        (EngineKind::Stepped, "one step: "),
+        (EngineKind::Exact, "instantaneous: "),
+    ] {
+        let t = events_run(engine, learn, false);
+        let g = eventprop_train::nir::to_graph(&t).unwrap();
+        let edges: Vec<(&str, &str)> = g
+            .edges
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(
+            edges,
+            [
+                ("input", "linear0"),
+                ("linear0", "lif0"),
+                ("lif0", "linear1"),
+                ("linear1", "readout"),
+                ("readout", "output"),
+                ("lif0", "rec0"),
+                ("rec0", "lif0")
+            ]
+        );
+        // The recurrent matrix is the trainer's tensor after the feed-forward ones
+        // (`model::Layout`), row = target neuron, as a Linear weight.
+        let layout = t.engine().spec().layout();
+        assert_eq!(
+            g.nodes["rec0"],
+            Node::Linear {
+                weight: t.weights()[layout.recurrent.unwrap()].clone()
+            }
+        );
+        let Meta::Str(r) = &g.metadata["recurrence"] else {
+            panic!()
+        };
+        assert!(r.starts_with(timing), "{r}");
+        // Per-neuron time constants as trained, w_in = tau_syn per neuron.
+        let Node::CubaLif(l) = &g.nodes["lif0"] else {
+            panic!()
+        };
+        let p = &t.engine().spec().neuron_params(t.weights())[0];
+        assert_eq!(l.tau_mem.to_vec(), p.tau_mem);
+        assert_eq!(l.w_in.to_vec(), p.tau_syn);
+        // The window and grid of the event run, not the Yin-Yang encoding's.
+        let c = t.config();
+        assert_eq!(g.metadata["t_sim"], Meta::F64(c.events.t_max.unwrap()));
+        if engine == EngineKind::Stepped {
+            assert_eq!(g.metadata["dt"], Meta::F64(c.events.dt));
+        }
+    }
+}
+
+#[test]
+fn trained_delays_are_refused_with_the_reason() {
+    let t = events_run(
+        EngineKind::Stepped,
+        Learn {
+            delays: true,
+            ..Learn::default()
+        },
+        false,
+    );
+    let e = eventprop_train::nir::to_graph(&t).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "node `graph` (export): {}",
+            eventprop_nir::convert::DELAYS_REFUSED
+        )
+    );
+    assert!(!e.contains('\n'));
+}
+
+/// A graph edited as another tool might write it: per-neuron thresholds where the run had
+/// one. Expected: they become trained thresholds with the values kept exactly; thresholds
+/// at the floor, and event-network graphs without a run config, are refused naming the
+/// node or the metadata.
+#[test]
+fn per_neuron_thresholds_of_another_tool_and_graphs_without_a_config() {
+    let t = events_run(EngineKind::Stepped, Learn::default(), false);
+    let mut g = eventprop_train::nir::to_graph(&t).unwrap();
+    let thresholds: Vec<f64> = (0..16).map(|i| 0.75 + 0.03125 * i as f64).collect();
+    if let Some(Node::CubaLif(l)) = g.nodes.get_mut("lif0") {
+        l.v_threshold = ndarray::Array1::from(thresholds.clone());
+    }
+    let back = eventprop_train::nir::to_trainer(&g).unwrap();
+    let c = back.config();
+    assert!(c.learn.threshold && !c.learn.taus && !c.learn.recurrent);
+    // the nominal threshold stays the run's (the hint)
+    assert_eq!(c.network.threshold, t.config().network.threshold);
+    let spec = back.engine().spec();
+    assert_eq!(spec.neuron_params(back.weights())[0].threshold, thresholds);
+
+    let mut g2 = g.clone();
+    if let Some(Node::CubaLif(l)) = g2.nodes.get_mut("lif0") {
+        l.v_threshold[5] = 0.0;
+    }
+    assert_eq!(
+        err_of(&g2),
+        "node `lif0` (CubaLIF): `v_threshold` is 0 at 5, expected a value > max(v_leak, v_reset) = 0 (eventprop's per-neuron thresholds lie above leak and reset)"
+    );
+    g.metadata.remove("eventprop_config");
+    assert_eq!(
+        err_of(&g),
+        "node `graph` (NIRGraph): 12 inputs and 4 outputs without the metadata `eventprop_config`: `eventprop eval` runs such a graph only with its run's config (event data, window, grid), and Yin-Yang graphs have 5 and 3; `train events --init-nir` starts a run from it"
+    );
+}
+
+/// `ln_exact` gives back the value through `exp` exactly where plain `ln` misses by an ulp.
+/// Such values are rare (about 1 in 10^5 of `e^s` for `s` uniform in (-3, 0.5), counted
+/// with Python's `math`, the same libm); `S_MISS` is one found by that search: `ln` of its
+/// `e^s` is one ulp off and `exp` of that is one ulp above. Expected: it and every value of
+/// a grid come back exactly.
+#[test]
+fn ln_exact_inverts_exp_exactly() {
+    const S_MISS: f64 = -1.383_017_768_467_089_2;
+    let x = S_MISS.exp();
+    assert_ne!(x.ln().exp(), x, "plain ln misses here (glibc's exp and ln)");
+    assert_eq!(eventprop_nir::convert::ln_exact(x).exp(), x);
+    let golden = 0.618_033_988_749_894_9_f64;
+    for i in 0..200_000u32 {
+        let s = -3.0 + 3.5 * (f64::from(i) * golden).fract();
+        let x = s.exp();
+        assert_eq!(eventprop_nir::convert::ln_exact(x).exp(), x, "s = {s}");
+    }
+}
+
+/// Cycles the import cannot run name the node: on the output layer, with a matrix of the
+/// wrong shape, and a graph whose cycle was removed reads as the same network with a zero
+/// recurrent matrix (the run's config trains one: the hint).
+#[test]
+fn recurrent_cycles_the_import_refuses_and_a_removed_cycle() {
+    let t = events_run(
+        EngineKind::Stepped,
+        Learn {
+            recurrent: true,
+            ..Learn::default()
+        },
+        false,
+    );
+    let base = eventprop_train::nir::to_graph(&t).unwrap();
+
+    let mut g = base.clone();
+    g.nodes.insert(
+        "rec_out".into(),
+        Node::Linear {
+            weight: ndarray::Array2::zeros((4, 4)),
+        },
+    );
+    g.edges.push(("readout".into(), "rec_out".into()));
+    g.edges.push(("rec_out".into(), "readout".into()));
+    assert_eq!(
+        err_of(&g),
+        "node `rec_out` (Linear): a recurrent cycle on the output layer `readout`; eventprop's recurrent weights are in hidden layers"
+    );
+
+    let mut g = base.clone();
+    g.nodes.insert(
+        "rec0".into(),
+        Node::Linear {
+            weight: ndarray::Array2::zeros((16, 15)),
+        },
+    );
+    assert_eq!(
+        err_of(&g),
+        "node `rec0` (Linear): recurrent weight of shape (16, 15), expected (16, 16) (the size of `lif0`)"
+    );
+
+    let mut g = base.clone();
+    g.nodes.remove("rec0");
+    g.edges.retain(|(a, b)| a != "rec0" && b != "rec0");
+    let back = eventprop_train::nir::to_trainer(&g).unwrap();
+    let r = back.engine().spec().layout().recurrent.unwrap();
+    assert_eq!(back.weights()[r], ndarray::Array2::<f64>::zeros((16, 16)));
+    assert_eq!(back.weights()[..r], t.weights()[..r]);
 }
