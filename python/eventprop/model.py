@@ -368,6 +368,13 @@ def load(checkpoint: PathLike, dtype: torch.dtype = torch.float64) -> Sequential
                 else "(evaluate it with `eventprop eval --chip`)"
             )
         )
+    copies = c.get("events", {}).get("delay_line", 1)
+    if copies != 1:
+        raise ValueError(
+            f"{checkpoint}: expected no delay-line input, got events.delay_line = {copies} "
+            "(the network takes delayed copies of every channel; evaluate it with "
+            "`eventprop eval`)"
+        )
     learn = {k: v is True for k, v in c.get("learn", {}).items()}
     net = c["network"]
     loss = dict(c["loss"])

@@ -171,6 +171,13 @@ def to_graph(checkpoint: PathLike):
     learn = c.get("learn", {})
     if learn.get("delays"):
         raise ValueError(f"{checkpoint}: node `graph` (export): {DELAYS_REFUSED}")
+    copies = c.get("events", {}).get("delay_line", 1)
+    if copies != 1:
+        raise ValueError(
+            f"{checkpoint}: events.delay_line: expected 1 for a NIR export (the delay-line "
+            "input copies every input channel with fixed delays before the network), got "
+            f"{copies}"
+        )
     # The network's settings: the `[network]` section, or the top level of a config
     # written before the config had sections.
     net = c.get("network", c)

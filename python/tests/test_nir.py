@@ -13,6 +13,7 @@ import pytest
 
 import nir  # installed by .ci/python.sh
 
+import eventprop
 import eventprop.nir as enir
 
 from conftest import run  # noqa: E402  (fixtures: eventprop_bin, trained)
@@ -158,6 +159,20 @@ def test_trained_delays_are_refused_by_both_exports(eventprop_bin, event_data, t
     with pytest.raises(ValueError, match="trained delays are not exported") as e:
         enir.export(ckpt, tmp_path / "py.nir")
     assert enir.DELAYS_REFUSED in str(e.value)
+    assert not (tmp_path / "py.nir").exists() and not (tmp_path / "cli.nir").exists()
+
+
+def test_a_delay_line_input_is_refused_by_both_exports_and_by_load(eventprop_bin, event_data,
+                                                                   tmp_path):
+    run(eventprop_bin, "train", "events", "--train", event_data, "--epochs", "1", "--hidden",
+        "8", "--delay-line", "3", "--threads", "1", "--quiet", "--out", tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoint.safetensors"
+    r = run(eventprop_bin, "export", "--checkpoint", ckpt, "--nir", tmp_path / "cli.nir", ok=False)
+    assert r.returncode == 1 and "events.delay_line: expected 1 for a NIR export" in r.stderr
+    with pytest.raises(ValueError, match="events.delay_line: expected 1 for a NIR export"):
+        enir.export(ckpt, tmp_path / "py.nir")
+    with pytest.raises(ValueError, match="expected no delay-line input, got events.delay_line = 3"):
+        eventprop.load(ckpt)
     assert not (tmp_path / "py.nir").exists() and not (tmp_path / "cli.nir").exists()
 
 

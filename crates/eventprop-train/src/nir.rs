@@ -31,8 +31,16 @@ pub fn recurrence(engine: EngineKind) -> &'static str {
 /// `epochs_done` and `eventprop_config`.
 ///
 /// # Errors
-/// As [`network_graph`] (networks with trained delays are refused).
+/// As [`network_graph`] (networks with trained delays are refused), and
+/// [`crate::Error::Invalid`] for a delay-line input (`events.delay_line > 1`).
 pub fn to_graph(t: &Trainer) -> Result<Graph> {
+    if t.config.events.delay_line > 1 {
+        return Err(crate::Error::invalid(
+            "events.delay_line",
+            "1 for a NIR export (the delay-line input copies every input channel with fixed delays before the network; the graph would take the copies as its input, so another tool given the data's own channels would run another network)",
+            t.config.events.delay_line,
+        ));
+    }
     let spec = t.engine.spec();
     let mut g = network_graph(spec, &t.weights)?;
     let c = &t.config;

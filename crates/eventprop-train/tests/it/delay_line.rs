@@ -155,3 +155,15 @@ fn delay_line_settings_are_checked() {
     assert_eq!(back.events.delay_line, 1);
     assert_eq!(back.events.delay_line_spacing, 0.03);
 }
+
+#[test]
+fn a_delay_line_network_is_not_exported_to_nir() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = write_task(dir.path());
+    let t = Trainer::new(config(&train, EngineKind::Stepped)).unwrap();
+    let err = eventprop_train::nir::to_graph(&t).unwrap_err().to_string();
+    assert!(
+        err.starts_with("events.delay_line: expected 1 for a NIR export"),
+        "{err}"
+    );
+}
