@@ -121,6 +121,34 @@ RECURRENCE = {
 }
 
 
+def _layout_tensor(tensors, c, hidden, spiking_readout):
+    """Tensor ``i`` of the checkpoint's layout (``NetworkSpec::tensor_names``: the weights,
+    then ``recurrent.k``, ``delay.k``, ``log_tau_mem.k``, ``log_tau_syn.k``,
+    ``threshold_param.k`` as ``[learn]`` trains them), under its name or, in a checkpoint
+    written before the tensors had names, as ``weight.{i}``."""
+    learn = c.get("learn", {})
+    n_ff = len(hidden) + 1
+    n_spiking = len(hidden) + (1 if spiking_readout else 0)
+    names = [f"weight.{k}" for k in range(n_ff)]
+    for on, name, count in (
+        (learn.get("recurrent"), "recurrent", len(hidden)),
+        (learn.get("delays"), "delay", n_ff),
+        (learn.get("taus"), "log_tau_mem", n_spiking),
+        (learn.get("taus"), "log_tau_syn", n_spiking),
+        (learn.get("threshold"), "threshold_param", n_spiking),
+    ):
+        if on:
+            names += [f"{name}.{k}" for k in range(count)]
+
+    def get(i):
+        for name in (names[i], f"weight.{i}"):
+            if name in tensors:
+                return tensors[name]
+        raise ValueError(f"checkpoint has no tensor `{names[i]}`")
+
+    return get
+
+
 def _neuron_params(tensors, c, hidden, sizes, spiking_readout):
     """The per-neuron parameters of every spiking layer as the engines use them
     (``NetworkSpec::neuron_params``): the config's values, with ``tau = e^{ln tau}`` and
@@ -137,6 +165,7 @@ def _neuron_params(tensors, c, hidden, sizes, spiking_readout):
     nxt += 2 * n_spiking if learn.get("taus") else 0
     thr_at = nxt if learn.get("threshold") else None
     floor = max(net["leak"], net["reset"])
+    tensor = _layout_tensor(tensors, c, hidden, spiking_readout)
     layers = []
     for k in range(n_spiking):
         n = sizes[k]
@@ -148,7 +177,7 @@ def _neuron_params(tensors, c, hidden, sizes, spiking_readout):
             "tau_syn": _layer(n, net["readout_tau_syn"] if readout else net["tau_syn"]),
             "tau_mem": _layer(n, net["readout_tau_mem"] if readout else net["tau_mem"]),
         }
-        row = lambda i: tensors[f"weight.{i}"].reshape(-1)  # noqa: E731
+        row = lambda i: tensor(i).reshape(-1)  # noqa: E731
         if taus_at is not None:
             p["tau_mem"] = np.array([math.exp(v) for v in row(taus_at + k)])
             p["tau_syn"] = np.array([math.exp(v) for v in row(taus_at + n_spiking + k)])
@@ -207,7 +236,8 @@ def to_graph(checkpoint: PathLike):
         if k < len(hidden):
             name, node = f"lif{k}", cuba_lif(params[k])
             if learn.get("recurrent"):
-                nodes[f"rec{k}"] = nir.Linear(weight=tensors[f"weight.{n_ff + k}"])
+                rec = _layout_tensor(tensors, c, hidden, spiking_readout)(n_ff + k)
+                nodes[f"rec{k}"] = nir.Linear(weight=rec)
                 loops += [(name, f"rec{k}"), (f"rec{k}", name)]
         elif not spiking_readout:
             ts = net["readout_tau_syn"]
