@@ -216,3 +216,11 @@ def test_learned_tensors_load_under_their_names_and_the_old_ones(eventprop_bin, 
     with torch.no_grad():
         pred = old_model.predict(old_model(yinyang_input(d["x"], old_model.config["encoding"])))
     assert int((pred == torch.from_numpy(d["y"])).sum()) == correct
+    # The NIR export reads both namings to the same graph.
+    import eventprop.nir as enir
+    for name, node in enir.to_graph(ckpt).nodes.items():
+        other = enir.to_graph(old).nodes[name]
+        for field in ("weight", "tau_mem", "tau_syn", "v_threshold"):
+            if hasattr(node, field):
+                np.testing.assert_array_equal(getattr(node, field), getattr(other, field),
+                                              err_msg=f"{name}.{field}")

@@ -130,19 +130,19 @@ def test_python_export_writes_what_it_used_to_drop(eventprop_bin, tmp_path):
     ckpt = tmp_path / "run" / "checkpoint.safetensors"
     tensors, _ = enir.read_checkpoint(ckpt)
     g = enir.to_graph(ckpt)
-    # Layout (model::Layout): weight.0-1 feed-forward, weight.2 recurrent (12, 12),
-    # weight.3-4 ln tau_mem (hidden, output), weight.5-6 ln tau_syn, weight.7-8 threshold s.
-    assert np.array_equal(g.nodes["rec0"].weight, tensors["weight.2"])
-    assert np.abs(tensors["weight.2"]).sum() > 0  # the recurrent matrix is not empty
-    tau_mem = np.exp(tensors["weight.3"].reshape(-1))
+    # Tensors (NetworkSpec::tensor_names): weight.0-1 feed-forward, recurrent.0 (12, 12),
+    # log_tau_mem.0-1 and log_tau_syn.0-1 (hidden, output), threshold_param.0-1 (s).
+    assert np.array_equal(g.nodes["rec0"].weight, tensors["recurrent.0"])
+    assert np.abs(tensors["recurrent.0"]).sum() > 0  # the recurrent matrix is not empty
+    tau_mem = np.exp(tensors["log_tau_mem.0"].reshape(-1))
     np.testing.assert_allclose(g.nodes["lif0"].tau_mem, tau_mem, rtol=1e-15)
     assert len(set(g.nodes["lif0"].tau_mem)) > 1  # trained apart: not the nominal value
     np.testing.assert_allclose(g.nodes["readout"].tau_syn,
-                               np.exp(tensors["weight.6"].reshape(-1)), rtol=1e-15)
+                               np.exp(tensors["log_tau_syn.1"].reshape(-1)), rtol=1e-15)
     np.testing.assert_array_equal(g.nodes["lif0"].w_in, g.nodes["lif0"].tau_syn)
     # threshold = max(leak, reset) + e^s with leak = reset = 0 (exact preset)
     np.testing.assert_allclose(g.nodes["readout"].v_threshold,
-                               np.exp(tensors["weight.8"].reshape(-1)), rtol=1e-15)
+                               np.exp(tensors["threshold_param.1"].reshape(-1)), rtol=1e-15)
     assert len(set(g.nodes["lif0"].v_threshold)) > 1
     py = tmp_path / "py.nir"
     enir.export(ckpt, py)
