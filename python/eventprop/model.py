@@ -309,18 +309,10 @@ class _Tensors:
     fallback."""
 
     def __init__(self, tensors: dict, hidden: list, learn: dict, path):
-        n_ff, n_spiking = len(hidden) + 1, len(hidden)  # [learn]: integrator readout only
-        names = [f"weight.{k}" for k in range(n_ff)]
-        for on, name, count in (
-            (learn.get("recurrent"), "recurrent", len(hidden)),
-            (learn.get("delays"), "delay", n_ff),
-            (learn.get("taus"), "log_tau_mem", n_spiking),
-            (learn.get("taus"), "log_tau_syn", n_spiking),
-            (learn.get("threshold"), "threshold_param", n_spiking),
-        ):
-            if on:
-                names += [f"{name}.{k}" for k in range(count)]
-        self.index = {name: i for i, name in enumerate(names)}
+        from .nir import tensor_names
+
+        # [learn] is loaded with an integrator readout only
+        self.index = {name: i for i, name in enumerate(tensor_names(hidden, learn))}
         self.tensors, self.path = tensors, path
 
     def __call__(self, name: str) -> np.ndarray:

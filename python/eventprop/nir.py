@@ -121,12 +121,11 @@ RECURRENCE = {
 }
 
 
-def _layout_tensor(tensors, c, hidden, spiking_readout):
-    """Tensor ``i`` of the checkpoint's layout (``NetworkSpec::tensor_names``: the weights,
-    then ``recurrent.k``, ``delay.k``, ``log_tau_mem.k``, ``log_tau_syn.k``,
-    ``threshold_param.k`` as ``[learn]`` trains them), under its name or, in a checkpoint
-    written before the tensors had names, as ``weight.{i}``."""
-    learn = c.get("learn", {})
+def tensor_names(hidden, learn, spiking_readout=False):
+    """The names of a checkpoint's tensors in layout order (``NetworkSpec::tensor_names``):
+    the weights, then ``recurrent.k``, ``delay.k``, ``log_tau_mem.k``, ``log_tau_syn.k``,
+    ``threshold_param.k`` as ``[learn]`` trains them. Checkpoints written before the tensors
+    had names call tensor ``i`` of this list ``weight.{i}``."""
     n_ff = len(hidden) + 1
     n_spiking = len(hidden) + (1 if spiking_readout else 0)
     names = [f"weight.{k}" for k in range(n_ff)]
@@ -139,6 +138,13 @@ def _layout_tensor(tensors, c, hidden, spiking_readout):
     ):
         if on:
             names += [f"{name}.{k}" for k in range(count)]
+    return names
+
+
+def _layout_tensor(tensors, c, hidden, spiking_readout):
+    """Tensor ``i`` of the checkpoint's layout (:func:`tensor_names`), under its name or as
+    ``weight.{i}``."""
+    names = tensor_names(hidden, c.get("learn", {}), spiking_readout)
 
     def get(i):
         for name in (names[i], f"weight.{i}"):
@@ -149,7 +155,7 @@ def _layout_tensor(tensors, c, hidden, spiking_readout):
     return get
 
 
-def _neuron_params(tensors, c, hidden, sizes, spiking_readout):
+def _neuron_params(tensor, c, hidden, sizes, spiking_readout):
     """The per-neuron parameters of every spiking layer as the engines use them
     (``NetworkSpec::neuron_params``): the config's values, with ``tau = e^{ln tau}`` and
     ``threshold = max(leak, reset) + e^s`` from the tensors where ``[learn]`` trains them.
@@ -165,7 +171,6 @@ def _neuron_params(tensors, c, hidden, sizes, spiking_readout):
     nxt += 2 * n_spiking if learn.get("taus") else 0
     thr_at = nxt if learn.get("threshold") else None
     floor = max(net["leak"], net["reset"])
-    tensor = _layout_tensor(tensors, c, hidden, spiking_readout)
     layers = []
     for k in range(n_spiking):
         n = sizes[k]
@@ -218,7 +223,8 @@ def to_graph(checkpoint: PathLike):
     weights = [tensors[f"weight.{k}"] for k in range(n_ff)]
     sizes = [w.shape[0] for w in weights]
     spiking_readout = c["loss"]["kind"] == "first_spike"
-    params = _neuron_params(tensors, c, hidden, sizes, spiking_readout)
+    tensor = _layout_tensor(tensors, c, hidden, spiking_readout)
+    params = _neuron_params(tensor, c, hidden, sizes, spiking_readout)
 
     def cuba_lif(p):
         n = p["tau_syn"].shape[0]
@@ -236,8 +242,7 @@ def to_graph(checkpoint: PathLike):
         if k < len(hidden):
             name, node = f"lif{k}", cuba_lif(params[k])
             if learn.get("recurrent"):
-                rec = _layout_tensor(tensors, c, hidden, spiking_readout)(n_ff + k)
-                nodes[f"rec{k}"] = nir.Linear(weight=rec)
+                nodes[f"rec{k}"] = nir.Linear(weight=tensor(n_ff + k))
                 loops += [(name, f"rec{k}"), (f"rec{k}", name)]
         elif not spiking_readout:
             ts = net["readout_tau_syn"]
