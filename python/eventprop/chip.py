@@ -126,9 +126,11 @@ def map_recording(
     dtype: torch.dtype = torch.float64,
 ) -> Tuple[List[HwData], Dict[str, int]]:
     """A recording file (e.g. a real chip's run) on the grid: per layer ``(spikes,
-    membrane)`` ``(T, B, N)`` and the counts ``spikes, collapsed, dropped``. Spikes go to
-    step ``round(t / dt)``; membrane samples are interpolated at ``k dt + shift`` and
-    converted with ``(value - offset) * trace_scale``."""
+    membrane)`` ``(T, B, N)`` and the counts ``spikes, collapsed, dropped, held``. Spikes go
+    to step ``round(t / dt)``; membrane samples are interpolated at ``k dt + shift`` and
+    converted with ``(value - offset) * trace_scale``; ``held`` counts the reads outside a
+    trace's sampled span (an end sample's value is used there). A trace whose span holds no
+    grid read time is a ``ValueError``."""
     layers, stats = _eventprop.map_recording(
         os.fspath(path), float(dt), int(steps), float(offset), float(trace_scale), float(shift), interpolation
     )

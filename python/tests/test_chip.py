@@ -159,7 +159,13 @@ def test_map_recording(tmp_path):
     z, v = layers[0]
     assert z[:, 0, 0].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
     assert np.allclose(v[:, 0, 0].numpy(), [0.0, 0.5, 1.0, 1.5, 2.0])
-    assert stats == {"spikes": 1, "collapsed": 0, "dropped": 0}
+    assert stats == {"spikes": 1, "collapsed": 0, "dropped": 0, "held": 0}
+    # 6 steps read 0..5 µs; the trace ends at 4 µs: one read holds the last sample
+    (_, stats) = map_recording(p, dt=1e-6, steps=6, offset=80.0, trace_scale=1 / 45)
+    assert stats["held"] == 1
+    # shifted past the trace (reads at 4.5..8.5 µs): no grid time reads a sample
+    with pytest.raises(ValueError, match=r"trace samples overlapping the grid's read times"):
+        map_recording(p, dt=1e-6, steps=5, shift=4.5e-6)
 
 
 def test_map_recording_errors(tmp_path):

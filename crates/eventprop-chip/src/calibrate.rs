@@ -5,8 +5,8 @@
 //! Every measurement goes through the chip's analog core and readout (codes with the CADC's
 //! offsets and 8-bit rounding, noise when on), on the neurons of the first hidden layer,
 //! each driven through its synapse from input channel 0, and read with the fine
-//! single-neuron readout (one sample per clock tick; BrainScaleS-2 has a membrane ADC for
-//! this) over the run window:
+//! single-neuron readout (one sample per clock tick, at most 2^16 per window;
+//! BrainScaleS-2 has a membrane ADC for this) over the run window:
 //!
 //! 1. **rest**: no input; `base_n` = mean code; `offset` = mean over neurons; the same on
 //!    the non-spiking readout layer's own neurons gives `readout_offset` (its rest code is
@@ -80,8 +80,21 @@ impl Calibration {
     }
 }
 
+/// Samples of the fine readout per window at most: a clock of 125 MHz (the hardware's)
+/// samples a 38 µs window 4,750 times; a faster mock clock is read at `t_sim / 2^16`
+/// instead, so the probes cost the same whatever `chip.clock_hz` is (at 1 THz, one sample
+/// per tick made calibration take minutes and hundreds of MB per probe).
+const PROBE_SAMPLES: f64 = 65_536.0;
+
+/// The fine readout's sampling interval: one clock tick, or `t_sim / PROBE_SAMPLES` where
+/// the clock is faster.
+fn probe_interval(chip: &MockChip) -> f64 {
+    (1.0 / chip.config().clock_hz).max(chip.t_sim() / PROBE_SAMPLES)
+}
+
 /// Fine readout of neuron `n` of layer `l` for input spikes `(time, level)` through the
-/// synapse from its input 0: spike times and codes at every clock tick.
+/// synapse from its input 0: spike times and codes at every [`probe_interval`] (a clock
+/// tick on the hardware's clock).
 fn probe(
     chip: &MockChip,
     l: usize,
@@ -93,7 +106,7 @@ fn probe(
     let p = &layer.neurons[n];
     let unit = chip.config().weight_gain / chip.config().design_weight_scale * layer.gain[[n, 0]];
     let t_end = chip.t_sim();
-    let tick = 1.0 / chip.config().clock_hz;
+    let tick = probe_interval(chip);
     let ticks = (t_end / tick).floor() as usize;
     let times: Vec<f64> = (0..=ticks).map(|k| k as f64 * tick).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -141,7 +154,7 @@ pub fn calibrate(chip: &MockChip) -> Result<Calibration> {
                 .collect();
             let (spikes, codes) = probe(chip, 0, n, &train, seed.wrapping_add(1000 + n as u64))?;
             if let Some(&t0) = spikes.first() {
-                let tick = 1.0 / chip.config().clock_hz;
+                let tick = probe_interval(chip);
                 let before = ((t0 / tick).floor() as usize + 1).min(codes.len());
                 found = codes[..before].iter().copied().reduce(f64::max);
                 break;

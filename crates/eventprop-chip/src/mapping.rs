@@ -207,7 +207,13 @@ impl GridMap {
             }
             layers.push(MappedLayer {
                 spikes: z,
-                membrane: self.membrane(l, layer, b_len, self.offset_of(l, recording))?,
+                membrane: self.membrane(
+                    l,
+                    layer,
+                    b_len,
+                    self.offset_of(l, recording),
+                    &mut stats,
+                )?,
             });
         }
         Ok(MappedRecording { layers, stats })
@@ -258,7 +264,15 @@ impl GridMap {
                         Some(traces) => {
                             let mut v = vec![0.0; self.steps * n];
                             let offset = self.offset_of(l, recording);
-                            self.membrane_sample(l, b, n, &traces[b], offset, &mut v)?;
+                            self.membrane_sample(
+                                l,
+                                b,
+                                n,
+                                &traces[b],
+                                offset,
+                                &mut v,
+                                &mut out.stats,
+                            )?;
                             Some(v)
                         }
                         None => None,
@@ -361,6 +375,7 @@ impl GridMap {
         layer: &crate::LayerRecording,
         b_len: usize,
         offset: f64,
+        stats: &mut MappingStats,
     ) -> Result<Option<Array3<f64>>> {
         let n = layer.size;
         let Some(traces) = &layer.membrane else {
@@ -370,14 +385,20 @@ impl GridMap {
         let mut v = try_zeros((self.steps, b_len, n))?;
         let mut sample = vec![0.0; self.steps * n];
         for (b, per_neuron) in traces.iter().enumerate() {
-            self.membrane_sample(l, b, n, per_neuron, offset, &mut sample)?;
+            self.membrane_sample(l, b, n, per_neuron, offset, &mut sample, stats)?;
             put_sample(&mut v, b, &sample);
         }
         Ok(Some(v))
     }
 
     /// The membrane of sample `b` of layer `l` (`n` neurons) on the grid, into `out`
-    /// step-major (`out[k n + j]`).
+    /// step-major (`out[k n + j]`); counts the reads outside each trace's sampled span in
+    /// `stats.held`.
+    ///
+    /// A trace of two or more samples whose span `[first, last]` holds none of the grid's
+    /// read times `k dt + shift` is refused: every step would read an end sample's value
+    /// (the recording and the grid do not describe the same window).
+    #[allow(clippy::too_many_arguments)]
     fn membrane_sample(
         &self,
         l: usize,
@@ -386,6 +407,7 @@ impl GridMap {
         per_neuron: &[SampledTrace],
         offset: f64,
         out: &mut [f64],
+        stats: &mut MappingStats,
     ) -> Result<()> {
         if per_neuron.len() != n {
             return Err(bad(
@@ -405,10 +427,15 @@ impl GridMap {
             // the grid times rise with k: walk the samples along (`seen` = the number
             // of samples at or before t, as a binary search would find it)
             let mut seen = 0;
+            let (first, last) = (tr.times[0], tr.times[tr.times.len() - 1]);
+            let mut held = 0u64;
             for k in 0..self.steps {
                 let t = k as f64 * self.dt + self.shift;
                 while seen < tr.times.len() && tr.times[seen] <= t {
                     seen += 1;
+                }
+                if t < first || t > last {
+                    held += 1;
                 }
                 let last = seen.checked_sub(1);
                 let raw = match self.interpolation {
@@ -417,6 +444,18 @@ impl GridMap {
                 };
                 out[k * n + j] = (raw - offset) * self.trace_scale;
             }
+            if held == self.steps as u64 && tr.times.len() > 1 {
+                let (g0, g1) = (self.shift, (self.steps - 1) as f64 * self.dt + self.shift);
+                return Err(bad(
+                    l,
+                    format!(
+                        "trace samples overlapping the grid's read times [{g0:e}, {g1:e}] s \
+                         (steps × dt, moved by the shift; sample {b}, neuron {j})"
+                    ),
+                    format!("samples in [{first:e}, {last:e}] s"),
+                ));
+            }
+            stats.held += held;
         }
         Ok(())
     }
@@ -527,6 +566,10 @@ pub struct MappingStats {
     pub collapsed: u64,
     /// Events outside the grid (`round(t / dt)` not in `[0, T)`).
     pub dropped: u64,
+    /// Membrane reads (one per step and neuron of every sample) at a grid time outside the
+    /// trace's sampled span, where an end sample's value is held.
+    #[serde(default)]
+    pub held: u64,
 }
 
 impl std::ops::AddAssign for MappingStats {
@@ -534,6 +577,7 @@ impl std::ops::AddAssign for MappingStats {
         self.spikes += o.spikes;
         self.collapsed += o.collapsed;
         self.dropped += o.dropped;
+        self.held += o.held;
     }
 }
 
@@ -624,7 +668,8 @@ mod tests {
             MappingStats {
                 spikes: 7,
                 collapsed: 1,
-                dropped: 2
+                dropped: 2,
+                held: 0
             }
         );
     }
@@ -665,6 +710,52 @@ mod tests {
         for (k, e) in expect.iter().enumerate() {
             assert_eq!(v[[k, 0, 1]], *e, "step {k}");
         }
+    }
+
+    #[test]
+    fn reads_outside_a_trace_are_counted_and_a_trace_missing_the_grid_is_refused() {
+        // samples at 0, 2, 4 µs (both neurons of `one_layer`); a grid of 6 steps of 1 µs
+        // reads 0..5 µs: 5 µs is past the last sample (1 held read per neuron); the shifted
+        // grid (+0.6 µs) reads 0.6..5.6: 2 per neuron
+        let tr = SampledTrace {
+            times: vec![0.0, 2e-6, 4e-6],
+            values: vec![80.0, 100.0, 90.0],
+        };
+        let rec = one_layer(vec![], Some(tr.clone()));
+        let map = GridMap::identity(1e-6, 6);
+        assert_eq!(map.map(&rec).unwrap().stats.held, 2);
+        assert_eq!(map.map_events(&rec).unwrap().stats.held, 2);
+        let shifted = GridMap {
+            shift: 0.6e-6,
+            ..map.clone()
+        };
+        assert_eq!(shifted.map(&rec).unwrap().stats.held, 4);
+        // the same trace recorded 1 s later: no grid time falls in its span — refused by
+        // both mappings, naming the recording, the sample, the neuron and both spans
+        let late = SampledTrace {
+            times: tr.times.iter().map(|t| t + 1.0).collect(),
+            values: tr.values.clone(),
+        };
+        let rec = one_layer(vec![], Some(late));
+        for e in [
+            map.map(&rec).map(|_| ()).unwrap_err().to_string(),
+            map.map_events(&rec).map(|_| ()).unwrap_err().to_string(),
+        ] {
+            assert!(
+                e.starts_with("recording: expected trace samples overlapping the grid's read times [0e0, 4.99")
+                    && e.contains("sample 0, neuron 0")
+                    && e.contains("got samples in [1e0, 1.000004e0] s"),
+                "{e}"
+            );
+        }
+        // a one-sample trace is a constant by definition: held at all 6 steps of both
+        // neurons, accepted
+        let one = SampledTrace {
+            times: vec![1.0],
+            values: vec![90.0],
+        };
+        let m = map.map(&one_layer(vec![], Some(one))).unwrap();
+        assert_eq!(m.stats.held, 12);
     }
 
     #[test]

@@ -263,8 +263,22 @@ fn run_map(args: MapArgs) -> Result<()> {
         "events": mapped.stats.spikes,
         "collapsed": mapped.stats.collapsed,
         "dropped": mapped.stats.dropped,
+        "held": mapped.stats.held,
     });
     crate::io::write_json(&args.out.join("stats.json"), &stats)?;
+    if mapped.stats.held > 0 {
+        let reads: u64 = rec
+            .layers
+            .iter()
+            .filter(|l| l.membrane.is_some())
+            .map(|l| (args.steps * rec.samples * l.size) as u64)
+            .sum();
+        eprintln!(
+            "warning: {} of {reads} membrane reads fall outside their trace's sampled span \
+             (the end sample's value is held there; check --dt, --steps and --shift)",
+            mapped.stats.held
+        );
+    }
     println!(
         "layer {}: {:?} on the grid; events {}, collapsed {}, dropped {} (all layers); membrane {}",
         args.layer,

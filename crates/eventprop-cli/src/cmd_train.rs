@@ -398,8 +398,8 @@ struct YinYangData {
 struct EventData {
     /// Training set: an SHD/SSC-layout HDF5 file (`spikes/times`, `spikes/units`, `labels`;
     /// `.h5`/`.hdf5`) or an event `.npz` (`times`, `units`, `labels`, and `offsets` or
-    /// `sample`).
-    #[arg(long, value_name = "FILE", required_unless_present = "resume")]
+    /// `sample`). Required unless `--config` names it (`[data] train`) or `--resume`.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["resume", "config"])]
     #[serde(rename = "data.train")]
     train: Option<PathBuf>,
     /// Validation set file (default: `--val-fraction` of `--train`, held out).

@@ -79,6 +79,7 @@ fn to_python<'py>(
     stats.set_item("spikes", mapped.stats.spikes)?;
     stats.set_item("collapsed", mapped.stats.collapsed)?;
     stats.set_item("dropped", mapped.stats.dropped)?;
+    stats.set_item("held", mapped.stats.held)?;
     for (k, v) in extra {
         stats.set_item(*k, *v)?;
     }
@@ -220,7 +221,7 @@ impl PyMockChip {
 
     /// Configures `weights` on the chip and runs the input raster `(T, B, n_in)`; returns
     /// `(layers, stats)`: per layer `(spikes, membrane)` on the grid (the `hw_data` of
-    /// `EventPropNeuronFunction`), and the counts `spikes, collapsed, dropped,
+    /// `EventPropNeuronFunction`), and the counts `spikes, collapsed, dropped, held,
     /// saturated_weights, total_weights`. Deterministic for fixed weights and inputs.
     fn run<'py>(
         &self,
@@ -291,7 +292,7 @@ impl PyMockChip {
 
 /// Maps a recording file (`.npz` of `chip::record_file`: e.g. a real chip's run) onto
 /// the grid: per layer `(spikes, membrane)` `(T, B, N)` and the counts `spikes, collapsed,
-/// dropped`. `offset` and `trace_scale` convert readout units to model units
+/// dropped, held` (membrane reads outside a trace's sampled span). `offset` and `trace_scale` convert readout units to model units
 /// (`(value - offset) * trace_scale`); `shift` delays the readout (s).
 #[pyfunction]
 #[pyo3(signature = (path, dt, steps, offset=0.0, trace_scale=1.0, shift=0.0, interpolation="linear"))]

@@ -658,10 +658,29 @@ impl TrainConfig {
     /// # Errors
     /// [`Error::Invalid`] naming the field.
     pub fn validate_settings(&self) -> Result<()> {
+        // Every section is checked whatever the task and engine read from it: a config (and
+        // the run folder that stores it) never holds a value no run could use.
+        self.encoding.validate()?;
+        self.events.validate()?;
+        self.exact.validate().map_err(|e| match e {
+            eventprop_exact::Error::Invalid {
+                arg,
+                expected,
+                actual,
+            } => Error::Invalid {
+                arg: match arg {
+                    "max_spikes_per_neuron" => "exact.max_spikes_per_neuron",
+                    "grazing_floor" => "exact.grazing_floor",
+                    other => other,
+                },
+                expected,
+                actual,
+            },
+            other => other.into(),
+        })?;
         match self.task {
-            Task::Yinyang => self.encoding.validate()?,
+            Task::Yinyang => {}
             Task::Events => {
-                self.events.validate()?;
                 if self.data.train.is_none() {
                     return Err(Error::invalid(
                         "data.train",
@@ -697,6 +716,7 @@ impl TrainConfig {
         self.optim.validate()?;
         self.stepped.validate()?;
         self.augment.validate()?;
+        self.check_augment_bounds()?;
         for (name, v) in [
             ("reg.upper_rate", self.reg.upper_rate),
             ("reg.lower_rate", self.reg.lower_rate),
@@ -752,6 +772,34 @@ impl TrainConfig {
             }
         }
         Ok(self.network().validate()?)
+    }
+
+    /// Augmentation that moves every event out of the data: a time shift of at least the
+    /// window, or a channel shift of at least the channels (the data's own, before a delay
+    /// line copies them).
+    fn check_augment_bounds(&self) -> Result<()> {
+        let window = self.t_sim();
+        if self.augment.time_shift > 0.0 && window > 0.0 && self.augment.time_shift >= window {
+            return Err(Error::invalid(
+                "augment.time_shift",
+                format!("< the window {window} s (a larger shift moves every event out)"),
+                self.augment.time_shift,
+            ));
+        }
+        let channels = match self.task {
+            Task::Yinyang => Some(yinyang::N_INPUTS),
+            Task::Events => self.events.channels,
+        };
+        if let Some(c) = channels {
+            if self.augment.channel_shift >= c {
+                return Err(Error::invalid(
+                    "augment.channel_shift",
+                    format!("< the {c} input channels (a larger shift moves every event out)"),
+                    self.augment.channel_shift,
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Estimated peak memory (measured model, DESIGN.md "Memory estimate"): the engine's

@@ -215,6 +215,47 @@ fn a_saved_recording_maps_onto_the_grid_and_replays_through_neuron() {
         out.to_str().unwrap(),
     ]));
     assert!(o.contains("events 3, collapsed 1, dropped 0"), "{o}");
+    // 10 steps read 0..9 µs; the traces end at 8 µs: one held read per neuron, reported in
+    // stats.json and in one warning line
+    let held = run(&[
+        "chip",
+        "map",
+        "--recording",
+        r.to_str().unwrap(),
+        "--steps",
+        "10",
+        "--out",
+        dir.path().join("held").to_str().unwrap(),
+    ]);
+    ok(&held);
+    let warn = String::from_utf8_lossy(&held.stderr);
+    assert!(
+        warn.lines().count() == 1
+            && warn.starts_with("warning: 2 of 20 membrane reads fall outside"),
+        "{warn}"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("held/stats.json")).unwrap())
+            .unwrap();
+    assert_eq!(stats["held"], 2);
+    // a grid shifted past the traces (reads at 9..18 µs, samples at 0..8 µs) reads none of
+    // their samples: refused in one line
+    let far = one_line_error(&run(&[
+        "chip",
+        "map",
+        "--recording",
+        r.to_str().unwrap(),
+        "--steps",
+        "10",
+        "--shift",
+        "9e-6",
+        "--out",
+        dir.path().join("far").to_str().unwrap(),
+    ]));
+    assert!(
+        far.contains("recording: expected trace samples overlapping the grid's read times"),
+        "{far}"
+    );
     let z: ndarray::Array3<f64> = ndarray_npy::read_npy(out.join("spikes.npy")).unwrap();
     assert_eq!(z.dim(), (8, 1, 2));
     assert_eq!((z[[3, 0, 0]], z[[5, 0, 1]], z.sum()), (1.0, 1.0, 2.0));

@@ -347,6 +347,34 @@ fn calibration_recovers_an_injected_threshold_offset_and_weight_gain() {
     assert!((r_gain - 1.25).abs() < 0.05, "{r_gain}");
 }
 
+/// A mock clock far faster than the hardware's (1 THz, the top of `chip.clock_hz`'s range)
+/// calibrates like the 125 MHz one: the fine readout samples at most 2^16 times per window
+/// (one sample per tick made this take minutes); the threshold read just before the first
+/// spike is then at most one (coarser) sample early, so the scales agree to the 1e-3 of the
+/// test above.
+#[test]
+fn calibration_on_a_fast_clock_reads_at_most_2_16_samples_and_agrees() {
+    let at = |clock_hz| {
+        calibrate(&mock(
+            MockConfig {
+                threshold_offset: 0.1,
+                weight_gain: 1.25,
+                clock_hz,
+                ..MockConfig::clean()
+            },
+            0,
+        ))
+        .unwrap()
+    };
+    let (hw, fast) = (at(125e6), at(1e12));
+    assert!(
+        (fast.threshold_offset - hw.threshold_offset).abs() < 1e-3,
+        "{fast:?} vs {hw:?}"
+    );
+    assert!((fast.weight_gain / hw.weight_gain - 1.0).abs() < 1e-3);
+    assert!((fast.trace_scale / hw.trace_scale - 1.0).abs() < 2e-3);
+}
+
 /// The readout's own operating point (`cadc_readout_leak`): calibration measures its rest
 /// code on the readout neurons, and the grid map subtracts it from the readout layer only.
 #[test]

@@ -183,3 +183,38 @@ fn engine_names_come_from_the_registrations() {
         "{e}"
     );
 }
+
+/// Every section is validated whatever the task and engine read: a Yin-Yang stepped config
+/// carrying a broken `[events]`, `[exact]` or `[augment]` value is refused naming the key
+/// (they used to be stored in the run folder unchecked).
+#[test]
+fn every_section_is_checked_whatever_the_task_reads() {
+    for (text, key) in [
+        ("[events]\ndt = nan\n", "events.dt"),
+        ("[events]\ndelay_line = 0\n", "events.delay_line"),
+        ("[events]\nval_fraction = -1.0\n", "events.val_fraction"),
+        ("[exact]\ngrazing_floor = -1.0\n", "exact.grazing_floor"),
+        (
+            "[exact]\nmax_spikes_per_neuron = 0\n",
+            "exact.max_spikes_per_neuron",
+        ),
+        // a shift of the whole window (38 µs) or of every input channel (5) moves every
+        // event out of the data
+        ("[augment]\ntime_shift = 1e300\n", "augment.time_shift"),
+        ("[augment]\ntime_shift = 3.8e-5\n", "augment.time_shift"),
+        ("[augment]\nchannel_shift = 5\n", "augment.channel_shift"),
+    ] {
+        let e = load(text)
+            .and_then(|c| c.validate_settings())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(&format!("{key}: expected")), "{text}: {e}");
+    }
+    // just inside the bounds: accepted
+    for text in [
+        "[augment]\ntime_shift = 3.7e-5\n",
+        "[augment]\nchannel_shift = 4\n",
+    ] {
+        load(text).unwrap().validate_settings().unwrap();
+    }
+}
