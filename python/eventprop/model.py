@@ -27,7 +27,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .torch import EventPropLIF, EventPropSynapse, RecurrentLIF, _real
+from .torch import EventPropLIF, EventPropSynapse, RecurrentLIF, _count, _real
 
 __all__ = ["LIF", "LI", "Sequential", "load", "rasterize", "yinyang_input"]
 
@@ -41,12 +41,6 @@ def _positive(name: str, value) -> float:
     if not (math.isfinite(v) and v > 0):
         raise ValueError(f"{name}: expected a finite value > 0, got {value!r}")
     return v
-
-
-def _count(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {n!r}")
-    return n
 
 
 class LIF(torch.nn.Module):
@@ -151,15 +145,28 @@ class LI(torch.nn.Module):
                 f"input: expected spikes (T, B, {self.in_features}), got {tuple(input.shape)}"
             )
         y = torch.matmul(input.to(self.weight.dtype), self.weight.t())
+        if y.shape[0] == 0:
+            # no steps: an empty membrane (T = 0), as the LIF layers return empty spikes
+            return y.clone()
         ks, km = self.dt / self.tau_syn, self.dt / self.tau_mem
-        cur = torch.zeros_like(y[0])
-        v = torch.full_like(y[0], self.leak)
-        out = [v]
-        for t in range(y.shape[0] - 1):
-            cur = cur * (1 - ks) + y[t]
-            v = v + km * (self.leak - v + cur)
-            out.append(v)
-        return torch.stack(out)
+        try:
+            cur = torch.zeros_like(y[0])
+            v = torch.full_like(y[0], self.leak)
+            out = [v]
+            for t in range(y.shape[0] - 1):
+                cur = cur * (1 - ks) + y[t]
+                v = v + km * (self.leak - v + cur)
+                out.append(v)
+            return torch.stack(out)
+        except RuntimeError as e:
+            # torch reports a failed allocation as RuntimeError (std::bad_alloc / "not enough
+            # memory"): the package's other layers raise MemoryError naming the input
+            if "alloc" not in str(e) and "memory" not in str(e):
+                raise
+            raise MemoryError(
+                f"input: the readout's membrane and autograd graph of {tuple(y.shape)} "
+                f"(T, B, out) did not fit in memory ({str(e).splitlines()[0]})"
+            ) from None
 
     def extra_repr(self) -> str:
         return (
@@ -209,6 +216,8 @@ class Sequential(torch.nn.Sequential):
         """Class scores ``(B, K)`` of the network's output ``(T, B, K)`` (larger is better;
         differentiable for the membrane decoders)."""
         T = output.shape[0]
+        if T == 0:
+            raise ValueError(f"output: expected at least one time step, got {tuple(output.shape)}")
         if self.decode == "max_over_time":
             return output.max(dim=0).values
         if self.decode == "first_spike":

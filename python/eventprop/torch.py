@@ -71,6 +71,14 @@ ParamLike = Union[float, torch.Tensor]
 
 
 
+def _count(name: str, n) -> int:
+    """``n`` as a layer size: an ``int >= 1`` (not a bool); a ``ValueError`` naming
+    ``name`` otherwise."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {n!r}")
+    return n
+
+
 def _real(name, value):
     """``value`` as a float (a Python number or a one-element tensor); a ``TypeError``
     naming ``name`` otherwise."""
@@ -313,11 +321,11 @@ def eventprop_synapse(input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
     return EventPropSynapseFunction.apply(input, weight)
 
 
-def _buffer(value, size: int, dtype) -> torch.Tensor:
+def _buffer(value, size: int, dtype, name: str = "value") -> torch.Tensor:
     t = torch.as_tensor(value, dtype=dtype).detach().clone()
     if t.dim() > 1 or (t.dim() == 1 and t.numel() not in (1, size)):
         raise ValueError(
-            f"expected a scalar or ({size},) per-neuron values, got shape {tuple(t.shape)}"
+            f"{name}: expected a scalar or ({size},) per-neuron values, got shape {tuple(t.shape)}"
         )
     return t
 
@@ -353,7 +361,7 @@ class EventPropLIF(torch.nn.Module):
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt: expected a value > 0, got {dt!r}")
         dtype = dtype or torch.get_default_dtype()
-        self.size = size
+        self.size = _count("size", size)
         self.dt = float(dt)
         self.discretization = discretization
         for name, value in (
@@ -363,7 +371,7 @@ class EventPropLIF(torch.nn.Module):
             ("tau_syn", tau_syn),
             ("tau_mem", tau_mem),
         ):
-            self.register_buffer(name, _buffer(value, size, dtype))
+            self.register_buffer(name, _buffer(value, size, dtype, name))
 
     def forward(self, input: torch.Tensor, hw_data=None):
         return eventprop_neuron(
@@ -399,8 +407,8 @@ class EventPropSynapse(torch.nn.Module):
         dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
+        self.in_features = _count("in_features", in_features)
+        self.out_features = _count("out_features", out_features)
         self.weight = torch.nn.Parameter(
             torch.empty(out_features, in_features, dtype=dtype or torch.get_default_dtype())
         )
@@ -497,12 +505,11 @@ class RecurrentLIF(torch.nn.Module):
         super().__init__()
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt: expected a value > 0, got {dt!r}")
-        for name, n in (("in_features", in_features), ("size", size)):
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {n!r}")
+        _count("in_features", in_features)
+        _count("size", size)
         dtype = dtype or torch.get_default_dtype()
         self.in_features, self.size, self.dt = in_features, size, float(dt)
-        full = lambda name, v: _buffer(v, size, dtype).expand(size).clone()  # noqa: E731
+        full = lambda name, v: _buffer(v, size, dtype, name).expand(size).clone()  # noqa: E731
         self.weight = torch.nn.Parameter(torch.empty(size, in_features, dtype=dtype))
         torch.nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self.recurrent_weight = (

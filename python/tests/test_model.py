@@ -123,6 +123,13 @@ def test_layers_validate_their_arguments():
         Sequential(LI(3, 2), decode="mean")
     with pytest.raises(ValueError, match=r"input: expected spikes \(T, B, 3\), got \(4, 2, 5\)"):
         LI(3, 2)(torch.zeros(4, 2, 5))
+    # no time steps: empty outputs (as the LIF layers give), and no scores to decode
+    net = Sequential(LIF(5, 4), LI(4, 3))
+    out = net(torch.zeros(0, 2, 5))
+    assert out.shape == (0, 2, 3)
+    out.sum().backward()
+    with pytest.raises(ValueError, match=r"output: expected at least one time step, got \(0, 2, 3\)"):
+        net.scores(out)
     with pytest.raises(ValueError, match=r"samples\[1\]: expected events at steps 0..9"):
         rasterize([([0.0], [0]), ([1e-5], [0])], 2, 10, 1e-6)
     with pytest.raises(ValueError, match=r"features: expected shape \(B, 4\)"):

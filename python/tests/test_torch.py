@@ -219,10 +219,18 @@ def test_modules():
     readout(z2).sum().backward()
     assert torch.equal(z, z2)
     assert torch.equal(syn.weight.grad, w.grad)
-    with pytest.raises(ValueError, match="expected a scalar or \\(6,\\)"):
+    with pytest.raises(ValueError, match="leak: expected a scalar or \\(6,\\)"):
         EventPropLIF(N, leak=torch.zeros(N + 1))
     with pytest.raises(ValueError, match="discretization"):
         EventPropLIF(N, discretization="exact")
+    # layer sizes: integers >= 1, as every other layer of the package
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=f"size: expected an integer >= 1, got {bad!r}"):
+            EventPropLIF(bad)
+        with pytest.raises(ValueError, match=f"in_features: expected an integer >= 1, got {bad!r}"):
+            EventPropSynapse(bad, 4)
+        with pytest.raises(ValueError, match=f"out_features: expected an integer >= 1, got {bad!r}"):
+            EventPropSynapse(4, bad)
 
 
 @pytest.mark.parametrize(

@@ -356,7 +356,7 @@ pub fn events_past_window(config: &TrainConfig, set: &SpikeSet) -> (usize, Optio
 
 /// What a run uses of its data only in part, as one-line warnings (without the
 /// `warning: ` prefix): events past the window (`events.t_max` set shorter than the data),
-/// and a training set of one class.
+/// a training set of one class, and input channels mostly unused by the training data.
 pub fn data_warnings(config: &TrainConfig, data: &RunData) -> Vec<String> {
     let mut out = Vec::new();
     if config.task == Task::Events {
@@ -396,7 +396,38 @@ pub fn data_warnings(config: &TrainConfig, data: &RunData) -> Vec<String> {
             ));
         }
     }
+    if config.task == Task::Events {
+        if let Some(w) = sparse_channels(config, &data.train) {
+            out.push(w);
+        }
+    }
     out
+}
+
+/// A network far wider than the channels its training data use (fewer than 1 in 10 of
+/// at least 100 input channels carry an event): the mark of a stray unit index, which
+/// widens the input layer to that index.
+fn sparse_channels(config: &TrainConfig, train: &SpikeSet) -> Option<String> {
+    let channels = config.events.channels?;
+    if channels < 100 {
+        return None;
+    }
+    let mut units: Vec<u32> = train
+        .samples
+        .iter()
+        .flat_map(|s| s.iter().map(|e| e.neuron))
+        .collect();
+    units.sort_unstable();
+    units.dedup();
+    let used = units.len();
+    (used * 10 < channels).then(|| {
+        format!(
+            "data.train: events on only {used} of the network's {channels} input channels \
+             (largest unit {}); a stray unit index widens the input layer: check the file, \
+             or set events.channels",
+            units.last().map_or(0, |&u| u)
+        )
+    })
 }
 
 /// Replaces each data path of `config` by its canonical absolute form (a path that does

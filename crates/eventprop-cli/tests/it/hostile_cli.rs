@@ -451,6 +451,46 @@ fn event_data_is_checked_against_the_network() {
     write_set(&d.join("label.npz"), samples_with(|_| {}), extra_label);
     let e = one_line_error(&train(&["--test", "label.npz", "--out", "r2"]), 1);
     assert!(e.contains("label.npz") && e.contains("2 classes"), "{e}");
+    // a stray unit 200000 in the train file: the network gets 200001 inputs, of which 5
+    // carry events; it trains (the data say so) with one warning line naming the counts
+    write_set(
+        &d.join("stray.npz"),
+        samples_with(|e| e.1 = 200_000),
+        labels.clone(),
+    );
+    let o = run(
+        d,
+        &[
+            "train",
+            "events",
+            "--train",
+            "stray.npz",
+            "--hidden",
+            "4",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--quiet",
+            "--out",
+            "r_stray",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with(
+            "warning: data.train: events on only 5 of the network's 200001 input channels (largest unit 200000)"
+        )),
+        "{err}"
+    );
+    // the same data without the stray unit: no such warning
+    let o = train(&["--out", "r_plain"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("input channels"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // a unit near u32::MAX in the train file: the estimate names the inputs it implies
     write_set(
         &d.join("huge_unit.npz"),
