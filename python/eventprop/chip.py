@@ -82,7 +82,9 @@ class MockChip:
         config: Optional[Dict[str, object]] = None,
         calibrate: bool = True,
     ):
-        self._chip = _eventprop.MockChip(list(hidden), int(chip_seed), _toml(config), bool(calibrate))
+        if isinstance(chip_seed, bool) or not isinstance(chip_seed, int) or not 0 <= chip_seed < 2**64:
+            raise ValueError(f"chip_seed: expected an integer in 0..2^64-1, got {chip_seed!r}")
+        self._chip = _eventprop.MockChip(list(hidden), chip_seed, _toml(config), bool(calibrate))
         #: Recording statistics of the last :meth:`run`.
         self.last_stats: Optional[Dict[str, int]] = None
 

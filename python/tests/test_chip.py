@@ -123,6 +123,10 @@ def test_bad_arguments(chip):
     # a network far beyond the mock's synapse bound: refused before anything is allocated
     with pytest.raises(ValueError, match="hidden: expected at most 134217728 synapses"):
         MockChip(hidden=[10**6, 10**6])
+    # chip seeds outside u64 (they were an OverflowError of the binding)
+    for seed in (-1, 2**64, 1.5, True):
+        with pytest.raises(ValueError, match=r"chip_seed: expected an integer in 0..2\^64-1"):
+            MockChip(hidden=[4], chip_seed=seed)
     w = w0.clone()
     w[0, 0] = math.nan
     with pytest.raises(ValueError):

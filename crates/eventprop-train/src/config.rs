@@ -678,6 +678,9 @@ impl TrainConfig {
             },
             other => other.into(),
         })?;
+        // the mock's own values (its bounds against the time grid are checked where a chip
+        // engine is built: they depend on the grid it runs)
+        self.chip.mock.validate()?;
         match self.task {
             Task::Yinyang => {}
             Task::Events => {

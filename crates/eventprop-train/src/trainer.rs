@@ -1310,10 +1310,25 @@ impl Trainer {
             return Err(Error::format(path, "more Adam states than weights"));
         }
         for (k, &steps) in adam_steps.iter().enumerate() {
-            let m = tensor(k, "adam.m.")?.1.data.to_f64();
-            let v = tensor(k, "adam.v.")?.1.data.to_f64();
+            let (m_name, m) = tensor(k, "adam.m.")?;
+            let (v_name, v) = tensor(k, "adam.v.")?;
+            let (m, v) = (m.data.to_f64(), v.data.to_f64());
             if m.len() != shapes[k].0 * shapes[k].1 || v.len() != m.len() {
                 return Err(Error::format(path, format!("adam state {k}: wrong length")));
+            }
+            // the moments of a healthy run: m finite, v (a mean of squares) finite and >= 0;
+            // anything else would surface epochs later as a diverged training step
+            if let Some(x) = m.iter().find(|x| !x.is_finite()) {
+                return Err(Error::format(
+                    path,
+                    format!("{m_name}: expected finite values, got {x}"),
+                ));
+            }
+            if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+                return Err(Error::format(
+                    path,
+                    format!("{v_name}: expected finite values >= 0, got {x}"),
+                ));
             }
             adam.slots.push(AdamSlot { steps, m, v });
         }

@@ -203,6 +203,7 @@ fn every_section_is_checked_whatever_the_task_reads() {
         ("[augment]\ntime_shift = 1e300\n", "augment.time_shift"),
         ("[augment]\ntime_shift = 3.8e-5\n", "augment.time_shift"),
         ("[augment]\nchannel_shift = 5\n", "augment.channel_shift"),
+        ("[chip.mock]\ncadc_period = -1.0\n", "chip.cadc_period"),
     ] {
         let e = load(text)
             .and_then(|c| c.validate_settings())

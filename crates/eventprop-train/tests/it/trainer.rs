@@ -220,6 +220,36 @@ fn corrupt_checkpoints_and_configs_are_typed_errors() {
         err.contains("weight.1: expected finite values, got inf"),
         "{err}"
     );
+    // A non-finite or negative Adam moment is refused on load too (it used to surface as a
+    // diverged training step epochs after the resume).
+    let mut t = Trainer::new(TrainConfig {
+        epochs: 1,
+        ..small_stepped()
+    })
+    .unwrap();
+    t.run_epoch(&mut |_| {}).unwrap();
+    let good = t.to_checkpoint();
+    for (name, bad, expected) in [
+        (
+            "adam.m.weight.1",
+            f64::NAN,
+            "expected finite values, got NaN",
+        ),
+        (
+            "adam.v.weight.0",
+            -1.0,
+            "expected finite values >= 0, got -1",
+        ),
+    ] {
+        let mut c = good.clone();
+        let tensor = c.tensors.get_mut(name).expect("the Adam moment is stored");
+        let mut v = tensor.data.to_f64();
+        v[0] = bad;
+        tensor.data = eventprop_train::checkpoint::TensorData::F64(v);
+        checkpoint::save(&ck, &c).unwrap();
+        let err = Trainer::load(&ck).unwrap_err().to_string();
+        assert!(err.contains(&format!("{name}: {expected}")), "{err}");
+    }
 
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, "lr = 0.01\nno_such_key = 3\n").unwrap();
