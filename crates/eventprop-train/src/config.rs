@@ -681,6 +681,29 @@ impl TrainConfig {
         // the mock's own values (its bounds against the time grid are checked where a chip
         // engine is built: they depend on the grid it runs)
         self.chip.mock.validate()?;
+        // the hidden neurons every engine runs: finite, taus > 0, threshold above the leak
+        // and the reset (else a neuron fires at every step without input, forever)
+        let lif = eventprop_core::Lif {
+            leak: self.network.leak,
+            reset: self.network.reset,
+            threshold: self.network.threshold,
+            tau_syn: self.network.tau_syn,
+            tau_mem: self.network.tau_mem,
+        };
+        if let Some(v) = lif.violation() {
+            return Err(Error::Invalid {
+                arg: match v.arg {
+                    "leak" => "network.leak",
+                    "reset" => "network.reset",
+                    "threshold" => "network.threshold",
+                    "tau_syn" => "network.tau_syn",
+                    "tau_mem" => "network.tau_mem",
+                    other => other,
+                },
+                expected: v.expected,
+                actual: v.actual,
+            });
+        }
         match self.task {
             Task::Yinyang => {}
             Task::Events => {

@@ -204,6 +204,11 @@ fn every_section_is_checked_whatever_the_task_reads() {
         ("[augment]\ntime_shift = 3.8e-5\n", "augment.time_shift"),
         ("[augment]\nchannel_shift = 5\n", "augment.channel_shift"),
         ("[chip.mock]\ncadc_period = -1.0\n", "chip.cadc_period"),
+        // hidden neurons that would fire at every step without input
+        ("[network]\nleak = 1e300\n", "network.threshold"),
+        ("[network]\nthreshold = -1.0\n", "network.threshold"),
+        ("[network]\nreset = 1.0\n", "network.reset"),
+        ("[network]\ntau_mem = nan\n", "network.tau_mem"),
     ] {
         let e = load(text)
             .and_then(|c| c.validate_settings())

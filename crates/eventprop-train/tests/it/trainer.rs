@@ -362,7 +362,11 @@ fn engines_refuse_what_they_do_not_have() {
         },
         ..small_exact()
     };
-    assert!(c.check().unwrap_err().to_string().starts_with("reset:"));
+    assert!(c
+        .check()
+        .unwrap_err()
+        .to_string()
+        .starts_with("network.reset:"));
     let c = TrainConfig {
         loss: LossKind::FirstSpike {
             tau0: 1e-6,
