@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from . import _eventprop
+from .torch import _count
 
 HwData = Tuple[torch.Tensor, torch.Tensor]
 
@@ -84,7 +85,8 @@ class MockChip:
     ):
         if isinstance(chip_seed, bool) or not isinstance(chip_seed, int) or not 0 <= chip_seed < 2**64:
             raise ValueError(f"chip_seed: expected an integer in 0..2^64-1, got {chip_seed!r}")
-        self._chip = _eventprop.MockChip(list(hidden), chip_seed, _toml(config), bool(calibrate))
+        hidden = [_count(f"hidden[{k}]", n) for k, n in enumerate(hidden)]
+        self._chip = _eventprop.MockChip(hidden, chip_seed, _toml(config), bool(calibrate))
         #: Recording statistics of the last :meth:`run`.
         self.last_stats: Optional[Dict[str, int]] = None
 

@@ -127,6 +127,8 @@ def test_bad_arguments(chip):
     for seed in (-1, 2**64, 1.5, True):
         with pytest.raises(ValueError, match=r"chip_seed: expected an integer in 0..2\^64-1"):
             MockChip(hidden=[4], chip_seed=seed)
+    with pytest.raises(ValueError, match=r"hidden\[0\]: expected an integer >= 1, got -1"):
+        MockChip(hidden=[-1])
     w = w0.clone()
     w[0, 0] = math.nan
     with pytest.raises(ValueError):
