@@ -762,7 +762,17 @@ fn epoch_bar(quiet: bool, epoch: usize, epochs: usize) -> ProgressBar {
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), |x| format!("{x:.4}"))
+    v.map_or_else(|| "-".into(), fmt_loss)
+}
+
+/// A loss with four decimals, or in scientific notation from 10^6 on (a huge regulariser
+/// strength made the line a 300-digit number).
+fn fmt_loss(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("{x:.4e}")
+    } else {
+        format!("{x:.4}")
+    }
 }
 
 /// An accuracy (a fraction) as a percentage with two decimals, e.g. `96.60 %`.
@@ -944,8 +954,8 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
             b.set_position(p.batch as u64);
             let secs = start.elapsed().as_secs_f64();
             b.set_message(format!(
-                "loss {:.4} acc {} rate {:.1} spikes/sample | {:.0} samples/s",
-                p.loss,
+                "loss {} acc {} rate {:.1} spikes/sample | {:.0} samples/s",
+                fmt_loss(p.loss),
                 pct(p.accuracy),
                 p.hidden_spikes_per_sample,
                 p.samples as f64 / secs.max(1e-9)
@@ -1092,10 +1102,10 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
 /// samples/s of the training pass).
 fn print_epoch(m: &metrics::EpochMetrics, epochs: usize, n_train: usize) {
     println!(
-        "epoch {}/{}: train loss {:.4} acc {} | val loss {} acc {} | test loss {} acc {} | {:.3} s (training {:.3} s, {:.0} samples/s) | {:.1} hidden spikes/sample",
+        "epoch {}/{}: train loss {} acc {} | val loss {} acc {} | test loss {} acc {} | {:.3} s (training {:.3} s, {:.0} samples/s) | {:.1} hidden spikes/sample",
         m.epoch,
         epochs,
-        m.train_loss,
+        fmt_loss(m.train_loss),
         pct(m.train_acc),
         fmt_opt(m.val_loss),
         pct_opt(m.val_acc),

@@ -397,24 +397,24 @@ pub fn data_warnings(config: &TrainConfig, data: &RunData) -> Vec<String> {
         }
     }
     if config.task == Task::Events {
-        if let Some(w) = sparse_channels(config, &data.train) {
+        if let Some(w) = sparse_channels(config, [&data.train, &data.validation, &data.test]) {
             out.push(w);
         }
     }
     out
 }
 
-/// A network far wider than the channels its training data use (fewer than 1 in 10 of
-/// at least 100 input channels carry an event): the mark of a stray unit index, which
-/// widens the input layer to that index.
-fn sparse_channels(config: &TrainConfig, train: &SpikeSet) -> Option<String> {
+/// A network far wider than the channels its data use (fewer than 1 in 10 of at least 100
+/// input channels carry an event in the training, validation and test sets): the mark of a
+/// stray unit index, which widens the input layer to that index.
+fn sparse_channels(config: &TrainConfig, sets: [&SpikeSet; 3]) -> Option<String> {
     let channels = config.events.channels?;
     if channels < 100 {
         return None;
     }
-    let mut units: Vec<u32> = train
-        .samples
+    let mut units: Vec<u32> = sets
         .iter()
+        .flat_map(|set| set.samples.iter())
         .flat_map(|s| s.iter().map(|e| e.neuron))
         .collect();
     units.sort_unstable();
@@ -422,8 +422,8 @@ fn sparse_channels(config: &TrainConfig, train: &SpikeSet) -> Option<String> {
     let used = units.len();
     (used * 10 < channels).then(|| {
         format!(
-            "data.train: events on only {used} of the network's {channels} input channels \
-             (largest unit {}); a stray unit index widens the input layer: check the file, \
+            "data: events on only {used} of the network's {channels} input channels \
+             (largest unit {}); a stray unit index widens the input layer: check the files, \
              or set events.channels",
             units.last().map_or(0, |&u| u)
         )
@@ -978,6 +978,11 @@ impl Trainer {
     /// [`TrainConfig::splits`]) and the figures' ([`crate::figures`]).
     pub fn write_figures(&self, dir: &Path) -> Result<()> {
         match self.config.task {
+            Task::Yinyang if self.config.test_size == 0 => Err(Error::invalid(
+                "test_size",
+                "at least one test sample (the class map draws the test points)",
+                0,
+            )),
             Task::Yinyang => self.write_class_map(&dir.join(CLASS_MAP_PNG)),
             Task::Events => {
                 self.write_raster(&dir.join(RASTER_PNG))?;

@@ -480,7 +480,7 @@ fn event_data_is_checked_against_the_network() {
     assert!(o.status.success(), "{err}");
     assert!(
         err.lines().any(|l| l.starts_with(
-            "warning: data.train: events on only 5 of the network's 200001 input channels (largest unit 200000)"
+            "warning: data: events on only 5 of the network's 200001 input channels (largest unit 200000)"
         )),
         "{err}"
     );
