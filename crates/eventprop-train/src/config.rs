@@ -742,7 +742,6 @@ impl TrainConfig {
         self.optim.validate()?;
         self.stepped.validate()?;
         self.augment.validate()?;
-        self.check_augment_bounds()?;
         for (name, v) in [
             ("reg.upper_rate", self.reg.upper_rate),
             ("reg.lower_rate", self.reg.lower_rate),
@@ -800,32 +799,36 @@ impl TrainConfig {
         Ok(self.network().validate()?)
     }
 
-    /// Augmentation that moves every event out of the data: a time shift of at least the
-    /// window, or a channel shift of at least the channels (the data's own, before a delay
-    /// line copies them).
-    fn check_augment_bounds(&self) -> Result<()> {
+    /// Augmentation shifts that move every event of a sample out of the data in a share of
+    /// their draws, as one-line warnings (without the `warning: ` prefix): a time shift
+    /// drawn uniformly from `[-S, S]` does so when `|Δ| >= window` (a share `1 - window/S`
+    /// of the draws), a channel shift from `[-N, N]` when `|s| >= channels` (a share
+    /// `2 (N - channels + 1) / (2N + 1)`).
+    pub fn augment_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
         let window = self.t_sim();
-        if self.augment.time_shift > 0.0 && window > 0.0 && self.augment.time_shift >= window {
-            return Err(Error::invalid(
-                "augment.time_shift",
-                format!("< the window {window} s (a larger shift moves every event out)"),
-                self.augment.time_shift,
+        let s = self.augment.time_shift;
+        if s > 0.0 && window > 0.0 && s >= window {
+            out.push(format!(
+                "augment.time_shift = {s} s is not below the window {window} s: {:.0} % of the \
+                 draws move every event of a training sample out of it",
+                100.0 * (1.0 - window / s)
             ));
         }
         let channels = match self.task {
             Task::Yinyang => Some(yinyang::N_INPUTS),
             Task::Events => self.events.channels,
         };
-        if let Some(c) = channels {
-            if self.augment.channel_shift >= c {
-                return Err(Error::invalid(
-                    "augment.channel_shift",
-                    format!("< the {c} input channels (a larger shift moves every event out)"),
-                    self.augment.channel_shift,
-                ));
-            }
+        let n = self.augment.channel_shift;
+        if let Some(c) = channels.filter(|&c| n >= c) {
+            let share = 2.0 * (n - c + 1) as f64 / (2 * n + 1) as f64;
+            out.push(format!(
+                "augment.channel_shift = {n} is not below the {c} input channels: {:.0} % of \
+                 the draws move every event of a training sample out of them",
+                100.0 * share
+            ));
         }
-        Ok(())
+        out
     }
 
     /// Estimated peak memory (measured model, DESIGN.md "Memory estimate"): the engine's

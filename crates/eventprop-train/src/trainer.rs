@@ -356,9 +356,10 @@ pub fn events_past_window(config: &TrainConfig, set: &SpikeSet) -> (usize, Optio
 
 /// What a run uses of its data only in part, as one-line warnings (without the
 /// `warning: ` prefix): events past the window (`events.t_max` set shorter than the data),
-/// a training set of one class, and input channels mostly unused by the training data.
+/// a training set of one class, input channels mostly unused by the data, and
+/// augmentation shifts that empty training samples ([`TrainConfig::augment_warnings`]).
 pub fn data_warnings(config: &TrainConfig, data: &RunData) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = config.augment_warnings();
     if config.task == Task::Events {
         let sets = [
             ("train", &data.train),

@@ -347,6 +347,45 @@ fn calibration_recovers_an_injected_threshold_offset_and_weight_gain() {
     assert!((r_gain - 1.25).abs() < 0.05, "{r_gain}");
 }
 
+/// The shipped harsh profile (`crates/eventprop-chip/profiles/uncalibrated.toml`) parses
+/// as `--chip-config` keys, is valid, is harsher than the default in every spread, and
+/// calibration recovers its chip-wide threshold offset (0.1) and weight gain (0.8) — the
+/// part calibration can fix; the per-neuron spreads stay (tolerances: the spread of 120
+/// neurons, as in the default-chip test above, widened for the larger spreads).
+#[test]
+fn the_uncalibrated_profile_is_harsher_and_calibration_fixes_only_its_chip_wide_part() {
+    let text = include_str!("../../../eventprop-chip/profiles/uncalibrated.toml");
+    let harsh: MockConfig = toml::from_str(text).unwrap();
+    harsh.validate().unwrap();
+    let d = MockConfig::default();
+    for (name, h, def) in [
+        ("tau_mem_cv", harsh.tau_mem_cv, d.tau_mem_cv),
+        ("tau_syn_cv", harsh.tau_syn_cv, d.tau_syn_cv),
+        ("threshold_std", harsh.threshold_std, d.threshold_std),
+        ("leak_std", harsh.leak_std, d.leak_std),
+        ("reset_std", harsh.reset_std, d.reset_std),
+        ("synapse_gain_cv", harsh.synapse_gain_cv, d.synapse_gain_cv),
+        ("noise_std", harsh.noise_std, d.noise_std),
+        ("cadc_offset_std", harsh.cadc_offset_std, d.cadc_offset_std),
+    ] {
+        assert!(h > def, "{name}: {h} vs the default {def}");
+    }
+    let plain = calibrate(&mock(
+        MockConfig {
+            threshold_offset: 0.0,
+            weight_gain: 1.0,
+            ..harsh.clone()
+        },
+        3,
+    ))
+    .unwrap();
+    let cal = calibrate(&mock(harsh, 3)).unwrap();
+    let d_thr = cal.threshold_offset - plain.threshold_offset;
+    let r_gain = cal.weight_gain / plain.weight_gain;
+    assert!((d_thr - 0.1).abs() < 0.04, "{d_thr}");
+    assert!((r_gain - 0.8).abs() < 0.08, "{r_gain}");
+}
+
 /// A mock clock far faster than the hardware's (1 THz, the top of `chip.clock_hz`'s range)
 /// calibrates like the 125 MHz one: the fine readout samples at most 2^16 times per window
 /// (one sample per tick made this take minutes); the threshold read just before the first

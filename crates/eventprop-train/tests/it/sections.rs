@@ -198,11 +198,6 @@ fn every_section_is_checked_whatever_the_task_reads() {
             "[exact]\nmax_spikes_per_neuron = 0\n",
             "exact.max_spikes_per_neuron",
         ),
-        // a shift of the whole window (38 µs) or of every input channel (5) moves every
-        // event out of the data
-        ("[augment]\ntime_shift = 1e300\n", "augment.time_shift"),
-        ("[augment]\ntime_shift = 3.8e-5\n", "augment.time_shift"),
-        ("[augment]\nchannel_shift = 5\n", "augment.channel_shift"),
         ("[chip.mock]\ncadc_period = -1.0\n", "chip.cadc_period"),
         // hidden neurons that would fire at every step without input
         ("[network]\nleak = 1e300\n", "network.threshold"),
@@ -216,11 +211,33 @@ fn every_section_is_checked_whatever_the_task_reads() {
             .to_string();
         assert!(e.starts_with(&format!("{key}: expected")), "{text}: {e}");
     }
-    // just inside the bounds: accepted
-    for text in [
-        "[augment]\ntime_shift = 3.7e-5\n",
-        "[augment]\nchannel_shift = 4\n",
-    ] {
-        load(text).unwrap().validate_settings().unwrap();
-    }
+}
+
+/// Augmentation shifts at or beyond the window / the channels are allowed (a preset may
+/// meet smaller data than it was made for) but warned about, with the share of draws that
+/// empty a training sample: a time shift uniform in [-S, S] with S = 2 × the 38 µs window
+/// moves everything out when |Δ| >= 38 µs, half the draws; a channel shift uniform in
+/// [-N, N] with N = 7 over 5 channels when |s| >= 5: 6 of 15 values (40 %).
+#[test]
+fn augmentation_beyond_the_data_is_warned_about_with_its_share() {
+    let w = load("[augment]\ntime_shift = 7.6e-5\nchannel_shift = 7\n")
+        .unwrap()
+        .augment_warnings();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("augment.time_shift = 0.000076 s is not below the window")
+            && w[0].contains(": 50 % of the draws"),
+        "{}",
+        w[0]
+    );
+    assert!(
+        w[1].starts_with("augment.channel_shift = 7 is not below the 5 input channels: 40 %"),
+        "{}",
+        w[1]
+    );
+    // just below: no warning
+    let w = load("[augment]\ntime_shift = 3.7e-5\nchannel_shift = 4\n")
+        .unwrap()
+        .augment_warnings();
+    assert!(w.is_empty(), "{w:?}");
 }
