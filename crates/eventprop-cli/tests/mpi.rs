@@ -338,6 +338,32 @@ fn refusals_and_a_failing_process_end_the_job() {
         err.contains("error: process 0 of 2: --out taken: already holds a run"),
         "{err}"
     );
+    // processes that differ (here: the seed) are refused, not trained apart
+    let o = Command::new("timeout")
+        .current_dir(d)
+        .args([
+            "120",
+            "mpirun",
+            "-n",
+            "2",
+            "--oversubscribe",
+            "sh",
+            "-c",
+            &format!(
+                "{} train yinyang --train-size 20 --epochs 1 --threads 1 --seed $OMPI_COMM_WORLD_RANK --out differ",
+                env!("CARGO_BIN_EXE_eventprop")
+            ),
+        ])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("expected the same config, data and weights on every process"),
+        "{err}"
+    );
     // a global batch smaller than the processes
     let small = [
         "train",
