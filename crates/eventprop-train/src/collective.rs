@@ -1,5 +1,5 @@
 //! Data-parallel training across processes: the few collective operations the trainer
-//! needs ([`Collective`]), one process ([`Single`]) and MPI ([`Mpi`], `mpi` feature).
+//! needs ([`Collective`]), one process ([`Single`]) and MPI (`Mpi`, behind the `mpi` feature).
 //!
 //! [`crate::Trainer::run_distributed`] calls them at four places (docs/scale-out.md):
 //!
