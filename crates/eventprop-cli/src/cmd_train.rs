@@ -88,8 +88,9 @@ struct TaskArgs<D: clap::Args> {
     /// content differs from the fingerprints in its config); refused without it.
     #[arg(long, requires = "resume")]
     allow_data_change: bool,
-    /// Number of rayon threads (default: all cores; at most 4 × the cores); results are
-    /// identical for a fixed count.
+    /// Number of rayon threads (default: all cores, or under `mpirun` the cores divided
+    /// among this machine's processes; at most 4 × the cores); results are identical for a
+    /// fixed count.
     #[arg(long)]
     threads: Option<usize>,
     /// Hide the progress bar.
