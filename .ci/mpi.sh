@@ -37,7 +37,7 @@ if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null || ! have_lib
     fi
     echo "mpi.sh: installed after $(( $(date +%s) - start )) s"
 fi
-mpirun --version | head -1
+mpirun --version | sed -n 1p
 
 echo "== cargo clippy (--features mpi)"
 cargo clippy -p eventprop-cli --features mpi --all-targets -- -D warnings
