@@ -13,7 +13,9 @@ python=${PYTHON:-python3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 have_libclang() {
-    [ -n "${LIBCLANG_PATH:-}" ] || ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so'
+    # grep reads all of ldconfig's output (`grep -q` would end the pipe early: SIGPIPE
+    # under pipefail)
+    [ -n "${LIBCLANG_PATH:-}" ] || ldconfig -p 2>/dev/null | grep 'libclang[-.0-9]*\.so' >/dev/null
 }
 
 if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null || ! have_libclang; then
