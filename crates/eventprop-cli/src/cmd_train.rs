@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use eventprop_core::Discretization;
 use eventprop_train::chip::ChipKind;
+use eventprop_train::collective::Collective;
 use eventprop_train::config::Task;
 use eventprop_train::engine::chip::ChipEngine;
 use eventprop_train::fsio::DirLock;
@@ -87,8 +88,9 @@ struct TaskArgs<D: clap::Args> {
     /// content differs from the fingerprints in its config); refused without it.
     #[arg(long, requires = "resume")]
     allow_data_change: bool,
-    /// Number of rayon threads (default: all cores; at most 4 × the cores); results are
-    /// identical for a fixed count.
+    /// Number of rayon threads (default: all cores, or under `mpirun` the cores divided
+    /// among this machine's processes; at most 4 × the cores); results are identical for a
+    /// fixed count.
     #[arg(long)]
     threads: Option<usize>,
     /// Hide the progress bar.
@@ -791,23 +793,90 @@ pub(crate) fn pct_of(acc: f64, samples: usize) -> String {
     format!("{} ({correct} of {samples})", pct(acc))
 }
 
-/// Runs `train`.
-pub fn run_train(args: TrainArgs) -> Result<()> {
-    match args.task {
-        TaskCmd::Yinyang(a) => {
-            let flags = layer(Task::Yinyang, &a.settings, &a.data)?;
-            train_task(&a, flags)
-        }
-        TaskCmd::Events(a) => {
-            let flags = layer(Task::Events, &a.settings, &a.data)?;
-            train_task(&a, flags)
-        }
-    }
+/// The processes of this run: the MPI job that started it (`mpi` feature; one process when
+/// started without a launcher), or this process alone.
+#[cfg(feature = "mpi")]
+fn processes() -> Result<Box<dyn Collective>> {
+    Ok(Box::new(eventprop_train::collective::Mpi::init()?))
 }
 
-fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Result<()> {
-    set_threads(args.threads)?;
-    // held until the run ends (the trainer shares it)
+/// The processes of this run: this process alone (built without the `mpi` feature).
+#[cfg(not(feature = "mpi"))]
+fn processes() -> Result<Box<dyn Collective>> {
+    Ok(Box::new(eventprop_train::collective::Single))
+}
+
+/// Runs `train`. Under `mpirun -n P` (`mpi` feature) every process runs this; an error on
+/// any of them is printed with its rank and ends them all (`MPI_Abort`), never a hang.
+pub fn run_train(args: TrainArgs) -> Result<()> {
+    let coll = processes()?;
+    let result = match args.task {
+        TaskCmd::Yinyang(a) => layer(Task::Yinyang, &a.settings, &a.data)
+            .and_then(|flags| train_task(&a, flags, coll.as_ref())),
+        TaskCmd::Events(a) => layer(Task::Events, &a.settings, &a.data)
+            .and_then(|flags| train_task(&a, flags, coll.as_ref())),
+    };
+    if let Err(e) = &result {
+        if coll.size() > 1 {
+            eprintln!(
+                "error: process {} of {}: {e:#} (ending all {} processes)",
+                coll.rank(),
+                coll.size(),
+                coll.size()
+            );
+            coll.abort(1);
+        }
+    }
+    result
+}
+
+/// The bytes of a path, to send to the other processes ([`path_of_bytes`] reads them).
+#[cfg(unix)]
+fn path_bytes(p: PathBuf) -> Vec<u8> {
+    std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string())
+}
+
+/// The path of [`path_bytes`].
+#[cfg(unix)]
+fn path_of_bytes(b: Vec<u8>) -> PathBuf {
+    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b).into()
+}
+
+/// The bytes of a path, to send to the other processes ([`path_of_bytes`] reads them).
+#[cfg(not(unix))]
+fn path_bytes(p: PathBuf) -> Vec<u8> {
+    p.to_string_lossy().into_owned().into_bytes()
+}
+
+/// The path of [`path_bytes`].
+#[cfg(not(unix))]
+fn path_of_bytes(b: Vec<u8>) -> PathBuf {
+    String::from_utf8_lossy(&b).into_owned().into()
+}
+
+/// `--threads`, or under a launcher that starts several processes on this machine, the
+/// cores divided among them (Open MPI's `OMPI_COMM_WORLD_LOCAL_SIZE`, MPICH's
+/// `MPI_LOCALNRANKS`); `None`: rayon's default (all cores).
+fn threads_per_process(threads: Option<usize>, coll: &dyn Collective) -> Option<usize> {
+    if threads.is_some() || coll.size() == 1 {
+        return threads;
+    }
+    let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Some((cores / local.max(1)).max(1))
+}
+
+fn train_task<D: clap::Args>(
+    args: &TaskArgs<D>,
+    mut flags: toml::Table,
+    coll: &dyn Collective,
+) -> Result<()> {
+    let threads = threads_per_process(args.threads, coll);
+    set_threads(threads)?;
+    let root = coll.is_root();
+    // held until the run ends (the trainer shares it); rank 0 alone writes the folder
     let mut lock: Option<DirLock> = None;
     let (mut trainer, dir) = if let Some(dir) = &args.resume {
         let task = flags.remove("task");
@@ -820,7 +889,7 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
             );
         }
         // the folder's lock first: a live writer's run is not resumed under it
-        if dir.is_dir() {
+        if root && dir.is_dir() {
             lock = Some(DirLock::acquire(dir).context("--resume")?);
         }
         let change = if args.allow_data_change {
@@ -892,11 +961,23 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
         if let Some(p) = &args.init_nir {
             crate::cmd_export::init_from_nir(&mut trainer, p)?;
         }
-        let dir = fresh_out_dir(args.out.as_deref())?;
-        lock = Some(DirLock::acquire(&dir).context("--out")?);
-        (trainer, dir)
+        // rank 0 chooses (and creates) the folder, the others learn its name
+        let mut name = Vec::new();
+        if root {
+            let dir = fresh_out_dir(args.out.as_deref())?;
+            lock = Some(DirLock::acquire(&dir).context("--out")?);
+            name = path_bytes(dir);
+        }
+        coll.broadcast(&mut name);
+        (trainer, path_of_bytes(name))
     };
     let _lock = lock;
+    if !root {
+        // the other ranks train in step and print nothing (errors aside)
+        return trainer
+            .run_distributed(&dir, coll, &mut |_| {})
+            .map_err(Into::into);
+    }
     let c = trainer.config();
     let spec = trainer.engine().spec();
     let sizes: Vec<String> = std::iter::once(spec.n_in)
@@ -932,6 +1013,15 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
     for w in eventprop_train::trainer::data_warnings(c, d) {
         eprintln!("warning: {w}");
     }
+    if coll.size() > 1 {
+        eprintln!(
+            "data-parallel: {} processes × {} threads, {} samples of each batch of {} per process; process 0 writes the run folder",
+            coll.size(),
+            rayon::current_num_threads(),
+            c.batch_size / coll.size(),
+            c.batch_size
+        );
+    }
     if args.resume.is_some() {
         eprintln!("init: the checkpoint's weights (nothing recalibrated)");
     } else if args.init_nir.is_some() {
@@ -945,7 +1035,7 @@ fn train_task<D: clap::Args>(args: &TaskArgs<D>, mut flags: toml::Table) -> Resu
     let quiet = args.quiet;
     let n_train = d.train.len();
     let mut bar: Option<(ProgressBar, std::time::Instant)> = None;
-    trainer.run(&dir, &mut |e| match e {
+    trainer.run_distributed(&dir, coll, &mut |e| match e {
         Event::Batch(p) => {
             let (b, start) = bar.get_or_insert_with(|| {
                 (epoch_bar(quiet, p.epoch, epochs), std::time::Instant::now())

@@ -38,6 +38,7 @@
 #![warn(rustdoc::broken_intra_doc_links)]
 
 pub mod checkpoint;
+pub mod collective;
 pub mod config;
 pub mod engine;
 pub mod error;

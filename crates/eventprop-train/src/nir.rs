@@ -221,6 +221,7 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
         history: Vec::new(),
         data: RunData::default(),
         init_report: Vec::new(),
+        processes: 1,
         config,
     })
 }

@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, Tensor, TensorData};
+use crate::collective::{self, Collective, Single};
 use crate::config::{Task, TrainConfig};
 use crate::engine::{self, BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
@@ -147,6 +148,8 @@ pub struct Trainer {
     /// How each layer's initial weights were chosen ([`crate::init`]; empty for a run
     /// restored from a checkpoint).
     pub(crate) init_report: Vec<LayerInit>,
+    /// Processes that trained the completed epochs (the last run's; 1 for a fresh run).
+    pub(crate) processes: usize,
 }
 
 impl Trainer {
@@ -213,6 +216,12 @@ impl Trainer {
         &self.init_report
     }
 
+    /// Processes that trained the completed epochs ([`Trainer::run_distributed`]; 1 for a
+    /// fresh run and for checkpoints written before the count was recorded).
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
     /// Trains to `epochs` epochs in all (a resumed run going on past its planned end).
     ///
     /// # Errors
@@ -238,6 +247,13 @@ struct Meta {
     epochs_done: usize,
     adam_steps: Vec<u64>,
     history: Vec<EpochMetrics>,
+    /// Processes of the data-parallel run (absent before it was recorded: one).
+    #[serde(default = "one_process")]
+    processes: usize,
+}
+
+fn one_process() -> usize {
+    1
 }
 
 #[derive(Deserialize)]
@@ -604,6 +620,101 @@ pub fn evaluate_with_predictions(
     Ok((e, predictions))
 }
 
+/// [`evaluate`] with the batches split across the ranks of `coll`: rank `r` runs a
+/// contiguous range of the batches ([`collective::share`]), the per-batch sums are gathered
+/// and added in batch order on every rank, so the result is bit-identical to [`evaluate`]
+/// in one process (a collective: every rank must call it with the same set).
+///
+/// # Errors
+/// The engine's errors (of this rank's batches).
+pub fn evaluate_shared(
+    engine: &dyn Engine,
+    weights: &[Array2<f64>],
+    set: &SpikeSet,
+    batch_size: usize,
+    coll: &dyn Collective,
+) -> Result<Evaluation> {
+    if coll.size() == 1 {
+        return evaluate(engine, weights, set, batch_size);
+    }
+    // per batch: loss sum, correct, hidden spikes, silent outputs (-1: not counted)
+    const W: usize = 4;
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let batches: Vec<&[usize]> = idx.chunks(batch_size.max(1)).collect();
+    let nb = batches.len();
+    let mut local = vec![0.0; nb * W];
+    for b in collective::share(nb, coll.rank(), coll.size()) {
+        let chunk = batches[b];
+        let inputs: Vec<&[_]> = chunk.iter().map(|&i| set.samples[i].as_slice()).collect();
+        let labels: Vec<usize> = chunk.iter().map(|&i| set.labels[i]).collect();
+        let o = engine.run(weights, &inputs, &labels, Pass::Eval)?;
+        local[b * W..(b + 1) * W].copy_from_slice(&[
+            o.loss_sum,
+            o.correct as f64,
+            o.hidden_spikes,
+            o.silent_outputs.map_or(-1.0, |s| s as f64),
+        ]);
+    }
+    let all = coll.all_gather(&local);
+    let (mut loss, mut correct, mut spikes, mut silent) = (0.0, 0, 0.0, None::<usize>);
+    let mut owner = 0;
+    for b in 0..nb {
+        while !collective::share(nb, owner, coll.size()).contains(&b) {
+            owner += 1;
+        }
+        let r = &all[(owner * nb + b) * W..(owner * nb + b + 1) * W];
+        loss += r[0];
+        correct += r[1] as usize;
+        spikes += r[2];
+        if r[3] >= 0.0 {
+            *silent.get_or_insert(0) += r[3] as usize;
+        }
+    }
+    let n = set.len().max(1) as f64;
+    Ok(Evaluation {
+        loss: loss / n,
+        accuracy: correct as f64 / n,
+        hidden_spikes_per_sample: spikes / n,
+        silent_output_fraction: silent.map(|s| s as f64 / n),
+        samples: set.len(),
+    })
+}
+
+/// Runs `engine` on the training samples `idx` of `train` (augmented per `(epoch, index)`
+/// when `augmenter` is given): the outcome and what augmentation did.
+fn run_train_samples(
+    engine: &dyn Engine,
+    weights: &[Array2<f64>],
+    train: &SpikeSet,
+    idx: &[usize],
+    epoch: usize,
+    augmenter: Option<&Augmenter<'_>>,
+) -> Result<(BatchOutcome, AugmentStats)> {
+    let mut stats = AugmentStats::default();
+    let augmented: Vec<Vec<Spike>>;
+    let inputs: Vec<&[_]> = match augmenter {
+        Some(a) => {
+            augmented = idx
+                .iter()
+                .map(|&i| {
+                    let (x, s) = a.sample(epoch, i);
+                    stats += s;
+                    x
+                })
+                .collect();
+            augmented.iter().map(Vec::as_slice).collect()
+        }
+        None => idx.iter().map(|&i| train.samples[i].as_slice()).collect(),
+    };
+    let labels: Vec<usize> = idx.iter().map(|&i| train.labels[i]).collect();
+    let o = engine.run(weights, &inputs, &labels, Pass::Train)?;
+    Ok((o, stats))
+}
+
+/// The counters of a shared batch that precede the gradient in each rank's record:
+/// samples, loss sum, correct, hidden spikes and the four augmentation counts.
+const SHARED_HEADER: usize = 8;
+
 impl Trainer {
     /// A fresh run.
     ///
@@ -653,6 +764,7 @@ impl Trainer {
             history: Vec::new(),
             data,
             init_report,
+            processes: 1,
         })
     }
 
@@ -706,11 +818,14 @@ impl Trainer {
     /// The engine's errors, and [`Error::Diverged`] when the loss or a weight becomes
     /// non-finite (the weights of the failing batch are not applied).
     pub fn run_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
-        self.epoch(&mut |e| {
-            if let Event::Batch(p) = e {
-                progress(p);
-            }
-        })
+        self.epoch(
+            &mut |e| {
+                if let Event::Batch(p) = e {
+                    progress(p);
+                }
+            },
+            &Single,
+        )
     }
 
     /// The spike-activity watchdog: the hidden layers' activity on the first
@@ -774,7 +889,11 @@ impl Trainer {
 
     /// One epoch ([`Trainer::run_epoch`]), reporting batches and the watchdog's warnings
     /// to `on_event`.
-    fn epoch(&mut self, on_event: &mut dyn FnMut(Event<'_>)) -> Result<EpochMetrics> {
+    fn epoch(
+        &mut self,
+        on_event: &mut dyn FnMut(Event<'_>),
+        coll: &dyn Collective,
+    ) -> Result<EpochMetrics> {
         let start = Instant::now();
         let mut warnings = Vec::new();
         let epoch = self.epochs_done;
@@ -803,41 +922,113 @@ impl Trainer {
         });
         let mut augment_stats = augmenter.as_ref().map(|_| AugmentStats::default());
         for (bi, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            let augmented: Vec<Vec<Spike>>;
-            let inputs: Vec<&[_]> = match (&augmenter, &mut augment_stats) {
-                (Some(a), Some(stats)) => {
-                    augmented = chunk
-                        .iter()
-                        .map(|&i| {
-                            let (x, s) = a.sample(epoch, i);
-                            *stats += s;
-                            x
-                        })
-                        .collect();
-                    augmented.iter().map(Vec::as_slice).collect()
-                }
-                _ => chunk.iter().map(|&i| train.samples[i].as_slice()).collect(),
+            let batch_error = |e: Error| Error::Batch {
+                epoch: epoch + 1,
+                batch: bi + 1,
+                source: Box::new(e),
             };
-            let labels: Vec<usize> = chunk.iter().map(|&i| train.labels[i]).collect();
-            let BatchOutcome {
-                loss_sum: l,
-                correct: c,
-                samples,
-                hidden_spikes,
-                grads,
-                chip,
-                ..
-            } = self
-                .engine
-                .run(&self.weights, &inputs, &labels, Pass::Train)
-                .map_err(|e| Error::Batch {
-                    epoch: epoch + 1,
-                    batch: bi + 1,
-                    source: Box::new(e),
+            let (l, c, samples, hidden_spikes, grads, chip) = if coll.size() == 1 {
+                let (o, stats) = run_train_samples(
+                    self.engine.as_ref(),
+                    &self.weights,
+                    train,
+                    chunk,
+                    epoch,
+                    augmenter.as_ref(),
+                )
+                .map_err(batch_error)?;
+                if let Some(a) = &mut augment_stats {
+                    *a += stats;
+                }
+                let grads = o.grads.ok_or_else(|| {
+                    Error::invalid("engine", "gradients for a training batch", "none")
                 })?;
-            let grads = grads.ok_or_else(|| {
-                Error::invalid("engine", "gradients for a training batch", "none")
-            })?;
+                (
+                    o.loss_sum,
+                    o.correct,
+                    o.samples,
+                    o.hidden_spikes,
+                    grads,
+                    o.chip,
+                )
+            } else {
+                // This rank's share of the batch; every rank gathers all shares and sums
+                // them in rank order (bit-identical on every rank).
+                let mine = &chunk[collective::share(chunk.len(), coll.rank(), coll.size())];
+                let shapes: Vec<(usize, usize)> = self.weights.iter().map(|w| w.dim()).collect();
+                let width = SHARED_HEADER + shapes.iter().map(|(o, i)| o * i).sum::<usize>();
+                let mut local = vec![0.0; width];
+                if !mine.is_empty() {
+                    let (o, a) = run_train_samples(
+                        self.engine.as_ref(),
+                        &self.weights,
+                        train,
+                        mine,
+                        epoch,
+                        augmenter.as_ref(),
+                    )
+                    .map_err(batch_error)?;
+                    let grads = o.grads.ok_or_else(|| {
+                        Error::invalid("engine", "gradients for a training batch", "none")
+                    })?;
+                    local[..SHARED_HEADER].copy_from_slice(&[
+                        o.samples as f64,
+                        o.loss_sum,
+                        o.correct as f64,
+                        o.hidden_spikes,
+                        a.samples as f64,
+                        a.blended as f64,
+                        a.dropped_time as f64,
+                        a.dropped_channel as f64,
+                    ]);
+                    for (dst, v) in local[SHARED_HEADER..]
+                        .iter_mut()
+                        .zip(grads.iter().flat_map(|g| g.iter()))
+                    {
+                        *dst = *v;
+                    }
+                }
+                let all = coll.all_gather(&local);
+                let mut head = [0.0; SHARED_HEADER];
+                let mut sum = vec![0.0; width - SHARED_HEADER];
+                for rec in all.chunks(width) {
+                    let n = rec[0];
+                    if n == 0.0 {
+                        continue;
+                    }
+                    for (h, v) in head.iter_mut().zip(&rec[..SHARED_HEADER]) {
+                        *h += v;
+                    }
+                    // each share's batch mean, weighted by its samples
+                    for (s, g) in sum.iter_mut().zip(&rec[SHARED_HEADER..]) {
+                        *s += n * g;
+                    }
+                }
+                let total = head[0];
+                let mut grads = Vec::with_capacity(shapes.len());
+                let mut at = 0;
+                for &(o, i) in &shapes {
+                    let g: Vec<f64> = sum[at..at + o * i].iter().map(|s| s / total).collect();
+                    grads.push(Array2::from_shape_vec((o, i), g).expect("shapes of the weights"));
+                    at += o * i;
+                }
+                if let Some(a) = &mut augment_stats {
+                    *a += AugmentStats {
+                        samples: head[4] as usize,
+                        blended: head[5] as usize,
+                        dropped_time: head[6] as usize,
+                        dropped_channel: head[7] as usize,
+                    };
+                }
+                (
+                    head[1],
+                    head[2] as usize,
+                    total as usize,
+                    head[3],
+                    grads,
+                    None,
+                )
+            };
             if !l.is_finite() || grads.iter().any(|g| g.iter().any(|v| !v.is_finite())) {
                 return Err(Error::Diverged {
                     epoch: epoch + 1,
@@ -895,11 +1086,20 @@ impl Trainer {
             }
         }
         let train_seconds = start.elapsed().as_secs_f64();
+        let eval = |set: &SpikeSet| {
+            evaluate_shared(
+                self.engine.as_ref(),
+                &self.weights,
+                set,
+                self.config.eval_batch_size,
+                coll,
+            )
+        };
         let val = (!self.data.validation.is_empty())
-            .then(|| self.evaluate(&self.data.validation))
+            .then(|| eval(&self.data.validation))
             .transpose()?;
         let test = (!self.data.test.is_empty())
-            .then(|| self.evaluate(&self.data.test))
+            .then(|| eval(&self.data.test))
             .transpose()?;
         let n = seen.max(1) as f64;
         let m = EpochMetrics {
@@ -938,32 +1138,128 @@ impl Trainer {
     /// As [`Trainer::run_epoch`], and [`Error::Io`] for the checkpoint, config and metrics
     /// files; an error naming the folder when another live process holds its lock.
     pub fn run(&mut self, dir: &Path, on_event: &mut dyn FnMut(Event<'_>)) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        self.run_distributed(dir, &Single, on_event)
+    }
+
+    /// [`Trainer::run`], data-parallel over the processes of `coll` (every process calls it
+    /// with the same state; [`crate::collective`]): each rank runs its share of every
+    /// global batch and of the evaluation batches, all ranks apply the same update, and
+    /// rank 0 alone creates, locks and writes `dir`. Events are reported on every rank.
+    /// With one process this is [`Trainer::run`].
+    ///
+    /// The update of a global batch is the one-process update up to rounding: the shares'
+    /// batch-mean gradients are combined as `Σ_r n_r g_r / n` in rank order
+    /// (docs/scale-out.md states the bound); the evaluation is bit-identical. Spike-count
+    /// targets (`[reg]`) take the batch mean over each rank's share (a warning says so).
+    ///
+    /// # Errors
+    /// As [`Trainer::run`]; [`Error::Invalid`] for the chip engine with several processes,
+    /// a global batch smaller than the number of processes, and ranks that do not hold the
+    /// same state (config, data fingerprints, weights, optimiser).
+    pub fn run_distributed(
+        &mut self,
+        dir: &Path,
+        coll: &dyn Collective,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<()> {
+        let p = coll.size();
+        if p > 1 {
+            self.check_ranks(coll)?;
+            if self.config.reg.upper_strength > 0.0 || self.config.reg.lower_strength > 0.0 {
+                on_event(Event::Warning(format!(
+                    "{p} processes: the spike-count targets ([reg]) use the batch mean over each process's share of a batch ({} of {} samples), so updates differ from a one-process run's by more than rounding",
+                    self.config.batch_size / p,
+                    self.config.batch_size
+                )));
+            }
+        }
+        if self.epochs_done > 0 && self.processes != p {
+            on_event(Event::Warning(format!(
+                "resumed with {p} process(es), the epochs so far ran on {}: the same global batches and updates up to rounding, not bit-identical to a run that kept {} process(es)",
+                self.processes, self.processes
+            )));
+        }
+        self.processes = p;
+        let root = coll.is_root();
         // one writer per run folder, for the whole run (shared with a caller of this
         // process that already holds it, as the CLI does)
-        let _lock = fsio::DirLock::acquire(dir)?;
-        fsio::clean_stale_temps(dir);
-        fsio::write_atomic(&dir.join(CONFIG_TOML), config_toml(&self.config).as_bytes())?;
-        self.write_files(dir, false, on_event)?;
+        let _lock = if root {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            let lock = fsio::DirLock::acquire(dir)?;
+            fsio::clean_stale_temps(dir);
+            fsio::write_atomic(&dir.join(CONFIG_TOML), config_toml(&self.config).as_bytes())?;
+            self.write_files(dir, false, on_event)?;
+            Some(lock)
+        } else {
+            None
+        };
         while !self.finished() && self.stopped_early().is_none() {
             let before = self.best_val_acc();
-            let m = self.epoch(on_event)?;
+            let m = self.epoch(on_event, coll)?;
             let improved = match (m.val_acc, before) {
                 (Some(v), Some(b)) => v > b,
                 (Some(_), None) => true,
                 (None, _) => false,
             };
-            self.write_files(dir, improved, on_event)?;
-            #[cfg(feature = "figures")]
-            if self.finished() || self.stopped_early().is_some() {
-                if let Err(e) = self.write_figures(dir) {
-                    on_event(Event::Warning(format!(
-                        "figures not written: {}; the run itself is complete",
-                        crate::error::chain(&e)
-                    )));
+            if root {
+                self.write_files(dir, improved, on_event)?;
+                #[cfg(feature = "figures")]
+                if self.finished() || self.stopped_early().is_some() {
+                    if let Err(e) = self.write_figures(dir) {
+                        on_event(Event::Warning(format!(
+                            "figures not written: {}; the run itself is complete",
+                            crate::error::chain(&e)
+                        )));
+                    }
                 }
             }
             on_event(Event::Epoch(&m));
+        }
+        Ok(())
+    }
+
+    /// Checks that a data-parallel run can start: not the chip engine, a global batch of
+    /// at least one sample per process, and the same state on every rank (a collective).
+    fn check_ranks(&self, coll: &dyn Collective) -> Result<()> {
+        let p = coll.size();
+        if self.config.engine == EngineKind::Chip {
+            return Err(Error::invalid(
+                "engine",
+                "the stepped or exact engine with several processes (the chip engine trains in one process: one chip)",
+                format!("chip with {p} processes"),
+            ));
+        }
+        if self.config.batch_size < p {
+            return Err(Error::invalid(
+                "batch_size",
+                format!(">= the number of processes ({p}): the global batch is split among them"),
+                self.config.batch_size,
+            ));
+        }
+        let mut state: Vec<f64> = Vec::new();
+        for w in &self.weights {
+            state.extend(w.iter());
+        }
+        for s in &self.adam.slots {
+            state.extend(&s.m);
+            state.extend(&s.v);
+            state.push(s.steps as f64);
+        }
+        state.push(self.epochs_done as f64);
+        state.push(self.data.train.len() as f64);
+        state.push(self.data.validation.len() as f64);
+        state.push(self.data.test.len() as f64);
+        let config = config_toml(&self.config);
+        let mut h = collective::fingerprint(&state);
+        for b in config.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        if !collective::all_equal(coll, h) {
+            return Err(Error::invalid(
+                "processes",
+                "the same config, data and weights on every process",
+                "processes that differ (other data files or paths, another checkpoint, or another program version on some machine)",
+            ));
         }
         Ok(())
     }
@@ -1184,6 +1480,7 @@ impl Trainer {
             epochs_done: self.epochs_done,
             adam_steps: self.adam.slots.iter().map(|s| s.steps).collect(),
             history: self.history.clone(),
+            processes: self.processes,
         };
         c.metadata = serde_json::to_string(&meta).expect("metadata serialises");
         c
@@ -1233,10 +1530,10 @@ impl Trainer {
             .map_err(|e| Error::format(path, format!("checkpoint metadata: {e}")))?;
         let format = value["format"].as_str().unwrap_or("").to_string();
         let bad = |e: serde_json::Error| Error::format(path, format!("checkpoint metadata: {e}"));
-        let (config, epochs_done, adam_steps, history) = match format.as_str() {
+        let (config, epochs_done, adam_steps, history, processes) = match format.as_str() {
             FORMAT => {
                 let m: Meta = serde_json::from_value(value).map_err(bad)?;
-                (m.config, m.epochs_done, m.adam_steps, m.history)
+                (m.config, m.epochs_done, m.adam_steps, m.history, m.processes)
             }
             FORMAT_V1_STEPPED => {
                 // Its config is JSON with `null` for an absent `weight_clip`; TOML has no null.
@@ -1245,7 +1542,7 @@ impl Trainer {
                     cfg.retain(|_, v| !v.is_null());
                 }
                 let m: MetaV1 = serde_json::from_value(value).map_err(bad)?;
-                (m.config, m.epochs_done, m.adam_steps, m.history)
+                (m.config, m.epochs_done, m.adam_steps, m.history, 1)
             }
             FORMAT_V1_EXACT => {
                 return Err(Error::format(
@@ -1360,6 +1657,7 @@ impl Trainer {
             history,
             data,
             init_report: Vec::new(),
+            processes,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 mod augment;
 mod chip;
+mod collective;
 mod delay_line;
 mod events;
 mod files;
