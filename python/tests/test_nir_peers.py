@@ -1,5 +1,7 @@
 """NIR interop with peer simulators from PyPI: snnTorch (its export runs here) and norse
-(our export runs there).
+(our export runs there); Rockpool (both ways, in its parameterisation; it resets by
+subtraction, so spikes agree up to each neuron's first reset) and sinabs (no common node
+types: a strict xfail), each skipped when not installed.
 
 Expected values: the peers' own simulation of the same network on the same input spikes.
 All three simulators use the same Euler discretization (current first, then membrane from
@@ -327,3 +329,164 @@ def test_norse_export_runs_here_after_its_units_are_fixed():
     ours = enir.simulate(fixed, x.numpy().astype(np.float64), dt=dt, spikes="per_step")[2:]
     assert theirs.sum() > 50  # the network is active
     np.testing.assert_array_equal(ours, theirs)
+
+
+def _first_spike_step(z):
+    """The first step with a spike of every (sample, neuron); inf where there is none."""
+    f = z.argmax(0).astype(float)
+    f[~z.any(0)] = np.inf
+    return f
+
+
+def _rockpool_spikes(graph, x):
+    """Rockpool's simulation of a graph (`rockpool.nn.modules.from_nir`, float32);
+    x is (T, B, N), Rockpool's input (B, T, N). Its output counts spikes per step."""
+    from rockpool.nn.modules import from_nir
+
+    module = from_nir(graph)
+    with torch.no_grad():
+        z = module(torch.from_numpy(np.ascontiguousarray(x.transpose(1, 0, 2))).float())[0]
+    return z.numpy().transpose(1, 0, 2)
+
+
+def _to_rockpool(lif, dt):
+    """The `CubaLIF` and the weight-row factor with which Rockpool 3.1.0's `LIFTorch` runs
+    our stepped layer (read in rockpool/nn/modules/torch/nir.py and lif_torch.py): its
+    import takes `dt = min(tau_mem / (1 + r))`, decays by `exp(-dt/tau)`, adds the input to
+    the current before the decay and the current to the membrane without `dt/tau_mem`, and
+    ignores `w_in` and `v_reset`. So `r = tau'/dt - 1` with `exp(-dt/tau') = 1 - dt/tau`,
+    and every weight row into the layer times `(dt/tau_mem) / (1 - dt/tau_syn)`."""
+    tau_syn = -dt / np.log1p(-dt / lif.tau_syn)
+    tau_mem = -dt / np.log1p(-dt / lif.tau_mem)
+    node = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt - 1,
+                       v_leak=lif.v_leak, v_threshold=lif.v_threshold,
+                       v_reset=lif.v_reset, w_in=lif.w_in)
+    return node, (dt / lif.tau_mem) / (1 - dt / lif.tau_syn)
+
+
+def _subtractive_layer(x, w, r, lif, dt):
+    """`_stepped_recurrent_layer` with Rockpool's spike and reset: `z = floor(u/threshold)`
+    spikes where `u >= threshold` (several per step possible), then `v = u - z·threshold`."""
+    T, B, _ = x.shape
+    n = w.shape[0]
+    i, v, z = np.zeros((B, n)), np.full((B, n), lif.v_leak), np.zeros((B, n))
+    out = [z]
+    for t in range(T - 1):
+        i = i * (1 - dt / lif.tau_syn) + x[t] @ w.T + z @ r.T
+        u = v + dt / lif.tau_mem * (lif.v_leak - v + i)
+        z = np.where(u >= lif.v_threshold, np.floor(u / lif.v_threshold), 0.0)
+        v = u - z * lif.v_threshold
+        out.append(z)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("kind", ["plain", "taus_thresholds", "recurrent"])
+def test_our_export_runs_in_rockpool(eventprop_bin, tmp_path, kind):
+    """The hidden layer of a stepped Yin-Yang run (plain; trained per-neuron time constants
+    and thresholds; recurrent) in Rockpool 3.1.0, written in its parameterisation
+    (`_to_rockpool`; the recurrent layer as the nested four-node graph that Rockpool's
+    importer recognises, as it runs our flat cycle `lif0 → rec0 → lif0` wrongly).
+    Expected: the stepped engine's equations with Rockpool's subtractive reset
+    (`_subtractive_layer`): identical spike counts, with the peers' one-step shift; and
+    for the feed-forward layers the same first spike of every neuron as our own
+    simulation (reset to `v_reset`), which differs from Rockpool after it."""
+    pytest.importorskip("rockpool.nn.modules")
+    flags = {"plain": [], "taus_thresholds": ["--train-taus", "--train-threshold"],
+             "recurrent": ["--recurrent"]}[kind]
+    run(eventprop_bin, "train", "yinyang", *flags, "--epochs", "1", "--train-size", "200",
+        "--val-size", "50", "--test-size", "50", "--quiet", "--out", tmp_path / "run")
+    g = enir.to_graph(tmp_path / "run" / "checkpoint.safetensors")
+    dt, lif, w = g.metadata["dt"], g.nodes["lif0"], g.nodes["linear0"].weight
+    n = w.shape[0]
+    r = g.nodes["rec0"].weight if kind == "recurrent" else np.zeros((n, n))
+    if kind == "taus_thresholds":
+        assert len(set(lif.tau_mem)) > 1 and len(set(lif.v_threshold)) > 1  # trained apart
+    node, c = _to_rockpool(lif, dt)
+    out = {"output": nir.Output(output_type={"output": np.array([n])})}
+    nodes = {"input": g.nodes["input"], "linear0": nir.Linear(weight=w * c[:, None])}
+    if kind == "recurrent":
+        inner = nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([n])}), "lif": node,
+                   "rec": nir.Linear(weight=r * c[:, None])} | out,
+            edges=[("input", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")])
+        nodes["lif0"] = inner
+    else:
+        nodes["lif0"] = node
+    sub = nir.NIRGraph(nodes=nodes | out, edges=[("input", "linear0"), ("linear0", "lif0"),
+                                                 ("lif0", "output")], metadata=g.metadata)
+    x = (np.random.default_rng(1).random((60, 16, 5)) < 0.1).astype(np.float64)
+    theirs = _rockpool_spikes(sub, x)[:-1]
+    expected = _subtractive_layer(x, w, r, lif, dt)[1:]
+    assert expected.sum() > 100 and expected.max() > 1  # active, with multiple spikes
+    np.testing.assert_array_equal(theirs, expected)
+    if kind != "recurrent":
+        ours = _stepped_recurrent_layer(x, w, r, lif, dt)[1:]
+        np.testing.assert_array_equal(_first_spike_step(theirs > 0), _first_spike_step(ours))
+
+
+def test_rockpool_export_runs_here_after_its_units_are_fixed():
+    """Rockpool 3.1.0's `to_nir` of `LinearTorch` + `LIFTorch` writes `r = tau_mem·e^{-dt/tau_mem}/dt`,
+    `w_in = 1` and the Input/Output shapes with the batch dimension (`nir.read` of such a
+    file fails type inference), while `LIFTorch` steps `I = β(I + W x)`, `v = αv + I`
+    (`α, β = e^{-dt/τ}`), spikes `floor(v/θ)` where `v >= θ` and subtracts `θ` per spike.
+    Written with Euler time constants `dt/(1 - e^{-dt/τ})`, `r = τ_mem/dt` and
+    `w_in = β·τ_syn/dt` (spikes read per step), our simulation is that recursion with
+    reset to `v_reset`: expected, Rockpool's own first spike of every neuron (with the
+    one-step shift); later spikes differ by the reset."""
+    pytest.importorskip("rockpool.nn.modules")
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch, to_nir
+
+    torch.manual_seed(0)
+    dt, T, B = 1e-3, 50, 8
+    net = Sequential(LinearTorch((5, 12)), LIFTorch(12, tau_mem=0.02, tau_syn=0.005, dt=dt))
+    x = (torch.rand(B, T, 5) < 0.2).float()
+    with torch.no_grad():
+        theirs = net(x)[0].numpy().transpose(1, 0, 2)[:-1] > 0
+    g = to_nir(net)
+
+    def fixed(fix):
+        nodes = {}
+        for k, v in g.nodes.items():
+            if isinstance(v, nir.Input):
+                v = nir.Input(input_type={"input": np.array([5])})
+            elif isinstance(v, nir.Output):
+                v = nir.Output(output_type={"output": np.array([12])})
+            elif isinstance(v, nir.Linear):
+                v = nir.Linear(weight=np.asarray(v.weight, dtype=np.float64))
+            elif isinstance(v, nir.CubaLIF):
+                p = {a: np.asarray(getattr(v, a), dtype=np.float64) for a in
+                     ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in")}
+                if fix:
+                    beta, alpha = np.exp(-dt / p["tau_syn"]), np.exp(-dt / p["tau_mem"])
+                    p["tau_syn"], p["tau_mem"] = dt / (1 - beta), dt / (1 - alpha)
+                    p["r"], p["w_in"] = p["tau_mem"] / dt, beta * p["tau_syn"] / dt
+                v = nir.CubaLIF(**p)
+            nodes[k] = v
+        graph = nir.NIRGraph(nodes=nodes, edges=g.edges, metadata=g.metadata)
+        xs = x.numpy().transpose(1, 0, 2).astype(np.float64)
+        return enir.simulate(graph, xs, dt=dt, spikes="per_step")[1:]
+
+    lif = next(v for v in g.nodes.values() if isinstance(v, nir.CubaLIF))
+    np.testing.assert_allclose(np.asarray(lif.r), 0.02 * np.exp(-dt / 0.02) / dt, rtol=1e-6)
+    ours = fixed(True)
+    assert np.isfinite(_first_spike_step(ours)).sum() > 30  # active (44 of 96 spike)
+    np.testing.assert_array_equal(_first_spike_step(ours), _first_spike_step(theirs))
+    # as written (r, w_in, time constants taken at face value) the first spikes differ
+    assert (_first_spike_step(fixed(False)) != _first_spike_step(theirs)).any()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "sinabs 3.1.3's from_nir maps no Linear and no CubaLIF node (only Affine, LIF, IF, LI, "
+    "Conv, SumPool2d, Flatten): loading fails with KeyError 'linear0'"))
+def test_our_export_loads_in_sinabs(eventprop_bin, trained, tmp_path):
+    """Our exported hidden layer (Linear + CubaLIF) in sinabs. sinabs has no current-based
+    LIF import, so this is expected to fail to load (strict: a sinabs that loads it makes
+    this test fail, and the docs' matrix is updated)."""
+    sinabs = pytest.importorskip("sinabs")
+    engine, ckpt, _ = trained
+    if engine != "stepped":
+        pytest.skip("one network kind shows the missing node types")
+    g = _hidden_only(enir.to_graph(ckpt))
+    module = sinabs.from_nir(g, batch_size=16)
+    assert module is not None
