@@ -1,5 +1,7 @@
 //! `eventprop bench`: one training pass of a first hidden layer at named sizes, in f32,
-//! through the seed function (dense arrays) and through the fused event-driven layer.
+//! through the seed function (dense arrays) and through the fused event-driven layer
+//! (`--task layer`, the default); or an epoch of `train events` per training
+//! configuration (`--task events`, [`crate::cmd_bench_events`]).
 //!
 //! The workload is [`eventprop_core::workload`]: Bernoulli(0.05) input spikes, synapse
 //! forward, neuron forward, neuron backward, synapse backward to the weight. Both paths do
@@ -17,6 +19,11 @@ use serde::Serialize;
 /// Arguments of `eventprop bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
+    /// What to time: one first-layer training pass at named sizes (`layer`), or an epoch of
+    /// `train events` on an SHD-shaped file per training configuration (`events`: training
+    /// and evaluation samples/s and peak memory per row, each row its own process).
+    #[arg(long, default_value = "layer", value_parser = ["layer", "events"])]
+    task: String,
     /// Size to run (default: all three).
     #[arg(long, value_parser = ["yinyang", "medium", "shd"])]
     size: Option<String>,
@@ -45,6 +52,60 @@ pub struct BenchArgs {
     /// Refuse sizes whose estimated memory exceeds this many GiB (> 0).
     #[arg(long, default_value_t = 16.0, allow_hyphen_values = true)]
     memory_limit_gib: f64,
+    #[command(flatten)]
+    events: EventsArgs,
+}
+
+/// The flags of `eventprop bench --task events`.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "--task events")]
+struct EventsArgs {
+    /// Training data file (any `train events --train` format) instead of the generated
+    /// SHD-shaped timing task.
+    #[arg(long, value_name = "FILE")]
+    data: Option<std::path::PathBuf>,
+    /// Test data file (with `--data`).
+    #[arg(long, value_name = "FILE")]
+    test: Option<std::path::PathBuf>,
+    /// Training samples of the generated task (SHD: 8156; 10 % become the validation
+    /// split).
+    #[arg(long, default_value_t = 8156)]
+    samples: usize,
+    /// Test samples of the generated task (SHD: 2264; 0 = no test set).
+    #[arg(long, default_value_t = 2264)]
+    test_samples: usize,
+    /// Events per generated sample.
+    #[arg(long, default_value_t = 5000, allow_hyphen_values = true, value_parser = count_arg)]
+    events_per_sample: usize,
+    /// Channels of the generated task.
+    #[arg(long, default_value_t = 700, allow_hyphen_values = true, value_parser = count_arg)]
+    channels: usize,
+    /// Hidden layer size (default: the trainer's, 256).
+    #[arg(long, allow_hyphen_values = true, value_parser = count_arg)]
+    hidden: Option<usize>,
+    /// Training samples of the exact-engine rows: the first of the training data (0 = all).
+    #[arg(long, default_value_t = 400)]
+    exact_samples: usize,
+    /// Test samples of the exact-engine rows: the first of the test data (0 = all).
+    #[arg(long, default_value_t = 100)]
+    exact_test_samples: usize,
+    /// Epochs per row (the medians over them are reported).
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true, value_parser = count_arg)]
+    epochs: usize,
+    /// Rows, comma-separated: plain, recurrent, delays, taus-threshold, exact,
+    /// exact-recurrent (default: all).
+    #[arg(long, value_delimiter = ',')]
+    rows: Option<Vec<String>>,
+    /// Seed of every row's run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder for the data files and the rows' run folders, kept afterwards (default: a
+    /// temporary folder, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<std::path::PathBuf>,
+    /// Stop a row's run after this many seconds and report it as timed out (0 = no limit).
+    #[arg(long, default_value_t = 1800.0, allow_hyphen_values = true)]
+    row_timeout_s: f64,
 }
 
 /// Bytes per `(step, sample, input or hidden neuron)` of the seed path's dense arrays
@@ -127,6 +188,16 @@ struct BenchResult {
 
 /// Runs the subcommand.
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.task == "events" {
+        return run_events(args);
+    }
+    let e = &args.events;
+    if e.data.is_some() || e.test.is_some() || e.rows.is_some() || e.work_dir.is_some() {
+        anyhow::bail!(
+            "--data, --test, --rows, --work-dir: expected with --task events only, got --task {}",
+            args.task
+        );
+    }
     if args.reps == 0 {
         anyhow::bail!("reps: expected at least 1, got 0");
     }
@@ -191,6 +262,49 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--task events`: [`crate::cmd_bench_events::run`] with the flags.
+fn run_events(args: BenchArgs) -> Result<()> {
+    if args.size.is_some() || args.steps.is_some() || args.path != "fused" {
+        anyhow::bail!(
+            "--size, --steps, --path: expected with --task layer only, got --task events"
+        );
+    }
+    let e = args.events;
+    if !(e.row_timeout_s.is_finite() && e.row_timeout_s >= 0.0) {
+        anyhow::bail!(
+            "--row-timeout-s: expected finite and >= 0, got {}",
+            e.row_timeout_s
+        );
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let rows = e.rows.unwrap_or_else(|| {
+        crate::cmd_bench_events::ROWS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect()
+    });
+    crate::cmd_bench_events::run(&crate::cmd_bench_events::EventsBench {
+        data: e.data,
+        test: e.test,
+        samples: e.samples,
+        test_samples: e.test_samples,
+        events_per_sample: e.events_per_sample,
+        channels: e.channels,
+        hidden: e.hidden,
+        exact_samples: e.exact_samples,
+        exact_test_samples: e.exact_test_samples,
+        epochs: e.epochs,
+        rows,
+        threads,
+        seed: e.seed,
+        work_dir: e.work_dir,
+        row_timeout: (e.row_timeout_s > 0.0).then_some(e.row_timeout_s),
+        json: args.json,
+    })
 }
 
 fn print_result(r: &BenchResult, json: bool) -> Result<()> {

@@ -5,6 +5,7 @@
 //! process exits with status 1 (2 for command-line usage errors, from clap).
 
 mod cmd_bench;
+mod cmd_bench_events;
 mod cmd_chip;
 mod cmd_data;
 mod cmd_exact;
@@ -117,7 +118,8 @@ enum Command {
     Exact(cmd_exact::ExactArgs),
     /// Write generated data sets as files (event `.npz`).
     Data(cmd_data::DataArgs),
-    /// Benchmark one training pass of a first hidden layer at named sizes.
+    /// Benchmark one training pass of a first hidden layer at named sizes, or an epoch of
+    /// `train events` per training configuration (`--task events`).
     Bench(cmd_bench::BenchArgs),
     /// Write a checkpoint's network as a NIR graph (HDF5, for `nir.read` and NIR tools).
     Export(cmd_export::ExportArgs),
