@@ -429,20 +429,21 @@ fn sparse_channels(config: &TrainConfig, sets: [&SpikeSet; 3]) -> Option<String>
     if channels < 100 {
         return None;
     }
-    let mut units: Vec<u32> = sets
-        .iter()
-        .flat_map(|set| set.samples.iter())
-        .flat_map(|s| s.iter().map(|e| e.neuron))
-        .collect();
-    units.sort_unstable();
-    units.dedup();
-    let used = units.len();
+    // one flag per channel (the weights, already within the memory limit, hold `channels`
+    // columns): one pass over the events, no copy or sort of them
+    let mut seen = vec![false; channels];
+    for e in sets.iter().flat_map(|set| set.samples.iter()).flatten() {
+        if let Some(f) = seen.get_mut(e.neuron as usize) {
+            *f = true;
+        }
+    }
+    let used = seen.iter().filter(|&&f| f).count();
     (used * 10 < channels).then(|| {
         format!(
             "data: events on only {used} of the network's {channels} input channels \
              (largest unit {}); a stray unit index widens the input layer: check the files, \
              or set events.channels",
-            units.last().map_or(0, |&u| u)
+            seen.iter().rposition(|&f| f).unwrap_or(0)
         )
     })
 }
