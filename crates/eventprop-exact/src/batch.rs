@@ -10,7 +10,9 @@ use rayon::prelude::*;
 use crate::backward::{AdjointStats, Gradients};
 use crate::error::{Error, Result};
 use crate::forward::Trace;
-use crate::loss::{add_direct, FirstSpikeCe, RateTargets, ReadoutIntegral};
+use crate::loss::{
+    add_direct, BatchCounts, FirstSpikeCe, LocalCounts, RateTargets, ReadoutIntegral,
+};
 use crate::network::{Network, Spike};
 use crate::params::SolverConfig;
 
@@ -95,6 +97,7 @@ pub fn first_spike_batch<S: AsRef<[Spike]> + Sync>(
         labels,
         Objective::FirstSpike(loss),
         None,
+        &LocalCounts,
         t_max,
         cfg,
         with_grad,
@@ -107,7 +110,8 @@ pub fn first_spike_batch<S: AsRef<[Spike]> + Sync>(
 /// [`Objective::Readout`]).
 ///
 /// The samples are simulated first (in parallel); the targets need the counts averaged
-/// over the batch, `c̄_n`, and add `∂l/∂t_k = -g_n` ([`RateTargets::evaluate`]) to every
+/// over the batch, `c̄_n` (formed by `counts` from this call's count sums: [`LocalCounts`]
+/// for the samples given here), and add `∂l/∂t_k = -g_n` ([`RateTargets::evaluate`]) to every
 /// spike of neuron `n` of each sample before its adjoint runs (also in parallel). Per-sample
 /// results are summed in sample order.
 ///
@@ -121,6 +125,7 @@ pub fn loss_batch<S: AsRef<[Spike]> + Sync>(
     labels: &[usize],
     objective: Objective<'_>,
     targets: Option<&RateTargets>,
+    counts: &dyn BatchCounts,
     t_max: f64,
     cfg: &SolverConfig,
     with_grad: bool,
@@ -150,18 +155,21 @@ pub fn loss_batch<S: AsRef<[Spike]> + Sync>(
     let reg: Option<Vec<Vec<f64>>> = match targets {
         Some(t) if with_grad && t.is_active() && !traces.is_empty() => {
             let sizes = net.sizes();
-            let b = traces.len() as f64;
-            Some(
-                (1..=hidden_layers)
-                    .map(|k| {
-                        let mut mean = vec![0.0; sizes[k]];
-                        for tr in &traces {
-                            for s in tr.spikes(k) {
-                                mean[s.neuron as usize] += 1.0;
-                            }
+            let sums: Vec<Vec<f64>> = (1..=hidden_layers)
+                .map(|k| {
+                    let mut sum = vec![0.0; sizes[k]];
+                    for tr in &traces {
+                        for s in tr.spikes(k) {
+                            sum[s.neuron as usize] += 1.0;
                         }
-                        mean.iter_mut().for_each(|c| *c /= b);
-                        let (v, g) = t.evaluate(&mean);
+                    }
+                    sum
+                })
+                .collect();
+            Some(
+                t.evaluate_sums(&sums, traces.len(), counts)
+                    .into_iter()
+                    .map(|(v, g)| {
                         reg_loss += v;
                         g
                     })

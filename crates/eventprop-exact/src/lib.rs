@@ -75,6 +75,9 @@ pub use backward::{AdjointStats, Gradients};
 pub use batch::{first_spike_batch, loss_batch, BatchResult, Objective, ReadoutGrads};
 pub use error::{Error, Result};
 pub use forward::{ForwardStats, LayerTrace, Trace};
-pub use loss::{FirstSpikeCe, LossOutput, RateTargets, ReadoutIntegral, ReadoutOutput, TimeWeight};
+pub use loss::{
+    BatchCounts, FirstSpikeCe, LocalCounts, LossOutput, RateTargets, ReadoutIntegral,
+    ReadoutOutput, TimeWeight,
+};
 pub use network::{sort_spikes, Network, Spike};
 pub use params::{Lif, NeuronParams, SolverConfig};

@@ -728,6 +728,30 @@ impl RateTargets {
         Ok(())
     }
 
+    /// `L_reg` and `g_n` of every hidden layer from the layers' per-neuron count sums
+    /// `sums[k][n]` over this process's `samples` samples: the batch means come from
+    /// `counts` (one [`BatchCounts::mean`] call for all layers; none without layers), then
+    /// [`RateTargets::evaluate`] per layer.
+    pub fn evaluate_sums(
+        &self,
+        sums: &[Vec<f64>],
+        samples: usize,
+        counts: &dyn BatchCounts,
+    ) -> Vec<(f64, Vec<f64>)> {
+        if sums.is_empty() {
+            return Vec::new();
+        }
+        let mean = counts.mean(sums.concat(), samples);
+        let mut at = 0;
+        sums.iter()
+            .map(|layer| {
+                let m = &mean[at..at + layer.len()];
+                at += layer.len();
+                self.evaluate(m)
+            })
+            .collect()
+    }
+
     /// `L_reg` and `g_n = ∂L_reg/∂c̄_n` for the batch-mean counts `mean_counts[n]`.
     pub fn evaluate(&self, mean_counts: &[f64]) -> (f64, Vec<f64>) {
         let mut value = 0.0;
@@ -741,6 +765,33 @@ impl RateTargets {
             })
             .collect();
         (value, g)
+    }
+}
+
+/// Where the batch-mean spike counts of the [`RateTargets`] come from: the samples of
+/// this process ([`LocalCounts`]), or — in data-parallel training — the whole global batch
+/// whose shares other processes hold (the trainer's collective implementation).
+///
+/// An engine calls [`BatchCounts::mean`] once per training batch with active targets and
+/// at least one hidden layer, after the forward pass and before the adjoint, with every
+/// hidden layer's per-neuron count sums concatenated in layer order. Processes of one job
+/// must call it the same number of times (a collective).
+pub trait BatchCounts {
+    /// The batch-mean count of every hidden neuron (layers concatenated, as `sums`) from
+    /// this process's per-neuron count sums `sums` over its `samples` samples.
+    fn mean(&self, sums: Vec<f64>, samples: usize) -> Vec<f64>;
+}
+
+/// One process: the mean over this process's samples, `sums[n] / samples` (`samples`
+/// taken as 1 when 0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalCounts;
+
+impl BatchCounts for LocalCounts {
+    fn mean(&self, mut sums: Vec<f64>, samples: usize) -> Vec<f64> {
+        let b = samples.max(1) as f64;
+        sums.iter_mut().for_each(|c| *c /= b);
+        sums
     }
 }
 

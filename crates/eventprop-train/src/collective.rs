@@ -6,7 +6,9 @@
 //! 1. every training batch: each rank runs the engine on its share of the global batch
 //!    (a contiguous slice of the batch's shuffled order), the shares' gradients and
 //!    counters are gathered and every rank sums them **in rank order**, so all ranks hold
-//!    bit-identical sums and take the same Adam step;
+//!    bit-identical sums and take the same Adam step; with spike-count targets (`[reg]`)
+//!    the engines also gather the hidden neurons' spike counts between forward and
+//!    backward ([`GlobalCounts`]), so the targets see the global batch's mean;
 //! 2. evaluation: each rank runs a contiguous range of the evaluation batches, the per-batch
 //!    results are gathered and summed in batch order (bit-identical to one process);
 //! 3. files: rank 0 alone writes the run folder (and holds its lock);
@@ -16,6 +18,8 @@
 //!
 //! The operations need no `Result`: MPI's default error handler ends the job on a failed
 //! collective, and the trainer passes equal lengths on every rank by construction.
+
+use crate::loss::BatchCounts;
 
 /// The collective operations of data-parallel training.
 pub trait Collective {
@@ -92,6 +96,51 @@ pub fn all_equal(c: &dyn Collective, value: u64) -> bool {
     let halves = [(value >> 32) as f64, (value & 0xffff_ffff) as f64];
     let all = c.all_gather(&halves);
     all.chunks(2).all(|h| h == halves)
+}
+
+/// The batch-mean spike counts of a global batch whose shares the ranks of a
+/// [`Collective`] hold ([`BatchCounts`], for the spike-count targets `[reg]`): every
+/// rank's per-neuron count sums and sample count are gathered and summed in rank order, so
+/// every rank holds the one-process batch mean (the sums are integers: exact in any order).
+/// A collective: every rank calls it once per training batch with targets on, a rank
+/// with an empty share through [`GlobalCounts::join_empty`].
+#[derive(Clone, Copy)]
+pub struct GlobalCounts<'a>(pub &'a dyn Collective);
+
+impl std::fmt::Debug for GlobalCounts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "GlobalCounts(rank {} of {})",
+            self.0.rank(),
+            self.0.size()
+        )
+    }
+}
+
+impl GlobalCounts<'_> {
+    /// Takes part in a batch's gather with no samples (a rank whose share of a short last
+    /// batch is empty), for a network of `neurons` hidden neurons in all.
+    pub fn join_empty(&self, neurons: usize) {
+        self.mean(vec![0.0; neurons], 0);
+    }
+}
+
+impl BatchCounts for GlobalCounts<'_> {
+    fn mean(&self, mut sums: Vec<f64>, samples: usize) -> Vec<f64> {
+        sums.push(samples as f64);
+        let width = sums.len();
+        let all = self.0.all_gather(&sums);
+        let mut total = vec![0.0; width];
+        for rec in all.chunks(width) {
+            for (t, v) in total.iter_mut().zip(rec) {
+                *t += v;
+            }
+        }
+        let n = total.pop().unwrap_or(0.0).max(1.0);
+        total.iter_mut().for_each(|c| *c /= n);
+        total
+    }
 }
 
 #[cfg(feature = "mpi")]

@@ -20,7 +20,7 @@
 
 use eventprop_core::Real;
 use eventprop_exact::loss::first_spike_ce;
-pub use eventprop_exact::RateTargets;
+pub use eventprop_exact::{BatchCounts, LocalCounts, RateTargets};
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
 
@@ -281,26 +281,71 @@ pub fn rate_targets_of_counts(
     counts: ArrayView2<'_, f64>,
     targets: &RateTargets,
 ) -> (f64, Array2<f64>) {
-    let b_len = counts.nrows().max(1) as f64;
-    let mean: Vec<f64> = counts
-        .columns()
-        .into_iter()
-        .map(|c| c.sum() / b_len)
+    rate_targets_of_layers(&[counts], targets, &LocalCounts)
+        .pop()
+        .expect("one layer in, one out")
+}
+
+/// [`rate_targets_of_counts`] for every hidden layer at once (`counts[k]`: layer `k`'s
+/// spike counts `(B, N_k)` over this process's `B` samples), with the batch-mean counts
+/// formed by `shared` (one [`BatchCounts::mean`] call for all layers: [`LocalCounts`] in
+/// one process, the global batch's mean in data-parallel training). The gradient stays
+/// `g_n / B` per local sample: the trainer weights each process's batch mean by its share.
+pub fn rate_targets_of_layers(
+    counts: &[ArrayView2<'_, f64>],
+    targets: &RateTargets,
+    shared: &dyn BatchCounts,
+) -> Vec<(f64, Array2<f64>)> {
+    // Integer-valued sums: exact in any order.
+    let sums: Vec<Vec<f64>> = counts
+        .iter()
+        .map(|c| c.columns().into_iter().map(|col| col.sum()).collect())
         .collect();
-    let (value, g) = targets.evaluate(&mean);
-    let grad = Array2::from_shape_fn(counts.dim(), |(_, n)| g[n] / b_len);
-    (value, grad)
+    let samples = counts.first().map_or(0, |c| c.nrows());
+    targets
+        .evaluate_sums(&sums, samples, shared)
+        .into_iter()
+        .zip(counts)
+        .map(|((value, g), c)| {
+            let b_len = c.nrows().max(1) as f64;
+            let grad = Array2::from_shape_fn(c.dim(), |(_, n)| g[n] / b_len);
+            (value, grad)
+        })
+        .collect()
+}
+
+/// [`RateTargets`] on every hidden layer's spikes `(T, B, N_k)` ([`rate_targets_of_layers`]):
+/// per layer `L_reg` and `∂L/∂z` `(T, B, N_k)` (`g_n / B` at every step; EventProp reads
+/// it at the spike steps only).
+pub fn rate_targets_dense<F: Real>(
+    spikes: &[ArrayView3<'_, F>],
+    targets: &RateTargets,
+    shared: &dyn BatchCounts,
+) -> Vec<(f64, Array3<F>)> {
+    let counts: Vec<Array2<f64>> = spikes
+        .iter()
+        .map(|z| {
+            z.sum_axis(ndarray::Axis(0))
+                .mapv(|c| c.to_f64().expect("float"))
+        })
+        .collect();
+    let views: Vec<_> = counts.iter().map(|a| a.view()).collect();
+    rate_targets_of_layers(&views, targets, shared)
+        .into_iter()
+        .zip(spikes)
+        .map(|((value, g), z)| {
+            let grad = Array3::from_shape_fn(z.dim(), |(_, b, n)| F::of(g[[b, n]]));
+            (value, grad)
+        })
+        .collect()
 }
 
 /// [`RateTargets`] on a hidden layer's spikes `(T, B, N)`: `L_reg` and `∂L/∂z` `(T, B, N)`
 /// (`g_n / B` at every step; EventProp reads it at the spike steps only).
 pub fn rate_targets<F: Real>(spikes: ArrayView3<'_, F>, targets: &RateTargets) -> (f64, Array3<F>) {
-    let counts = spikes
-        .sum_axis(ndarray::Axis(0))
-        .mapv(|c| c.to_f64().expect("float"));
-    let (value, g) = rate_targets_of_counts(counts.view(), targets);
-    let grad = Array3::from_shape_fn(spikes.dim(), |(_, b, n)| F::of(g[[b, n]]));
-    (value, grad)
+    rate_targets_dense(&[spikes], targets, &LocalCounts)
+        .pop()
+        .expect("one layer in, one out")
 }
 
 /// First-spike-time loss on output spikes `(T, B, K)` with step `dt`. The gradient holds

@@ -25,11 +25,12 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, Tensor, TensorData};
-use crate::collective::{self, Collective, Single};
+use crate::collective::{self, Collective, GlobalCounts, Single};
 use crate::config::{Task, TrainConfig};
 use crate::engine::{self, BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
 use crate::init::{self, LayerInit};
+use crate::loss::{BatchCounts, LocalCounts};
 use crate::metrics::{self, EpochMetrics};
 use crate::optim::{Adam, AdamSlot, StepLr};
 #[cfg(feature = "figures")]
@@ -682,7 +683,8 @@ pub fn evaluate_shared(
 }
 
 /// Runs `engine` on the training samples `idx` of `train` (augmented per `(epoch, index)`
-/// when `augmenter` is given): the outcome and what augmentation did.
+/// when `augmenter` is given), the spike-count targets' batch means from `counts`: the
+/// outcome and what augmentation did.
 fn run_train_samples(
     engine: &dyn Engine,
     weights: &[Array2<f64>],
@@ -690,6 +692,7 @@ fn run_train_samples(
     idx: &[usize],
     epoch: usize,
     augmenter: Option<&Augmenter<'_>>,
+    counts: &dyn BatchCounts,
 ) -> Result<(BatchOutcome, AugmentStats)> {
     let mut stats = AugmentStats::default();
     let augmented: Vec<Vec<Spike>>;
@@ -708,7 +711,7 @@ fn run_train_samples(
         None => idx.iter().map(|&i| train.samples[i].as_slice()).collect(),
     };
     let labels: Vec<usize> = idx.iter().map(|&i| train.labels[i]).collect();
-    let o = engine.run(weights, &inputs, &labels, Pass::Train)?;
+    let o = engine.run_shared(weights, &inputs, &labels, Pass::Train, counts)?;
     Ok((o, stats))
 }
 
@@ -936,6 +939,7 @@ impl Trainer {
                     chunk,
                     epoch,
                     augmenter.as_ref(),
+                    &LocalCounts,
                 )
                 .map_err(batch_error)?;
                 if let Some(a) = &mut augment_stats {
@@ -967,6 +971,7 @@ impl Trainer {
                         mine,
                         epoch,
                         augmenter.as_ref(),
+                        &GlobalCounts(coll),
                     )
                     .map_err(batch_error)?;
                     let grads = o.grads.ok_or_else(|| {
@@ -988,6 +993,9 @@ impl Trainer {
                     {
                         *dst = *v;
                     }
+                } else if self.config.reg.is_active() && !self.engine.spec().hidden.is_empty() {
+                    // the engines of the other ranks gather the spike counts of this batch
+                    GlobalCounts(coll).join_empty(self.engine.spec().hidden.iter().sum());
                 }
                 let all = coll.all_gather(&local);
                 let mut head = [0.0; SHARED_HEADER];
@@ -1151,7 +1159,8 @@ impl Trainer {
     /// The update of a global batch is the one-process update up to rounding: the shares'
     /// batch-mean gradients are combined as `Σ_r n_r g_r / n` in rank order
     /// (docs/scale-out.md states the bound); the evaluation is bit-identical. Spike-count
-    /// targets (`[reg]`) take the batch mean over each rank's share (a warning says so).
+    /// targets (`[reg]`) take the global batch's mean counts, gathered between each
+    /// engine's forward and backward ([`GlobalCounts`]).
     ///
     /// # Errors
     /// As [`Trainer::run`]; [`Error::Invalid`] for the chip engine with several processes,
@@ -1166,13 +1175,6 @@ impl Trainer {
         let p = coll.size();
         if p > 1 {
             self.check_ranks(coll)?;
-            if self.config.reg.upper_strength > 0.0 || self.config.reg.lower_strength > 0.0 {
-                on_event(Event::Warning(format!(
-                    "{p} processes: the spike-count targets ([reg]) use the batch mean over each process's share of a batch ({} of {} samples), so updates differ from a one-process run's by more than rounding",
-                    self.config.batch_size / p,
-                    self.config.batch_size
-                )));
-            }
         }
         if self.epochs_done > 0 && self.processes != p {
             on_event(Event::Warning(format!(

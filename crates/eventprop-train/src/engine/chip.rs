@@ -22,6 +22,7 @@ use ndarray::Array2;
 use super::stepped::{HwEvents, SteppedEngine, SteppedPath};
 use super::{BatchOutcome, ChipStats, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
+use crate::loss::BatchCounts;
 use eventprop_chip::calibrate::{calibrate, Calibration};
 use eventprop_chip::ideal::IdealChip;
 use eventprop_chip::mock::MockChip;
@@ -174,12 +175,15 @@ impl Engine for ChipEngine {
         self.chip.weight_limit()
     }
 
-    fn run(
+    /// Runs on one process (the trainer refuses the chip engine with several): the
+    /// spike-count targets use this batch's own samples, `_counts` is not called.
+    fn run_shared(
         &self,
         weights: &[Array2<f64>],
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
+        _counts: &dyn BatchCounts,
     ) -> Result<BatchOutcome> {
         // Evaluation batches run in chunks: the grid tensors of a large batch are fresh
         // zeroed pages every time (measured: 24 % of an epoch in the kernel's page clearing

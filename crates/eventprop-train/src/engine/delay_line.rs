@@ -14,6 +14,7 @@ use ndarray::Array2;
 
 use super::{BatchOutcome, Engine, EngineKind, Pass};
 use crate::error::Result;
+use crate::loss::BatchCounts;
 use eventprop_core::spec::NetworkSpec;
 use eventprop_data::Spike;
 
@@ -74,16 +75,17 @@ impl Engine for DelayLined {
         self.inner.spec()
     }
 
-    fn run(
+    fn run_shared(
         &self,
         weights: &[Array2<f64>],
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
+        counts: &dyn BatchCounts,
     ) -> Result<BatchOutcome> {
         let expanded: Vec<Vec<Spike>> = inputs.iter().map(|x| self.line.expand(x)).collect();
         let views: Vec<&[Spike]> = expanded.iter().map(Vec::as_slice).collect();
-        self.inner.run(weights, &views, labels, pass)
+        self.inner.run_shared(weights, &views, labels, pass, counts)
     }
 
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {

@@ -18,7 +18,7 @@ use ndarray::Array2;
 
 use super::{BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
-use crate::loss::{LossKind, RateTargets};
+use crate::loss::{BatchCounts, LossKind, RateTargets};
 use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
 use eventprop_data::Spike;
 
@@ -299,12 +299,13 @@ impl Engine for ExactEngine {
         &self.spec
     }
 
-    fn run(
+    fn run_shared(
         &self,
         weights: &[Array2<f64>],
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
+        counts: &dyn BatchCounts,
     ) -> Result<BatchOutcome> {
         let (net, params) = self.network(weights)?;
         let n_hidden = self.spec.hidden.len();
@@ -327,6 +328,7 @@ impl Engine for ExactEngine {
             labels,
             objective,
             self.targets.is_active().then_some(&self.targets),
+            counts,
             self.t_max,
             &self.solver,
             train,

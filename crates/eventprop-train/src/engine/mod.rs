@@ -36,7 +36,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Result;
-use crate::loss::{LossKind, RateTargets};
+use crate::loss::{BatchCounts, LocalCounts, LossKind, RateTargets};
 use eventprop_chip::ChipSettings;
 use eventprop_core::spec::NetworkSpec;
 use eventprop_core::stepped::SteppedSettings;
@@ -264,6 +264,25 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
+    ) -> Result<BatchOutcome> {
+        self.run_shared(weights, inputs, labels, pass, &LocalCounts)
+    }
+
+    /// [`Engine::run`] on one process's share of a batch: the spike-count targets
+    /// (`[reg]`) take their batch-mean counts from `counts` ([`BatchCounts`]: called once
+    /// per training batch when the targets are on and the network has hidden layers;
+    /// [`LocalCounts`] in [`Engine::run`]), so that data-parallel ranks use the global
+    /// batch's mean. The chip engine, which runs on one process only, uses its own samples.
+    ///
+    /// # Errors
+    /// As [`Engine::run`].
+    fn run_shared(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+        labels: &[usize],
+        pass: Pass,
+        counts: &dyn BatchCounts,
     ) -> Result<BatchOutcome>;
 
     /// The spikes of every hidden layer (in order) for one input sample, as

@@ -30,7 +30,7 @@ use ndarray::{Array2, Array3, Axis};
 
 use super::{BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
-use crate::loss::{self, LossKind, LossOutput, RateTargets};
+use crate::loss::{self, BatchCounts, LocalCounts, LossKind, LossOutput, RateTargets};
 use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
 use eventprop_core::stepped::network::{HwLayer, SteppedNetwork, Trace};
 use eventprop_core::stepped::readout::LeakyIntegrator;
@@ -260,7 +260,15 @@ impl SteppedEngine {
             ));
         }
         let mut layers = self.take_layers()?;
-        let out = self.fused_run(&mut layers, weights, inputs, labels, pass, Some(hw));
+        let out = self.fused_run(
+            &mut layers,
+            weights,
+            inputs,
+            labels,
+            pass,
+            Some(hw),
+            &LocalCounts,
+        );
         self.put_layers(layers);
         out
     }
@@ -275,16 +283,17 @@ impl Engine for SteppedEngine {
         &self.net.spec
     }
 
-    fn run(
+    fn run_shared(
         &self,
         weights: &[Array2<f64>],
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
+        counts: &dyn BatchCounts,
     ) -> Result<BatchOutcome> {
         if self.path == SteppedPath::Fused {
             let mut layers = self.take_layers()?;
-            let out = self.fused_run(&mut layers, weights, inputs, labels, pass, None);
+            let out = self.fused_run(&mut layers, weights, inputs, labels, pass, None, counts);
             self.put_layers(layers);
             return out;
         }
@@ -296,6 +305,7 @@ impl Engine for SteppedEngine {
             self.loss,
             self.rate_reg,
             &self.targets,
+            counts,
             weights,
             &trace,
             labels,
@@ -358,6 +368,7 @@ pub(crate) fn outcome(
     loss_kind: LossKind,
     rate_reg: f64,
     targets: &RateTargets,
+    counts: &dyn BatchCounts,
     weights: &[Array2<f64>],
     trace: &Trace<f64>,
     labels: &[usize],
@@ -376,6 +387,14 @@ pub(crate) fn outcome(
     let b = labels.len();
     let mut batch_loss = out.loss;
     let grads = if pass == Pass::Train {
+        let mut target_terms = if targets.is_active() {
+            let z: Vec<_> = (0..trace.n_hidden())
+                .map(|k| trace.hidden_spikes(k).view())
+                .collect();
+            loss::rate_targets_dense(&z, targets, counts).into_iter()
+        } else {
+            Vec::new().into_iter()
+        };
         let extra = (rate_reg > 0.0 || targets.is_active()).then(|| {
             (0..trace.n_hidden())
                 .map(|k| {
@@ -387,8 +406,7 @@ pub(crate) fn outcome(
                     } else {
                         Array3::zeros(z.dim())
                     };
-                    if targets.is_active() {
-                        let (l, gt) = loss::rate_targets(z.view(), targets);
+                    if let Some((l, gt)) = target_terms.next() {
                         batch_loss += l;
                         g += &gt;
                     }
@@ -572,6 +590,7 @@ impl SteppedEngine {
     }
 
     /// Loss, accuracy and gradients on the fused path (the numbers of [`outcome`]).
+    #[allow(clippy::too_many_arguments)]
     fn fused_run(
         &self,
         layers: &mut [FusedLif<f64>],
@@ -580,6 +599,7 @@ impl SteppedEngine {
         labels: &[usize],
         pass: Pass,
         hw: Option<&HwEvents<'_>>,
+        counts: &dyn BatchCounts,
     ) -> Result<BatchOutcome> {
         let spec = &self.net.spec;
         let input = input_events(inputs, spec.n_in, self.steps, self.net.dt);
@@ -602,13 +622,23 @@ impl SteppedEngine {
                     batch_loss += rate_loss(l.spikes(), self.rate_reg);
                 }
             }
+            let mut target_grads = Vec::new();
             if self.targets.is_active() {
-                for l in layers.iter() {
-                    let counts = spike_counts(l.spikes());
-                    batch_loss += loss::rate_targets_of_counts(counts.view(), &self.targets).0;
+                let c: Vec<Array2<f64>> = layers.iter().map(|l| spike_counts(l.spikes())).collect();
+                let views: Vec<_> = c.iter().map(|a| a.view()).collect();
+                for (l, g) in loss::rate_targets_of_layers(&views, &self.targets, counts) {
+                    batch_loss += l;
+                    target_grads.push(g);
                 }
             }
-            Some(self.fused_backward(layers, weights, &input, &fwd, out.grad.view())?)
+            Some(self.fused_backward(
+                layers,
+                weights,
+                &input,
+                &fwd,
+                out.grad.view(),
+                &target_grads,
+            )?)
         } else {
             None
         };
@@ -632,6 +662,7 @@ impl SteppedEngine {
         input: &EventBatch<f64>,
         fwd: &FusedOutput,
         grad_output: ndarray::ArrayView3<'_, f64>,
+        target_grads: &[Array2<f64>],
     ) -> Result<Vec<Array2<f64>>> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
@@ -672,7 +703,7 @@ impl SteppedEngine {
         );
         let mut grad_spikes: Vec<Vec<f64>> = Vec::with_capacity(batch);
         let rate = if n_hidden > 0 {
-            self.count_grad(last)
+            self.count_grad(last, target_grads.get(n_hidden - 1))
         } else {
             None
         };
@@ -730,7 +761,7 @@ impl SteppedEngine {
                 });
             }
             if k > 0 {
-                if let Some(r) = self.count_grad(x) {
+                if let Some(r) = self.count_grad(x, target_grads.get(k - 1)) {
                     for (b, (g, row)) in grad_below.iter_mut().zip(x.rows()).enumerate() {
                         for (g, &n) in g.iter_mut().zip(row.indices()) {
                             *g += r[[b, n as usize]];
@@ -759,19 +790,20 @@ impl SteppedEngine {
 
 impl SteppedEngine {
     /// The spike-count terms' gradient per `(b, n)` of a hidden layer (the rate
-    /// regulariser and the rate targets; the same at every step, so needed at the spikes
+    /// regulariser, and the rate targets' `target`, computed for the batch by
+    /// [`loss::rate_targets_of_layers`]; the same at every step, so needed at the spikes
     /// only); `None` when both are off.
-    fn count_grad(&self, spikes: &EventBatch<f64>) -> Option<Array2<f64>> {
+    fn count_grad(
+        &self,
+        spikes: &EventBatch<f64>,
+        target: Option<&Array2<f64>>,
+    ) -> Option<Array2<f64>> {
         let rate = (self.rate_reg > 0.0).then(|| rate_grad(spikes, self.rate_reg));
-        if !self.targets.is_active() {
-            return rate;
+        match (rate, target) {
+            (rate, None) => rate,
+            (Some(r), Some(g)) => Some(r + g),
+            (None, Some(g)) => Some(g.clone()),
         }
-        let counts = spike_counts(spikes);
-        let (_, g) = loss::rate_targets_of_counts(counts.view(), &self.targets);
-        Some(match rate {
-            Some(r) => r + g,
-            None => g,
-        })
     }
 }
 

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::{BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
-use crate::loss::{self, LossKind, RateTargets};
+use crate::loss::{self, BatchCounts, LossKind, RateTargets};
 use eventprop_core::spec::{NetworkGrads, NetworkSpec, Readout};
 use eventprop_core::stepped::layer::{delay_steps, LayerRun, SteppedLayer};
 use eventprop_core::stepped::readout::LeakyIntegrator;
@@ -192,12 +192,13 @@ impl Engine for SteppedLearnEngine {
         &self.spec
     }
 
-    fn run(
+    fn run_shared(
         &self,
         weights: &[Array2<f64>],
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
+        counts: &dyn BatchCounts,
     ) -> Result<BatchOutcome> {
         self.spec.check_weights(weights)?;
         let params = self.spec.neuron_params(weights);
@@ -262,12 +263,23 @@ impl Engine for SteppedLearnEngine {
         // training term, not part of the evaluation loss).
         let rate_grads: Option<Vec<Array3<f64>>> =
             (pass == Pass::Train && (self.rate_reg > 0.0 || self.targets.is_active())).then(|| {
-                (1..=n_hidden)
+                let z: Vec<Array3<f64>> = (1..=n_hidden)
                     .map(|k| {
                         let mut z = Array3::zeros((self.steps, b, self.spec.hidden[k - 1]));
                         for (bi, r) in runs.iter().enumerate() {
                             densify(&r.spikes[k], &mut z.index_axis_mut(Axis(1), bi));
                         }
+                        z
+                    })
+                    .collect();
+                let mut target_terms = if self.targets.is_active() {
+                    let views: Vec<_> = z.iter().map(|a| a.view()).collect();
+                    loss::rate_targets_dense(&views, &self.targets, counts).into_iter()
+                } else {
+                    Vec::new().into_iter()
+                };
+                z.iter()
+                    .map(|z| {
                         let mut g = if self.rate_reg > 0.0 {
                             let (lr, g) = loss::rate_regularizer(z.view(), self.rate_reg);
                             batch_loss += lr;
@@ -275,8 +287,7 @@ impl Engine for SteppedLearnEngine {
                         } else {
                             Array3::zeros(z.dim())
                         };
-                        if self.targets.is_active() {
-                            let (lt, gt) = loss::rate_targets(z.view(), &self.targets);
+                        if let Some((lt, gt)) = target_terms.next() {
                             batch_loss += lt;
                             g += &gt;
                         }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex};
 
 use eventprop_train::collective::{Collective, Single};
+use eventprop_train::loss::RateTargets;
 use eventprop_train::trainer::{evaluate, evaluate_shared};
 use eventprop_train::{EngineKind, TrainConfig, Trainer};
 
@@ -109,16 +110,68 @@ fn train_ranks(dir: &Path, config: &TrainConfig, size: usize) -> Vec<Trainer> {
     })
 }
 
+/// Spike-count targets strong enough to change every update: at most 0.5 and at least 3
+/// spikes per neuron and sample, so that most neurons of the 24 are penalised.
+fn with_targets(mut c: TrainConfig) -> TrainConfig {
+    c.reg = RateTargets {
+        upper_rate: 0.5,
+        lower_rate: 0.4,
+        upper_strength: 1e-2,
+        lower_strength: 1e-2,
+    };
+    c
+}
+
 #[test]
 fn ranks_as_threads_match_one_process() {
-    for (engine, train, batch, size) in [
-        (EngineKind::Stepped, 160, 20, 2),
+    for (what, engine, train, batch, size, edit) in [
+        ("plain", EngineKind::Stepped, 160, 20, 2, None),
         // 3 ranks, a last batch of one sample: two ranks have empty shares
-        (EngineKind::Stepped, 161, 8, 3),
-        (EngineKind::Exact, 96, 16, 2),
+        ("plain", EngineKind::Stepped, 161, 8, 3, None),
+        ("plain", EngineKind::Exact, 96, 16, 2, None),
+        // the targets' batch mean is the global batch's (gathered inside the engines)
+        (
+            "targets",
+            EngineKind::Stepped,
+            160,
+            20,
+            2,
+            Some(with_targets as fn(_) -> _),
+        ),
+        (
+            "targets",
+            EngineKind::Stepped,
+            161,
+            8,
+            3,
+            Some(with_targets),
+        ),
+        ("targets", EngineKind::Exact, 96, 16, 2, Some(with_targets)),
+        // the dense stepped layers ([learn] taus)
+        (
+            "targets+taus",
+            EngineKind::Stepped,
+            100,
+            20,
+            2,
+            Some(|mut c: TrainConfig| {
+                c.learn.taus = true;
+                with_targets(c)
+            }),
+        ),
     ] {
+        let engine_name = format!("{engine:?} {what}");
         let dir = tempfile::tempdir().unwrap();
-        let c = config(engine, train, batch);
+        let base = config(engine, train, batch);
+        let c = edit.map_or_else(|| base.clone(), |f| f(base.clone()));
+        if edit.is_some() {
+            // the edit changes the run (else this case could not fail)
+            let mut plain = Trainer::new(base).unwrap();
+            plain.run(&dir.path().join("plain"), &mut |_| {}).unwrap();
+            let mut edited = Trainer::new(c.clone()).unwrap();
+            edited.run(&dir.path().join("edited"), &mut |_| {}).unwrap();
+            assert!(max_rel(&plain, &edited) > 1e-6, "{engine_name}");
+        }
         let mut one = Trainer::new(c.clone()).unwrap();
         one.run(&dir.path().join("one"), &mut |_| {}).unwrap();
         let ranks = train_ranks(dir.path(), &c, size);
@@ -129,7 +182,7 @@ fn ranks_as_threads_match_one_process() {
             assert_eq!(r.history().len(), ranks[0].history().len());
         }
         let d = max_rel(&one, &ranks[0]);
-        assert!(d <= 1e-12, "{engine:?}, {size} ranks: {d:e}");
+        assert!(d <= 1e-12, "{engine_name}, {size} ranks: {d:e}");
         for (a, b) in one.history().iter().zip(ranks[0].history()) {
             assert_eq!(
                 (a.train_acc, a.val_acc, a.test_acc),
