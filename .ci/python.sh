@@ -11,9 +11,9 @@ trap 'rm -rf "$venv"' EXIT
 start=$(date +%s)
 "$python" -m venv "$venv"
 # torch first (the default PyPI wheel, used on the CPU), then the package itself; nir,
-# snntorch, norse and rockpool for the NIR tests (test_nir*.py), tonic for the conversion snippet
-# of docs/data.md (test_tonic.py).
-"$venv/bin/python" -m pip install --quiet torch numpy pytest nir snntorch norse rockpool tonic
+# snntorch, norse, rockpool, spyx and jaxsnn for the NIR tests (test_nir*.py; spyx and jaxsnn
+# bring jax), tonic for the conversion snippet of docs/data.md (test_tonic.py).
+"$venv/bin/python" -m pip install --quiet torch numpy pytest nir snntorch norse rockpool spyx jaxsnn tonic
 echo "python.sh: dependencies installed after $(( $(date +%s) - start )) s"
 # The one documented install command (builds the abi3 wheel with maturin, in release mode).
 "$venv/bin/python" -m pip install --quiet "$root"
