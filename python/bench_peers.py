@@ -84,8 +84,9 @@ def snntorch_pass():
         cur = torch.nn.functional.linear(spikes, w)
         syn, mem = lif.init_synaptic()
         out = []
-        for t in range(cur.shape[0]):
-            spk, syn, mem = lif(cur[t], syn, mem)
+        # unbind, not cur[t]: the backward of T selections would fill T full-size tensors
+        for ct in cur.unbind(0):
+            spk, syn, mem = lif(ct, syn, mem)
             out.append(spk)
         (torch.stack(out) * g).sum().backward()
         return w.grad

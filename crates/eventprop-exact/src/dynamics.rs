@@ -452,6 +452,40 @@ mod tests {
         }
     }
 
+    /// The rule the recurrent forward's `predict` skips the search by: from `u < theta`
+    /// with `I < theta` (`theta > 0`) no crossing follows, on any horizon — checked against
+    /// the search itself, with currents up to rounding distance below `theta`.
+    #[test]
+    fn no_crossing_from_below_with_the_current_below_threshold() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for trial in 0..20000 {
+            let a = 1.0 / rng.random_range(1e-3..30e-3);
+            let b = if trial % 3 == 0 {
+                a
+            } else {
+                1.0 / rng.random_range(1e-3..30e-3)
+            };
+            let theta = rng.random_range(0.05..3.0);
+            let k = Kinetics {
+                a,
+                b,
+                theta,
+                reset: 0.0,
+            };
+            let u0 = theta * rng.random_range(-2.0..1.0);
+            let i0 = match trial % 4 {
+                0 => theta * (1.0 - f64::EPSILON * rng.random_range(1.0..8.0)),
+                _ => theta * rng.random_range(-3.0..1.0),
+            };
+            if !(u0 < theta && i0 < theta) {
+                continue;
+            }
+            let delta = rng.random_range(1e-4..1.0);
+            assert_eq!(k.first_crossing(u0, i0, delta), None, "{k:?} {u0} {i0} {delta}");
+        }
+    }
+
     #[test]
     fn crossing_search_agrees_with_dense_sampling() {
         use rand::{Rng, SeedableRng};
