@@ -116,6 +116,18 @@ pub struct ChipSettings {
     pub interpolation: Interpolation,
     /// Grid step `k` reads membrane samples at `k dt + shift` (s).
     pub shift: f64,
+    /// The chip's neurons: hidden + output neurons at most this ([`input::check_resources`]).
+    #[serde(default = "default_neurons")]
+    pub neurons: usize,
+    /// Synapse rows that reach a neuron: a neuron takes at most `input_rows / 2` signed
+    /// inputs ([`input::ROWS_PER_INPUT`]); event data are binned onto them ([`input`]).
+    #[serde(default = "default_input_rows")]
+    pub input_rows: usize,
+    /// Event data run on the mock this many times faster than their own time (their
+    /// times, time step and time constants divided by it); Yin-Yang is defined on the
+    /// chip's time scale and the ideal chip has no clock.
+    #[serde(default = "default_speedup")]
+    pub speedup: f64,
     /// The mock's non-idealities.
     pub mock: mock::MockConfig,
     /// A calibration measured before (`eventprop chip calibrate --out FILE`, the CLI's
@@ -124,19 +136,6 @@ pub struct ChipSettings {
     /// non-idealities and network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<calibrate::Calibration>,
-    /// The chip's neurons: hidden + output neurons at most this ([`input::check_resources`]).
-    #[serde(default = "default_neurons")]
-    pub neurons: usize,
-    /// Synapse rows that reach a neuron: a neuron takes at most `input_rows /
-    /// `[`input::ROWS_PER_INPUT`] signed inputs; event data are binned onto them
-    /// ([`input`]).
-    #[serde(default = "default_input_rows")]
-    pub input_rows: usize,
-    /// Event data run on the mock this many times faster than their own time (their
-    /// times, time step and time constants divided by it); Yin-Yang is defined on the
-    /// chip's time scale and the ideal chip has no clock.
-    #[serde(default = "default_speedup")]
-    pub speedup: f64,
 }
 
 fn default_neurons() -> usize {

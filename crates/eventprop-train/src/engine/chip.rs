@@ -16,6 +16,12 @@
 //! the ideal chip trains bit for bit as the stepped engine's default (fused) path. The
 //! trainer clamps the weights to [`Engine::weight_limit`] (the chip's largest level) after
 //! every update.
+//!
+//! Event data: the network must fit the chip's modelled resources
+//! ([`eventprop_chip::input::check_resources`]; the trainer has binned the channels,
+//! `events.channel_bin`); per batch the input keeps one event per row and grid step
+//! ([`eventprop_chip::input::InputMap`], counted in [`ChipStats::input`]), and the mock
+//! runs it `chip.speedup` times faster (times, `dt` and time constants divided).
 
 use ndarray::Array2;
 
@@ -82,7 +88,8 @@ impl ChipEngine {
     ///
     /// # Errors
     /// [`Error::Invalid`] for settings the stepped engine refuses, an invalid chip config,
-    /// or a failed calibration.
+    /// a network beyond the chip's resources (naming `events.channel_bin`,
+    /// `network.hidden` or `chip.input_rows`), or a failed calibration.
     pub fn new(config: &EngineSettings) -> Result<Self> {
         let cs = &config.chip;
         cs.validate_resources()?;
