@@ -897,7 +897,7 @@ fn hil_on_event_data_runs_the_mock_on_its_time_scale_and_counts_the_input() {
         .unwrap();
     let last = spikes[0].iter().map(|s| s.time).fold(0.0, f64::max);
     assert!(
-        spikes[0].len() > 0 && last > 1e-3 && last < t.config().t_sim(),
+        !spikes[0].is_empty() && last > 1e-3 && last < t.config().t_sim(),
         "{last}"
     );
 }
