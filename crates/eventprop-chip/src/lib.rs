@@ -42,6 +42,7 @@
 pub mod calibrate;
 pub mod error;
 pub mod ideal;
+pub mod input;
 pub mod mapping;
 pub mod mock;
 pub mod record_file;
@@ -115,6 +116,18 @@ pub struct ChipSettings {
     pub interpolation: Interpolation,
     /// Grid step `k` reads membrane samples at `k dt + shift` (s).
     pub shift: f64,
+    /// The chip's neurons: hidden + output neurons at most this ([`input::check_resources`]).
+    #[serde(default = "default_neurons")]
+    pub neurons: usize,
+    /// Synapse rows that reach a neuron: a neuron takes at most `input_rows / 2` signed
+    /// inputs ([`input::ROWS_PER_INPUT`]); event data are binned onto them ([`input`]).
+    #[serde(default = "default_input_rows")]
+    pub input_rows: usize,
+    /// Event data run on the mock this many times faster than their own time (their
+    /// times, time step and time constants divided by it); Yin-Yang is defined on the
+    /// chip's time scale and the ideal chip has no clock.
+    #[serde(default = "default_speedup")]
+    pub speedup: f64,
     /// The mock's non-idealities.
     pub mock: mock::MockConfig,
     /// A calibration measured before (`eventprop chip calibrate --out FILE`, the CLI's
@@ -125,9 +138,54 @@ pub struct ChipSettings {
     pub calibration: Option<calibrate::Calibration>,
 }
 
+fn default_neurons() -> usize {
+    input::DEFAULT_NEURONS
+}
+
+fn default_input_rows() -> usize {
+    input::DEFAULT_INPUT_ROWS
+}
+
+fn default_speedup() -> f64 {
+    input::DEFAULT_SPEEDUP
+}
+
+impl ChipSettings {
+    /// Checks the resource and time-scale keys (`neurons`, `input_rows` ≥ 1 and at most
+    /// 2^20; `speedup` in [1e-3, 1e9]).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the key.
+    pub fn validate_resources(&self) -> Result<()> {
+        for (name, v) in [
+            ("chip.neurons", self.neurons),
+            ("chip.input_rows", self.input_rows),
+        ] {
+            if !(1..=1 << 20).contains(&v) {
+                return Err(Error::invalid(name, "1 to 2^20", v));
+            }
+        }
+        if self.input_rows < input::ROWS_PER_INPUT {
+            return Err(Error::invalid(
+                "chip.input_rows",
+                format!("at least {} (one signed input)", input::ROWS_PER_INPUT),
+                self.input_rows,
+            ));
+        }
+        if !(self.speedup.is_finite() && (1e-3..=1e9).contains(&self.speedup)) {
+            return Err(Error::invalid(
+                "chip.speedup",
+                "in [1e-3, 1e9]",
+                self.speedup,
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ChipSettings {
     /// The mock with its default non-idealities, chip seed 0, calibrated at start, linear
-    /// interpolation, no shift.
+    /// interpolation, no shift; BrainScaleS-2's resources ([`input`]).
     fn default() -> Self {
         Self {
             kind: ChipKind::Mock,
@@ -137,6 +195,9 @@ impl Default for ChipSettings {
             shift: 0.0,
             mock: mock::MockConfig::default(),
             calibration: None,
+            neurons: input::DEFAULT_NEURONS,
+            input_rows: input::DEFAULT_INPUT_ROWS,
+            speedup: input::DEFAULT_SPEEDUP,
         }
     }
 }

@@ -35,14 +35,7 @@ enum TaskCmd {
     #[command(allow_negative_numbers = true)]
     Yinyang(Box<TaskArgs<YinYangData>>),
     /// Train on spike-event files (SHD/SSC HDF5, event `.npz`).
-    // The chip engine runs Yin-Yang only: its flags are not listed here (and refused).
-    #[command(
-        allow_negative_numbers = true,
-        mut_arg("chip", |a| a.hide(true)),
-        mut_arg("chip_seed", |a| a.hide(true)),
-        mut_arg("chip_config", |a| a.hide(true)),
-        mut_arg("chip_calibration", |a| a.hide(true))
-    )]
+    #[command(allow_negative_numbers = true)]
     Events(Box<TaskArgs<EventData>>),
 }
 
@@ -133,6 +126,12 @@ struct Settings {
     #[arg(long, value_name = "S", value_parser = seed_arg)]
     #[serde(rename = "chip.seed")]
     chip_seed: Option<u64>,
+    /// Synapse rows that reach a chip neuron (default 256, a BrainScaleS-2 hemisphere; two
+    /// per signed input): the chip refuses networks with more inputs per neuron, and event
+    /// channels are binned onto them (chip engine only).
+    #[arg(long, value_name = "N")]
+    #[serde(rename = "chip.input_rows")]
+    chip_input_rows: Option<usize>,
     /// Seed of initialisation and shuffling.
     #[arg(long, value_parser = seed_arg)]
     seed: Option<u64>,
@@ -433,6 +432,12 @@ struct EventData {
     #[arg(long)]
     #[serde(rename = "events.classes")]
     classes: Option<usize>,
+    /// Channel binning: channel c feeds input c / N (neighbouring channels merged), for
+    /// every engine (default: with `--chip` the smallest bin that fits the chip's synapse
+    /// rows, `chip.input_rows`; else 1).
+    #[arg(long, value_name = "N")]
+    #[serde(rename = "events.channel_bin")]
+    channel_bin: Option<usize>,
     /// Delay-line input: feed each channel this many times, copy k delayed by k ×
     /// `--delay-line-spacing` (the network gets channels × N inputs; default 1 = off).
     #[arg(long, value_name = "N")]
@@ -488,6 +493,7 @@ fn flag_of(key: &str) -> String {
         "encoding.dt" | "events.dt" => "dt",
         "chip.kind" => "chip",
         "chip.seed" => "chip_seed",
+        "chip.input_rows" => "chip_input_rows",
         "learn.taus" => "train_taus",
         "learn.threshold" => "train_threshold",
         "reg.upper_rate" => "reg_upper_rate",
@@ -1010,6 +1016,20 @@ fn train_task<D: clap::Args>(
         d.validation.len(),
         d.test.len()
     );
+    if c.engine == EngineKind::Chip && c.task == Task::Events {
+        let hidden: usize = spec.hidden.iter().sum();
+        eprintln!(
+            "chip: channels binned by {} onto {} inputs ({} of the chip's {} synapse rows, 2 per signed input); {} of its {} neurons; {} chip, times / {} on the mock",
+            c.events.channel_bin.unwrap_or(1),
+            spec.n_in,
+            spec.n_in * eventprop_train::chip::input::ROWS_PER_INPUT,
+            c.chip.input_rows,
+            hidden + spec.n_out,
+            c.chip.neurons,
+            c.chip.kind,
+            c.chip.speedup
+        );
+    }
     for w in eventprop_train::trainer::data_warnings(c, d) {
         eprintln!("warning: {w}");
     }
@@ -1109,9 +1129,11 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
                 "--data-seed, --size: only for Yin-Yang runs (an event run is evaluated on --data)"
             );
         }
-        let set =
+        let mut set =
             eventprop_train::events::read_event_file(path, cfg.events.channels, cfg.events.classes)
                 .context("--data")?;
+        // the run's channel binning: the network's inputs
+        eventprop_train::trainer::bin_event_channels(cfg, &mut set);
         let (past, first) = eventprop_train::trainer::events_past_window(cfg, &set);
         if let Some((b, t)) = first {
             let total: usize = set.samples.iter().map(Vec::len).sum();
@@ -1166,6 +1188,20 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             )?;
             let engine = ChipEngine::new(&chip_cfg.engine_settings()).context("--chip")?;
             print_calibration(&engine, &chip_cfg, args.chip_calibration.as_deref());
+            if let Some(map) = engine.input_map() {
+                let refs: Vec<&[eventprop_train::data::Spike]> =
+                    set.samples.iter().map(Vec::as_slice).collect();
+                let (_, st) = map.map_batch(&refs);
+                println!(
+                    "{}",
+                    input_line(
+                        &st,
+                        chip_cfg.events.channel_bin.unwrap_or(1),
+                        map.rows,
+                        &chip_cfg.chip
+                    )
+                );
+            }
             let e = eventprop_train::trainer::evaluate(
                 &engine,
                 trainer.weights(),
@@ -1188,6 +1224,24 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     println!("epochs trained: {}", trainer.epochs_done());
     Ok(())
 }
+/// The line that tells how event inputs went onto the chip: the binning, the rows used of
+/// the chip's, and what the per-row limit merged and the window dropped.
+pub(crate) fn input_line(
+    st: &eventprop_train::chip::input::InputStats,
+    bin: usize,
+    inputs: usize,
+    chip: &eventprop_train::chip::ChipSettings,
+) -> String {
+    format!(
+        "chip input: channels binned by {bin} onto {inputs} inputs ({} of the chip's {} synapse rows, 2 per signed input); {} events, {} merged (one event per row and step), {} dropped (outside the window)",
+        inputs * eventprop_train::chip::input::ROWS_PER_INPUT,
+        chip.input_rows,
+        st.events,
+        st.merged,
+        st.dropped
+    )
+}
+
 /// Prints one epoch's summary line (`n_train`: training samples per epoch, for the
 /// samples/s of the training pass).
 fn print_epoch(m: &metrics::EpochMetrics, epochs: usize, n_train: usize) {
@@ -1206,6 +1260,12 @@ fn print_epoch(m: &metrics::EpochMetrics, epochs: usize, n_train: usize) {
         n_train as f64 / m.train_seconds.max(1e-9),
         m.hidden_spikes_per_sample
     );
+    if let Some(st) = m.chip.as_ref().and_then(|c| c.input.as_ref()) {
+        println!(
+            "  chip input (training): {} events, {} merged (one event per synapse row and step), {} dropped (outside the window)",
+            st.events, st.merged, st.dropped
+        );
+    }
     if let Some(a) = &m.augment {
         println!(
             "  augmentation: {} samples, {} blended, {} events dropped (left the window), {} (left the channels)",

@@ -179,6 +179,14 @@ pub struct EventSettings {
     /// Delay between successive copies of the delay line (s).
     #[serde(default = "default_delay_line_spacing")]
     pub delay_line_spacing: f64,
+    /// Channel binning: channel `c` is input `c / channel_bin` (neighbouring channels
+    /// merged; the network has `ceil(channels / channel_bin)` inputs per delay-line copy),
+    /// for every engine, so that software trains on the input a chip gets. Absent: taken
+    /// when the run starts (and stored): with the chip engine the smallest bin that fits
+    /// the chip's synapse rows (`chip.input_rows`,
+    /// [`eventprop_chip::input::channel_bin_for`]), else 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_bin: Option<usize>,
 }
 
 fn one() -> usize {
@@ -201,6 +209,7 @@ impl Default for EventSettings {
             val_fraction: 0.1,
             delay_line: 1,
             delay_line_spacing: default_delay_line_spacing(),
+            channel_bin: None,
         }
     }
 }
@@ -259,6 +268,15 @@ impl EventSettings {
                     "events.delay_line",
                     "channels × copies that fit a 32-bit neuron index",
                     format!("{c} × {}", self.delay_line),
+                ));
+            }
+        }
+        if let Some(b) = self.channel_bin {
+            if !(1..=u32::MAX as usize).contains(&b) {
+                return Err(Error::invalid(
+                    "events.channel_bin",
+                    "1 to 2^32 - 1 channels per input",
+                    b,
                 ));
             }
         }
@@ -341,7 +359,7 @@ impl DataFiles {
 }
 
 /// Keys (full paths) that may be absent from a complete config (optional settings).
-const OPTIONAL_KEYS: [&str; 13] = [
+const OPTIONAL_KEYS: [&str; 14] = [
     "optim.weight_clip",
     "chip.calibration",
     "loss.tau_w",
@@ -352,6 +370,7 @@ const OPTIONAL_KEYS: [&str; 13] = [
     "events.t_max",
     "events.channels",
     "events.classes",
+    "events.channel_bin",
     "init.hidden_std",
     "init.readout_mean",
     "init.readout_std",
@@ -681,6 +700,7 @@ impl TrainConfig {
         // the mock's own values (its bounds against the time grid are checked where a chip
         // engine is built: they depend on the grid it runs)
         self.chip.mock.validate()?;
+        self.chip.validate_resources()?;
         // the hidden neurons every engine runs: finite, taus > 0, threshold above the leak
         // and the reset (else a neuron fires at every step without input, forever)
         let lif = eventprop_core::Lif {
@@ -817,7 +837,7 @@ impl TrainConfig {
         }
         let channels = match self.task {
             Task::Yinyang => Some(yinyang::N_INPUTS),
-            Task::Events => self.events.channels,
+            Task::Events => self.events.channels.map(|_| self.input_channels()),
         };
         let n = self.augment.channel_shift;
         if let Some(c) = channels.filter(|&c| n >= c) {
@@ -943,11 +963,23 @@ impl TrainConfig {
         let (n_in, n_out) = match self.task {
             Task::Yinyang => (yinyang::N_INPUTS, yinyang::N_CLASSES),
             Task::Events => (
-                self.events.channels.unwrap_or(0) * self.events.delay_line.max(1),
+                self.input_channels() * self.events.delay_line.max(1),
                 self.events.classes.unwrap_or(0),
             ),
         };
         self.network.spec(n_in, n_out, spiking, self.learn)
+    }
+
+    /// The event data's channels after binning (`events.channel_bin`, 1 when absent): the
+    /// inputs per delay-line copy (0 while the channels are not yet known; Yin-Yang: 5).
+    pub fn input_channels(&self) -> usize {
+        match self.task {
+            Task::Yinyang => yinyang::N_INPUTS,
+            Task::Events => eventprop_chip::input::binned_channels(
+                self.events.channels.unwrap_or(0),
+                self.events.channel_bin.unwrap_or(1),
+            ),
+        }
     }
 
     /// What the engine is built from: the network, the time grid, the batch sizes and the
@@ -968,7 +1000,7 @@ impl TrainConfig {
             chip: self.chip.clone(),
             delay_line: (self.task == Task::Events && self.events.delay_line > 1).then(|| {
                 DelayLine {
-                    channels: self.events.channels.unwrap_or(0),
+                    channels: self.input_channels(),
                     copies: self.events.delay_line,
                     spacing: self.events.delay_line_spacing,
                     t_sim: self.t_sim(),

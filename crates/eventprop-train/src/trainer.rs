@@ -321,6 +321,21 @@ pub fn load_events(config: &mut TrainConfig) -> Result<RunData> {
     })?;
     config.events.channels.get_or_insert(sizes.channels);
     config.events.classes.get_or_insert(sizes.classes);
+    if config.events.channel_bin.is_none() {
+        let bin = if config.engine == crate::EngineKind::Chip {
+            eventprop_chip::input::channel_bin_for(
+                config.events.channels.unwrap_or(sizes.channels),
+                config.chip.input_rows,
+            )?
+        } else {
+            1
+        };
+        config.events.channel_bin = Some(bin);
+    }
+    let mut data = data;
+    bin_event_channels(config, &mut data.train);
+    bin_event_channels(config, &mut data.validation);
+    bin_event_channels(config, &mut data.test);
     if config.events.t_max.is_none() {
         let steps = (sizes.last_event / ev.dt).round() + 1.0;
         if steps < 2.0 && sizes.last_event > 0.0 && config.engine != crate::EngineKind::Exact {
@@ -349,6 +364,15 @@ pub fn load_events(config: &mut TrainConfig) -> Result<RunData> {
         ));
     }
     Ok(data)
+}
+
+/// Bins the channels of `set` as `config` says (`events.channel_bin`, nothing when absent
+/// or 1): channel `c` becomes input `c / channel_bin`
+/// ([`eventprop_chip::input::bin_channels`]).
+pub fn bin_event_channels(config: &TrainConfig, set: &mut SpikeSet) {
+    if let Some(b) = config.events.channel_bin {
+        eventprop_chip::input::bin_channels(&mut set.samples, b);
+    }
 }
 
 /// The events of `set` that fall outside the grid of `config` (stepped and chip engines:
@@ -426,7 +450,8 @@ pub fn data_warnings(config: &TrainConfig, data: &RunData) -> Vec<String> {
 /// input channels carry an event in the training, validation and test sets): the mark of a
 /// stray unit index, which widens the input layer to that index.
 fn sparse_channels(config: &TrainConfig, sets: [&SpikeSet; 3]) -> Option<String> {
-    let channels = config.events.channels?;
+    config.events.channels?;
+    let channels = config.input_channels();
     if channels < 100 {
         return None;
     }

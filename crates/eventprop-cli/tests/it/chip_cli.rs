@@ -468,3 +468,125 @@ fn chip_record_writes_a_recording_that_chip_map_reads() {
     let e = one_line_error(&run(&["chip", "record", "--chip", "mock", "--size", "0"]));
     assert!(e.contains("--size: expected 1 to 100000, got 0"), "{e}");
 }
+
+/// `train events --chip mock` on a generated timing task (64 channels binned by 2 onto 32
+/// inputs): it reports the binning and the input counts, stores them in `metrics.json`,
+/// and `eval --data … --chip` deploys the checkpoint on both chips; a network beyond the
+/// chip's rows is one error line naming the setting.
+#[test]
+fn event_data_train_on_the_mock_and_eval_on_both_chips() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for (file, samples, seed) in [("train.npz", "60", "1"), ("test.npz", "30", "2")] {
+        ok(&run(&[
+            "data",
+            "timing",
+            "--out",
+            &p(file),
+            "--samples",
+            samples,
+            "--seed",
+            seed,
+            "--channels",
+            "64",
+            "--classes",
+            "3",
+            "--duration",
+            "0.03",
+            "--events-per-sample",
+            "640",
+            "--jitter",
+            "1e-3",
+        ]));
+    }
+    let hil = p("hil");
+    let o = run(&[
+        "train",
+        "events",
+        "--train",
+        &p("train.npz"),
+        "--test",
+        &p("test.npz"),
+        "--chip",
+        "mock",
+        "--chip-seed",
+        "2",
+        "--channel-bin",
+        "2",
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        &hil,
+    ]);
+    let out = ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "chip: channels binned by 2 onto 32 inputs (64 of the chip's 256 synapse rows"
+        ),
+        "{err}"
+    );
+    // 54 training samples (10 % of 60 held out) × 640 events
+    let counts = line(&out, "  chip input (training): ");
+    assert!(counts.starts_with("34560 events, "), "{counts}");
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("hil/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let input = &metrics[0]["chip"]["input"];
+    assert_eq!(input["events"], 34560, "{metrics}");
+    // two channels per row, 10 events each in 30 steps of 1 ms: some share a step
+    let merged = input["merged"].as_u64().unwrap();
+    assert!(merged > 0);
+    assert!(counts.contains(&format!("{merged} merged")), "{counts}");
+    let ck = format!("{hil}/checkpoint.safetensors");
+    for chip in ["mock", "ideal"] {
+        let out = ok(&run(&[
+            "eval",
+            "--checkpoint",
+            &ck,
+            "--data",
+            &p("test.npz"),
+            "--chip",
+            chip,
+            "--threads",
+            "1",
+        ]));
+        // the test file: 30 samples × 640 events, binned as the run was
+        let l = line(&out, "chip input: channels binned by 2 onto 32 inputs");
+        assert!(l.contains("; 19200 events, "), "{l}");
+        assert!(line(&out, "samples: ").starts_with("30 (file "), "{out}");
+        assert!(out.contains(&format!("{chip} chip")), "{out}");
+    }
+    // 64 channels unbinned on 32 rows (16 signed inputs): refused, naming the setting
+    let e = one_line_error(&run(&[
+        "train",
+        "events",
+        "--train",
+        &p("train.npz"),
+        "--chip",
+        "ideal",
+        "--channel-bin",
+        "1",
+        "--chip-input-rows",
+        "32",
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        &p("bad"),
+    ]));
+    assert!(
+        e.starts_with("error: events.channel_bin: expected at most 16 inputs per neuron (chip.input_rows = 32")
+            && e.contains("bin the channels by 4")
+            && e.ends_with("got 64 inputs to the first layer"),
+        "{e}"
+    );
+}

@@ -507,21 +507,24 @@ fn optimiser_flags_set_the_optim_section_and_early_stopping_ends_the_run() {
     assert!(e.contains("optim.weight_decay") && e.contains("-1"), "{e}");
 }
 
-/// `train events --help` lists no chip flags (the chip engine runs Yin-Yang only; they
-/// are still refused), `train yinyang --help` does.
+/// Both tasks list the chip flags (the chip engine runs Yin-Yang and event data); only
+/// `train events` lists the channel binning.
 #[test]
 fn help_lists_only_the_flags_that_apply() {
     let help = |task: &str| ok(&run(&["train", task, "--help"]));
     let events = help("events");
-    assert!(!events.contains("--chip"), "{events}");
+    assert!(
+        events.contains("--chip ") && events.contains("--chip-config"),
+        "{events}"
+    );
+    assert!(events.contains("--channel-bin"), "{events}");
     assert!(events.contains("--patience"), "{events}");
     let yy = help("yinyang");
     assert!(
         yy.contains("--chip ") && yy.contains("--chip-config"),
         "{yy}"
     );
-    let o = run(&["train", "events", "--chip", "mock", "--train", "x.npz"]);
-    assert!(!o.status.success());
+    assert!(!yy.contains("--channel-bin"), "{yy}");
 }
 
 /// A software run's `config.toml` has no `[chip]` tables; it trains again as `--config`

@@ -16,6 +16,12 @@
 //! the ideal chip trains bit for bit as the stepped engine's default (fused) path. The
 //! trainer clamps the weights to [`Engine::weight_limit`] (the chip's largest level) after
 //! every update.
+//!
+//! Event data: the network must fit the chip's modelled resources
+//! ([`eventprop_chip::input::check_resources`]; the trainer has binned the channels,
+//! `events.channel_bin`); per batch the input keeps one event per row and grid step
+//! ([`eventprop_chip::input::InputMap`], counted in [`ChipStats::input`]), and the mock
+//! runs it `chip.speedup` times faster (times, `dt` and time constants divided).
 
 use ndarray::Array2;
 
@@ -25,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::loss::BatchCounts;
 use eventprop_chip::calibrate::{calibrate, Calibration};
 use eventprop_chip::ideal::IdealChip;
+use eventprop_chip::input::{on_chip_time, InputMap};
 use eventprop_chip::mock::MockChip;
 use eventprop_chip::{Chip, ChipKind, GridMap};
 use eventprop_core::spec::NetworkSpec;
@@ -68,6 +75,10 @@ pub struct ChipEngine {
     chip: Box<dyn Chip>,
     map: GridMap,
     calibration: Option<Calibration>,
+    /// Event data: one event per row and step, counted ([`InputMap`]).
+    input: Option<InputMap>,
+    /// Chip time = data time / `speedup` (the mock on event data; else 1).
+    speedup: f64,
 }
 
 impl ChipEngine {
@@ -78,16 +89,21 @@ impl ChipEngine {
     ///
     /// # Errors
     /// [`Error::Invalid`] for settings the stepped engine refuses, an invalid chip config,
-    /// or a failed calibration.
+    /// a network beyond the chip's resources (naming `events.channel_bin`,
+    /// `network.hidden` or `chip.input_rows`), or a failed calibration.
     pub fn new(config: &EngineSettings) -> Result<Self> {
-        if config.events {
-            // The mock's clock, CADC period and calibration are on the chip's µs scale.
-            return Err(Error::invalid(
-                "engine",
-                "stepped or exact for event data (the chip engine runs Yin-Yang networks)",
-                "chip",
-            ));
-        }
+        let cs = &config.chip;
+        cs.validate_resources()?;
+        eventprop_chip::input::check_resources(
+            &config.network,
+            cs.neurons,
+            cs.input_rows,
+            if config.events {
+                "events.channel_bin"
+            } else {
+                "chip.input_rows"
+            },
+        )?;
         let soft = SteppedEngine::with_path(config, SteppedPath::Fused)?;
         let spec = config.network.clone();
         let net = SteppedNetwork {
@@ -96,7 +112,6 @@ impl ChipEngine {
             discretization: config.stepped.discretization,
         };
         let steps = config.steps;
-        let cs = &config.chip;
         if let (ChipKind::Ideal, Some(_)) = (cs.kind, &cs.calibration) {
             return Err(Error::invalid(
                 "chip.calibration",
@@ -113,7 +128,13 @@ impl ChipEngine {
                 None,
             ),
             ChipKind::Mock => {
-                let mock = MockChip::new(spec, cs.mock.clone(), cs.seed, net.dt, steps)?;
+                // event data on the chip's time scale (Yin-Yang is defined on it)
+                let (spec, dt) = if config.events {
+                    (on_chip_time(&spec, cs.speedup), net.dt / cs.speedup)
+                } else {
+                    (spec, net.dt)
+                };
+                let mock = MockChip::new(spec, cs.mock.clone(), cs.seed, dt, steps)?;
                 if let Some(c) = cs.calibration {
                     if c.chip_seed != cs.seed {
                         return Err(Error::invalid(
@@ -137,13 +158,45 @@ impl ChipEngine {
             ..chip.grid_map()
         };
         map.validate()?;
+        let input = config.events.then_some(InputMap {
+            dt: config.dt,
+            steps,
+            rows: config.network.n_in,
+        });
+        let speedup = if config.events && cs.kind == ChipKind::Mock {
+            cs.speedup
+        } else {
+            1.0
+        };
         Ok(Self {
             net,
             soft,
             chip,
             map,
             calibration,
+            input,
+            speedup,
         })
+    }
+
+    /// The mapping of event inputs onto the chip's rows (event data only).
+    pub fn input_map(&self) -> Option<&InputMap> {
+        self.input.as_ref()
+    }
+
+    /// Input events in the chip's time (the data's divided by the speedup on the mock).
+    fn on_chip(&self, samples: &[Vec<Spike>]) -> Vec<Vec<Spike>> {
+        samples
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .map(|e| Spike {
+                        time: e.time / self.speedup,
+                        neuron: e.neuron,
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// The chip.
@@ -205,6 +258,9 @@ impl Engine for ChipEngine {
                         }
                         if let (Some(a), Some(b)) = (&mut t.chip, o.chip) {
                             a.mapping += b.mapping;
+                            if let Some(i) = b.input {
+                                *a.input.get_or_insert_with(Default::default) += i;
+                            }
                         }
                     }
                 }
@@ -217,7 +273,12 @@ impl Engine for ChipEngine {
     /// The hidden spikes as the chip recorded them (continuous times on the mock).
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
         let configured = self.chip.configure(weights)?;
-        let recording = self.chip.run(&configured, &[input])?;
+        let mapped = match &self.input {
+            Some(m) => m.map(input).0,
+            None => input.to_vec(),
+        };
+        let recording = self.chip.run(&configured, &[&self.on_chip(&[mapped])[0]])?;
+        let speedup = self.speedup;
         let n_hidden = self.net.spec.hidden.len();
         Ok(recording
             .layers
@@ -225,6 +286,9 @@ impl Engine for ChipEngine {
             .take(n_hidden)
             .map(|l| {
                 let mut s = l.spikes.into_iter().next().unwrap_or_default();
+                for e in &mut s {
+                    e.time *= speedup;
+                }
                 s.sort_by(|a, b| a.time.total_cmp(&b.time).then(a.neuron.cmp(&b.neuron)));
                 s
             })
@@ -244,8 +308,21 @@ impl ChipEngine {
         pass: Pass,
     ) -> Result<BatchOutcome> {
         let configured = self.chip.configure(weights)?;
-        let recording = self.chip.run(&configured, inputs)?;
-        self.run_recorded(weights, inputs, labels, pass, &configured, &recording)
+        let Some(map) = &self.input else {
+            let recording = self.chip.run(&configured, inputs)?;
+            return self.run_recorded(weights, inputs, labels, pass, &configured, &recording);
+        };
+        // event data: the chip and the host see the same input, one event per row and step
+        let (mapped, stats) = map.map_batch(inputs);
+        let chip_inputs = self.on_chip(&mapped);
+        let chip_refs: Vec<&[Spike]> = chip_inputs.iter().map(Vec::as_slice).collect();
+        let recording = self.chip.run(&configured, &chip_refs)?;
+        let refs: Vec<&[Spike]> = mapped.iter().map(Vec::as_slice).collect();
+        let mut o = self.run_recorded(weights, &refs, labels, pass, &configured, &recording)?;
+        if let Some(c) = &mut o.chip {
+            c.input = Some(stats);
+        }
+        Ok(o)
     }
 
     /// The host side of a batch: `recording` (the chip's run of `inputs` with `configured`,
@@ -307,6 +384,7 @@ impl ChipEngine {
             mapping: mapped.stats,
             saturated_weights: configured.saturated_weights as u64,
             total_weights: configured.total_weights as u64,
+            input: None,
         });
         Ok(o)
     }

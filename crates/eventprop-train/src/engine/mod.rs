@@ -231,6 +231,10 @@ pub struct ChipStats {
     pub saturated_weights: u64,
     /// Weights configured.
     pub total_weights: u64,
+    /// Input events offered to the chip, merged (a second event of a synapse row in a grid
+    /// step) and dropped (event data only, [`eventprop_chip::input::InputMap`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<eventprop_chip::input::InputStats>,
 }
 
 impl std::ops::AddAssign for ChipStats {
@@ -238,6 +242,9 @@ impl std::ops::AddAssign for ChipStats {
         self.mapping += o.mapping;
         self.saturated_weights += o.saturated_weights;
         self.total_weights += o.total_weights;
+        if let Some(b) = o.input {
+            *self.input.get_or_insert_with(Default::default) += b;
+        }
     }
 }
 

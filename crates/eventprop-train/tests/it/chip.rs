@@ -754,3 +754,150 @@ fn chip_crate_yinyang_network_is_the_chip_preset() {
     );
     assert_eq!(c.encoding, eventprop_data::yinyang::Encoding::default());
 }
+
+/// A small timing task as files: 48 channels, 4 classes, 10 events per channel in 50 ms
+/// (so that neighbouring channels binned by 2 share steps), train and test sharing the
+/// class templates.
+fn event_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use eventprop_train::timing::{timing_task, TimingTask};
+    let task = |samples, seed| TimingTask {
+        samples,
+        channels: 48,
+        classes: 4,
+        duration: 0.05,
+        events_per_sample: 480,
+        jitter: 2e-3,
+        noise_rate: 0.0,
+        task_seed: 5,
+        seed,
+    };
+    let (train, test) = (dir.join("train.npz"), dir.join("test.npz"));
+    eventprop_train::files::write_events(&train, &timing_task(&task(120, 1)).unwrap()).unwrap();
+    eventprop_train::files::write_events(&test, &timing_task(&task(40, 2)).unwrap()).unwrap();
+    (train, test)
+}
+
+fn events_config(
+    engine: EngineKind,
+    train: &std::path::Path,
+    test: &std::path::Path,
+) -> TrainConfig {
+    let mut c = TrainConfig::preset_for(eventprop_train::config::Task::Events, engine);
+    c.data.train = Some(train.to_path_buf());
+    c.data.test = Some(test.to_path_buf());
+    c.network.hidden = vec![32];
+    c.epochs = 2;
+    c.batch_size = 16;
+    c
+}
+
+#[test]
+fn event_data_on_the_ideal_chip_train_bit_identically_to_software_on_the_binned_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = event_files(dir.path());
+    let make = |engine| {
+        let mut c = events_config(engine, &train, &test);
+        c.chip.kind = ChipKind::Ideal;
+        c.events.channel_bin = Some(2);
+        // the software settings for both (the chip preset's readout regulariser differs)
+        c.loss = LossKind::MaxOverTime { reg: 4e-4 };
+        c
+    };
+    let mut soft = Trainer::new(make(EngineKind::Stepped)).unwrap();
+    let mut hil = Trainer::new(make(EngineKind::Chip)).unwrap();
+    // 48 channels binned by 2: 24 inputs on both
+    assert_eq!(soft.engine().spec().n_in, 24);
+    assert_eq!(hil.engine().spec().n_in, 24);
+    for _ in 0..2 {
+        soft.run_epoch(&mut |_| {}).unwrap();
+        let m = hil.run_epoch(&mut |_| {}).unwrap();
+        let c = m.chip.expect("chip stats in the metrics");
+        let input = c.input.expect("input stats for event data");
+        // every training event was offered: 108 training samples (10 % held out) × 480
+        assert_eq!(input.events, 108 * 480);
+        // two channels per row with 10 events each in 50 steps: some share a step
+        assert!(input.merged > 0, "{input:?}");
+        assert!(c.mapping.spikes > 0);
+    }
+    assert_eq!(soft.weights(), hil.weights());
+    assert_eq!(strip(soft.history()), strip(hil.history()));
+}
+
+#[test]
+fn the_chip_engine_bins_event_channels_onto_its_rows_by_default_and_refuses_what_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = event_files(dir.path());
+    // 16 synapse rows: 8 signed inputs, so 48 channels are binned by ceil(48 / 8) = 6
+    let mut c = events_config(EngineKind::Chip, &train, &test);
+    c.chip.kind = ChipKind::Ideal;
+    c.chip.input_rows = 16;
+    c.network.hidden = vec![8];
+    let t = Trainer::new(c.clone()).unwrap();
+    assert_eq!(t.config().events.channel_bin, Some(6));
+    assert_eq!(t.engine().spec().n_in, 8);
+    // software keeps every channel unless told
+    let s = Trainer::new(events_config(EngineKind::Stepped, &train, &test)).unwrap();
+    assert_eq!(s.config().events.channel_bin, Some(1));
+    assert_eq!(s.engine().spec().n_in, 48);
+    // a bin that leaves more inputs than the rows take: refused naming the setting
+    c.events.channel_bin = Some(2);
+    let e = Trainer::new(c.clone()).unwrap_err().to_string();
+    assert!(
+        e.starts_with(
+            "events.channel_bin: expected at most 8 inputs per neuron (chip.input_rows = 16"
+        ),
+        "{e}"
+    );
+    assert!(e.ends_with("got 24 inputs to the first layer"), "{e}");
+    // a hidden layer wider than the rows of the next layer
+    c.events.channel_bin = None;
+    c.network.hidden = vec![9];
+    let e = Trainer::new(c.clone()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("network.hidden: expected at most 8 inputs per neuron"),
+        "{e}"
+    );
+    // more neurons than the chip has
+    c.chip.input_rows = 256;
+    c.chip.neurons = 20;
+    c.network.hidden = vec![17];
+    let e = Trainer::new(c).unwrap_err().to_string();
+    assert!(
+        e.contains("hidden + output neurons at most chip.neurons = 20")
+            && e.ends_with("got 21 (17 hidden + 4 output)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn hil_on_event_data_runs_the_mock_on_its_time_scale_and_counts_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = event_files(dir.path());
+    let mut c = events_config(EngineKind::Chip, &train, &test);
+    c.events.channel_bin = Some(2);
+    c.epochs = 1;
+    let mut t = Trainer::new(c).unwrap();
+    let m = t.run_epoch(&mut |_| {}).unwrap();
+    let chip = m.chip.unwrap();
+    let input = chip.input.unwrap();
+    assert_eq!(input.events, 108 * 480);
+    assert_eq!(input.dropped, 0);
+    // the same count as the input mapping of the training set gives on its own
+    let map = eventprop_train::chip::input::InputMap {
+        dt: t.config().events.dt,
+        steps: t.config().steps(),
+        rows: 24,
+    };
+    let refs: Vec<&[Spike]> = t.data().train.samples.iter().map(Vec::as_slice).collect();
+    assert_eq!(map.map_batch(&refs).1, input);
+    // the mock's recorded hidden spikes come back in the data's time (ms, not µs)
+    let spikes = t
+        .engine()
+        .hidden_spikes(t.weights(), &t.data().train.samples[0])
+        .unwrap();
+    let last = spikes[0].iter().map(|s| s.time).fold(0.0, f64::max);
+    assert!(
+        !spikes[0].is_empty() && last > 1e-3 && last < t.config().t_sim(),
+        "{last}"
+    );
+}

@@ -125,7 +125,9 @@ fn sections_build_their_components() {
 /// earlier code. The move changed no value. Changed on purpose since: the `[events]`
 /// delay-line keys (every preset), and the event presets' loss (`sum_exp`, not on the
 /// chip), learning rate (5e-3) and lower rate target (1 spike, strength 1e-3), chosen over
-/// the generated task suite (docs/measurements.md, "Event defaults over the task suite").
+/// the generated task suite (docs/measurements.md, "Event defaults over the task suite"),
+/// and the chip's modelled resources (`[chip] neurons`, `input_rows`, `speedup`: event
+/// data on the chip, docs/hil.md).
 #[test]
 fn presets_are_those_of_the_struct_literals_they_replace() {
     use eventprop_train::config::Task;
