@@ -482,7 +482,11 @@ mod tests {
                 continue;
             }
             let delta = rng.random_range(1e-4..1.0);
-            assert_eq!(k.first_crossing(u0, i0, delta), None, "{k:?} {u0} {i0} {delta}");
+            assert_eq!(
+                k.first_crossing(u0, i0, delta),
+                None,
+                "{k:?} {u0} {i0} {delta}"
+            );
         }
     }
 

@@ -48,7 +48,9 @@ pub(super) const REGISTRATION: super::Registration = super::Registration {
     name: "chip",
     reads: &["chip", "stepped", "encoding.dt", "events.dt", "loss.reg"],
     preset: "[loss]\nreg = 4e-3\n",
-    events_preset: "[loss]\nkind = \"max_over_time\"\nreg = 4e-4\n",
+    // 128 hidden neurons: a hidden layer feeds the readout through 2 synapse rows per
+    // signed input, at most 128 of the chip's 256 rows (eventprop_chip::input)
+    events_preset: "[network]\nhidden = [128]\n[loss]\nkind = \"max_over_time\"\nreg = 4e-4\n",
     loss_defaults: |kind| {
         (kind == "max_over_time").then_some(crate::loss::LossKind::MaxOverTime { reg: 4e-3 })
     },

@@ -127,7 +127,8 @@ fn sections_build_their_components() {
 /// chip), learning rate (5e-3) and lower rate target (1 spike, strength 1e-3), chosen over
 /// the generated task suite (docs/measurements.md, "Event defaults over the task suite"),
 /// and the chip's modelled resources (`[chip] neurons`, `input_rows`, `speedup`: event
-/// data on the chip, docs/hil.md).
+/// data on the chip, docs/hil.md) with the chip's event preset of 128 hidden neurons (the
+/// most a hidden layer may have to feed the readout through the modelled synapse rows).
 #[test]
 fn presets_are_those_of_the_struct_literals_they_replace() {
     use eventprop_train::config::Task;
