@@ -347,6 +347,37 @@ impl Engine for SteppedEngine {
             })
             .collect())
     }
+
+    fn hidden_counts(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+    ) -> Result<Vec<Vec<usize>>> {
+        self.counts(weights, inputs)
+    }
+}
+
+impl SteppedEngine {
+    /// [`Engine::hidden_counts`]: on the fused path one batched forward of the hidden
+    /// layers (rows are independent in [`FusedLif`], so each row's spikes are those of
+    /// its sample alone; the output layer, which the counts do not need, is not run); on
+    /// the seed path per sample.
+    fn counts(&self, weights: &[Array2<f64>], inputs: &[&[Spike]]) -> Result<Vec<Vec<usize>>> {
+        if self.path != SteppedPath::Fused {
+            return super::per_sample_counts(self, weights, inputs);
+        }
+        let mut layers = self.take_layers()?;
+        let events = input_events(inputs, self.net.spec.n_in, self.steps, self.net.dt);
+        let out = self
+            .fused_hidden(&mut layers, weights, &events, None)
+            .map(|()| {
+                (0..inputs.len())
+                    .map(|b| layers.iter().map(|l| l.spikes().rows()[b].len()).collect())
+                    .collect()
+            });
+        self.put_layers(layers);
+        out
+    }
 }
 
 /// Loss, accuracy and (for [`Pass::Train`]) gradients of a forward `trace` of `net`: shared
@@ -466,14 +497,17 @@ impl SteppedEngine {
         }
     }
 
-    /// Forward of the fused path: hidden layers on events, the output layer dense.
-    fn fused_forward(
+    /// Forward of the fused path's hidden layers on events (their spikes are left in
+    /// `layers`), after the checks of the weights — the output weight's too, so that a
+    /// batch fails here exactly when [`SteppedEngine::fused_forward`] fails before its
+    /// output layer.
+    fn fused_hidden(
         &self,
         layers: &mut [FusedLif<f64>],
         weights: &[Array2<f64>],
         input: &EventBatch<f64>,
         hw: Option<&HwEvents<'_>>,
-    ) -> Result<FusedOutput> {
+    ) -> Result<()> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
         if spec.learn.any() {
@@ -509,10 +543,23 @@ impl SteppedEngine {
                 (Some(h), _) => rest[0].forward_hw(x, w.view(), &h.hidden[k])?,
             };
         }
-        let w_out = &weights[n_hidden];
-        if let Some(bad) = w_out.iter().find(|v| !v.is_finite()) {
+        if let Some(bad) = weights[n_hidden].iter().find(|v| !v.is_finite()) {
             return Err(Error::invalid("weight", "finite values", bad));
         }
+        Ok(())
+    }
+
+    /// Forward of the fused path: hidden layers on events, the output layer dense.
+    fn fused_forward(
+        &self,
+        layers: &mut [FusedLif<f64>],
+        weights: &[Array2<f64>],
+        input: &EventBatch<f64>,
+        hw: Option<&HwEvents<'_>>,
+    ) -> Result<FusedOutput> {
+        self.fused_hidden(layers, weights, input, hw)?;
+        let spec = &self.net.spec;
+        let w_out = &weights[spec.hidden.len()];
         let last = layers.last().map_or(input, |l| l.spikes());
         // The seed's event-driven synapse: y[t, b] = Σ_events x W[:, n], in event order.
         let k_out = spec.n_out;

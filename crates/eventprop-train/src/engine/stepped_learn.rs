@@ -343,6 +343,31 @@ impl Engine for SteppedLearnEngine {
             })
             .collect())
     }
+
+    /// The layers' parameters and delays are resolved once for the batch; each sample runs
+    /// [`Engine::hidden_spikes`]'s forward of the hidden layers (not the spiking output
+    /// layer, which the counts do not need), samples in parallel.
+    fn hidden_counts(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+    ) -> Result<Vec<Vec<usize>>> {
+        self.spec.check_weights(weights)?;
+        let params = self.spec.neuron_params(weights);
+        let delays = self.spec.delays(weights);
+        let layers = self.layers(weights, &params, delays.as_deref());
+        let hidden = &layers[..self.spec.hidden.len()];
+        inputs
+            .par_iter()
+            .map(|x| {
+                let r = self.forward_sample(hidden, x)?;
+                Ok(r.spikes[1..]
+                    .iter()
+                    .map(|z| z.iter().map(Vec::len).sum())
+                    .collect())
+            })
+            .collect()
+    }
 }
 
 impl SteppedLearnEngine {
