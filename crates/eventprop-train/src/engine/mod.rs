@@ -7,9 +7,9 @@
 //! * [`stepped::SteppedEngine`]: the seed's time-stepped function (`eventprop-core`), with
 //!   the seed or the corrected adjoint discretization; max-over-time or first-spike loss;
 //! * [`stepped_learn::SteppedLearnEngine`]: the stepped engine on dense layers when
-//!   delays, taus or a spiking output's thresholds are trained (`[learn]`; recurrence and
-//!   hidden thresholds run on the fused path of [`stepped::SteppedEngine`], and this engine
-//!   is its dense reference);
+//!   delays, or a spiking output's taus or thresholds, are trained (`[learn]`; recurrence
+//!   and hidden thresholds and taus run on the fused path of [`stepped::SteppedEngine`], and
+//!   this engine is its dense reference);
 //! * [`exact::ExactEngine`]: event-based simulation with exact spike times and the exact
 //!   adjoint (`eventprop-exact`); first-spike loss;
 //! * [`chip::ChipEngine`]: hardware in the loop — the forward on a chip

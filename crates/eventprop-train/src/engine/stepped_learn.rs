@@ -5,9 +5,9 @@
 //! spiking with the first-spike loss), samples run in parallel (rayon) and their gradients
 //! are summed in sample order, so results do not depend on the thread count.
 //!
-//! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for delays, trained
-//! taus or a spiking output's thresholds; a plain stepped run, and one with recurrence or
-//! hidden thresholds (integrator readout), runs on the fused layers of
+//! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for delays, or
+//! trained taus or thresholds with a spiking output; a plain stepped run, and one with
+//! recurrence or hidden thresholds and taus (integrator readout), runs on the fused layers of
 //! [`super::stepped::SteppedEngine`] (for which this engine, built directly, is the dense
 //! reference: `tests/it/stepped_recurrent.rs`).
 
