@@ -69,18 +69,16 @@ pub(crate) struct BackwardScratch<F> {
 struct TauTraces<F> {
     /// `P[s] = lambda_i[s] + decay_syn P[s+1]`.
     p: Vec<F>,
-    /// `Q[s] = lambda_v[s] + decay_syn Q[s+1]`.
-    q: Vec<F>,
+    /// `U[s] = lambda_v[s] - k_mem d[s+1] + decay_syn U[s+1]`, with `d = R` where the
+    /// neuron does not spike and 0 where it does (`Q - k_mem S` of the derivation).
+    u: Vec<F>,
     /// `R[s] = lambda_v[s] + decay_mem R[s+1]`, restarted where the neuron spikes at `s+1`.
     r: Vec<F>,
-    /// `S[s] = R[s+1] decay_syn S[s+1]`-driven: `S[s] = d[s+1] + decay_syn S[s+1]` with
-    /// `d = R` where the neuron does not spike, 0 where it does.
-    s: Vec<F>,
     /// The input current of one step, `y[e] = Σ x W^T[j, :]` (plus the recurrent rows).
     y: Vec<F>,
     /// `Σ_e y[e] P[e]` of the row.
     acc_syn: Vec<F>,
-    /// `Σ_e y[e] (Q[e] - k_mem S[e])` of the row.
+    /// `Σ_e y[e] U[e]` of the row.
     acc_i: Vec<F>,
     /// `Σ_{spikes at s} (reset - leak) R[s]` of the row.
     acc_v: Vec<F>,
@@ -90,9 +88,8 @@ impl<F: Real> TauTraces<F> {
     fn start(&mut self, n: usize) {
         for b in [
             &mut self.p,
-            &mut self.q,
+            &mut self.u,
             &mut self.r,
-            &mut self.s,
             &mut self.y,
             &mut self.acc_syn,
             &mut self.acc_i,
@@ -404,8 +401,7 @@ fn row_backward_in_blocks<F: Real>(
         if taus {
             // lambda is lambda[e] now: the traces of step e.
             trace_step(
-                &mut tr.p, &mut tr.q, &mut tr.r, &mut tr.s, lambda_v, lambda_i, decay_syn,
-                decay_mem,
+                &mut tr.p, &mut tr.u, &mut tr.r, lambda_v, lambda_i, decay_syn, decay_mem, k_mem,
             );
             let own = rec
                 .as_ref()
@@ -425,15 +421,7 @@ fn row_backward_in_blocks<F: Real>(
                         axpy(&mut tr.y, F::one(), &rt[m * n..(m + 1) * n]);
                     }
                 }
-                trace_acc(
-                    &mut tr.acc_syn,
-                    &mut tr.acc_i,
-                    &tr.y,
-                    &tr.p,
-                    &tr.q,
-                    &tr.s,
-                    k_mem,
-                );
+                trace_acc(&mut tr.acc_syn, &mut tr.acc_i, &tr.y, &tr.p, &tr.u);
             }
         }
         let r = row.input.range(e);
@@ -476,71 +464,46 @@ fn row_backward_in_blocks<F: Real>(
 }
 
 /// One reverse step of the time-constant traces, with `lambda` at step `e` and `R` already
-/// zeroed where the neuron spikes at `e + 1`: `S ← R + decay_syn S` (the old `R`, `R[e+1]`
-/// masked at spikes), then `R ← lambda_v + decay_mem R`, `P ← lambda_i + decay_syn P`, `Q ←
-/// lambda_v + decay_syn Q`.
+/// zeroed where the neuron spikes at `e + 1` (so `R` is `d[e+1]`): `U ← lambda_v - k_mem R
+/// + decay_syn U`, then `R ← lambda_v + decay_mem R`, `P ← lambda_i + decay_syn P`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn trace_step_body<F: Real>(
     p: &mut [F],
-    q: &mut [F],
+    u: &mut [F],
     r: &mut [F],
-    s: &mut [F],
     lambda_v: &[F],
     lambda_i: &[F],
     decay_syn: &[F],
     decay_mem: &[F],
+    k_mem: &[F],
 ) {
     let n = p.len();
-    let (q, r, s) = (&mut q[..n], &mut r[..n], &mut s[..n]);
+    let (u, r) = (&mut u[..n], &mut r[..n]);
     let (lambda_v, lambda_i) = (&lambda_v[..n], &lambda_i[..n]);
-    let (decay_syn, decay_mem) = (&decay_syn[..n], &decay_mem[..n]);
+    let (decay_syn, decay_mem, k_mem) = (&decay_syn[..n], &decay_mem[..n], &k_mem[..n]);
     for k in 0..n {
-        s[k] = r[k] + decay_syn[k] * s[k];
+        u[k] = (lambda_v[k] - k_mem[k] * r[k]) + decay_syn[k] * u[k];
         r[k] = lambda_v[k] + decay_mem[k] * r[k];
         p[k] = lambda_i[k] + decay_syn[k] * p[k];
-        q[k] = lambda_v[k] + decay_syn[k] * q[k];
     }
 }
 
 /// The time-constant sums of one step with input current `y`: `acc_syn += y P`, `acc_i +=
-/// y (Q - k_mem S)`.
+/// y U`.
 #[inline(always)]
-fn trace_acc_body<F: Real>(
-    acc_syn: &mut [F],
-    acc_i: &mut [F],
-    y: &[F],
-    p: &[F],
-    q: &[F],
-    s: &[F],
-    k_mem: &[F],
-) {
+fn trace_acc_body<F: Real>(acc_syn: &mut [F], acc_i: &mut [F], y: &[F], p: &[F], u: &[F]) {
     let n = acc_syn.len();
-    let (acc_i, y, p, q, s, k_mem) = (
-        &mut acc_i[..n],
-        &y[..n],
-        &p[..n],
-        &q[..n],
-        &s[..n],
-        &k_mem[..n],
-    );
+    let (acc_i, y, p, u) = (&mut acc_i[..n], &y[..n], &p[..n], &u[..n]);
     for k in 0..n {
         acc_syn[k] += y[k] * p[k];
-        acc_i[k] += y[k] * (q[k] - k_mem[k] * s[k]);
+        acc_i[k] += y[k] * u[k];
     }
 }
 
 dispatch! {
     /// [`trace_acc_body`], as wide as the CPU allows.
-    fn trace_acc(
-        acc_syn: &mut [F],
-        acc_i: &mut [F],
-        y: &[F],
-        p: &[F],
-        q: &[F],
-        s: &[F],
-        k_mem: &[F],
-    ) = trace_acc_body;
+    fn trace_acc(acc_syn: &mut [F], acc_i: &mut [F], y: &[F], p: &[F], u: &[F]) = trace_acc_body;
 }
 
 dispatch! {
@@ -548,13 +511,13 @@ dispatch! {
     #[allow(clippy::too_many_arguments)]
     fn trace_step(
         p: &mut [F],
-        q: &mut [F],
+        u: &mut [F],
         r: &mut [F],
-        s: &mut [F],
         lambda_v: &[F],
         lambda_i: &[F],
         decay_syn: &[F],
         decay_mem: &[F],
+        k_mem: &[F],
     ) = trace_step_body;
 }
 

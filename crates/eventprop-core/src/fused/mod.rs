@@ -35,14 +35,15 @@
 //! **Per-neuron parameters** ([`FusedLif::set_params`]) and their gradients: thresholds and
 //! reset at the spikes ([`FusedLif::grad_threshold`], [`FusedLif::grad_reset`]); time
 //! constants ([`FusedLif::set_tau_grads`], [`FusedLif::grad_tau_mem`],
-//! [`FusedLif::grad_tau_syn`]) from four auxiliary adjoint rows run backward with `lambda`
-//! — `P`, `Q` (decay `1 - k_syn`, driven by `lambda_i`, `lambda_v`), `R` (decay `1 -
-//! k_mem`, driven by `lambda_v`, restarted at the neuron's spikes) and `S` (decay `1 -
-//! k_syn`, driven by `R`) — which move [`crate::stepped::layer::SteppedLayer`]'s sums over
-//! steps of `lambda` times the state onto the input events (the current is linear in the
-//! inputs, the membrane too between spikes): `dL/dtau_syn = k_syn Σ_s y[s] P[s]`,
-//! `dL/dtau_mem = -k_mem (Σ_s y[s] (Q[s] - k_mem S[s]) - (reset - leak) Σ_{spikes} R)`,
-//! `y[s]` the input current of step `s`. No state of size `T` is kept (derivation:
+//! [`FusedLif::grad_tau_syn`]) from three auxiliary adjoint rows run backward with
+//! `lambda` — `P` (decay `1 - k_syn`, driven by `lambda_i`), `R` (decay `1 - k_mem`,
+//! driven by `lambda_v`, restarted at the neuron's spikes) and `U` (decay `1 - k_syn`,
+//! driven by `lambda_v - k_mem R`, `R` taken as 0 at a step where the neuron spikes) — which
+//! move [`crate::stepped::layer::SteppedLayer`]'s sums over steps of `lambda` times the
+//! state onto the input events (the current is linear in the inputs, the membrane too
+//! between spikes): `dL/dtau_syn = k_syn Σ_s y[s] P[s]`, `dL/dtau_mem = -k_mem (Σ_s y[s]
+//! U[s] - (reset - leak) Σ_{spikes} R)`, `y[s]` the input current of step `s`. No state of
+//! size `T` is kept (derivation:
 //! docs/stepped.md, "Time-constant gradients without stored state").
 //!
 //! # Shapes
@@ -270,7 +271,7 @@ impl<F: Real> FusedLif<F> {
 
     /// Whether the backward also computes `dL/dtau_syn` and `dL/dtau_mem` per neuron
     /// ([`FusedLif::grad_tau_syn`], [`FusedLif::grad_tau_mem`]; off by default: they cost
-    /// four more adjoint rows per step and a pass over each step's input events).
+    /// three more adjoint rows per step and a pass over each step's input events).
     pub fn set_tau_grads(&mut self, on: bool) {
         self.tau_grads = on;
     }
