@@ -335,9 +335,9 @@ struct Settings {
     grazing_floor: Option<f64>,
     /// Refuse settings whose estimated peak memory exceeds this (GiB; default 16). The
     /// estimate: stepped, steps × max(batch, eval batch) × (48 B × outputs + 12 B × hidden
-    /// neurons, also with --recurrent and --train-threshold) (8 B × steps × batch ×
-    /// neurons × (6 training, 4 evaluation) with --delays/--train-taus, trained thresholds of
-    /// a spiking output, and on a chip); exact, 40 B × max spikes per neuron ×
+    /// neurons, also with --recurrent, --train-threshold and --train-taus) (8 B × steps ×
+    /// batch × neurons × (6 training, 4 evaluation) with --delays, trained taus or
+    /// thresholds of a spiking output, and on a chip); exact, 40 B × max spikes per neuron ×
     /// neurons × threads; plus weights and data.
     #[arg(long, allow_hyphen_values = true, value_name = "GIB")]
     memory_limit_gib: Option<f64>,

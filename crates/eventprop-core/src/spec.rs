@@ -272,13 +272,13 @@ impl NetworkSpec {
 
     /// Whether the time-stepped engine runs this network on its fused, event-driven layers
     /// ([`crate::fused`]): with nothing beyond the feed-forward weights, recurrent weights,
-    /// and trained thresholds with the integrator readout (a spiking output layer's
-    /// thresholds have no fused gradient). Delays, trained time constants and trained
-    /// thresholds of a spiking output run on the dense
+    /// and trained thresholds and time constants with the integrator readout (a spiking
+    /// output layer's have no fused gradient). Delays, and trained time constants or
+    /// thresholds with a spiking output, run on the dense
     /// [`crate::stepped::layer::SteppedLayer`].
     pub fn fused_stepped(&self) -> bool {
         let spiking_out = matches!(self.readout, Readout::Spiking(_));
-        !(self.learn.delays || self.learn.taus || (self.learn.threshold && spiking_out))
+        !(self.learn.delays || ((self.learn.taus || self.learn.threshold) && spiking_out))
     }
 
     /// `(N_out, N_in)` of each weight matrix, input side first.

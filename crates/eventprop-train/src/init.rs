@@ -33,7 +33,6 @@ use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
 use crate::config::shuffle_seed;
 use crate::config::TrainConfig;
@@ -336,6 +335,7 @@ pub fn calibrate(
     let seed = config.seed;
     let t_sim = config.t_sim();
     let mean = config.network.hidden_init_mean;
+    let chunk = config.eval_batch_size.max(1);
     let weights_of =
         |hidden_std: &[f64], readout_mean: f64, readout_std: f64| -> Result<Vec<Array2<f64>>> {
             let mut inits: Vec<_> = hidden_std
@@ -372,14 +372,20 @@ pub fn calibrate(
             let mut stds = hidden_std.clone();
             stds[k] = s;
             let w = weights_of(&stds, readout_mean, readout_std)?;
-            // Samples in parallel; an integer sum does not depend on the thread count.
-            let counts: Result<Vec<usize>> = inputs
-                .par_iter()
-                .map(|x| Ok(engine.hidden_spikes(&w, x)?[k].len()))
-                .collect();
-            limited(
-                counts.map(|c| c.iter().sum::<usize>() as f64 / (samples as f64 * neurons * t_sim)),
-            )
+            // Batched forwards of the hidden layers (evaluation-sized batches); an integer
+            // sum does not depend on the batching or the thread count.
+            let mut spikes = 0usize;
+            let mut counted = Ok(());
+            for x in inputs.chunks(chunk) {
+                match engine.hidden_counts(&w, x) {
+                    Ok(c) => spikes += c.iter().map(|c| c[k]).sum::<usize>(),
+                    Err(e) => {
+                        counted = Err(e);
+                        break;
+                    }
+                }
+            }
+            limited(counted.map(|()| spikes as f64 / (samples as f64 * neurons * t_sim)))
         };
         let Found {
             scale: s,
@@ -427,7 +433,6 @@ pub fn calibrate(
         let eval = |rm: f64, rs: f64| -> Result<(f64, usize)> {
             let w = weights_of(&hidden_std, rm, rs)?;
             let (mut loss, mut silent) = (0.0, 0usize);
-            let chunk = config.eval_batch_size.max(1);
             for (x, y) in inputs.chunks(chunk).zip(labels.chunks(chunk)) {
                 let o = engine.run(&w, x, y, Pass::Eval)?;
                 loss += o.loss_sum;

@@ -868,7 +868,6 @@ impl Trainer {
     /// every epoch. An engine error of the probe (e.g. the exact engine's spike cap)
     /// skips the check.
     pub fn activity_warnings(&self, when: &str) -> Vec<String> {
-        use rayon::prelude::*;
         let (set, name) = if self.data.validation.is_empty() {
             (&self.data.train, "training")
         } else {
@@ -879,13 +878,8 @@ impl Trainer {
         if n == 0 || hidden.is_empty() {
             return Vec::new();
         }
-        let counts: Result<Vec<Vec<usize>>> = set.samples[..n]
-            .par_iter()
-            .map(|x| {
-                let layers = self.engine.hidden_spikes(&self.weights, x)?;
-                Ok(layers.iter().map(Vec::len).collect())
-            })
-            .collect();
+        let inputs: Vec<&[Spike]> = set.samples[..n].iter().map(Vec::as_slice).collect();
+        let counts = self.engine.hidden_counts(&self.weights, &inputs);
         let Ok(counts) = counts else {
             return Vec::new();
         };

@@ -55,12 +55,61 @@ pub(crate) struct BackwardScratch<F> {
     grad_threshold: Vec<F>,
     /// `dL/dreset` per neuron, summed over the group's rows.
     grad_reset: Vec<F>,
+    /// The time-constant traces of one row ([`TauTraces`]).
+    taus: TauTraces<F>,
+    /// `dL/dtau_syn` per neuron, summed over the group's rows.
+    grad_tau_syn: Vec<F>,
+    /// `dL/dtau_mem` per neuron, summed over the group's rows.
+    grad_tau_mem: Vec<F>,
+}
+
+/// The auxiliary adjoints of the time-constant gradients of one row (module docs of
+/// [`super`], DESIGN.md "Time-constant gradients on the fused path"), `N` values each.
+#[derive(Debug, Clone, Default)]
+struct TauTraces<F> {
+    /// `P[s] = lambda_i[s] + decay_syn P[s+1]`.
+    p: Vec<F>,
+    /// `U[s] = lambda_v[s] - k_mem d[s+1] + decay_syn U[s+1]`, with `d = R` where the
+    /// neuron does not spike and 0 where it does (`Q - k_mem S` of the derivation).
+    u: Vec<F>,
+    /// `R[s] = lambda_v[s] + decay_mem R[s+1]`, restarted where the neuron spikes at `s+1`.
+    r: Vec<F>,
+    /// The input current of one step, `y[e] = Σ x W^T[j, :]` (plus the recurrent rows).
+    y: Vec<F>,
+    /// `Σ_e y[e] P[e]` of the row.
+    acc_syn: Vec<F>,
+    /// `Σ_e y[e] U[e]` of the row.
+    acc_i: Vec<F>,
+    /// `Σ_{spikes at s} (reset - leak) R[s]` of the row.
+    acc_v: Vec<F>,
+}
+
+impl<F: Real> TauTraces<F> {
+    fn start(&mut self, n: usize) {
+        for b in [
+            &mut self.p,
+            &mut self.u,
+            &mut self.r,
+            &mut self.y,
+            &mut self.acc_syn,
+            &mut self.acc_i,
+            &mut self.acc_v,
+        ] {
+            b.clear();
+            b.resize(n, F::zero());
+        }
+    }
 }
 
 impl<F: Real> BackwardScratch<F> {
     /// Zeroes the group's parameter gradients (`n` each) before its first row.
     pub(crate) fn start_params(&mut self, n: usize) {
-        for b in [&mut self.grad_threshold, &mut self.grad_reset] {
+        for b in [
+            &mut self.grad_threshold,
+            &mut self.grad_reset,
+            &mut self.grad_tau_syn,
+            &mut self.grad_tau_mem,
+        ] {
             b.clear();
             b.resize(n, F::zero());
         }
@@ -71,6 +120,12 @@ impl<F: Real> BackwardScratch<F> {
         (&self.grad_threshold, &self.grad_reset)
     }
 
+    /// The group's `dL/dtau_syn` and `dL/dtau_mem` (after its rows' backward with the
+    /// time-constant gradients on; zeros otherwise).
+    pub(crate) fn tau_grads(&self) -> (&[F], &[F]) {
+        (&self.grad_tau_syn, &self.grad_tau_mem)
+    }
+
     fn fit(&mut self, n: usize, block: usize) {
         for b in [&mut self.lambda_v, &mut self.lambda_i, &mut self.g1] {
             b.resize(n, F::zero());
@@ -79,6 +134,8 @@ impl<F: Real> BackwardScratch<F> {
         // Keeps what the group's earlier rows accumulated ([`Self::start_params`] zeroes).
         self.grad_threshold.resize(n, F::zero());
         self.grad_reset.resize(n, F::zero());
+        self.grad_tau_syn.resize(n, F::zero());
+        self.grad_tau_mem.resize(n, F::zero());
     }
 }
 
@@ -222,9 +279,10 @@ pub(crate) fn row_backward<F: Real>(
     grad_wt: &mut [F],
     rec: Option<RowRecurrent<'_, F>>,
     grad_input: Option<&mut [F]>,
+    taus: bool,
 ) -> (GuardStats, bool) {
     let block = BLOCK_BYTES / (c.len().max(1) * std::mem::size_of::<F>());
-    row_backward_in_blocks(c, wt, row, steps, block, s, grad_wt, rec, grad_input)
+    row_backward_in_blocks(c, wt, row, steps, block, s, grad_wt, rec, grad_input, taus)
 }
 
 /// [`row_backward`] with the weight gradient flushed every `block` steps (any `block >=
@@ -241,6 +299,7 @@ fn row_backward_in_blocks<F: Real>(
     grad_wt: &mut [F],
     mut rec: Option<RowRecurrent<'_, F>>,
     mut grad_input: Option<&mut [F]>,
+    taus: bool,
 ) -> (GuardStats, bool) {
     let n = c.len();
     let mut stats = GuardStats::default();
@@ -259,7 +318,14 @@ fn row_backward_in_blocks<F: Real>(
         rec_grad: rg,
         grad_threshold: g_th,
         grad_reset: g_re,
+        taus: tr,
+        grad_tau_syn: g_ts,
+        grad_tau_mem: g_tm,
     } = s;
+    if taus {
+        tr.start(n);
+    }
+    let (decay_syn, k_mem) = (&c.decay_syn[..n], &c.k_mem[..n]);
     let (lambda_v, lambda_i) = (&mut lambda_v[..n], &mut lambda_i[..n]);
     lambda_v.fill(F::zero());
     lambda_i.fill(F::zero());
@@ -293,6 +359,15 @@ fn row_backward_in_blocks<F: Real>(
             }));
         }
         decay(lambda_v, lambda_i, k_syn, decay_mem);
+        if taus {
+            // The spikes of step t: their reset value's term, and R restarts there (v after
+            // the spike does not depend on v before it).
+            for p in row.spikes.range(t) {
+                let k = sp_idx[p] as usize;
+                tr.acc_v[k] += (reset[k] - leak[k]) * tr.r[k];
+                tr.r[k] = F::zero();
+            }
+        }
         for (q, p) in row.spikes.range(t).enumerate() {
             let k = sp_idx[p] as usize;
             let i_star = row.i_star[p];
@@ -323,6 +398,32 @@ fn row_backward_in_blocks<F: Real>(
             lambda_v[k] = jump * lambda_v[k] + out;
             g_th[k] -= tau_mem[k] * lambda_v[k];
         }
+        if taus {
+            // lambda is lambda[e] now: the traces of step e.
+            trace_step(
+                &mut tr.p, &mut tr.u, &mut tr.r, lambda_v, lambda_i, decay_syn, decay_mem, k_mem,
+            );
+            let own = rec
+                .as_ref()
+                .map(|r| (r.rt, row.spikes.range(e)))
+                .filter(|(_, o)| !o.is_empty());
+            let events = row.input.range(e);
+            if !events.is_empty() || own.is_some() {
+                tr.y.fill(F::zero());
+                let vals = row.input.values();
+                for p in events {
+                    let j = in_idx[p] as usize;
+                    axpy(&mut tr.y, vals[p], &wt[j * n..(j + 1) * n]);
+                }
+                if let Some((rt, own)) = own {
+                    for p in own {
+                        let m = sp_idx[p] as usize;
+                        axpy(&mut tr.y, F::one(), &rt[m * n..(m + 1) * n]);
+                    }
+                }
+                trace_acc(&mut tr.acc_syn, &mut tr.acc_i, &tr.y, &tr.p, &tr.u);
+            }
+        }
         let r = row.input.range(e);
         let own_in = rec.is_some() && !row.spikes.range(e).is_empty();
         if !r.is_empty() || own_in {
@@ -348,11 +449,76 @@ fn row_backward_in_blocks<F: Real>(
             hi = lo.saturating_sub(1);
         }
     }
+    if taus {
+        let (g_ts, g_tm) = (&mut g_ts[..n], &mut g_tm[..n]);
+        for k in 0..n {
+            g_ts[k] += k_syn[k] * tr.acc_syn[k];
+            g_tm[k] -= k_mem[k] * (tr.acc_i[k] - tr.acc_v[k]);
+        }
+    }
     let finite = lambda_v
         .iter()
         .chain(lambda_i.iter())
         .all(|l| l.is_finite());
     (stats, finite)
+}
+
+/// One reverse step of the time-constant traces, with `lambda` at step `e` and `R` already
+/// zeroed where the neuron spikes at `e + 1` (so `R` is `d[e+1]`): `U ← lambda_v - k_mem R
+/// + decay_syn U`, then `R ← lambda_v + decay_mem R`, `P ← lambda_i + decay_syn P`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn trace_step_body<F: Real>(
+    p: &mut [F],
+    u: &mut [F],
+    r: &mut [F],
+    lambda_v: &[F],
+    lambda_i: &[F],
+    decay_syn: &[F],
+    decay_mem: &[F],
+    k_mem: &[F],
+) {
+    let n = p.len();
+    let (u, r) = (&mut u[..n], &mut r[..n]);
+    let (lambda_v, lambda_i) = (&lambda_v[..n], &lambda_i[..n]);
+    let (decay_syn, decay_mem, k_mem) = (&decay_syn[..n], &decay_mem[..n], &k_mem[..n]);
+    for k in 0..n {
+        u[k] = (lambda_v[k] - k_mem[k] * r[k]) + decay_syn[k] * u[k];
+        r[k] = lambda_v[k] + decay_mem[k] * r[k];
+        p[k] = lambda_i[k] + decay_syn[k] * p[k];
+    }
+}
+
+/// The time-constant sums of one step with input current `y`: `acc_syn += y P`, `acc_i +=
+/// y U`.
+#[inline(always)]
+fn trace_acc_body<F: Real>(acc_syn: &mut [F], acc_i: &mut [F], y: &[F], p: &[F], u: &[F]) {
+    let n = acc_syn.len();
+    let (acc_i, y, p, u) = (&mut acc_i[..n], &y[..n], &p[..n], &u[..n]);
+    for k in 0..n {
+        acc_syn[k] += y[k] * p[k];
+        acc_i[k] += y[k] * u[k];
+    }
+}
+
+dispatch! {
+    /// [`trace_acc_body`], as wide as the CPU allows.
+    fn trace_acc(acc_syn: &mut [F], acc_i: &mut [F], y: &[F], p: &[F], u: &[F]) = trace_acc_body;
+}
+
+dispatch! {
+    /// [`trace_step_body`], as wide as the CPU allows.
+    #[allow(clippy::too_many_arguments)]
+    fn trace_step(
+        p: &mut [F],
+        u: &mut [F],
+        r: &mut [F],
+        lambda_v: &[F],
+        lambda_i: &[F],
+        decay_syn: &[F],
+        decay_mem: &[F],
+        k_mem: &[F],
+    ) = trace_step_body;
 }
 
 #[cfg(test)]
@@ -440,6 +606,7 @@ mod tests {
                         &mut gw,
                         rec,
                         Some(&mut gi),
+                        true,
                     );
                     assert!(ok);
                     (gw, gi, gr)

@@ -32,9 +32,19 @@
 //! own spikes are input events for the recurrent weight gradient. Nothing of size `T N`
 //! is kept: memory stays O(events + spikes) per row, plus one `(N, N)` partial per group.
 //!
-//! The structure leaves room for per-neuron parameters (already per neuron in
-//! [`Coefficients`]) and their gradients (sums over spikes and steps of the same
-//! `lambda`s).
+//! **Per-neuron parameters** ([`FusedLif::set_params`]) and their gradients: thresholds and
+//! reset at the spikes ([`FusedLif::grad_threshold`], [`FusedLif::grad_reset`]); time
+//! constants ([`FusedLif::set_tau_grads`], [`FusedLif::grad_tau_mem`],
+//! [`FusedLif::grad_tau_syn`]) from three auxiliary adjoint rows run backward with
+//! `lambda` — `P` (decay `1 - k_syn`, driven by `lambda_i`), `R` (decay `1 - k_mem`,
+//! driven by `lambda_v`, restarted at the neuron's spikes) and `U` (decay `1 - k_syn`,
+//! driven by `lambda_v - k_mem R`, `R` taken as 0 at a step where the neuron spikes) — which
+//! move [`crate::stepped::layer::SteppedLayer`]'s sums over steps of `lambda` times the
+//! state onto the input events (the current is linear in the inputs, the membrane too
+//! between spikes): `dL/dtau_syn = k_syn Σ_s y[s] P[s]`, `dL/dtau_mem = -k_mem (Σ_s y[s]
+//! U[s] - (reset - leak) Σ_{spikes} R)`, `y[s]` the input current of step `s`. No state of
+//! size `T` is kept (derivation:
+//! docs/stepped.md, "Time-constant gradients without stored state").
 //!
 //! # Shapes
 //! Input events: `B` rows of `T` steps, channels `< N_in`; weight `(N, N_in)`; output
@@ -150,6 +160,12 @@ pub struct FusedLif<F> {
     grad_threshold: Vec<F>,
     /// `dL/dreset` per neuron of the last backward (batch sum).
     grad_reset: Vec<F>,
+    /// Whether the backward computes the time-constant gradients.
+    tau_grads: bool,
+    /// `dL/dtau_syn` per neuron of the last backward (batch sum; empty when off).
+    grad_tau_syn: Vec<F>,
+    /// `dL/dtau_mem` per neuron of the last backward (batch sum; empty when off).
+    grad_tau_mem: Vec<F>,
     stamp: Option<Stamp>,
 }
 
@@ -200,6 +216,9 @@ impl<F: Real> FusedLif<F> {
             rec_partials: Vec::new(),
             grad_threshold: Vec::new(),
             grad_reset: Vec::new(),
+            tau_grads: false,
+            grad_tau_syn: Vec::new(),
+            grad_tau_mem: Vec::new(),
             stamp: None,
         })
     }
@@ -248,6 +267,28 @@ impl<F: Real> FusedLif<F> {
     /// lambda_v` before each spike's jump); `dL/dleak` is `-(dL/dthreshold + dL/dreset)`.
     pub fn grad_reset(&self) -> &[F] {
         &self.grad_reset
+    }
+
+    /// Whether the backward also computes `dL/dtau_syn` and `dL/dtau_mem` per neuron
+    /// ([`FusedLif::grad_tau_syn`], [`FusedLif::grad_tau_mem`]; off by default: they cost
+    /// three more adjoint rows per step and a pass over each step's input events).
+    pub fn set_tau_grads(&mut self, on: bool) {
+        self.tau_grads = on;
+    }
+
+    /// `dL/dtau_syn` per neuron from the last backward with [`FusedLif::set_tau_grads`]
+    /// on, summed over the batch (the sums of [`crate::stepped::layer::SteppedLayer`],
+    /// `(dt/tau_syn) Σ_t lambda_i[t-1] i[t]`, accumulated from auxiliary adjoints at the
+    /// input events: module docs); empty otherwise.
+    pub fn grad_tau_syn(&self) -> &[F] {
+        &self.grad_tau_syn
+    }
+
+    /// `dL/dtau_mem` per neuron from the last backward with [`FusedLif::set_tau_grads`]
+    /// on, summed over the batch (`-(dt/tau_mem) Σ_t lambda_v[t-1] (i[t] - (v[t-1] -
+    /// leak))` of [`crate::stepped::layer::SteppedLayer`]); empty otherwise.
+    pub fn grad_tau_mem(&self) -> &[F] {
+        &self.grad_tau_mem
     }
 
     /// Keeps the transpose `(N_in, N)` of `weight` (shape already checked) for the passes;
@@ -590,6 +631,7 @@ impl<F: Real> FusedLif<F> {
             false => (0..groups).map(|_| None).collect(),
         };
         let (c, wt, rt) = (&self.coefficients, &self.wt[..], &self.rt[..]);
+        let taus = self.tau_grads;
         let (stats, bad) = self
             .partials
             .par_iter_mut()
@@ -619,8 +661,17 @@ impl<F: Real> FusedLif<F> {
                         rt,
                         grad_rt: &mut rp[..],
                     });
-                    let (s, ok) =
-                        row_backward(c, wt, &row, steps, scratch, partial, rec, gi.as_deref_mut());
+                    let (s, ok) = row_backward(
+                        c,
+                        wt,
+                        &row,
+                        steps,
+                        scratch,
+                        partial,
+                        rec,
+                        gi.as_deref_mut(),
+                        taus,
+                    );
                     stats += s;
                     if !ok && bad.is_none() {
                         bad = Some(b);
@@ -673,6 +724,21 @@ impl<F: Real> FusedLif<F> {
             }
             for (a, &v) in self.grad_reset.iter_mut().zip(re) {
                 *a += v;
+            }
+        }
+        self.grad_tau_syn.clear();
+        self.grad_tau_mem.clear();
+        if taus {
+            self.grad_tau_syn.resize(n, F::zero());
+            self.grad_tau_mem.resize(n, F::zero());
+            for scratch in &self.bwd[..groups] {
+                let (ts, tm) = scratch.tau_grads();
+                for (a, &v) in self.grad_tau_syn.iter_mut().zip(ts) {
+                    *a += v;
+                }
+                for (a, &v) in self.grad_tau_mem.iter_mut().zip(tm) {
+                    *a += v;
+                }
             }
         }
         if let Some(gr) = grad_recurrent {

@@ -1,5 +1,6 @@
 //! The fused layer with recurrent weights (`FusedLif::forward_recurrent` /
-//! `backward_recurrent`, and the threshold and reset gradients of every fused layer)
+//! `backward_recurrent`, and the threshold, reset and time-constant gradients of every
+//! fused layer)
 //! against the dense time-stepped layer
 //! (`eventprop_core::stepped::SteppedLayer`, `Corrected` adjoint, 2 T N state).
 //!
@@ -69,15 +70,14 @@ fn lists(x: &Array3<f64>, b: usize) -> Vec<Vec<u32>> {
 }
 
 /// What both layers give: spikes `(T, B, N)`, `dL/dW`, `dL/dR` (batch sums), the input
-/// gradient `(T, B, N_in)` (at the input events), `dL/dthreshold` and `dL/dreset` (batch
-/// sums).
+/// gradient `(T, B, N_in)` (at the input events), `dL/dthreshold`, `dL/dreset`,
+/// `dL/dtau_syn` and `dL/dtau_mem` (batch sums).
 type Out = (
     Array3<f64>,
     Array2<f64>,
     Array2<f64>,
     Array3<f64>,
-    Vec<f64>,
-    Vec<f64>,
+    [Vec<f64>; 4],
 );
 
 /// The dense reference.
@@ -96,7 +96,7 @@ fn dense(c: &Case) -> Out {
     let mut gw = Array2::zeros((n, n_in));
     let mut gr = Array2::zeros((n, n));
     let mut gx = Array3::zeros((t, b, n_in));
-    let (mut gth, mut gre) = (vec![0.0; n], vec![0.0; n]);
+    let mut gp = [vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]];
     for bi in 0..b {
         let input = lists(&c.x, bi);
         let run = layer.forward(&input).unwrap();
@@ -111,12 +111,17 @@ fn dense(c: &Case) -> Out {
         gw += &g.w;
         gr += g.r.as_ref().unwrap();
         gx.index_axis_mut(Axis(1), bi).assign(&g.input);
-        for k in 0..n {
-            gth[k] += g.params.threshold[k];
-            gre[k] += g.params.reset[k];
+        let p = &g.params;
+        for (sum, v) in gp
+            .iter_mut()
+            .zip([&p.threshold, &p.reset, &p.tau_syn, &p.tau_mem])
+        {
+            for (a, &b) in sum.iter_mut().zip(v) {
+                *a += b;
+            }
         }
     }
-    (z, gw, gr, gx, gth, gre)
+    (z, gw, gr, gx, gp)
 }
 
 /// The fused layer in f64.
@@ -124,6 +129,7 @@ fn fused(c: &Case) -> Out {
     let n = c.w.nrows();
     let input = EventBatch::from_dense(c.x.view()).unwrap();
     let mut layer = FusedLif::new(&c.params, n, 1e-6, Discretization::Corrected).unwrap();
+    layer.set_tau_grads(true);
     let spikes = layer
         .forward_recurrent(&input, c.w.view(), c.r.view())
         .unwrap()
@@ -147,8 +153,12 @@ fn fused(c: &Case) -> Out {
         gw,
         gr,
         gxd,
-        layer.grad_threshold().to_vec(),
-        layer.grad_reset().to_vec(),
+        [
+            layer.grad_threshold().to_vec(),
+            layer.grad_reset().to_vec(),
+            layer.grad_tau_syn().to_vec(),
+            layer.grad_tau_mem().to_vec(),
+        ],
     )
 }
 
@@ -162,8 +172,8 @@ fn recurrent_fused_layer_equals_the_dense_stepped_layer_in_f64() {
         (5, (200, 4, 8, 70), 0.3),
     ] {
         let c = random_case(seed, dims, r_scale);
-        let (z, gw, gr, gx, gth, gre) = fused(&c);
-        let (rz, rgw, rgr, rgx, rgth, rgre) = dense(&c);
+        let (z, gw, gr, gx, gp) = fused(&c);
+        let (rz, rgw, rgr, rgx, rgp) = dense(&c);
         assert_eq!(z, rz, "seed {seed}: spikes");
         if dims.3 > 1 {
             assert!(z.sum() > 10.0, "seed {seed}: the layer must spike");
@@ -187,9 +197,14 @@ fn recurrent_fused_layer_equals_the_dense_stepped_layer_in_f64() {
                 gx.as_slice().unwrap(),
                 rgx.as_slice().unwrap(),
             ),
-            ("dL/dthreshold", &gth, &rgth),
-            ("dL/dreset", &gre, &rgre),
+            ("dL/dthreshold", &gp[0], &rgp[0]),
+            ("dL/dreset", &gp[1], &rgp[1]),
+            ("dL/dtau_syn", &gp[2], &rgp[2]),
+            ("dL/dtau_mem", &gp[3], &rgp[3]),
         ] {
+            if dims.3 > 1 {
+                assert!(b.iter().any(|&v| v != 0.0), "seed {seed}: {what} is zero");
+            }
             let e = rel_max(a, b);
             assert!(e <= 1e-12, "seed {seed}: {what} off by {e:e}");
         }
@@ -226,7 +241,8 @@ fn recurrent_fused_layer_agrees_in_f32() {
     }
 }
 
-/// Same bits with 1, 2 and 3 threads, and on a second call with reused buffers.
+/// Same bits with 1, 2 and 3 threads, and on a second call with reused buffers (the
+/// weight, recurrent, input and time-constant gradients).
 #[test]
 fn recurrent_fused_layer_is_deterministic_across_threads_and_calls() {
     let c = random_case(7, (80, 21, 9, 13), 0.8);
@@ -234,6 +250,7 @@ fn recurrent_fused_layer_is_deterministic_across_threads_and_calls() {
     let run = |threads: usize| {
         eventprop_testkit::with_threads(threads, || {
             let mut layer = FusedLif::new(&c.params, 13, 1e-6, Discretization::Corrected).unwrap();
+            layer.set_tau_grads(true);
             let mut out = Vec::new();
             for _ in 0..2 {
                 let gs = layer
@@ -247,6 +264,9 @@ fn recurrent_fused_layer_is_deterministic_across_threads_and_calls() {
                 layer
                     .backward_recurrent(&input, &gs, &mut gw, &mut gr, Some(&mut gx))
                     .unwrap();
+                // The time-constant gradients as two more rows.
+                gx.push(layer.grad_tau_syn().to_vec());
+                gx.push(layer.grad_tau_mem().to_vec());
                 out.push((gw, gr, gx));
             }
             assert_eq!(out[0], out[1]);

@@ -296,6 +296,30 @@ impl Engine for ChipEngine {
             })
             .collect())
     }
+
+    /// One configuration of the chip for the batch (not one per sample), then the chip's
+    /// run of the batch in chunks of `EVAL_CHUNK` (100) samples (a sample's recording depends on
+    /// the chip, the configuration and the sample only, not on the batch it runs in).
+    fn hidden_counts(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+    ) -> Result<Vec<Vec<usize>>> {
+        let configured = self.chip.configure(weights)?;
+        let n_hidden = self.net.spec.hidden.len();
+        let mut counts = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(EVAL_CHUNK) {
+            let recording = self.chip.run(&configured, chunk)?;
+            let layers = &recording.layers[..n_hidden.min(recording.layers.len())];
+            counts.extend((0..chunk.len()).map(|b| {
+                layers
+                    .iter()
+                    .map(|l| l.spikes.get(b).map_or(0, Vec::len))
+                    .collect::<Vec<usize>>()
+            }));
+        }
+        Ok(counts)
+    }
 }
 
 /// Samples per chunk of an evaluation batch.

@@ -92,6 +92,16 @@ impl Engine for DelayLined {
         self.inner.hidden_spikes(weights, &self.line.expand(input))
     }
 
+    fn hidden_counts(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+    ) -> Result<Vec<Vec<usize>>> {
+        let expanded: Vec<Vec<Spike>> = inputs.iter().map(|x| self.line.expand(x)).collect();
+        let views: Vec<&[Spike]> = expanded.iter().map(Vec::as_slice).collect();
+        self.inner.hidden_counts(weights, &views)
+    }
+
     fn weight_limit(&self) -> Option<f64> {
         self.inner.weight_limit()
     }

@@ -15,6 +15,7 @@ use eventprop_exact::{
     ReadoutIntegral, SolverConfig, TimeWeight,
 };
 use ndarray::Array2;
+use rayon::prelude::*;
 
 use super::{BatchOutcome, Engine, EngineKind, EngineSettings, Pass};
 use crate::error::{Error, Result};
@@ -360,5 +361,23 @@ impl Engine for ExactEngine {
         Ok((1..=self.spec.hidden.len())
             .map(|k| trace.spikes(k).to_vec())
             .collect())
+    }
+
+    /// The network is built once for the batch (not once per sample); each sample's
+    /// event simulation is [`Engine::hidden_spikes`]'s, samples in parallel.
+    fn hidden_counts(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+    ) -> Result<Vec<Vec<usize>>> {
+        let (net, _) = self.network(weights)?;
+        let n_hidden = self.spec.hidden.len();
+        inputs
+            .par_iter()
+            .map(|x| {
+                let trace = net.forward(x, self.t_max, &self.solver)?;
+                Ok((1..=n_hidden).map(|k| trace.spikes(k).len()).collect())
+            })
+            .collect()
     }
 }

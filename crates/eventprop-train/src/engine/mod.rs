@@ -7,9 +7,9 @@
 //! * [`stepped::SteppedEngine`]: the seed's time-stepped function (`eventprop-core`), with
 //!   the seed or the corrected adjoint discretization; max-over-time or first-spike loss;
 //! * [`stepped_learn::SteppedLearnEngine`]: the stepped engine on dense layers when
-//!   delays, taus or a spiking output's thresholds are trained (`[learn]`; recurrence and
-//!   hidden thresholds run on the fused path of [`stepped::SteppedEngine`], and this engine
-//!   is its dense reference);
+//!   delays, or a spiking output's taus or thresholds, are trained (`[learn]`; recurrence
+//!   and hidden thresholds and taus run on the fused path of [`stepped::SteppedEngine`], and
+//!   this engine is its dense reference);
 //! * [`exact::ExactEngine`]: event-based simulation with exact spike times and the exact
 //!   adjoint (`eventprop-exact`); first-spike loss;
 //! * [`chip::ChipEngine`]: hardware in the loop — the forward on a chip
@@ -300,11 +300,55 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// As [`Engine::run`].
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>>;
 
+    /// The spike count of every hidden layer (in order) for each of `inputs`:
+    /// `counts[b][k]` is the number of spikes [`Engine::hidden_spikes`] reports for
+    /// `inputs[b]` in layer `k` (samples are independent, so the counts are the same). What
+    /// the data-calibrated initialisation and the activity watchdog measure.
+    ///
+    /// The default runs [`Engine::hidden_spikes`] per sample (samples in parallel); the
+    /// engines override it with a batched forward of the hidden layers (without the output
+    /// layer where the hidden layers do not depend on it), which runs once per batch what
+    /// the per-sample path runs once per sample (weight set-up, the layers' buffers).
+    ///
+    /// # Errors
+    /// As [`Engine::hidden_spikes`] for any of the samples.
+    fn hidden_counts(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+    ) -> Result<Vec<Vec<usize>>> {
+        per_sample_counts(self, weights, inputs)
+    }
+
     /// The largest weight magnitude the engine can apply (a chip's largest level); the
     /// trainer clamps the weights to it after every update. `None`: unbounded.
     fn weight_limit(&self) -> Option<f64> {
         None
     }
+}
+
+/// [`Engine::hidden_counts`] from [`Engine::hidden_spikes`], one sample at a time (samples
+/// in parallel; the counts are integers, so they do not depend on the thread count): the
+/// trait's default, and the reference of the engines' batched versions.
+///
+/// # Errors
+/// As [`Engine::hidden_spikes`].
+pub fn per_sample_counts<E: Engine + ?Sized>(
+    engine: &E,
+    weights: &[Array2<f64>],
+    inputs: &[&[Spike]],
+) -> Result<Vec<Vec<usize>>> {
+    use rayon::prelude::*;
+    inputs
+        .par_iter()
+        .map(|x| {
+            Ok(engine
+                .hidden_spikes(weights, x)?
+                .iter()
+                .map(Vec::len)
+                .collect())
+        })
+        .collect()
 }
 
 /// The engine `settings` ask for, from the engine's registration (the trainer builds it

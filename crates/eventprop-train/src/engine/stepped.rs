@@ -17,9 +17,10 @@
 //!
 //! With recurrent hidden layers (`[learn] recurrent`) the fused path runs them with
 //! [`FusedLif::forward_recurrent`] / [`FusedLif::backward_recurrent`], and with trained
-//! thresholds (`[learn] threshold`, integrator readout) it sets each batch's thresholds
-//! ([`FusedLif::set_params`]) and reads their gradients ([`FusedLif::grad_threshold`]);
-//! the seed path has neither and refuses them. Their reference is the dense
+//! thresholds or time constants (`[learn] threshold`, `[learn] taus`, integrator readout)
+//! it sets each batch's parameters ([`FusedLif::set_params`]) and reads their gradients
+//! ([`FusedLif::grad_threshold`], [`FusedLif::grad_tau_mem`], [`FusedLif::grad_tau_syn`]);
+//! the seed path has none of them and refuses them. Their reference is the dense
 //! [`super::stepped_learn::SteppedLearnEngine`], checked in `tests/it/stepped_recurrent.rs`.
 
 use std::sync::Mutex;
@@ -38,7 +39,7 @@ use eventprop_core::{LifParams, NeuronParams, Param};
 use eventprop_data::{rasterize, Spike};
 
 /// The stepped engine in the registry ([`super::EngineKind::Stepped`]): the common preset,
-/// the fused path (for delays, trained taus and a spiking output's thresholds the dense
+/// the fused path (for delays, and a spiking output's trained taus or thresholds, the dense
 /// layers of [`super::stepped_learn::SteppedLearnEngine`]).
 pub(super) const REGISTRATION: super::Registration = super::Registration {
     name: "stepped",
@@ -48,8 +49,8 @@ pub(super) const REGISTRATION: super::Registration = super::Registration {
     loss_defaults: |_| None,
     memory,
     build: |s| {
-        // Recurrence and trained hidden thresholds run on the fused layers; delays, trained
-        // taus and a spiking output's thresholds on the dense stepped layers.
+        // Recurrence and trained hidden thresholds and taus run on the fused layers; delays
+        // and a spiking output's trained taus or thresholds on the dense stepped layers.
         Ok(if !s.network.fused_stepped() {
             Box::new(super::stepped_learn::SteppedLearnEngine::new(s)?)
         } else {
@@ -134,9 +135,9 @@ impl SteppedEngine {
         if !spec.fused_stepped() {
             return Err(Error::invalid(
                 "learn",
-                "recurrent weights or thresholds with the integrator readout on the fused \
-                 stepped engine (delays, taus and a spiking output's thresholds run on the \
-                 dense stepped layers)",
+                "recurrent weights, or thresholds and taus with the integrator readout, on \
+                 the fused stepped engine (delays and a spiking output's taus or thresholds \
+                 run on the dense stepped layers)",
                 format!("{:?}", spec.learn),
             ));
         }
@@ -357,6 +358,37 @@ impl Engine for SteppedEngine {
             })
             .collect())
     }
+
+    fn hidden_counts(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+    ) -> Result<Vec<Vec<usize>>> {
+        self.counts(weights, inputs)
+    }
+}
+
+impl SteppedEngine {
+    /// [`Engine::hidden_counts`]: on the fused path one batched forward of the hidden
+    /// layers (rows are independent in [`FusedLif`], so each row's spikes are those of
+    /// its sample alone; the output layer, which the counts do not need, is not run); on
+    /// the seed path per sample.
+    fn counts(&self, weights: &[Array2<f64>], inputs: &[&[Spike]]) -> Result<Vec<Vec<usize>>> {
+        if self.path != SteppedPath::Fused {
+            return super::per_sample_counts(self, weights, inputs);
+        }
+        let mut layers = self.take_layers()?;
+        let events = input_events(inputs, self.net.spec.n_in, self.steps, self.net.dt);
+        let out = self
+            .fused_hidden(&mut layers, weights, &events, None)
+            .map(|()| {
+                (0..inputs.len())
+                    .map(|b| layers.iter().map(|l| l.spikes().rows()[b].len()).collect())
+                    .collect()
+            });
+        self.put_layers(layers);
+        out
+    }
 }
 
 /// Loss, accuracy and (for [`Pass::Train`]) gradients of a forward `trace` of `net`: shared
@@ -484,14 +516,17 @@ impl SteppedEngine {
         }
     }
 
-    /// Forward of the fused path: hidden layers on events, the output layer dense.
-    fn fused_forward(
+    /// Forward of the fused path's hidden layers on events (their spikes are left in
+    /// `layers`), after the checks of the weights — the output weight's too, so that a
+    /// batch fails here exactly when [`SteppedEngine::fused_forward`] fails before its
+    /// output layer.
+    fn fused_hidden(
         &self,
         layers: &mut [FusedLif<f64>],
         weights: &[Array2<f64>],
         input: &EventBatch<f64>,
         hw: Option<&HwEvents<'_>>,
-    ) -> Result<FusedOutput> {
+    ) -> Result<()> {
         let spec = &self.net.spec;
         let n_hidden = spec.hidden.len();
         if spec.learn.any() {
@@ -503,9 +538,10 @@ impl SteppedEngine {
                 ));
             }
             spec.check_weights(weights)?;
-            if spec.learn.threshold {
-                // This batch's trained thresholds (per neuron).
+            if spec.learn.threshold || spec.learn.taus {
+                // This batch's trained thresholds and time constants (per neuron).
                 for (layer, p) in layers.iter_mut().zip(spec.neuron_params(weights)) {
+                    layer.set_tau_grads(spec.learn.taus);
                     layer.set_params(&LifParams {
                         leak: Param::PerNeuron(p.leak),
                         reset: Param::PerNeuron(p.reset),
@@ -527,10 +563,23 @@ impl SteppedEngine {
                 (Some(h), _) => rest[0].forward_hw(x, w.view(), &h.hidden[k])?,
             };
         }
-        let w_out = &weights[n_hidden];
-        if let Some(bad) = w_out.iter().find(|v| !v.is_finite()) {
+        if let Some(bad) = weights[n_hidden].iter().find(|v| !v.is_finite()) {
             return Err(Error::invalid("weight", "finite values", bad));
         }
+        Ok(())
+    }
+
+    /// Forward of the fused path: hidden layers on events, the output layer dense.
+    fn fused_forward(
+        &self,
+        layers: &mut [FusedLif<f64>],
+        weights: &[Array2<f64>],
+        input: &EventBatch<f64>,
+        hw: Option<&HwEvents<'_>>,
+    ) -> Result<FusedOutput> {
+        self.fused_hidden(layers, weights, input, hw)?;
+        let spec = &self.net.spec;
+        let w_out = &weights[spec.hidden.len()];
         let last = layers.last().map_or(input, |l| l.spikes());
         // The seed's event-driven synapse: y[t, b] = Σ_events x W[:, n], in event order.
         let k_out = spec.n_out;
@@ -748,16 +797,20 @@ impl SteppedEngine {
                 }
             };
             grads.push(gw);
-            if spec.learn.threshold {
+            if spec.learn.threshold || spec.learn.taus {
                 let l = &rest[0];
                 let (th, re) = (l.grad_threshold().to_vec(), l.grad_reset().to_vec());
                 let n = th.len();
+                let tau = |g: &[f64]| match spec.learn.taus {
+                    true => g.to_vec(),
+                    false => vec![0.0; n],
+                };
                 param_grads.push(NeuronParams {
                     leak: th.iter().zip(&re).map(|(a, b)| -(a + b)).collect(),
                     reset: re,
                     threshold: th,
-                    tau_syn: vec![0.0; n],
-                    tau_mem: vec![0.0; n],
+                    tau_syn: tau(l.grad_tau_syn()),
+                    tau_mem: tau(l.grad_tau_mem()),
                 });
             }
             if k > 0 {

@@ -5,9 +5,9 @@
 //! spiking with the first-spike loss), samples run in parallel (rayon) and their gradients
 //! are summed in sample order, so results do not depend on the thread count.
 //!
-//! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for delays, trained
-//! taus or a spiking output's thresholds; a plain stepped run, and one with recurrence or
-//! hidden thresholds (integrator readout), runs on the fused layers of
+//! Used by [`super::build`] for `engine = "stepped"` when `[learn]` asks for delays, or
+//! trained taus or thresholds with a spiking output; a plain stepped run, and one with
+//! recurrence or hidden thresholds and taus (integrator readout), runs on the fused layers of
 //! [`super::stepped::SteppedEngine`] (for which this engine, built directly, is the dense
 //! reference: `tests/it/stepped_recurrent.rs`).
 
@@ -353,6 +353,31 @@ impl Engine for SteppedLearnEngine {
                     .collect()
             })
             .collect())
+    }
+
+    /// The layers' parameters and delays are resolved once for the batch; each sample runs
+    /// [`Engine::hidden_spikes`]'s forward of the hidden layers (not the spiking output
+    /// layer, which the counts do not need), samples in parallel.
+    fn hidden_counts(
+        &self,
+        weights: &[Array2<f64>],
+        inputs: &[&[Spike]],
+    ) -> Result<Vec<Vec<usize>>> {
+        self.spec.check_weights(weights)?;
+        let params = self.spec.neuron_params(weights);
+        let delays = self.spec.delays(weights);
+        let layers = self.layers(weights, &params, delays.as_deref());
+        let hidden = &layers[..self.spec.hidden.len()];
+        inputs
+            .par_iter()
+            .map(|x| {
+                let r = self.forward_sample(hidden, x)?;
+                Ok(r.spikes[1..]
+                    .iter()
+                    .map(|z| z.iter().map(Vec::len).sum())
+                    .collect())
+            })
+            .collect()
     }
 }
 

@@ -7,6 +7,7 @@ mod collective;
 mod delay_line;
 mod events;
 mod files;
+mod hidden_counts;
 mod init;
 mod learn;
 mod loss_shaping;

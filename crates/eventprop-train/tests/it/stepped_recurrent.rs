@@ -55,9 +55,25 @@ const BOTH: Learn = Learn {
     threshold: true,
 };
 
+const TAUS: Learn = Learn {
+    recurrent: false,
+    delays: false,
+    taus: true,
+    threshold: false,
+};
+
+/// Everything the fused path trains: recurrence, time constants, thresholds.
+const ALL_FUSED: Learn = Learn {
+    recurrent: true,
+    delays: false,
+    taus: true,
+    threshold: true,
+};
+
 /// Weights of `config` from `seed`, the recurrent ones scaled by `r_scale` (so that the
-/// recurrence changes the spikes), the threshold parameters moved apart per neuron (so
-/// that every neuron has its own threshold).
+/// recurrence changes the spikes), the threshold and `ln tau` parameters moved apart per
+/// neuron (so that every neuron has its own threshold and time constants: `ln tau` by up
+/// to ±0.25, i.e. taus within a factor 1.3 of the preset's).
 fn weights(config: &TrainConfig, seed: u64, r_scale: f64) -> Vec<Array2<f64>> {
     let spec = config.network();
     let l = spec.layout();
@@ -65,6 +81,16 @@ fn weights(config: &TrainConfig, seed: u64, r_scale: f64) -> Vec<Array2<f64>> {
     if let Some(r) = l.recurrent {
         for t in &mut w[r..r + spec.hidden.len()] {
             *t *= r_scale;
+        }
+    }
+    if let Some(ta) = l.taus {
+        let n_spiking = spec.spiking_layers().len();
+        for t in &mut w[ta..ta + 2 * n_spiking] {
+            let mut k = 0.0;
+            t.mapv_inplace(|v| {
+                k += 1.0;
+                v + 0.25 * (k * 2.3 + seed as f64).cos()
+            });
         }
     }
     if let Some(th) = l.threshold {
@@ -188,10 +214,47 @@ fn fused_trained_thresholds_equal_the_dense_layers() {
     }
 }
 
+/// Trained hidden time constants on the fused path (`dL/dtau` from the auxiliary adjoints,
+/// DESIGN.md) against the dense layers' Euler sums: the same spikes, every gradient
+/// (including `ln tau_mem`, `ln tau_syn`) to 1e-12 relative; with and without recurrence
+/// and trained thresholds, one and two hidden layers, several seeds.
+#[test]
+fn fused_trained_taus_equal_the_dense_layers() {
+    let preset = TrainConfig::preset(EngineKind::Stepped);
+    for learn in [
+        TAUS,
+        Learn {
+            threshold: true,
+            ..TAUS
+        },
+        Learn {
+            recurrent: true,
+            ..TAUS
+        },
+        ALL_FUSED,
+    ] {
+        let c = TrainConfig {
+            learn,
+            ..preset.clone()
+        };
+        for seed in [3, 4, 6] {
+            compare(&c, seed, 3.0, &format!("preset, seed {seed}, {learn:?}"));
+        }
+        let mut c = two_hidden(c);
+        c.stepped.rate_reg = 1e-3;
+        compare(
+            &c,
+            5,
+            2.0,
+            &format!("two hidden layers, rate term, {learn:?}"),
+        );
+    }
+}
+
 #[test]
 fn recurrence_and_hidden_thresholds_run_on_the_fused_path_the_rest_on_the_dense_layers() {
     let c = recurrent(TrainConfig::preset(EngineKind::Stepped));
-    for learn in [RECURRENT, THRESHOLD, BOTH] {
+    for learn in [RECURRENT, THRESHOLD, BOTH, TAUS, ALL_FUSED] {
         let c = TrainConfig { learn, ..c.clone() };
         let e = c.engine().unwrap();
         assert!(format!("{e:?}").starts_with("SteppedEngine"), "{e:?}");
@@ -205,15 +268,17 @@ fn recurrence_and_hidden_thresholds_run_on_the_fused_path_the_rest_on_the_dense_
             delays: true,
             ..RECURRENT
         },
-        Learn {
-            taus: true,
-            ..RECURRENT
-        },
-        // A spiking output's thresholds have no fused gradient.
+        // A spiking output's thresholds and time constants have no fused gradient.
+        TAUS,
         THRESHOLD,
     ] {
         let mut c = TrainConfig { learn, ..c.clone() };
-        if learn == THRESHOLD {
+        if learn
+            != (Learn {
+                delays: true,
+                ..RECURRENT
+            })
+        {
             c.loss = LossKind::defaults("first_spike", EngineKind::Stepped).unwrap();
         }
         let e = c.engine().unwrap();
@@ -252,7 +317,7 @@ fn recurrence_and_hidden_thresholds_run_on_the_fused_path_the_rest_on_the_dense_
 #[test]
 fn fused_recurrent_engine_is_independent_of_the_thread_count() {
     let c = TrainConfig {
-        learn: BOTH,
+        learn: ALL_FUSED,
         ..two_hidden(TrainConfig::preset(EngineKind::Stepped))
     };
     let w = weights(&c, 8, 2.0);

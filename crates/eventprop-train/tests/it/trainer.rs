@@ -413,12 +413,18 @@ fn memory_estimate_follows_the_measured_model_and_refuses_oversized_runs() {
         ),
         "{e}"
     );
-    // With [learn] extras the stepped layers are dense: 8 B × 38 × max(6 × 50, 4 × 1000)
-    // × 128 neurons (the measured dense model), plus the recurrent weights' 32 B each.
+    // With delays the stepped layers are dense: 8 B × 38 × max(6 × 50, 4 × 1000) × 128
+    // neurons (the measured dense model), plus the feed-forward weights' 32 B each.
     let mut dense = c.clone();
-    dense.learn.taus = true;
-    let want = 8.0 * 38.0 * 4000.0 * 128.0 + 32.0 * 960.0 + 200.0 * 7000.0;
-    assert_eq!(dense.memory_estimate().bytes, want);
+    dense.learn.delays = true;
+    let dense_want = 8.0 * 38.0 * 4000.0 * 128.0 + 32.0 * 960.0 + 200.0 * 7000.0;
+    assert_eq!(dense.memory_estimate().bytes, dense_want);
+    // Trained taus and thresholds with the integrator readout run on the fused path: its
+    // model, as without them.
+    let mut fused = c.clone();
+    fused.learn.taus = true;
+    fused.learn.threshold = true;
+    assert_eq!(fused.memory_estimate().bytes, want);
     big.memory_limit_gib = 5000.0;
     big.validate().unwrap();
     // The exact engine's estimate does not depend on the window.
