@@ -309,7 +309,16 @@ impl Engine for ChipEngine {
         let n_hidden = self.net.spec.hidden.len();
         let mut counts = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(EVAL_CHUNK) {
-            let recording = self.chip.run(&configured, chunk)?;
+            // event data as `hidden_spikes` maps it: binned rows, the chip's time scale
+            let recording = match &self.input {
+                Some(m) => {
+                    let mapped: Vec<Vec<Spike>> = chunk.iter().map(|x| m.map(x).0).collect();
+                    let on_chip = self.on_chip(&mapped);
+                    let refs: Vec<&[Spike]> = on_chip.iter().map(Vec::as_slice).collect();
+                    self.chip.run(&configured, &refs)?
+                }
+                None => self.chip.run(&configured, chunk)?,
+            };
             let layers = &recording.layers[..n_hidden.min(recording.layers.len())];
             counts.extend((0..chunk.len()).map(|b| {
                 layers

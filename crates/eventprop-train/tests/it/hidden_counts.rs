@@ -19,6 +19,7 @@ use eventprop_train::engine::stepped::{SteppedEngine, SteppedPath};
 use eventprop_train::engine::{self, BatchOutcome, Engine, EngineKind, Pass};
 use eventprop_train::files::write_events;
 use eventprop_train::init::InitRule;
+use eventprop_train::loss::BatchCounts;
 use eventprop_train::model::{Learn, NetworkSpec};
 use eventprop_train::timing::{timing_task, TimingTask};
 use eventprop_train::{Result, TrainConfig, Trainer};
@@ -86,6 +87,10 @@ fn cases(train: &Path) -> Vec<(&'static str, TrainConfig, Option<SteppedPath>)> 
     chip.val_size = 0;
     chip.test_size = 0;
     chip.epochs = 1;
+    // and event data, binned onto the chip's rows and run on its time scale
+    let mut chip_events = config(train, EngineKind::Chip);
+    chip_events.chip.kind = ChipKind::Mock;
+    chip_events.events.channel_bin = Some(2);
     let mut lined = stepped.clone();
     lined.events.delay_line = 3;
     lined.events.delay_line_spacing = 0.01;
@@ -99,6 +104,7 @@ fn cases(train: &Path) -> Vec<(&'static str, TrainConfig, Option<SteppedPath>)> 
         ("stepped, dense layers (taus, delays)", dense, None),
         ("exact", exact, None),
         ("mock chip (Yin-Yang)", chip, None),
+        ("mock chip (events)", chip_events, None),
         ("delay line, stepped", lined, None),
         ("delay line, exact", lined_exact, None),
     ]
@@ -230,14 +236,15 @@ impl Engine for PerSample {
     fn spec(&self) -> &NetworkSpec {
         self.0.spec()
     }
-    fn run(
+    fn run_shared(
         &self,
         weights: &[Array2<f64>],
         inputs: &[&[Spike]],
         labels: &[usize],
         pass: Pass,
+        counts: &dyn BatchCounts,
     ) -> Result<BatchOutcome> {
-        self.0.run(weights, inputs, labels, pass)
+        self.0.run_shared(weights, inputs, labels, pass, counts)
     }
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
         self.0.hidden_spikes(weights, input)
