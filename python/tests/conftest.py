@@ -38,6 +38,28 @@ def run(bin_, *args, ok=True):
     return r
 
 
+def trained_hidden_layer(bin_, out, kind):
+    """The hidden layer of a one-epoch stepped Yin-Yang run of `kind` — "plain",
+    "taus_thresholds" (trained per-neuron time constants and thresholds, checked to differ
+    across neurons) or "recurrent" — trained into `out` and exported to NIR: `(graph, dt,
+    CubaLIF node, input weights, recurrent weights)`, the last zeros without recurrence."""
+    import numpy as np
+
+    import eventprop.nir as enir
+
+    flags = {"plain": [], "taus_thresholds": ["--train-taus", "--train-threshold"],
+             "recurrent": ["--recurrent"]}[kind]
+    run(bin_, "train", "yinyang", *flags, "--epochs", "1", "--train-size", "200",
+        "--val-size", "50", "--test-size", "50", "--quiet", "--out", out)
+    g = enir.to_graph(Path(out) / "checkpoint.safetensors")
+    lif, w = g.nodes["lif0"], g.nodes["linear0"].weight
+    n = w.shape[0]
+    r = g.nodes["rec0"].weight if kind == "recurrent" else np.zeros((n, n))
+    if kind == "taus_thresholds":
+        assert len(set(lif.tau_mem)) > 1 and len(set(lif.v_threshold)) > 1  # trained apart
+    return g, g.metadata["dt"], lif, w, r
+
+
 SMALL = {
     "stepped": ["--epochs", "1", "--train-size", "200", "--val-size", "50", "--test-size", "300"],
     "exact": ["--engine", "exact", "--hidden", "20", "--epochs", "1", "--train-size", "100",

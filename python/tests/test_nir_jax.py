@@ -21,7 +21,7 @@ import nir
 
 import eventprop.nir as enir
 
-from conftest import run  # noqa: E402
+from conftest import run, trained_hidden_layer  # noqa: E402
 
 # Measured (docs/nir.md): the exact engine's spike times against `simulate` on a 1 µs grid
 # differ by up to 4.0 µs (first spikes, hidden layer) through the grid's Euler steps.
@@ -86,16 +86,8 @@ def test_our_export_runs_in_spyx(eventprop_bin, tmp_path, kind):
     same first spike of every neuron as with our reset to `v_reset`. As written (weights
     not scaled) the spikes differ: Spyx reads neither `r` nor `w_in`."""
     pytest.importorskip("spyx.nir")
-    flags = {"plain": [], "taus_thresholds": ["--train-taus", "--train-threshold"],
-             "recurrent": ["--recurrent"]}[kind]
-    run(eventprop_bin, "train", "yinyang", *flags, "--epochs", "1", "--train-size", "200",
-        "--val-size", "50", "--test-size", "50", "--quiet", "--out", tmp_path / "run")
-    g = enir.to_graph(tmp_path / "run" / "checkpoint.safetensors")
-    dt, lif, w = g.metadata["dt"], g.nodes["lif0"], g.nodes["linear0"].weight
+    g, dt, lif, w, r = trained_hidden_layer(eventprop_bin, tmp_path / "run", kind)
     n = w.shape[0]
-    r = g.nodes["rec0"].weight if kind == "recurrent" else np.zeros((n, n))
-    if kind == "taus_thresholds":
-        assert len(set(lif.tau_mem)) > 1 and len(set(lif.v_threshold)) > 1  # trained apart
     c = (dt / lif.tau_mem)[:, None]
 
     def graph(scale):

@@ -21,7 +21,7 @@ import nir
 
 import eventprop.nir as enir
 
-from conftest import run  # noqa: E402
+from conftest import run, trained_hidden_layer  # noqa: E402
 
 
 def test_snntorch_export_runs_identically_here():
@@ -391,16 +391,8 @@ def test_our_export_runs_in_rockpool(eventprop_bin, tmp_path, kind):
     for the feed-forward layers the same first spike of every neuron as our own
     simulation (reset to `v_reset`), which differs from Rockpool after it."""
     pytest.importorskip("rockpool.nn.modules")
-    flags = {"plain": [], "taus_thresholds": ["--train-taus", "--train-threshold"],
-             "recurrent": ["--recurrent"]}[kind]
-    run(eventprop_bin, "train", "yinyang", *flags, "--epochs", "1", "--train-size", "200",
-        "--val-size", "50", "--test-size", "50", "--quiet", "--out", tmp_path / "run")
-    g = enir.to_graph(tmp_path / "run" / "checkpoint.safetensors")
-    dt, lif, w = g.metadata["dt"], g.nodes["lif0"], g.nodes["linear0"].weight
+    g, dt, lif, w, r = trained_hidden_layer(eventprop_bin, tmp_path / "run", kind)
     n = w.shape[0]
-    r = g.nodes["rec0"].weight if kind == "recurrent" else np.zeros((n, n))
-    if kind == "taus_thresholds":
-        assert len(set(lif.tau_mem)) > 1 and len(set(lif.v_threshold)) > 1  # trained apart
     node, c = _to_rockpool(lif, dt)
     out = {"output": nir.Output(output_type={"output": np.array([n])})}
     nodes = {"input": g.nodes["input"], "linear0": nir.Linear(weight=w * c[:, None])}
