@@ -60,6 +60,57 @@ def trained_hidden_layer(bin_, out, kind):
     return g, g.metadata["dt"], lif, w, r
 
 
+def hidden_only(graph):
+    """input → linear0 → lif0 → output (peers without a leaky integrator run the hidden
+    layer of a max-over-time network)."""
+    import numpy as np
+
+    import nir
+
+    n = graph.nodes["lif0"].tau_syn.shape[0]
+    return nir.NIRGraph(
+        nodes={k: graph.nodes[k] for k in ("input", "linear0", "lif0")}
+        | {"output": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("input", "linear0"), ("linear0", "lif0"), ("lif0", "output")],
+        metadata=graph.metadata,
+    )
+
+
+def first_spike_step(z):
+    """The first step with a spike of every (sample, neuron); inf where there is none."""
+    import numpy as np
+
+    f = z.argmax(0).astype(float)
+    f[~z.any(0)] = np.inf
+    return f
+
+
+def stepped_layer(x, w, r, lif, dt, reset="value"):
+    """The stepped engine's (recurrent) layer (crates/eventprop-core/src/stepped/layer.rs,
+    "Forward"): i[t+1] = i[t](1 - dt/tau_syn) + W in[t] + R z[t];
+    u = v[t] + dt/tau_mem (leak - v[t] + i[t+1]); z[0] = 0, v[0] = leak; then by `reset`:
+    "value" (ours) z[t+1] = u > threshold, v[t+1] = reset where z[t+1], else u;
+    "subtract" (Spyx) the same spike, v[t+1] = u - z[t+1]·threshold; "floor" (Rockpool)
+    z[t+1] = floor(u/threshold) where u >= threshold (several per step possible),
+    v[t+1] = u - z[t+1]·threshold."""
+    import numpy as np
+
+    T, B, _ = x.shape
+    n = w.shape[0]
+    i, v, z = np.zeros((B, n)), np.full((B, n), lif.v_leak), np.zeros((B, n))
+    out = [z]
+    for t in range(T - 1):
+        i = i * (1 - dt / lif.tau_syn) + x[t] @ w.T + z @ r.T
+        u = v + dt / lif.tau_mem * (lif.v_leak - v + i)
+        if reset == "floor":
+            z = np.where(u >= lif.v_threshold, np.floor(u / lif.v_threshold), 0.0)
+        else:
+            z = (u > lif.v_threshold).astype(np.float64)
+        v = np.where(z > 0, lif.v_reset, u) if reset == "value" else u - z * lif.v_threshold
+        out.append(z)
+    return np.array(out)
+
+
 SMALL = {
     "stepped": ["--epochs", "1", "--train-size", "200", "--val-size", "50", "--test-size", "300"],
     "exact": ["--engine", "exact", "--hidden", "20", "--epochs", "1", "--train-size", "100",

@@ -21,50 +21,14 @@ import nir
 
 import eventprop.nir as enir
 
-from conftest import run, trained_hidden_layer  # noqa: E402
+from conftest import (  # noqa: E402
+    first_spike_step, hidden_only, run, stepped_layer, trained_hidden_layer,
+)
 
 # Measured (docs/nir.md): the exact engine's spike times against `simulate` on a 1 µs grid
 # differ by up to 4.0 µs (first spikes, hidden layer) through the grid's Euler steps.
 GRID_DT = 1e-6
 TIME_TOLERANCE = 10e-6
-
-
-def _hidden_only(graph):
-    """input → linear0 → lif0 → output (peers without a leaky integrator run the hidden
-    layer of a max-over-time network)."""
-    n = graph.nodes["lif0"].tau_syn.shape[0]
-    return nir.NIRGraph(
-        nodes={k: graph.nodes[k] for k in ("input", "linear0", "lif0")}
-        | {"output": nir.Output(output_type={"output": np.array([n])})},
-        edges=[("input", "linear0"), ("linear0", "lif0"), ("lif0", "output")],
-        metadata=graph.metadata,
-    )
-
-
-def _first_spike_step(z):
-    """The first step with a spike of every (sample, neuron); inf where there is none."""
-    f = z.argmax(0).astype(float)
-    f[~z.any(0)] = np.inf
-    return f
-
-
-def _stepped_layer(x, w, r, lif, dt, subtractive=False):
-    """The stepped engine's (recurrent) layer (crates/eventprop-core/src/stepped/layer.rs,
-    "Forward"): i[t+1] = i[t](1 - dt/tau_syn) + W in[t] + R z[t];
-    u = v[t] + dt/tau_mem (leak - v[t] + i[t+1]); z[t+1] = u > threshold; v[t+1] = reset
-    where z[t+1], else u; z[0] = 0, v[0] = leak. ``subtractive``: Spyx's reset,
-    v[t+1] = u - z[t+1]·threshold."""
-    T, B, _ = x.shape
-    n = w.shape[0]
-    i, v, z = np.zeros((B, n)), np.full((B, n), lif.v_leak), np.zeros((B, n))
-    out = [z]
-    for t in range(T - 1):
-        i = i * (1 - dt / lif.tau_syn) + x[t] @ w.T + z @ r.T
-        u = v + dt / lif.tau_mem * (lif.v_leak - v + i)
-        z = (u > lif.v_threshold).astype(np.float64)
-        v = u - z * lif.v_threshold if subtractive else np.where(z > 0, lif.v_reset, u)
-        out.append(z)
-    return np.array(out)
 
 
 def _spyx_spikes(graph, x, dt):
@@ -101,14 +65,14 @@ def test_our_export_runs_in_spyx(eventprop_bin, tmp_path, kind):
 
     x = (np.random.default_rng(1).random((60, 16, 5)) < 0.1).astype(np.float64)
     theirs = _spyx_spikes(graph(c), x, dt)
-    expected = _stepped_layer(x, w, r, lif, dt, subtractive=True)
+    expected = stepped_layer(x, w, r, lif, dt, reset="subtract")
     assert expected.sum() > 100  # the layer is active
     np.testing.assert_array_equal(theirs, expected)
     if kind != "recurrent":
-        ours = _stepped_layer(x, w, r, lif, dt)
+        ours = stepped_layer(x, w, r, lif, dt)
         if kind == "plain":  # the equations are `simulate`'s (one value per layer)
-            np.testing.assert_array_equal(ours, enir.simulate(_hidden_only(g), x, dt=dt))
-        np.testing.assert_array_equal(_first_spike_step(theirs), _first_spike_step(ours))
+            np.testing.assert_array_equal(ours, enir.simulate(hidden_only(g), x, dt=dt))
+        np.testing.assert_array_equal(first_spike_step(theirs), first_spike_step(ours))
     assert (_spyx_spikes(graph(np.ones_like(c)), x, dt) != expected).any()
 
 
@@ -170,9 +134,9 @@ def test_spyx_export_runs_here_after_its_units_are_fixed(tmp_path):
         return enir.simulate(graph, x.astype(np.float64), dt=dt, spikes="per_step")
 
     fixed = ours(True)
-    assert np.isfinite(_first_spike_step(theirs)).sum() > 30  # active (78 of 96 spike)
-    np.testing.assert_array_equal(_first_spike_step(fixed), _first_spike_step(theirs))
-    assert (_first_spike_step(ours(False)) != _first_spike_step(theirs)).any()
+    assert np.isfinite(first_spike_step(theirs)).sum() > 30  # active (78 of 96 spike)
+    np.testing.assert_array_equal(first_spike_step(fixed), first_spike_step(theirs))
+    assert (first_spike_step(ours(False)) != first_spike_step(theirs)).any()
 
 
 def _to_jaxsnn(graph):
@@ -235,7 +199,7 @@ def _exact_in_jaxsnn(graph):
     for b in range(B):
         x[steps[b], b, idx[b]] = 1.0
     theirs = _jaxsnn_spike_times(_to_jaxsnn(graph), steps, idx, T * GRID_DT)
-    ours = {"lif0": enir.simulate(_hidden_only(graph), x, dt=GRID_DT),
+    ours = {"lif0": enir.simulate(hidden_only(graph), x, dt=GRID_DT),
             "readout": enir.simulate(graph, x, dt=GRID_DT)}
     return {name: (theirs[name],
                    [[np.nonzero(z[:, b, k])[0] * GRID_DT for k in range(z.shape[2])]

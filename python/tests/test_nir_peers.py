@@ -21,7 +21,9 @@ import nir
 
 import eventprop.nir as enir
 
-from conftest import run, trained_hidden_layer  # noqa: E402
+from conftest import (  # noqa: E402
+    first_spike_step, hidden_only, run, stepped_layer, trained_hidden_layer,
+)
 
 
 def test_snntorch_export_runs_identically_here():
@@ -133,18 +135,6 @@ def _snntorch_spikes(graph, x):
     return np.array(out)
 
 
-def _hidden_only(graph):
-    """input → linear0 → lif0 → output (peers without a leaky integrator run the hidden
-    layer of a max-over-time network)."""
-    n = graph.nodes["lif0"].tau_syn.shape[0]
-    return nir.NIRGraph(
-        nodes={k: graph.nodes[k] for k in ("input", "linear0", "lif0")}
-        | {"output": nir.Output(output_type={"output": np.array([n])})},
-        edges=[("input", "linear0"), ("linear0", "lif0"), ("lif0", "output")],
-        metadata=graph.metadata,
-    )
-
-
 def test_our_export_runs_in_snntorch(eventprop_bin, trained, tmp_path):
     """`to_snntorch` (snnTorch's fixed step, r = tau_mem/dt, weights × dt/tau_mem): the
     network runs in snnTorch 1.0.0's `import_from_nir`. Expected: our simulation of the
@@ -160,7 +150,7 @@ def test_our_export_runs_in_snntorch(eventprop_bin, trained, tmp_path):
     graph = nir.read(path)
     rng = np.random.default_rng(1)
     if engine == "stepped":
-        graph, dt, layers, T, p = _hidden_only(graph), graph.metadata["dt"], 1, 60, 0.1
+        graph, dt, layers, T, p = hidden_only(graph), graph.metadata["dt"], 1, 60, 0.1
     else:
         dt, layers, T, p = 1e-4, 2, 600, 0.02
     x = (rng.random((T, 16, 5)) < p).astype(np.float64)
@@ -201,31 +191,13 @@ def test_to_snntorch_refuses_what_snntorch_runs_differently(eventprop_bin, train
         p[field] = a
         g.nodes["lif0"] = nir.CubaLIF(**p)
         with pytest.raises(ValueError, match=message):
-            enir.to_snntorch(_hidden_only(g), 1e-6)
+            enir.to_snntorch(hidden_only(g), 1e-6)
     # trained (per-neuron) thresholds: snnTorch has one threshold per layer
     p["v_reset"] = np.zeros_like(lif.v_reset)
     p["v_threshold"] = np.linspace(0.8, 1.2, lif.v_threshold.shape[0])
     g.nodes["lif0"] = nir.CubaLIF(**p)
     with pytest.raises(ValueError, match=r"node `lif0` \(CubaLIF\): `v_threshold` differs"):
-        enir.to_snntorch(_hidden_only(g), 1e-6)
-
-
-def _stepped_recurrent_layer(x, w, r, lif, dt):
-    """The stepped engine's recurrent layer (crates/eventprop-core/src/stepped/layer.rs,
-    "Forward"): x[t] = W in[t] + R z[t]; i[t+1] = i[t](1 - dt/tau_syn) + x[t];
-    u = v[t] + dt/tau_mem (leak - v[t] + i[t+1]); z[t+1] = u > threshold; v[t+1] = reset
-    where z[t+1], else u; z[0] = 0, v[0] = leak."""
-    T, B, _ = x.shape
-    n = w.shape[0]
-    i, v, z = np.zeros((B, n)), np.full((B, n), lif.v_leak), np.zeros((B, n))
-    out = [z]
-    for t in range(T - 1):
-        i = i * (1 - dt / lif.tau_syn) + x[t] @ w.T + z @ r.T
-        u = v + dt / lif.tau_mem * (lif.v_leak - v + i)
-        z = (u > lif.v_threshold).astype(np.float64)
-        v = np.where(z > 0, lif.v_reset, u)
-        out.append(z)
-    return np.array(out)
+        enir.to_snntorch(hidden_only(g), 1e-6)
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -253,9 +225,9 @@ def test_recurrent_export_in_snntorch(eventprop_bin, tmp_path):
     x = (np.random.default_rng(1).random((60, 16, 5)) < 0.1).astype(np.float64)
     w, r = g.nodes["linear0"].weight, g.nodes["rec0"].weight
     np.testing.assert_array_equal(
-        _stepped_recurrent_layer(x, w, np.zeros_like(r), lif, dt),
-        enir.simulate(_hidden_only(g), x, dt=dt))
-    ours = _stepped_recurrent_layer(x, w, r, lif, dt)[1:]
+        stepped_layer(x, w, np.zeros_like(r), lif, dt),
+        enir.simulate(hidden_only(g), x, dt=dt))
+    ours = stepped_layer(x, w, r, lif, dt)[1:]
     assert ours.sum() > 100
     theirs = _snntorch_spikes(enir.to_snntorch(sub, dt), x)[:-1]
     np.testing.assert_array_equal(theirs, ours)
@@ -264,12 +236,12 @@ def test_recurrent_export_in_snntorch(eventprop_bin, tmp_path):
 def test_per_neuron_time_constants_in_snntorch_and_norse(eventprop_bin, tmp_path):
     """The hidden layer of a stepped run with trained per-neuron time constants
     (`--train-taus`; exported as one value per neuron). Expected: the stepped engine's
-    equations with per-neuron taus (`_stepped_recurrent_layer` without recurrent weights,
+    equations with per-neuron taus (`stepped_layer` without recurrent weights,
     which gives `simulate`'s spikes on uniform taus, checked here) with the peers'
     one-step shift."""
     run(eventprop_bin, "train", "yinyang", "--train-taus", "--epochs", "1", "--train-size",
         "200", "--val-size", "50", "--test-size", "50", "--quiet", "--out", tmp_path / "run")
-    g = _hidden_only(enir.to_graph(tmp_path / "run" / "checkpoint.safetensors"))
+    g = hidden_only(enir.to_graph(tmp_path / "run" / "checkpoint.safetensors"))
     dt, lif = g.metadata["dt"], g.nodes["lif0"]
     assert len(set(lif.tau_mem)) > 1 and len(set(lif.tau_syn)) > 1  # trained apart
     x = (np.random.default_rng(1).random((60, 16, 5)) < 0.1).astype(np.float64)
@@ -281,9 +253,9 @@ def test_per_neuron_time_constants_in_snntorch_and_norse(eventprop_bin, tmp_path
         w_in=np.full_like(lif.w_in, 4e-6))
     g_uniform = nir.NIRGraph(nodes=dict(g.nodes) | {"lif0": uniform}, edges=g.edges,
                              metadata=g.metadata)
-    np.testing.assert_array_equal(_stepped_recurrent_layer(x, w, no_r, uniform, dt),
+    np.testing.assert_array_equal(stepped_layer(x, w, no_r, uniform, dt),
                                   enir.simulate(g_uniform, x, dt=dt))
-    ours = _stepped_recurrent_layer(x, w, no_r, lif, dt)[1:]
+    ours = stepped_layer(x, w, no_r, lif, dt)[1:]
     assert ours.sum() > 100
     np.testing.assert_array_equal(_snntorch_spikes(enir.to_snntorch(g, dt), x)[:-1], ours)
     np.testing.assert_array_equal(_norse_spikes(enir.to_per_step(g, dt), x, dt)[:-1], ours)
@@ -331,13 +303,6 @@ def test_norse_export_runs_here_after_its_units_are_fixed():
     np.testing.assert_array_equal(ours, theirs)
 
 
-def _first_spike_step(z):
-    """The first step with a spike of every (sample, neuron); inf where there is none."""
-    f = z.argmax(0).astype(float)
-    f[~z.any(0)] = np.inf
-    return f
-
-
 def _rockpool_spikes(graph, x):
     """Rockpool's simulation of a graph (`rockpool.nn.modules.from_nir`, float32);
     x is (T, B, N), Rockpool's input (B, T, N). Its output counts spikes per step."""
@@ -364,22 +329,6 @@ def _to_rockpool(lif, dt):
     return node, (dt / lif.tau_mem) / (1 - dt / lif.tau_syn)
 
 
-def _subtractive_layer(x, w, r, lif, dt):
-    """`_stepped_recurrent_layer` with Rockpool's spike and reset: `z = floor(u/threshold)`
-    spikes where `u >= threshold` (several per step possible), then `v = u - z·threshold`."""
-    T, B, _ = x.shape
-    n = w.shape[0]
-    i, v, z = np.zeros((B, n)), np.full((B, n), lif.v_leak), np.zeros((B, n))
-    out = [z]
-    for t in range(T - 1):
-        i = i * (1 - dt / lif.tau_syn) + x[t] @ w.T + z @ r.T
-        u = v + dt / lif.tau_mem * (lif.v_leak - v + i)
-        z = np.where(u >= lif.v_threshold, np.floor(u / lif.v_threshold), 0.0)
-        v = u - z * lif.v_threshold
-        out.append(z)
-    return np.array(out)
-
-
 @pytest.mark.parametrize("kind", ["plain", "taus_thresholds", "recurrent"])
 def test_our_export_runs_in_rockpool(eventprop_bin, tmp_path, kind):
     """The hidden layer of a stepped Yin-Yang run (plain; trained per-neuron time constants
@@ -387,7 +336,7 @@ def test_our_export_runs_in_rockpool(eventprop_bin, tmp_path, kind):
     (`_to_rockpool`; the recurrent layer as the nested four-node graph that Rockpool's
     importer recognises, as it runs our flat cycle `lif0 → rec0 → lif0` wrongly).
     Expected: the stepped engine's equations with Rockpool's subtractive reset
-    (`_subtractive_layer`): identical spike counts, with the peers' one-step shift; and
+    (`stepped_layer(..., reset="floor")`): identical spike counts, with the peers' one-step shift; and
     for the feed-forward layers the same first spike of every neuron as our own
     simulation (reset to `v_reset`), which differs from Rockpool after it."""
     pytest.importorskip("rockpool.nn.modules")
@@ -408,12 +357,12 @@ def test_our_export_runs_in_rockpool(eventprop_bin, tmp_path, kind):
                                                  ("lif0", "output")], metadata=g.metadata)
     x = (np.random.default_rng(1).random((60, 16, 5)) < 0.1).astype(np.float64)
     theirs = _rockpool_spikes(sub, x)[:-1]
-    expected = _subtractive_layer(x, w, r, lif, dt)[1:]
+    expected = stepped_layer(x, w, r, lif, dt, reset="floor")[1:]
     assert expected.sum() > 100 and expected.max() > 1  # active, with multiple spikes
     np.testing.assert_array_equal(theirs, expected)
     if kind != "recurrent":
-        ours = _stepped_recurrent_layer(x, w, r, lif, dt)[1:]
-        np.testing.assert_array_equal(_first_spike_step(theirs > 0), _first_spike_step(ours))
+        ours = stepped_layer(x, w, r, lif, dt)[1:]
+        np.testing.assert_array_equal(first_spike_step(theirs > 0), first_spike_step(ours))
 
 
 def test_rockpool_export_runs_here_after_its_units_are_fixed():
@@ -462,10 +411,10 @@ def test_rockpool_export_runs_here_after_its_units_are_fixed():
     lif = next(v for v in g.nodes.values() if isinstance(v, nir.CubaLIF))
     np.testing.assert_allclose(np.asarray(lif.r), 0.02 * np.exp(-dt / 0.02) / dt, rtol=1e-6)
     ours = fixed(True)
-    assert np.isfinite(_first_spike_step(ours)).sum() > 30  # active (44 of 96 spike)
-    np.testing.assert_array_equal(_first_spike_step(ours), _first_spike_step(theirs))
+    assert np.isfinite(first_spike_step(ours)).sum() > 30  # active (44 of 96 spike)
+    np.testing.assert_array_equal(first_spike_step(ours), first_spike_step(theirs))
     # as written (r, w_in, time constants taken at face value) the first spikes differ
-    assert (_first_spike_step(fixed(False)) != _first_spike_step(theirs)).any()
+    assert (first_spike_step(fixed(False)) != first_spike_step(theirs)).any()
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -479,6 +428,6 @@ def test_our_export_loads_in_sinabs(eventprop_bin, trained, tmp_path):
     engine, ckpt, _ = trained
     if engine != "stepped":
         pytest.skip("one network kind shows the missing node types")
-    g = _hidden_only(enir.to_graph(ckpt))
+    g = hidden_only(enir.to_graph(ckpt))
     module = sinabs.from_nir(g, batch_size=16)
     assert module is not None

@@ -201,6 +201,25 @@ impl ChipEngine {
             .collect()
     }
 
+    /// The chip's run of `inputs` with `configured`: event data first keep one event per
+    /// row and step ([`InputMap`]) and go onto the chip's time scale; returned with the
+    /// recording are the mapped inputs in the data's time (what the host side reads) and
+    /// their counts (`None` without an input map: Yin-Yang, run as given).
+    fn run_chip(
+        &self,
+        configured: &eventprop_chip::Configuration,
+        inputs: &[&[Spike]],
+    ) -> Result<(eventprop_chip::Recording, Option<MappedInput>)> {
+        let Some(map) = &self.input else {
+            return Ok((self.chip.run(configured, inputs)?, None));
+        };
+        let (mapped, stats) = map.map_batch(inputs);
+        let chip_inputs = self.on_chip(&mapped);
+        let chip_refs: Vec<&[Spike]> = chip_inputs.iter().map(Vec::as_slice).collect();
+        let recording = self.chip.run(configured, &chip_refs)?;
+        Ok((recording, Some((mapped, stats))))
+    }
+
     /// The chip.
     pub fn chip(&self) -> &dyn Chip {
         self.chip.as_ref()
@@ -275,11 +294,7 @@ impl Engine for ChipEngine {
     /// The hidden spikes as the chip recorded them (continuous times on the mock).
     fn hidden_spikes(&self, weights: &[Array2<f64>], input: &[Spike]) -> Result<Vec<Vec<Spike>>> {
         let configured = self.chip.configure(weights)?;
-        let mapped = match &self.input {
-            Some(m) => m.map(input).0,
-            None => input.to_vec(),
-        };
-        let recording = self.chip.run(&configured, &[&self.on_chip(&[mapped])[0]])?;
+        let (recording, _) = self.run_chip(&configured, &[input])?;
         let speedup = self.speedup;
         let n_hidden = self.net.spec.hidden.len();
         Ok(recording
@@ -309,16 +324,7 @@ impl Engine for ChipEngine {
         let n_hidden = self.net.spec.hidden.len();
         let mut counts = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(EVAL_CHUNK) {
-            // event data as `hidden_spikes` maps it: binned rows, the chip's time scale
-            let recording = match &self.input {
-                Some(m) => {
-                    let mapped: Vec<Vec<Spike>> = chunk.iter().map(|x| m.map(x).0).collect();
-                    let on_chip = self.on_chip(&mapped);
-                    let refs: Vec<&[Spike]> = on_chip.iter().map(Vec::as_slice).collect();
-                    self.chip.run(&configured, &refs)?
-                }
-                None => self.chip.run(&configured, chunk)?,
-            };
+            let (recording, _) = self.run_chip(&configured, chunk)?;
             let layers = &recording.layers[..n_hidden.min(recording.layers.len())];
             counts.extend((0..chunk.len()).map(|b| {
                 layers
@@ -330,6 +336,10 @@ impl Engine for ChipEngine {
         Ok(counts)
     }
 }
+
+/// Event inputs as the host side reads them (one event per row and step, in the data's
+/// time), with their counts.
+type MappedInput = (Vec<Vec<Spike>>, eventprop_chip::input::InputStats);
 
 /// Samples per chunk of an evaluation batch.
 const EVAL_CHUNK: usize = 100;
@@ -343,15 +353,11 @@ impl ChipEngine {
         pass: Pass,
     ) -> Result<BatchOutcome> {
         let configured = self.chip.configure(weights)?;
-        let Some(map) = &self.input else {
-            let recording = self.chip.run(&configured, inputs)?;
+        let (recording, event_input) = self.run_chip(&configured, inputs)?;
+        let Some((mapped, stats)) = event_input else {
             return self.run_recorded(weights, inputs, labels, pass, &configured, &recording);
         };
         // event data: the chip and the host see the same input, one event per row and step
-        let (mapped, stats) = map.map_batch(inputs);
-        let chip_inputs = self.on_chip(&mapped);
-        let chip_refs: Vec<&[Spike]> = chip_inputs.iter().map(Vec::as_slice).collect();
-        let recording = self.chip.run(&configured, &chip_refs)?;
         let refs: Vec<&[Spike]> = mapped.iter().map(Vec::as_slice).collect();
         let mut o = self.run_recorded(weights, &refs, labels, pass, &configured, &recording)?;
         if let Some(c) = &mut o.chip {
