@@ -138,9 +138,15 @@ struct Settings {
     /// Seed of the data splits.
     #[arg(long, value_parser = seed_arg)]
     data_seed: Option<u64>,
-    /// Number of epochs (may be raised on `--resume`).
+    /// Number of epochs (may be raised on `--resume`); 0 = automatic, the default of
+    /// `train events`: at least 20, and enough for `--min-steps` optimiser steps on the
+    /// training set
     #[arg(long)]
     epochs: Option<usize>,
+    /// With automatic epochs: the fewest optimiser steps (batches) to train for (`train
+    /// events` default 1500)
+    #[arg(long)]
+    min_steps: Option<usize>,
     /// Mini-batch size.
     #[arg(long)]
     batch_size: Option<usize>,
@@ -1029,6 +1035,9 @@ fn train_task<D: clap::Args>(
             c.chip.kind,
             c.chip.speedup
         );
+    }
+    if let Some(line) = trainer.epochs_report() {
+        eprintln!("epochs: {line}");
     }
     for w in eventprop_train::trainer::data_warnings(c, d) {
         eprintln!("warning: {w}");

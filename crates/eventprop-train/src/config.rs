@@ -54,8 +54,14 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Seed of the data splits ([`yinyang::split_seeds`]).
     pub data_seed: u64,
-    /// Number of epochs.
+    /// Number of epochs; `0` = automatic ([`TrainConfig::resolve_epochs`]: at least
+    /// [`AUTO_MIN_EPOCHS`] and enough for `min_steps` optimiser steps; the event
+    /// presets' default). A run stores the number it chose.
     pub epochs: usize,
+    /// With `epochs = 0`: the fewest optimiser steps (batches) a run trains for, so that a
+    /// small training set still gets enough updates.
+    #[serde(default)]
+    pub min_steps: usize,
     /// Mini-batch size.
     pub batch_size: usize,
     /// Training samples (the standard split has 5000).
@@ -358,6 +364,10 @@ impl DataFiles {
     }
 }
 
+/// The fewest epochs an automatic epoch count (`epochs = 0`) chooses
+/// ([`TrainConfig::resolve_epochs`]).
+pub const AUTO_MIN_EPOCHS: usize = 20;
+
 /// Keys (full paths) that may be absent from a complete config (optional settings).
 const OPTIONAL_KEYS: [&str; 14] = [
     "optim.weight_clip",
@@ -435,7 +445,8 @@ impl LossKind {
 /// starting from `N(0, 0.4)` hidden and `N(0, 0.1)` readout.
 pub const EVENTS_PRESET: &str = r#"
     task = "events"
-    epochs = 20
+    epochs = 0
+    min_steps = 1500
     batch_size = 32
     eval_batch_size = 64
     [optim]
@@ -514,6 +525,7 @@ impl TrainConfig {
             seed: 0,
             data_seed: 0,
             epochs: 10,
+            min_steps: 0,
             batch_size: 50,
             train_size: 5000,
             val_size: 1000,
@@ -650,6 +662,28 @@ impl TrainConfig {
         }
     }
 
+    /// Chooses the epoch count of an automatic run (`epochs = 0`) for `train_samples`
+    /// training samples: the larger of [`AUTO_MIN_EPOCHS`] and the epochs of
+    /// `ceil(train_samples / batch_size)` batches that make at least `min_steps` optimiser
+    /// steps; stores it in `epochs` and returns the line that says why. `None` (and nothing
+    /// changed) when `epochs` is given.
+    ///
+    /// Measured reason (docs/measurements.md, "Automatic epochs"): on training sets of
+    /// 540–900 samples, 20 epochs (17–29 batches each) stopped the event tasks well short
+    /// of what 50–90 epochs reach.
+    pub fn resolve_epochs(&mut self, train_samples: usize) -> Option<String> {
+        if self.epochs != 0 {
+            return None;
+        }
+        let batches = train_samples.div_ceil(self.batch_size.max(1)).max(1);
+        let for_steps = self.min_steps.div_ceil(batches);
+        self.epochs = for_steps.max(AUTO_MIN_EPOCHS);
+        Some(format!(
+            "{} (automatic: at least {} optimiser steps of {} per epoch, at least {} epochs; --epochs sets it)",
+            self.epochs, self.min_steps, batches, AUTO_MIN_EPOCHS
+        ))
+    }
+
     /// Parses a TOML config file (layered over the preset of its `engine`).
     ///
     /// # Errors
@@ -750,7 +784,6 @@ impl TrainConfig {
             }
         }
         for (name, v) in [
-            ("epochs", self.epochs),
             ("batch_size", self.batch_size),
             ("train_size", self.train_size),
             ("eval_batch_size", self.eval_batch_size),

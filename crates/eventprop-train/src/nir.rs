@@ -221,6 +221,7 @@ pub fn to_trainer(g: &Graph) -> Result<Trainer> {
         history: Vec::new(),
         data: RunData::default(),
         init_report: Vec::new(),
+        epochs_report: None,
         processes: 1,
         config,
     })

@@ -149,6 +149,8 @@ pub struct Trainer {
     /// How each layer's initial weights were chosen ([`crate::init`]; empty for a run
     /// restored from a checkpoint).
     pub(crate) init_report: Vec<LayerInit>,
+    /// How the epoch count was chosen (`epochs = 0`), for a fresh run.
+    pub(crate) epochs_report: Option<String>,
     /// Processes that trained the completed epochs (the last run's; 1 for a fresh run).
     pub(crate) processes: usize,
 }
@@ -217,6 +219,13 @@ impl Trainer {
         &self.init_report
     }
 
+    /// How an automatic epoch count (`epochs = 0`) was chosen
+    /// ([`TrainConfig::resolve_epochs`]; `None` when it was given, and for a run restored
+    /// from a checkpoint).
+    pub fn epochs_report(&self) -> Option<&str> {
+        self.epochs_report.as_deref()
+    }
+
     /// Processes that trained the completed epochs ([`Trainer::run_distributed`]; 1 for a
     /// fresh run and for checkpoints written before the count was recorded).
     pub fn processes(&self) -> usize {
@@ -226,8 +235,11 @@ impl Trainer {
     /// Trains to `epochs` epochs in all (a resumed run going on past its planned end).
     ///
     /// # Errors
-    /// [`Error::Invalid`] for fewer epochs than are done.
+    /// [`Error::Invalid`] for zero, or fewer epochs than are done.
     pub fn set_epochs(&mut self, epochs: usize) -> Result<()> {
+        if epochs == 0 {
+            return Err(Error::invalid("epochs", ">= 1", epochs));
+        }
         if epochs < self.epochs_done {
             return Err(Error::invalid(
                 "epochs",
@@ -779,6 +791,7 @@ impl Trainer {
         // The data rule simulates a few training batches to choose the init scales and
         // stores them in the config (the fixed rule simulates nothing).
         config.data.fingerprints = fingerprints(&config)?;
+        let epochs_report = config.resolve_epochs(data.train.len());
         let init_report = init::calibrate(&mut config, engine.as_ref(), &data.train)?;
         let weights = engine.spec().init_weights(&config.inits(), config.seed)?;
         let adam = config.optim.adam()?;
@@ -793,6 +806,7 @@ impl Trainer {
             history: Vec::new(),
             data,
             init_report,
+            epochs_report,
             processes: 1,
         })
     }
@@ -1679,6 +1693,7 @@ impl Trainer {
             history,
             data,
             init_report: Vec::new(),
+            epochs_report: None,
             processes,
         })
     }

@@ -78,6 +78,37 @@ fn sizes_grid_and_validation_come_from_the_data() {
     assert_eq!(t.engine().spec().n_out, 4);
 }
 
+/// The event presets' automatic epoch count (`epochs = 0`): `max(20, ceil(min_steps /
+/// batches per epoch))` from the training set the run holds (after the validation
+/// hold-out), stored in the config (so a resumed run keeps it); a given count is kept.
+#[test]
+fn automatic_epochs_come_from_the_training_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = write_task(dir.path());
+    let mut c = config(EngineKind::Stepped, &train, &test);
+    c.epochs = 0;
+    assert_eq!(c.min_steps, 1500, "the event preset's");
+    // 360 training samples in batches of 16: 23 batches, 1500 / 23 = 65.2 -> 66 epochs
+    let t = Trainer::new(c.clone()).unwrap();
+    assert_eq!(t.config().epochs, 66);
+    let line = t.epochs_report().unwrap();
+    assert!(
+        line.starts_with("66 (automatic: at least 1500 optimiser steps of 23 per epoch"),
+        "{line}"
+    );
+    // few steps needed (as for a large set): 20 epochs at least
+    c.min_steps = 100;
+    let t = Trainer::new(c.clone()).unwrap();
+    assert_eq!(t.config().epochs, 20);
+    // given: as given, nothing reported
+    c.epochs = 3;
+    let t = Trainer::new(c).unwrap();
+    assert_eq!((t.config().epochs, t.epochs_report()), (3, None));
+    let mut y = TrainConfig::preset(EngineKind::Stepped);
+    assert_eq!((y.epochs, y.min_steps), (10, 0), "Yin-Yang keeps its count");
+    assert_eq!(y.resolve_epochs(5000), None);
+}
+
 #[test]
 fn stepped_engine_learns_the_timing_task() {
     let dir = tempfile::tempdir().unwrap();
