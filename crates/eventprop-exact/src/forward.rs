@@ -274,6 +274,12 @@ impl LayerForward<'_> {
     /// A layer without recurrent weights: each neuron on its own.
     fn feed_forward(&self, inputs: &[Spike], stats: &mut ForwardStats) -> Result<LayerTrace> {
         let n_out = self.net.weight(self.k).nrows();
+        let kins: Vec<Kinetics> = (0..n_out).map(|n| self.net.kinetics(self.k, n)).collect();
+        if self.net.delays(self.k).is_none()
+            && kins.iter().all(|k| (k.a, k.b) == (kins[0].a, kins[0].b))
+        {
+            return self.feed_forward_lockstep(inputs, &kins, stats);
+        }
         let mut all: Vec<(Spike, f64)> = Vec::new();
         let mut scratch = Vec::new();
         let mut arr = Vec::new();
@@ -313,6 +319,135 @@ impl LayerForward<'_> {
                 )
             }));
         }
+        Ok(sorted_trace(all))
+    }
+
+    /// A feed-forward layer without delays whose neurons share their rates: every neuron
+    /// sees the same arrival times, so all are carried through each interval between
+    /// arrivals together with the interval's one propagator, and only a neuron that may
+    /// cross the threshold in it ([`Kinetics::may_cross`]) takes the search
+    /// ([`advance_neuron`]). Each neuron's arithmetic is that of [`neuron_forward`] in the
+    /// same order, so the spikes and currents are the same bit for bit (and the error, for
+    /// the lowest-numbered neuron over the cap); the loop over neurons per arrival replaces
+    /// a gather of every neuron's arrivals (measured: issue 25's exact-engine profile).
+    fn feed_forward_lockstep(
+        &self,
+        inputs: &[Spike],
+        kins: &[Kinetics],
+        stats: &mut ForwardStats,
+    ) -> Result<LayerTrace> {
+        let n_out = kins.len();
+        let cap = if self.first_only {
+            Cap::StopAtFirst
+        } else {
+            Cap::Error(self.cap)
+        };
+        // weights by presynaptic neuron: row `j` holds every neuron's weight from input `j`
+        let w_t = self
+            .net
+            .weight(self.k)
+            .t()
+            .as_standard_layout()
+            .into_owned();
+        let inputs = &inputs[..inputs.partition_point(|s| s.time <= self.t_max)];
+        let mut shared = SharedIntervals::default();
+        shared.fill_times(&kins[0], inputs.iter().map(|s| s.time), self.t_max);
+        let (mut u, mut i) = (vec![0.0_f64; n_out], vec![0.0_f64; n_out]);
+        let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n_out];
+        // each neuron's threshold; +inf once it has stopped (its first spike, or over the
+        // cap), so that the quiet test below always passes and it is never searched again
+        let mut theta: Vec<f64> = kins.iter().map(|k| k.theta).collect();
+        let mut search = vec![0u8; n_out];
+        let mut over: Option<(usize, f64)> = None;
+        let a = kins[0].a;
+        let mut t = 0.0_f64;
+        // the weights of the last arrival, added at the start of the next interval
+        let mut pending: Option<usize> = None;
+        let row = |j: usize| w_t.row(j).to_slice().expect("standard layout");
+        for (j, prop) in shared.props.iter().enumerate() {
+            let target = inputs.get(j).map_or(self.t_max, |s| s.time);
+            let delta = target - t;
+            if delta.is_nan() || delta <= 0.0 {
+                if let Some(src) = pending.take() {
+                    for (i, &w) in i.iter_mut().zip(row(src)) {
+                        *i += w;
+                    }
+                }
+            } else {
+                let p = &prop.1;
+                let exact_length = prop.0 == delta;
+                // every neuron at once: the last arrival's weights, then the propagated
+                // state (`Kinetics::apply`), kept where the cheap tests of
+                // `Kinetics::may_cross` rule a crossing out
+                let step = LockstepInterval {
+                    w: pending.take().map(row),
+                    a,
+                    p: *p,
+                    exact_length,
+                };
+                propagate_quiet(&mut u, &mut i, &theta, &mut search, &step);
+                // the rest: the full test, then the search, from the interval's start
+                // (8 flags at a time: most intervals have none)
+                for (c, chunk) in search.chunks(8).enumerate() {
+                    if chunk.iter().all(|&f| f == 0) {
+                        continue;
+                    }
+                    for (n, _) in (c * 8..).zip(chunk).filter(|(_, &f)| f != 0) {
+                        let kin = &kins[n];
+                        let (u0, i0) = (u[n], i[n]);
+                        let (u1, i1) = kin.apply(u0, i0, p);
+                        if exact_length && !kin.may_cross(u0, i0, u1, i1) {
+                            (u[n], i[n]) = (u1, i1);
+                            continue;
+                        }
+                        let mut tn = t;
+                        let state = (&mut tn, &mut u[n], &mut i[n]);
+                        let stop = match advance_neuron(
+                            kin,
+                            state,
+                            Some(prop),
+                            target,
+                            self.t_max,
+                            cap,
+                            &mut out[n],
+                            stats,
+                        ) {
+                            Ok(stop) => stop,
+                            Err(time) => {
+                                if over.is_none_or(|(m, _)| n < m) {
+                                    over = Some((n, time));
+                                }
+                                true
+                            }
+                        };
+                        if stop {
+                            theta[n] = f64::INFINITY;
+                        }
+                    }
+                }
+                t = target;
+            }
+            // (a stopped neuron's state is never read again)
+            pending = inputs.get(j).map(|s| s.neuron as usize);
+        }
+        if let Some((n, time)) = over {
+            return Err(self.too_many(n, time));
+        }
+        let all = out
+            .into_iter()
+            .enumerate()
+            .flat_map(|(n, spikes)| {
+                spikes.into_iter().map(move |(time, current)| {
+                    (
+                        Spike {
+                            time,
+                            neuron: n as u32,
+                        },
+                        current,
+                    )
+                })
+            })
+            .collect();
         Ok(sorted_trace(all))
     }
 
@@ -396,6 +531,112 @@ impl LayerForward<'_> {
         }
         Ok(sorted_trace(all))
     }
+}
+
+/// One interval of a lockstep layer ([`propagate_quiet`]).
+struct LockstepInterval<'a> {
+    /// The weights of the arrival that starts it, by neuron (none for the first interval
+    /// and after simultaneous arrivals, whose weights were added already).
+    w: Option<&'a [f64]>,
+    /// The membrane rate `1 / tau_mem` every neuron shares.
+    a: f64,
+    /// The interval's propagator.
+    p: Propagator,
+    /// Whether `p` is the propagator of this interval's length.
+    exact_length: bool,
+}
+
+/// Adds the weights `w` of the arrival that starts the interval (when there is one) to the
+/// currents, then carries every neuron of a lockstep layer through the interval with the shared
+/// propagator `p` (`Kinetics::apply`, rate `a`), where the cheap tests of
+/// [`Kinetics::may_cross`] rule a crossing out (both ends at or below `theta` and no
+/// interior maximum, or one whose current starts below a positive threshold); elsewhere
+/// (and everywhere when the interval is not the propagator's, `!exact_length`) the state is
+/// left at the interval's start and `search` is 1 (else 0). Branch-free, so the loop vectorises;
+/// compiled for AVX2 and AVX-512F too and chosen at run time. No FMA: each lane does the
+/// baseline's multiplies and adds, so the results are the same bit for bit on any CPU.
+fn propagate_quiet(
+    u: &mut [f64],
+    i: &mut [f64],
+    theta: &[f64],
+    search: &mut [u8],
+    step: &LockstepInterval<'_>,
+) {
+    #[inline(always)]
+    fn body(
+        u: &mut [f64],
+        i: &mut [f64],
+        theta: &[f64],
+        search: &mut [u8],
+        step: &LockstepInterval<'_>,
+    ) {
+        let &LockstepInterval {
+            w,
+            a,
+            ref p,
+            exact_length,
+        } = step;
+        let n = u.len().min(i.len()).min(theta.len()).min(search.len());
+        let (u, i, theta, search) = (&mut u[..n], &mut i[..n], &theta[..n], &mut search[..n]);
+        if let Some(w) = w {
+            for (i, &w) in i.iter_mut().zip(w) {
+                *i += w;
+            }
+        }
+        for k in 0..n {
+            let (u0, i0, th) = (u[k], i[k], theta[k]);
+            let u1 = u0 * p.e_a + a * i0 * p.phi;
+            let i1 = i0 * p.e_b;
+            let no_interior_max = !((i0 > u0) & (i1 < u1));
+            let quiet = exact_length
+                & (u0 <= th)
+                & (u1 <= th)
+                & (no_interior_max | ((th > 0.0) & (i0 < th)));
+            u[k] = if quiet { u1 } else { u0 };
+            i[k] = if quiet { i1 } else { i0 };
+            search[k] = u8::from(!quiet);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(
+            u: &mut [f64],
+            i: &mut [f64],
+            theta: &[f64],
+            search: &mut [u8],
+            step: &LockstepInterval<'_>,
+        ) {
+            body(u, i, theta, search, step)
+        }
+        #[target_feature(enable = "avx512f")]
+        fn avx512(
+            u: &mut [f64],
+            i: &mut [f64],
+            theta: &[f64],
+            search: &mut [u8],
+            step: &LockstepInterval<'_>,
+        ) {
+            body(u, i, theta, search, step)
+        }
+        use std::sync::OnceLock;
+        static LEVEL: OnceLock<u8> = OnceLock::new();
+        let level = *LEVEL.get_or_init(|| {
+            if std::is_x86_feature_detected!("avx512f") {
+                2
+            } else {
+                u8::from(std::is_x86_feature_detected!("avx2"))
+            }
+        });
+        match level {
+            // SAFETY: AVX-512F was detected on this CPU.
+            2 => return unsafe { avx512(u, i, theta, search, step) },
+            // SAFETY: AVX2 was detected on this CPU.
+            1 => return unsafe { avx2(u, i, theta, search, step) },
+            _ => {}
+        }
+    }
+    body(u, i, theta, search, step)
 }
 
 /// Sorts `(spike, current)` pairs by `(time, neuron)` (stable) into a layer trace.
@@ -526,14 +767,15 @@ impl SharedIntervals {
     }
 
     fn fill(&mut self, kin: &Kinetics, arrivals: &[Arrival], t_max: f64) {
+        self.fill_times(kin, arrivals.iter().map(|a| a.time), t_max);
+    }
+
+    /// As [`SharedIntervals::fill`], from the arrival times.
+    fn fill_times(&mut self, kin: &Kinetics, times: impl Iterator<Item = f64>, t_max: f64) {
         self.rates = (kin.a, kin.b);
         self.props.clear();
         let mut t = 0.0;
-        for target in arrivals
-            .iter()
-            .map(|a| a.time)
-            .chain(std::iter::once(t_max))
-        {
+        for target in times.chain(std::iter::once(t_max)) {
             let d = target - t;
             self.props.push((d, kin.propagator(d)));
             t = target;
@@ -550,6 +792,59 @@ enum Cap {
     StopAtFirst,
 }
 
+/// Carries one neuron from its state `(t, u, i)` (not spiked since `t`) to `target`,
+/// pushing `(t_k, I(t_k))` per threshold crossing on the way. `prop` is the propagator of
+/// the whole interval when the neuron enters it at its start (`(length, propagator)`; used
+/// when the length matches `target - t`). Returns `Ok(true)` when [`Cap::StopAtFirst`]
+/// ends the neuron, and on exceeding a [`Cap::Error`] the time of the offending spike.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn advance_neuron(
+    kin: &Kinetics,
+    (t, u, i): (&mut f64, &mut f64, &mut f64),
+    prop: Option<&(f64, Propagator)>,
+    target: f64,
+    t_max: f64,
+    cap: Cap,
+    out: &mut Vec<(f64, f64)>,
+    stats: &mut ForwardStats,
+) -> std::result::Result<bool, f64> {
+    loop {
+        let delta = target - *t;
+        if delta.is_nan() || delta <= 0.0 {
+            return Ok(false);
+        }
+        let p = match prop {
+            Some(&(d, p)) if d == delta => p,
+            _ => kin.propagator(delta),
+        };
+        match kin.step(*u, *i, delta, &p) {
+            Step::Crossing(s) => {
+                let i_k = kin.i_at(*i, s);
+                let t_k = *t + s;
+                if target - t_k <= AT_ARRIVAL_ULPS * f64::EPSILON * target && target < t_max {
+                    stats.spikes_at_arrivals += 1;
+                }
+                out.push((t_k, i_k));
+                match cap {
+                    Cap::StopAtFirst => return Ok(true),
+                    Cap::Error(cap) if out.len() > cap => return Err(t_k),
+                    Cap::Error(_) => {}
+                }
+                *t = t_k;
+                *u = kin.reset;
+                *i = i_k;
+            }
+            Step::End(u1, i1) => {
+                *u = u1;
+                *i = i1;
+                *t = target;
+                return Ok(false);
+            }
+        }
+    }
+}
+
 /// Simulates one neuron on its sorted arrivals; pushes `(t_k, I(t_k))` per spike. On
 /// exceeding a [`Cap::Error`], returns the time of the offending spike. `props[j]` is the
 /// propagator of the interval before arrival `j` (`j = len`: before `t_max`) when the neuron
@@ -564,55 +859,25 @@ fn neuron_forward(
     stats: &mut ForwardStats,
 ) -> std::result::Result<(), f64> {
     let (mut t, mut u, mut i) = (0.0_f64, 0.0_f64, 0.0_f64);
-    let mut advance = |t: &mut f64,
-                       u: &mut f64,
-                       i: &mut f64,
-                       j: usize,
-                       target: f64,
-                       stats: &mut ForwardStats|
-     -> std::result::Result<bool, f64> {
-        loop {
-            let delta = target - *t;
-            if delta.is_nan() || delta <= 0.0 {
-                return Ok(false);
-            }
-            let p = match props.get(j) {
-                Some(&(d, p)) if d == delta => p,
-                _ => kin.propagator(delta),
-            };
-            match kin.step(*u, *i, delta, &p) {
-                Step::Crossing(s) => {
-                    let i_k = kin.i_at(*i, s);
-                    let t_k = *t + s;
-                    if target - t_k <= AT_ARRIVAL_ULPS * f64::EPSILON * target && target < t_max {
-                        stats.spikes_at_arrivals += 1;
-                    }
-                    out.push((t_k, i_k));
-                    match cap {
-                        Cap::StopAtFirst => return Ok(true),
-                        Cap::Error(cap) if out.len() > cap => return Err(t_k),
-                        Cap::Error(_) => {}
-                    }
-                    *t = t_k;
-                    *u = kin.reset;
-                    *i = i_k;
-                }
-                Step::End(u1, i1) => {
-                    *u = u1;
-                    *i = i1;
-                    *t = target;
-                    return Ok(false);
-                }
-            }
-        }
-    };
     for (j, a) in arrivals.iter().enumerate() {
-        if advance(&mut t, &mut u, &mut i, j, a.time, stats)? {
+        let state = (&mut t, &mut u, &mut i);
+        if advance_neuron(kin, state, props.get(j), a.time, t_max, cap, out, stats)? {
             return Ok(());
         }
         i += a.weight;
     }
-    advance(&mut t, &mut u, &mut i, arrivals.len(), t_max, stats).map(|_| ())
+    let state = (&mut t, &mut u, &mut i);
+    advance_neuron(
+        kin,
+        state,
+        props.get(arrivals.len()),
+        t_max,
+        t_max,
+        cap,
+        out,
+        stats,
+    )
+    .map(|_| ())
 }
 
 /// Maximum of the membrane `u = V - leak` of a neuron that does not spike in `[0, t_max]`.

@@ -385,3 +385,76 @@ fn first_output_spike_only_keeps_losses_and_gradients_bit_identical() {
     let first = net.forward(&input, 0.06, &first_cfg).unwrap();
     assert_eq!(full.output(), first.output());
 }
+
+/// The lockstep forward of a feed-forward layer without delays (all neurons carried through
+/// each interval between arrivals together) against the neuron-by-neuron forward, which a
+/// layer with delays takes: with zero delays both see the same arrivals, so the traces must
+/// be equal bit for bit — spikes, currents and statistics — with per-neuron thresholds,
+/// leaks and resets, simultaneous input spikes, the first-spike-only output, and the same
+/// error (the lowest-numbered neuron, its offending spike) over the spike cap.
+#[test]
+fn lockstep_layers_equal_the_neuron_by_neuron_forward_bit_for_bit() {
+    use eventprop_exact::NeuronParams;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
+    let (n_in, n_hid, n_out) = (30, 48, 5);
+    for case in 0..6 {
+        let w0 = Array2::from_shape_fn((n_hid, n_in), |_| rng.random_range(-0.3..0.6));
+        let w1 = Array2::from_shape_fn((n_out, n_hid), |_| rng.random_range(-0.3..0.3));
+        let lif = Lif {
+            tau_syn: 5e-3,
+            tau_mem: if case % 2 == 0 { 20e-3 } else { 5e-3 },
+            ..Default::default()
+        };
+        let mut p = NeuronParams::uniform(&lif, n_hid);
+        for n in 0..n_hid {
+            p.threshold[n] = rng.random_range(0.6..1.4);
+            p.leak[n] = rng.random_range(-0.1..0.1);
+            p.reset[n] = p.leak[n] - rng.random_range(0.0..0.2);
+        }
+        let lockstep = Network::new(vec![w0.clone(), w1.clone()], vec![lif, lif])
+            .unwrap()
+            .with_neuron_params(0, p)
+            .unwrap();
+        let by_neuron = lockstep
+            .clone()
+            .with_delays(0, Array2::zeros((n_hid, n_in)))
+            .unwrap()
+            .with_delays(1, Array2::zeros((n_out, n_hid)))
+            .unwrap();
+        // 600 input spikes in 50 ms, on a 0.1 ms grid (so some coincide)
+        let mut input: Vec<Spike> = (0..600)
+            .map(|_| Spike {
+                time: (rng.random_range(0..500) as f64) * 1e-4,
+                neuron: rng.random_range(0..n_in as u32),
+            })
+            .collect();
+        input.sort_by(|a, b| a.time.total_cmp(&b.time));
+        let mut cfg = SolverConfig {
+            first_output_spike_only: case >= 3,
+            ..SolverConfig::default()
+        };
+        let a = lockstep.forward(&input, 0.06, &cfg).unwrap();
+        let b = by_neuron.forward(&input, 0.06, &cfg).unwrap();
+        assert!(
+            a.spikes(1).len() > 50,
+            "case {case}: hidden spikes {}",
+            a.spikes(1).len()
+        );
+        for k in 0..=2 {
+            assert_eq!(
+                a.layer(k).spikes(),
+                b.layer(k).spikes(),
+                "case {case} layer {k}"
+            );
+            let bits = |t: &[f64]| t.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a.layer(k).currents()), bits(b.layer(k).currents()));
+        }
+        assert_eq!(format!("{:?}", a.stats()), format!("{:?}", b.stats()));
+        // a cap below what the busiest neurons fire: the same error from both
+        cfg.max_spikes_per_neuron = 2;
+        let ea = lockstep.forward(&input, 0.06, &cfg).unwrap_err();
+        let eb = by_neuron.forward(&input, 0.06, &cfg).unwrap_err();
+        assert!(matches!(ea, Error::TooManySpikes { .. }), "{ea}");
+        assert_eq!(ea.to_string(), eb.to_string());
+    }
+}
