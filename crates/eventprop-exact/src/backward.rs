@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dynamics::{chi, Kinetics, Propagator};
 use crate::error::{check_finite, Error, Result};
-use crate::forward::{arrivals, Arrival, LayerTrace, Trace};
+use crate::forward::{arrivals, interval_props, Arrival, LayerTrace, Trace};
 use crate::network::{Network, Spike};
 use crate::params::{NeuronParams, SolverConfig};
 
@@ -300,7 +300,9 @@ impl Walker {
     /// Carries the adjoint back to `te`. `state` is the forward `(u, I)` right after the
     /// event at `te` (the start of the interval), for the parameter integrals.
     #[inline]
-    fn back_to(&mut self, te: f64, state: Option<(f64, f64)>) {
+    /// `hint` is a `(length, propagator)` for this neuron's rates, used when its length is
+    /// the interval's (the same value `Kinetics::propagator` would compute).
+    fn back_to(&mut self, te: f64, state: Option<(f64, f64)>, hint: Option<&(f64, Propagator)>) {
         let s = self.t - te;
         if s <= 0.0 {
             return;
@@ -317,7 +319,10 @@ impl Walker {
             e_a: ea,
             e_b: eb,
             phi: ph,
-        } = self.kin.propagator(s);
+        } = match hint {
+            Some(&(d, p)) if d == s => p,
+            _ => self.kin.propagator(s),
+        };
         if let Some((u0, i0)) = state {
             if lv1 != 0.0 || li1 != 0.0 {
                 // ∫ λ_V (I - u) and ∫ λ_I I over the interval (DESIGN.md, parameter gradients).
@@ -427,8 +432,31 @@ impl LayerAdjoint<'_> {
             if self.with_params {
                 replay(net, self.k, &mut entries, &mut state);
             }
-            self.reverse(&entries, &mut walkers, &mut g, dl_dt_own, dl_dt_prev, stats);
+            self.reverse(
+                &entries,
+                &mut walkers,
+                &mut g,
+                dl_dt_own,
+                dl_dt_prev,
+                None,
+                stats,
+            );
         } else {
+            // Without delays every neuron sees the input spikes as arrivals, so the walk
+            // from one arrival back to the one before covers the forward's shared interval:
+            // its propagator is computed once per layer when the neurons share their rates.
+            let kin = net.kinetics(self.k, 0);
+            let shared = net.delays(self.k).is_none()
+                && (1..n_out).all(|n| {
+                    let o = net.kinetics(self.k, n);
+                    (o.a, o.b) == (kin.a, kin.b)
+                });
+            let mut hints = Vec::new();
+            if shared {
+                let times = self.inputs.iter().map(|s| s.time);
+                let times = times.take_while(|&t| t <= self.t_max);
+                interval_props(&kin, times, self.t_max, &mut hints);
+            }
             // Independent neurons: one neuron's events at a time (memory O(its events)).
             let mut by_neuron: Vec<Vec<u32>> = vec![Vec::new(); n_out];
             for (k, s) in self.own.spikes.iter().enumerate() {
@@ -441,7 +469,16 @@ impl LayerAdjoint<'_> {
                 if self.with_params {
                     replay(net, self.k, &mut entries, &mut state);
                 }
-                self.reverse(&entries, &mut walkers, &mut g, dl_dt_own, dl_dt_prev, stats);
+                let hints = shared.then_some(hints.as_slice());
+                self.reverse(
+                    &entries,
+                    &mut walkers,
+                    &mut g,
+                    dl_dt_own,
+                    dl_dt_prev,
+                    hints,
+                    stats,
+                );
             }
         }
         for (n, w) in walkers.iter().enumerate() {
@@ -491,7 +528,10 @@ impl LayerAdjoint<'_> {
         }
     }
 
-    /// Processes `entries` (forward order) in reverse.
+    /// Processes `entries` (forward order) in reverse. `hints[j]`: the propagator of the
+    /// interval before input spike `j` (`j = len`: before `t_max`), see
+    /// [`interval_props`], for layers whose arrivals are the input spikes.
+    #[allow(clippy::too_many_arguments)]
     fn reverse(
         &self,
         entries: &[Entry],
@@ -499,13 +539,19 @@ impl LayerAdjoint<'_> {
         g: &mut LayerGrads,
         dl_dt_own: &mut [f64],
         dl_dt_prev: &mut [f64],
+        hints: Option<&[(f64, Propagator)]>,
         stats: &mut AdjointStats,
     ) {
         let r = self.net.recurrent(self.k);
         for e in entries.iter().rev() {
             let n = e.neuron as usize;
             let wk = &mut walkers[n];
-            wk.back_to(e.time, self.with_params.then_some((e.u, e.i)));
+            // walking back from the arrival after this one: the shared interval before it
+            let hint = match (e.kind, hints) {
+                (EntryKind::Arrival { index, .. }, Some(h)) => h.get(index as usize + 1),
+                _ => None,
+            };
+            wk.back_to(e.time, self.with_params.then_some((e.u, e.i)), hint);
             match e.kind {
                 EntryKind::Arrival { index, weight } => {
                     let j = self.inputs[index as usize].neuron as usize;

@@ -773,13 +773,24 @@ impl SharedIntervals {
     /// As [`SharedIntervals::fill`], from the arrival times.
     fn fill_times(&mut self, kin: &Kinetics, times: impl Iterator<Item = f64>, t_max: f64) {
         self.rates = (kin.a, kin.b);
-        self.props.clear();
-        let mut t = 0.0;
-        for target in times.chain(std::iter::once(t_max)) {
-            let d = target - t;
-            self.props.push((d, kin.propagator(d)));
-            t = target;
-        }
+        interval_props(kin, times, t_max, &mut self.props);
+    }
+}
+
+/// The `(length, propagator)` of each interval `[0, t_1], [t_1, t_2], …, [t_last, t_max]`
+/// between the arrival `times` (sorted), for the rates of `kin`, into `props`.
+pub(crate) fn interval_props(
+    kin: &Kinetics,
+    times: impl Iterator<Item = f64>,
+    t_max: f64,
+    props: &mut Vec<(f64, Propagator)>,
+) {
+    props.clear();
+    let mut t = 0.0;
+    for target in times.chain(std::iter::once(t_max)) {
+        let d = target - t;
+        props.push((d, kin.propagator(d)));
+        t = target;
     }
 }
 

@@ -391,12 +391,14 @@ fn first_output_spike_only_keeps_losses_and_gradients_bit_identical() {
 /// layer with delays takes: with zero delays both see the same arrivals, so the traces must
 /// be equal bit for bit — spikes, currents and statistics — with per-neuron thresholds,
 /// leaks and resets, simultaneous input spikes, the first-spike-only output, and the same
-/// error (the lowest-numbered neuron, its offending spike) over the spike cap.
+/// error (the lowest-numbered neuron, its offending spike) over the spike cap; and the
+/// adjoint (weight, parameter, input- and spike-time gradients) of both.
 #[test]
 fn lockstep_layers_equal_the_neuron_by_neuron_forward_bit_for_bit() {
     use eventprop_exact::NeuronParams;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
     let (n_in, n_hid, n_out) = (30, 48, 5);
+    let mut with_gradient = 0;
     for case in 0..6 {
         let w0 = Array2::from_shape_fn((n_hid, n_in), |_| rng.random_range(-0.3..0.6));
         let w1 = Array2::from_shape_fn((n_out, n_hid), |_| rng.random_range(-0.3..0.3));
@@ -450,6 +452,22 @@ fn lockstep_layers_equal_the_neuron_by_neuron_forward_bit_for_bit() {
             assert_eq!(bits(a.layer(k).currents()), bits(b.layer(k).currents()));
         }
         assert_eq!(format!("{:?}", a.stats()), format!("{:?}", b.stats()));
+        // the adjoint too: the layers without delays reuse the forward's interval
+        // propagators, the delayed ones compute each
+        let with_params = SolverConfig {
+            parameter_gradients: true,
+            ..cfg
+        };
+        let dl = loss::spike_time_sum(a.output()).dl_dt;
+        let ga = a.backward(&lockstep, &dl, &with_params).unwrap();
+        let gb = b.backward(&by_neuron, &dl, &with_params).unwrap();
+        if ga.weights[0].iter().any(|&g| g != 0.0) {
+            with_gradient += 1;
+        }
+        assert_eq!(ga.weights, gb.weights, "case {case}");
+        assert_eq!(ga.params, gb.params);
+        assert_eq!(ga.input_times, gb.input_times);
+        assert_eq!(ga.spike_times, gb.spike_times);
         // a cap below what the busiest neurons fire: the same error from both
         cfg.max_spikes_per_neuron = 2;
         let ea = lockstep.forward(&input, 0.06, &cfg).unwrap_err();
@@ -457,4 +475,6 @@ fn lockstep_layers_equal_the_neuron_by_neuron_forward_bit_for_bit() {
         assert!(matches!(ea, Error::TooManySpikes { .. }), "{ea}");
         assert_eq!(ea.to_string(), eb.to_string());
     }
+    // the cases whose outputs spike (5 of 6) have hidden-weight gradients
+    assert!(with_gradient >= 4, "{with_gradient}");
 }
