@@ -276,7 +276,7 @@ struct Settings {
     #[serde(rename = "reg.upper_rate")]
     reg_upper_rate: Option<f64>,
     /// Spike-count target: spikes per neuron and sample below which `reg.lower_strength`
-    /// penalises (default 5).
+    /// penalises (default 5; `train events`: 1 on the stepped engine, 5 on the exact).
     #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "reg.lower_rate")]
     reg_lower_rate: Option<f64>,
@@ -284,7 +284,8 @@ struct Settings {
     #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "reg.upper_strength")]
     reg_upper_strength: Option<f64>,
-    /// Weight of `Σ_n max(0, lower_rate - c_n)²` (0 = off, the default).
+    /// Weight of `Σ_n max(0, lower_rate - c_n)²` (0 = off, the default of `train yinyang`;
+    /// `train events`: 1e-3 on the stepped engine, 1e-2 on the exact).
     #[arg(long, allow_hyphen_values = true)]
     #[serde(rename = "reg.lower_strength")]
     reg_lower_strength: Option<f64>,

@@ -72,6 +72,9 @@ pub(super) const REGISTRATION: super::Registration = super::Registration {
     events_preset: r#"
         [network]
         readout_init_mean = 0.3
+        [reg]
+        lower_rate = 5.0
+        lower_strength = 1e-2
     "#,
     loss_defaults,
     memory,
