@@ -599,26 +599,22 @@ fn propagate_quiet(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx2")]
-        fn avx2(
-            u: &mut [f64],
-            i: &mut [f64],
-            theta: &[f64],
-            search: &mut [u8],
-            step: &LockstepInterval<'_>,
-        ) {
-            body(u, i, theta, search, step)
+        // `body` compiled once per extension
+        macro_rules! compiled_for {
+            ($($name:ident: $feature:literal),*) => {$(
+                #[target_feature(enable = $feature)]
+                fn $name(
+                    u: &mut [f64],
+                    i: &mut [f64],
+                    theta: &[f64],
+                    search: &mut [u8],
+                    step: &LockstepInterval<'_>,
+                ) {
+                    body(u, i, theta, search, step)
+                }
+            )*};
         }
-        #[target_feature(enable = "avx512f")]
-        fn avx512(
-            u: &mut [f64],
-            i: &mut [f64],
-            theta: &[f64],
-            search: &mut [u8],
-            step: &LockstepInterval<'_>,
-        ) {
-            body(u, i, theta, search, step)
-        }
+        compiled_for!(avx2: "avx2", avx512: "avx512f");
         use std::sync::OnceLock;
         static LEVEL: OnceLock<u8> = OnceLock::new();
         let level = *LEVEL.get_or_init(|| {
