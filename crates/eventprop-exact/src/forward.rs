@@ -393,6 +393,10 @@ impl LayerForward<'_> {
                         continue;
                     }
                     for (n, _) in (c * 8..).zip(chunk).filter(|(_, &f)| f != 0) {
+                        if theta[n] == f64::INFINITY {
+                            // stopped (flagged only when `!exact_length`)
+                            continue;
+                        }
                         let kin = &kins[n];
                         let (u0, i0) = (u[n], i[n]);
                         let (u1, i1) = kin.apply(u0, i0, p);
