@@ -440,9 +440,11 @@ impl LossKind {
 /// The event-data preset of every engine, over the engine's Yin-Yang preset (the engine's
 /// [`crate::engine::Registration::events_preset`] follows): a 700-256-20-style network on
 /// the SHD recipe's time scale (DESIGN.md "Event data"): 1 ms steps, one hidden layer of
-/// 256 with `tau_mem = 20 ms`, `tau_syn = 5 ms` (readout the same), batch 32, Adam `1e-3`;
-/// initial weight scales calibrated on the data (`init.rule = "data"`, [`crate::init`]),
-/// starting from `N(0, 0.4)` hidden and `N(0, 0.1)` readout.
+/// 256 with `tau_mem = 20 ms`, `tau_syn = 5 ms` (readout the same), batch 32, Adam `5e-3`,
+/// the `sum_exp` loss with a lower spike-count target, automatic epochs (`epochs = 0`,
+/// [`TrainConfig::resolve_epochs`]); initial weight scales calibrated on the data
+/// (`init.rule = "data"`, [`crate::init`]), starting from `N(0, 0.4)` hidden and
+/// `N(0, 0.1)` readout.
 pub const EVENTS_PRESET: &str = r#"
     task = "events"
     epochs = 0
