@@ -298,10 +298,10 @@ impl Walker {
     }
 
     /// Carries the adjoint back to `te`. `state` is the forward `(u, I)` right after the
-    /// event at `te` (the start of the interval), for the parameter integrals.
+    /// event at `te` (the start of the interval), for the parameter integrals. `hint` is a
+    /// `(length, propagator)` for this neuron's rates, used when its length is the
+    /// interval's (the same value `Kinetics::propagator` would compute).
     #[inline]
-    /// `hint` is a `(length, propagator)` for this neuron's rates, used when its length is
-    /// the interval's (the same value `Kinetics::propagator` would compute).
     fn back_to(&mut self, te: f64, state: Option<(f64, f64)>, hint: Option<&(f64, Propagator)>) {
         let s = self.t - te;
         if s <= 0.0 {
@@ -445,17 +445,14 @@ impl LayerAdjoint<'_> {
             // Without delays every neuron sees the input spikes as arrivals, so the walk
             // from one arrival back to the one before covers the forward's shared interval:
             // its propagator is computed once per layer when the neurons share their rates.
-            let kin = net.kinetics(self.k, 0);
+            let kins: Vec<Kinetics> = (0..n_out).map(|n| net.kinetics(self.k, n)).collect();
             let shared = net.delays(self.k).is_none()
-                && (1..n_out).all(|n| {
-                    let o = net.kinetics(self.k, n);
-                    (o.a, o.b) == (kin.a, kin.b)
-                });
+                && kins.iter().all(|o| (o.a, o.b) == (kins[0].a, kins[0].b));
             let mut hints = Vec::new();
-            if shared {
+            if let (true, Some(kin)) = (shared, kins.first()) {
                 let times = self.inputs.iter().map(|s| s.time);
                 let times = times.take_while(|&t| t <= self.t_max);
-                interval_props(&kin, times, self.t_max, &mut hints);
+                interval_props(kin, times, self.t_max, &mut hints);
             }
             // Independent neurons: one neuron's events at a time (memory O(its events)).
             let mut by_neuron: Vec<Vec<u32>> = vec![Vec::new(); n_out];

@@ -276,6 +276,7 @@ impl LayerForward<'_> {
         let n_out = self.net.weight(self.k).nrows();
         let kins: Vec<Kinetics> = (0..n_out).map(|n| self.net.kinetics(self.k, n)).collect();
         if self.net.delays(self.k).is_none()
+            && !kins.is_empty()
             && kins.iter().all(|k| (k.a, k.b) == (kins[0].a, kins[0].b))
         {
             return self.feed_forward_lockstep(inputs, &kins, stats);

@@ -478,3 +478,27 @@ fn lockstep_layers_equal_the_neuron_by_neuron_forward_bit_for_bit() {
     // the cases whose outputs spike (5 of 6) have hidden-weight gradients
     assert!(with_gradient >= 4, "{with_gradient}");
 }
+
+/// A hidden layer without neurons (which `Network::new` accepts): the lockstep forward and
+/// the adjoint's shared propagators have no neuron to take the rates from, so the layer
+/// must run (silently) instead of indexing its first neuron.
+#[test]
+fn a_layer_without_neurons_runs_both_ways() {
+    let net = Network::new(
+        vec![Array2::zeros((0, 2)), Array2::zeros((1, 0))],
+        vec![Lif::default(), Lif::default()],
+    )
+    .unwrap();
+    let input = [Spike {
+        time: 1e-3,
+        neuron: 0,
+    }];
+    let cfg = SolverConfig::default();
+    let trace = net.forward(&input, 0.01, &cfg).unwrap();
+    assert!(trace.spikes(1).is_empty() && trace.output().is_empty());
+    let g = trace
+        .backward(&net, &loss::spike_time_sum(trace.output()).dl_dt, &cfg)
+        .unwrap();
+    assert_eq!(g.weights[0].dim(), (0, 2));
+    assert_eq!(g.input_times, vec![0.0]);
+}
