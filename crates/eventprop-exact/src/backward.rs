@@ -445,11 +445,12 @@ impl LayerAdjoint<'_> {
             // Without delays every neuron sees the input spikes as arrivals, so the walk
             // from one arrival back to the one before covers the forward's shared interval:
             // its propagator is computed once per layer when the neurons share their rates.
-            let kins: Vec<Kinetics> = (0..n_out).map(|n| net.kinetics(self.k, n)).collect();
+            let rates = |w: &Walker| (w.kin.a, w.kin.b);
             let shared = net.delays(self.k).is_none()
-                && kins.iter().all(|o| (o.a, o.b) == (kins[0].a, kins[0].b));
+                && walkers.iter().all(|w| rates(w) == rates(&walkers[0]));
             let mut hints = Vec::new();
-            if let (true, Some(kin)) = (shared, kins.first()) {
+            if let (true, Some(first)) = (shared, walkers.first()) {
+                let kin = &first.kin;
                 let times = self.inputs.iter().map(|s| s.time);
                 let times = times.take_while(|&t| t <= self.t_max);
                 interval_props(kin, times, self.t_max, &mut hints);

@@ -288,10 +288,9 @@ impl LayerForward<'_> {
         // intervals between them are shared by all neurons with the same rates.
         let shared_times = self.net.delays(self.k).is_none();
         let mut shared = SharedIntervals::default();
-        for n in 0..n_out {
+        for (n, &kin) in kins.iter().enumerate() {
             arrivals(self.net, self.k, n, inputs, self.t_max, &mut arr);
             scratch.clear();
-            let kin = self.net.kinetics(self.k, n);
             if !shared_times || n == 0 || !shared.matches(&kin) {
                 shared.fill(&kin, &arr, self.t_max);
             }
@@ -351,8 +350,13 @@ impl LayerForward<'_> {
             .as_standard_layout()
             .into_owned();
         let inputs = &inputs[..inputs.partition_point(|s| s.time <= self.t_max)];
-        let mut shared = SharedIntervals::default();
-        shared.fill_times(&kins[0], inputs.iter().map(|s| s.time), self.t_max);
+        let mut props = Vec::new();
+        interval_props(
+            &kins[0],
+            inputs.iter().map(|s| s.time),
+            self.t_max,
+            &mut props,
+        );
         let (mut u, mut i) = (vec![0.0_f64; n_out], vec![0.0_f64; n_out]);
         let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n_out];
         // each neuron's threshold; +inf once it has stopped (its first spike, or over the
@@ -365,7 +369,7 @@ impl LayerForward<'_> {
         // the weights of the last arrival, added at the start of the next interval
         let mut pending: Option<usize> = None;
         let row = |j: usize| w_t.row(j).to_slice().expect("standard layout");
-        for (j, prop) in shared.props.iter().enumerate() {
+        for (j, prop) in props.iter().enumerate() {
             let target = inputs.get(j).map_or(self.t_max, |s| s.time);
             let delta = target - t;
             if delta.is_nan() || delta <= 0.0 {
@@ -768,13 +772,8 @@ impl SharedIntervals {
     }
 
     fn fill(&mut self, kin: &Kinetics, arrivals: &[Arrival], t_max: f64) {
-        self.fill_times(kin, arrivals.iter().map(|a| a.time), t_max);
-    }
-
-    /// As [`SharedIntervals::fill`], from the arrival times.
-    fn fill_times(&mut self, kin: &Kinetics, times: impl Iterator<Item = f64>, t_max: f64) {
         self.rates = (kin.a, kin.b);
-        interval_props(kin, times, t_max, &mut self.props);
+        interval_props(kin, arrivals.iter().map(|a| a.time), t_max, &mut self.props);
     }
 }
 
